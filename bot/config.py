@@ -1,0 +1,146 @@
+"""The one `Settings` object: environment variables or `.env`, validated once at start."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+
+class SettingsError(Exception):
+    """Settings are missing or malformed; the message is one line naming them."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob Trustbot reads; names without a prefix are DESIGN §4.2 contract."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite+aiosqlite:///./trustbot.db", alias="DATABASE_URL")
+    host: str = Field(default="0.0.0.0", alias="HOST")
+    port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
+    ingest_secret: SecretStr | None = Field(default=None, alias="TRUSTBOT_INGEST_SECRET")
+    operators: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="TRUSTBOT_OPERATORS")
+    directory: str | None = Field(default=None, alias="TRUSTBOT_DIRECTORY")
+    timezone: str = Field(default="UTC", alias="TRUSTBOT_TIMEZONE")
+
+    # Delivery (DESIGN §6).
+    channel_pace_seconds: float = Field(default=1.0, ge=0, alias="TRUSTBOT_CHANNEL_PACE_SECONDS")
+    outbox_lease_seconds: float = Field(default=30.0, gt=0, alias="TRUSTBOT_OUTBOX_LEASE_SECONDS")
+    outbox_max_attempts: int = Field(default=12, ge=1, alias="TRUSTBOT_OUTBOX_MAX_ATTEMPTS")
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="TRUSTBOT_OUTBOX_POLL_SECONDS")
+    slack_timeout_seconds: float = Field(default=10.0, gt=0, alias="TRUSTBOT_SLACK_TIMEOUT_SECONDS")
+
+    # Requests (DESIGN §5).
+    request_nudge_hours: float = Field(default=24, gt=0, alias="TRUSTBOT_REQUEST_NUDGE_HOURS")
+    request_escalate_hours: float = Field(default=48, gt=0, alias="TRUSTBOT_REQUEST_ESCALATE_HOURS")
+    request_expire_days: float = Field(default=14, gt=0, alias="TRUSTBOT_REQUEST_EXPIRE_DAYS")
+
+    # Re-verification and expiry.
+    reverify_remind_days: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [14, 3, 0], alias="TRUSTBOT_REVERIFY_REMIND_DAYS"
+    )
+    expiry_warn_days: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [7, 1], alias="TRUSTBOT_EXPIRY_WARN_DAYS"
+    )
+    org_verification_warn_days: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [30, 7], alias="TRUSTBOT_ORG_VERIFICATION_WARN_DAYS"
+    )
+
+    # Alerts.
+    alert_dedup_minutes: float = Field(default=60, gt=0, alias="TRUSTBOT_ALERT_DEDUP_MINUTES")
+    alert_update_seconds: float = Field(default=10, ge=0, alias="TRUSTBOT_ALERT_UPDATE_SECONDS")
+    alert_escalate_minutes: float = Field(default=15, gt=0, alias="TRUSTBOT_ALERT_ESCALATE_MINUTES")
+
+    # Credits.
+    credit_thresholds: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [50, 75, 90, 100], alias="TRUSTBOT_CREDIT_THRESHOLDS"
+    )
+    credit_expiry_warn_days: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [30, 7], alias="TRUSTBOT_CREDIT_EXPIRY_WARN_DAYS"
+    )
+
+    scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
+    log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
+
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _operators(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator(
+        "reverify_remind_days",
+        "expiry_warn_days",
+        "org_verification_warn_days",
+        "credit_thresholds",
+        "credit_expiry_warn_days",
+        mode="before",
+    )
+    @classmethod
+    def _int_lists(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode is on when an app-level token is set."""
+        return self.slack_app_token is not None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The zone dates are shown in."""
+        return ZoneInfo(self.timezone)
+
+    def require(self, *names: str) -> None:
+        """Raise `SettingsError` naming every listed setting that is unset."""
+        missing = [name for name in names if getattr(self, _FIELD_BY_ENV[name]) in (None, "")]
+        if missing:
+            raise SettingsError(f"missing required setting(s): {', '.join(missing)}")
+
+    def require_for_serve(self) -> None:
+        """Check what `trustbot serve` cannot start without."""
+        needed = ["SLACK_BOT_TOKEN"]
+        if not self.socket_mode:
+            needed.append("SLACK_SIGNING_SECRET")
+        self.require(*needed)
+
+
+_FIELD_BY_ENV = {field.alias: name for name, field in Settings.model_fields.items() if field.alias}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build `Settings` from the environment, turning validation errors into one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors():
+            loc = error["loc"][0] if error["loc"] else "?"
+            name = Settings.model_fields[loc].alias if loc in Settings.model_fields else str(loc)
+            parts.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid setting(s): " + "; ".join(parts)) from None

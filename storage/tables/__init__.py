@@ -1,0 +1,35 @@
+"""SQLModel tables; importing this package registers every table on `SQLModel.metadata`."""
+
+from storage.tables.access import AccessRequest, Grant, GrantStatus, RequestApproval, RequestStatus
+from storage.tables.alerts import Alert, AlertOccurrence, AlertStatus, Severity
+from storage.tables.audit import AuditEvent
+from storage.tables.credits import CreditGrant, UsageRecord
+from storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
+from storage.tables.directory import DirectoryState, Org, OrgRole, Role, Tier
+from storage.tables.jobs import JobRun, SentNotice
+
+__all__ = [
+    "AccessRequest",
+    "Alert",
+    "AlertOccurrence",
+    "AlertStatus",
+    "AuditEvent",
+    "CreditGrant",
+    "DirectoryState",
+    "Grant",
+    "GrantStatus",
+    "JobRun",
+    "Org",
+    "OrgRole",
+    "OutboxMessage",
+    "OutboxStatus",
+    "ProcessedSlackEvent",
+    "RequestApproval",
+    "RequestStatus",
+    "Role",
+    "SentNotice",
+    "Severity",
+    "SlackMessage",
+    "Tier",
+    "UsageRecord",
+]

@@ -1,0 +1,96 @@
+"""Access requests, their approvals, and the grants they create."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class RequestStatus(StrEnum):
+    """Lifecycle of an access request."""
+
+    PENDING = "pending"
+    INFO_REQUESTED = "info_requested"
+    APPROVED = "approved"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class GrantStatus(StrEnum):
+    """Lifecycle of a grant."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class AccessRequest(SQLModel, table=True):
+    """A request for trusted access for named members and/or a whole org (blanket)."""
+
+    __tablename__ = "access_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    requester: str = Field(max_length=32)
+    members: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    blanket: bool = False
+    tier_id: str = Field(max_length=64)
+    use_case: str = Field(max_length=3000)
+    justification: str = Field(max_length=3000)
+    duration_days: int
+    status: str = Field(default=RequestStatus.PENDING, index=True, max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, max_length=32)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision_reason: str | None = Field(default=None, max_length=3000)
+    info_question: str | None = Field(default=None, max_length=3000)
+    info_asked_by: str | None = Field(default=None, max_length=32)
+    info_answer: str | None = Field(default=None, max_length=3000)
+    nudged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_key: str | None = Field(default=None, max_length=128)
+
+
+class RequestApproval(SQLModel, table=True):
+    """One approver's yes; two-approval tiers need two different rows."""
+
+    __tablename__ = "request_approval"
+    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="access_request.id", index=True)
+    approver: str = Field(max_length=32)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Grant(SQLModel, table=True):
+    """Trusted access created by an approved request."""
+
+    __tablename__ = "access_grant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="access_request.id", unique=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    members: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    blanket: bool = False
+    tier_id: str = Field(max_length=64)
+    status: str = Field(default=GrantStatus.ACTIVE, index=True, max_length=32)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    reverify_due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    suspended_reason: str | None = Field(default=None, max_length=64)
+    suspended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    suspension_note: str | None = Field(default=None, max_length=3000)
+    ended_by: str | None = Field(default=None, max_length=32)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_reason: str | None = Field(default=None, max_length=3000)
+    last_reverified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_reverified_by: str | None = Field(default=None, max_length=32)

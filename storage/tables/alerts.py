@@ -1,0 +1,75 @@
+"""Suspicious-activity alerts, grouped by fingerprint, and every occurrence received."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class Severity(StrEnum):
+    """Alert severity, least to most severe."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class AlertStatus(StrEnum):
+    """Lifecycle of an alert."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    FALSE_POSITIVE = "false_positive"
+
+
+class Alert(SQLModel, table=True):
+    """One open-or-closed group of occurrences sharing a fingerprint."""
+
+    __table_args__ = (Index("ix_alert_fingerprint_status", "fingerprint", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=128, index=True)
+    org_id: int | None = Field(default=None, foreign_key="org.id", index=True)
+    org_slug: str = Field(max_length=64)
+    actor: str | None = Field(default=None, max_length=256)
+    signal: str = Field(max_length=64)
+    severity: str = Field(max_length=16)
+    summary: str = Field(max_length=500)
+    score: float | None = None
+    evidence_url: str | None = Field(default=None, max_length=2048)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fingerprint: str = Field(max_length=512)
+    occurrences: int = 1
+    first_seen: datetime = Field(sa_type=UTCDateTime)
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default=AlertStatus.OPEN, index=True, max_length=32)
+    owner: str | None = Field(default=None, max_length=32)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=32)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    suspended_by: str | None = Field(default=None, max_length=32)
+    suspension_reason: str | None = Field(default=None, max_length=3000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    rendered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_key: str | None = Field(default=None, max_length=128)
+
+
+class AlertOccurrence(SQLModel, table=True):
+    """Every alert item received, keyed by the producer's id (idempotency)."""
+
+    __tablename__ = "alert_occurrence"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)

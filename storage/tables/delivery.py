@@ -1,0 +1,67 @@
+"""The outbox, the Slack coordinates of messages sent, and Slack events already handled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class OutboxStatus(StrEnum):
+    """Lifecycle of one outbound Slack write."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One Slack write, committed with the state change that caused it.
+
+    `op` is `post` (new message; its coordinates are saved under `message_key`), `reply`
+    (thread reply under the message saved as `message_key`), `update` (edit that message) or
+    `dm` (`channel` is a user id). `lane` is what pacing and ordering apply to: the channel,
+    or the user for DMs.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "available_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    op: str = Field(max_length=16)
+    channel: str = Field(max_length=32, index=True)
+    message_key: str | None = Field(default=None, max_length=128, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    available_at: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class SlackMessage(SQLModel, table=True):
+    """Where a message Trustbot posted lives, so later updates and replies find it."""
+
+    __tablename__ = "slack_message"
+
+    key: str = Field(primary_key=True, max_length=128)
+    channel: str = Field(max_length=32)
+    ts: str = Field(max_length=32)
+
+
+class ProcessedSlackEvent(SQLModel, table=True):
+    """A Slack `event_id` already handled; retries of it do nothing."""
+
+    __tablename__ = "processed_slack_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)
