@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -64,6 +64,11 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessions = create_session_factory(self.engine)
+        self._on_outbox_commit: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after any transaction that queued outbox rows commits."""
+        self._on_outbox_commit.append(callback)
 
     @property
     def dialect(self) -> str:
@@ -76,6 +81,9 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+            if session.info.pop("outbox_dirty", False):
+                for callback in self._on_outbox_commit:
+                    callback()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -7,7 +7,7 @@ commit and delivery loses nothing, and a rolled-back state change sends nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -38,18 +38,22 @@ def _add(
     channel: str,
     message_key: str | None,
     payload: dict[str, Any],
-    not_before: datetime | None = None,
+    delay_seconds: float = 0.0,
 ) -> OutboxMessage:
-    now = clock.now()
+    # Delivery is infrastructure and runs on wall-clock time even when the domain clock is
+    # moved (tests, `jobs run --now`), so a row is always due relative to the real now.
+    del clock
+    now = datetime.now(timezone.utc)
     row = OutboxMessage(
         op=op,
         channel=channel,
         message_key=message_key,
         payload=payload,
-        available_at=not_before or now,
+        available_at=now + timedelta(seconds=delay_seconds),
         created_at=now,
     )
     session.add(row)
+    session.info["outbox_dirty"] = True
     return row
 
 
@@ -95,7 +99,7 @@ def update_message(
     key: str,
     text: str,
     blocks: Sequence[Block | dict[str, Any]] | None = None,
-    not_before: datetime | None = None,
+    delay_seconds: float = 0.0,
 ) -> OutboxMessage:
     """Queue an in-place edit of the message saved as `key`; only the newest pending edit is sent."""
     return _add(
@@ -105,7 +109,7 @@ def update_message(
         channel=channel,
         message_key=key,
         payload=_payload(text, blocks),
-        not_before=not_before,
+        delay_seconds=delay_seconds,
     )
 
 

@@ -1,0 +1,109 @@
+"""Composition: build the runtime, the Bolt `AsyncApp` and the aiohttp web app around it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.delivery import DeliveryWorker, build_slack_client
+from bot.metrics import Metrics
+from bot.runtime import Runtime
+from storage.database import Database
+from storage.tables import ProcessedSlackEvent
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Runtime:
+    """Wire settings, database, Slack client, delivery worker and metrics for one process."""
+    metrics = Metrics()
+    database = db or Database(settings.database_url)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-unset"
+    client = build_slack_client(token, settings.slack_api_url, settings.slack_timeout_seconds)
+    delivery = DeliveryWorker(
+        database,
+        client,
+        SystemClock(),
+        pace_seconds=settings.channel_pace_seconds,
+        lease_seconds=settings.outbox_lease_seconds,
+        max_attempts=settings.outbox_max_attempts,
+        poll_seconds=settings.outbox_poll_seconds,
+        metrics=metrics,
+    )
+    database.on_outbox_commit(delivery.wake)
+    return Runtime(settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics)
+
+
+def build_bolt_app(rt: Runtime) -> AsyncApp:
+    """The Bolt app with every Slack listener registered."""
+    settings = rt.settings
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app = AsyncApp(
+        client=rt.client,
+        signing_secret=signing_secret,
+        request_verification_enabled=not settings.socket_mode,
+        process_before_response=False,
+        logger=logging.getLogger("trustbot.bolt"),
+    )
+    app.middleware(_skip_repeated_events(rt))
+    app.error(_refusal_replier(rt))
+
+    from handlers import commands, requests
+
+    commands.register(app, rt)
+    requests.register(app, rt)
+    return app
+
+
+def _skip_repeated_events(rt: Runtime) -> Any:
+    """Slack re-sends an event when it did not see our 200 in time; handle each `event_id` once."""
+
+    async def middleware(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+        rt.metrics.slack_requests.labels(body.get("type") or ("command" if "command" in body else "other")).inc()
+        event_id = body.get("event_id")
+        if event_id:
+            try:
+                async with rt.db.transaction() as session:
+                    session.add(ProcessedSlackEvent(event_id=str(event_id)[:64], at=rt.clock.now()))
+            except IntegrityError:
+                log.info("event %s already handled; ignoring the retry", event_id)
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    return middleware
+
+
+def _refusal_replier(rt: Runtime) -> Any:
+    """The one place domain exceptions become ephemeral replies; anything else is logged."""
+    from bot.services.errors import DomainError
+
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
+        if isinstance(error, DomainError):
+            text = f":no_entry: {error.message}"
+        else:
+            log.error("unhandled error in a Slack listener", exc_info=error)
+            text = ":warning: Something went wrong on our side and nothing was changed. Please try again."
+        if respond is not None:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        user = (body.get("user") or {}).get("id") or body.get("user_id")
+        if user:  # modals carry no response_url: tell the person directly
+            await client.chat_postMessage(channel=user, text=text)
+
+    return on_error
+
+
+def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
+    """The aiohttp app: `/slack/events` (HTTP mode), health, readiness and metrics."""
+    from handlers import http
+
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    http.register_routes(app, rt, bolt)
+    return app

@@ -1,0 +1,187 @@
+"""The `trustbot` command line (DESIGN §4.1, §4.7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings, SettingsError, load_settings
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A one-line problem reported on stderr with exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trustbot", description="Trusted-access program bot for Slack.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("serve", help="run the bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
+    demo = commands.add_parser("demo", help="play the whole story against a local Slack stand-in")
+    demo.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+
+    orgs = commands.add_parser("orgs", help="the directory of orgs, people and tiers").add_subparsers(
+        dest="orgs_command", required=True, metavar="ACTION"
+    )
+    apply = orgs.add_parser("apply", help="apply a directory file (all or nothing)")
+    apply.add_argument("file", type=Path)
+    orgs.add_parser("list", help="list orgs")
+
+    audit = commands.add_parser("audit", help="the hash-chained audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    audit.add_parser("verify", help="check the hash chain")
+    export = audit.add_parser("export", help="print events as JSON lines")
+    export.add_argument("--since", help="RFC 3339 time; only events at or after it")
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("upgrade", help="apply pending migrations")
+
+    _add_jobs_parser(commands)
+    return parser
+
+
+def _add_jobs_parser(commands: Any) -> None:
+    try:
+        from scheduler.cli import add_jobs_parser
+    except ImportError:
+        return
+    add_jobs_parser(commands)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `trustbot` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.command != "serve" else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        logging.getLogger().setLevel(settings.log_level.upper() if args.command == "serve" else logging.WARNING)
+        handler = _HANDLERS[args.command]
+        return asyncio.run(handler(settings, args))
+    except (SettingsError, CliError) as exc:
+        print(f"trustbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(settings: Settings, _: argparse.Namespace) -> int:
+    settings.require_for_serve()
+    from bot.server import TrustbotServer
+
+    await TrustbotServer(settings).run_until_signalled()
+    return 0
+
+
+async def _demo(_: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return await run_demo(out=sys.stdout, quiet=args.quiet)
+
+
+async def _orgs(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.services.directory import apply_directory, format_apply_report, list_orgs_summary, parse_directory
+    from bot.services.errors import DirectoryError
+    from storage.database import Database
+    from storage.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        if args.orgs_command == "apply":
+            try:
+                text = args.file.read_text()
+            except OSError as exc:
+                raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+            try:
+                directory = parse_directory(text)
+                async with db.transaction() as session:
+                    report = await apply_directory(session, SystemClock(), directory, actor="cli")
+            except DirectoryError as exc:
+                raise CliError(f"{args.file}: {exc.message}") from None
+            print(format_apply_report(report))
+            return 0
+        async with db.sessions() as session:
+            rows = await list_orgs_summary(session)
+        _print_table(rows)
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import parse_rfc3339
+    from bot.services.audit import audit_event_json, iter_audit_events, verify_audit_chain
+    from storage.database import Database
+
+    db = Database(settings.database_url)
+    try:
+        async with db.sessions() as session:
+            if args.audit_command == "verify":
+                report = await verify_audit_chain(session)
+                if report.intact:
+                    print(f"audit chain intact: {report.count} events")
+                    return 0
+                print(f"audit chain broken at event {report.first_bad_id}: {report.problem}", file=sys.stderr)
+                return 1
+            try:
+                since = parse_rfc3339(args.since) if args.since else None
+            except ValueError:
+                raise CliError(f"--since {args.since!r} is not an RFC 3339 time") from None
+            async for event in iter_audit_events(session, since=since):
+                sys.stdout.write(audit_event_json(event) + "\n")
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def _db(settings: Settings, _: argparse.Namespace) -> int:
+    from storage.migrate import head_revision, upgrade
+
+    await upgrade(settings.database_url)
+    print(f"database at revision {head_revision()}")
+    return 0
+
+
+async def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from scheduler.cli import run_jobs_command
+
+    return await run_jobs_command(settings, args)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("no orgs")
+        return
+    columns = list(rows[0])
+    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+_HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "serve": _serve,
+    "demo": _demo,
+    "orgs": _orgs,
+    "audit": _audit,
+    "db": _db,
+    "jobs": _jobs,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""Modals for access requests: the request form, deny reason, info question and answer, revoke reason.
+
+Labels carry the DESIGN §4.4 contract words; block and action ids come from `bot.ids`, so the
+handler reads values back with `bot.payloads` and services key inline errors by `Block`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slack_sdk.models.blocks import (
+    Block as SlackBlock,
+)
+from slack_sdk.models.blocks import (
+    CheckboxesElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+    UserMultiSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.ids import Block, Element
+from bot.ids import View as ViewId
+from bot.messages.text import OPTION_TEXT, PLAIN_LABEL, plain, quote, safe, truncate
+from bot.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
+from storage.tables import Tier
+
+LABEL_ORG = "Organisation"
+LABEL_MEMBERS = "Team members to cover"
+LABEL_BLANKET = "Blanket access"
+LABEL_TIER = "Capability tier"
+LABEL_USE_CASE = "Use case"
+LABEL_DURATION = "Duration (days)"
+LABEL_JUSTIFICATION = "Justification"
+JUSTIFICATION_MIN, TEXT_MAX = 20, 3000
+
+
+@dataclass(frozen=True)
+class OrgOption:
+    """One org the admin may request for, with the tiers it allows (not above its max tier)."""
+
+    slug: str
+    name: str
+    domains: tuple[str, ...]
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True)
+class RequestForm:
+    """What the request modal offers: the admin's orgs and their allowed tiers."""
+
+    orgs: tuple[OrgOption, ...]
+    tiers: tuple[Tier, ...] = field(default=())
+
+    def all_tiers(self) -> list[Tier]:
+        """Every tier allowed for at least one of the orgs, least capable first."""
+        seen: dict[str, Tier] = {}
+        for org in self.orgs:
+            for tier in org.tiers:
+                seen.setdefault(tier.id, tier)
+        return sorted(seen.values(), key=lambda t: (t.rank, t.id))
+
+
+def _option(text: str, value: str) -> Option:
+    return Option(text=PlainTextObject(text=truncate(text, OPTION_TEXT)), value=value)
+
+
+def _tier_option(tier: Tier) -> Option:
+    approvals = "2 approvals" if tier.approvals > 1 else "1 approval"
+    return _option(f"{tier.name} — up to {tier.max_days} days, {approvals}", tier.id)
+
+
+def _text_input(block: str, element: str, label: str, *, multiline: bool = True, min_length: int | None = None,
+                max_length: int = TEXT_MAX, placeholder: str | None = None, hint: str | None = None) -> InputBlock:
+    return InputBlock(
+        block_id=block,
+        label=PlainTextObject(text=truncate(label, PLAIN_LABEL)),
+        element=PlainTextInputElement(
+            action_id=element,
+            multiline=multiline,
+            min_length=min_length,
+            max_length=max_length,
+            placeholder=PlainTextObject(text=truncate(placeholder, PLAIN_LABEL)) if placeholder else None,
+        ),
+        hint=PlainTextObject(text=truncate(hint, PLAIN_LABEL)) if hint else None,
+    )
+
+
+def build_request_modal(form: RequestForm) -> View:
+    """The `/trust request` modal; an org select appears when the admin has several orgs."""
+    tiers = form.all_tiers()
+    blocks: list[SlackBlock] = []
+    single = form.orgs[0] if len(form.orgs) == 1 else None
+    if single is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"Requesting trusted access for *{safe(single.name, 200)}*.")))
+    else:
+        blocks.append(
+            InputBlock(
+                block_id=Block.ORG,
+                label=PlainTextObject(text=LABEL_ORG),
+                element=StaticSelectElement(
+                    action_id=Element.ORG,
+                    placeholder=PlainTextObject(text="Choose an organisation"),
+                    options=[_option(f"{org.name} ({org.slug})", org.slug) for org in form.orgs[:100]],
+                ),
+            )
+        )
+    domains = ", ".join(single.domains) if single is not None and single.domains else "the org's verified email domains"
+    blocks += [
+        InputBlock(
+            block_id=Block.MEMBERS,
+            label=PlainTextObject(text=LABEL_MEMBERS),
+            element=UserMultiSelectElement(action_id=Element.MEMBERS, placeholder=PlainTextObject(text="Choose people")),
+            optional=True,
+            hint=PlainTextObject(text="Leave empty when asking for blanket access."),
+        ),
+        InputBlock(
+            block_id=Block.BLANKET,
+            label=PlainTextObject(text=LABEL_BLANKET),
+            element=CheckboxesElement(
+                action_id=Element.BLANKET,
+                options=[_option(truncate(f"Everyone at {domains}", OPTION_TEXT), "blanket")],
+            ),
+            optional=True,
+        ),
+        InputBlock(
+            block_id=Block.TIER,
+            label=PlainTextObject(text=LABEL_TIER),
+            element=StaticSelectElement(
+                action_id=Element.TIER,
+                placeholder=PlainTextObject(text="Choose a tier"),
+                options=[_tier_option(tier) for tier in tiers[:100]],
+            ),
+        ),
+        _text_input(Block.USE_CASE, Element.USE_CASE, LABEL_USE_CASE, placeholder="What will the team use the capability for?"),
+        InputBlock(
+            block_id=Block.DURATION,
+            label=PlainTextObject(text=LABEL_DURATION),
+            element=NumberInputElement(
+                action_id=Element.DURATION,
+                is_decimal_allowed=False,
+                min_value="1",
+                max_value=str(max((t.max_days for t in tiers), default=365)),
+            ),
+            hint=PlainTextObject(text=truncate("Capped by the tier: " + "; ".join(f"{t.name} {t.max_days}" for t in tiers), PLAIN_LABEL)),
+        ),
+        _text_input(
+            Block.JUSTIFICATION, Element.JUSTIFICATION, LABEL_JUSTIFICATION, min_length=JUSTIFICATION_MIN,
+            placeholder="Why does this team need trusted access? (at least 20 characters)",
+        ),
+    ]
+    return View(
+        type="modal",
+        callback_id=ViewId.REQUEST_SUBMIT,
+        title=PlainTextObject(text="Request trusted access"),
+        submit=PlainTextObject(text="Submit"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=RequestFormMeta(org_slug=single.slug if single else None).model_dump_json(),
+        blocks=blocks,
+    )
+
+
+def _reason_modal(callback_id: str, title: str, intro: str, block: str, element: str, label: str,
+                  metadata: str, submit: str) -> View:
+    return View(
+        type="modal",
+        callback_id=callback_id,
+        title=PlainTextObject(text=truncate(title, 24)),
+        submit=PlainTextObject(text=truncate(submit, 24)),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=metadata,
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=truncate(intro, 3000))),
+            _text_input(block, element, label),
+        ],
+    )
+
+
+def build_deny_modal(ctx: DecisionContext, *, summary: str = "") -> View:
+    """Asks the rep why the request is denied (callback `View.REQUEST_DENY_REASON`)."""
+    return _reason_modal(
+        ViewId.REQUEST_DENY_REASON, "Deny request", f"Deny access request #{ctx.request_id}. {summary}".strip()
+        + "\nThe requester will see your reason.", Block.REASON, Element.REASON, "Reason for denying",
+        ctx.model_dump_json(), "Deny",
+    )
+
+
+def build_request_info_modal(ctx: DecisionContext, *, summary: str = "") -> View:
+    """Asks the rep what to ask the requester (callback `View.REQUEST_INFO_QUESTION`)."""
+    return _reason_modal(
+        ViewId.REQUEST_INFO_QUESTION, "Request info", f"Ask the requester of #{ctx.request_id} for more information. {summary}".strip()
+        + "\nThey get your question by DM with a Reply button.", Block.QUESTION, Element.QUESTION,
+        "Your question", ctx.model_dump_json(), "Send",
+    )
+
+
+def build_info_answer_modal(request_id: int, *, question: str | None, asked_by: str | None) -> View:
+    """Lets the requester answer the rep's question (callback `View.REQUEST_INFO_ANSWER`)."""
+    asker = f"<@{asked_by}>" if asked_by and asked_by.isalnum() else "The account rep"
+    intro = f"{asker} asked about access request #{request_id}:\n{quote(question, 2500) or '_no question recorded_'}"
+    return _reason_modal(
+        ViewId.REQUEST_INFO_ANSWER, "Answer question", intro, Block.ANSWER, Element.ANSWER, "Your answer",
+        RequestRef(request_id=request_id).model_dump_json(), "Send",
+    )
+
+
+def build_revoke_modal(grant_id: int, *, summary: str = "") -> View:
+    """Asks for the reason a grant is revoked (callback `View.GRANT_REVOKE_REASON`)."""
+    view = _reason_modal(
+        ViewId.GRANT_REVOKE_REASON, "Revoke grant", f"Revoke grant #{grant_id}. {summary}".strip()
+        + "\nAdmins and the requester are told, with your reason.", Block.REASON, Element.REASON,
+        "Reason for revoking", GrantRef(grant_id=grant_id).model_dump_json(), "Revoke",
+    )
+    view.blocks.append(ContextBlock(elements=[MarkdownTextObject(text="This cannot be undone; a new request is needed.")]))
+    return view
+
+
+__all__ = [
+    "LABEL_BLANKET", "LABEL_DURATION", "LABEL_JUSTIFICATION", "LABEL_MEMBERS", "LABEL_TIER", "LABEL_USE_CASE",
+    "OrgOption", "RequestForm", "build_deny_modal", "build_info_answer_modal", "build_request_info_modal",
+    "build_request_modal", "build_revoke_modal", "plain",
+]

@@ -1,0 +1,48 @@
+"""HTTP endpoints (DESIGN §4.3): Slack's entry point, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy import text
+
+from bot.runtime import Runtime
+from storage.migrate import is_up_to_date
+
+log = logging.getLogger(__name__)
+
+
+def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
+    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))  # type: ignore[union-attr]
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            async with rt.db.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            migrated = await is_up_to_date(rt.db.engine)
+        except Exception as exc:  # readiness reports, never raises
+            log.warning("readiness check failed: %s", exc)
+            return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+        if not migrated:
+            return web.json_response({"status": "unavailable", "database": "not migrated"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    if bolt is not None and not rt.settings.socket_mode:
+        app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

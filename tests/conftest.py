@@ -1,0 +1,222 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when TEST_DATABASE_URL is set),
+the fake Slack Web API server, and a running Trustbot reached through signed HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
+
+from bot.clock import FixedClock
+from bot.config import Settings
+from storage.database import Database
+from storage.migrate import upgrade
+
+SIGNING_SECRET = "test-signing-secret"
+INGEST_SECRET = "test-ingest-secret"
+START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+_template_dir: Path | None = None
+_pg_migrated = False
+
+
+def _sqlite_template(tmp_root: Path) -> Path:
+    """Migrate one SQLite file per session; each test copies it (much faster than migrating)."""
+    global _template_dir
+    if _template_dir is None:
+        _template_dir = tmp_root
+        asyncio.run(upgrade(f"sqlite+aiosqlite:///{tmp_root / 'template.db'}"))
+    return _template_dir / "template.db"
+
+
+def _pg_reset() -> None:
+    """Migrate the PostgreSQL test database once per session, then empty it before each test."""
+    global _pg_migrated
+
+    async def reset() -> None:
+        global _pg_migrated
+        engine = create_async_engine(PG_URL, poolclass=NullPool)  # type: ignore[arg-type]
+        async with engine.begin() as connection:
+            if not _pg_migrated:
+                await connection.execute(text("DROP SCHEMA public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+        if not _pg_migrated:
+            await upgrade(PG_URL)  # type: ignore[arg-type]
+            _pg_migrated = True
+        import storage.tables  # noqa: F401
+
+        engine = create_async_engine(PG_URL, poolclass=NullPool)  # type: ignore[arg-type]
+        async with engine.begin() as connection:
+            names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(scope="session")
+def _session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("trustbot")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, _session_tmp: Path) -> str:
+    """A migrated, empty database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "trustbot.db"
+        shutil.copy(_sqlite_template(_session_tmp), path)
+        return f"sqlite+aiosqlite:///{path}"
+    _pg_reset()
+    return PG_URL  # type: ignore[return-value]
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A `Database` on the per-test database."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock frozen at a Monday morning; tests move it explicitly."""
+    return FixedClock(START)
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[Any]:
+    """The fake Slack Web API server on 127.0.0.1."""
+    from bot.testing.fake_slack import FakeSlack
+
+    fake = FakeSlack(users=dict(USERS))
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+USERS = {
+    "U0OPS1": "Olga Operator",
+    "U0REP1": "Rita Rep",
+    "U0REP2": "Bob Backup",
+    "U0ADM1": "Ada Admin",
+    "U0ADM2": "Alan Admin",
+    "U0SEC1": "Sam Security",
+    "U0DEV1": "Dana Dev",
+    "U0DEV2": "Eli Engineer",
+    "U0OUT1": "Otto Outsider",
+    "U0GLX1": "Gia Globex",
+}
+
+DIRECTORY_YAML = """
+operators: [U0OPS1]
+reps_channel: C0REPS
+security_channel: C0SEC
+orgs:
+  - slug: acme
+    name: Acme Security
+    domains: [acme.com]
+    rep: U0REP1
+    backup_reps: [U0REP2]
+    admins: [U0ADM1, U0ADM2]
+    security_leads: [U0SEC1]
+    security_channel: C0ACMESEC
+    max_tier: frontier
+    verified_until: 2027-06-30
+    credits:
+      - {id: acme-2026, amount_usd: 250000, starts: 2026-01-01, expires: 2027-01-01}
+  - slug: globex
+    name: Globex
+    domains: [globex.example]
+    rep: U0REP2
+    admins: [U0GLX1]
+    security_leads: []
+    max_tier: standard
+    verified_until: 2027-03-31
+"""
+
+
+def make_settings(database_url: str, api_url: str, **overrides: Any) -> Settings:
+    """Settings for a test bot: no `.env`, fast delivery, no background scheduler."""
+    values: dict[str, Any] = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api_url,
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "PORT": 0,
+        "TRUSTBOT_INGEST_SECRET": INGEST_SECRET,
+        "TRUSTBOT_CHANNEL_PACE_SECONDS": 0,
+        "TRUSTBOT_OUTBOX_POLL_SECONDS": 0.05,
+        "TRUSTBOT_OUTBOX_LEASE_SECONDS": 5,
+        "TRUSTBOT_SCHEDULER_ENABLED": False,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class RunningBot:
+    """A Trustbot serving on 127.0.0.1, its fake Slack, and a driver that signs requests."""
+
+    server: Any
+    slack: Any
+    driver: Any
+    clock: FixedClock
+
+    @property
+    def rt(self) -> Any:
+        return self.server.rt
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait for listeners running after ack, then deliver everything queued."""
+        await asyncio.sleep(0)
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
+                   and "trustbot-delivery" not in t.get_name()]
+        deadline = asyncio.get_running_loop().time() + timeout
+        for task in pending:
+            name = repr(task.get_coro())
+            if "run_ack_function_asynchronously" in name or "run_async_listener" in name or "_run_" in name:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining > 0:
+                    await asyncio.wait([task], timeout=remaining)
+        await self.rt.delivery.drain(timeout=timeout)
+
+
+async def start_bot(database_url: str, fake_slack: Any, clock: FixedClock, **overrides: Any) -> RunningBot:
+    """Start a Trustbot with the test directory applied."""
+    from bot.server import TrustbotServer
+    from bot.testing.slack_requests import SlackDriver
+
+    settings = make_settings(database_url, fake_slack.api_url, **overrides)
+    server = TrustbotServer(settings, clock=clock)
+    await server.start(migrate=False)
+    from bot.services.directory import apply_directory, parse_directory
+
+    async with server.rt.db.transaction() as session:
+        await apply_directory(session, clock, parse_directory(DIRECTORY_YAML), actor="test")
+    driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, fake_slack)
+    return RunningBot(server=server, slack=fake_slack, driver=driver, clock=clock)
+
+
+@pytest.fixture
+async def bot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIterator[RunningBot]:
+    """A running Trustbot with the test directory, reached over real HTTP."""
+    running = await start_bot(database_url, fake_slack, clock)
+    yield running
+    await running.driver.close()
+    await running.server.stop()
