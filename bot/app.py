@@ -55,10 +55,10 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     app.middleware(_skip_repeated_events(rt))
     app.error(_refusal_replier(rt))
 
-    from handlers import commands, requests
+    from handlers import alerts, commands, requests, reverification
 
-    commands.register(app, rt)
-    requests.register(app, rt)
+    for feature in (commands, requests, reverification, alerts):
+        feature.register(app, rt)
     return app
 
 

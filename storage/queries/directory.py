@@ -7,12 +7,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import DirectoryState, Org, OrgRole, Role, Tier
+from storage.tables import (
+    AccessRequest,
+    CreditGrant,
+    DirectoryState,
+    Grant,
+    GrantStatus,
+    Org,
+    OrgRole,
+    RequestStatus,
+    Role,
+    Tier,
+)
 
 _STATE_ID = 1
+_PG_DIRECTORY_LOCK = 7_316_002  # advisory lock id serialising directory applies on PostgreSQL
+
+
+async def lock_directory(session: AsyncSession) -> None:
+    """Serialise directory writers until the transaction ends.
+
+    Replicas apply `TRUSTBOT_DIRECTORY` at start, at the same moment; unserialised, both would
+    insert the same new org and one would fail on the unique slug. SQLite transactions already
+    hold the write lock (`BEGIN IMMEDIATE`); PostgreSQL takes a transaction-scoped advisory lock.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DIRECTORY_LOCK})
 
 
 async def get_org(session: AsyncSession, *, slug: str) -> Org | None:
@@ -109,3 +132,28 @@ async def orgs_with_roles(session: AsyncSession, *, org_ids: Iterable[int]) -> d
         if role in known:
             result[org_id].setdefault(Role(role), []).append(user_id)
     return result
+
+
+async def credit_owners(session: AsyncSession, *, credit_ids: Iterable[str]) -> dict[str, int]:
+    """Credit grant id → owning org id, for the ids that exist."""
+    ids = sorted(set(credit_ids))
+    if not ids:
+        return {}
+    rows = (await session.execute(select(CreditGrant.id, CreditGrant.org_id).where(CreditGrant.id.in_(ids)))).all()  # type: ignore[attr-defined]
+    return {credit_id: org_id for credit_id, org_id in rows}
+
+
+async def tier_usage(session: AsyncSession, *, tier_id: str) -> tuple[int, int]:
+    """(active or suspended grants, open requests) on the tier: what removing it would strand."""
+    grants = await session.scalar(
+        select(func.count()).select_from(Grant).where(
+            Grant.tier_id == tier_id, Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])  # type: ignore[attr-defined]
+        )
+    )
+    requests = await session.scalar(
+        select(func.count()).select_from(AccessRequest).where(
+            AccessRequest.tier_id == tier_id,
+            AccessRequest.status.in_([RequestStatus.PENDING, RequestStatus.INFO_REQUESTED]),  # type: ignore[attr-defined]
+        )
+    )
+    return int(grants or 0), int(requests or 0)

@@ -1,0 +1,11 @@
+"""Alerts listeners (placeholder until the feature lands)."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.runtime import Runtime
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    """Listen for alerts actions and views."""
