@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -59,7 +60,22 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
 
     for feature in (commands, requests, reverification, alerts):
         feature.register(app, rt)
+    _acknowledge_the_unknown(app)
     return app
+
+
+def _acknowledge_the_unknown(app: AsyncApp) -> None:
+    """Registered last: a click or submission nothing handles (a stale button) is logged and acked."""
+
+    @app.action(re.compile(".*"))
+    async def unknown_action(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        log.warning("no listener for action %r", [a.get("action_id") for a in body.get("actions") or []])
+
+    @app.view(re.compile(".*"))
+    async def unknown_view(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        log.warning("no listener for view %r", (body.get("view") or {}).get("callback_id"))
 
 
 def _skip_repeated_events(rt: Runtime) -> Any:

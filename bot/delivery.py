@@ -308,10 +308,7 @@ class DeliveryWorker:
     async def _parent_failed(self, key: str | None) -> bool:
         async with self.db.sessions() as session:
             status = await session.scalar(
-                select(OutboxMessage.status)
-                .where(OutboxMessage.message_key == key, OutboxMessage.op.in_([POST, DM]))
-                .order_by(OutboxMessage.id)
-                .limit(1)
+                select(OutboxMessage.status).where(OutboxMessage.save_as == key).order_by(OutboxMessage.id).limit(1)
             )
         return status in (OutboxStatus.FAILED, None)
 
@@ -325,8 +322,8 @@ class DeliveryWorker:
                         status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None
                     )
                 )
-                if row.op in (POST, DM) and row.message_key and outcome.ts:
-                    await _save_coordinates(session, key=row.message_key, channel=outcome.channel or row.channel, ts=outcome.ts)
+                if row.save_as and outcome.ts:
+                    await _save_coordinates(session, key=row.save_as, channel=outcome.channel or row.channel, ts=outcome.ts)
                 self.metrics.outbox_sent.labels(row.op).inc()
                 return
             give_up = outcome.kind == "failed" or (

@@ -30,28 +30,10 @@ class GrantRef(_Payload):
     grant_id: int
 
 
-class MessageLocation(_Payload):
-    """Where a Slack message lives (from an interaction payload's `container`)."""
-
-    channel_id: str
-    message_ts: str
-
-    @classmethod
-    def from_container(cls, body: dict[str, Any]) -> MessageLocation | None:
-        """The clicked message of a `block_actions` body, or None when it has none."""
-        container = body.get("container") or {}
-        channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-        ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
-        if not channel or not ts or container.get("is_ephemeral"):
-            return None
-        return cls(channel_id=str(channel), message_ts=str(ts))
-
-
 class DecisionContext(_Payload):
-    """Metadata of the deny/request-info modals: the request and the clicked actions message."""
+    """Metadata of the deny/request-info modals: the request decided on."""
 
     request_id: int
-    actions_at: MessageLocation | None = None
 
 
 class RequestFormMeta(_Payload):

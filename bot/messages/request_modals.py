@@ -6,7 +6,7 @@ handler reads values back with `bot.payloads` and services key inline errors by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from slack_sdk.models.blocks import (
     Block as SlackBlock,
@@ -28,7 +28,7 @@ from slack_sdk.models.views import View
 
 from bot.ids import Block, Element
 from bot.ids import View as ViewId
-from bot.messages.text import OPTION_TEXT, PLAIN_LABEL, plain, quote, safe, truncate
+from bot.messages.text import OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
 from bot.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
 from storage.tables import Tier
 
@@ -57,7 +57,6 @@ class RequestForm:
     """What the request modal offers: the admin's orgs and their allowed tiers."""
 
     orgs: tuple[OrgOption, ...]
-    tiers: tuple[Tier, ...] = field(default=())
 
     def all_tiers(self) -> list[Tier]:
         """Every tier allowed for at least one of the orgs, least capable first."""
@@ -203,7 +202,7 @@ def build_request_info_modal(ctx: DecisionContext, *, summary: str = "") -> View
 
 def build_info_answer_modal(request_id: int, *, question: str | None, asked_by: str | None) -> View:
     """Lets the requester answer the rep's question (callback `View.REQUEST_INFO_ANSWER`)."""
-    asker = f"<@{asked_by}>" if asked_by and asked_by.isalnum() else "The account rep"
+    asker = mention(asked_by) if asked_by else "The account rep"
     intro = f"{asker} asked about access request #{request_id}:\n{quote(question, 2500) or '_no question recorded_'}"
     return _reason_modal(
         ViewId.REQUEST_INFO_ANSWER, "Answer question", intro, Block.ANSWER, Element.ANSWER, "Your answer",
@@ -221,9 +220,3 @@ def build_revoke_modal(grant_id: int, *, summary: str = "") -> View:
     view.blocks.append(ContextBlock(elements=[MarkdownTextObject(text="This cannot be undone; a new request is needed.")]))
     return view
 
-
-__all__ = [
-    "LABEL_BLANKET", "LABEL_DURATION", "LABEL_JUSTIFICATION", "LABEL_MEMBERS", "LABEL_TIER", "LABEL_USE_CASE",
-    "OrgOption", "RequestForm", "build_deny_modal", "build_info_answer_modal", "build_request_info_modal",
-    "build_request_modal", "build_revoke_modal", "plain",
-]

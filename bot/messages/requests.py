@@ -34,7 +34,7 @@ from bot.messages.text import (
     truncate,
 )
 from bot.payloads import RequestRef
-from storage.tables import AccessRequest, Grant, Org, RequestStatus, Tier
+from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Tier
 
 APPROVE, DENY, REQUEST_INFO, REPLY = "Approve", "Deny", "Request info", "Reply"
 
@@ -111,8 +111,13 @@ def status_line(card: RequestCard, tz: tzinfo | str | None) -> str:
     when = format_datetime(req.decided_at, tz) if req.decided_at else ""
     if req.status == RequestStatus.APPROVED:
         line = f":white_check_mark: *Approved* by {mentions(list(card.approvers) or [req.decided_by or '?'])} on {when}"
-        if card.grant is not None:
-            line += f" — grant #{card.grant.id} expires {format_date(card.grant.expires_at, tz)}"
+        grant = card.grant
+        if grant is not None and grant.status == GrantStatus.ACTIVE:
+            line += f" — grant #{grant.id} expires {format_date(grant.expires_at, tz)}"
+        elif grant is not None:
+            line += f" — grant #{grant.id} is now *{grant.status}*"
+            if grant.status == GrantStatus.REVOKED:
+                line += f" (by {mention(grant.ended_by or '?')}: {safe(grant.end_reason, 500)})"
         return line
     if req.status == RequestStatus.DENIED:
         return f":no_entry: *Denied* by {mention(req.decided_by or '?')} on {when}\n*Reason:* {safe(req.decision_reason, 1500)}"

@@ -39,6 +39,7 @@ def _add(
     message_key: str | None,
     payload: dict[str, Any],
     delay_seconds: float = 0.0,
+    save_as: str | None = None,
 ) -> OutboxMessage:
     # Delivery is infrastructure and runs on wall-clock time even when the domain clock is
     # moved (tests, `jobs run --now`), so a row is always due relative to the real now.
@@ -48,6 +49,7 @@ def _add(
         op=op,
         channel=channel,
         message_key=message_key,
+        save_as=save_as,
         payload=payload,
         available_at=now + timedelta(seconds=delay_seconds),
         created_at=now,
@@ -67,7 +69,7 @@ def post_message(
     blocks: Sequence[Block | dict[str, Any]] | None = None,
 ) -> OutboxMessage:
     """Queue a new channel message whose coordinates will be saved under `key`."""
-    return _add(session, clock, op=POST, channel=channel, message_key=key, payload=_payload(text, blocks))
+    return _add(session, clock, op=POST, channel=channel, message_key=None, save_as=key, payload=_payload(text, blocks))
 
 
 def reply_in_thread(
@@ -79,8 +81,9 @@ def reply_in_thread(
     text: str,
     blocks: Sequence[Block | dict[str, Any]] | None = None,
     broadcast: bool = False,
+    key: str | None = None,
 ) -> OutboxMessage:
-    """Queue a thread reply under the message saved as `parent_key` in `channel`."""
+    """Queue a thread reply under the message saved as `parent_key`; save its own coordinates as `key`."""
     return _add(
         session,
         clock,
@@ -88,6 +91,7 @@ def reply_in_thread(
         channel=channel,
         message_key=parent_key,
         payload=_payload(text, blocks, reply_broadcast=broadcast or None),
+        save_as=key,
     )
 
 
@@ -123,4 +127,4 @@ def send_dm(
     key: str | None = None,
 ) -> OutboxMessage:
     """Queue a direct message to `user` (optionally saving its coordinates under `key`)."""
-    return _add(session, clock, op=DM, channel=user, message_key=key, payload=_payload(text, blocks))
+    return _add(session, clock, op=DM, channel=user, message_key=None, save_as=key, payload=_payload(text, blocks))

@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.ids import Block
 from bot.messages.grants import GrantListing, GrantRow, RequestRow, StatusReport, build_revoke_ack, build_revoked_dm, build_revoked_note
-from bot.messages.text import Rendered
+from bot.messages.text import Rendered, safe
 from bot.services import outbox
 from bot.services.audit import record_audit
 from bot.services.errors import AlreadyDecided, InvalidInput, NotAccountRep, NotAuthorized, NotFound
 from bot.services.people import Actor, org_people
-from bot.services.requests import TEXT_MAX, actor_for, build_card, parent_key
+from bot.messages.request_modals import TEXT_MAX
+from bot.messages.requests import build_request_parent
+from bot.services.request_common import actor_for, build_card, parent_key
 from storage.queries import access as q
 from storage.queries.directory import get_directory_state, get_org, list_orgs, list_tiers, orgs_by_ids
 from storage.tables import AccessRequest, Grant, GrantStatus, Org, Role
@@ -94,8 +96,6 @@ async def revoke_grant(
         note = build_revoked_note(row, tz)
         outbox.reply_in_thread(session, clock, channel=state.reps_channel, parent_key=parent_key(grant.request_id), text=note.text, blocks=note.blocks)
         card = await build_card(session, row.request, grant=grant)
-        from bot.messages.requests import build_request_parent
-
         parent = build_request_parent(card, tz)
         outbox.update_message(session, clock, channel=state.reps_channel, key=parent_key(grant.request_id), text=parent.text, blocks=parent.blocks)
     return RevokeResult(grant=grant, row=row, ack=build_revoke_ack(row, tz))
@@ -119,7 +119,7 @@ async def list_grants(session: AsyncSession, *, user_id: str, operators: list[st
         if org is None or org.id is None:
             if not actor.is_operator and not actor.org_ids(*_VIEWER_ROLES):
                 raise NotAuthorized("You can't see grants: you hold no role that allows it.")
-            raise NotFound(f"There is no org `{org_slug[:64]}` in the directory.")
+            raise NotFound(f"There is no org `{safe(org_slug, 64)}` in the directory.")
         if not (actor.is_operator or actor.has_role(org.id, *_VIEWER_ROLES)):
             raise NotAuthorized(f"You can't see {org.name}'s grants: only its admins, reps, security leads and operators can.")
         orgs = {org.id: org}

@@ -5,153 +5,51 @@ Each public service is one unit of work inside the caller's transaction: it auth
 every Slack write in the outbox. Refusals are domain exceptions whose message is shown to the
 person, so a handler is: ack → parse → call one service → render its `ack` → reply.
 
-Outbox keys: `request:{id}` is the rep-channel parent; its thread holds the decision buttons
-(`request:{id}:actions`). A thread reply's coordinates are not saved by delivery, so they are
-learnt from the click on those buttons (`actions_at`) and the buttons are removed after a
-decision whenever they are known.
+Outbox keys and shared helpers live in `bot.services.request_common`; grants (revoke, listing,
+status) in `bot.services.request_grants`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.ids import Block
 from bot.messages import requests as msg
 from bot.messages.request_modals import JUSTIFICATION_MIN, TEXT_MAX, OrgOption, RequestForm
-from bot.messages.text import Rendered, format_datetime, mention
-from bot.payloads import MessageLocation, RequestSubmission
+from bot.messages.text import mention, safe
+from bot.payloads import RequestSubmission
 from bot.services import outbox
 from bot.services.audit import record_audit
-from bot.services.errors import (
-    AlreadyDecided,
-    AlreadyDone,
-    DomainError,
-    InvalidInput,
-    NotAccountRep,
-    NotAuthorized,
-    NotFound,
-    NotOrgAdmin,
-    SelfApproval,
-    UnknownUser,
+from bot.services.errors import AlreadyDecided, AlreadyDone, DomainError, InvalidInput, NotAuthorized, NotFound, NotOrgAdmin, SelfApproval
+from bot.services.request_common import (
+    OPEN,
+    ApprovalResult,
+    RequestResult,
+    actions_key,
+    actor_for,
+    authorize_rep,
+    build_card,
+    decided_error,
+    load_request,
+    parent_key,
+    refresh_actions,
+    refresh_parent,
+    reps_channel,
+    thread_note,
+    typed_text,
 )
-from bot.services.people import Actor, org_people, resolve_actor
-from bot.ids import Block
 from storage.queries import access as q
-from storage.queries.directory import get_directory_state, get_org, get_org_by_id, get_tier, list_orgs, list_tiers, orgs_by_ids
+from storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
 from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Role, Tier
 
-OPEN = q.OPEN_REQUEST_STATUSES
+__all__ = [
+    "ApprovalResult", "RequestResult", "actions_key", "allowed_tiers", "answer_info", "approve_request", "authorize_answer",
+    "authorize_decision", "deny_request", "open_request_form", "parent_key", "request_info", "submit_request",
+]
 MAX_MEMBERS = 500
-
-
-def parent_key(request_id: int) -> str:
-    """Outbox key of the rep-channel message of a request."""
-    return f"request:{request_id}"
-
-
-def actions_key(request_id: int) -> str:
-    """Outbox key of the thread reply holding a request's decision buttons."""
-    return f"request:{request_id}:actions"
-
-
-@dataclass(frozen=True)
-class RequestResult:
-    """A request after a service changed it: the card to render and the ephemeral `ack`."""
-
-    request: AccessRequest
-    card: msg.RequestCard
-    ack: Rendered
-
-
-@dataclass(frozen=True)
-class ApprovalResult(RequestResult):
-    """Outcome of an approval: final (grant created) or "N of M approvals"."""
-
-    grant: Grant | None = None
-    approvals: int = 0
-    needed: int = 1
-
-    @property
-    def final(self) -> bool:
-        """True when this approval approved the request and created the grant."""
-        return self.grant is not None
-
-
-# ---------------------------------------------------------------- helpers shared with access_status
-
-
-async def actor_for(session: AsyncSession, *, user_id: str, operators: list[str]) -> Actor:
-    """Resolve the user; `UnknownUser` when the directory does not know them at all."""
-    actor = await resolve_actor(session, user_id=user_id, settings_operators=list(operators))
-    if not actor.is_known:
-        raise UnknownUser("You're not in the Trustbot directory, so I can't do that. Ask your account rep to add you.")
-    return actor
-
-
-async def build_card(session: AsyncSession, request: AccessRequest, *, grant: Grant | None = None) -> msg.RequestCard:
-    """Load what the request messages show: org, tier, rep, approvers, grant."""
-    org = await get_org_by_id(session, org_id=request.org_id)
-    if org is None:
-        raise NotFound(f"Request #{request.id} belongs to an org that no longer exists.")
-    tier = await get_tier(session, tier_id=request.tier_id)
-    people = await org_people(session, org_id=request.org_id)
-    approvals = await q.list_approvals(session, request_id=request.id or 0)
-    if grant is None and request.status == RequestStatus.APPROVED:
-        grant = await q.get_grant_for_request(session, request_id=request.id or 0)
-    return msg.RequestCard(
-        request=request, org=org, tier=tier, rep=people.rep, approvers=tuple(a.approver for a in approvals), grant=grant
-    )
-
-
-async def _reps_channel(session: AsyncSession) -> str:
-    state = await get_directory_state(session)
-    if not state.reps_channel:
-        raise DomainError("Requests can't be routed yet: the directory sets no `reps_channel`. Ask an operator to add it.")
-    return state.reps_channel
-
-
-def _refresh_parent(session: AsyncSession, clock: Clock, channel: str, card: msg.RequestCard, tz: tzinfo | str) -> None:
-    rendered = msg.build_request_parent(card, tz)
-    outbox.update_message(session, clock, channel=channel, key=parent_key(card.request.id or 0), text=rendered.text, blocks=rendered.blocks)
-
-
-def _note(session: AsyncSession, clock: Clock, channel: str, request_id: int, rendered: Rendered) -> None:
-    outbox.reply_in_thread(session, clock, channel=channel, parent_key=parent_key(request_id), text=rendered.text, blocks=rendered.blocks)
-
-
-async def _refresh_actions(session: AsyncSession, clock: Clock, channel: str, card: msg.RequestCard,
-                           tz: tzinfo | str, actions_at: MessageLocation | None) -> None:
-    request_id = card.request.id or 0
-    key = actions_key(request_id)
-    if actions_at is not None and actions_at.channel_id == channel:
-        await q.remember_message(session, key=key, channel=actions_at.channel_id, ts=actions_at.message_ts)
-    if await q.message_known(session, key=key):
-        rendered = msg.build_request_actions(card, tz)
-        outbox.update_message(session, clock, channel=channel, key=key, text=rendered.text, blocks=rendered.blocks)
-
-
-async def _load_request(session: AsyncSession, request_id: int, *, lock: bool = False) -> AccessRequest:
-    request = await q.get_request(session, request_id=request_id, for_update=lock)
-    if request is None:
-        raise NotFound(f"There is no access request #{request_id}.")
-    return request
-
-
-def _decided_error(request: AccessRequest, tz: tzinfo | str) -> AlreadyDecided:
-    who = f" by {mention(request.decided_by)}" if request.decided_by else ""
-    when = f" on {format_datetime(request.decided_at, tz)}" if request.decided_at else ""
-    return AlreadyDecided(f"Request #{request.id} was already {request.status}{who}{when}; nothing changed.")
-
-
-async def _authorize_rep(session: AsyncSession, actor: Actor, request: AccessRequest) -> None:
-    if actor.is_operator or actor.is_rep_of(request.org_id):
-        return
-    org = await get_org_by_id(session, org_id=request.org_id)
-    name = org.name if org else "this org"
-    raise NotAccountRep(f"Only {name}'s account reps or operators can decide on request #{request.id}.")
 
 
 # ---------------------------------------------------------------- form and submission
@@ -201,10 +99,11 @@ def _validate(sub: RequestSubmission, org: Org, tier: Tier | None, tiers: list[T
         errors[Block.DURATION] = "Enter a whole number of days, at least 1."
     elif tier is not None and sub.duration_days > tier.max_days:
         errors[Block.DURATION] = f"Durations are capped by the tier: at most {tier.max_days} days for the {tier.name} tier."
-    if not sub.use_case.strip():
+    use_case = len(sub.use_case.strip())
+    if not use_case:
         errors[Block.USE_CASE] = "Describe the use case."
-    elif len(sub.use_case) > TEXT_MAX:
-        errors[Block.USE_CASE] = f"Keep the use case to {TEXT_MAX} characters (it has {len(sub.use_case)})."
+    elif use_case > TEXT_MAX:
+        errors[Block.USE_CASE] = f"Keep the use case to {TEXT_MAX} characters (it has {use_case})."
     length = len(sub.justification.strip())
     if length < JUSTIFICATION_MIN:
         errors[Block.JUSTIFICATION] = f"Write at least {JUSTIFICATION_MIN} characters (you wrote {length})."
@@ -223,7 +122,7 @@ async def submit_request(
         raise InvalidInput("Choose an organisation.", errors={Block.ORG: "Choose an organisation."})
     org = await get_org(session, slug=submission.org_slug)
     if org is None or org.id is None:
-        raise NotFound(f"There is no org `{submission.org_slug[:64]}` in the directory.")
+        raise NotFound(f"There is no org `{safe(submission.org_slug, 64)}` in the directory.")
     if not (actor.is_operator or actor.is_admin_of(org.id)):
         raise NotOrgAdmin(f"Only {org.name}'s enterprise admins can request trusted access for it.")
     members = list(dict.fromkeys(m.strip() for m in submission.members if m and m.strip()))
@@ -233,7 +132,7 @@ async def submit_request(
     if errors:
         raise InvalidInput("Please fix the highlighted fields.", errors=errors)
     assert tier is not None and sub.duration_days is not None
-    channel = await _reps_channel(session)
+    channel = await reps_channel(session)
     now = clock.now()
     request = AccessRequest(
         org_id=org.id, requester=user_id, members=members, blanket=sub.blanket, tier_id=tier.id,
@@ -252,8 +151,11 @@ async def submit_request(
     parent = msg.build_request_parent(card, tz)
     outbox.post_message(session, clock, channel=channel, key=parent_key(request.id or 0), text=parent.text, blocks=parent.blocks)
     actions = msg.build_request_actions(card, tz)
-    _note(session, clock, channel, request.id or 0, actions)
-    return RequestResult(request=request, card=card, ack=msg.build_request_submitted_ack(card))
+    thread_note(session, clock, channel, request.id or 0, actions, key=actions_key(request.id or 0))
+    ack = msg.build_request_submitted_ack(card)
+    # A modal submission has nowhere to answer ephemerally, so the confirmation is a DM.
+    outbox.send_dm(session, clock, user=user_id, text=ack.text, blocks=ack.blocks)
+    return RequestResult(request=request, card=card, ack=ack)
 
 
 # ---------------------------------------------------------------- decisions
@@ -265,43 +167,43 @@ async def authorize_decision(
 ) -> msg.RequestCard:
     """Check, before a modal opens, that the user may decide on the open request; returns its card."""
     actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await _load_request(session, request_id)
-    await _authorize_rep(session, actor, request)
+    request = await load_request(session, request_id)
+    await authorize_rep(session, actor, request)
     if approving and request.requester == user_id:
         raise SelfApproval("You can't approve your own request; another rep or an operator must.")
     if request.status not in OPEN:
-        raise _decided_error(request, tz)
+        raise decided_error(request, tz)
     return await build_card(session, request)
 
 
 async def approve_request(
     session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str],
-    tz: tzinfo | str = "UTC", actions_at: MessageLocation | None = None,
+    tz: tzinfo | str = "UTC",
 ) -> ApprovalResult:
     """Record an approval; the last one needed approves the request and creates the grant."""
     actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await _load_request(session, request_id, lock=True)
-    await _authorize_rep(session, actor, request)
+    request = await load_request(session, request_id, lock=True)
+    await authorize_rep(session, actor, request)
     if request.requester == user_id:
         raise SelfApproval("You can't approve your own request; another rep or an operator must.")
     if request.status not in OPEN:
-        raise _decided_error(request, tz)
+        raise decided_error(request, tz)
     now = clock.now()
     if not await q.add_approval(session, request_id=request_id, approver=user_id, at=now):
         raise AlreadyDone(f"You already approved request #{request_id}; it needs a different second approver.")
     tier = await get_tier(session, tier_id=request.tier_id)
     needed = max(1, tier.approvals) if tier else 1
     approvals = await q.count_approvals(session, request_id=request_id)
-    channel = await _reps_channel(session)
+    channel = await reps_channel(session)
     subject = parent_key(request_id)
     if approvals < needed:
         await q.transition_request(session, request_id=request_id, from_statuses=OPEN, values={"updated_at": now})
         await record_audit(session, clock, actor=user_id, action="request.approval_recorded", subject=subject,
                            details={"approvals": approvals, "needed": needed})
         card = await build_card(session, request)
-        _note(session, clock, channel, request_id, msg.build_approval_recorded_note(card, user_id))
-        _refresh_parent(session, clock, channel, card, tz)
-        await _refresh_actions(session, clock, channel, card, tz, actions_at)
+        thread_note(session, clock, channel, request_id, msg.build_approval_recorded_note(card, user_id))
+        refresh_parent(session, clock, channel, card, tz)
+        await refresh_actions(session, clock, channel, card, tz)
         ack = msg.build_thread_note(f"Recorded your approval of request #{request_id}: {approvals} of {needed} approvals.")
         return ApprovalResult(request=request, card=card, ack=ack, approvals=approvals, needed=needed)
     won = await q.transition_request(
@@ -309,7 +211,7 @@ async def approve_request(
         values={"status": RequestStatus.APPROVED, "decided_by": user_id, "decided_at": now, "updated_at": now},
     )
     if not won:
-        raise _decided_error(await _load_request(session, request_id), tz)
+        raise decided_error(await load_request(session, request_id), tz)
     days = min(request.duration_days, tier.max_days) if tier else request.duration_days
     reverify_days = min(tier.reverify_days, days) if tier else days
     grant = Grant(
@@ -327,9 +229,9 @@ async def approve_request(
                  "reverify_due_at": grant.reverify_due_at.isoformat(), "members": grant.members, "blanket": grant.blanket},
     )
     card = await build_card(session, request, grant=grant)
-    _refresh_parent(session, clock, channel, card, tz)
-    await _refresh_actions(session, clock, channel, card, tz, actions_at)
-    _note(session, clock, channel, request_id, msg.build_approved_note(card, tz))
+    refresh_parent(session, clock, channel, card, tz)
+    await refresh_actions(session, clock, channel, card, tz)
+    thread_note(session, clock, channel, request_id, msg.build_approved_note(card, tz))
     dm = msg.build_requester_approved_dm(card, tz)
     outbox.send_dm(session, clock, user=request.requester, text=dm.text, blocks=dm.blocks)
     covered = msg.build_member_covered_dm(card, tz)
@@ -340,39 +242,30 @@ async def approve_request(
     return ApprovalResult(request=request, card=card, ack=ack, grant=grant, approvals=approvals, needed=needed)
 
 
-def _typed(text: str | None, block: str, what: str) -> str:
-    value = (text or "").strip()
-    if not value:
-        raise InvalidInput(f"Give a {what}.", errors={block: f"Give a {what}."})
-    if len(value) > TEXT_MAX:
-        raise InvalidInput(f"Keep the {what} to {TEXT_MAX} characters.", errors={block: f"Keep it to {TEXT_MAX} characters (it has {len(value)})."})
-    return value
-
-
 async def deny_request(
     session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str], reason: str,
-    tz: tzinfo | str = "UTC", actions_at: MessageLocation | None = None,
+    tz: tzinfo | str = "UTC",
 ) -> RequestResult:
     """Deny an open request with a reason; parent and buttons updated, thread and requester told."""
     actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await _load_request(session, request_id, lock=True)
-    await _authorize_rep(session, actor, request)
+    request = await load_request(session, request_id, lock=True)
+    await authorize_rep(session, actor, request)
     if request.status not in OPEN:
-        raise _decided_error(request, tz)
-    reason = _typed(reason, Block.REASON, "reason")
+        raise decided_error(request, tz)
+    reason = typed_text(reason, Block.REASON, "reason")
     now = clock.now()
     won = await q.transition_request(
         session, request_id=request_id, from_statuses=OPEN,
         values={"status": RequestStatus.DENIED, "decided_by": user_id, "decided_at": now, "updated_at": now, "decision_reason": reason},
     )
     if not won:
-        raise _decided_error(await _load_request(session, request_id), tz)
+        raise decided_error(await load_request(session, request_id), tz)
     await record_audit(session, clock, actor=user_id, action="request.denied", subject=parent_key(request_id), details={"reason": reason})
-    channel = await _reps_channel(session)
+    channel = await reps_channel(session)
     card = await build_card(session, request)
-    _refresh_parent(session, clock, channel, card, tz)
-    await _refresh_actions(session, clock, channel, card, tz, actions_at)
-    _note(session, clock, channel, request_id, msg.build_denied_note(card))
+    refresh_parent(session, clock, channel, card, tz)
+    await refresh_actions(session, clock, channel, card, tz)
+    thread_note(session, clock, channel, request_id, msg.build_denied_note(card))
     dm = msg.build_requester_denied_dm(card)
     outbox.send_dm(session, clock, user=request.requester, text=dm.text, blocks=dm.blocks)
     return RequestResult(request=request, card=card, ack=msg.build_thread_note(f"Denied request #{request_id}; the requester is told."))
@@ -380,15 +273,15 @@ async def deny_request(
 
 async def request_info(
     session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str], question: str,
-    tz: tzinfo | str = "UTC", actions_at: MessageLocation | None = None,
+    tz: tzinfo | str = "UTC",
 ) -> RequestResult:
     """Ask the requester a question: status `info_requested`, DM with a Reply button, thread note."""
     actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await _load_request(session, request_id, lock=True)
-    await _authorize_rep(session, actor, request)
+    request = await load_request(session, request_id, lock=True)
+    await authorize_rep(session, actor, request)
     if request.status not in OPEN:
-        raise _decided_error(request, tz)
-    question = _typed(question, Block.QUESTION, "question")
+        raise decided_error(request, tz)
+    question = typed_text(question, Block.QUESTION, "question")
     now = clock.now()
     won = await q.transition_request(
         session, request_id=request_id, from_statuses=OPEN,
@@ -396,14 +289,14 @@ async def request_info(
                 "info_answer": None, "updated_at": now},
     )
     if not won:
-        raise _decided_error(await _load_request(session, request_id), tz)
+        raise decided_error(await load_request(session, request_id), tz)
     await record_audit(session, clock, actor=user_id, action="request.info_requested", subject=parent_key(request_id),
                        details={"question": question})
-    channel = await _reps_channel(session)
+    channel = await reps_channel(session)
     card = await build_card(session, request)
-    _refresh_parent(session, clock, channel, card, tz)
-    await _refresh_actions(session, clock, channel, card, tz, actions_at)
-    _note(session, clock, channel, request_id, msg.build_info_requested_note(card))
+    refresh_parent(session, clock, channel, card, tz)
+    await refresh_actions(session, clock, channel, card, tz)
+    thread_note(session, clock, channel, request_id, msg.build_info_requested_note(card))
     dm = msg.build_info_question_dm(card)
     outbox.send_dm(session, clock, user=request.requester, text=dm.text, blocks=dm.blocks)
     return RequestResult(request=request, card=card, ack=msg.build_thread_note(f"Asked {mention(request.requester)}; their answer will land in the thread."))
@@ -412,7 +305,7 @@ async def request_info(
 async def authorize_answer(session: AsyncSession, *, request_id: int, user_id: str, operators: list[str]) -> msg.RequestCard:
     """Check, before the answer modal opens, that the user may answer the request's question."""
     actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await _load_request(session, request_id)
+    request = await load_request(session, request_id)
     if not (request.requester == user_id or actor.is_admin_of(request.org_id)):
         raise NotAuthorized(f"Only the requester or the org's admins can answer questions about request #{request_id}.")
     if request.status != RequestStatus.INFO_REQUESTED:
@@ -426,7 +319,7 @@ async def answer_info(
 ) -> RequestResult:
     """The requester (or an org admin) answers: the answer lands in the thread and the request is pending again."""
     await authorize_answer(session, request_id=request_id, user_id=user_id, operators=operators)
-    answer = _typed(answer, Block.ANSWER, "answer")
+    answer = typed_text(answer, Block.ANSWER, "answer")
     now = clock.now()
     won = await q.transition_request(
         session, request_id=request_id, from_statuses=[RequestStatus.INFO_REQUESTED],
@@ -434,11 +327,11 @@ async def answer_info(
     )
     if not won:
         raise AlreadyDone(f"Request #{request_id} was already answered; nothing changed.")
-    request = await _load_request(session, request_id)
+    request = await load_request(session, request_id)
     await record_audit(session, clock, actor=user_id, action="request.info_answered", subject=parent_key(request_id),
                        details={"answer": answer})
-    channel = await _reps_channel(session)
+    channel = await reps_channel(session)
     card = await build_card(session, request)
-    _note(session, clock, channel, request_id, msg.build_info_answered_note(card, user_id, answer))
-    _refresh_parent(session, clock, channel, card, tz)
+    thread_note(session, clock, channel, request_id, msg.build_info_answered_note(card, user_id, answer))
+    refresh_parent(session, clock, channel, card, tz)
     return RequestResult(request=request, card=card, ack=msg.build_thread_note(f"Sent your answer to the account rep of request #{request_id}."))

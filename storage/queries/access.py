@@ -12,12 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import AccessRequest, Grant, GrantStatus, RequestApproval, RequestStatus, SlackMessage
+from storage.tables import AccessRequest, Grant, GrantStatus, RequestApproval, RequestStatus
 
 OPEN_REQUEST_STATUSES: tuple[str, ...] = (RequestStatus.PENDING, RequestStatus.INFO_REQUESTED)
 LIVE_GRANT_STATUSES: tuple[str, ...] = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
@@ -140,15 +138,3 @@ async def transition_grant(
         .execution_options(synchronize_session="fetch")
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-async def message_known(session: AsyncSession, *, key: str) -> bool:
-    """True when the Slack coordinates of the message saved as `key` are known."""
-    return await session.get(SlackMessage, key) is not None
-
-
-async def remember_message(session: AsyncSession, *, key: str, channel: str, ts: str) -> None:
-    """Save (or refresh) the Slack coordinates of a message under `key`."""
-    insert = pg_insert if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(SlackMessage).values(key=key, channel=channel, ts=ts)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"channel": channel, "ts": ts}))

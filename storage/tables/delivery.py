@@ -26,7 +26,8 @@ class OutboxMessage(SQLModel, table=True):
 
     `op` is `post` (new message; its coordinates are saved under `message_key`), `reply`
     (thread reply under the message saved as `message_key`), `update` (edit that message) or
-    `dm` (`channel` is a user id). `lane` is what pacing and ordering apply to: the channel,
+    `dm` (`channel` is a user id). A reply's own coordinates are saved under `save_as` when set,
+    so a thread message (say, the one holding decision buttons) can be edited later. `lane` is what pacing and ordering apply to: the channel,
     or the user for DMs.
     """
 
@@ -37,6 +38,7 @@ class OutboxMessage(SQLModel, table=True):
     op: str = Field(max_length=16)
     channel: str = Field(max_length=32, index=True)
     message_key: str | None = Field(default=None, max_length=128, index=True)
+    save_as: str | None = Field(default=None, max_length=128, index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0

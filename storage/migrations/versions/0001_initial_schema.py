@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 02:17:28.350852
+Create Date: 2026-11-28 02:35:19.392380
 """
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def upgrade() -> None:
     sa.Column('op', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('message_key', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('save_as', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -95,6 +96,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_channel'), ['channel'], unique=False)
         batch_op.create_index('ix_outbox_due', ['status', 'available_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_key'), ['message_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_save_as'), ['save_as'], unique=False)
 
     op.create_table('processed_slack_event',
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -330,6 +332,7 @@ def downgrade() -> None:
     op.drop_table('sent_notice')
     op.drop_table('processed_slack_event')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_save_as'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_key'))
         batch_op.drop_index('ix_outbox_due')
         batch_op.drop_index(batch_op.f('ix_outbox_channel'))
