@@ -97,21 +97,11 @@ def _skip_repeated_events(rt: Runtime) -> Any:
 
 
 def _refusal_replier(rt: Runtime) -> Any:
-    """The one place domain exceptions become ephemeral replies; anything else is logged."""
-    from bot.services.errors import DomainError
+    """Last resort for errors outside guarded listeners (middleware); the reply is the same."""
+    from handlers.common import reply_refusal
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
-        if isinstance(error, DomainError):
-            text = f":no_entry: {error.message}"
-        else:
-            log.error("unhandled error in a Slack listener", exc_info=error)
-            text = ":warning: Something went wrong on our side and nothing was changed. Please try again."
-        if respond is not None:
-            await respond(text=text, response_type="ephemeral", replace_original=False)
-            return
-        user = (body.get("user") or {}).get("id") or body.get("user_id")
-        if user:  # modals carry no response_url: tell the person directly
-            await client.chat_postMessage(channel=user, text=text)
+        await reply_refusal(error, body, respond, client)
 
     return on_error
 

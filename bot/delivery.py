@@ -195,6 +195,7 @@ class DeliveryWorker:
                         or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
                     )
                     .values(claimed_by=self.worker_id, lease_until=now + self.lease, attempts=OutboxMessage.attempts + 1)
+                    .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 1:
                     row.attempts += 1

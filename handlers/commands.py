@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.messages.help import build_help_blocks
 from bot.runtime import Runtime
+from handlers.common import guarded
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for `/trust`."""
 
     @app.command("/trust")
+    @guarded
     async def trust(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime import Runtime
 from bot.services.errors import DomainError, InvalidInput
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,3 +55,43 @@ def action_value(body: dict[str, Any]) -> str:
 def user_of(body: dict[str, Any]) -> str:
     """The id of the person who clicked or submitted."""
     return (body.get("user") or {}).get("id") or body.get("user_id") or ""
+
+
+async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
+    """The one place a refusal (or an unexpected failure) becomes an ephemeral reply."""
+    if isinstance(error, DomainError):
+        text = f":no_entry: {error.message}"
+    else:
+        log.error("unhandled error in a Slack listener", exc_info=error)
+        text = ":warning: Something went wrong on our side and nothing was changed. Please try again."
+    try:
+        if respond is not None:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        user = user_of(body)
+        if user:  # modals carry no response_url: tell the person directly
+            await client.chat_postMessage(channel=user, text=text)
+    except Exception:  # the refusal itself failed to send; the log is all we have left
+        log.exception("could not deliver a refusal")
+
+
+def guarded(listener: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """Wrap a Bolt listener so refusals are replied to instead of raised.
+
+    Raising after `ack()` is not safe in Bolt: its runner resets an ack it has not yet seen
+    when the listener fails within its 10 ms polling interval, and Slack then shows the click or
+    command as failed. The wrapper passes the listener only the Bolt arguments it declares.
+    """
+    wanted = set(inspect.signature(listener).parameters)
+
+    @functools.wraps(listener, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+    async def wrapper(ack: Any, body: dict[str, Any], respond: Any, client: Any, context: Any) -> None:
+        available = {"ack": ack, "body": body, "respond": respond, "client": client, "context": context,
+                     "view": body.get("view"), "command": body, "action": (body.get("actions") or [None])[0]}
+        try:
+            await listener(**{name: available[name] for name in wanted})
+        except Exception as error:  # noqa: BLE001 — every failure gets a reply, see reply_refusal
+            await reply_refusal(error, body, respond, client)
+
+    del wrapper.__wrapped__  # Bolt must see the wrapper's own parameters
+    return wrapper

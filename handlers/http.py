@@ -20,7 +20,12 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
     """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))  # type: ignore[union-attr]
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # a body Slack would never send: not worth a stack trace
+            log.warning("malformed body on /slack/events from %s", request.remote)
+            return web.json_response({"error": "malformed body"}, status=400)
+        bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:

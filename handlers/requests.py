@@ -16,7 +16,7 @@ from bot.runtime import Runtime
 from bot.services import request_grants, requests
 from bot.services.errors import InvalidInput
 from handlers.commands import TrustCommand, subcommand
-from handlers.common import action_value, in_transaction, parse_payload, submit_view, user_of
+from handlers.common import action_value, guarded, in_transaction, parse_payload, submit_view, user_of
 
 REVOKE_USAGE = "Usage: `/trust revoke <grant-id> <reason>`, e.g. `/trust revoke 12 contract ended`."
 
@@ -26,6 +26,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     ops, tz = rt.settings.operators, rt.settings.tz
 
     @app.action(Action.REQUEST_APPROVE)
+    @guarded
     async def approve(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
@@ -41,16 +42,19 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(Action.REQUEST_DENY)
+    @guarded
     async def deny(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         await open_decision_modal(body, client, build_deny_modal)
 
     @app.action(Action.REQUEST_INFO)
+    @guarded
     async def ask(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         await open_decision_modal(body, client, build_request_info_modal)
 
     @app.view(View.REQUEST_DENY_REASON)
+    @guarded
     async def deny_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ctx = parse_payload(DecisionContext, view.get("private_metadata"))
@@ -59,6 +63,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await submit_view(rt, ack, Block.REASON, call)
 
     @app.view(View.REQUEST_INFO_QUESTION)
+    @guarded
     async def question_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ctx = parse_payload(DecisionContext, view.get("private_metadata"))
@@ -67,6 +72,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await submit_view(rt, ack, Block.QUESTION, call)
 
     @app.action(Action.REQUEST_REPLY)
+    @guarded
     async def reply(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
@@ -76,6 +82,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.view(View.REQUEST_INFO_ANSWER)
+    @guarded
     async def answer_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ref = parse_payload(RequestRef, view.get("private_metadata"))
@@ -84,11 +91,13 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await submit_view(rt, ack, Block.ANSWER, call)
 
     @app.view(View.REQUEST_SUBMIT)
+    @guarded
     async def request_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         await submit_view(rt, ack, Block.JUSTIFICATION, lambda s: requests.submit_request(
             s, rt.clock, user_id=user_of(body), operators=ops, submission=submission_from_view(view), tz=tz))
 
     @app.action(Action.GRANT_REVOKE)
+    @guarded
     async def revoke_clicked(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         ref = parse_payload(GrantRef, action_value(body))
@@ -97,6 +106,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=build_revoke_modal(ref.grant_id))
 
     @app.view(View.GRANT_REVOKE_REASON)
+    @guarded
     async def revoke_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ref = parse_payload(GrantRef, view.get("private_metadata"))

@@ -1,0 +1,59 @@
+"""Chapter: an admin asks for blanket frontier access; reps ask, are answered, and approve."""
+
+from __future__ import annotations
+
+from bot.demo.story import Story
+
+ADMIN, REP, BACKUP, OUTSIDER = "U0ADM1", "U0REP1", "U0REP2", "U0OUT1"
+
+
+async def access_request(story: Story) -> None:
+    """Request → question → answer → refusal → two approvals → grant."""
+    slack, driver = story.slack, story.driver
+
+    story.say("Ada, Acme's admin, types /trust request; a form opens")
+    await driver.command(ADMIN, "request")
+    await story.settle()
+    form = slack.views(ADMIN)[-1]
+    story.say("She asks for frontier access for two engineers and everyone at acme.com for 120 days")
+    await driver.submit(
+        ADMIN, form, members=["U0DEV1", "U0DEV2"], blanket=True, tier="frontier", duration="120",
+        use_case="Red-teaming our own EDR product", justification="We test detection of <!channel> AI-assisted intrusion tooling.",
+    )
+    await story.settle()
+    story.say("The frontier tier allows at most 90 days, so the form answered inline; she fixes it")
+    await driver.submit(
+        ADMIN, form, members=["U0DEV1", "U0DEV2"], blanket=True, tier="frontier", duration="90",
+        use_case="Red-teaming our own EDR product", justification="We test detection of <!channel> AI-assisted intrusion tooling.",
+    )
+    await story.settle()
+
+    parent = slack.messages("C0REPS")[-1]
+    actions = slack.replies("C0REPS", parent.ts)[0]
+    story.say("Otto, who is not in the program, tries to approve")
+    await driver.click(OUTSIDER, actions, "Approve")
+    await story.settle()
+
+    story.say("Rita asks a question before deciding")
+    await driver.click(REP, actions, "Request info")
+    await story.settle()
+    await driver.submit(REP, slack.views(REP)[-1], question="Which teams are covered by the blanket scope?")
+    await story.settle()
+    story.say("Ada answers from her DM")
+    dm = [m for m in slack.dms(ADMIN) if "Reply" in m.buttons()][-1]
+    await driver.click(ADMIN, dm, "Reply")
+    await story.settle()
+    await driver.submit(ADMIN, slack.views(ADMIN)[-1], answer="Only the detection engineering group (14 people).")
+    await story.settle()
+
+    story.say("Rita approves; frontier needs a second, different approver — Bruno")
+    await driver.click(REP, actions, "Approve")
+    await story.settle()
+    await driver.click(REP, actions, "Approve")
+    await story.settle()
+    await driver.click(BACKUP, actions, "Approve")
+    await story.settle()
+
+    story.say("Ada checks /trust status")
+    await driver.command(ADMIN, "status")
+    await story.settle()

@@ -1,0 +1,147 @@
+"""The demo's stage: a local fake Slack, a real Trustbot over HTTP, a movable clock, a narrator."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.clock import FixedClock
+from bot.config import Settings
+
+DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+PEOPLE = {
+    "U0OPS1": "Olga (operator)",
+    "U0REP1": "Rita (Acme's account rep)",
+    "U0REP2": "Bruno (backup rep)",
+    "U0ADM1": "Ada (Acme admin)",
+    "U0SEC1": "Sami (Acme security lead)",
+    "U0DEV1": "Dev (Acme engineer)",
+    "U0DEV2": "Eli (Acme engineer)",
+    "U0OUT1": "Otto (not in the program)",
+}
+
+DIRECTORY = """
+operators: [U0OPS1]
+reps_channel: C0REPS
+security_channel: C0SEC
+orgs:
+  - slug: acme
+    name: Acme Security
+    domains: [acme.com]
+    rep: U0REP1
+    backup_reps: [U0REP2]
+    admins: [U0ADM1]
+    security_leads: [U0SEC1]
+    security_channel: C0ACMESEC
+    max_tier: frontier
+    verified_until: 2027-06-30
+    credits:
+      - {id: acme-2026, amount_usd: 250000, starts: 2026-01-01, expires: 2027-01-01}
+"""
+
+
+@dataclass
+class Story:
+    """Everything a chapter needs to act and narrate."""
+
+    out: TextIO
+    slack: Any
+    server: Any
+    driver: Any
+    clock: FixedClock
+    quiet: bool = False
+    _shown: int = field(default=0)
+
+    @property
+    def rt(self) -> Any:
+        """The bot's runtime (database, settings, delivery)."""
+        return self.server.rt
+
+    def say(self, text: str) -> None:
+        """Narration between scenes."""
+        if not self.quiet:
+            self.out.write(f"\n── {text}\n")
+
+    async def settle(self) -> None:
+        """Let work after ack finish and every queued Slack write be delivered, then show what changed."""
+        await _wait_for_listeners()
+        await self.rt.delivery.drain(timeout=30)
+        self.show()
+
+    def show(self) -> None:
+        """Print the part of the Slack transcript not yet shown."""
+        lines = self.slack.transcript().splitlines()
+        new, self._shown = lines[self._shown:], len(lines)
+        if not self.quiet and new:
+            self.out.write("\n".join("   " + line for line in new) + "\n")
+        self.out.flush()
+
+
+async def _wait_for_listeners() -> None:
+    import asyncio
+
+    for _ in range(3):
+        await asyncio.sleep(0.05)
+        busy = [t for t in asyncio.all_tasks() if "run_ack_function_asynchronously" in repr(t.get_coro())]
+        if busy:
+            await asyncio.wait(busy, timeout=10)
+
+
+async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
+    """Play every chapter; return the exit code."""
+    from bot.demo import chapters
+    from bot.server import TrustbotServer
+    from bot.services.directory import apply_directory, parse_directory
+    from bot.testing.fake_slack import FakeSlack
+    from bot.testing.slack_requests import SlackDriver
+
+    logging.getLogger().setLevel(logging.ERROR)
+    signing_secret = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="trustbot-demo-") as tmp:
+        slack = FakeSlack(users=dict(PEOPLE))
+        await slack.start()
+        clock = FixedClock(DEMO_START)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            SLACK_BOT_TOKEN="xoxb-demo",
+            SLACK_SIGNING_SECRET=signing_secret,
+            SLACK_API_URL=slack.api_url,
+            DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
+            HOST="127.0.0.1",
+            PORT=0,
+            TRUSTBOT_INGEST_SECRET=secrets.token_hex(16),
+            TRUSTBOT_CHANNEL_PACE_SECONDS=0,
+            TRUSTBOT_OUTBOX_POLL_SECONDS=0.05,
+            TRUSTBOT_SCHEDULER_ENABLED=False,
+            TRUSTBOT_ALERT_UPDATE_SECONDS=0,
+        )
+        server = TrustbotServer(settings, clock=clock)
+        await server.start()
+        driver = SlackDriver(f"{server.url}/slack/events", signing_secret, slack)
+        story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet)
+        try:
+            async with server.rt.db.transaction() as session:
+                await apply_directory(session, clock, parse_directory(DIRECTORY), actor="demo")
+            if not quiet:
+                out.write("Trustbot demo — a local Slack stand-in, a throw-away database, no credentials.\n")
+                out.write("People: " + ", ".join(PEOPLE.values()) + "\n")
+            for chapter in chapters.ALL:
+                await chapter(story)
+            story.say("The audit log")
+            from bot.services.audit import verify_audit_chain
+
+            async with server.rt.db.sessions() as session:
+                report = await verify_audit_chain(session)
+            if not quiet:
+                out.write(f"   {report.count} audited events; hash chain intact: {report.intact}\n")
+            return 0 if report.intact else 1
+        finally:
+            await driver.close()
+            await server.stop()
+            await slack.stop()

@@ -1,0 +1,1 @@
+"""Local stand-ins for Slack: a fake Web API server and signed request builders."""

@@ -1,0 +1,126 @@
+"""`trustbot serve` killed with SIGKILL after a decision committed but before Slack got it:
+after a restart every message is delivered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from tests.conftest import DIRECTORY_YAML, SIGNING_SECRET
+
+ADMIN, REP = "U0ADM1", "U0REP1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """`trustbot serve` in a child process."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.env, self.port, self.log = env, port, log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log,
+            )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.port}/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise AssertionError("trustbot serve did not become ready:\n" + self.log.read_text()[-3000:])
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+
+
+async def test_messages_survive_sigkill_and_are_sent_exactly_once(database_url: str, fake_slack: Any, tmp_path: Path) -> None:
+    from bot.testing.slack_requests import SlackDriver
+
+    directory = tmp_path / "directory.yml"
+    directory.write_text(DIRECTORY_YAML)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRUSTBOT_"))},
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url,
+        "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(port), "TRUSTBOT_DIRECTORY": str(directory),
+        "TRUSTBOT_CHANNEL_PACE_SECONDS": "0", "TRUSTBOT_OUTBOX_POLL_SECONDS": "0.1",
+        "TRUSTBOT_OUTBOX_LEASE_SECONDS": "2", "TRUSTBOT_SCHEDULER_ENABLED": "false",
+    }
+    server = ServeProcess(env, port, tmp_path / "serve.log")
+    driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, fake_slack)
+    try:
+        await server.start()
+        await driver.command(ADMIN, "request")
+        await wait_for(lambda: fake_slack.views(ADMIN))
+        await driver.submit(ADMIN, fake_slack.views(ADMIN)[-1], members=["U0DEV1"], blanket=False, tier="standard",
+                            duration="30", use_case="Malware analysis", justification="Our SOC reverse-engineers samples daily.")
+        await wait_for(lambda: fake_slack.messages("C0REPS") and fake_slack.replies("C0REPS", fake_slack.messages("C0REPS")[0].ts))
+        parent = fake_slack.messages("C0REPS")[0]
+        actions = fake_slack.replies("C0REPS", parent.ts)[0]
+        await wait_for(lambda: fake_slack.dms(ADMIN))
+        sent_before = len(fake_slack.calls)
+
+        # Slack stops answering: the decision commits, its deliveries hang, then the process dies.
+        fake_slack.hang("chat.postMessage", times=100)
+        fake_slack.hang("chat.update", times=100)
+        response = await driver.click(REP, actions, "Approve")
+        assert response.status == 200
+        await wait_for(lambda: fake_slack.hung_calls)
+        await asyncio.sleep(0.3)
+        await server.kill()
+        assert len(fake_slack.calls) == sent_before, "nothing reached Slack before the kill"
+
+        fake_slack.reset_faults() if hasattr(fake_slack, "reset_faults") else fake_slack.release()
+        await server.start()
+        await wait_for(lambda: any("approved" in m.text.lower() for m in fake_slack.dms(ADMIN)), timeout=20)
+        await asyncio.sleep(3)  # past a lease: anything sent twice would show up now
+    finally:
+        await driver.close()
+        await server.stop()
+
+    writes = [(c.method, c.args.get("channel"), c.args.get("ts"), c.args.get("thread_ts"), json.dumps(c.args.get("text")))
+              for c in fake_slack.calls[sent_before:] if c.ok]
+    duplicates = [w for w, n in Counter(writes).items() if n > 1]
+    assert not duplicates, duplicates
+    updates = [c for c in fake_slack.calls[sent_before:] if c.method == "chat.update" and c.ok]
+    assert {c.args["ts"] for c in updates} == {parent.ts, actions.ts}
+    assert len([m for m in fake_slack.dms(ADMIN) if "approved" in m.text.lower()]) == 1
+    assert len(fake_slack.dms("U0DEV1")) == 1
+    assert len(fake_slack.replies("C0REPS", parent.ts)) == 2
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
