@@ -1,0 +1,89 @@
+"""`trustbot jobs list` and `trustbot jobs run NAME [--now RFC3339]` (DESIGN §4.7)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bot.clock import FixedClock, SystemClock, parse_rfc3339
+from bot.config import Settings
+
+
+def add_jobs_parser(commands: Any) -> None:
+    """Register `jobs list` and `jobs run` on the top-level subparsers."""
+    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jobs.add_parser("list", help="each job's schedule, last run and outcome")
+    run = jobs.add_parser("run", help="run one job as if it were --now, deliver what it produced, exit")
+    run.add_argument("name", help="job name (see `trustbot jobs list`)")
+    run.add_argument("--now", help="RFC 3339 time to run as (default: now); it is also the slot claimed")
+
+
+def _usage(message: str) -> int:
+    # Printed here rather than raised as `bot.cli.CliError`, so `python -m bot.cli` (where that
+    # class exists twice) reports it the same way.
+    print(f"trustbot: {message}", file=sys.stderr)
+    return 2
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else "—"
+
+
+async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Carry out `trustbot jobs …`; bad input is one line on stderr and exit code 2."""
+    from scheduler.jobs import JOBS
+
+    now = None
+    if args.jobs_command == "run":
+        if args.name not in JOBS:
+            return _usage(f"unknown job {args.name!r}; known jobs: {', '.join(JOBS)}")
+        try:
+            now = parse_rfc3339(args.now) if args.now else None
+        except ValueError:
+            return _usage(f"--now {args.now!r} is not an RFC 3339 time (e.g. 2026-11-02T09:00:00Z)")
+    from storage.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    if args.jobs_command == "list":
+        return await _list(settings)
+    return await _run(settings, args.name, now)
+
+
+async def _list(settings: Settings) -> int:
+    from scheduler.jobs import JOBS, last_runs
+    from storage.database import Database
+
+    db = Database(settings.database_url)
+    try:
+        runs = await last_runs(db)
+    finally:
+        await db.dispose()
+    rows = [("JOB", "SCHEDULE", "LAST RUN", "STATUS", "OUTCOME")]
+    for name, spec in JOBS.items():
+        run = runs.get(name)
+        rows.append((name, spec.schedule, _iso(run.slot_at) if run else "never", run.status if run else "—",
+                     (run.outcome or "") if run else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths)), row[4]]).rstrip())
+    return 0
+
+
+async def _run(settings: Settings, name: str, now: Any) -> int:
+    from bot.app import build_runtime
+    from scheduler.jobs import run_job
+
+    clock = FixedClock(now) if now is not None else SystemClock()
+    rt = build_runtime(settings, clock=clock)
+    try:
+        # The slot is the moment asked for, so a second run for the same moment finds it taken.
+        result = await run_job(rt.db, rt.clock, settings, name, slot_at=clock.now())
+        delivered = await rt.delivery.drain()
+    finally:
+        await rt.db.dispose()
+    if result.status == "skipped":
+        print(f"{name} at {_iso(result.slot_at)}: slot {result.outcome}; nothing sent again")
+        return 0
+    print(f"{name} at {_iso(result.slot_at)}: {result.outcome} ({delivered} Slack messages delivered)")
+    return 0 if result.status == "finished" else 1

@@ -1,0 +1,242 @@
+"""Scheduled jobs against a real database: grant expiry, request SLA, org verification (and shared seeding helpers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.clock import FixedClock
+from bot.config import Settings
+from bot.services.directory import apply_directory, parse_directory
+from storage.database import Database
+from storage.queries.directory import get_org
+from storage.tables import AccessRequest, AuditEvent, Grant, GrantStatus, OutboxMessage, RequestStatus, SentNotice
+from tests.conftest import DIRECTORY_YAML
+
+REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (
+    "U0REP1", "U0REP2", "U0ADM1", "U0ADM2", "U0SEC1", "U0DEV1", "U0DEV2", "U0OUT1", "U0GLX1",
+)
+
+
+def settings(**overrides: Any) -> Settings:
+    """Settings with defaults, no `.env`."""
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+async def seed_directory(db: Database, clock: FixedClock, yaml: str = DIRECTORY_YAML) -> None:
+    """Apply the test directory (acme, globex)."""
+    async with db.transaction() as session:
+        await apply_directory(session, clock, parse_directory(yaml), actor="test")
+
+
+async def make_request(db: Database, clock: FixedClock, *, org: str = "acme", status: str = RequestStatus.PENDING,
+                       created_at: datetime | None = None, requester: str = ADM1, tier: str = "standard",
+                       members: Sequence[str] = (DEV1,), use_case: str = "Red-team our <!channel> product") -> int:
+    """Insert a request row directly; returns its id."""
+    async with db.transaction() as session:
+        org_row = await get_org(session, slug=org)
+        assert org_row is not None and org_row.id is not None
+        at = created_at or clock.now()
+        request = AccessRequest(org_id=org_row.id, requester=requester, members=list(members), tier_id=tier,
+                                use_case=use_case, justification="x" * 30, duration_days=90, status=status,
+                                created_at=at, updated_at=at)
+        session.add(request)
+        await session.flush()
+        request.message_key = f"request:{request.id}"
+        return request.id or 0
+
+
+async def make_grant(db: Database, clock: FixedClock, *, org: str = "acme", due: timedelta = timedelta(days=3),
+                     expires: timedelta = timedelta(days=300), members: Sequence[str] = (DEV1,), tier: str = "standard",
+                     status: str = GrantStatus.ACTIVE, suspended_reason: str | None = None, blanket: bool = False) -> int:
+    """Insert an approved request and its grant, due and expiring relative to the clock; returns the grant id."""
+    request_id = await make_request(db, clock, org=org, status=RequestStatus.APPROVED, members=members, tier=tier)
+    async with db.transaction() as session:
+        request = await session.get(AccessRequest, request_id)
+        assert request is not None
+        now = clock.now()
+        grant = Grant(request_id=request_id, org_id=request.org_id, members=list(members), blanket=blanket, tier_id=tier,
+                      status=status, starts_at=now - timedelta(days=10), expires_at=now + expires,
+                      reverify_due_at=now + due, suspended_reason=suspended_reason,
+                      suspended_at=now if suspended_reason else None)
+        session.add(grant)
+        await session.flush()
+        return grant.id or 0
+
+
+async def outbox(db: Database, *, since_id: int = 0) -> list[OutboxMessage]:
+    """Outbox rows queued after `since_id`, oldest first."""
+    async with db.sessions() as session:
+        rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.id > since_id).order_by(OutboxMessage.id))
+        return list(rows.all())
+
+
+async def last_outbox_id(db: Database) -> int:
+    """The newest outbox row id (0 when empty)."""
+    rows = await outbox(db)
+    return rows[-1].id if rows and rows[-1].id else 0
+
+
+def dms(rows: Sequence[OutboxMessage]) -> dict[str, list[str]]:
+    """User → texts of the DMs queued for them."""
+    result: dict[str, list[str]] = {}
+    for row in rows:
+        if row.op == "dm":
+            result.setdefault(row.channel, []).append(row.payload["text"])
+    return result
+
+
+def thread_replies(rows: Sequence[OutboxMessage]) -> list[tuple[str, str, str]]:
+    """(channel, parent key, text) of each thread reply queued."""
+    return [(r.channel, r.message_key or "", r.payload["text"]) for r in rows if r.op == "reply"]
+
+
+async def grant(db: Database, grant_id: int) -> Grant:
+    """A grant, fresh."""
+    async with db.sessions() as session:
+        row = await session.get(Grant, grant_id)
+        assert row is not None
+        return row
+
+
+async def audit_actions(db: Database) -> list[tuple[str, str]]:
+    """(action, subject) of every audit event, in order."""
+    async with db.sessions() as session:
+        return [(e.action, e.subject) for e in (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()]
+
+
+async def notice_keys(db: Database) -> list[str]:
+    """Every once-only notice key claimed."""
+    async with db.sessions() as session:
+        return sorted((await session.scalars(select(SentNotice.key))).all())
+
+
+async def run(db: Database, clock: FixedClock, name: str, **overrides: Any) -> str:
+    """Run one job in the slot the clock says it is; returns its outcome."""
+    from scheduler.jobs import run_job
+
+    result = await run_job(db, clock, settings(**overrides), name)
+    assert result.status == "finished", result
+    return result.outcome
+
+
+# ---------------------------------------------------------------- grant-expiry
+
+
+async def test_expiry_warns_admins_7_and_1_days_ahead_once_each(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, expires=timedelta(days=7), due=timedelta(days=200))
+    assert await run(db, clock, "grant-expiry") == "2 warnings"
+    rows = await outbox(db)
+    assert set(dms(rows)) == {ADM1, ADM2}
+    assert f"grant #{gid}" in dms(rows)[ADM1][0] and "expires in 7 days" in dms(rows)[ADM1][0]
+    clock.advance(timedelta(hours=1))
+    assert await run(db, clock, "grant-expiry") == "nothing due"
+    mark = await last_outbox_id(db)
+    clock.advance(timedelta(days=6))
+    assert await run(db, clock, "grant-expiry") == "2 warnings"
+    assert "expires tomorrow" in dms(await outbox(db, since_id=mark))[ADM2][0]
+    assert await notice_keys(db) == [f"expiry:{gid}:2026-11-09:1", f"expiry:{gid}:2026-11-09:7"]
+
+
+async def test_expiry_ends_grant_tells_admins_members_and_thread(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, expires=timedelta(hours=2), due=timedelta(days=200), members=(DEV1, DEV2),
+                           status=GrantStatus.SUSPENDED, suspended_reason="security_action")
+    mark = await last_outbox_id(db)
+    clock.advance(timedelta(hours=2))
+    assert await run(db, clock, "grant-expiry") == "1 expired"
+    row = await grant(db, gid)
+    assert row.status == GrantStatus.EXPIRED and row.ended_by == "trustbot" and row.ended_at == clock.now()
+    rows = await outbox(db, since_id=mark)
+    assert set(dms(rows)) == {ADM1, ADM2, DEV1, DEV2}
+    assert "expired" in dms(rows)[DEV1][0] and "access it gave has ended" in dms(rows)[DEV1][0]
+    [(channel, parent, text)] = thread_replies(rows)
+    assert (channel, parent) == ("C0REPS", f"request:{row.request_id}") and f"<@{REP}>" in text
+    assert ("grant.expired", "org:acme") in await audit_actions(db)
+    clock.advance(timedelta(hours=1))
+    assert await run(db, clock, "grant-expiry") == "nothing due"
+
+
+# ---------------------------------------------------------------- request-sla
+
+
+async def test_request_sla_nudges_escalates_then_expires(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    rid = await make_request(db, clock, requester=ADM1)
+    clock.advance(timedelta(hours=23, minutes=59))
+    assert await run(db, clock, "request-sla") == "nothing due"
+    clock.advance(timedelta(minutes=16))
+    assert await run(db, clock, "request-sla") == "1 nudged"
+    [(channel, parent, text)] = thread_replies(await outbox(db))
+    assert (channel, parent) == ("C0REPS", f"request:{rid}") and f"<@{REP}>" in text and "24 hours" in text
+    clock.advance(timedelta(minutes=15))
+    assert await run(db, clock, "request-sla") == "nothing due"
+    clock.advance(timedelta(hours=24))
+    mark = await last_outbox_id(db)
+    assert await run(db, clock, "request-sla") == "1 escalated"
+    [(_, _, text)] = thread_replies(await outbox(db, since_id=mark))
+    assert f"<@{BACKUP}>" in text and "48 hours" in text
+    clock.advance(timedelta(days=12))
+    mark = await last_outbox_id(db)
+    assert await run(db, clock, "request-sla") == "1 expired"
+    rows = await outbox(db, since_id=mark)
+    updates = {r.message_key for r in rows if r.op == "update"}
+    assert updates == {f"request:{rid}", f"request:{rid}:actions"}
+    actions = next(r for r in rows if r.message_key == f"request:{rid}:actions")
+    assert all(b["type"] != "actions" for b in actions.payload["blocks"])  # buttons gone
+    assert "expired" in dms(rows)[ADM1][0] and "nothing was granted" in dms(rows)[ADM1][0]
+    async with db.sessions() as session:
+        request = await session.get(AccessRequest, rid)
+        assert request is not None and request.status == RequestStatus.EXPIRED
+        assert request.nudged_at is not None and request.escalated_at is not None
+    assert ("request.expired", f"request:{rid}") in await audit_actions(db)
+
+
+async def test_request_sla_jump_escalates_without_separate_nudge_and_skips_info_requested(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    pending = await make_request(db, clock)
+    waiting = await make_request(db, clock, status=RequestStatus.INFO_REQUESTED)
+    clock.advance(timedelta(hours=50))
+    assert await run(db, clock, "request-sla") == "1 escalated"
+    assert [p for _, p, _ in thread_replies(await outbox(db))] == [f"request:{pending}"]
+    clock.advance(timedelta(days=13))
+    assert await run(db, clock, "request-sla") == "2 expired"
+    async with db.sessions() as session:
+        assert (await session.get(AccessRequest, waiting)).status == RequestStatus.EXPIRED  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- org-verification
+
+
+async def test_org_verification_warns_reps_then_suspends_and_restores(db: Database, clock: FixedClock) -> None:
+    from bot.services.org_verification import restore_org_verification
+
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, org="globex", due=timedelta(days=170), expires=timedelta(days=360))
+    other = await make_grant(db, clock, org="acme", due=timedelta(days=170), expires=timedelta(days=360))
+    clock.set(datetime(2027, 3, 1, 0, 10, tzinfo=timezone.utc))  # globex verified until 2027-03-31
+    assert await run(db, clock, "org-verification") == "1 warning"
+    [text] = dms(await outbox(db))[BACKUP]  # globex's rep
+    assert "Globex" in text and "in 30 days" in text and "2027-03-31" in text
+    clock.advance(timedelta(days=1))
+    assert await run(db, clock, "org-verification") == "nothing due"
+    clock.set(datetime(2027, 4, 1, 0, 10, tzinfo=timezone.utc))
+    mark = await last_outbox_id(db)
+    assert await run(db, clock, "org-verification") == "1 suspended"  # lapsed: no more warnings
+    assert (await grant(db, gid)).suspended_reason == "org_verification_lapsed"
+    assert (await grant(db, other)).status == GrantStatus.ACTIVE
+    rows = await outbox(db, since_id=mark)
+    assert any("lapsed" in t for t in dms(rows)[GLX]) and any("lapsed" in t for t in dms(rows)[BACKUP])
+    async with db.transaction() as session:
+        assert await restore_org_verification(session, clock, org_ids=[(await grant(db, gid)).org_id]) == []
+    await seed_directory(db, clock, DIRECTORY_YAML.replace("2027-03-31", "2028-03-31"))
+    mark = await last_outbox_id(db)
+    async with db.transaction() as session:
+        assert await restore_org_verification(session, clock, org_ids=[(await grant(db, gid)).org_id]) == [gid]
+    assert (await grant(db, gid)).status == GrantStatus.ACTIVE
+    assert "active again" in dms(await outbox(db, since_id=mark))[GLX][0]
+    assert ("grant.restored", "org:globex") in await audit_actions(db)

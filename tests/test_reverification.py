@@ -1,0 +1,232 @@
+"""Re-verification: reminders, suspension, the admin's re-verify (service and end to end through the fake Slack)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings as hsettings
+from hypothesis import strategies as st
+
+from bot.clock import FixedClock
+from bot.ids import Block
+from bot.services import errors
+from bot.services.reverification import open_reverify, submit_reverification, verify_choices
+from scheduler.jobs import run_job
+from storage.database import Database
+from storage.tables import GrantStatus
+from tests.conftest import RunningBot
+from tests.test_lifecycle_jobs import (
+    ADM1, ADM2, DEV1, DEV2, GLX, OUT, REP, audit_actions, dms, grant, last_outbox_id, make_grant, notice_keys, outbox,
+    seed_directory, settings, thread_replies,
+)
+
+BOTH = {"roster", "use_case"}
+
+
+async def run(db: Database, clock: FixedClock) -> str:
+    result = await run_job(db, clock, settings(), "reverification")
+    assert result.status == "finished", result
+    return result.outcome
+
+
+async def submit(db: Database, clock: FixedClock, gid: int, user: str = ADM1, members: list[str] | None = None,
+                 attestations: set[str] = BOTH) -> Any:
+    async with db.transaction() as session:
+        return await submit_reverification(session, clock, grant_id=gid, user_id=user, operators=[],
+                                           members=[DEV1] if members is None else members, attestations=attestations)
+
+
+async def test_reminders_at_14_3_and_0_days_once_each_then_suspension(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=14))
+    assert await run(db, clock) == "2 reminders"
+    rows = await outbox(db)
+    assert set(dms(rows)) == {ADM1, ADM2}
+    dm = next(r for r in rows if r.channel == ADM1)
+    assert "due in 14 days" in dm.payload["text"] and "2026-11-16" in dm.payload["text"]
+    button = dm.payload["blocks"][-1]["elements"][0]
+    assert button["text"]["text"] == "Re-verify" and json.loads(button["value"]) == {"grant_id": gid}
+    clock.advance(timedelta(hours=1))
+    assert await run(db, clock) == "nothing due"
+    clock.set(datetime(2026, 11, 13, 0, 0, tzinfo=timezone.utc))
+    assert await run(db, clock) == "2 reminders"  # 3 days before
+    clock.set(datetime(2026, 11, 16, 0, 0, tzinfo=timezone.utc))
+    mark = await last_outbox_id(db)
+    assert await run(db, clock) == "2 reminders"  # due today, before the 09:00 deadline
+    assert "due today" in dms(await outbox(db, since_id=mark))[ADM1][0]
+    assert await notice_keys(db) == [f"reverify:{gid}:2026-11-16:{d}" for d in (0, 14, 3)]
+    clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc))
+    mark = await last_outbox_id(db)
+    assert await run(db, clock) == "1 suspended"
+    row = await grant(db, gid)
+    assert row.status == GrantStatus.SUSPENDED and row.suspended_reason == "missed_reverification"
+    rows = await outbox(db, since_id=mark)
+    assert set(dms(rows)) == {ADM1, ADM2} and "suspended" in dms(rows)[ADM1][0]
+    [(channel, parent, text)] = thread_replies(rows)
+    assert (channel, parent) == ("C0REPS", f"request:{row.request_id}") and f"<@{REP}>" in text
+    assert ("grant.suspended", "org:acme") in await audit_actions(db)
+    clock.advance(timedelta(hours=1))
+    assert await run(db, clock) == "nothing due"
+
+
+async def test_a_late_start_sends_only_the_most_urgent_reminder(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=2))
+    assert await run(db, clock) == "2 reminders"
+    assert "due in 2 days" in dms(await outbox(db))[ADM1][0]
+    assert await notice_keys(db) == [f"reverify:{gid}:2026-11-04:14", f"reverify:{gid}:2026-11-04:3"]
+
+
+async def test_reverify_restores_moves_due_date_and_tells_the_rep(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=-1), members=(DEV1, DEV2))
+    assert await run(db, clock) == "1 suspended"
+    mark = await last_outbox_id(db)
+    result = await submit(db, clock, gid, members=[DEV1])
+    assert result.restored and result.removed == [DEV2]
+    row = await grant(db, gid)
+    assert row.status == GrantStatus.ACTIVE and row.suspended_reason is None and row.members == [DEV1]
+    assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADM1
+    rows = await outbox(db, since_id=mark)
+    [(channel, parent, text)] = thread_replies(rows)
+    assert parent == f"request:{row.request_id}" and f"<@{REP}>" in text and "re-verified" in text and "restored" in text
+    assert f"<@{DEV2}>" in text
+    sent = dms(rows)
+    assert "re-verified" in sent[ADM1][0] and "active again" in sent[ADM2][0] and "no longer covered" in sent[DEV2][0]
+    assert ("grant.reverified", f"grant:{gid}") in await audit_actions(db)
+    # A new cycle: reminders for the new due date are sent again.
+    clock.set(row.reverify_due_at - timedelta(days=3))
+    assert await run(db, clock) == "2 reminders"
+
+
+async def test_next_due_never_passes_expiry(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=3), expires=timedelta(days=20))
+    await submit(db, clock, gid)
+    row = await grant(db, gid)
+    assert row.reverify_due_at == row.expires_at
+    clock.set(row.expires_at - timedelta(days=1))
+    assert await run(db, clock) == "nothing due"  # expiry, not re-verification, ends this grant
+
+
+async def test_refusals_change_nothing(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock)
+    before = await grant(db, gid)
+    for user in (OUT, REP, GLX, "U0OPS1"):
+        with pytest.raises(errors.NotOrgAdmin):
+            await submit(db, clock, gid, user=user)
+    with pytest.raises(errors.InvalidInput) as missing:
+        await submit(db, clock, gid, attestations={"roster"})
+    assert Block.ATTESTATIONS in missing.value.errors
+    with pytest.raises(errors.InvalidInput) as added:
+        await submit(db, clock, gid, members=[DEV1, DEV2])
+    assert Block.ROSTER in added.value.errors
+    with pytest.raises(errors.InvalidInput):
+        await submit(db, clock, gid, members=[])
+    with pytest.raises(errors.NotFound):
+        await submit(db, clock, 999)
+    assert (await grant(db, gid)).reverify_due_at == before.reverify_due_at
+    assert not [a for a, _ in await audit_actions(db) if a == "grant.reverified"]
+
+
+async def test_revoked_or_expired_grants_cannot_be_reverified(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    for status in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+        gid = await make_grant(db, clock, status=status)
+        with pytest.raises(errors.InvalidState, match=f"was {status}"):
+            await submit(db, clock, gid)
+        async with db.sessions() as session:
+            with pytest.raises(errors.InvalidState):
+                await open_reverify(session, grant_id=gid, user_id=ADM1, operators=[])
+
+
+async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    later = await make_grant(db, clock, due=timedelta(days=30))
+    sooner = await make_grant(db, clock, due=timedelta(days=2))
+    await make_grant(db, clock, status=GrantStatus.REVOKED)
+    await make_grant(db, clock, org="globex")
+    async with db.sessions() as session:
+        assert [f.info.grant.id for f in await verify_choices(session, user_id=ADM2, operators=[])] == [sooner, later]
+        with pytest.raises(errors.NotOrgAdmin):
+            await verify_choices(session, user_id=REP, operators=[])
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(days=st.integers(min_value=-5, max_value=40), offsets=st.lists(st.integers(0, 30), min_size=1, max_size=4))
+def test_only_the_most_urgent_applicable_offset_is_sent(days: int, offsets: list[int]) -> None:
+    from bot.services.reverification import days_until
+
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+    left = days_until(now + timedelta(days=days), now, timezone.utc)
+    applicable = [d for d in sorted(set(offsets)) if left <= d]
+    assert left == days
+    assert (min(applicable) if applicable else None) == next((d for d in sorted(set(offsets)) if d >= days), None)
+
+
+# ---------------------------------------------------------------- end to end through the fake Slack
+
+
+async def test_reminder_click_modal_submit_end_to_end(bot: RunningBot) -> None:
+    db, clock = bot.rt.db, bot.clock
+    gid = await make_grant(db, clock, due=timedelta(days=3), members=(DEV1, DEV2))
+    result = await run_job(db, clock, bot.rt.settings, "reverification")
+    await bot.settle()
+    assert result.outcome == "2 reminders"
+    [reminder] = bot.slack.dms(ADM1)
+    assert reminder.buttons() == ["Re-verify"] and "due in 3 days" in reminder.text
+    refused = await bot.driver.click(OUT, reminder, "Re-verify")  # not an admin of acme
+    await bot.settle()
+    assert refused.status == 200 and not bot.slack.views(OUT)
+    assert "enterprise admins" in bot.slack.ephemerals(OUT)[-1]["text"]
+    await bot.driver.click(ADM1, reminder, "Re-verify")
+    await bot.settle()
+    view = bot.slack.views(ADM1)[-1]
+    assert "Team members" in json.dumps(view) and "use case is unchanged" in json.dumps(view)
+    response = await bot.driver.submit(ADM1, view, roster=[DEV1], attestations=["roster"])
+    assert response.json["response_action"] == "errors" and Block.ATTESTATIONS in response.json["errors"]
+    response = await bot.driver.submit(ADM1, view, roster=[DEV1], attestations=["roster", "use_case"])
+    await bot.settle()
+    assert response.status == 200
+    row = await grant(db, gid)
+    assert row.members == [DEV1] and row.reverify_due_at == clock.now() + timedelta(days=180)
+    parent = bot.slack.messages("C0REPS")
+    assert not parent or any("re-verified" in m.text for m in bot.slack.replies("C0REPS", parent[-1].ts))
+    assert "no longer covered" in bot.slack.dms(DEV2)[-1].text
+
+
+async def test_trust_verify_opens_the_modal_or_offers_a_choice(bot: RunningBot) -> None:
+    db, clock = bot.rt.db, bot.clock
+    response = await bot.driver.command(REP, "verify")
+    await bot.settle()
+    assert response.status == 200 and "enterprise admins" in bot.slack.ephemerals(REP)[-1]["text"]
+    revoked = await make_grant(db, clock, status=GrantStatus.REVOKED)
+    await bot.driver.command(ADM1, f"verify {revoked}")
+    await bot.settle()
+    assert f"Grant #{revoked} was revoked" in bot.slack.ephemerals(ADM1)[-1]["text"] and not bot.slack.views(ADM1)
+    first = await make_grant(db, clock, due=timedelta(days=5))
+    await bot.driver.command(ADM1, "verify")
+    await bot.settle()
+    assert f"grant #{first}" in json.dumps(bot.slack.views(ADM1)[-1])
+    await make_grant(db, clock, due=timedelta(days=2))
+    views = len(bot.slack.views(ADM1))
+    await bot.driver.command(ADM1, "verify")
+    await bot.settle()
+    choice = json.dumps(bot.slack.ephemerals(ADM1)[-1])
+    assert "Which grant" in choice and "Re-verify" in choice and len(bot.slack.views(ADM1)) == views
+
+
+async def test_a_tampered_reverify_button_is_refused(bot: RunningBot) -> None:
+    from bot.testing.slack_requests import block_actions_body, sign_request
+    from tests.conftest import SIGNING_SECRET
+
+    body = block_actions_body(user_id=ADM1, action_id="grant.reverify", value="not json", channel_id="D0ADM1",
+                              message_ts="1.1", response_url=bot.slack.new_response_url(ADM1, "D0ADM1"))
+    headers = {**sign_request(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+    assert (await bot.driver.post_raw(body, headers)).status == 200
+    await bot.settle()
+    assert "out of date" in bot.slack.ephemerals(ADM1)[-1]["text"] and not bot.slack.views(ADM1)
