@@ -74,6 +74,13 @@ class Story:
         await self.rt.delivery.drain(timeout=30)
         self.show()
 
+    def show_form_errors(self, response: Any) -> None:
+        """Print the inline errors a modal answered with, as the person sees them under the fields."""
+        errors = (response.json or {}).get("errors") if response.body else None
+        if errors and not self.quiet:
+            for block, message in errors.items():
+                self.out.write(f"   [form, under {block!r}: {message}]\n")
+
     def show(self) -> None:
         """Print the part of the Slack transcript not yet shown."""
         lines = self.slack.transcript().splitlines()

@@ -16,10 +16,11 @@ async def access_request(story: Story) -> None:
     await story.settle()
     form = slack.views(ADMIN)[-1]
     story.say("She asks for frontier access for two engineers and everyone at acme.com for 120 days")
-    await driver.submit(
+    response = await driver.submit(
         ADMIN, form, members=["U0DEV1", "U0DEV2"], blanket=True, tier="frontier", duration="120",
         use_case="Red-teaming our own EDR product", justification="We test detection of <!channel> AI-assisted intrusion tooling.",
     )
+    story.show_form_errors(response)
     await story.settle()
     story.say("The frontier tier allows at most 90 days, so the form answered inline; she fixes it")
     await driver.submit(
