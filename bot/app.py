@@ -56,9 +56,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     app.middleware(_skip_repeated_events(rt))
     app.error(_refusal_replier(rt))
 
-    from handlers import alerts, commands, requests, reverification
+    from handlers import alerts, commands, home, requests, reverification
 
-    for feature in (commands, requests, reverification, alerts):
+    for feature in (commands, requests, reverification, alerts, home):
         feature.register(app, rt)
     _acknowledge_the_unknown(app)
     return app

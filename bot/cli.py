@@ -109,7 +109,7 @@ async def _orgs(settings: Settings, args: argparse.Namespace) -> int:
             try:
                 directory = parse_directory(text)
                 async with db.transaction() as session:
-                    report = await apply_directory(session, SystemClock(), directory, actor="cli")
+                    report = await apply_directory(session, SystemClock(), directory, actor="cli", tz=settings.tz)
             except DirectoryError as exc:
                 raise CliError(f"{args.file}: {exc.message}") from None
             print(format_apply_report(report))

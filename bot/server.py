@@ -66,7 +66,7 @@ class TrustbotServer:
 
         directory = parse_directory(path.read_text())
         async with self.rt.db.transaction() as session:
-            report = await apply_directory(session, self.rt.clock, directory, actor="trustbot")
+            report = await apply_directory(session, self.rt.clock, directory, actor="trustbot", tz=self.settings.tz)
         log.info("directory %s applied: %s", path, format_apply_report(report).replace("\n", "; "))
 
     async def stop(self) -> None:

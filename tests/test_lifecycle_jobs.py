@@ -233,10 +233,10 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
     assert any("lapsed" in t for t in dms(rows)[GLX]) and any("lapsed" in t for t in dms(rows)[BACKUP])
     async with db.transaction() as session:
         assert await restore_org_verification(session, clock, org_ids=[(await grant(db, gid)).org_id]) == []
-    await seed_directory(db, clock, DIRECTORY_YAML.replace("2027-03-31", "2028-03-31"))
     mark = await last_outbox_id(db)
-    async with db.transaction() as session:
-        assert await restore_org_verification(session, clock, org_ids=[(await grant(db, gid)).org_id]) == [gid]
+    async with db.transaction() as session:  # the directory update with a later date restores them
+        report = await apply_directory(session, clock, parse_directory(DIRECTORY_YAML.replace("2027-03-31", "2028-03-31")), actor="test")
+    assert report.verification_extended == ["globex"] and report.grants_restored == [gid]
     assert (await grant(db, gid)).status == GrantStatus.ACTIVE
     assert "active again" in dms(await outbox(db, since_id=mark))[GLX][0]
     assert ("grant.restored", "org:globex") in await audit_actions(db)

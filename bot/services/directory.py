@@ -10,7 +10,7 @@ from the file are kept too: usage records may point at them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -56,6 +56,7 @@ class ApplyReport:
     unchanged: list[str] = field(default_factory=list)
     missing_from_file: list[str] = field(default_factory=list)
     verification_extended: list[str] = field(default_factory=list)
+    grants_restored: list[int] = field(default_factory=list)
     tiers_changed: list[str] = field(default_factory=list)
     settings_changed: list[str] = field(default_factory=list)
 
@@ -163,8 +164,13 @@ async def _apply_org(session: AsyncSession, spec: OrgSpec, org: Org, roles: dict
     return changes
 
 
-async def apply_directory(session: AsyncSession, clock: Clock, directory: DirectoryFile, *, actor: str) -> ApplyReport:
-    """Apply a parsed directory in the caller's transaction; idempotent, audited when it changes anything."""
+async def apply_directory(session: AsyncSession, clock: Clock, directory: DirectoryFile, *, actor: str,
+                          tz: tzinfo | str = "UTC") -> ApplyReport:
+    """Apply a parsed directory in the caller's transaction; idempotent, audited when it changes anything.
+
+    An org whose `verified_until` moved later gets back the grants its lapsed verification
+    suspended, in the same transaction.
+    """
     await lock_directory(session)
     now = clock.now()
     existing = {org.slug: org for org in await list_orgs(session)}
@@ -211,6 +217,11 @@ async def apply_directory(session: AsyncSession, clock: Clock, directory: Direct
             "created": report.created, "updated": report.updated, "missing_from_file": report.missing_from_file,
             "tiers": report.tiers_changed, "settings": report.settings_changed,
         })
+    if report.verification_extended:
+        from bot.services.org_verification import restore_org_verification
+
+        extended = [existing[slug].id for slug in report.verification_extended if existing[slug].id is not None]
+        report.grants_restored = await restore_org_verification(session, clock, org_ids=extended, tz=tz)
     return report
 
 
@@ -225,6 +236,8 @@ def format_apply_report(report: ApplyReport) -> str:
     ):
         if items:
             lines.append(f"{label}: {', '.join(items)}")
+    if report.grants_restored:
+        lines.append("grants restored (org verified again): " + ", ".join(f"#{g}" for g in report.grants_restored))
     if not report.changed:
         lines.append("nothing changed")
     return "\n".join(lines)
