@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.messages.help import build_help_blocks
+from bot.messages.text import safe
 from bot.runtime import Runtime
 from handlers.common import guarded
 
@@ -67,7 +68,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)
         if handler is None:
-            note = None if parsed.name in ("", "help") else f"I don't know `{parsed.name[:40]}`. Here is what I can do:"
+            note = None if parsed.name in ("", "help") else f"I don't know `{safe(parsed.name, 40)}`. Here is what I can do:"
             help_message = build_help_blocks(note=note)
             await ack(text=help_message.text, blocks=help_message.blocks, response_type="ephemeral")
             return

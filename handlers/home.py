@@ -1,11 +1,33 @@
-"""App Home listeners (being built)."""
+"""App Home listener: publish the person's Home tab when they open it (DESIGN §5 "App Home").
+
+`views.publish` is the immediate reply to the person's own action, so it is called directly,
+not through the outbox. Slack retries and repeated `event_id`s never get here twice: the app's
+`_skip_repeated_events` middleware records each `event_id` and answers repeats with 200.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_bolt.async_app import AsyncApp
 
+from bot.messages.home import build_home_view
 from bot.runtime import Runtime
+from bot.services import home
+from handlers.common import guarded, in_transaction
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for app_home_opened."""
+
+    @app.event("app_home_opened")
+    @guarded
+    async def home_opened(ack: Any, body: dict[str, Any], client: Any) -> None:
+        await ack()
+        event = body.get("event") or {}
+        user = event.get("user") or ""
+        if event.get("tab", "home") != "home" or not user:
+            return  # the Messages tab, or nobody to show it to
+        data = await in_transaction(rt, lambda s: home.build_home(
+            s, user_id=user, operators=rt.settings.operators, tz=rt.settings.tz, now=rt.clock.now()))
+        await client.views_publish(user_id=user, view=build_home_view(data, rt.settings.tz))

@@ -304,3 +304,8 @@ async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot
     await bot.settle()
     assert "out of date" in json.dumps(bot.slack.responses[-1]["body"])
     assert tampered.status == 200 and (await bot.driver.command(ADMIN, "help")).status == 200
+
+
+async def test_unknown_subcommand_is_echoed_escaped(bot: RunningBot) -> None:
+    body = (await bot.driver.command(ADMIN, "<!channel> hi")).json
+    assert "<!channel>" not in json.dumps(body) and "&lt;!channel&gt;" in json.dumps(body)
