@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -47,6 +47,10 @@ RETRYABLE_ERRORS = frozenset(
 )
 # A channel that hit Slack's per-channel message cap is held much longer than a plain 429.
 SLOW_ERRORS = {"message_limit_exceeded": 60.0}
+# Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and they
+# hold the whole lane, since Slack's limit is per channel.
+RATE_LIMITS = frozenset({"ratelimited", "rate_limited", "message_limit_exceeded"})
+UNCOUNTED = RATE_LIMITS | {"parent_not_posted"}
 MAX_BACKOFF_SECONDS = 300.0
 BATCH = 100
 
@@ -166,9 +170,13 @@ class DeliveryWorker:
         now = self.clock.now()
         mono = time.monotonic()
         async with self.db.transaction() as session:
+            # The head of a lane is its oldest *due* row: a debounced edit waiting for its time
+            # must not hold up other messages in the channel. Rows that depend on an earlier one
+            # (an edit or reply of a message not yet posted) wait for it via `parent_not_posted`,
+            # and a rate limit holds the whole lane by pushing every row's `available_at`.
             heads_q = (
                 select(func.min(OutboxMessage.id))
-                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= now)
                 .group_by(OutboxMessage.channel)
             )
             query = select(OutboxMessage).where(OutboxMessage.id.in_(heads_q)).order_by(OutboxMessage.id).limit(BATCH)
@@ -328,7 +336,7 @@ class DeliveryWorker:
                 self.metrics.outbox_sent.labels(row.op).inc()
                 return
             give_up = outcome.kind == "failed" or (
-                row.attempts >= self.max_attempts and outcome.error not in ("parent_not_posted",)
+                row.attempts >= self.max_attempts and outcome.error not in UNCOUNTED
             )
             if give_up:
                 await session.execute(
@@ -345,13 +353,21 @@ class DeliveryWorker:
                 return
             # Retry: the lane waits; a 429's Retry-After applies to the whole lane.
             self._lane_ready[row.channel] = time.monotonic() + outcome.delay
-            attempts = row.attempts - 1 if outcome.error in ("parent_not_posted",) else row.attempts
+            attempts = row.attempts - 1 if outcome.error in UNCOUNTED else row.attempts
+            until = now + timedelta(seconds=outcome.delay)
             await session.execute(
                 update(OutboxMessage).where(mine).values(
-                    available_at=now + timedelta(seconds=outcome.delay), lease_until=None,
-                    last_error=(outcome.error or "")[:500], attempts=attempts,
+                    available_at=until, lease_until=None, last_error=(outcome.error or "")[:500], attempts=attempts,
                 )
             )
+            if outcome.error in RATE_LIMITS:  # every replica must hold this lane, not just this process
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.channel == row.channel, OutboxMessage.status == OutboxStatus.PENDING,
+                           OutboxMessage.available_at < until)
+                    .values(available_at=until)
+                    .execution_options(synchronize_session=False)
+                )
 
 
 async def _save_coordinates(session: Any, *, key: str, channel: str, ts: str) -> None:

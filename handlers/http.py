@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 
 from bot.runtime import Runtime
+from handlers.ingest import register_ingest_routes
 from storage.migrate import is_up_to_date
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
 
     if bolt is not None and not rt.settings.socket_mode:
         app.router.add_post("/slack/events", slack_events)
+    register_ingest_routes(app, rt)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.clock import Clock, as_utc
 from bot.config import Settings
+from bot.services.alert_actions import escalate_overdue_alerts
 from bot.services.grant_lifecycle import run_grant_expiry
 from bot.services.org_verification import run_org_verification
 from bot.services.request_sla import run_request_sla
@@ -81,6 +82,8 @@ JOBS: dict[str, JobSpec] = {
                 cron={"hour": 0, "minute": 10}, period=timedelta(days=1), local_time=True),
     )
 }
+JOBS["alert-escalation"] = JobSpec("alert-escalation", "every minute", escalate_overdue_alerts,
+                                   cron={"minute": "*"}, period=timedelta(minutes=1))
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,34 @@ async def test_rolled_back_change_sends_nothing(db, fake_slack, clock) -> None:
     assert fake_slack.calls_to("chat.postMessage") == []
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+async def test_rate_limits_never_exhaust_attempts(db, fake_slack, clock) -> None:
+    fake_slack.fail("chat.postMessage", status=429, retry_after=0, times=5)
+    await queue(db, clock, ("post_message", {"channel": "C1", "key": "k", "text": "hi"}))
+    await make_worker(db, fake_slack, max_attempts=2).drain(timeout=10)
+    assert len(fake_slack.messages("C1")) == 1
+
+
+async def test_a_rate_limit_holds_every_row_of_the_lane(db, fake_slack, clock) -> None:
+    fake_slack.fail("chat.postMessage", status=429, retry_after=30, times=1)
+    await queue(db, clock, *[("post_message", {"channel": "C1", "key": f"k{i}", "text": str(i)}) for i in range(3)])
+    await make_worker(db, fake_slack).deliver_once()
+    other_replica = make_worker(db, fake_slack)
+    assert await other_replica.deliver_once() == 0
+    async with db.sessions() as session:
+        due = (await session.scalars(select(OutboxMessage.available_at))).all()
+    assert all(at > datetime.now(timezone.utc) + timedelta(seconds=20) for at in due)
+
+
+async def test_a_debounced_edit_does_not_hold_up_the_channel(db, fake_slack, clock) -> None:
+    await queue(db, clock, ("post_message", {"channel": "C1", "key": "a", "text": "v0"}))
+    worker = make_worker(db, fake_slack)
+    await worker.drain()
+    await queue(
+        db, clock,
+        ("update_message", {"channel": "C1", "key": "a", "text": "v1", "delay_seconds": 30}),
+        ("post_message", {"channel": "C1", "key": "b", "text": "next alert"}),
+    )
+    await worker.drain(timeout=2)
+    assert [m.text for m in fake_slack.messages("C1")] == ["v0", "next alert"]

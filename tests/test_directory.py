@@ -30,7 +30,7 @@ from bot.services.people import org_people, resolve_actor
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.queries.directory import get_directory_state, get_org, list_tiers, people_of
-from storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role, Tier
+from storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role
 
 URLS = ["sqlite"] + (["pg"] if os.environ.get("TEST_DATABASE_URL") else [])
 START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)

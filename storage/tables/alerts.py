@@ -62,6 +62,11 @@ class Alert(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     rendered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_key: str | None = Field(default=None, max_length=128)
+    # Where the alert is shown, fixed when it opens, so later edits land on the same message
+    # even if the org's security channel changes.
+    channel: str | None = Field(default=None, max_length=32, index=True)
+    # A change the circuit breaker held back from Slack; the catch-up renders it later.
+    render_pending: bool = Field(default=False)
 
 
 class AlertOccurrence(SQLModel, table=True):

@@ -1,0 +1,240 @@
+"""Ingest throughput: `POST /alerts` on a running Trustbot vs a minimal handler, same run.
+
+The minimal handler only verifies the signature, parses the JSON and inserts the items into the
+same kind of database (SQLite in WAL mode through the same engine setup, or PostgreSQL) — the
+floor any real ingest pays. Trustbot additionally validates strictly, groups by fingerprint,
+renders Slack messages and queues them in the outbox, in one transaction per request.
+
+Each server runs in its own process, so the load generator never competes with it for the
+event loop. Prints alerts/s, p50/p99 latency and Trustbot/minimal ratios.
+
+    .venv/bin/python bench/ingest.py [--singles 2000] [--batches 100] [--concurrency 8] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SECRET = "bench-ingest-secret"
+DIRECTORY = """
+operators: [U0OPS1]
+reps_channel: C0REPS
+security_channel: C0SEC
+orgs:
+  - {slug: acme, name: Acme Security, domains: [acme.com], rep: U0REP1, admins: [U0ADM1], security_leads: [U0SEC1], security_channel: C0ACMESEC, verified_until: 2027-06-30}
+  - {slug: globex, name: Globex, domains: [globex.example], rep: U0REP2, admins: [U0GLX1], verified_until: 2027-06-30}
+"""
+
+
+# -- a Slack stand-in that accepts every write (delivery runs during the bench, as in production)
+
+async def _stub_slack() -> tuple[Any, str]:
+    from aiohttp import web
+
+    counter = iter(range(1, 10**9))
+
+    async def api(request: web.Request) -> web.Response:
+        body = await request.json() if request.content_type == "application/json" else {}
+        return web.json_response({"ok": True, "channel": body.get("channel", "C0"), "ts": f"1700000000.{next(counter):06d}"})
+
+    app = web.Application()
+    app.router.add_post("/api/{method}", api)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/api/"
+
+
+# -- the two servers ---------------------------------------------------------------------------
+
+async def _serve_trustbot(url: str, ready: Any) -> None:
+    from bot.clock import SystemClock
+    from bot.config import Settings
+    from bot.server import TrustbotServer
+    from bot.services.directory import apply_directory, parse_directory
+
+    runner, api_url = await _stub_slack()
+    settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="s", SLACK_API_URL=api_url,  # type: ignore[call-arg]
+                        DATABASE_URL=url, HOST="127.0.0.1", PORT=0, TRUSTBOT_INGEST_SECRET=SECRET,
+                        TRUSTBOT_SCHEDULER_ENABLED=False, TRUSTBOT_LOG_LEVEL="WARNING")
+    server = TrustbotServer(settings, clock=SystemClock())
+    await server.start(migrate=True)
+    async with server.rt.db.transaction() as session:
+        await apply_directory(session, server.rt.clock, parse_directory(DIRECTORY), actor="bench")
+    ready.send(server.url)
+    await asyncio.Event().wait()
+
+
+async def _serve_minimal(url: str, ready: Any) -> None:
+    from aiohttp import web
+    from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from handlers.ingest import read_body, verify_signature
+    from storage.database import Database
+
+    db = Database(url)
+    table = Table("minimal_alert", MetaData(), Column("id", String(128), primary_key=True), Column("body", Text),
+                  Column("received_at", DateTime(timezone=True)))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(table.metadata.create_all)
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    from datetime import datetime, timezone
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await read_body(request)
+        if body is None or verify_signature(SECRET.encode(), request.headers, body):
+            return web.json_response({"error": "no"}, status=401)
+        data = json.loads(body)
+        items = data["alerts"] if isinstance(data, dict) and "alerts" in data else [data]
+        now = datetime.now(timezone.utc)
+        rows = [{"id": i["id"], "body": json.dumps(i), "received_at": now} for i in items]
+        async with db.transaction() as session:
+            await session.execute(insert(table).on_conflict_do_nothing(index_elements=["id"]), rows)
+        return web.json_response({"accepted": len(rows), "duplicates": 0}, status=202)
+
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app.router.add_post("/alerts", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    ready.send(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    await asyncio.Event().wait()
+
+
+def _child(kind: str, url: str, ready: Any) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    asyncio.run(_serve_trustbot(url, ready) if kind == "trustbot" else _serve_minimal(url, ready))
+
+
+def start_server(kind: str, url: str) -> tuple[mp.Process, str]:
+    """Run one server in its own process; return it and its base URL."""
+    parent, child = mp.Pipe()
+    process = mp.get_context("spawn").Process(target=_child, args=(kind, url, child), daemon=True)
+    process.start()
+    if not parent.poll(120):
+        raise SystemExit(f"{kind} server did not start")
+    return process, parent.recv()
+
+
+# -- load --------------------------------------------------------------------------------------
+
+def make_items(prefix: str, count: int, start: int) -> list[dict[str, Any]]:
+    """Alerts over 50 fingerprints in two orgs, mostly medium/high, like a busy monitoring feed."""
+    severities = ["low", "medium", "medium", "high", "critical"]
+    return [{
+        "id": f"{prefix}-{start + i}", "org": "acme" if (start + i) % 3 else "globex", "signal": f"signal-{(start + i) % 10}",
+        "severity": severities[(start + i) % 5], "summary": f"Suspicious activity number {start + i}",
+        "occurred_at": "2026-11-02T08:59:00Z", "actor": f"user{(start + i) % 5}@acme.com", "score": 0.8,
+        "evidence_url": "https://monitor.example/e/1",
+    } for i in range(count)]
+
+
+async def load(base: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int]:
+    """POST every body (signed) with `concurrency` workers; return seconds, latencies, failures."""
+    import aiohttp
+
+    from handlers.ingest import sign
+
+    latencies: list[float] = []
+    failures = 0
+    queue = list(reversed(bodies))
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal failures
+        while queue:
+            body = queue.pop()
+            started = time.perf_counter()
+            async with http.post(f"{base}/alerts", data=body, headers=sign(SECRET, body)) as response:
+                await response.read()
+                if response.status != 202:
+                    failures += 1
+            latencies.append(time.perf_counter() - started)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies, failures
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def scenario(name: str, bases: dict[str, str], make: Any, alerts_per_body: int, concurrency: int) -> dict[str, Any]:
+    """Run the same load against both servers (warm-up first); return the results."""
+    out: dict[str, Any] = {"name": name}
+    for kind, base in bases.items():
+        await load(base, make(f"warm-{kind}-{name}", 20), concurrency)
+        bodies = make(f"{kind}-{name}", None)
+        seconds, latencies, failures = await load(base, bodies, concurrency)
+        out[kind] = {"rate": len(bodies) * alerts_per_body / seconds, "p50": pct(latencies, 0.5),
+                     "p99": pct(latencies, 0.99), "failures": failures, "requests": len(bodies)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--singles", type=int, default=2000, help="single-alert requests")
+    parser.add_argument("--batches", type=int, default=100, help="requests of 100 alerts")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--database-url", help="PostgreSQL URL prefix for two databases (default: SQLite files)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="trustbot-bench-"))
+    if args.database_url:
+        urls = {"trustbot": args.database_url, "minimal": args.database_url}
+    else:
+        urls = {"trustbot": f"sqlite+aiosqlite:///{tmp / 'trustbot.db'}", "minimal": f"sqlite+aiosqlite:///{tmp / 'minimal.db'}"}
+    procs = {}
+    bases = {}
+    for kind in ("trustbot", "minimal"):
+        procs[kind], bases[kind] = start_server(kind, urls[kind])
+
+    def singles(prefix: str, n: int | None) -> list[bytes]:
+        return [json.dumps(item).encode() for item in make_items(prefix, n or args.singles, 0)]
+
+    def batches(prefix: str, n: int | None) -> list[bytes]:
+        return [json.dumps({"alerts": make_items(prefix, 100, b * 100)}).encode() for b in range(n or args.batches)]
+
+    async def run() -> list[dict[str, Any]]:
+        return [await scenario("single", bases, singles, 1, args.concurrency),
+                await scenario("batch-100", bases, batches, 100, args.concurrency)]
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        for process in procs.values():
+            process.terminate()
+    db_kind = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"ingest bench on {db_kind}, concurrency {args.concurrency}, cpu {os.cpu_count()}")
+    print(f"{'scenario':<10} {'server':<9} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5}")
+    for result in results:
+        for kind in ("trustbot", "minimal"):
+            r = result[kind]
+            print(f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['failures']:>5}")
+        ratio = result["trustbot"]["rate"] / result["minimal"]["rate"]
+        print(f"{result['name']:<10} ratio     {ratio:>10.0%}")
+
+
+if __name__ == "__main__":
+    main()

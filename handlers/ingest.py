@@ -1,0 +1,202 @@
+"""`POST /alerts` (DESIGN §4.6): signed, size-capped, strictly validated, idempotent by `id`.
+
+Checks run cheapest-first and each has its own status: 503 no secret configured, 413 body over
+1 MiB or batch over 500 items, 401 bad/missing signature or timestamp outside ±5 minutes,
+415 not `application/json`, 400 not parseable JSON, 422 an item fails validation (the answer
+names the item index and field; nothing of the batch is stored). 202 is sent only after the
+transaction committed. The signature window uses the wall clock, like Slack's own signatures,
+so moving the domain clock (tests, `jobs run --now`) never locks producers out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.runtime import Runtime
+from bot.services.alerts import AlertIn, IngestResult, ingest_alert_requests
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+MAX_ITEMS = 500
+WINDOW_SECONDS = 300
+GROUP_MAX_ITEMS = 2000  # items per group-commit transaction
+
+
+class GroupCommit:
+    """Runs concurrent ingest requests in shared transactions (group commit).
+
+    While one transaction runs, requests arriving meanwhile queue up and the next transaction
+    takes them all, so under load the per-transaction cost is paid once per group instead of
+    once per request, and SQLite writers never fight over the lock. Nothing waits for company:
+    an idle server commits a lone request at once. Every request still gets its 202 only
+    after the transaction holding its items committed. If a shared transaction fails, its
+    requests are retried one by one so one request's failure is never another's.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._queue: list[tuple[list[AlertIn], asyncio.Future[IngestResult]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, items: list[AlertIn]) -> IngestResult:
+        """Queue one request's items; return its result once committed."""
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="trustbot-ingest")
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group, size = [], 0
+            while self._queue and (not group or size + len(self._queue[0][0]) <= GROUP_MAX_ITEMS):
+                entry = self._queue.pop(0)
+                group.append(entry)
+                size += len(entry[0])
+            try:
+                results = await self._commit([items for items, _ in group])
+            except Exception as exc:
+                if len(group) == 1:
+                    log.exception("alert ingest failed")
+                    _settle(group[0][1], exc=exc)
+                    continue
+                for items, future in group:
+                    try:
+                        _settle(future, (await self._commit([items]))[0])
+                    except Exception as single_exc:
+                        log.exception("alert ingest failed")
+                        _settle(future, exc=single_exc)
+                continue
+            for (_, future), result in zip(group, results):
+                _settle(future, result)
+
+    async def _commit(self, requests: list[list[AlertIn]]) -> list[IngestResult]:
+        async with self.rt.db.transaction() as session:
+            return await ingest_alert_requests(session, self.rt.clock, self.rt.settings, requests)
+
+
+def _settle(future: asyncio.Future[IngestResult], result: IngestResult | None = None, exc: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
+def _error(status: int, error: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": error, **({"message": error} | extra)}, status=status)
+
+
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes | None:
+    """The raw body, or None when it is larger than `limit` (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def verify_signature(secret: bytes, headers: Any, body: bytes, *, now: float | None = None) -> str | None:
+    """None when the request is signed with `secret` within the window, else why not."""
+    stamp = headers.get("X-Trustbot-Timestamp", "")
+    signature = headers.get("X-Trustbot-Signature", "")
+    if not stamp or not signature:
+        return "missing X-Trustbot-Timestamp or X-Trustbot-Signature"
+    try:
+        at = int(stamp)
+    except ValueError:
+        return "X-Trustbot-Timestamp is not unix seconds"
+    if abs((time.time() if now is None else now) - at) > WINDOW_SECONDS:
+        return "timestamp outside the 5-minute window"
+    expected = "v0=" + hmac.new(secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        return "signature does not match"
+    return None
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Headers a producer sends (used by tests, benches and the demo)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Trustbot-Timestamp": stamp, "X-Trustbot-Signature": f"v0={digest}", "Content-Type": "application/json"}
+
+
+def parse_items(body: bytes) -> tuple[list[AlertIn] | None, web.Response | None]:
+    """Items of a verified body, or the 400/413/422 answer explaining why not."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return None, _error(400, f"body is not valid JSON: {str(exc)[:200]}")
+    if isinstance(data, dict) and "alerts" in data:
+        raw = data["alerts"]
+        if not isinstance(raw, list):
+            return None, _error(422, "invalid", item=None, field="alerts", message="must be a list of alerts")
+        if len(raw) > MAX_ITEMS:
+            return None, _error(413, f"at most {MAX_ITEMS} alerts per request (got {len(raw)})")
+    elif isinstance(data, dict):
+        raw = [data]
+    else:
+        return None, _error(422, "invalid", item=None, field="body", message="must be an alert object or {\"alerts\": [...]}")
+    items: list[AlertIn] = []
+    problems: list[dict[str, Any]] = []
+    for index, entry in enumerate(raw):
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("not an object")
+            items.append(AlertIn.model_validate(entry))
+        except ValidationError as exc:
+            for err in exc.errors()[:5]:
+                field = ".".join(str(part) for part in err["loc"]) or "item"
+                problems.append({"item": index, "field": field, "message": err["msg"]})
+        except ValueError:
+            problems.append({"item": index, "field": "item", "message": "must be a JSON object"})
+        if len(problems) >= 20:
+            break
+    if problems:
+        first = problems[0]
+        return None, _error(422, "invalid", item=first["item"], field=first["field"],
+                            message=f"item {first['item']}, field {first['field']}: {first['message']}", errors=problems)
+    return items, None
+
+
+def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
+    """Mount `POST /alerts`."""
+    group_commit = GroupCommit(rt)
+
+    async def post_alerts(request: web.Request) -> web.Response:
+        secret = rt.settings.ingest_secret
+        if secret is None or not secret.get_secret_value():
+            return _error(503, "ingest is disabled: TRUSTBOT_INGEST_SECRET is not set")
+        body = await read_body(request)
+        if body is None:
+            return _error(413, f"body larger than {MAX_BODY} bytes")
+        problem = verify_signature(secret.get_secret_value().encode(), request.headers, body)
+        if problem:
+            return _error(401, problem)
+        if request.content_type != "application/json":
+            return _error(415, "Content-Type must be application/json")
+        items, refusal = parse_items(body)
+        if refusal is not None:
+            return refusal
+        result = await group_commit.submit(items or [])
+        return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
+
+    app.router.add_post("/alerts", post_alerts)

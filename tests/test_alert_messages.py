@@ -1,0 +1,140 @@
+"""Alert message builders: pure functions, no database."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.ids import Action, Block, Element, View
+from bot.messages import alerts as msg
+from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+BUTTONS = ["Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve"]
+
+
+def _alert(**overrides: object) -> Alert:
+    values: dict = dict(
+        id=7, event_id="evt-1", org_id=1, org_slug="acme", actor="mallory@acme.com", signal="exfiltration",
+        severity="high", summary="Bulk download of weights", score=0.93, evidence_url="https://mon.example/e/1",
+        details={}, fingerprint="acme:mallory@acme.com:exfiltration", occurrences=3, first_seen=NOW,
+        last_seen=NOW + timedelta(minutes=5), status=AlertStatus.OPEN, created_at=NOW, updated_at=NOW, channel="C0ACMESEC",
+    )
+    values.update(overrides)
+    return Alert(**values)
+
+
+def _org() -> Org:
+    return Org(id=1, slug="acme", name="Acme Security", domains=["acme.com"], security_channel="C0ACMESEC", updated_at=NOW)
+
+
+def _grant(**overrides: object) -> Grant:
+    values: dict = dict(id=12, request_id=1, org_id=1, members=["U0DEV1", "U0DEV2"], blanket=True, tier_id="enhanced",
+                        status=GrantStatus.ACTIVE, starts_at=NOW, expires_at=datetime(2027, 1, 1, tzinfo=timezone.utc),
+                        reverify_due_at=NOW + timedelta(days=90))
+    values.update(overrides)
+    return Grant(**values)
+
+
+def _card(alert: Alert | None = None, **kw: object) -> msg.AlertCard:
+    return msg.AlertCard(alert=alert or _alert(), org=kw.get("org", _org()),  # type: ignore[arg-type]
+                         grants=(msg.GrantLine(_grant(), "Enhanced"),), security_leads=("U0SEC1",), rep="U0REP1")
+
+
+def _all_text(rendered: msg.Rendered) -> str:
+    return rendered.text + json.dumps(rendered.to_dict())
+
+
+def _buttons(rendered: msg.Rendered) -> list[dict]:
+    return [e for b in rendered.to_dict()["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_message_shows_everything_the_lead_needs() -> None:
+    rendered = msg.build_alert_message(_card(), "UTC")
+    body = _all_text(rendered)
+    for needle in ("Acme Security", "mallory@acme.com", "exfiltration", "HIGH", "Bulk download of weights",
+                   "https://mon.example/e/1", "Occurrences", "*Occurrences*\\n3", "2026-11-02 09:00 UTC",
+                   "2026-11-02 09:05 UTC", "Enhanced", "blanket + 2 people", "expires 2027-01-01", "Open"):
+        assert needle in body, needle
+    assert "<@U0SEC1>" in rendered.text  # high: the security leads are notified
+
+
+def test_buttons_are_the_contract_labels_with_typed_values() -> None:
+    buttons = _buttons(msg.build_alert_message(_card(), "UTC"))
+    assert [b["text"]["text"] for b in buttons] == BUTTONS
+    assert {b["action_id"] for b in buttons} == {Action.ALERT_ACKNOWLEDGE, Action.ALERT_ESCALATE, Action.ALERT_SUSPEND,
+                                                 Action.ALERT_FALSE_POSITIVE, Action.ALERT_RESOLVE}
+    assert all(msg.AlertRef.model_validate_json(b["value"]).alert_id == 7 for b in buttons)
+
+
+def test_closed_alert_has_no_buttons_and_says_who() -> None:
+    alert = _alert(status=AlertStatus.RESOLVED, closed_by="U0SEC1", closed_at=NOW)
+    rendered = msg.build_alert_message(_card(alert), "UTC")
+    assert _buttons(rendered) == []
+    assert "Resolved" in _all_text(rendered) and "<@U0SEC1>" in _all_text(rendered)
+
+
+def test_medium_does_not_mention_leads() -> None:
+    rendered = msg.build_alert_message(_card(_alert(severity="medium")), "UTC")
+    assert "<@U0SEC1>" not in rendered.text
+
+
+def test_unknown_org_is_marked() -> None:
+    alert = _alert(org_id=None, org_slug="initech")
+    rendered = msg.build_alert_message(msg.AlertCard(alert=alert, org=None), "UTC")
+    assert "unknown org" in rendered.text
+    assert "not in the directory" in _all_text(rendered)
+
+
+def test_suspension_is_shown() -> None:
+    alert = _alert(status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="Confirmed exfil")
+    body = _all_text(msg.build_alert_message(_card(alert), "UTC"))
+    assert "Access suspended" in body and "Confirmed exfil" in body
+
+
+def test_summary_is_escaped_and_stripped_of_control_characters() -> None:
+    alert = _alert(summary="<!channel> ping <@U0OPS1> <https://evil.example|click> & \x07bell\x1b[31m")
+    rendered = msg.build_alert_message(_card(alert), "UTC")
+    body = _all_text(rendered)
+    assert "<!channel>" not in body and "<@U0OPS1>" not in body and "<https://evil" not in body
+    assert "&lt;!channel&gt;" in body and "&amp;" in body
+    assert "\x07" not in body and "\x1b" not in body
+    assert "\\u0007" not in body and "\\u001b" not in body
+
+
+def test_evidence_link_cannot_break_out() -> None:
+    link = msg.evidence_link("https://mon.example/x?a=1&b=<2>|evil")
+    assert link.startswith("<https://mon.example/x?a=1&amp;b=%3C2%3E%7Cevil|evidence>")
+
+
+def test_suspend_modal() -> None:
+    view = msg.build_suspend_modal(_card()).to_dict()
+    assert view["callback_id"] == View.ALERT_SUSPEND_CONFIRM
+    assert msg.AlertRef.model_validate_json(view["private_metadata"]).alert_id == 7
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert inputs[0]["block_id"] == Block.REASON and inputs[0]["element"]["action_id"] == Element.REASON
+    assert "Enhanced" in json.dumps(view)
+
+
+def test_alert_list_and_summary() -> None:
+    listing = msg.build_alert_list([(_alert(severity="low"), "Acme Security")], "Open alerts", "UTC")
+    assert "LOW" in _all_text(listing) and "1 open alert" in listing.text
+    assert "No open alerts" in msg.build_alert_list([], "Open alerts", "UTC").text
+    summary = msg.build_channel_summary(msg.ChannelSummary(lines=(msg.SummaryLine(1, "acme", "exfil", "high", 40),), total_alerts=1))
+    assert "rate-limiting" in summary.text and "40 occurrences" in summary.text
+    assert "recovered" in msg.build_channel_summary(msg.ChannelSummary(lines=(), total_alerts=0, recovered=True)).text
+
+
+@given(st.text(max_size=500))
+def test_any_summary_renders_within_limits_and_inert(summary: str) -> None:
+    rendered = msg.build_alert_message(_card(_alert(summary=summary)), "UTC")
+    data = rendered.to_dict()
+    assert len(rendered.text) <= 3000
+    for block in data["blocks"]:
+        if block["type"] == "section" and "text" in block:
+            assert len(block["text"]["text"]) <= 3000
+    quoted = data["blocks"][0]["text"]["text"]
+    assert "<!" not in quoted.split("\n", 1)[-1] and "<@" not in quoted.split(">", 1)[-1].split("\n", 1)[-1]
