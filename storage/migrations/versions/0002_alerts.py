@@ -1,6 +1,6 @@
 """Alerts: the channel an alert is shown in, and changes held back by the circuit breaker.
 
-Revision ID: 0003
+Revision ID: 0002
 Revises: 0001
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0003"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
