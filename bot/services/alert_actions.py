@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.ids import Block
 from bot.messages import alerts as msg
-from bot.messages.text import Rendered, format_datetime, mention
+from bot.messages.text import Rendered, format_datetime, mention, plural
 from bot.services import outbox
 from bot.services.alerts import load_cards, flush_held_back, render_alerts
 from bot.services.audit import record_audit
@@ -104,7 +104,7 @@ async def act_on_alert(session: AsyncSession, clock: Clock, settings: Settings, 
         await _tell_escalation(session, clock, settings, card, manual=True)
     await record_audit(session, clock, actor=user_id, action=f"alert.{action}", subject=f"alert:{alert_id}",
                        details={"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to})
-    return f"Alert #{alert_id}: you {step.verb}."
+    return f"Alert #{alert_id}: done — {mention(user_id)} {step.verb}."
 
 
 async def open_suspend(session: AsyncSession, settings: Settings, *, user_id: str, alert_id: int) -> View:
@@ -147,7 +147,7 @@ async def suspend_access(session: AsyncSession, clock: Clock, settings: Settings
         "suspended_reason": "security_action", "suspended_at": now, "suspension_note": reason,
     })
     card = await _after_change(session, clock, settings, alert_id,
-                               msg.action_note(alert, user_id, f"suspended the org's access ({len(grant_ids)} active grants)", reason))
+                               msg.action_note(alert, user_id, f"suspended the org's access ({plural(len(grant_ids), 'active grant')})", reason))
     people = await org_people(session, org_id=alert.org_id or 0)
     dm = msg.suspension_dm(card, user_id, reason, len(grant_ids))
     for person in dict.fromkeys([*([people.rep] if people.rep else []), *people.admins]):
