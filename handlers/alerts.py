@@ -1,7 +1,7 @@
 """Alert listeners: the five alert buttons, the suspend-confirmation modal, `/trust alerts [org]`.
 
-Thin: ack, parse the typed value, call one service in one transaction, reply. Refusals raised by
-services become ephemeral replies in the app's error handler.
+Thin: ack, parse the typed value, call one service in one transaction, reply. Every listener is
+`guarded`, so refusals raised by services become ephemeral replies at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bot.payloads import view_text
 from bot.runtime import Runtime
 from bot.services.alert_actions import act_on_alert, list_alerts, open_suspend, suspend_access
 from handlers.commands import TrustCommand, subcommand
-from handlers.common import action_value, in_transaction, parse_payload, submit_view, user_of
+from handlers.common import action_value, guarded, in_transaction, parse_payload, submit_view, user_of
 
 TRANSITION_ACTIONS = {
     Action.ALERT_ACKNOWLEDGE: "acknowledge",
@@ -27,6 +27,7 @@ TRANSITION_ACTIONS = {
 
 
 def _transition_listener(rt: Runtime, name: str) -> Any:
+    @guarded
     async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
@@ -52,6 +53,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         app.action(action_id)(_transition_listener(rt, name))
 
     @app.action(Action.ALERT_SUSPEND)
+    @guarded
     async def suspend_clicked(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
@@ -59,8 +61,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await client.views_open(trigger_id=body.get("trigger_id"), view=view)
 
     @app.view(View.ALERT_SUSPEND_CONFIRM)
+    @guarded
     async def suspend_confirmed(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        ref = parse_payload(AlertRef, view.get("private_metadata"))
-        reason = view_text(view, Block.REASON, Element.REASON)
-        await submit_view(rt, ack, Block.REASON, lambda s: suspend_access(
-            s, rt.clock, rt.settings, user_id=user_of(body), alert_id=ref.alert_id, reason=reason))
+        async def call(s: Any) -> Any:
+            ref = parse_payload(AlertRef, view.get("private_metadata"))
+            return await suspend_access(s, rt.clock, rt.settings, user_id=user_of(body), alert_id=ref.alert_id,
+                                        reason=view_text(view, Block.REASON, Element.REASON))
+        await submit_view(rt, ack, Block.REASON, call)

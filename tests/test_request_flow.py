@@ -144,7 +144,8 @@ async def test_refusals_are_ephemeral_and_change_nothing(bot: RunningBot) -> Non
     _, actions = request_messages(bot)
     for user in (OUTSIDER, ADMIN, "U0SEC1", "U0GLX1"):
         before = (len(bot.slack.calls), await count(bot, OutboxMessage), await count(bot, AuditEvent))
-        await bot.driver.click(user, actions, "Approve")
+        response = await bot.driver.click(user, actions, "Approve")
+        assert response.status == 200 and response.elapsed < 1.0  # acked at once, refusal sent after
         await bot.settle()
         reply = bot.slack.responses[-1]
         assert reply["body"]["response_type"] == "ephemeral" and reply["body"]["replace_original"] is False

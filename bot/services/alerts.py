@@ -103,9 +103,10 @@ class AlertIn(BaseModel):
     details: Annotated[dict[str, Any], AfterValidator(_small_object)] | None = None
 
     @property
-    def group_key(self) -> str:
-        """The fingerprint, defaulting to `org:actor:signal`."""
-        return self.fingerprint or f"{self.org}:{self.actor or ''}:{self.signal}"
+    def group_key(self) -> tuple[str, str]:
+        """(org, fingerprint): the fingerprint defaults to `org:actor:signal`, and grouping is always
+        within one org, so a producer's shared fingerprint never merges two customers' alerts."""
+        return self.org, self.fingerprint or f"{self.org}:{self.actor or ''}:{self.signal}"
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ async def ingest_alert_requests(
 
 async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh: list[AlertIn], now: datetime) -> None:
     orgs = await q.orgs_by_slugs(session, slugs={i.org for i in fresh})
-    groups: dict[str, list[AlertIn]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[AlertIn]] = defaultdict(list)
     for item in fresh:
         groups[item.group_key].append(item)
     open_alerts = await q.open_alerts_by_fingerprint(
@@ -159,11 +160,11 @@ async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh:
     )
     default_channel: str | None = None
     touched: list[tuple[Alert, bool, str]] = []  # alert, is new, severity before this batch
-    for fingerprint, batch in groups.items():
+    for (_, fingerprint), batch in groups.items():
         first = min(batch, key=lambda i: i.occurred_at)
         last = max(batch, key=lambda i: i.occurred_at)
         worst = max(batch, key=lambda i: msg.severity_rank(i.severity)).severity
-        alert = open_alerts.get(fingerprint)
+        alert = open_alerts.get((first.org, fingerprint))
         if alert is None:
             org = orgs.get(first.org)
             if org is None or not org.security_channel:
@@ -190,7 +191,7 @@ async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh:
         touched.append((alert, False, before))
     await session.flush()  # new alerts get their ids (one multi-row INSERT … RETURNING)
 
-    alert_of = {alert.fingerprint: alert for alert, _, _ in touched}
+    alert_of = {(alert.org_slug, alert.fingerprint): alert for alert, _, _ in touched}
     await q.insert_occurrences(session, rows=[
         {"event_id": i.id, "alert_id": alert_of[i.group_key].id, "occurred_at": i.occurred_at, "received_at": now}
         for i in fresh

@@ -44,19 +44,24 @@ async def existing_event_ids(session: AsyncSession, *, event_ids: Sequence[str])
     return set(rows.all())
 
 
-async def open_alerts_by_fingerprint(session: AsyncSession, *, fingerprints: Iterable[str], since: datetime) -> dict[str, Alert]:
-    """The newest active alert per fingerprint that saw activity at or after `since`."""
-    fps = sorted(set(fingerprints))
-    if not fps:
+async def open_alerts_by_fingerprint(
+    session: AsyncSession, *, fingerprints: Iterable[tuple[str, str]], since: datetime
+) -> dict[tuple[str, str], Alert]:
+    """The newest active alert per (org slug, fingerprint) that saw activity at or after `since`."""
+    wanted = set(fingerprints)
+    if not wanted:
         return {}
     query = (
         select(Alert)
-        .where(Alert.fingerprint.in_(fps), Alert.status.in_(ACTIVE_ALERT_STATUSES), Alert.updated_at >= since)  # type: ignore[attr-defined]
+        .where(Alert.fingerprint.in_(sorted({fp for _, fp in wanted})), Alert.status.in_(ACTIVE_ALERT_STATUSES),  # type: ignore[attr-defined]
+               Alert.updated_at >= since)
         .order_by(Alert.id)
     )
-    found: dict[str, Alert] = {}
+    found: dict[tuple[str, str], Alert] = {}
     for alert in (await session.scalars(query)).all():
-        found[alert.fingerprint] = alert  # ascending ids: the newest wins
+        key = (alert.org_slug, alert.fingerprint)
+        if key in wanted:
+            found[key] = alert  # ascending ids: the newest wins
     return found
 
 
