@@ -80,8 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _serve(settings: Settings, _: argparse.Namespace) -> int:
     settings.require_for_serve()
     from bot.server import TrustbotServer
+    from bot.services.errors import DirectoryError
 
-    await TrustbotServer(settings).run_until_signalled()
+    try:
+        await TrustbotServer(settings).run_until_signalled()
+    except DirectoryError as exc:
+        raise CliError(f"TRUSTBOT_DIRECTORY {settings.directory}: {exc.message}") from None
+    except OSError as exc:
+        raise CliError(f"cannot start: {exc.strerror or exc}") from None
     return 0
 
 

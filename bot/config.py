@@ -75,6 +75,19 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "ingest_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        # `SLACK_APP_TOKEN=` in a .env must not switch Socket Mode on.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
     @field_validator("operators", mode="before")
     @classmethod
     def _operators(cls, value: object) -> object:

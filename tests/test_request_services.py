@@ -480,3 +480,41 @@ def test_escape_mrkdwn_is_inert_and_round_trips(value: str) -> None:
     assert "<" not in escaped and ">" not in escaped
     assert unescape_mrkdwn(escaped) == value
     assert escape_mrkdwn("&lt;") == "&amp;lt;" and unescape_mrkdwn(escape_mrkdwn("&lt;!channel&gt;")) == "&lt;!channel&gt;"
+
+
+@pytest.mark.parametrize("change, words", [
+    ("lapsed", "verification lapsed"),
+    ("tier", "no longer allowed"),
+    ("security", "suspended by the security team"),
+])
+async def test_approval_rechecks_the_org(req_db: Database, clk: FixedClock, change: str, words: str) -> None:
+    from datetime import date
+
+    from sqlalchemy import update
+
+    from storage.tables import Org
+
+    rid = await _submit(req_db, clk, tier_id="enhanced", duration_days=30)
+    async with req_db.transaction() as s:
+        if change == "lapsed":
+            await s.execute(update(Org).where(Org.slug == "acme").values(verified_until=date(2026, 11, 1)))
+        elif change == "tier":
+            await s.execute(update(Org).where(Org.slug == "acme").values(max_tier="standard"))
+        else:
+            other = await _submit_raw(s, clk)
+            s.add(Grant(request_id=other, org_id=1, members=[DEV1], tier_id="standard", status="suspended",
+                        suspended_reason="security_action", starts_at=NOW, expires_at=NOW + timedelta(days=9),
+                        reverify_due_at=NOW + timedelta(days=9)))
+    before = len(await _outbox(req_db))
+    with pytest.raises(errors.InvalidState, match=words):
+        async with req_db.transaction() as s:
+            await approve_request(s, clk, request_id=rid, user_id=REP, operators=OPERATORS)
+    assert len(await _outbox(req_db)) == before and (await _request(req_db, rid)).status == "pending"
+
+
+async def _submit_raw(s: Any, clk: FixedClock) -> int:
+    request = AccessRequest(org_id=1, requester=ADM, members=[DEV1], tier_id="standard", use_case="x",
+                            justification="x" * 30, duration_days=9, status="approved", created_at=NOW, updated_at=NOW)
+    s.add(request)
+    await s.flush()
+    return request.id or 0

@@ -49,3 +49,22 @@ def test_socket_mode_needs_no_signing_secret() -> None:
     s = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1")  # type: ignore[call-arg]
     s.require_for_serve()
     assert s.socket_mode
+
+
+def test_blank_app_token_is_unset_and_wrong_token_kind_refused() -> None:
+    assert not Settings(_env_file=None, SLACK_APP_TOKEN="  ").socket_mode  # type: ignore[call-arg]
+    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
+        load_settings(SLACK_APP_TOKEN="xoxb-not-an-app-token")
+
+
+def test_serve_with_a_broken_directory_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dir.yml").write_text("orgs: [{slug: acme}]\n")
+    for name, value in {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "TRUSTBOT_DIRECTORY": str(tmp_path / "dir.yml"),
+                        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db", "PORT": "0", "HOST": "127.0.0.1",
+                        "TRUSTBOT_SCHEDULER_ENABLED": "false"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[0].startswith("trustbot: TRUSTBOT_DIRECTORY")

@@ -11,7 +11,8 @@ status) in `bot.services.request_grants`.
 
 from __future__ import annotations
 
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +24,9 @@ from bot.messages.text import mention, safe
 from bot.payloads import RequestSubmission
 from bot.services import outbox
 from bot.services.audit import record_audit
-from bot.services.errors import AlreadyDecided, AlreadyDone, DomainError, InvalidInput, NotAuthorized, NotFound, NotOrgAdmin, SelfApproval
+from bot.services.errors import (
+    AlreadyDecided, AlreadyDone, DomainError, InvalidInput, InvalidState, NotAuthorized, NotFound, NotOrgAdmin, SelfApproval,
+)
 from bot.services.request_common import (
     OPEN,
     ApprovalResult,
@@ -42,7 +45,7 @@ from bot.services.request_common import (
     typed_text,
 )
 from storage.queries import access as q
-from storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
+from storage.queries.directory import get_org, get_org_by_id, get_tier, list_orgs, list_tiers, orgs_by_ids
 from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Role, Tier
 
 __all__ = [
@@ -176,6 +179,22 @@ async def authorize_decision(
     return await build_card(session, request)
 
 
+async def _check_org_may_receive(session: AsyncSession, request: AccessRequest, now: datetime, tz: tzinfo | str) -> None:
+    """Refuse approval when the org changed since submission: verification lapsed, tier no longer
+    allowed, or the security team has its access suspended."""
+    org = await get_org_by_id(session, org_id=request.org_id)
+    if org is None:
+        raise NotFound(f"Request #{request.id}'s org is no longer in the directory.")
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    if org.verified_until is not None and org.verified_until < now.astimezone(zone).date():
+        raise InvalidState(f"{org.name}'s identity verification lapsed on {org.verified_until}; "
+                           "update the directory before approving access.")
+    if request.tier_id not in {t.id for t in allowed_tiers(org, await list_tiers(session))}:
+        raise InvalidState(f"The {request.tier_id} tier is no longer allowed for {org.name}; deny the request or change the directory.")
+    if await q.has_security_suspension(session, org_id=org.id or 0):
+        raise InvalidState(f"{org.name}'s access is suspended by the security team; no new grant can be approved until that is lifted.")
+
+
 async def approve_request(
     session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str],
     tz: tzinfo | str = "UTC",
@@ -189,6 +208,7 @@ async def approve_request(
     if request.status not in OPEN:
         raise decided_error(request, tz)
     now = clock.now()
+    await _check_org_may_receive(session, request, now, tz)
     if not await q.add_approval(session, request_id=request_id, approver=user_id, at=now):
         raise AlreadyDone(f"You already approved request #{request_id}; it needs a different second approver.")
     tier = await get_tier(session, tier_id=request.tier_id)

@@ -138,3 +138,12 @@ async def transition_grant(
         .execution_options(synchronize_session="fetch")
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def has_security_suspension(session: AsyncSession, *, org_id: int) -> bool:
+    """True when any of the org's grants is suspended by a security action."""
+    found = await session.scalar(
+        select(Grant.id).where(Grant.org_id == org_id, Grant.status == GrantStatus.SUSPENDED,
+                               Grant.suspended_reason == "security_action").limit(1)
+    )
+    return found is not None
