@@ -351,3 +351,43 @@ async def test_a_fingerprint_shared_by_two_orgs_never_merges_them(abot: RunningB
     assert stored == [("acme", 1), ("globex", 1)]
     assert "GLOBEX" not in json.dumps([m.blocks for m in abot.slack.messages(CHANNEL)])
     assert any("GLOBEX" in json.dumps(m.blocks) for m in abot.slack.messages("C0SEC"))
+
+
+async def test_security_suspension_outranks_a_missed_reverification(abot: RunningBot) -> None:
+    from bot.services.reverification import submit_reverification
+
+    async with abot.rt.db.transaction() as session:  # the first grant already lapsed its re-verification
+        await session.execute(update(Grant).where(Grant.id == 1).values(status=GrantStatus.SUSPENDED, suspended_reason="missed_reverification"))
+    message = await raise_alert(abot, severity="critical")
+    await abot.driver.click(SEC, message, "Suspend access")
+    await abot.settle()
+    await abot.driver.submit(SEC, abot.slack.views(SEC)[-1], reason="Confirmed misuse")
+    await abot.settle()
+    assert [(g.status, g.suspended_reason) for g in (await grants(abot))[:2]] == [(GrantStatus.SUSPENDED, "security_action")] * 2
+    async with abot.rt.db.transaction() as session:  # the customer's admin re-verifies: that must not lift it
+        await submit_reverification(session, abot.clock, grant_id=1, user_id=ADM1, operators=[], members=["U0DEV1"],
+                                    attestations={"roster", "use_case"})
+    first = (await grants(abot))[0]
+    assert (first.status, first.suspended_reason) == (GrantStatus.SUSPENDED, "security_action")
+
+
+async def test_a_post_slack_refuses_moves_to_the_default_channel_then_stops_and_tells_operators(abot: RunningBot) -> None:
+    abot.slack.fail("chat.postMessage", error="channel_not_found", times=1, channel=CHANNEL)
+    assert (await post(abot, alert("lost-1", severity="high")))[0] == 202
+    await abot.settle()
+    assert abot.slack.messages(CHANNEL) == []
+    await escalate_overdue_alerts(abot.rt.db, abot.clock, abot.rt.settings)
+    await abot.settle()
+    [moved] = abot.slack.messages("C0SEC")
+    assert "Bulk download" in json.dumps(moved.blocks)
+    # The default channel refuses too, every time: after three posts the operators are told, once.
+    abot.slack.fail("chat.postMessage", error="not_in_channel", times=10, channel="C0SEC")
+    async with abot.rt.db.transaction() as session:
+        await session.execute(update(Alert).values(message_key=None, render_pending=True))
+    for _ in range(4):
+        await escalate_overdue_alerts(abot.rt.db, abot.clock, abot.rt.settings)
+        await abot.settle()
+    posts = [c for c in abot.slack.calls_to("chat.postMessage") if c.args.get("channel") in (CHANNEL, "C0SEC")]
+    assert len(posts) <= 5
+    told = [m for m in abot.slack.dms("U0OPS1") if "refused to post" in m.text]
+    assert len(told) == 1

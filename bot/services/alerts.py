@@ -37,6 +37,7 @@ from bot.config import Settings
 from bot.messages import alerts as msg
 from bot.messages.text import Rendered
 from bot.services import outbox
+from bot.services.audit import record_audit
 from storage.queries import alerts as q
 from storage.queries.directory import get_directory_state, orgs_with_roles
 from storage.tables import Alert, GrantStatus, Org, Role, Severity
@@ -207,6 +208,17 @@ async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh:
                 outbox.send_dm(session, clock, user=card.rep, text=dm.text, blocks=dm.blocks)
 
 
+async def _tell_operators_undeliverable(session: AsyncSession, clock: Clock, settings: Settings, alert_ids: list[int]) -> None:
+    """Slack refused an alert's post every time: operators must know, since no channel shows it."""
+    state = await get_directory_state(session)
+    text = (f":rotating_light: Slack refused to post alert(s) {', '.join(f'#{i}' for i in alert_ids)} "
+            f"{q.MAX_REPOSTS} times (channel missing, or the bot not in it). See `/trust alerts` and check the channels.")
+    for operator in dict.fromkeys([*settings.operators, *state.operators]):
+        outbox.send_dm(session, clock, user=operator, text=text)
+    await record_audit(session, clock, actor="trustbot", action="alert.undeliverable", subject="alerts",
+                       details={"alerts": alert_ids})
+
+
 async def _default_channel(session: AsyncSession) -> str:
     state = await get_directory_state(session)
     return state.security_channel or DEFAULT_SECURITY_CHANNEL
@@ -370,7 +382,9 @@ async def flush_held_back(session: AsyncSession, clock: Clock, settings: Setting
 
     Alerts whose post delivery gave up on (Slack refused it for too long) are posted again.
     """
-    await q.reset_failed_posts(session)
+    abandoned = await q.reset_failed_posts(session, fallback_channel=await _default_channel(session))
+    if abandoned:
+        await _tell_operators_undeliverable(session, clock, settings, abandoned)
     channels = set(await q.channels_held_back(session))
     if not channels:
         return 0

@@ -136,12 +136,21 @@ async def grants_by_org(session: AsyncSession, *, org_ids: Iterable[int], status
 
 
 async def suspend_active_grants(session: AsyncSession, *, org_id: int, values: dict[str, Any]) -> list[int]:
-    """Suspend every active grant of the org; return the ids this call suspended."""
-    ids = list((await session.scalars(select(Grant.id).where(Grant.org_id == org_id, Grant.status == GrantStatus.ACTIVE))).all())
+    """Put every live grant of the org under a security suspension; return the ids this call changed.
+
+    A grant already suspended for a weaker reason (missed re-verification, lapsed org
+    verification) is included: its reason becomes `security_action`, so re-verifying it or a
+    directory update can no longer lift what the security team imposed.
+    """
+    live = (
+        (Grant.status == GrantStatus.ACTIVE)
+        | ((Grant.status == GrantStatus.SUSPENDED) & (Grant.suspended_reason != "security_action"))
+    )
+    ids = list((await session.scalars(select(Grant.id).where(Grant.org_id == org_id, live))).all())
     if not ids:
         return []
     await session.execute(
-        update(Grant).where(Grant.id.in_(ids), Grant.status == GrantStatus.ACTIVE)  # type: ignore[union-attr]
+        update(Grant).where(Grant.id.in_(ids), live)  # type: ignore[union-attr]
         .values(status=GrantStatus.SUSPENDED, **values).execution_options(synchronize_session=False)
     )
     return ids
@@ -268,17 +277,37 @@ async def held_back_counts(session: AsyncSession, *, channels: Iterable[str]) ->
     return {channel: found.get(channel, 0) for channel in chans}
 
 
-async def reset_failed_posts(session: AsyncSession) -> int:
-    """Mark alerts whose Slack post delivery gave up on as never posted and held back, so catch-up posts them again."""
+MAX_REPOSTS = 3  # posts of one alert Slack may refuse before Trustbot stops trying (and says so)
+
+
+async def reset_failed_posts(session: AsyncSession, *, fallback_channel: str | None) -> list[int]:
+    """Queue alerts whose Slack post was given up on to be posted again; return the ids abandoned.
+
+    The next try goes to the program's default security channel (the org's own channel may be
+    gone or lack the bot), so an alert is not silently dropped; after `MAX_REPOSTS` refusals the
+    alert is left for operators (the caller tells them) instead of being retried every minute forever.
+    """
     failed = (
         select(OutboxMessage.save_as)
         .where(OutboxMessage.op == "post", OutboxMessage.status == OutboxStatus.FAILED,
                OutboxMessage.save_as.like("alert:%"))  # type: ignore[union-attr]
     )
-    result = await session.execute(
-        update(Alert)
-        .where(Alert.message_key.in_(failed), Alert.status.in_(ACTIVE_ALERT_STATUSES))  # type: ignore[union-attr,attr-defined]
-        .values(message_key=None, render_pending=True)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    stuck = (await session.scalars(
+        select(Alert).where(Alert.message_key.in_(failed), Alert.status.in_(ACTIVE_ALERT_STATUSES))  # type: ignore[union-attr,attr-defined]
+    )).all()
+    abandoned: list[int] = []
+    for alert in stuck:
+        tries = await session.scalar(
+            select(func.count()).select_from(OutboxMessage)
+            .where(OutboxMessage.op == "post", OutboxMessage.status == OutboxStatus.FAILED,
+                   OutboxMessage.save_as.like(f"alert:{alert.id}:%"))  # type: ignore[union-attr]
+        ) or 0
+        alert.message_key = None
+        if tries >= MAX_REPOSTS:
+            abandoned.append(alert.id or 0)
+            continue
+        alert.render_pending = True
+        if fallback_channel:
+            alert.channel = fallback_channel
+    await session.flush()
+    return abandoned
