@@ -15,11 +15,25 @@ from sqlalchemy import func, select, update
 
 from bot.clock import FixedClock
 from bot.services.alert_actions import escalate_overdue_alerts
-from bot.services.alerts import BREAKER_RATE_LIMITED, AlertIn, flush_held_back, ingest_alerts
+from bot.services.alerts import (
+    BREAKER_RATE_LIMITED,
+    AlertIn,
+    flush_held_back,
+    ingest_alerts,
+)
 from storage.database import Database
-from storage.tables import AccessRequest, Alert, AlertStatus, AuditEvent, Grant, GrantStatus, OutboxMessage, OutboxStatus
-from tests.conftest import DIRECTORY_YAML, START, RunningBot, make_settings
-from tests.test_alert_ingest import alert, alerts, post, start_alert_bot
+from storage.tables import (
+    AccessRequest,
+    Alert,
+    AlertStatus,
+    AuditEvent,
+    Grant,
+    GrantStatus,
+    OutboxMessage,
+    OutboxStatus,
+)
+from tests.conftest import DIRECTORY_YAML, START, RunningBot, make_settings, start_bot
+from tests.test_alert_ingest import alert, alerts, post
 
 SEC, OPS, REP, ADM1, ADM2, OUT, GLX = "U0SEC1", "U0OPS1", "U0REP1", "U0ADM1", "U0ADM2", "U0OUT1", "U0GLX1"
 CHANNEL = "C0ACMESEC"
@@ -27,7 +41,7 @@ CHANNEL = "C0ACMESEC"
 
 @pytest.fixture
 async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIterator[RunningBot]:
-    running = await start_alert_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)
+    running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)
     await _seed_grants(running.rt.db)
     yield running
     await running.driver.close()

@@ -17,27 +17,17 @@ from sqlalchemy import func, select
 from bot.clock import FixedClock
 from handlers.ingest import parse_items, sign
 from storage.tables import Alert, AlertOccurrence, OutboxMessage
-from tests.conftest import DIRECTORY_YAML, INGEST_SECRET, SIGNING_SECRET, RunningBot, make_settings
-
-
-async def start_alert_bot(database_url: str, fake_slack: Any, clock: FixedClock, **overrides: Any) -> RunningBot:
-    """`conftest.start_bot` with the alert knobs overridden."""
-    from bot.server import TrustbotServer
-    from bot.services.directory import apply_directory, parse_directory
-    from bot.testing.slack_requests import SlackDriver
-
-    server = TrustbotServer(make_settings(database_url, fake_slack.api_url, **overrides), clock=clock)
-    await server.start(migrate=False)
-    async with server.rt.db.transaction() as session:
-        await apply_directory(session, clock, parse_directory(DIRECTORY_YAML), actor="test")
-    driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, fake_slack)
-    return RunningBot(server=server, slack=fake_slack, driver=driver, clock=clock)
+from tests.conftest import (
+    INGEST_SECRET,
+    RunningBot,
+    start_bot,
+)
 
 
 @pytest.fixture
 async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIterator[RunningBot]:
     """A running Trustbot that accepts alerts; updates are not debounced unless a test asks."""
-    running = await start_alert_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)
+    running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)
     yield running
     await running.driver.close()
     await running.server.stop()
@@ -89,7 +79,7 @@ async def test_single_alert_is_accepted_and_posted(abot: RunningBot) -> None:
 
 
 async def test_missing_secret_is_503(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
-    running = await start_alert_bot(database_url, fake_slack, clock, TRUSTBOT_INGEST_SECRET=None)
+    running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_INGEST_SECRET=None)
     try:
         status, _ = await post(running, alert("a-1"))
         assert status == 503

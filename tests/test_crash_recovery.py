@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
 from tests.conftest import DIRECTORY_YAML, SIGNING_SECRET
 
 ADMIN, REP = "U0ADM1", "U0REP1"

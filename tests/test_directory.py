@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from bot.clock import FixedClock
 from bot.services.audit import verify_audit_chain
@@ -28,56 +23,16 @@ from bot.services.directory import (
 from bot.services.errors import DirectoryError
 from bot.services.people import org_people, resolve_actor
 from storage.database import Database
-from storage.migrate import upgrade
-from storage.queries.directory import get_directory_state, get_org, list_tiers, people_of
+from storage.queries.directory import (
+    get_directory_state,
+    get_org,
+    list_tiers,
+    people_of,
+)
 from storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role
+from tests.conftest import DIRECTORY_YAML, START
 
-URLS = ["sqlite"] + (["pg"] if os.environ.get("TEST_DATABASE_URL") else [])
-START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
-
-DIRECTORY = """
-operators: [U0OPS1]
-reps_channel: C0REPS
-security_channel: C0SEC
-orgs:
-  - slug: acme
-    name: Acme Security
-    domains: [acme.com]
-    rep: U0REP1
-    backup_reps: [U0REP2]
-    admins: [U0ADM1, U0ADM2]
-    security_leads: [U0SEC1]
-    security_channel: C0ACMESEC
-    max_tier: frontier
-    verified_until: 2027-06-30
-    credits:
-      - {id: acme-2026, amount_usd: 250000, starts: 2026-01-01, expires: 2027-01-01}
-  - slug: globex
-    name: Globex
-    domains: [globex.example]
-    rep: U0REP2
-    admins: [U0GLX1]
-    max_tier: standard
-    verified_until: 2027-03-31
-"""
-
-
-@pytest.fixture(params=URLS)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A freshly migrated database (a new SQLite file, or an emptied PostgreSQL schema)."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    else:
-        url = os.environ["TEST_DATABASE_URL"]
-        engine = create_async_engine(url, poolclass=NullPool)
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
-    await upgrade(url)
-    database = Database(url)
-    yield database
-    await database.dispose()
+DIRECTORY = DIRECTORY_YAML
 
 
 @pytest.fixture

@@ -13,7 +13,15 @@ from bot.config import Settings
 from bot.services.directory import apply_directory, parse_directory
 from storage.database import Database
 from storage.queries.directory import get_org
-from storage.tables import AccessRequest, AuditEvent, Grant, GrantStatus, OutboxMessage, RequestStatus, SentNotice
+from storage.tables import (
+    AccessRequest,
+    AuditEvent,
+    Grant,
+    GrantStatus,
+    OutboxMessage,
+    RequestStatus,
+    SentNotice,
+)
 from tests.conftest import DIRECTORY_YAML
 
 REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from bot.ids import Action, Block, Element
 from bot.ids import View as ViewId
-from bot.messages.grants import GrantListing, GrantRow, RequestRow, StatusReport, build_grant_list, build_status
+from bot.messages.grants import (
+    GrantListing,
+    GrantRow,
+    RequestRow,
+    StatusReport,
+    build_grant_list,
+    build_status,
+)
 from bot.messages.request_modals import (
     OrgOption,
     RequestForm,
@@ -28,8 +35,21 @@ from bot.messages.requests import (
     build_request_parent,
     build_requester_approved_dm,
 )
-from bot.messages.text import format_date, format_datetime, mention, quote, safe, truncate
-from bot.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef, submission_from_view
+from bot.messages.text import (
+    format_date,
+    format_datetime,
+    mention,
+    quote,
+    safe,
+    truncate,
+)
+from bot.payloads import (
+    DecisionContext,
+    GrantRef,
+    RequestFormMeta,
+    RequestRef,
+    submission_from_view,
+)
 from storage.tables import AccessRequest, Grant, Org, Tier
 
 NOW = datetime(2026, 11, 2, 23, 30, tzinfo=timezone.utc)

@@ -21,7 +21,12 @@ from bot.ids import Action, Block
 from bot.messages.text import escape_mrkdwn, unescape_mrkdwn
 from bot.payloads import RequestRef, RequestSubmission
 from bot.services import errors
-from bot.services.request_grants import authorize_revoke, list_grants, list_status, revoke_grant
+from bot.services.request_grants import (
+    authorize_revoke,
+    list_grants,
+    list_status,
+    revoke_grant,
+)
 from bot.services.requests import (
     answer_info,
     approve_request,

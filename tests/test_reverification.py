@@ -7,20 +7,40 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.clock import FixedClock
 from bot.ids import Block
 from bot.services import errors
-from bot.services.reverification import open_reverify, submit_reverification, verify_choices
+from bot.services.reverification import (
+    open_reverify,
+    submit_reverification,
+    verify_choices,
+)
 from scheduler.jobs import run_job
 from storage.database import Database
 from storage.tables import GrantStatus
 from tests.conftest import RunningBot
 from tests.test_lifecycle_jobs import (
-    ADM1, ADM2, DEV1, DEV2, GLX, OUT, REP, audit_actions, dms, grant, last_outbox_id, make_grant, notice_keys, outbox,
-    seed_directory, settings, thread_replies,
+    ADM1,
+    ADM2,
+    DEV1,
+    DEV2,
+    GLX,
+    OUT,
+    REP,
+    audit_actions,
+    dms,
+    grant,
+    last_outbox_id,
+    make_grant,
+    notice_keys,
+    outbox,
+    seed_directory,
+    settings,
+    thread_replies,
 )
 
 BOTH = {"roster", "use_case"}

@@ -17,7 +17,15 @@ from scheduler.jobs import FAILED, FINISHED, JOBS, RUNNING, claim_slot, get_run,
 from storage.database import Database
 from storage.tables import JobRun
 from tests.conftest import START, make_settings
-from tests.test_lifecycle_jobs import ADM1, ADM2, dms, make_grant, outbox, seed_directory, settings
+from tests.test_lifecycle_jobs import (
+    ADM1,
+    ADM2,
+    dms,
+    make_grant,
+    outbox,
+    seed_directory,
+    settings,
+)
 
 SLOT = START
 
