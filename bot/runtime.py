@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -11,6 +12,10 @@ from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from storage.database import Database
+
+
+# Services running after ack() at once; more only makes each wait longer for the event loop.
+WORK_SLOTS = 4
 
 
 @dataclass
@@ -23,6 +28,7 @@ class Runtime:
     client: AsyncWebClient
     delivery: DeliveryWorker
     metrics: Metrics = field(default_factory=Metrics)
+    work_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WORK_SLOTS))
 
     @property
     def operators(self) -> list[str]:

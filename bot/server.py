@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -59,6 +60,10 @@ class TrustbotServer:
             self._socket_handler = handler
         if self.settings.scheduler_enabled:
             self._scheduler = await _start_scheduler(self.rt)
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # sweeps, which otherwise walk it on every full collection and stall the event loop.
+        gc.collect()
+        gc.freeze()
         log.info("trustbot listening on %s (%s mode)", self.url, "Socket" if self.settings.socket_mode else "HTTP")
 
     async def _apply_directory(self, path: Path) -> None:

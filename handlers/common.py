@@ -19,16 +19,26 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
-async def in_transaction(rt: Runtime, call: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `call(session)` as one unit of work."""
-    async with rt.db.transaction() as session:
-        return await call(session)
+async def in_transaction(rt: Runtime, call: Callable[[AsyncSession], Awaitable[T]], *, after_ack: bool = True) -> T:
+    """Run `call(session)` as one unit of work.
+
+    Work after `ack()` takes one of a few slots (`Runtime.work_slots`): under a burst of clicks
+    the event loop then holds only a handful of busy services at a time, so a new request from
+    Slack is acknowledged at once instead of queueing behind all of them. Work a reply waits
+    for (modal validation, before `ack`) does not queue for a slot.
+    """
+    if not after_ack:
+        async with rt.db.transaction() as session:
+            return await call(session)
+    async with rt.work_slots:
+        async with rt.db.transaction() as session:
+            return await call(session)
 
 
 async def submit_view(rt: Runtime, ack: Any, block: str, call: Callable[[AsyncSession], Awaitable[T]]) -> T | None:
     """Run a modal's service, then ack; refusals show inline on `block` so the person can see why."""
     try:
-        result = await in_transaction(rt, call)
+        result = await in_transaction(rt, call, after_ack=False)
     except InvalidInput as error:
         await ack(response_action="errors", errors=error.errors or {block: error.message})
         return None
