@@ -56,9 +56,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     app.middleware(_skip_repeated_events(rt))
     app.error(_refusal_replier(rt))
 
-    from handlers import alerts, commands, home, requests, reverification
+    from handlers import alerts, commands, credits, home, requests, reverification
 
-    for feature in (commands, requests, reverification, alerts, home):
+    for feature in (commands, requests, reverification, alerts, credits, home):
         feature.register(app, rt)
     _acknowledge_the_unknown(app)
     return app

@@ -1,4 +1,4 @@
-"""`POST /alerts` (DESIGN §4.6): signed, size-capped, strictly validated, idempotent by `id`.
+"""`POST /alerts` and `POST /usage` (DESIGN §4.6): signed, size-capped, strictly validated, idempotent by `id`.
 
 Checks run cheapest-first and each has its own status: 503 no secret configured, 413 body over
 1 MiB or batch over 500 items, 401 bad/missing signature or timestamp outside ±5 minutes,
@@ -19,10 +19,11 @@ import time
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.runtime import Runtime
 from bot.services.alerts import AlertIn, IngestResult, ingest_alert_requests
+from bot.services.credits import UsageIn, UsageRejected, ingest_usage
 
 log = logging.getLogger(__name__)
 
@@ -139,29 +140,30 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, st
     return {"X-Trustbot-Timestamp": stamp, "X-Trustbot-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
-def parse_items(body: bytes) -> tuple[list[AlertIn] | None, web.Response | None]:
-    """Items of a verified body, or the 400/413/422 answer explaining why not."""
+def parse_items(body: bytes, model: type[BaseModel] = AlertIn, key: str = "alerts",
+                noun: str = "alert") -> tuple[list[Any] | None, web.Response | None]:
+    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer explaining why not."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return None, _error(400, f"body is not valid JSON: {str(exc)[:200]}")
-    if isinstance(data, dict) and "alerts" in data:
-        raw = data["alerts"]
+    if isinstance(data, dict) and key in data:
+        raw = data[key]
         if not isinstance(raw, list):
-            return None, _error(422, "invalid", item=None, field="alerts", message="must be a list of alerts")
+            return None, _error(422, "invalid", item=None, field=key, message=f"must be a list of {noun}s")
         if len(raw) > MAX_ITEMS:
-            return None, _error(413, f"at most {MAX_ITEMS} alerts per request (got {len(raw)})")
+            return None, _error(413, f"at most {MAX_ITEMS} {noun}s per request (got {len(raw)})")
     elif isinstance(data, dict):
         raw = [data]
     else:
-        return None, _error(422, "invalid", item=None, field="body", message="must be an alert object or {\"alerts\": [...]}")
-    items: list[AlertIn] = []
+        return None, _error(422, "invalid", item=None, field="body", message=f"must be {'an' if noun[0] in 'aeiou' else 'a'} {noun} object or {{\"{key}\": [...]}}")
+    items: list[Any] = []
     problems: list[dict[str, Any]] = []
     for index, entry in enumerate(raw):
         try:
             if not isinstance(entry, dict):
                 raise ValueError("not an object")
-            items.append(AlertIn.model_validate(entry))
+            items.append(model.model_validate(entry))
         except ValidationError as exc:
             for err in exc.errors()[:5]:
                 field = ".".join(str(part) for part in err["loc"]) or "item"
@@ -177,26 +179,45 @@ def parse_items(body: bytes) -> tuple[list[AlertIn] | None, web.Response | None]
     return items, None
 
 
+async def checked_items(rt: Runtime, request: web.Request, model: type[BaseModel], key: str,
+                        noun: str) -> tuple[list[Any] | None, web.Response | None]:
+    """The checks every ingest endpoint shares, cheapest first (503, 413, 401, 415, 400/422)."""
+    secret = rt.settings.ingest_secret
+    if secret is None or not secret.get_secret_value():
+        return None, _error(503, "ingest is disabled: TRUSTBOT_INGEST_SECRET is not set")
+    body = await read_body(request)
+    if body is None:
+        return None, _error(413, f"body larger than {MAX_BODY} bytes")
+    problem = verify_signature(secret.get_secret_value().encode(), request.headers, body)
+    if problem:
+        return None, _error(401, problem)
+    if request.content_type != "application/json":
+        return None, _error(415, "Content-Type must be application/json")
+    return parse_items(body, model, key, noun)
+
+
 def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
-    """Mount `POST /alerts`."""
+    """Mount `POST /alerts` and `POST /usage`."""
     group_commit = GroupCommit(rt)
 
     async def post_alerts(request: web.Request) -> web.Response:
-        secret = rt.settings.ingest_secret
-        if secret is None or not secret.get_secret_value():
-            return _error(503, "ingest is disabled: TRUSTBOT_INGEST_SECRET is not set")
-        body = await read_body(request)
-        if body is None:
-            return _error(413, f"body larger than {MAX_BODY} bytes")
-        problem = verify_signature(secret.get_secret_value().encode(), request.headers, body)
-        if problem:
-            return _error(401, problem)
-        if request.content_type != "application/json":
-            return _error(415, "Content-Type must be application/json")
-        items, refusal = parse_items(body)
+        items, refusal = await checked_items(rt, request, AlertIn, "alerts", "alert")
         if refusal is not None:
             return refusal
         result = await group_commit.submit(items or [])
         return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
 
+    async def post_usage(request: web.Request) -> web.Response:
+        items, refusal = await checked_items(rt, request, UsageIn, "usage", "usage record")
+        if refusal is not None:
+            return refusal
+        try:
+            async with rt.db.transaction() as session:  # usage is low-volume: one transaction per request
+                result = await ingest_usage(session, rt.clock, items or [])
+        except UsageRejected as rejected:
+            return _error(422, "invalid", item=rejected.item, field=rejected.field, message=str(rejected),
+                          errors=[{"item": rejected.item, "field": rejected.field, "message": rejected.message}])
+        return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
+
     app.router.add_post("/alerts", post_alerts)
+    app.router.add_post("/usage", post_usage)

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.clock import Clock, as_utc
 from bot.config import Settings
 from bot.services.alert_actions import escalate_overdue_alerts
+from bot.services.credits import run_credit_digest, run_credit_usage
 from bot.services.grant_lifecycle import run_grant_expiry
 from bot.services.org_verification import run_org_verification
 from bot.services.request_sla import run_request_sla
@@ -84,6 +85,9 @@ JOBS: dict[str, JobSpec] = {
 }
 JOBS["alert-escalation"] = JobSpec("alert-escalation", "every minute", escalate_overdue_alerts,
                                    cron={"minute": "*"}, period=timedelta(minutes=1))
+JOBS["credit-usage"] = JobSpec("credit-usage", "every hour", run_credit_usage, cron={"minute": 15})
+JOBS["credit-digest"] = JobSpec("credit-digest", "weekly, Monday 09:00 (TRUSTBOT_TIMEZONE)", run_credit_digest,
+                                cron={"day_of_week": "mon", "hour": 9, "minute": 0}, period=timedelta(days=7), local_time=True)
 
 
 @dataclass(frozen=True)

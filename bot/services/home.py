@@ -17,16 +17,15 @@ Requests and grants come from `request_grants.list_status` (the same rules as `/
 alerts from `storage.queries.alerts.list_active_alerts` (the same as `/trust alerts`). Counts and
 credits have no shared query yet, so the read-only, keyword-only queries below serve them.
 
-Credit usage: a usage record naming its credit grant counts against that grant. A record naming
-none counts against the org's credit grant whose period (`starts` inclusive, `expires` exclusive,
-UTC days) covers it; where several periods overlap, against the one expiring first (credits that
-lapse soonest are spent first), so no record is ever counted twice.
+Credit usage is attributed by `bot.services.credits.credit_usage`, the rule `/trust credits` and
+the credit jobs share (a record naming a credit grant counts against it, else against the org's
+grant covering that UTC day that expires first).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -40,6 +39,7 @@ from bot.messages.home import (
     HomeCounts,
     HomeData,
 )
+from bot.services.credits import credit_usage
 from bot.services.people import Actor, resolve_actor
 from bot.services.request_grants import list_status
 from storage.queries import access as access_q
@@ -52,7 +52,6 @@ from storage.tables import (
     Grant,
     Org,
     Role,
-    UsageRecord,
 )
 
 _REP_ROLES = (Role.REP, Role.BACKUP_REP)
@@ -165,25 +164,6 @@ async def count_everything(session: AsyncSession) -> HomeCounts:
     )
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _subtract(spans: list[tuple[date, date]], taken: tuple[date, date]) -> list[tuple[date, date]]:
-    """Half-open day spans minus one span."""
-    start, end = taken
-    left = []
-    for a, b in spans:
-        if end <= a or start >= b:
-            left.append((a, b))
-            continue
-        if a < start:
-            left.append((a, start))
-        if end < b:
-            left.append((end, b))
-    return left
-
-
 async def _credit_lines(session: AsyncSession, *, orgs: dict[int, Org], today: date) -> tuple[tuple[CreditLine, ...], int]:
     """The admin's orgs' credit grants (current and future first, then lapsed) with usage; at most `MAX_CREDITS` loaded."""
     if not orgs:
@@ -200,32 +180,3 @@ async def _credit_lines(session: AsyncSession, *, orgs: dict[int, Org], today: d
         for g in ordered[:MAX_CREDITS]
     )
     return lines, len(grants)
-
-
-async def credit_usage(session: AsyncSession, *, credit_grants: list[CreditGrant]) -> dict[str, Decimal]:
-    """Used amount per credit grant id (attribution rules in the module docstring)."""
-    if not credit_grants:
-        return {}
-    ids = [g.id for g in credit_grants]
-    rows = (await session.execute(
-        select(UsageRecord.credit_grant_id, func.sum(UsageRecord.amount_usd))
-        .where(UsageRecord.credit_grant_id.in_(ids))  # type: ignore[union-attr]
-        .group_by(UsageRecord.credit_grant_id))).all()
-    used = {gid: Decimal(total or 0) for gid, total in rows}
-    taken: dict[int, list[tuple[date, date]]] = {}
-    for grant in sorted(credit_grants, key=lambda g: (g.org_id, g.expires, g.id)):  # soonest expiry claims first
-        spans = [(grant.starts, grant.expires)] if grant.starts < grant.expires else []
-        for earlier in taken.get(grant.org_id, []):
-            spans = _subtract(spans, earlier)
-        taken.setdefault(grant.org_id, []).append((grant.starts, grant.expires))
-        for start, end in spans:
-            total = await session.scalar(
-                select(func.sum(UsageRecord.amount_usd)).where(
-                    UsageRecord.org_id == grant.org_id,
-                    UsageRecord.credit_grant_id.is_(None),  # type: ignore[union-attr]
-                    UsageRecord.occurred_at >= _midnight(start),
-                    UsageRecord.occurred_at < _midnight(end),
-                ))
-            if total:
-                used[grant.id] = used.get(grant.id, Decimal(0)) + Decimal(total)
-    return used
