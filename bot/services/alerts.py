@@ -20,24 +20,23 @@ Showing alerts in Slack (DESIGN §5, §6):
 from __future__ import annotations
 
 import json
-import re
 import time
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, parse_rfc3339
+from bot.clock import Clock
 from bot.config import Settings
 from bot.messages import alerts as msg
 from bot.messages.text import Rendered
 from bot.services import outbox
 from bot.services.audit import record_audit
+from bot.services.ingest_fields import Timestamp, Token, no_controls
 from storage.queries import alerts as q
 from storage.queries.directory import get_directory_state, orgs_with_roles
 from storage.tables import Alert, GrantStatus, Org, Role, Severity
@@ -48,22 +47,9 @@ BREAKER_RECOVER = 20  # … and the backlog under which it closes again
 BREAKER_RATE_LIMITED = 6  # attempts of a rate-limited head row (≈6 s of 429s) that open the breaker
 CATCH_UP_BATCH = 50  # held-back alerts rendered per call once the breaker closes
 DETAILS_MAX_BYTES = 8 * 1024
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 # -- the ingest contract (DESIGN §4.6) --------------------------------------------------------
-
-def _no_controls(value: str) -> str:
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _rfc3339(value: object) -> datetime:
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise ValueError("must be an RFC 3339 timestamp such as 2026-11-02T09:00:00Z")
-    return parse_rfc3339(value)
-
 
 def _https(value: str) -> str:
     from urllib.parse import urlsplit
@@ -71,7 +57,7 @@ def _https(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in value):
         raise ValueError("must be an https:// URL")
-    return _no_controls(value)
+    return no_controls(value)
 
 
 def _small_object(value: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +66,6 @@ def _small_object(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Token = Annotated[str, AfterValidator(_no_controls)]
 
 
 class AlertIn(BaseModel):
@@ -96,7 +81,7 @@ class AlertIn(BaseModel):
     # Control characters in a summary are dropped rather than refused: monitoring often quotes
     # raw log lines, and the alert matters more than its formatting.
     summary: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(msg.strip_controls)]
-    occurred_at: Annotated[datetime, BeforeValidator(_rfc3339)]
+    occurred_at: Timestamp
     actor: Annotated[Token, Field(max_length=256)] | None = None
     score: Annotated[float, Field(ge=0, le=1)] | None = None
     evidence_url: Annotated[str, Field(max_length=2048), AfterValidator(_https)] | None = None

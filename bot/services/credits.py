@@ -19,8 +19,6 @@ admins and rep, and audited. When several become due at once only the most urgen
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +26,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, parse_rfc3339
+from bot.clock import Clock
 from bot.config import Settings
 from bot.messages import credits as msg
 from bot.messages.credits import CreditStatus
@@ -40,6 +38,7 @@ from bot.messages.text import Rendered
 from bot.services import outbox
 from bot.services.audit import record_audit
 from bot.services.errors import NotAuthorized, NotFound, UnknownUser
+from bot.services.ingest_fields import Timestamp, Token
 from bot.services.notices import (
     JOB_ACTOR,
     Snapshot,
@@ -56,22 +55,9 @@ from storage.queries.directory import get_org, orgs_by_ids
 from storage.tables import CreditGrant, Org, Role, UsageRecord
 
 BURN_WINDOW = timedelta(days=30)
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 # -- the ingest contract (DESIGN §4.6) --------------------------------------------------------
-
-def _no_controls(value: str) -> str:
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _rfc3339(value: object) -> datetime:
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise ValueError("must be an RFC 3339 timestamp such as 2026-11-02T09:00:00Z")
-    return parse_rfc3339(value)
-
 
 def _amount(value: object) -> Decimal:
     # A JSON number only (no strings, no booleans), read exactly via its decimal text.
@@ -86,7 +72,6 @@ def _amount(value: object) -> Decimal:
     return amount
 
 
-Token = Annotated[str, AfterValidator(_no_controls)]
 
 
 class UsageIn(BaseModel):
@@ -97,7 +82,7 @@ class UsageIn(BaseModel):
     id: Annotated[Token, Field(min_length=1, max_length=128)]
     org: Annotated[Token, Field(min_length=1, max_length=64)]
     amount_usd: Annotated[Decimal, BeforeValidator(_amount), Field(gt=0, max_digits=14, decimal_places=4)]
-    occurred_at: Annotated[datetime, BeforeValidator(_rfc3339)]
+    occurred_at: Timestamp
     credit_grant: Annotated[Token, Field(min_length=1, max_length=128)] | None = None
 
 
