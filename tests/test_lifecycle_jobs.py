@@ -201,7 +201,9 @@ async def test_request_sla_nudges_escalates_then_expires(db: Database, clock: Fi
         request = await session.get(AccessRequest, rid)
         assert request is not None and request.status == RequestStatus.EXPIRED
         assert request.nudged_at is not None and request.escalated_at is not None
-    assert ("request.expired", f"request:{rid}") in await audit_actions(db)
+    actions = await audit_actions(db)
+    for action in ("request.nudged", "request.escalated", "request.expired"):
+        assert actions.count((action, f"request:{rid}")) == 1, action
 
 
 async def test_request_sla_jump_escalates_without_separate_nudge_and_skips_info_requested(db: Database, clock: FixedClock) -> None:

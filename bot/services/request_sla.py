@@ -78,6 +78,9 @@ async def run_request_sla(db: Database, clock: Clock, settings: Settings) -> str
             rendered = msg.build_escalation_note(request, snap.rep(request.org_id), snap.backup_reps(request.org_id),
                                                  settings.request_escalate_hours)
             _to_thread(session, clock, snap, request, rendered, snap.backup_reps(request.org_id))
+            await record_audit(session, clock, actor=JOB_ACTOR, action="request.escalated", subject=f"request:{request.id}",
+                               details={"after_hours": settings.request_escalate_hours,
+                                        "backup_reps": snap.backup_reps(request.org_id)})
         # An escalation covers the nudge too, so a request is never nudged after being escalated.
         await gq.mark_requests(session, request_ids=sorted(won), where=[AccessRequest.nudged_at.is_(None)],  # type: ignore[union-attr]
                                values={"nudged_at": now})
@@ -93,6 +96,8 @@ async def run_request_sla(db: Database, clock: Clock, settings: Settings) -> str
         for request in (r for r in requests if r.id in won):
             rep = snap.rep(request.org_id)
             _to_thread(session, clock, snap, request, msg.build_nudge_note(request, rep, settings.request_nudge_hours), [rep or ""])
+            await record_audit(session, clock, actor=JOB_ACTOR, action="request.nudged", subject=f"request:{request.id}",
+                               details={"after_hours": settings.request_nudge_hours, "rep": rep})
         return Counter(nudged=len(won))
 
     counts = await run_batch(db, expiring, expire, what="request-sla expiry")
