@@ -9,14 +9,31 @@ from slack_bolt.async_app import AsyncApp
 from bot.ids import Action, Block, Element, View
 from bot.messages.grants import build_grant_list, build_status
 from bot.messages.request_modals import (
-    build_deny_modal, build_info_answer_modal, build_request_info_modal, build_request_modal, build_revoke_modal,
+    build_deny_modal,
+    build_info_answer_modal,
+    build_request_info_modal,
+    build_request_modal,
+    build_revoke_modal,
 )
-from bot.payloads import DecisionContext, GrantRef, RequestRef, submission_from_view, view_text
+from bot.payloads import (
+    DecisionContext,
+    GrantRef,
+    RequestRef,
+    submission_from_view,
+    view_text,
+)
 from bot.runtime import Runtime
-from bot.services import request_grants, requests
+from bot.services import request_decisions, request_grants, requests
 from bot.services.errors import InvalidInput
 from handlers.commands import TrustCommand, subcommand
-from handlers.common import action_value, guarded, in_transaction, parse_payload, submit_view, user_of
+from handlers.common import (
+    action_value,
+    guarded,
+    in_transaction,
+    parse_payload,
+    submit_view,
+    user_of,
+)
 
 REVOKE_USAGE = "Usage: `/trust revoke <grant-id> <reason>`, e.g. `/trust revoke 12 contract ended`."
 
@@ -58,7 +75,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def deny_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ctx = parse_payload(DecisionContext, view.get("private_metadata"))
-            return await requests.deny_request(s, rt.clock, request_id=ctx.request_id, user_id=user_of(body),
+            return await request_decisions.deny_request(s, rt.clock, request_id=ctx.request_id, user_id=user_of(body),
                                                operators=ops, reason=view_text(view, Block.REASON, Element.REASON), tz=tz)
         await submit_view(rt, ack, Block.REASON, call)
 
@@ -67,7 +84,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def question_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ctx = parse_payload(DecisionContext, view.get("private_metadata"))
-            return await requests.request_info(s, rt.clock, request_id=ctx.request_id, user_id=user_of(body), operators=ops,
+            return await request_decisions.request_info(s, rt.clock, request_id=ctx.request_id, user_id=user_of(body), operators=ops,
                                                question=view_text(view, Block.QUESTION, Element.QUESTION), tz=tz)
         await submit_view(rt, ack, Block.QUESTION, call)
 
@@ -76,7 +93,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def reply(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
-        card = await in_transaction(rt, lambda s: requests.authorize_answer(
+        card = await in_transaction(rt, lambda s: request_decisions.authorize_answer(
             s, request_id=ref.request_id, user_id=user_of(body), operators=ops))
         view = build_info_answer_modal(ref.request_id, question=card.request.info_question, asked_by=card.request.info_asked_by)
         await client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -86,7 +103,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def answer_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ref = parse_payload(RequestRef, view.get("private_metadata"))
-            return await requests.answer_info(s, rt.clock, request_id=ref.request_id, user_id=user_of(body), operators=ops,
+            return await request_decisions.answer_info(s, rt.clock, request_id=ref.request_id, user_id=user_of(body), operators=ops,
                                               answer=view_text(view, Block.ANSWER, Element.ANSWER), tz=tz)
         await submit_view(rt, ack, Block.ANSWER, call)
 

@@ -21,6 +21,12 @@ from bot.ids import Action, Block
 from bot.messages.text import escape_mrkdwn, unescape_mrkdwn
 from bot.payloads import RequestRef, RequestSubmission
 from bot.services import errors
+from bot.services.request_decisions import (
+    answer_info,
+    authorize_answer,
+    deny_request,
+    request_info,
+)
 from bot.services.request_grants import (
     authorize_revoke,
     list_grants,
@@ -28,13 +34,9 @@ from bot.services.request_grants import (
     revoke_grant,
 )
 from bot.services.requests import (
-    answer_info,
     approve_request,
-    authorize_answer,
     authorize_decision,
-    deny_request,
     open_request_form,
-    request_info,
     submit_request,
 )
 from storage.database import Database

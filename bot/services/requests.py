@@ -19,13 +19,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.ids import Block
 from bot.messages import requests as msg
-from bot.messages.request_modals import JUSTIFICATION_MIN, TEXT_MAX, OrgOption, RequestForm
-from bot.messages.text import mention, safe
+from bot.messages.request_modals import (
+    JUSTIFICATION_MIN,
+    TEXT_MAX,
+    OrgOption,
+    RequestForm,
+)
+from bot.messages.text import safe
 from bot.payloads import RequestSubmission
 from bot.services import outbox
 from bot.services.audit import record_audit
 from bot.services.errors import (
-    AlreadyDecided, AlreadyDone, DomainError, InvalidInput, InvalidState, NotAuthorized, NotFound, NotOrgAdmin, SelfApproval,
+    AlreadyDone,
+    DomainError,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    NotOrgAdmin,
+    SelfApproval,
 )
 from bot.services.request_common import (
     OPEN,
@@ -42,15 +53,29 @@ from bot.services.request_common import (
     refresh_parent,
     reps_channel,
     thread_note,
-    typed_text,
 )
 from storage.queries import access as q
-from storage.queries.directory import get_org, get_org_by_id, get_tier, list_orgs, list_tiers, orgs_by_ids
-from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Role, Tier
+from storage.queries.directory import (
+    get_org,
+    get_org_by_id,
+    get_tier,
+    list_orgs,
+    list_tiers,
+    orgs_by_ids,
+)
+from storage.tables import (
+    AccessRequest,
+    Grant,
+    GrantStatus,
+    Org,
+    RequestStatus,
+    Role,
+    Tier,
+)
 
 __all__ = [
-    "ApprovalResult", "RequestResult", "actions_key", "allowed_tiers", "answer_info", "approve_request", "authorize_answer",
-    "authorize_decision", "deny_request", "open_request_form", "parent_key", "request_info", "submit_request",
+    "ApprovalResult", "RequestResult", "actions_key", "allowed_tiers", "approve_request", "authorize_decision",
+    "open_request_form", "parent_key", "submit_request",
 ]
 MAX_MEMBERS = 500
 
@@ -260,98 +285,3 @@ async def approve_request(
             outbox.send_dm(session, clock, user=member, text=covered.text, blocks=covered.blocks)
     ack = msg.build_thread_note(f"Approved request #{request_id}; grant #{grant.id} is active.")
     return ApprovalResult(request=request, card=card, ack=ack, grant=grant, approvals=approvals, needed=needed)
-
-
-async def deny_request(
-    session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str], reason: str,
-    tz: tzinfo | str = "UTC",
-) -> RequestResult:
-    """Deny an open request with a reason; parent and buttons updated, thread and requester told."""
-    actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await load_request(session, request_id, lock=True)
-    await authorize_rep(session, actor, request)
-    if request.status not in OPEN:
-        raise decided_error(request, tz)
-    reason = typed_text(reason, Block.REASON, "reason")
-    now = clock.now()
-    won = await q.transition_request(
-        session, request_id=request_id, from_statuses=OPEN,
-        values={"status": RequestStatus.DENIED, "decided_by": user_id, "decided_at": now, "updated_at": now, "decision_reason": reason},
-    )
-    if not won:
-        raise decided_error(await load_request(session, request_id), tz)
-    await record_audit(session, clock, actor=user_id, action="request.denied", subject=parent_key(request_id), details={"reason": reason})
-    channel = await reps_channel(session)
-    card = await build_card(session, request)
-    refresh_parent(session, clock, channel, card, tz)
-    await refresh_actions(session, clock, channel, card, tz)
-    thread_note(session, clock, channel, request_id, msg.build_denied_note(card))
-    dm = msg.build_requester_denied_dm(card)
-    outbox.send_dm(session, clock, user=request.requester, text=dm.text, blocks=dm.blocks)
-    return RequestResult(request=request, card=card, ack=msg.build_thread_note(f"Denied request #{request_id}; the requester is told."))
-
-
-async def request_info(
-    session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str], question: str,
-    tz: tzinfo | str = "UTC",
-) -> RequestResult:
-    """Ask the requester a question: status `info_requested`, DM with a Reply button, thread note."""
-    actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await load_request(session, request_id, lock=True)
-    await authorize_rep(session, actor, request)
-    if request.status not in OPEN:
-        raise decided_error(request, tz)
-    question = typed_text(question, Block.QUESTION, "question")
-    now = clock.now()
-    won = await q.transition_request(
-        session, request_id=request_id, from_statuses=OPEN,
-        values={"status": RequestStatus.INFO_REQUESTED, "info_question": question, "info_asked_by": user_id,
-                "info_answer": None, "updated_at": now},
-    )
-    if not won:
-        raise decided_error(await load_request(session, request_id), tz)
-    await record_audit(session, clock, actor=user_id, action="request.info_requested", subject=parent_key(request_id),
-                       details={"question": question})
-    channel = await reps_channel(session)
-    card = await build_card(session, request)
-    refresh_parent(session, clock, channel, card, tz)
-    await refresh_actions(session, clock, channel, card, tz)
-    thread_note(session, clock, channel, request_id, msg.build_info_requested_note(card))
-    dm = msg.build_info_question_dm(card)
-    outbox.send_dm(session, clock, user=request.requester, text=dm.text, blocks=dm.blocks)
-    return RequestResult(request=request, card=card, ack=msg.build_thread_note(f"Asked {mention(request.requester)}; their answer will land in the thread."))
-
-
-async def authorize_answer(session: AsyncSession, *, request_id: int, user_id: str, operators: list[str]) -> msg.RequestCard:
-    """Check, before the answer modal opens, that the user may answer the request's question."""
-    actor = await actor_for(session, user_id=user_id, operators=operators)
-    request = await load_request(session, request_id)
-    if not (request.requester == user_id or actor.is_admin_of(request.org_id)):
-        raise NotAuthorized(f"Only the requester or the org's admins can answer questions about request #{request_id}.")
-    if request.status != RequestStatus.INFO_REQUESTED:
-        raise AlreadyDecided(f"Request #{request_id} is {request.status.replace('_', ' ')}; no question is waiting for an answer.")
-    return await build_card(session, request)
-
-
-async def answer_info(
-    session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str], answer: str,
-    tz: tzinfo | str = "UTC",
-) -> RequestResult:
-    """The requester (or an org admin) answers: the answer lands in the thread and the request is pending again."""
-    await authorize_answer(session, request_id=request_id, user_id=user_id, operators=operators)
-    answer = typed_text(answer, Block.ANSWER, "answer")
-    now = clock.now()
-    won = await q.transition_request(
-        session, request_id=request_id, from_statuses=[RequestStatus.INFO_REQUESTED],
-        values={"status": RequestStatus.PENDING, "info_answer": answer, "updated_at": now},
-    )
-    if not won:
-        raise AlreadyDone(f"Request #{request_id} was already answered; nothing changed.")
-    request = await load_request(session, request_id)
-    await record_audit(session, clock, actor=user_id, action="request.info_answered", subject=parent_key(request_id),
-                       details={"answer": answer})
-    channel = await reps_channel(session)
-    card = await build_card(session, request)
-    thread_note(session, clock, channel, request_id, msg.build_info_answered_note(card, user_id, answer))
-    refresh_parent(session, clock, channel, card, tz)
-    return RequestResult(request=request, card=card, ack=msg.build_thread_note(f"Sent your answer to the account rep of request #{request_id}."))
