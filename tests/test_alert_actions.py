@@ -15,10 +15,9 @@ from sqlalchemy import func, select, update
 
 from bot.clock import FixedClock
 from bot.services.alert_actions import escalate_overdue_alerts
+from bot.services.alert_rendering import BREAKER_RATE_LIMITED, flush_held_back
 from bot.services.alerts import (
-    BREAKER_RATE_LIMITED,
     AlertIn,
-    flush_held_back,
     ingest_alerts,
 )
 from storage.database import Database

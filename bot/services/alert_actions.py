@@ -20,9 +20,17 @@ from bot.ids import Block
 from bot.messages import alerts as msg
 from bot.messages.text import Rendered, format_datetime, mention, plural
 from bot.services import outbox
-from bot.services.alerts import load_cards, flush_held_back, render_alerts
+from bot.services.alert_rendering import flush_held_back, load_cards, render_alerts
 from bot.services.audit import record_audit
-from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidInput, InvalidState, NotFound, NotSecurityLead, UnknownUser
+from bot.services.errors import (
+    AlreadyDecided,
+    AlreadyDone,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    NotSecurityLead,
+    UnknownUser,
+)
 from bot.services.people import Actor, operator_ids, org_people, resolve_actor
 from storage.database import Database
 from storage.queries import alerts as q
