@@ -12,13 +12,13 @@ import itertools
 import json
 import secrets
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Self
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from bot.testing.fake_methods import METHODS
+from bot.testing.fake_socket_mode import FakeSocketMode
 from bot.testing.transcript import (
     Call,
     CallList,
@@ -56,8 +56,7 @@ class FakeSlack:
         self._release = asyncio.Event()
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
-        self._sockets: list[web.WebSocketResponse] = []
-        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.socket_mode = FakeSocketMode(app_id)
         self._rate_limit: float | None = None
         self.reset()
 
@@ -68,7 +67,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{token}", self._response)
-        app.router.add_get("/socket", self._socket)
+        app.router.add_get("/socket", self.socket_mode.handle)
         self._stopped = asyncio.Event()
         self._release = asyncio.Event()
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -83,11 +82,7 @@ class FakeSlack:
         """Release hung calls, close sockets and stop serving."""
         self._stopped.set()
         self._release.set()
-        for ws in list(self._sockets):
-            await ws.close()
-        for future in self._acks.values():
-            if not future.done():
-                future.cancel()
+        await self.socket_mode.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -281,47 +276,11 @@ class FakeSlack:
             self._events.append({"kind": "ephemeral", **entry})
         return web.Response(text="ok")
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=None)
-        await ws.prepare(request)
-        self._sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": len(self._sockets),
-                            "connection_info": {"app_id": self.app_id}, "debug_info": {}})
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    data = json.loads(msg.data)
-                except ValueError:
-                    continue
-                future = self._acks.get(data.get("envelope_id", "")) if isinstance(data, dict) else None
-                if future is not None and not future.done():
-                    future.set_result(data)
-        finally:
-            if ws in self._sockets:
-                self._sockets.remove(ws)
-        return ws
-
     async def send_envelope(self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
                             timeout: float = 5) -> dict[str, Any]:
         """Send a Socket Mode envelope to the connected client; return its ack."""
-        deadline = time.monotonic() + timeout
-        while not [ws for ws in self._sockets if not ws.closed]:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no Socket Mode client connected to the fake Slack")
-            await asyncio.sleep(0.02)
-        ws = [ws for ws in self._sockets if not ws.closed][-1]
-        envelope_id = str(uuid.uuid4())
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._acks[envelope_id] = future
-        try:
-            await ws.send_json({"envelope_id": envelope_id, "type": type_, "payload": payload,
-                                "accepts_response_payload": accepts_response_payload, "retry_attempt": 0,
-                                "retry_reason": ""})
-            return await asyncio.wait_for(future, timeout=max(0.01, deadline - time.monotonic()))
-        finally:
-            self._acks.pop(envelope_id, None)
+        return await self.socket_mode.send_envelope(type_, payload, accepts_response_payload=accepts_response_payload,
+                                                    timeout=timeout)
 
     # -- state changes -----------------------------------------------------------------------
     def _find(self, channel: str | None, ts: str | None) -> Message | None:
