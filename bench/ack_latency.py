@@ -39,7 +39,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import sys
@@ -55,6 +54,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
+from bot.testing.processes import ServerProcess, clean_env, free_port
+from bot.testing.sample import DIRECTORY_YAML as SAMPLE_DIRECTORY
+from bot.testing.sample import PEOPLE
 from bot.testing.slack_requests import (
     FORM,
     block_actions_body,
@@ -68,91 +70,12 @@ REP, ADMIN, MEMBER = "U0REP1", "U0ADM1", "U0DEV1"
 REPS_CHANNEL = "C0REPS"
 TARGET_P99_RATIO = 1.5
 
-USERS = {
-    "U0OPS1": "Olga Operator", "U0REP1": "Rita Rep", "U0REP2": "Bob Backup", "U0ADM1": "Ada Admin",
-    "U0ADM2": "Alan Admin", "U0SEC1": "Sam Security", "U0DEV1": "Dana Dev", "U0GLX1": "Gia Globex",
-}
-DIRECTORY_YAML = """
-operators: [U0OPS1]
-reps_channel: C0REPS
-security_channel: C0SEC
-orgs:
-  - slug: acme
-    name: Acme Security
-    domains: [acme.com]
-    rep: U0REP1
-    backup_reps: [U0REP2]
-    admins: [U0ADM1, U0ADM2]
-    security_leads: [U0SEC1]
-    security_channel: C0ACMESEC
-    max_tier: frontier
-    verified_until: 2027-06-30
-  - slug: globex
-    name: Globex
-    domains: [globex.example]
-    rep: U0REP2
-    admins: [U0GLX1]
-    security_leads: []
-    max_tier: standard
-    verified_until: 2027-03-31
-"""
-
-
 # ---------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Child:
-    """A server in its own process, waited for on /readyz, stopped with SIGTERM."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.name, self.argv, self.env, self.port, self.log = name, argv, env, port, log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-    async def start(self, timeout: float = 60.0) -> None:
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(*self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                if self.proc.returncode is not None:
-                    break
-                try:
-                    async with session.get(f"http://127.0.0.1:{self.port}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not become ready:\n" + self.log.read_text()[-3000:])
-
-    async def stop(self) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 15)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-
-
-def base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRUSTBOT_", "DATABASE_URL"))}
 
 
 def serve_env(fake: Any, db_url: str, directory: Path, port: int, **extra: str) -> dict[str, str]:
     return {
-        **base_env(),
+        **clean_env(),
         "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
         "DATABASE_URL": db_url, "HOST": "127.0.0.1", "PORT": str(port), "TRUSTBOT_DIRECTORY": str(directory),
         "TRUSTBOT_SCHEDULER_ENABLED": "false", "TRUSTBOT_LOG_LEVEL": "WARNING", **extra,
@@ -328,18 +251,18 @@ async def main(args: argparse.Namespace) -> int:
     db_path = tmp / "bench.db"
     db_url = f"sqlite+aiosqlite:///{db_path}"
     directory = tmp / "directory.yml"
-    directory.write_text(DIRECTORY_YAML)
+    directory.write_text(SAMPLE_DIRECTORY)
     python = sys.executable
-    fake = FakeSlack(users=dict(USERS))
+    fake = FakeSlack(users=dict(PEOPLE))
     await fake.start()
-    children: list[Child] = []
+    children: list[ServerProcess] = []
     sessions: dict[str, aiohttp.ClientSession] = {}
     profiler: asyncio.subprocess.Process | None = None
     n_approve_total = args.warmup + args.repeats * args.approvals
     try:
         # 1. Seed pending requests and deliver their Slack messages with a pace-0 server.
         port = free_port()
-        seeder = Child("trustbot serve (seeding)", [python, "-m", "bot.cli", "serve"],
+        seeder = ServerProcess("trustbot serve (seeding)", [python, "-m", "bot.cli", "serve"],
                        serve_env(fake, db_url, directory, port, TRUSTBOT_CHANNEL_PACE_SECONDS="0",
                                  TRUSTBOT_OUTBOX_POLL_SECONDS="0.1"), port, tmp / "seed.log")
         children.append(seeder)
@@ -365,12 +288,12 @@ async def main(args: argparse.Namespace) -> int:
         # 2. The measured servers.
         pace = {} if args.pace is None else {"TRUSTBOT_CHANNEL_PACE_SECONDS": str(args.pace)}
         port = free_port()
-        real = Child("trustbot serve", [python, "-m", "bot.cli", "serve"], serve_env(fake, db_url, directory, port, **pace),
+        real = ServerProcess("trustbot serve", [python, "-m", "bot.cli", "serve"], serve_env(fake, db_url, directory, port, **pace),
                      port, tmp / "serve.log")
         port = free_port()
-        bare_env = {**base_env(), "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
+        bare_env = {**clean_env(), "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
                     "HOST": "127.0.0.1", "PORT": str(port)}
-        bare = Child("bare Bolt app", [python, str(ROOT / "bench" / "bare_bolt_app.py")], bare_env, port, tmp / "bare.log")
+        bare = ServerProcess("bare Bolt app", [python, str(ROOT / "bench" / "bare_bolt_app.py")], bare_env, port, tmp / "bare.log")
         children += [real, bare]
         await asyncio.gather(real.start(), bare.start())
         for name in ("bare", "real"):

@@ -5,62 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from bot.testing.processes import ServerProcess, clean_env, free_port
 from tests.conftest import DIRECTORY_YAML, SIGNING_SECRET
 
 ADMIN, REP = "U0ADM1", "U0REP1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServeProcess:
-    """`trustbot serve` in a child process."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.env, self.port, self.log = env, port, log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log,
-            )
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{self.port}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("trustbot serve did not become ready:\n" + self.log.read_text()[-3000:])
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
 
 
 async def test_messages_survive_sigkill_and_are_sent_exactly_once(database_url: str, fake_slack: Any, tmp_path: Path) -> None:
@@ -70,13 +23,13 @@ async def test_messages_survive_sigkill_and_are_sent_exactly_once(database_url: 
     directory.write_text(DIRECTORY_YAML)
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRUSTBOT_"))},
+        **clean_env(),
         "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url,
         "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(port), "TRUSTBOT_DIRECTORY": str(directory),
         "TRUSTBOT_CHANNEL_PACE_SECONDS": "0", "TRUSTBOT_OUTBOX_POLL_SECONDS": "0.1",
         "TRUSTBOT_OUTBOX_LEASE_SECONDS": "2", "TRUSTBOT_SCHEDULER_ENABLED": "false",
     }
-    server = ServeProcess(env, port, tmp_path / "serve.log")
+    server = ServerProcess("trustbot serve", [sys.executable, "-m", "bot.cli", "serve"], env, port, tmp_path / "serve.log")
     driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, fake_slack)
     try:
         await server.start()

@@ -20,30 +20,14 @@ PEOPLE = {
     "U0REP1": "Rita (Acme's account rep)",
     "U0REP2": "Bruno (backup rep)",
     "U0ADM1": "Ada (Acme admin)",
+    "U0ADM2": "Alan (Acme admin)",
     "U0SEC1": "Sami (Acme security lead)",
     "U0DEV1": "Dev (Acme engineer)",
     "U0DEV2": "Eli (Acme engineer)",
     "U0OUT1": "Otto (not in the program)",
+    "U0GLX1": "Gia (Globex admin)",
 }
 
-DIRECTORY = """
-operators: [U0OPS1]
-reps_channel: C0REPS
-security_channel: C0SEC
-orgs:
-  - slug: acme
-    name: Acme Security
-    domains: [acme.com]
-    rep: U0REP1
-    backup_reps: [U0REP2]
-    admins: [U0ADM1]
-    security_leads: [U0SEC1]
-    security_channel: C0ACMESEC
-    max_tier: frontier
-    verified_until: 2027-06-30
-    credits:
-      - {id: acme-2026, amount_usd: 250000, starts: 2026-01-01, expires: 2027-01-01}
-"""
 
 
 @dataclass
@@ -106,6 +90,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     from bot.server import TrustbotServer
     from bot.services.directory import apply_directory, parse_directory
     from bot.testing.fake_slack import FakeSlack
+    from bot.testing.sample import DIRECTORY_YAML
     from bot.testing.slack_requests import SlackDriver
 
     logging.getLogger().setLevel(logging.ERROR)
@@ -134,7 +119,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
         story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet)
         try:
             async with server.rt.db.transaction() as session:
-                await apply_directory(session, clock, parse_directory(DIRECTORY), actor="demo")
+                await apply_directory(session, clock, parse_directory(DIRECTORY_YAML), actor="demo")
             if not quiet:
                 out.write("Trustbot demo — a local Slack stand-in, a throw-away database, no credentials.\n")
                 out.write("People: " + ", ".join(PEOPLE.values()) + "\n")
