@@ -179,7 +179,7 @@ async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Data
 @hsettings(max_examples=40, deadline=None)
 @given(days=st.integers(min_value=-5, max_value=40), offsets=st.lists(st.integers(0, 30), min_size=1, max_size=4))
 def test_only_the_most_urgent_applicable_offset_is_sent(days: int, offsets: list[int]) -> None:
-    from bot.services.reverification import days_until
+    from bot.services.notices import days_until
 
     now = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
     left = days_until(now + timedelta(days=days), now, timezone.utc)

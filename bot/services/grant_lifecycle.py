@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.messages import lifecycle as msg
-from bot.services.notices import audit_grants, claim_notices, describe, dm_all, load_snapshot, run_batch, tell_rep
+from bot.services.notices import (
+    audit_grants, claim_countdown, days_until, describe, dm_all, load_snapshot, run_batch, tell_rep,
+)
 from storage.database import Database
 from storage.queries import grants as gq
 from storage.tables import Grant, GrantStatus
@@ -30,10 +32,6 @@ def warning_key(grant: Grant, offset: int, tz: tzinfo) -> str:
     return f"expiry:{grant.id}:{grant.expires_at.astimezone(tz).date().isoformat()}:{offset}"
 
 
-def _days_until(when: datetime, now: datetime, tz: tzinfo) -> int:
-    return (when.astimezone(tz).date() - now.astimezone(tz).date()).days
-
-
 async def run_grant_expiry(db: Database, clock: Clock, settings: Settings) -> str:
     """Warn admins of grants expiring soon and expire those whose `expires_at` passed; returns the outcome."""
     now, tz = clock.now(), settings.tz
@@ -41,16 +39,16 @@ async def run_grant_expiry(db: Database, clock: Clock, settings: Settings) -> st
     async with db.sessions() as session:
         soon = await gq.expiring_grants(session, now=now, until=now + timedelta(days=max(offsets) + 1)) if offsets else []
         ended = await gq.expired_grants(session, now=now)
-    soon = [g for g in soon if _days_until(g.expires_at, now, tz) <= max(offsets)]
+    soon = [g for g in soon if days_until(g.expires_at, now, tz) <= max(offsets)]
 
     async def warn(session: AsyncSession, grants: Sequence[Grant]) -> Counter[str]:
-        applicable = {g.id: [d for d in offsets if _days_until(g.expires_at, now, tz) <= d] for g in grants}
-        won = await claim_notices(session, clock, [warning_key(g, d, tz) for g in grants for d in applicable[g.id]])
-        todo = [g for g in grants if warning_key(g, min(applicable[g.id]), tz) in won]
+        todo = await claim_countdown(session, clock, grants, offsets=offsets,
+                                     days_left=lambda g: days_until(g.expires_at, now, tz),
+                                     key=lambda g, d: warning_key(g, d, tz))
         snap = await load_snapshot(session, org_ids=[g.org_id for g in todo])
         counts: Counter[str] = Counter()
         for grant in todo:
-            rendered = msg.build_expiry_warning_dm(snap.info(grant), _days_until(grant.expires_at, now, tz), tz)
+            rendered = msg.build_expiry_warning_dm(snap.info(grant), days_until(grant.expires_at, now, tz), tz)
             counts["warnings"] += dm_all(session, clock, snap.admins(grant.org_id) or [snap.rep(grant.org_id) or ""], rendered)
         return counts
 

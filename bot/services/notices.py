@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import TypeVar
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -51,6 +52,23 @@ async def claim_notices(session: AsyncSession, clock: Clock, keys: Iterable[str]
         statement = insert(SentNotice).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(SentNotice.key)
         won.update((await session.execute(statement)).scalars().all())
     return won
+
+
+def days_until(when: datetime, now: datetime, tz: tzinfo) -> int:
+    """Calendar days from today to `when`, in the display zone."""
+    return (when.astimezone(tz).date() - now.astimezone(tz).date()).days
+
+
+async def claim_countdown(session: AsyncSession, clock: Clock, items: Sequence[T], *, offsets: Sequence[int],
+                          days_left: Callable[[T], int], key: Callable[[T, int], str]) -> list[T]:
+    """The items whose most urgent countdown notice ("N days before") this call claimed.
+
+    Every offset already reached is claimed in one statement, but only the most urgent is
+    sent: a grant first seen 2 days before its date gets the 3-day notice, not 14 and 3.
+    """
+    applicable = {id(item): [d for d in offsets if days_left(item) <= d] for item in items}
+    won = await claim_notices(session, clock, [key(item, d) for item in items for d in applicable[id(item)]])
+    return [item for item in items if applicable[id(item)] and key(item, min(applicable[id(item)])) in won]
 
 
 async def claim_notice(session: AsyncSession, clock: Clock, key: str) -> bool:

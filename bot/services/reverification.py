@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,9 @@ from bot.messages.lifecycle import GrantInfo
 from bot.messages.text import mention, safe
 from bot.services.audit import record_audit
 from bot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
-from bot.services.notices import Snapshot, audit_grants, claim_notices, describe, dm_all, load_snapshot, run_batch, tell_rep
+from bot.services.notices import (
+    Snapshot, audit_grants, claim_countdown, days_until, describe, dm_all, load_snapshot, run_batch, tell_rep,
+)
 from bot.services.people import org_people, resolve_actor
 from storage.database import Database
 from storage.queries import access as q
@@ -46,11 +48,6 @@ def reminder_key(grant: Grant, offset: int, tz: tzinfo) -> str:
     return f"reverify:{grant.id}:{grant.reverify_due_at.astimezone(tz).date().isoformat()}:{offset}"
 
 
-def days_until(when: datetime, now: datetime, tz: tzinfo) -> int:
-    """Calendar days from today to `when`, in the display zone."""
-    return (when.astimezone(tz).date() - now.astimezone(tz).date()).days
-
-
 # ---------------------------------------------------------------- the scheduled job
 
 
@@ -64,9 +61,9 @@ async def run_reverification(db: Database, clock: Clock, settings: Settings) -> 
     due = [g for g in upcoming if days_until(g.reverify_due_at, now, tz) <= max(offsets)]
 
     async def remind(session: AsyncSession, grants: Sequence[Grant]) -> Counter[str]:
-        applicable = {g.id: [d for d in offsets if days_until(g.reverify_due_at, now, tz) <= d] for g in grants}
-        won = await claim_notices(session, clock, [reminder_key(g, d, tz) for g in grants for d in applicable[g.id]])
-        todo = [g for g in grants if reminder_key(g, min(applicable[g.id]), tz) in won]
+        todo = await claim_countdown(session, clock, grants, offsets=offsets,
+                                     days_left=lambda g: days_until(g.reverify_due_at, now, tz),
+                                     key=lambda g, d: reminder_key(g, d, tz))
         snap = await load_snapshot(session, org_ids=[g.org_id for g in todo])
         counts: Counter[str] = Counter()
         for grant in todo:
