@@ -76,9 +76,16 @@ TARGET_P99_RATIO = 1.5
 def serve_env(fake: Any, db_url: str, directory: Path, port: int, **extra: str) -> dict[str, str]:
     return {
         **clean_env(),
-        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
-        "DATABASE_URL": db_url, "HOST": "127.0.0.1", "PORT": str(port), "TRUSTBOT_DIRECTORY": str(directory),
-        "TRUSTBOT_SCHEDULER_ENABLED": "false", "TRUSTBOT_LOG_LEVEL": "WARNING", **extra,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "DATABASE_URL": db_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "TRUSTBOT_DIRECTORY": str(directory),
+        "TRUSTBOT_SCHEDULER_ENABLED": "false",
+        "TRUSTBOT_LOG_LEVEL": "WARNING",
+        **extra,
     }
 
 
@@ -110,12 +117,18 @@ async def seed_requests(db_url: str, count: int) -> list[int]:
     try:
         for i in range(count):
             submission = RequestSubmission(
-                org_slug="acme", members=[MEMBER], blanket=False, tier_id="standard", duration_days=30,
+                org_slug="acme",
+                members=[MEMBER],
+                blanket=False,
+                tier_id="standard",
+                duration_days=30,
                 use_case=f"Malware analysis for incident {i}",
                 justification="Our SOC reverse-engineers samples daily and needs the standard tier.",
             )
             async with db.transaction() as session:
-                result = await submit_request(session, clock, user_id=ADMIN, operators=[], submission=submission, tz="UTC")
+                result = await submit_request(
+                    session, clock, user_id=ADMIN, operators=[], submission=submission, tz="UTC"
+                )
                 ids.append(int(result.request.id or 0))
     finally:
         await db.dispose()
@@ -182,9 +195,16 @@ class Bench:
     click_messages: dict[int, Any] = field(default_factory=dict)
 
     def help_bodies(self, n: int) -> list[bytes]:
-        return [slash_command_body(text="help", user_id=REP, channel_id="C0GENERAL",
-                                   response_url=self.fake.new_response_url(REP, "C0GENERAL"),
-                                   trigger_id=self.fake.new_trigger_id(REP)) for _ in range(n)]
+        return [
+            slash_command_body(
+                text="help",
+                user_id=REP,
+                channel_id="C0GENERAL",
+                response_url=self.fake.new_response_url(REP, "C0GENERAL"),
+                trigger_id=self.fake.new_trigger_id(REP),
+            )
+            for _ in range(n)
+        ]
 
     def approve_bodies(self, request_ids: list[int]) -> tuple[list[bytes], list[str]]:
         """One Approve click per request, built from the buttons message as the fake Slack holds it."""
@@ -192,14 +212,32 @@ class Bench:
         for request_id in request_ids:
             message = self.click_messages[request_id]
             button = message.button("Approve")
-            as_json = {"type": "message", "user": message.user, "bot_id": "BBOT", "ts": message.ts,
-                       "text": message.text, "blocks": message.blocks, "team": "T0TEAM", "thread_ts": message.thread_ts}
+            as_json = {
+                "type": "message",
+                "user": message.user,
+                "bot_id": "BBOT",
+                "ts": message.ts,
+                "text": message.text,
+                "blocks": message.blocks,
+                "team": "T0TEAM",
+                "thread_ts": message.thread_ts,
+            }
             response_url = self.fake.new_response_url(REP, message.channel, message.ts)
             tokens.append(response_url.rsplit("/", 1)[1])
-            bodies.append(block_actions_body(
-                user_id=REP, action_id=button["action_id"], value=button["value"], block_id=button.get("block_id", "b"),
-                channel_id=message.channel, message_ts=message.ts, message=as_json, response_url=response_url,
-                trigger_id=self.fake.new_trigger_id(REP), text="Approve"))
+            bodies.append(
+                block_actions_body(
+                    user_id=REP,
+                    action_id=button["action_id"],
+                    value=button["value"],
+                    block_id=button.get("block_id", "b"),
+                    channel_id=message.channel,
+                    message_ts=message.ts,
+                    message=as_json,
+                    response_url=response_url,
+                    trigger_id=self.fake.new_trigger_id(REP),
+                    text="Approve",
+                )
+            )
         return bodies, tokens
 
     async def wait_responses(self, tokens: list[str], timeout: float = 120.0) -> tuple[float, Counter[str]]:
@@ -262,9 +300,15 @@ async def main(args: argparse.Namespace) -> int:
     try:
         # 1. Seed pending requests and deliver their Slack messages with a pace-0 server.
         port = free_port()
-        seeder = ServerProcess("trustbot serve (seeding)", [python, "-m", "bot.cli", "serve"],
-                       serve_env(fake, db_url, directory, port, TRUSTBOT_CHANNEL_PACE_SECONDS="0",
-                                 TRUSTBOT_OUTBOX_POLL_SECONDS="0.1"), port, tmp / "seed.log")
+        seeder = ServerProcess(
+            "trustbot serve (seeding)",
+            [python, "-m", "bot.cli", "serve"],
+            serve_env(
+                fake, db_url, directory, port, TRUSTBOT_CHANNEL_PACE_SECONDS="0", TRUSTBOT_OUTBOX_POLL_SECONDS="0.1"
+            ),
+            port,
+            tmp / "seed.log",
+        )
         children.append(seeder)
         t0 = time.monotonic()
         await seeder.start()
@@ -282,31 +326,61 @@ async def main(args: argparse.Namespace) -> int:
             raise RuntimeError(f"{len(missing)} seeded requests have no Approve button in the fake Slack")
         gc.collect()
         gc.freeze()  # the fake's recordings so far: never scanned again by this process's collector
-        print(f"seeded {len(ids)} pending requests in {seeded:.1f} s; their {len(fake.calls)} Slack writes delivered "
-              f"in {delivered:.1f} s more", flush=True)
+        print(
+            f"seeded {len(ids)} pending requests in {seeded:.1f} s; their {len(fake.calls)} Slack writes delivered "
+            f"in {delivered:.1f} s more",
+            flush=True,
+        )
 
         # 2. The measured servers.
         pace = {} if args.pace is None else {"TRUSTBOT_CHANNEL_PACE_SECONDS": str(args.pace)}
         port = free_port()
-        real = ServerProcess("trustbot serve", [python, "-m", "bot.cli", "serve"], serve_env(fake, db_url, directory, port, **pace),
-                     port, tmp / "serve.log")
+        real = ServerProcess(
+            "trustbot serve",
+            [python, "-m", "bot.cli", "serve"],
+            serve_env(fake, db_url, directory, port, **pace),
+            port,
+            tmp / "serve.log",
+        )
         port = free_port()
-        bare_env = {**clean_env(), "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
-                    "HOST": "127.0.0.1", "PORT": str(port)}
-        bare = ServerProcess("bare Bolt app", [python, str(ROOT / "bench" / "bare_bolt_app.py")], bare_env, port, tmp / "bare.log")
+        bare_env = {
+            **clean_env(),
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.api_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+        }
+        bare = ServerProcess(
+            "bare Bolt app", [python, str(ROOT / "bench" / "bare_bolt_app.py")], bare_env, port, tmp / "bare.log"
+        )
         children += [real, bare]
         await asyncio.gather(real.start(), bare.start())
         for name in ("bare", "real"):
             sessions[name] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=args.concurrency), timeout=aiohttp.ClientTimeout(total=60))
+                connector=aiohttp.TCPConnector(limit=args.concurrency), timeout=aiohttp.ClientTimeout(total=60)
+            )
         bench = Bench(fake, args.concurrency, sessions, {"bare": bare.url, "real": real.url}, click_messages)
         calls_before = len(fake.calls)
         if args.py_spy:  # sample the measured server's stacks while it is under load
             assert real.proc is not None
             profiler = await asyncio.create_subprocess_exec(
-                args.py_spy, "record", "--pid", str(real.proc.pid), "--rate", "250", "--threads", "--gil", "--format", "raw",
-                "--output", str(Path(args.py_spy_output).resolve()), "--nonblocking",
-                stdout=asyncio.subprocess.DEVNULL, stderr=(tmp / "py-spy.log").open("ab"))
+                args.py_spy,
+                "record",
+                "--pid",
+                str(real.proc.pid),
+                "--rate",
+                "250",
+                "--threads",
+                "--gil",
+                "--format",
+                "raw",
+                "--output",
+                str(Path(args.py_spy_output).resolve()),
+                "--nonblocking",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=(tmp / "py-spy.log").open("ab"),
+            )
 
         # 3. Warm-up, then interleaved rounds.
         load_before = os.getloadavg()[0]
@@ -353,22 +427,41 @@ async def main(args: argparse.Namespace) -> int:
         grants = count_rows(db_path, "SELECT count(*) FROM access_grant")
 
         if args.dump:
-            Path(args.dump).write_text("".join(
-                json.dumps({"round": i, "scenario": r.scenario, "target": r.target, "post_ack": r.post_ack,
-                            "starts": r.starts, "latencies": r.latencies}) + "\n" for i, r in enumerate(rounds)))
+            Path(args.dump).write_text(
+                "".join(
+                    json.dumps(
+                        {
+                            "round": i,
+                            "scenario": r.scenario,
+                            "target": r.target,
+                            "post_ack": r.post_ack,
+                            "starts": r.starts,
+                            "latencies": r.latencies,
+                        }
+                    )
+                    + "\n"
+                    for i, r in enumerate(rounds)
+                )
+            )
 
         # 5. Report.
         _print_table(rounds, args)
-        print(f"\nload average (1 min) before the rounds {load_before:.2f}, after {os.getloadavg()[0]:.2f} "
-              f"on {os.cpu_count()} CPUs — other work on the machine shows up as noise in both targets")
+        print(
+            f"\nload average (1 min) before the rounds {load_before:.2f}, after {os.getloadavg()[0]:.2f} "
+            f"on {os.cpu_count()} CPUs — other work on the machine shows up as noise in both targets"
+        )
         approvals_real = args.warmup + args.repeats * args.approvals
         print(f"\ngrants created by the real server: {grants} (approvals clicked: {approvals_real})")
         posts = [r.post_ack for r in rounds if r.post_ack is not None]
         if posts:
-            print(f"real approve rounds: last approval committed+answered {statistics.median(posts):.2f} s "
-                  f"(median) after the round started ({args.approvals / statistics.median(posts):.0f} approvals/s)")
-        print(f"outbox after the last round: {start_pending} Slack writes pending "
-              f"({', '.join(f'{k}: {v}' for k, v in sorted(pending.items(), key=lambda kv: -kv[1]))})")
+            print(
+                f"real approve rounds: last approval committed+answered {statistics.median(posts):.2f} s "
+                f"(median) after the round started ({args.approvals / statistics.median(posts):.0f} approvals/s)"
+            )
+        print(
+            f"outbox after the last round: {start_pending} Slack writes pending "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(pending.items(), key=lambda kv: -kv[1]))})"
+        )
         if drained is not None:
             print(f"drain time: {drained:.1f} s after the last round ({writes} Slack writes since warm-up)")
         else:
@@ -376,9 +469,11 @@ async def main(args: argparse.Namespace) -> int:
             rate = delivered_n / waited if waited else 0.0
             pace_s = args.pace if args.pace is not None else 1.0
             busiest = max(left.values(), default=0)
-            print(f"drain: not finished after {waited:.0f} s; {delivered_n} delivered ({rate:.1f}/s), "
-                  f"{sum(left.values())} left, busiest lane {busiest} rows → ≈{busiest * pace_s / 60:.0f} min more "
-                  f"at {pace_s:g} s per write per channel")
+            print(
+                f"drain: not finished after {waited:.0f} s; {delivered_n} delivered ({rate:.1f}/s), "
+                f"{sum(left.values())} left, busiest lane {busiest} rows → ≈{busiest * pace_s / 60:.0f} min more "
+                f"at {pace_s:g} s per write per channel"
+            )
         return 0
     finally:
         if profiler is not None and profiler.returncode is None:
@@ -398,13 +493,18 @@ async def main(args: argparse.Namespace) -> int:
 def _print_round(repeat: int, r: Round) -> None:
     extra = f", post-ack done {r.post_ack:.2f} s" if r.post_ack is not None else ""
     bad = {k: v for k, v in r.statuses.items() if k != 200}
-    print(f"  round {repeat + 1} {r.scenario:7} {r.target:4}: n={len(r.latencies)} p50 {r.pct(0.5):6.1f} ms "
-          f"p99 {r.pct(0.99):6.1f} ms max {max(r.latencies) * 1000:6.1f} ms{extra}"
-          f"{f'  NON-200: {bad}' if bad else ''}", flush=True)
+    print(
+        f"  round {repeat + 1} {r.scenario:7} {r.target:4}: n={len(r.latencies)} p50 {r.pct(0.5):6.1f} ms "
+        f"p99 {r.pct(0.99):6.1f} ms max {max(r.latencies) * 1000:6.1f} ms{extra}"
+        f"{f'  NON-200: {bad}' if bad else ''}",
+        flush=True,
+    )
 
 
 def _print_table(rounds: list[Round], args: argparse.Namespace) -> None:
-    print(f"\nack latency, concurrency {args.concurrency}, median of {args.repeats} rounds (per-round p99 in brackets)\n")
+    print(
+        f"\nack latency, concurrency {args.concurrency}, median of {args.repeats} rounds (per-round p99 in brackets)\n"
+    )
     print(f"| scenario | target | requests | p50 ms | p99 ms | p99 real/bare | target ≤ {TARGET_P99_RATIO}× |")
     print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
     for scenario in ("help", "approve"):
@@ -423,7 +523,9 @@ def _print_table(rounds: list[Round], args: argparse.Namespace) -> None:
                 value = p99s["real"] / p99s["bare"]
                 ratio, verdict = f"{value:.2f}×", "PASS" if value <= TARGET_P99_RATIO else "FAIL"
             errors = f" ({non200} non-200)" if non200 else ""
-            print(f"| {scenario} | {name} | {len(mine[0].latencies)}{errors} | {p50:.1f} | {p99:.1f} [{each}] | {ratio} | {verdict} |")
+            print(
+                f"| {scenario} | {name} | {len(mine[0].latencies)}{errors} | {p50:.1f} | {p99:.1f} [{each}] | {ratio} | {verdict} |"
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -433,8 +535,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--pace", type=float, default=None,
-                        help="TRUSTBOT_CHANNEL_PACE_SECONDS for the measured server (default: the product's default)")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        help="TRUSTBOT_CHANNEL_PACE_SECONDS for the measured server (default: the product's default)",
+    )
     parser.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--py-spy", metavar="BIN", help="py-spy binary: record the measured server during the rounds")
     parser.add_argument("--py-spy-output", default="ack_latency.pyspy.txt", metavar="FILE")

@@ -70,8 +70,9 @@ def build_web_app(bolt: AsyncApp) -> web.Application:
 
 
 async def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     bolt = build_app(
         token=os.environ.get("SLACK_BOT_TOKEN", "xoxb-bench"),
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],

@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ orgs:
 
 # -- a Slack stand-in that accepts every write (delivery runs during the bench, as in production)
 
+
 async def _stub_slack() -> tuple[Any, str]:
     from aiohttp import web
 
@@ -46,7 +48,9 @@ async def _stub_slack() -> tuple[Any, str]:
 
     async def api(request: web.Request) -> web.Response:
         body = await request.json() if request.content_type == "application/json" else {}
-        return web.json_response({"ok": True, "channel": body.get("channel", "C0"), "ts": f"1700000000.{next(counter):06d}"})
+        return web.json_response(
+            {"ok": True, "channel": body.get("channel", "C0"), "ts": f"1700000000.{next(counter):06d}"}
+        )
 
     app = web.Application()
     app.router.add_post("/api/{method}", api)
@@ -59,6 +63,7 @@ async def _stub_slack() -> tuple[Any, str]:
 
 # -- the two servers ---------------------------------------------------------------------------
 
+
 async def _serve_trustbot(url: str, ready: Any) -> None:
     from bot.clock import SystemClock
     from bot.config import Settings
@@ -66,9 +71,18 @@ async def _serve_trustbot(url: str, ready: Any) -> None:
     from bot.services.directory import apply_directory, parse_directory
 
     runner, api_url = await _stub_slack()
-    settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="s", SLACK_API_URL=api_url,  # type: ignore[call-arg]
-                        DATABASE_URL=url, HOST="127.0.0.1", PORT=0, TRUSTBOT_INGEST_SECRET=SECRET,
-                        TRUSTBOT_SCHEDULER_ENABLED=False, TRUSTBOT_LOG_LEVEL="WARNING")
+    settings = Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=api_url,  # type: ignore[call-arg]
+        DATABASE_URL=url,
+        HOST="127.0.0.1",
+        PORT=0,
+        TRUSTBOT_INGEST_SECRET=SECRET,
+        TRUSTBOT_SCHEDULER_ENABLED=False,
+        TRUSTBOT_LOG_LEVEL="WARNING",
+    )
     server = TrustbotServer(settings, clock=SystemClock())
     await server.start(migrate=True)
     async with server.rt.db.transaction() as session:
@@ -87,12 +101,17 @@ async def _serve_minimal(url: str, ready: Any) -> None:
     from storage.database import Database
 
     db = Database(url)
-    table = Table("minimal_alert", MetaData(), Column("id", String(128), primary_key=True), Column("body", Text),
-                  Column("received_at", DateTime(timezone=True)))
+    table = Table(
+        "minimal_alert",
+        MetaData(),
+        Column("id", String(128), primary_key=True),
+        Column("body", Text),
+        Column("received_at", DateTime(timezone=True)),
+    )
     async with db.engine.begin() as connection:
         await connection.run_sync(table.metadata.create_all)
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     async def handler(request: web.Request) -> web.Response:
         body = await read_body(request)
@@ -100,7 +119,7 @@ async def _serve_minimal(url: str, ready: Any) -> None:
             return web.json_response({"error": "no"}, status=401)
         data = json.loads(body)
         items = data["alerts"] if isinstance(data, dict) and "alerts" in data else [data]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows = [{"id": i["id"], "body": json.dumps(i), "received_at": now} for i in items]
         async with db.transaction() as session:
             await session.execute(insert(table).on_conflict_do_nothing(index_elements=["id"]), rows)
@@ -135,15 +154,24 @@ def start_server(kind: str, url: str) -> tuple[mp.Process, str]:
 
 # -- load --------------------------------------------------------------------------------------
 
+
 def make_items(prefix: str, count: int, start: int) -> list[dict[str, Any]]:
     """Alerts over 50 fingerprints in two orgs, mostly medium/high, like a busy monitoring feed."""
     severities = ["low", "medium", "medium", "high", "critical"]
-    return [{
-        "id": f"{prefix}-{start + i}", "org": "acme" if (start + i) % 3 else "globex", "signal": f"signal-{(start + i) % 10}",
-        "severity": severities[(start + i) % 5], "summary": f"Suspicious activity number {start + i}",
-        "occurred_at": "2026-11-02T08:59:00Z", "actor": f"user{(start + i) % 5}@acme.com", "score": 0.8,
-        "evidence_url": "https://monitor.example/e/1",
-    } for i in range(count)]
+    return [
+        {
+            "id": f"{prefix}-{start + i}",
+            "org": "acme" if (start + i) % 3 else "globex",
+            "signal": f"signal-{(start + i) % 10}",
+            "severity": severities[(start + i) % 5],
+            "summary": f"Suspicious activity number {start + i}",
+            "occurred_at": "2026-11-02T08:59:00Z",
+            "actor": f"user{(start + i) % 5}@acme.com",
+            "score": 0.8,
+            "evidence_url": "https://monitor.example/e/1",
+        }
+        for i in range(count)
+    ]
 
 
 async def load(base: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int]:
@@ -180,15 +208,22 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def scenario(name: str, bases: dict[str, str], make: Any, alerts_per_body: int, concurrency: int) -> dict[str, Any]:
+async def scenario(
+    name: str, bases: dict[str, str], make: Any, alerts_per_body: int, concurrency: int
+) -> dict[str, Any]:
     """Run the same load against both servers (warm-up first); return the results."""
     out: dict[str, Any] = {"name": name}
     for kind, base in bases.items():
         await load(base, make(f"warm-{kind}-{name}", 20), concurrency)
         bodies = make(f"{kind}-{name}", None)
         seconds, latencies, failures = await load(base, bodies, concurrency)
-        out[kind] = {"rate": len(bodies) * alerts_per_body / seconds, "p50": pct(latencies, 0.5),
-                     "p99": pct(latencies, 0.99), "failures": failures, "requests": len(bodies)}
+        out[kind] = {
+            "rate": len(bodies) * alerts_per_body / seconds,
+            "p50": pct(latencies, 0.5),
+            "p99": pct(latencies, 0.99),
+            "failures": failures,
+            "requests": len(bodies),
+        }
     return out
 
 
@@ -204,7 +239,10 @@ def main() -> None:
     if args.database_url:
         urls = {"trustbot": args.database_url, "minimal": args.database_url}
     else:
-        urls = {"trustbot": f"sqlite+aiosqlite:///{tmp / 'trustbot.db'}", "minimal": f"sqlite+aiosqlite:///{tmp / 'minimal.db'}"}
+        urls = {
+            "trustbot": f"sqlite+aiosqlite:///{tmp / 'trustbot.db'}",
+            "minimal": f"sqlite+aiosqlite:///{tmp / 'minimal.db'}",
+        }
     procs = {}
     bases = {}
     for kind in ("trustbot", "minimal"):
@@ -217,8 +255,10 @@ def main() -> None:
         return [json.dumps({"alerts": make_items(prefix, 100, b * 100)}).encode() for b in range(n or args.batches)]
 
     async def run() -> list[dict[str, Any]]:
-        return [await scenario("single", bases, singles, 1, args.concurrency),
-                await scenario("batch-100", bases, batches, 100, args.concurrency)]
+        return [
+            await scenario("single", bases, singles, 1, args.concurrency),
+            await scenario("batch-100", bases, batches, 100, args.concurrency),
+        ]
 
     try:
         results = asyncio.run(run())
@@ -231,7 +271,9 @@ def main() -> None:
     for result in results:
         for kind in ("trustbot", "minimal"):
             r = result[kind]
-            print(f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['failures']:>5}")
+            print(
+                f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['failures']:>5}"
+            )
         ratio = result["trustbot"]["rate"] / result["minimal"]["rate"]
         print(f"{result['name']:<10} ratio     {ratio:>10.0%}")
 

@@ -53,9 +53,18 @@ async def storm(args: argparse.Namespace) -> int:
     await fake.start()
     fake.rate_limit_channels(per_second=1.0)
     db_url = args.database_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='trustbot-storm-')) / 'storm.db'}"
-    settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-storm", SLACK_SIGNING_SECRET="s",  # type: ignore[call-arg]
-                        SLACK_API_URL=fake.api_url, DATABASE_URL=db_url, HOST="127.0.0.1", PORT=0,
-                        TRUSTBOT_INGEST_SECRET=SECRET, TRUSTBOT_SCHEDULER_ENABLED=False, TRUSTBOT_OUTBOX_POLL_SECONDS=0.2)
+    settings = Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-storm",
+        SLACK_SIGNING_SECRET="s",  # type: ignore[call-arg]
+        SLACK_API_URL=fake.api_url,
+        DATABASE_URL=db_url,
+        HOST="127.0.0.1",
+        PORT=0,
+        TRUSTBOT_INGEST_SECRET=SECRET,
+        TRUSTBOT_SCHEDULER_ENABLED=False,
+        TRUSTBOT_OUTBOX_POLL_SECONDS=0.2,
+    )
     server = TrustbotServer(settings, clock=SystemClock())
     await server.start(migrate=True)
     async with server.rt.db.transaction() as session:
@@ -80,20 +89,31 @@ async def storm(args: argparse.Namespace) -> int:
         for i in range(first, min(first + args.batch, args.alerts)):
             fp = i % args.fingerprints
             expected[f"sig-{fp}"] += 1
-            items.append({"id": f"storm-{i}", "org": "acme", "signal": f"sig-{fp}", "severity": "high" if fp % 5 == 0 else "medium",
-                          "summary": f"storm alert {i}", "occurred_at": "2026-11-02T09:00:00Z", "actor": "bot@acme.com"})
+            items.append(
+                {
+                    "id": f"storm-{i}",
+                    "org": "acme",
+                    "signal": f"sig-{fp}",
+                    "severity": "high" if fp % 5 == 0 else "medium",
+                    "summary": f"storm alert {i}",
+                    "occurred_at": "2026-11-02T09:00:00Z",
+                    "actor": "bot@acme.com",
+                }
+            )
         body = json.dumps(items[0] if len(items) == 1 else {"alerts": items}).encode()
         async with http.post(f"{server.url}/alerts", data=body, headers=sign(SECRET, body)) as response:
             if response.status != 202:
                 failures += 1
 
     if args.hard_limit:
+
         async def hard_limit() -> None:
             await asyncio.sleep(args.seconds / 4)
             fake.fail("chat.postMessage", status=429, retry_after=1, times=10**6, channel=CHANNEL)
             fake.fail("chat.update", status=429, retry_after=1, times=10**6, channel=CHANNEL)
             await asyncio.sleep(args.hard_limit)
             fake._faults.clear()  # Slack recovers
+
         asyncio.create_task(hard_limit())
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as http:
@@ -108,7 +128,9 @@ async def storm(args: argparse.Namespace) -> int:
 
     async def pending() -> int:
         async with server.rt.db.sessions() as session:
-            rows = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))
+            rows = await session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+            )
             held = await session.scalar(select(func.count()).select_from(Alert).where(Alert.render_pending.is_(True)))
         return int(rows or 0) + int(held or 0)
 
@@ -132,7 +154,9 @@ async def storm(args: argparse.Namespace) -> int:
     async with server.rt.db.sessions() as session:
         stored = await session.scalar(select(func.count()).select_from(AlertOccurrence))
         alert_rows = await session.scalar(select(func.count()).select_from(Alert))
-        failed_rows = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED))
+        failed_rows = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED)
+        )
     writes = [c for c in fake.calls if c.method in ("chat.postMessage", "chat.update") and c.get("channel") == CHANNEL]
     ok_writes = [c for c in writes if c.ok]
     per_second = Counter(int(c.at - fake.calls[0].at) for c in ok_writes)
@@ -145,17 +169,27 @@ async def storm(args: argparse.Namespace) -> int:
 
     span = max(1, max(per_second) - min(per_second) + 1) if per_second else 1
     hard = f", plus 429 for every write for {args.hard_limit:g}s" if args.hard_limit else ""
-    print(f"storm: {args.alerts} alerts over {args.fingerprints} fingerprints in {args.seconds:g}s "
-          f"(sent in {sent_done - started:.1f}s, batch {args.batch}); fake Slack allows 1 write/s/channel{hard}")
+    print(
+        f"storm: {args.alerts} alerts over {args.fingerprints} fingerprints in {args.seconds:g}s "
+        f"(sent in {sent_done - started:.1f}s, batch {args.batch}); fake Slack allows 1 write/s/channel{hard}"
+    )
     print(f"alerts stored:            {stored} / {args.alerts} (rejected requests: {failures})")
     print(f"alert rows (fingerprints): {alert_rows}")
     print(f"Slack writes to {CHANNEL}: {len(ok_writes)} ok, {len(writes) - len(ok_writes)} answered 429")
-    print(f"writes per second:        mean {len(ok_writes) / span:.2f}, max in any second {max(per_second.values(), default=0)}")
+    print(
+        f"writes per second:        mean {len(ok_writes) / span:.2f}, max in any second {max(per_second.values(), default=0)}"
+    )
     print(f"messages at the end:      {len(messages)} alert messages (+{len(summaries)} breaker summary)")
     print(f"counts shown correct:     {correct} ({sum(counts.values())} occurrences shown)")
     print(f"outbox rows failed:       {failed_rows}")
     print(f"time to drain:            {drained - sent_done:.1f}s after the last alert")
-    ok = stored == args.alerts and alert_rows == args.fingerprints and len(messages) == args.fingerprints and correct and not failures
+    ok = (
+        stored == args.alerts
+        and alert_rows == args.fingerprints
+        and len(messages) == args.fingerprints
+        and correct
+        and not failures
+    )
     print("RESULT:", "ok — nothing lost, nothing duplicated" if ok else "PROBLEM")
     return 0 if ok else 1
 

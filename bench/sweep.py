@@ -16,7 +16,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from storage.migrate import upgrade  # noqa: E402
 from storage.queries.directory import list_orgs  # noqa: E402
 from storage.tables import AccessRequest, Grant  # noqa: E402
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ORGS = 20
 BATCH = 5000
 
@@ -60,18 +60,43 @@ async def seed(db: Database, clock: FixedClock, total: int) -> int:
         requests, grants = [], []
         for i in ids:
             org_id = org_ids[i % ORGS]
-            requests.append({"id": i, "org_id": org_id, "requester": "U0ADA000", "members": ["U0DEV1"], "blanket": False,
-                             "tier_id": "standard", "use_case": "bench", "justification": "bench" * 5, "duration_days": 365,
-                             "status": "approved", "created_at": NOW, "updated_at": NOW, "message_key": f"request:{i}"})
+            requests.append(
+                {
+                    "id": i,
+                    "org_id": org_id,
+                    "requester": "U0ADA000",
+                    "members": ["U0DEV1"],
+                    "blanket": False,
+                    "tier_id": "standard",
+                    "use_case": "bench",
+                    "justification": "bench" * 5,
+                    "duration_days": 365,
+                    "status": "approved",
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                    "message_key": f"request:{i}",
+                }
+            )
             if i <= due // 2:
                 reverify = NOW + timedelta(days=3)  # due for a reminder
             elif i <= due:
                 reverify = NOW - timedelta(hours=1)  # overdue: suspended
             else:
                 reverify = NOW + timedelta(days=30 + i % 150)  # not due
-            grants.append({"id": i, "request_id": i, "org_id": org_id, "members": ["U0DEV1"], "blanket": False,
-                           "tier_id": "standard", "status": "active", "starts_at": NOW - timedelta(days=10),
-                           "expires_at": NOW + timedelta(days=355), "reverify_due_at": reverify})
+            grants.append(
+                {
+                    "id": i,
+                    "request_id": i,
+                    "org_id": org_id,
+                    "members": ["U0DEV1"],
+                    "blanket": False,
+                    "tier_id": "standard",
+                    "status": "active",
+                    "starts_at": NOW - timedelta(days=10),
+                    "expires_at": NOW + timedelta(days=355),
+                    "reverify_due_at": reverify,
+                }
+            )
         async with db.transaction() as session:
             await session.execute(insert(AccessRequest), requests)
             await session.execute(insert(Grant), grants)

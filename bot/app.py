@@ -39,7 +39,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Databas
         metrics=metrics,
     )
     database.on_outbox_commit(delivery.wake)
-    return Runtime(settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics)
+    return Runtime(
+        settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics
+    )
 
 
 def build_bolt_app(rt: Runtime) -> AsyncApp:

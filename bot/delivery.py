@@ -42,8 +42,16 @@ log = logging.getLogger(__name__)
 
 # ok:false errors worth retrying; everything else is permanent for that row.
 RETRYABLE_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
-     "message_limit_exceeded", "team_added_to_org", "rate_limited"}
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "message_limit_exceeded",
+        "team_added_to_org",
+        "rate_limited",
+    }
 )
 # A channel that hit Slack's per-channel message cap is held much longer than a plain 429.
 SLOW_ERRORS = {"message_limit_exceeded": 60.0}
@@ -151,9 +159,9 @@ class DeliveryWorker:
         limit = self.clock.now() + timedelta(seconds=max(horizon, 0))
         async with self.db.sessions() as session:
             count = await session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= limit
-                )
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= limit)
             )
         return bool(count)
 
@@ -187,7 +195,8 @@ class DeliveryWorker:
             if self.metrics:
                 self.metrics.outbox_pending.set(len(heads))
             ready = [
-                row for row in heads
+                row
+                for row in heads
                 if row.available_at <= now
                 and (row.lease_until is None or row.lease_until < now)
                 and self._lane_ready.get(row.channel, 0.0) <= mono
@@ -202,7 +211,9 @@ class DeliveryWorker:
                         OutboxMessage.status == OutboxStatus.PENDING,
                         or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
                     )
-                    .values(claimed_by=self.worker_id, lease_until=now + self.lease, attempts=OutboxMessage.attempts + 1)
+                    .values(
+                        claimed_by=self.worker_id, lease_until=now + self.lease, attempts=OutboxMessage.attempts + 1
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 1:
@@ -239,8 +250,11 @@ class DeliveryWorker:
         if stale:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(stale), OutboxMessage.status == OutboxStatus.PENDING,
-                       or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < self.clock.now()))
+                .where(
+                    OutboxMessage.id.in_(stale),
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < self.clock.now()),
+                )
                 .values(status=OutboxStatus.SUPERSEDED)
             )
         return keep
@@ -278,7 +292,7 @@ class DeliveryWorker:
             response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
             return self._classify(row, exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             self.metrics.outbox_retried.labels("transport").inc()
             return Outcome("retry", delay=self._backoff(row.attempts), error=type(exc).__name__)
         finally:
@@ -327,27 +341,31 @@ class DeliveryWorker:
         async with self.db.transaction() as session:
             if outcome.kind == "sent":
                 await session.execute(
-                    update(OutboxMessage).where(mine).values(
-                        status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None
-                    )
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
                 )
                 if row.save_as and outcome.ts:
-                    await _save_coordinates(session, key=row.save_as, channel=outcome.channel or row.channel, ts=outcome.ts)
+                    await _save_coordinates(
+                        session, key=row.save_as, channel=outcome.channel or row.channel, ts=outcome.ts
+                    )
                 self.metrics.outbox_sent.labels(row.op).inc()
                 return
-            give_up = outcome.kind == "failed" or (
-                row.attempts >= self.max_attempts and outcome.error not in UNCOUNTED
-            )
+            give_up = outcome.kind == "failed" or (row.attempts >= self.max_attempts and outcome.error not in UNCOUNTED)
             if give_up:
                 await session.execute(
-                    update(OutboxMessage).where(mine).values(
-                        status=OutboxStatus.FAILED, lease_until=None, last_error=(outcome.error or "")[:500]
-                    )
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status=OutboxStatus.FAILED, lease_until=None, last_error=(outcome.error or "")[:500])
                 )
                 log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, outcome.error)
                 self.metrics.outbox_failed.labels(outcome.error or "unknown").inc()
                 await record_audit(
-                    session, self.clock, actor="trustbot", action="delivery.failed", subject=f"outbox:{row.id}",
+                    session,
+                    self.clock,
+                    actor="trustbot",
+                    action="delivery.failed",
+                    subject=f"outbox:{row.id}",
                     details={"op": row.op, "channel": row.channel, "error": outcome.error, "attempts": row.attempts},
                 )
                 return
@@ -356,15 +374,23 @@ class DeliveryWorker:
             attempts = row.attempts - 1 if outcome.error in UNCOUNTED else row.attempts
             until = now + timedelta(seconds=outcome.delay)
             await session.execute(
-                update(OutboxMessage).where(mine).values(
-                    available_at=until, lease_until=None, last_error=(outcome.error or "")[:500], attempts=attempts,
+                update(OutboxMessage)
+                .where(mine)
+                .values(
+                    available_at=until,
+                    lease_until=None,
+                    last_error=(outcome.error or "")[:500],
+                    attempts=attempts,
                 )
             )
             if outcome.error in RATE_LIMITS:  # every replica must hold this lane, not just this process
                 await session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.channel == row.channel, OutboxMessage.status == OutboxStatus.PENDING,
-                           OutboxMessage.available_at < until)
+                    .where(
+                        OutboxMessage.channel == row.channel,
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.available_at < until,
+                    )
                     .values(available_at=until)
                     .execution_options(synchronize_session=False)
                 )
@@ -389,6 +415,3 @@ def _retry_after(response: Any) -> float:
 def build_slack_client(token: str, base_url: str, timeout: float) -> AsyncWebClient:
     """A Web API client with slack_sdk's own retries off: the outbox decides when to retry."""
     return AsyncWebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[])
-
-
-

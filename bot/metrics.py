@@ -22,9 +22,7 @@ class Metrics:
         self.outbox_failed = Counter(
             "trustbot_outbox_failed_total", "Slack writes given up on", ["error"], registry=self.registry
         )
-        self.outbox_pending = Gauge(
-            "trustbot_outbox_pending", "Slack writes waiting", registry=self.registry
-        )
+        self.outbox_pending = Gauge("trustbot_outbox_pending", "Slack writes waiting", registry=self.registry)
         self.slack_api_seconds = Histogram(
             "trustbot_slack_api_seconds", "Slack Web API call latency", ["method"], registry=self.registry
         )

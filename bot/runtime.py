@@ -13,7 +13,6 @@ from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from storage.database import Database
 
-
 # Services running after ack() at once; more only makes each wait longer for the event loop.
 WORK_SLOTS = 4
 

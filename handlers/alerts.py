@@ -31,8 +31,10 @@ def _transition_listener(rt: Runtime, name: str) -> Any:
     async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
-        note = await in_transaction(rt, lambda s: act_on_alert(
-            s, rt.clock, rt.settings, user_id=user_of(body), alert_id=ref.alert_id, action=name))
+        note = await in_transaction(
+            rt,
+            lambda s: act_on_alert(s, rt.clock, rt.settings, user_id=user_of(body), alert_id=ref.alert_id, action=name),
+        )
         await respond(text=note, response_type="ephemeral", replace_original=False)
 
     return listener
@@ -57,7 +59,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def suspend_clicked(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
-        view = await in_transaction(rt, lambda s: open_suspend(s, rt.settings, user_id=user_of(body), alert_id=ref.alert_id))
+        view = await in_transaction(
+            rt, lambda s: open_suspend(s, rt.settings, user_id=user_of(body), alert_id=ref.alert_id)
+        )
         await client.views_open(trigger_id=body.get("trigger_id"), view=view)
 
     @app.view(View.ALERT_SUSPEND_CONFIRM)
@@ -65,6 +69,13 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def suspend_confirmed(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(s: Any) -> Any:
             ref = parse_payload(AlertRef, view.get("private_metadata"))
-            return await suspend_access(s, rt.clock, rt.settings, user_id=user_of(body), alert_id=ref.alert_id,
-                                        reason=view_text(view, Block.REASON, Element.REASON))
+            return await suspend_access(
+                s,
+                rt.clock,
+                rt.settings,
+                user_id=user_of(body),
+                alert_id=ref.alert_id,
+                reason=view_text(view, Block.REASON, Element.REASON),
+            )
+
         await submit_view(rt, ack, Block.REASON, call)

@@ -68,7 +68,11 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)
         if handler is None:
-            note = None if parsed.name in ("", "help") else f"I don't know `{safe(parsed.name, 40)}`. Here is what I can do:"
+            note = (
+                None
+                if parsed.name in ("", "help")
+                else f"I don't know `{safe(parsed.name, 40)}`. Here is what I can do:"
+            )
             help_message = build_help_blocks(note=note)
             await ack(text=help_message.text, blocks=help_message.blocks, response_type="ephemeral")
             return

@@ -96,8 +96,16 @@ def guarded(listener: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
 
     @functools.wraps(listener, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     async def wrapper(ack: Any, body: dict[str, Any], respond: Any, client: Any, context: Any) -> None:
-        available = {"ack": ack, "body": body, "respond": respond, "client": client, "context": context,
-                     "view": body.get("view"), "command": body, "action": (body.get("actions") or [None])[0]}
+        available = {
+            "ack": ack,
+            "body": body,
+            "respond": respond,
+            "client": client,
+            "context": context,
+            "view": body.get("view"),
+            "command": body,
+            "action": (body.get("actions") or [None])[0],
+        }
         try:
             await listener(**{name: available[name] for name in wanted})
         except Exception as error:  # noqa: BLE001 — every failure gets a reply, see reply_refusal

@@ -21,7 +21,9 @@ async def credits_command(rt: Runtime, command: TrustCommand, ack: Any, respond:
     """`/trust credits [org]`."""
     await ack()
     org = command.args[0] if command.args else None
-    listing = await in_transaction(rt, lambda s: show_credits(s, rt.clock, rt.settings, user_id=command.user_id, org_slug=org))
+    listing = await in_transaction(
+        rt, lambda s: show_credits(s, rt.clock, rt.settings, user_id=command.user_id, org_slug=org)
+    )
     await respond(response_type="ephemeral", **listing.to_dict())
 
 

@@ -28,6 +28,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         user = event.get("user") or ""
         if event.get("tab", "home") != "home" or not user:
             return  # the Messages tab, or nobody to show it to
-        data = await in_transaction(rt, lambda s: home.build_home(
-            s, user_id=user, operators=rt.settings.operators, tz=rt.settings.tz, now=rt.clock.now()))
+        data = await in_transaction(
+            rt,
+            lambda s: home.build_home(
+                s, user_id=user, operators=rt.settings.operators, tz=rt.settings.tz, now=rt.clock.now()
+            ),
+        )
         await client.views_publish(user_id=user, view=build_home_view(data, rt.settings.tz))

@@ -86,7 +86,9 @@ class GroupCommit:
             return await ingest_alert_requests(session, self.rt.clock, self.rt.settings, requests)
 
 
-def _settle(future: asyncio.Future[IngestResult], result: IngestResult | None = None, exc: BaseException | None = None) -> None:
+def _settle(
+    future: asyncio.Future[IngestResult], result: IngestResult | None = None, exc: BaseException | None = None
+) -> None:
     if future.done():
         return
     if exc is not None:
@@ -140,8 +142,9 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, st
     return {"X-Trustbot-Timestamp": stamp, "X-Trustbot-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
-def parse_items(body: bytes, model: type[BaseModel] = AlertIn, key: str = "alerts",
-                noun: str = "alert") -> tuple[list[Any] | None, web.Response | None]:
+def parse_items(
+    body: bytes, model: type[BaseModel] = AlertIn, key: str = "alerts", noun: str = "alert"
+) -> tuple[list[Any] | None, web.Response | None]:
     """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer explaining why not."""
     try:
         data = json.loads(body)
@@ -156,7 +159,13 @@ def parse_items(body: bytes, model: type[BaseModel] = AlertIn, key: str = "alert
     elif isinstance(data, dict):
         raw = [data]
     else:
-        return None, _error(422, "invalid", item=None, field="body", message=f"must be {'an' if noun[0] in 'aeiou' else 'a'} {noun} object or {{\"{key}\": [...]}}")
+        return None, _error(
+            422,
+            "invalid",
+            item=None,
+            field="body",
+            message=f'must be {"an" if noun[0] in "aeiou" else "a"} {noun} object or {{"{key}": [...]}}',
+        )
     items: list[Any] = []
     problems: list[dict[str, Any]] = []
     for index, entry in enumerate(raw):
@@ -174,13 +183,20 @@ def parse_items(body: bytes, model: type[BaseModel] = AlertIn, key: str = "alert
             break
     if problems:
         first = problems[0]
-        return None, _error(422, "invalid", item=first["item"], field=first["field"],
-                            message=f"item {first['item']}, field {first['field']}: {first['message']}", errors=problems)
+        return None, _error(
+            422,
+            "invalid",
+            item=first["item"],
+            field=first["field"],
+            message=f"item {first['item']}, field {first['field']}: {first['message']}",
+            errors=problems,
+        )
     return items, None
 
 
-async def checked_items(rt: Runtime, request: web.Request, model: type[BaseModel], key: str,
-                        noun: str) -> tuple[list[Any] | None, web.Response | None]:
+async def checked_items(
+    rt: Runtime, request: web.Request, model: type[BaseModel], key: str, noun: str
+) -> tuple[list[Any] | None, web.Response | None]:
     """The checks every ingest endpoint shares, cheapest first (503, 413, 401, 415, 400/422)."""
     secret = rt.settings.ingest_secret
     if secret is None or not secret.get_secret_value():
@@ -215,8 +231,14 @@ def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
             async with rt.db.transaction() as session:  # usage is low-volume: one transaction per request
                 result = await ingest_usage(session, rt.clock, items or [])
         except UsageRejected as rejected:
-            return _error(422, "invalid", item=rejected.item, field=rejected.field, message=str(rejected),
-                          errors=[{"item": rejected.item, "field": rejected.field, "message": rejected.message}])
+            return _error(
+                422,
+                "invalid",
+                item=rejected.item,
+                field=rejected.field,
+                message=str(rejected),
+                errors=[{"item": rejected.item, "field": rejected.field, "message": rejected.message}],
+            )
         return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
 
     app.router.add_post("/alerts", post_alerts)

@@ -21,7 +21,11 @@ def _submitted(view: dict[str, Any]) -> tuple[int, list[str], set[str]]:
     roster = (values.get(Block.ROSTER) or {}).get(Element.ROSTER) or {}
     ticked = (values.get(Block.ATTESTATIONS) or {}).get(Element.ATTESTATIONS) or {}
     ref = parse_payload(GrantRef, view.get("private_metadata"))
-    return ref.grant_id, list(roster.get("selected_users") or []), {o.get("value") for o in ticked.get("selected_options") or []}
+    return (
+        ref.grant_id,
+        list(roster.get("selected_users") or []),
+        {o.get("value") for o in ticked.get("selected_options") or []},
+    )
 
 
 async def _open(rt: Runtime, client: Any, trigger_id: str, grant_id: int, user_id: str) -> None:
@@ -45,9 +49,17 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def reverify_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         async def call(session: Any) -> Any:
             grant_id, members, attestations = _submitted(view)
-            return await svc.submit_reverification(session, rt.clock, grant_id=grant_id, user_id=user_of(body),
-                                                   operators=rt.operators, members=members, attestations=attestations,
-                                                   tz=rt.settings.tz)
+            return await svc.submit_reverification(
+                session,
+                rt.clock,
+                grant_id=grant_id,
+                user_id=user_of(body),
+                operators=rt.operators,
+                members=members,
+                attestations=attestations,
+                tz=rt.settings.tz,
+            )
+
         await submit_view(rt, ack, Block.ATTESTATIONS, call)
 
 

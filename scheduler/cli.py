@@ -12,7 +12,9 @@ from bot.config import Settings
 
 def add_jobs_parser(commands: Any) -> None:
     """Register `jobs list` and `jobs run` on the top-level subparsers."""
-    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(
+        dest="jobs_command", required=True, metavar="ACTION"
+    )
     jobs.add_parser("list", help="each job's schedule, last run and outcome")
     run = jobs.add_parser("run", help="run one job as if it were --now, deliver what it produced, exit")
     run.add_argument("name", help="job name (see `trustbot jobs list`)")
@@ -62,8 +64,15 @@ async def _list(settings: Settings) -> int:
     rows = [("JOB", "SCHEDULE", "LAST RUN", "STATUS", "OUTCOME")]
     for name, spec in JOBS.items():
         run = runs.get(name)
-        rows.append((name, spec.schedule, _iso(run.slot_at) if run else "never", run.status if run else "—",
-                     (run.outcome or "") if run else ""))
+        rows.append(
+            (
+                name,
+                spec.schedule,
+                _iso(run.slot_at) if run else "never",
+                run.status if run else "—",
+                (run.outcome or "") if run else "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths)), row[4]]).rstrip())

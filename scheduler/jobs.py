@@ -20,7 +20,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
@@ -60,7 +60,7 @@ class JobSpec:
 
     def trigger(self, settings: Settings) -> CronTrigger:
         """The APScheduler trigger (UTC, or the display zone for `local_time` jobs)."""
-        return CronTrigger(timezone=settings.tz if self.local_time else timezone.utc, **self.cron)
+        return CronTrigger(timezone=settings.tz if self.local_time else UTC, **self.cron)
 
     def slot_for(self, now: datetime, settings: Settings) -> datetime:
         """The latest scheduled moment at or before `now`: what a fire at `now` runs as."""
@@ -78,16 +78,31 @@ JOBS: dict[str, JobSpec] = {
     for spec in (
         JobSpec("reverification", "every hour", run_reverification, cron={"minute": 0}),
         JobSpec("grant-expiry", "every hour", run_grant_expiry, cron={"minute": 5}),
-        JobSpec("request-sla", "every 15 minutes", run_request_sla, cron={"minute": "*/15"}, period=timedelta(minutes=15)),
-        JobSpec("org-verification", "daily at 00:10 (TRUSTBOT_TIMEZONE)", run_org_verification,
-                cron={"hour": 0, "minute": 10}, period=timedelta(days=1), local_time=True),
+        JobSpec(
+            "request-sla", "every 15 minutes", run_request_sla, cron={"minute": "*/15"}, period=timedelta(minutes=15)
+        ),
+        JobSpec(
+            "org-verification",
+            "daily at 00:10 (TRUSTBOT_TIMEZONE)",
+            run_org_verification,
+            cron={"hour": 0, "minute": 10},
+            period=timedelta(days=1),
+            local_time=True,
+        ),
     )
 }
-JOBS["alert-escalation"] = JobSpec("alert-escalation", "every minute", escalate_overdue_alerts,
-                                   cron={"minute": "*"}, period=timedelta(minutes=1))
+JOBS["alert-escalation"] = JobSpec(
+    "alert-escalation", "every minute", escalate_overdue_alerts, cron={"minute": "*"}, period=timedelta(minutes=1)
+)
 JOBS["credit-usage"] = JobSpec("credit-usage", "every hour", run_credit_usage, cron={"minute": 15})
-JOBS["credit-digest"] = JobSpec("credit-digest", "weekly, Monday 09:00 (TRUSTBOT_TIMEZONE)", run_credit_digest,
-                                cron={"day_of_week": "mon", "hour": 9, "minute": 0}, period=timedelta(days=7), local_time=True)
+JOBS["credit-digest"] = JobSpec(
+    "credit-digest",
+    "weekly, Monday 09:00 (TRUSTBOT_TIMEZONE)",
+    run_credit_digest,
+    cron={"day_of_week": "mon", "hour": 9, "minute": 0},
+    period=timedelta(days=7),
+    local_time=True,
+)
 
 
 @dataclass(frozen=True)
@@ -107,24 +122,46 @@ def runner_id() -> str:
 
 def _wall() -> datetime:
     # Leases and run times are infrastructure on wall-clock time, even when the domain clock moves.
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def claim_slot(db: Database, *, job: str, slot_at: datetime, owner: str) -> JobRun | None:
     """Claim (job, slot_at) for `owner`; None when another run finished it or holds a live lease."""
     now = _wall()
-    values = {"job": job, "slot_at": slot_at, "status": RUNNING, "claimed_by": owner, "lease_until": now + LEASE, "started_at": now}
+    values = {
+        "job": job,
+        "slot_at": slot_at,
+        "status": RUNNING,
+        "claimed_by": owner,
+        "lease_until": now + LEASE,
+        "started_at": now,
+    }
     async with db.transaction() as session:
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-        statement = insert(JobRun).values(**values).on_conflict_do_nothing(index_elements=["job", "slot_at"]).returning(JobRun.id)
+        statement = (
+            insert(JobRun)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["job", "slot_at"])
+            .returning(JobRun.id)
+        )
         new_id = (await session.execute(statement)).scalar()
         if new_id is None:
             # Taken: re-claim only a crashed (lease expired) or failed run, conditionally so one runner wins.
             result = await session.execute(
                 update(JobRun)
-                .where(JobRun.job == job, JobRun.slot_at == slot_at,
-                       ((JobRun.status == RUNNING) & (JobRun.lease_until < now)) | (JobRun.status == FAILED))
-                .values(claimed_by=owner, status=RUNNING, lease_until=now + LEASE, started_at=now, finished_at=None, outcome=None)
+                .where(
+                    JobRun.job == job,
+                    JobRun.slot_at == slot_at,
+                    ((JobRun.status == RUNNING) & (JobRun.lease_until < now)) | (JobRun.status == FAILED),
+                )
+                .values(
+                    claimed_by=owner,
+                    status=RUNNING,
+                    lease_until=now + LEASE,
+                    started_at=now,
+                    finished_at=None,
+                    outcome=None,
+                )
                 .returning(JobRun.id)
             )
             new_id = result.scalar()
@@ -136,7 +173,8 @@ async def claim_slot(db: Database, *, job: str, slot_at: datetime, owner: str) -
 async def _finish(db: Database, run: JobRun, owner: str, status: str, outcome: str) -> None:
     async with db.transaction() as session:
         await session.execute(
-            update(JobRun).where(JobRun.id == run.id, JobRun.claimed_by == owner)
+            update(JobRun)
+            .where(JobRun.id == run.id, JobRun.claimed_by == owner)
             .values(status=status, outcome=outcome[:500], finished_at=_wall())
         )
 
@@ -147,8 +185,15 @@ async def get_run(db: Database, *, job: str, slot_at: datetime) -> JobRun | None
         return (await session.scalars(select(JobRun).where(JobRun.job == job, JobRun.slot_at == slot_at))).first()
 
 
-async def run_job(db: Database, clock: Clock, settings: Settings, name: str, *, slot_at: datetime | None = None,
-                  owner: str | None = None) -> RunResult:
+async def run_job(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    name: str,
+    *,
+    slot_at: datetime | None = None,
+    owner: str | None = None,
+) -> RunResult:
     """Claim the slot (default: the latest scheduled moment by `clock`) and run the job once in it."""
     spec = JOBS[name]
     slot = as_utc(slot_at) if slot_at is not None else spec.slot_for(clock.now(), settings)
@@ -156,7 +201,11 @@ async def run_job(db: Database, clock: Clock, settings: Settings, name: str, *, 
     run = await claim_slot(db, job=name, slot_at=slot, owner=owner)
     if run is None:
         existing = await get_run(db, job=name, slot_at=slot)
-        what = f"already {existing.status}" + (f": {existing.outcome}" if existing and existing.outcome else "") if existing else "claimed"
+        what = (
+            f"already {existing.status}" + (f": {existing.outcome}" if existing and existing.outcome else "")
+            if existing
+            else "claimed"
+        )
         return RunResult(job=name, slot_at=slot, status="skipped", outcome=what)
     try:
         outcome = await spec.func(db, clock, settings)
@@ -174,7 +223,9 @@ async def last_runs(db: Database) -> dict[str, JobRun]:
     """The most recent run of each job, by slot."""
     async with db.sessions() as session:
         latest = select(JobRun.job, func.max(JobRun.slot_at).label("slot_at")).group_by(JobRun.job).subquery()
-        rows = (await session.scalars(
-            select(JobRun).join(latest, (JobRun.job == latest.c.job) & (JobRun.slot_at == latest.c.slot_at))
-        )).all()
+        rows = (
+            await session.scalars(
+                select(JobRun).join(latest, (JobRun.job == latest.c.job) & (JobRun.slot_at == latest.c.slot_at))
+            )
+        ).all()
     return {row.job: row for row in rows}

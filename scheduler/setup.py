@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -22,11 +22,17 @@ async def fire(rt: Runtime, name: str) -> None:
 
 def build_scheduler(rt: Runtime) -> AsyncIOScheduler:
     """The scheduler with one entry per job: explicit id, coalesced, never overlapping itself."""
-    scheduler = AsyncIOScheduler(timezone=timezone.utc)
+    scheduler = AsyncIOScheduler(timezone=UTC)
     for spec in JOBS.values():
         scheduler.add_job(
-            fire, trigger=spec.trigger(rt.settings), args=[rt, spec.name], id=spec.name, name=spec.name,
-            coalesce=True, max_instances=1, replace_existing=True,
+            fire,
+            trigger=spec.trigger(rt.settings),
+            args=[rt, spec.name],
+            id=spec.name,
+            name=spec.name,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
             # A fire delayed by at most half a period still runs (as its own slot); later ones are skipped.
             misfire_grace_time=max(30, int(spec.period.total_seconds() // 2)),
         )

@@ -35,9 +35,7 @@ async def upgrade(url: str) -> None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at, or None when never migrated."""
     async with engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
 
 async def is_up_to_date(engine: AsyncEngine) -> bool:

@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from storage.migrate import upgrade
 
 SIGNING_SECRET = "test-signing-secret"
 INGEST_SECRET = "test-ingest-secret"
-START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
@@ -148,8 +148,11 @@ class RunningBot:
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait for listeners running after ack, then deliver everything queued."""
         await asyncio.sleep(0)
-        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
-                   and "trustbot-delivery" not in t.get_name()]
+        pending = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not asyncio.current_task() and not t.done() and "trustbot-delivery" not in t.get_name()
+        ]
         deadline = asyncio.get_running_loop().time() + timeout
         for task in pending:
             name = repr(task.get_coro())

@@ -54,14 +54,34 @@ async def _seed_grants(db: Database) -> None:
 
         acme = await get_org(session, slug="acme")
         for i, status in enumerate([GrantStatus.ACTIVE, GrantStatus.ACTIVE, GrantStatus.REVOKED]):
-            request = AccessRequest(org_id=acme.id, requester=ADM1, members=["U0DEV1"], blanket=i == 0, tier_id="enhanced",
-                                    use_case="red team", justification="x" * 30, duration_days=90, status="approved",
-                                    created_at=START, updated_at=START)
+            request = AccessRequest(
+                org_id=acme.id,
+                requester=ADM1,
+                members=["U0DEV1"],
+                blanket=i == 0,
+                tier_id="enhanced",
+                use_case="red team",
+                justification="x" * 30,
+                duration_days=90,
+                status="approved",
+                created_at=START,
+                updated_at=START,
+            )
             session.add(request)
             await session.flush()
-            session.add(Grant(request_id=request.id, org_id=acme.id, members=["U0DEV1"], blanket=i == 0, tier_id="enhanced",
-                              status=status, starts_at=START, expires_at=START + timedelta(days=90),
-                              reverify_due_at=START + timedelta(days=60)))
+            session.add(
+                Grant(
+                    request_id=request.id,
+                    org_id=acme.id,
+                    members=["U0DEV1"],
+                    blanket=i == 0,
+                    tier_id="enhanced",
+                    status=status,
+                    starts_at=START,
+                    expires_at=START + timedelta(days=90),
+                    reverify_due_at=START + timedelta(days=60),
+                )
+            )
 
 
 def last_response(bot: RunningBot) -> str:
@@ -91,6 +111,7 @@ def thread(bot: RunningBot, message: Any) -> list[str]:
 
 # -- actions -------------------------------------------------------------------------------
 
+
 async def test_acknowledge_sets_owner_updates_in_place_and_records_in_thread(abot: RunningBot) -> None:
     message = await raise_alert(abot)
     await abot.driver.click(SEC, message, "Acknowledge")
@@ -108,8 +129,14 @@ async def test_acknowledge_sets_owner_updates_in_place_and_records_in_thread(abo
     assert (await count(abot, OutboxMessage), await count(abot, AuditEvent)) == before
 
 
-@pytest.mark.parametrize(("button", "status"), [("Escalate", AlertStatus.ESCALATED), ("Resolve", AlertStatus.RESOLVED),
-                                                ("False positive", AlertStatus.FALSE_POSITIVE)])
+@pytest.mark.parametrize(
+    ("button", "status"),
+    [
+        ("Escalate", AlertStatus.ESCALATED),
+        ("Resolve", AlertStatus.RESOLVED),
+        ("False positive", AlertStatus.FALSE_POSITIVE),
+    ],
+)
 async def test_each_transition(abot: RunningBot, button: str, status: str) -> None:
     message = await raise_alert(abot)
     await abot.driver.click(OPS, message, button)
@@ -195,7 +222,10 @@ async def test_suspend_access_confirms_suspends_tells_audits_and_shows(abot: Run
 
 
 async def test_alerts_command_lists_open_alerts_including_low(abot: RunningBot) -> None:
-    await post(abot, {"alerts": [alert("l", signal="quiet-low", severity="low"), alert("h", signal="loud-high", severity="high")]})
+    await post(
+        abot,
+        {"alerts": [alert("l", signal="quiet-low", severity="low"), alert("h", signal="loud-high", severity="high")]},
+    )
     await abot.settle()
     await abot.driver.command(SEC, "alerts")
     await abot.settle()
@@ -210,6 +240,7 @@ async def test_alerts_command_lists_open_alerts_including_low(abot: RunningBot) 
 
 
 # -- grouping --------------------------------------------------------------------------------
+
 
 async def test_repeats_group_into_one_message_with_count_and_last_seen(abot: RunningBot) -> None:
     await raise_alert(abot, id="g-1")
@@ -239,6 +270,7 @@ async def test_dedup_window_ends_grouping(abot: RunningBot) -> None:
 
 # -- escalation ------------------------------------------------------------------------------
 
+
 async def test_escalation_job_via_jobs_run_now(abot: RunningBot) -> None:
     from scheduler.cli import run_jobs_command
 
@@ -248,7 +280,9 @@ async def test_escalation_job_via_jobs_run_now(abot: RunningBot) -> None:
     settings = abot.rt.settings
 
     async def run_at(at: datetime) -> None:
-        args = argparse.Namespace(jobs_command="run", name="alert-escalation", now=at.isoformat().replace("+00:00", "Z"))
+        args = argparse.Namespace(
+            jobs_command="run", name="alert-escalation", now=at.isoformat().replace("+00:00", "Z")
+        )
         assert await run_jobs_command(settings, args) == 0
 
     await run_at(START + timedelta(minutes=10))
@@ -274,9 +308,18 @@ async def test_acknowledged_alerts_do_not_escalate(abot: RunningBot) -> None:
 
 # -- debounce and circuit breaker (service level: timing and outbox rows) ------------------------
 
+
 def _item(i: int, fp: int = 0, severity: str = "medium") -> AlertIn:
-    return AlertIn.model_validate({"id": f"s-{i}", "org": "acme", "signal": f"sig-{fp}", "severity": severity,
-                                   "summary": "storm", "occurred_at": "2026-11-02T08:59:00Z"})
+    return AlertIn.model_validate(
+        {
+            "id": f"s-{i}",
+            "org": "acme",
+            "signal": f"sig-{fp}",
+            "severity": severity,
+            "summary": "storm",
+            "occurred_at": "2026-11-02T08:59:00Z",
+        }
+    )
 
 
 @pytest.fixture
@@ -370,21 +413,36 @@ async def test_security_suspension_outranks_a_missed_reverification(abot: Runnin
     from bot.services.reverification import submit_reverification
 
     async with abot.rt.db.transaction() as session:  # the first grant already lapsed its re-verification
-        await session.execute(update(Grant).where(Grant.id == 1).values(status=GrantStatus.SUSPENDED, suspended_reason="missed_reverification"))
+        await session.execute(
+            update(Grant)
+            .where(Grant.id == 1)
+            .values(status=GrantStatus.SUSPENDED, suspended_reason="missed_reverification")
+        )
     message = await raise_alert(abot, severity="critical")
     await abot.driver.click(SEC, message, "Suspend access")
     await abot.settle()
     await abot.driver.submit(SEC, abot.slack.views(SEC)[-1], reason="Confirmed misuse")
     await abot.settle()
-    assert [(g.status, g.suspended_reason) for g in (await grants(abot))[:2]] == [(GrantStatus.SUSPENDED, "security_action")] * 2
+    assert [(g.status, g.suspended_reason) for g in (await grants(abot))[:2]] == [
+        (GrantStatus.SUSPENDED, "security_action")
+    ] * 2
     async with abot.rt.db.transaction() as session:  # the customer's admin re-verifies: that must not lift it
-        await submit_reverification(session, abot.clock, grant_id=1, user_id=ADM1, operators=[], members=["U0DEV1"],
-                                    attestations={"roster", "use_case"})
+        await submit_reverification(
+            session,
+            abot.clock,
+            grant_id=1,
+            user_id=ADM1,
+            operators=[],
+            members=["U0DEV1"],
+            attestations={"roster", "use_case"},
+        )
     first = (await grants(abot))[0]
     assert (first.status, first.suspended_reason) == (GrantStatus.SUSPENDED, "security_action")
 
 
-async def test_a_post_slack_refuses_moves_to_the_default_channel_then_stops_and_tells_operators(abot: RunningBot) -> None:
+async def test_a_post_slack_refuses_moves_to_the_default_channel_then_stops_and_tells_operators(
+    abot: RunningBot,
+) -> None:
     abot.slack.fail("chat.postMessage", error="channel_not_found", times=1, channel=CHANNEL)
     assert (await post(abot, alert("lost-1", severity="high")))[0] == 202
     await abot.settle()

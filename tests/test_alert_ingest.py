@@ -35,14 +35,28 @@ async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIt
 
 def alert(id: str, **overrides: Any) -> dict[str, Any]:
     """A valid alert item."""
-    item = {"id": id, "org": "acme", "signal": "exfiltration", "severity": "medium", "summary": "Bulk download",
-            "occurred_at": "2026-11-02T08:59:00Z", "actor": "mallory@acme.com"}
+    item = {
+        "id": id,
+        "org": "acme",
+        "signal": "exfiltration",
+        "severity": "medium",
+        "summary": "Bulk download",
+        "occurred_at": "2026-11-02T08:59:00Z",
+        "actor": "mallory@acme.com",
+    }
     item.update(overrides)
     return {k: v for k, v in item.items() if v is not None}
 
 
-async def post(bot: RunningBot, payload: Any = None, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-               secret: str = INGEST_SECRET, timestamp: int | None = None) -> tuple[int, dict[str, Any]]:
+async def post(
+    bot: RunningBot,
+    payload: Any = None,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    secret: str = INGEST_SECRET,
+    timestamp: int | None = None,
+) -> tuple[int, dict[str, Any]]:
     """Sign and POST to `/alerts`; return the status and the JSON answer."""
     raw = body if body is not None else json.dumps(payload).encode()
     sent = sign(secret, raw, timestamp)
@@ -69,6 +83,7 @@ def texts(fake: Any, channel: str) -> list[str]:
 
 
 # -- status codes --------------------------------------------------------------------------
+
 
 async def test_single_alert_is_accepted_and_posted(abot: RunningBot) -> None:
     status, answer = await post(abot, alert("a-1"))
@@ -152,27 +167,32 @@ async def test_batch_of_501_is_413_and_500_is_fine(abot: RunningBot) -> None:
     assert await count(abot, Alert) == 7  # grouped by org:actor:signal
 
 
-@pytest.mark.parametrize(("bad", "field"), [
-    ({"summary": None}, "summary"),
-    ({"id": None}, "id"),
-    ({"occurred_at": None}, "occurred_at"),
-    ({"severity": 3}, "severity"),
-    ({"severity": "urgent"}, "severity"),
-    ({"score": "0.5"}, "score"),
-    ({"score": 1.5}, "score"),
-    ({"org": 42}, "org"),
-    ({"occurred_at": "yesterday"}, "occurred_at"),
-    ({"occurred_at": "2026-11-02T08:59:00"}, "occurred_at"),
-    ({"evidence_url": "http://mon.example/e/1"}, "evidence_url"),
-    ({"evidence_url": "javascript:alert(1)"}, "evidence_url"),
-    ({"details": {"blob": "x" * 8200}}, "details"),
-    ({"details": ["not", "an", "object"]}, "details"),
-    ({"id": "x" * 129}, "id"),
-    ({"signal": "s" * 65}, "signal"),
-    ({"summary": "s" * 501}, "summary"),
-    ({"actor": "mallory\x00"}, "actor"),
-])
-async def test_invalid_item_is_422_naming_index_and_field_and_nothing_is_stored(abot: RunningBot, bad: dict, field: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"summary": None}, "summary"),
+        ({"id": None}, "id"),
+        ({"occurred_at": None}, "occurred_at"),
+        ({"severity": 3}, "severity"),
+        ({"severity": "urgent"}, "severity"),
+        ({"score": "0.5"}, "score"),
+        ({"score": 1.5}, "score"),
+        ({"org": 42}, "org"),
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"occurred_at": "2026-11-02T08:59:00"}, "occurred_at"),
+        ({"evidence_url": "http://mon.example/e/1"}, "evidence_url"),
+        ({"evidence_url": "javascript:alert(1)"}, "evidence_url"),
+        ({"details": {"blob": "x" * 8200}}, "details"),
+        ({"details": ["not", "an", "object"]}, "details"),
+        ({"id": "x" * 129}, "id"),
+        ({"signal": "s" * 65}, "signal"),
+        ({"summary": "s" * 501}, "summary"),
+        ({"actor": "mallory\x00"}, "actor"),
+    ],
+)
+async def test_invalid_item_is_422_naming_index_and_field_and_nothing_is_stored(
+    abot: RunningBot, bad: dict, field: str
+) -> None:
     items = [alert("ok-0"), alert("ok-1"), {**alert("bad-2"), **bad}]
     items[2] = {k: v for k, v in items[2].items() if v is not None}
     status, answer = await post(abot, {"alerts": items})
@@ -213,10 +233,14 @@ async def test_control_characters_and_mrkdwn_in_summary(abot: RunningBot) -> Non
 
 # -- idempotency and routing ---------------------------------------------------------------
 
+
 async def test_resent_id_is_a_duplicate_never_a_second_alert(abot: RunningBot) -> None:
     assert await post(abot, alert("a-1")) == (202, {"accepted": 1, "duplicates": 0})
     assert await post(abot, alert("a-1")) == (202, {"accepted": 0, "duplicates": 1})
-    assert await post(abot, {"alerts": [alert("a-1"), alert("a-2"), alert("a-2")]}) == (202, {"accepted": 1, "duplicates": 2})
+    assert await post(abot, {"alerts": [alert("a-1"), alert("a-2"), alert("a-2")]}) == (
+        202,
+        {"accepted": 1, "duplicates": 2},
+    )
     assert await count(abot, AlertOccurrence) == 2
     [stored] = await alerts(abot)
     assert stored.occurrences == 2
@@ -242,12 +266,17 @@ async def test_org_without_a_security_channel_uses_the_default(abot: RunningBot)
 
 
 async def test_severity_policy(abot: RunningBot) -> None:
-    await post(abot, {"alerts": [
-        alert("l", signal="low-sig", severity="low"),
-        alert("m", signal="med-sig", severity="medium"),
-        alert("h", signal="high-sig", severity="high"),
-        alert("c", signal="crit-sig", severity="critical"),
-    ]})
+    await post(
+        abot,
+        {
+            "alerts": [
+                alert("l", signal="low-sig", severity="low"),
+                alert("m", signal="med-sig", severity="medium"),
+                alert("h", signal="high-sig", severity="high"),
+                alert("c", signal="crit-sig", severity="critical"),
+            ]
+        },
+    )
     await abot.settle()
     shown = texts(abot.slack, "C0ACMESEC")
     assert len(shown) == 3 and not any("low-sig" in s for s in shown)
@@ -264,9 +293,13 @@ def test_parse_items_accepts_rfc3339_offsets() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=6),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=6),
+        max_leaves=20,
+    )
+)
 def test_any_json_is_either_parsed_or_refused_with_a_client_status(value: Any) -> None:
     for body in (value, {"alerts": value}, {**alert("x"), "details": value}):
         items, refusal = parse_items(json.dumps(body).encode())

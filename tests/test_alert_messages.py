@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,36 +12,67 @@ from bot.ids import Action, Block, Element, View
 from bot.messages import alerts as msg
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 BUTTONS = ["Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve"]
 
 
 def _alert(**overrides: object) -> Alert:
     values: dict = dict(
-        id=7, event_id="evt-1", org_id=1, org_slug="acme", actor="mallory@acme.com", signal="exfiltration",
-        severity="high", summary="Bulk download of weights", score=0.93, evidence_url="https://mon.example/e/1",
-        details={}, fingerprint="acme:mallory@acme.com:exfiltration", occurrences=3, first_seen=NOW,
-        last_seen=NOW + timedelta(minutes=5), status=AlertStatus.OPEN, created_at=NOW, updated_at=NOW, channel="C0ACMESEC",
+        id=7,
+        event_id="evt-1",
+        org_id=1,
+        org_slug="acme",
+        actor="mallory@acme.com",
+        signal="exfiltration",
+        severity="high",
+        summary="Bulk download of weights",
+        score=0.93,
+        evidence_url="https://mon.example/e/1",
+        details={},
+        fingerprint="acme:mallory@acme.com:exfiltration",
+        occurrences=3,
+        first_seen=NOW,
+        last_seen=NOW + timedelta(minutes=5),
+        status=AlertStatus.OPEN,
+        created_at=NOW,
+        updated_at=NOW,
+        channel="C0ACMESEC",
     )
     values.update(overrides)
     return Alert(**values)
 
 
 def _org() -> Org:
-    return Org(id=1, slug="acme", name="Acme Security", domains=["acme.com"], security_channel="C0ACMESEC", updated_at=NOW)
+    return Org(
+        id=1, slug="acme", name="Acme Security", domains=["acme.com"], security_channel="C0ACMESEC", updated_at=NOW
+    )
 
 
 def _grant(**overrides: object) -> Grant:
-    values: dict = dict(id=12, request_id=1, org_id=1, members=["U0DEV1", "U0DEV2"], blanket=True, tier_id="enhanced",
-                        status=GrantStatus.ACTIVE, starts_at=NOW, expires_at=datetime(2027, 1, 1, tzinfo=timezone.utc),
-                        reverify_due_at=NOW + timedelta(days=90))
+    values: dict = dict(
+        id=12,
+        request_id=1,
+        org_id=1,
+        members=["U0DEV1", "U0DEV2"],
+        blanket=True,
+        tier_id="enhanced",
+        status=GrantStatus.ACTIVE,
+        starts_at=NOW,
+        expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+        reverify_due_at=NOW + timedelta(days=90),
+    )
     values.update(overrides)
     return Grant(**values)
 
 
 def _card(alert: Alert | None = None, **kw: object) -> msg.AlertCard:
-    return msg.AlertCard(alert=alert or _alert(), org=kw.get("org", _org()),  # type: ignore[arg-type]
-                         grants=(msg.GrantLine(_grant(), "Enhanced"),), security_leads=("U0SEC1",), rep="U0REP1")
+    return msg.AlertCard(
+        alert=alert or _alert(),
+        org=kw.get("org", _org()),  # type: ignore[arg-type]
+        grants=(msg.GrantLine(_grant(), "Enhanced"),),
+        security_leads=("U0SEC1",),
+        rep="U0REP1",
+    )
 
 
 def _all_text(rendered: msg.Rendered) -> str:
@@ -55,9 +86,22 @@ def _buttons(rendered: msg.Rendered) -> list[dict]:
 def test_message_shows_everything_the_lead_needs() -> None:
     rendered = msg.build_alert_message(_card(), "UTC")
     body = _all_text(rendered)
-    for needle in ("Acme Security", "mallory@acme.com", "exfiltration", "HIGH", "Bulk download of weights",
-                   "https://mon.example/e/1", "Occurrences", "*Occurrences*\\n3", "2026-11-02 09:00 UTC",
-                   "2026-11-02 09:05 UTC", "Enhanced", "blanket + 2 people", "expires 2027-01-01", "Open"):
+    for needle in (
+        "Acme Security",
+        "mallory@acme.com",
+        "exfiltration",
+        "HIGH",
+        "Bulk download of weights",
+        "https://mon.example/e/1",
+        "Occurrences",
+        "*Occurrences*\\n3",
+        "2026-11-02 09:00 UTC",
+        "2026-11-02 09:05 UTC",
+        "Enhanced",
+        "blanket + 2 people",
+        "expires 2027-01-01",
+        "Open",
+    ):
         assert needle in body, needle
     assert "<@U0SEC1>" in rendered.text  # high: the security leads are notified
 
@@ -65,8 +109,13 @@ def test_message_shows_everything_the_lead_needs() -> None:
 def test_buttons_are_the_contract_labels_with_typed_values() -> None:
     buttons = _buttons(msg.build_alert_message(_card(), "UTC"))
     assert [b["text"]["text"] for b in buttons] == BUTTONS
-    assert {b["action_id"] for b in buttons} == {Action.ALERT_ACKNOWLEDGE, Action.ALERT_ESCALATE, Action.ALERT_SUSPEND,
-                                                 Action.ALERT_FALSE_POSITIVE, Action.ALERT_RESOLVE}
+    assert {b["action_id"] for b in buttons} == {
+        Action.ALERT_ACKNOWLEDGE,
+        Action.ALERT_ESCALATE,
+        Action.ALERT_SUSPEND,
+        Action.ALERT_FALSE_POSITIVE,
+        Action.ALERT_RESOLVE,
+    }
     assert all(msg.AlertRef.model_validate_json(b["value"]).alert_id == 7 for b in buttons)
 
 
@@ -90,7 +139,9 @@ def test_unknown_org_is_marked() -> None:
 
 
 def test_suspension_is_shown() -> None:
-    alert = _alert(status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="Confirmed exfil")
+    alert = _alert(
+        status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="Confirmed exfil"
+    )
     body = _all_text(msg.build_alert_message(_card(alert), "UTC"))
     assert "Access suspended" in body and "Confirmed exfil" in body
 
@@ -123,7 +174,9 @@ def test_alert_list_and_summary() -> None:
     listing = msg.build_alert_list([(_alert(severity="low"), "Acme Security")], "Open alerts", "UTC")
     assert "LOW" in _all_text(listing) and "1 open alert" in listing.text
     assert "No open alerts" in msg.build_alert_list([], "Open alerts", "UTC").text
-    summary = msg.build_channel_summary(msg.ChannelSummary(lines=(msg.SummaryLine(1, "acme", "exfil", "high", 40),), total_alerts=1))
+    summary = msg.build_channel_summary(
+        msg.ChannelSummary(lines=(msg.SummaryLine(1, "acme", "exfil", "high", 40),), total_alerts=1)
+    )
     assert "rate-limiting" in summary.text and "40 occurrences" in summary.text
     assert "recovered" in msg.build_channel_summary(msg.ChannelSummary(lines=(), total_alerts=0, recovered=True)).text
 

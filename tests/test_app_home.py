@@ -27,8 +27,13 @@ LEAD, GLOBEX_ADMIN = "U0SEC1", "U0GLX1"
 
 
 def home_event(user: str, tab: str = "home") -> dict[str, Any]:
-    return {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": tab,
-            "event_ts": f"{START.timestamp():.6f}"}
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": f"D{user[1:]}",
+        "tab": tab,
+        "event_ts": f"{START.timestamp():.6f}",
+    }
 
 
 async def open_home(bot: RunningBot, user: str, *, event_id: str | None = None, retry_num: int | None = None) -> Any:
@@ -61,10 +66,20 @@ async def add_alerts(bot: RunningBot, slug: str | None, *specs: dict[str, Any]) 
         for spec in specs:
             key = uuid.uuid4().hex[:12]
             values: dict[str, Any] = {
-                "event_id": f"ev-{key}", "org_id": oid, "org_slug": slug or "initech", "actor": "user@acme.com",
-                "signal": "exfil_pattern", "severity": "medium", "summary": "Bulk export of model outputs",
-                "fingerprint": f"fp-{key}", "occurrences": 1, "first_seen": now - timedelta(hours=2),
-                "last_seen": now - timedelta(minutes=5), "created_at": now, "updated_at": now, **spec,
+                "event_id": f"ev-{key}",
+                "org_id": oid,
+                "org_slug": slug or "initech",
+                "actor": "user@acme.com",
+                "signal": "exfil_pattern",
+                "severity": "medium",
+                "summary": "Bulk export of model outputs",
+                "fingerprint": f"fp-{key}",
+                "occurrences": 1,
+                "first_seen": now - timedelta(hours=2),
+                "last_seen": now - timedelta(minutes=5),
+                "created_at": now,
+                "updated_at": now,
+                **spec,
             }
             session.add(Alert(**values))
 
@@ -74,12 +89,34 @@ async def test_admin_sees_their_requests_grants_and_credits(bot: RunningBot) -> 
     await open_and_submit(bot, use_case="Phishing triage")  # a second, still pending request
     acme = await org_id(bot, "acme")
     async with bot.rt.db.transaction() as session:
-        session.add(UsageRecord(id="u1", org_id=acme, credit_grant_id="acme-2026", amount_usd=Decimal(1200),
-                                occurred_at=START, received_at=START))
-        session.add(UsageRecord(id="u2", org_id=acme, amount_usd=Decimal(300),  # no credit grant named: in its period
-                                occurred_at=START - timedelta(days=30), received_at=START))
-        session.add(UsageRecord(id="u3", org_id=acme, amount_usd=Decimal(999),  # before the period: not counted
-                                occurred_at=datetime(2025, 6, 1, tzinfo=UTC), received_at=START))
+        session.add(
+            UsageRecord(
+                id="u1",
+                org_id=acme,
+                credit_grant_id="acme-2026",
+                amount_usd=Decimal(1200),
+                occurred_at=START,
+                received_at=START,
+            )
+        )
+        session.add(
+            UsageRecord(
+                id="u2",
+                org_id=acme,
+                amount_usd=Decimal(300),  # no credit grant named: in its period
+                occurred_at=START - timedelta(days=30),
+                received_at=START,
+            )
+        )
+        session.add(
+            UsageRecord(
+                id="u3",
+                org_id=acme,
+                amount_usd=Decimal(999),  # before the period: not counted
+                occurred_at=datetime(2025, 6, 1, tzinfo=UTC),
+                received_at=START,
+            )
+        )
 
     await open_home(bot, ADMIN)
     home = home_of(bot, ADMIN)
@@ -124,7 +161,8 @@ async def test_outsider_sees_no_org_data(bot: RunningBot) -> None:
 
 async def test_security_lead_sees_active_alerts_of_their_orgs_only(bot: RunningBot) -> None:
     await add_alerts(
-        bot, "acme",
+        bot,
+        "acme",
         {"severity": "low", "signal": "odd_hours", "occurrences": 3, "summary": "Ping <!channel> & <@U0OPS1>"},
         {"severity": "critical", "status": "escalated", "signal": "jailbreak_attempts"},
         {"severity": "high", "status": "resolved", "signal": "closed_signal"},

@@ -16,7 +16,14 @@ from storage.tables import AuditEvent
 async def _seed(db: Database, clock: FixedClock, n: int = 5) -> None:
     for i in range(n):
         async with db.transaction() as session:
-            await record_audit(session, clock, actor=f"U{i}", action="test.event", subject=f"thing:{i}", details={"i": i, "note": "<!channel>"})
+            await record_audit(
+                session,
+                clock,
+                actor=f"U{i}",
+                action="test.event",
+                subject=f"thing:{i}",
+                details={"i": i, "note": "<!channel>"},
+            )
         clock.advance(timedelta(minutes=1))
 
 

@@ -34,7 +34,9 @@ def test_one_bad_org_changes_nothing_and_names_org_and_field(cli_env: Path, caps
     path.write_text(DIRECTORY_YAML)
     assert main(["orgs", "apply", str(path)]) == 0
     capsys.readouterr()
-    bad = DIRECTORY_YAML.replace("name: Globex", "name: Globex Renamed").replace("rep: U0REP2\n    admins: [U0GLX1]", "rep: bob\n    admins: [U0GLX1]")
+    bad = DIRECTORY_YAML.replace("name: Globex", "name: Globex Renamed").replace(
+        "rep: U0REP2\n    admins: [U0GLX1]", "rep: bob\n    admins: [U0GLX1]"
+    )
     path.write_text(bad)
     assert main(["orgs", "apply", str(path)]) == 2
     err = capsys.readouterr().err

@@ -16,7 +16,9 @@ from tests.conftest import DIRECTORY_YAML, SIGNING_SECRET
 ADMIN, REP = "U0ADM1", "U0REP1"
 
 
-async def test_messages_survive_sigkill_and_are_sent_exactly_once(database_url: str, fake_slack: Any, tmp_path: Path) -> None:
+async def test_messages_survive_sigkill_and_are_sent_exactly_once(
+    database_url: str, fake_slack: Any, tmp_path: Path
+) -> None:
     from bot.testing.slack_requests import SlackDriver
 
     directory = tmp_path / "directory.yml"
@@ -24,20 +26,39 @@ async def test_messages_survive_sigkill_and_are_sent_exactly_once(database_url: 
     port = free_port()
     env = {
         **clean_env(),
-        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url,
-        "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(port), "TRUSTBOT_DIRECTORY": str(directory),
-        "TRUSTBOT_CHANNEL_PACE_SECONDS": "0", "TRUSTBOT_OUTBOX_POLL_SECONDS": "0.1",
-        "TRUSTBOT_OUTBOX_LEASE_SECONDS": "2", "TRUSTBOT_SCHEDULER_ENABLED": "false",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "TRUSTBOT_DIRECTORY": str(directory),
+        "TRUSTBOT_CHANNEL_PACE_SECONDS": "0",
+        "TRUSTBOT_OUTBOX_POLL_SECONDS": "0.1",
+        "TRUSTBOT_OUTBOX_LEASE_SECONDS": "2",
+        "TRUSTBOT_SCHEDULER_ENABLED": "false",
     }
-    server = ServerProcess("trustbot serve", [sys.executable, "-m", "bot.cli", "serve"], env, port, tmp_path / "serve.log")
+    server = ServerProcess(
+        "trustbot serve", [sys.executable, "-m", "bot.cli", "serve"], env, port, tmp_path / "serve.log"
+    )
     driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, fake_slack)
     try:
         await server.start()
         await driver.command(ADMIN, "request")
         await wait_for(lambda: fake_slack.views(ADMIN))
-        await driver.submit(ADMIN, fake_slack.views(ADMIN)[-1], members=["U0DEV1"], blanket=False, tier="standard",
-                            duration="30", use_case="Malware analysis", justification="Our SOC reverse-engineers samples daily.")
-        await wait_for(lambda: fake_slack.messages("C0REPS") and fake_slack.replies("C0REPS", fake_slack.messages("C0REPS")[0].ts))
+        await driver.submit(
+            ADMIN,
+            fake_slack.views(ADMIN)[-1],
+            members=["U0DEV1"],
+            blanket=False,
+            tier="standard",
+            duration="30",
+            use_case="Malware analysis",
+            justification="Our SOC reverse-engineers samples daily.",
+        )
+        await wait_for(
+            lambda: fake_slack.messages("C0REPS") and fake_slack.replies("C0REPS", fake_slack.messages("C0REPS")[0].ts)
+        )
         parent = fake_slack.messages("C0REPS")[0]
         actions = fake_slack.replies("C0REPS", parent.ts)[0]
         await wait_for(lambda: fake_slack.dms(ADMIN))
@@ -61,8 +82,11 @@ async def test_messages_survive_sigkill_and_are_sent_exactly_once(database_url: 
         await driver.close()
         await server.stop()
 
-    writes = [(c.method, c.args.get("channel"), c.args.get("ts"), c.args.get("thread_ts"), json.dumps(c.args.get("text")))
-              for c in fake_slack.calls[sent_before:] if c.ok]
+    writes = [
+        (c.method, c.args.get("channel"), c.args.get("ts"), c.args.get("thread_ts"), json.dumps(c.args.get("text")))
+        for c in fake_slack.calls[sent_before:]
+        if c.ok
+    ]
     duplicates = [w for w, n in Counter(writes).items() if n > 1]
     assert not duplicates, duplicates
     updates = [c for c in fake_slack.calls[sent_before:] if c.method == "chat.update" and c.ok]

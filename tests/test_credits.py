@@ -40,7 +40,10 @@ def usage(id: str, **overrides: Any) -> dict[str, Any]:
 
 async def post_usage(bot: RunningBot, payload: Any, *, secret: str = INGEST_SECRET) -> tuple[int, dict[str, Any]]:
     raw = json.dumps(payload).encode()
-    async with aiohttp.ClientSession() as http, http.post(f"{bot.server.url}/usage", data=raw, headers=sign(secret, raw)) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{bot.server.url}/usage", data=raw, headers=sign(secret, raw)) as response,
+    ):
         text = await response.text()
         return response.status, (json.loads(text) if text.startswith("{") else {"raw": text})
 
@@ -52,8 +55,11 @@ async def records(db: Database) -> list[UsageRecord]:
 
 # -- POST /usage -------------------------------------------------------------------------------
 
+
 async def test_usage_is_accepted_and_duplicates_counted(bot: RunningBot) -> None:
-    status, answer = await post_usage(bot, {"usage": [usage("u-1"), usage("u-2", credit_grant="acme-2026", amount_usd=10)]})
+    status, answer = await post_usage(
+        bot, {"usage": [usage("u-1"), usage("u-2", credit_grant="acme-2026", amount_usd=10)]}
+    )
     assert (status, answer) == (202, {"accepted": 2, "duplicates": 0})
     status, answer = await post_usage(bot, {"usage": [usage("u-1"), usage("u-3"), usage("u-3")]})
     assert (status, answer) == (202, {"accepted": 1, "duplicates": 2})
@@ -76,9 +82,13 @@ async def test_usage_unknown_org_or_credit_grant_is_422_and_stores_nothing(bot: 
 
 
 async def test_usage_validation_and_signature(bot: RunningBot) -> None:
-    for bad, field in ((usage("x", amount_usd=0), "amount_usd"), (usage("x", amount_usd="5"), "amount_usd"),
-                       (usage("x", amount_usd=True), "amount_usd"), (usage("x", occurred_at="yesterday"), "occurred_at"),
-                       (usage("x" * 129), "id")):
+    for bad, field in (
+        (usage("x", amount_usd=0), "amount_usd"),
+        (usage("x", amount_usd="5"), "amount_usd"),
+        (usage("x", amount_usd=True), "amount_usd"),
+        (usage("x", occurred_at="yesterday"), "occurred_at"),
+        (usage("x" * 129), "id"),
+    ):
         status, answer = await post_usage(bot, bad)
         assert status == 422 and answer["field"] == field, (bad, answer)
     status, _ = await post_usage(bot, usage("u-1"), secret="wrong-secret")
@@ -87,6 +97,7 @@ async def test_usage_validation_and_signature(bot: RunningBot) -> None:
 
 
 # -- /trust credits ----------------------------------------------------------------------------
+
 
 def last_response(bot: RunningBot) -> str:
     return json.dumps(bot.slack.responses[-1]) if bot.slack.responses else ""
@@ -113,6 +124,7 @@ async def test_credits_command_for_admin_and_refusal_for_outsider(bot: RunningBo
 
 
 # -- jobs --------------------------------------------------------------------------------------
+
 
 def settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
@@ -215,13 +227,28 @@ async def test_credit_digest_posts_one_message_to_the_reps_channel(db: Database,
 async def test_usage_attribution_names_grant_else_soonest_expiring_covering(db: Database, clock: FixedClock) -> None:
     org_id = await seed(db, clock)
     async with db.transaction() as session:
-        session.add(CreditGrant(id="acme-bonus", org_id=org_id, amount_usd=Decimal(1000),
-                                starts=date(2026, 10, 1), expires=date(2026, 12, 1)))
+        session.add(
+            CreditGrant(
+                id="acme-bonus",
+                org_id=org_id,
+                amount_usd=Decimal(1000),
+                starts=date(2026, 10, 1),
+                expires=date(2026, 12, 1),
+            )
+        )
     await add_usage(db, org_id, "in-overlap", 100, datetime(2026, 10, 15, tzinfo=UTC))  # → acme-bonus (expires first)
     await add_usage(db, org_id, "before", 50, datetime(2026, 9, 15, tzinfo=UTC))  # → acme-2026
     async with db.transaction() as session:
-        session.add(UsageRecord(id="named", org_id=org_id, credit_grant_id="acme-2026", amount_usd=Decimal(7),
-                                occurred_at=datetime(2026, 10, 15, tzinfo=UTC), received_at=clock.now()))
+        session.add(
+            UsageRecord(
+                id="named",
+                org_id=org_id,
+                credit_grant_id="acme-2026",
+                amount_usd=Decimal(7),
+                occurred_at=datetime(2026, 10, 15, tzinfo=UTC),
+                received_at=clock.now(),
+            )
+        )
     async with db.sessions() as session:
         grants = list((await session.scalars(select(CreditGrant))).all())
         used = await credit_usage(session, credit_grants=grants)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -38,7 +38,8 @@ async def statuses(db: Database) -> list[str]:
 
 async def test_post_reply_and_update_arrive_in_order_and_in_the_thread(db, fake_slack, clock) -> None:
     await queue(
-        db, clock,
+        db,
+        clock,
         ("post_message", {"channel": "C1", "key": "request:1", "text": "parent"}),
         ("reply_in_thread", {"channel": "C1", "parent_key": "request:1", "text": "reply"}),
         ("update_message", {"channel": "C1", "key": "request:1", "text": "parent, decided"}),
@@ -80,7 +81,8 @@ async def test_server_errors_back_off_and_recover(db, fake_slack, clock) -> None
 async def test_permanent_error_fails_at_once_is_audited_and_fails_dependents(db, fake_slack, clock) -> None:
     fake_slack.fail("chat.postMessage", error="channel_not_found", times=1)
     await queue(
-        db, clock,
+        db,
+        clock,
         ("post_message", {"channel": "C404", "key": "k", "text": "hi"}),
         ("reply_in_thread", {"channel": "C404", "parent_key": "k", "text": "reply"}),
     )
@@ -101,7 +103,7 @@ async def test_message_limit_exceeded_is_retried_not_dropped(db, fake_slack, clo
     async with db.sessions() as session:
         row = (await session.scalars(select(OutboxMessage))).one()
     assert row.status == OutboxStatus.PENDING and row.last_error == "message_limit_exceeded"
-    assert row.available_at > datetime.now(timezone.utc) + timedelta(seconds=30)
+    assert row.available_at > datetime.now(UTC) + timedelta(seconds=30)
 
 
 async def test_gives_up_after_max_attempts(db, fake_slack, clock) -> None:
@@ -111,7 +113,9 @@ async def test_gives_up_after_max_attempts(db, fake_slack, clock) -> None:
     for _ in range(3):
         await worker.deliver_once()
         async with db.transaction() as session:  # skip the backoff wait
-            await session.execute(update(OutboxMessage).values(available_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+            await session.execute(
+                update(OutboxMessage).values(available_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
         worker._lane_ready.clear()
     assert await statuses(db) == [OutboxStatus.FAILED]
     assert len(fake_slack.calls_to("chat.postMessage")) == 3
@@ -128,7 +132,15 @@ async def test_only_the_newest_queued_edit_is_sent(db, fake_slack, clock) -> Non
 
 
 async def test_each_channel_is_paced_but_channels_proceed_in_parallel(db, fake_slack, clock) -> None:
-    await queue(db, clock, *[("post_message", {"channel": ch, "key": f"{ch}{i}", "text": str(i)}) for i in range(3) for ch in ("C1", "C2")])
+    await queue(
+        db,
+        clock,
+        *[
+            ("post_message", {"channel": ch, "key": f"{ch}{i}", "text": str(i)})
+            for i in range(3)
+            for ch in ("C1", "C2")
+        ],
+    )
     await make_worker(db, fake_slack, pace_seconds=0.4).drain(timeout=10)
     for channel in ("C1", "C2"):
         times = [c.at for c in fake_slack.calls_to("chat.postMessage") if c.args.get("channel") == channel]
@@ -141,7 +153,11 @@ async def test_each_channel_is_paced_but_channels_proceed_in_parallel(db, fake_s
 async def test_two_workers_never_send_the_same_row(database_url, fake_slack, clock) -> None:
     db_a, db_b = Database(database_url), Database(database_url)
     try:
-        await queue(db_a, clock, *[("post_message", {"channel": f"C{i % 7}", "key": f"k{i}", "text": f"m{i}"}) for i in range(60)])
+        await queue(
+            db_a,
+            clock,
+            *[("post_message", {"channel": f"C{i % 7}", "key": f"k{i}", "text": f"m{i}"}) for i in range(60)],
+        )
         a, b = make_worker(db_a, fake_slack), make_worker(db_b, fake_slack)
         await asyncio.gather(a.drain(timeout=20), b.drain(timeout=20))
         texts = [c.args["text"] for c in fake_slack.calls_to("chat.postMessage")]
@@ -154,8 +170,11 @@ async def test_two_workers_never_send_the_same_row(database_url, fake_slack, clo
 async def test_row_of_a_dead_worker_is_sent_after_its_lease(db, fake_slack, clock) -> None:
     await queue(db, clock, ("post_message", {"channel": "C1", "key": "k", "text": "hi"}))
     async with db.transaction() as session:  # claimed by a worker that then died
-        await session.execute(update(OutboxMessage).values(
-            claimed_by="dead", attempts=1, lease_until=datetime.now(timezone.utc) + timedelta(seconds=1)))
+        await session.execute(
+            update(OutboxMessage).values(
+                claimed_by="dead", attempts=1, lease_until=datetime.now(UTC) + timedelta(seconds=1)
+            )
+        )
     worker = make_worker(db, fake_slack)
     assert await worker.deliver_once() == 0
     await asyncio.sleep(1.1)
@@ -197,7 +216,7 @@ async def test_a_rate_limit_holds_every_row_of_the_lane(db, fake_slack, clock) -
     assert await other_replica.deliver_once() == 0
     async with db.sessions() as session:
         due = (await session.scalars(select(OutboxMessage.available_at))).all()
-    assert all(at > datetime.now(timezone.utc) + timedelta(seconds=20) for at in due)
+    assert all(at > datetime.now(UTC) + timedelta(seconds=20) for at in due)
 
 
 async def test_a_debounced_edit_does_not_hold_up_the_channel(db, fake_slack, clock) -> None:
@@ -205,7 +224,8 @@ async def test_a_debounced_edit_does_not_hold_up_the_channel(db, fake_slack, clo
     worker = make_worker(db, fake_slack)
     await worker.drain()
     await queue(
-        db, clock,
+        db,
+        clock,
         ("update_message", {"channel": "C1", "key": "a", "text": "v1", "delay_seconds": 30}),
         ("post_message", {"channel": "C1", "key": "b", "text": "next alert"}),
     )

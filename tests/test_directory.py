@@ -52,10 +52,17 @@ async def _count(db: Database, table: type) -> int:
 
 async def _snapshot(db: Database) -> tuple:
     async with db.sessions() as session:
-        orgs = [(o.slug, o.name, tuple(o.domains), o.max_tier, o.verified_until, o.updated_at)
-                for o in (await session.scalars(select(Org).order_by(Org.slug))).all()]
-        roles = sorted((r.org_id, r.user_id, r.role, r.position) for r in (await session.scalars(select(OrgRole))).all())
-        credits = sorted((c.id, c.org_id, c.amount_usd, c.starts, c.expires) for c in (await session.scalars(select(CreditGrant))).all())
+        orgs = [
+            (o.slug, o.name, tuple(o.domains), o.max_tier, o.verified_until, o.updated_at)
+            for o in (await session.scalars(select(Org).order_by(Org.slug))).all()
+        ]
+        roles = sorted(
+            (r.org_id, r.user_id, r.role, r.position) for r in (await session.scalars(select(OrgRole))).all()
+        )
+        credits = sorted(
+            (c.id, c.org_id, c.amount_usd, c.starts, c.expires)
+            for c in (await session.scalars(select(CreditGrant))).all()
+        )
         tiers = [(t.id, t.approvals, t.max_days, t.reverify_days, t.rank) for t in await list_tiers(session)]
         audit = await session.scalar(select(func.count()).select_from(AuditEvent))
     return orgs, roles, credits, tiers, audit
@@ -75,12 +82,22 @@ async def test_apply_creates_orgs_roles_credits_and_default_tiers(db: Database, 
         assert credit is not None and credit.amount_usd == Decimal("250000") and credit.org_id == acme.id
         tiers = await list_tiers(session)
         assert [(t.id, t.approvals, t.max_days, t.reverify_days) for t in tiers] == [
-            ("standard", 1, 365, 180), ("enhanced", 1, 180, 90), ("frontier", 2, 90, 30)]
+            ("standard", 1, 365, 180),
+            ("enhanced", 1, 180, 90),
+            ("frontier", 2, 90, 30),
+        ]
         state = await get_directory_state(session)
         assert state.reps_channel == "C0REPS" and state.security_channel == "C0SEC" and state.operators == ["U0OPS1"]
         summary = await list_orgs_summary(session)
-        assert summary[0] == {"slug": "acme", "name": "Acme Security", "rep": "U0REP1", "admins": 2,
-                              "security_channel": "C0ACMESEC", "max_tier": "frontier", "verified_until": "2027-06-30"}
+        assert summary[0] == {
+            "slug": "acme",
+            "name": "Acme Security",
+            "rep": "U0REP1",
+            "admins": 2,
+            "security_channel": "C0ACMESEC",
+            "max_tier": "frontier",
+            "verified_until": "2027-06-30",
+        }
         actions = (await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all()
         assert actions == ["org.created", "org.created", "directory.applied"]
         assert (await verify_audit_chain(session)).intact
@@ -99,9 +116,11 @@ async def test_applying_twice_changes_nothing(db: Database, clock: FixedClock) -
 
 async def test_update_is_audited_and_reports_verification_extended(db: Database, clock: FixedClock) -> None:
     await _apply(db, clock, DIRECTORY)
-    changed = (DIRECTORY.replace("admins: [U0ADM1, U0ADM2]", "admins: [U0ADM2]")
-               .replace("verified_until: 2027-06-30", "verified_until: 2028-06-30")
-               .replace("amount_usd: 250000", "amount_usd: 300000.50"))
+    changed = (
+        DIRECTORY.replace("admins: [U0ADM1, U0ADM2]", "admins: [U0ADM2]")
+        .replace("verified_until: 2027-06-30", "verified_until: 2028-06-30")
+        .replace("amount_usd: 250000", "amount_usd: 300000.50")
+    )
     report = await _apply(db, clock, changed)
     assert report.updated == ["acme"] and report.unchanged == ["globex"] and report.verification_extended == ["acme"]
     async with db.sessions() as session:
@@ -140,9 +159,14 @@ def test_unknown_top_level_field_and_yaml_syntax() -> None:
 
 
 def test_cross_field_problems_are_all_reported() -> None:
-    bad = (DIRECTORY.replace("max_tier: standard", "max_tier: gold")
-           .replace("verified_until: 2027-03-31", "verified_until: 2027-03-31\n    credits: [{id: acme-2026, amount_usd: 5, starts: 2026-01-01, expires: 2026-01-01}]")
-           .replace("slug: globex", "slug: acme"))
+    bad = (
+        DIRECTORY.replace("max_tier: standard", "max_tier: gold")
+        .replace(
+            "verified_until: 2027-03-31",
+            "verified_until: 2027-03-31\n    credits: [{id: acme-2026, amount_usd: 5, starts: 2026-01-01, expires: 2026-01-01}]",
+        )
+        .replace("slug: globex", "slug: acme")
+    )
     with pytest.raises(DirectoryError) as caught:
         parse_directory(bad)
     message = caught.value.message
@@ -154,9 +178,13 @@ def test_cross_field_problems_are_all_reported() -> None:
 
 def test_max_tier_is_checked_against_the_files_tiers() -> None:
     tiers = "tiers:\n  - {id: basic, name: Basic, approvals: 1, max_days: 30, reverify_days: 30}\n"
-    with pytest.raises(DirectoryError, match="org 'acme': field 'max_tier': unknown tier 'frontier' \\(tiers: basic\\)"):
+    with pytest.raises(
+        DirectoryError, match="org 'acme': field 'max_tier': unknown tier 'frontier' \\(tiers: basic\\)"
+    ):
         parse_directory(tiers + DIRECTORY)
-    parsed = parse_directory(tiers + DIRECTORY.replace("max_tier: frontier", "max_tier: basic").replace("max_tier: standard", ""))
+    parsed = parse_directory(
+        tiers + DIRECTORY.replace("max_tier: frontier", "max_tier: basic").replace("max_tier: standard", "")
+    )
     assert [t.id for t in parsed.tiers or []] == ["basic"]
 
 
@@ -173,9 +201,17 @@ async def test_missing_org_is_reported_and_left_alone(db: Database, clock: Fixed
 
 async def test_credit_owned_by_another_org_is_refused(db: Database, clock: FixedClock) -> None:
     await _apply(db, clock, DIRECTORY)
-    moved = DIRECTORY.replace("verified_until: 2027-03-31", "verified_until: 2027-03-31\n    credits:\n      - {id: acme-2026, amount_usd: 1, starts: 2026-01-01, expires: 2027-01-01}")
-    moved = moved.replace("    credits:\n      - {id: acme-2026, amount_usd: 250000, starts: 2026-01-01, expires: 2027-01-01}\n", "")
-    with pytest.raises(DirectoryError, match="org 'globex': field 'credits\\[0\\].id': credit id 'acme-2026' already belongs to org 'acme'"):
+    moved = DIRECTORY.replace(
+        "verified_until: 2027-03-31",
+        "verified_until: 2027-03-31\n    credits:\n      - {id: acme-2026, amount_usd: 1, starts: 2026-01-01, expires: 2027-01-01}",
+    )
+    moved = moved.replace(
+        "    credits:\n      - {id: acme-2026, amount_usd: 250000, starts: 2026-01-01, expires: 2027-01-01}\n", ""
+    )
+    with pytest.raises(
+        DirectoryError,
+        match="org 'globex': field 'credits\\[0\\].id': credit id 'acme-2026' already belongs to org 'acme'",
+    ):
         await _apply(db, clock, moved)
 
 
@@ -183,12 +219,26 @@ async def test_tiers_replaced_but_a_tier_in_use_is_kept(db: Database, clock: Fix
     await _apply(db, clock, DIRECTORY)
     async with db.transaction() as session:
         acme = await get_org(session, slug="acme")
-        session.add(AccessRequest(org_id=acme.id, requester="U0ADM1", tier_id="enhanced", use_case="u", justification="j",
-                                  duration_days=30, created_at=START, updated_at=START))
-    tiers = ("tiers:\n  - {id: standard, name: Std, approvals: 1, max_days: 100, reverify_days: 50}\n"
-             "  - {id: frontier, name: Frontier, approvals: 2, max_days: 90, reverify_days: 30}\n")
+        session.add(
+            AccessRequest(
+                org_id=acme.id,
+                requester="U0ADM1",
+                tier_id="enhanced",
+                use_case="u",
+                justification="j",
+                duration_days=30,
+                created_at=START,
+                updated_at=START,
+            )
+        )
+    tiers = (
+        "tiers:\n  - {id: standard, name: Std, approvals: 1, max_days: 100, reverify_days: 50}\n"
+        "  - {id: frontier, name: Frontier, approvals: 2, max_days: 90, reverify_days: 30}\n"
+    )
     before = await _snapshot(db)
-    with pytest.raises(DirectoryError, match="tier 'enhanced': cannot be removed: 0 active or suspended grants and 1 open requests"):
+    with pytest.raises(
+        DirectoryError, match="tier 'enhanced': cannot be removed: 0 active or suspended grants and 1 open requests"
+    ):
         await _apply(db, clock, tiers + DIRECTORY)
     assert await _snapshot(db) == before
     async with db.transaction() as session:
@@ -196,7 +246,10 @@ async def test_tiers_replaced_but_a_tier_in_use_is_kept(db: Database, clock: Fix
     report = await _apply(db, clock, tiers + DIRECTORY)
     assert report.tiers_changed == ["tier standard changed", "tier frontier changed", "tier enhanced removed"]
     async with db.sessions() as session:
-        assert [(t.id, t.rank, t.max_days) for t in await list_tiers(session)] == [("standard", 0, 100), ("frontier", 1, 90)]
+        assert [(t.id, t.rank, t.max_days) for t in await list_tiers(session)] == [
+            ("standard", 0, 100),
+            ("frontier", 1, 90),
+        ]
 
 
 async def test_resolve_actor_roles_operators_and_strangers(db: Database, clock: FixedClock) -> None:
@@ -228,17 +281,51 @@ async def test_resolve_actor_before_any_directory(db: Database) -> None:
 
 def test_default_tiers_match_the_design() -> None:
     assert [(t.id, t.approvals, t.max_days, t.reverify_days) for t in DEFAULT_TIERS] == [
-        ("standard", 1, 365, 180), ("enhanced", 1, 180, 90), ("frontier", 2, 90, 30)]
+        ("standard", 1, 365, 180),
+        ("enhanced", 1, 180, 90),
+        ("frontier", 2, 90, 30),
+    ]
 
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True), st.text(max_size=12),
-    st.dates(), st.sampled_from(["acme", "U0REP1", "C0SEC", "standard", "2027-06-30", "acme.com", "bad id", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.dates(),
+    st.sampled_from(["acme", "U0REP1", "C0SEC", "standard", "2027-06-30", "acme.com", "bad id", ""]),
 )
-_keys = st.sampled_from(["slug", "name", "domains", "rep", "backup_reps", "admins", "security_leads", "security_channel",
-                         "max_tier", "verified_until", "credits", "id", "amount_usd", "starts", "expires", "approvals",
-                         "max_days", "reverify_days", "operators", "reps_channel", "tiers", "orgs", "other"])
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6), max_leaves=25)
+_keys = st.sampled_from(
+    [
+        "slug",
+        "name",
+        "domains",
+        "rep",
+        "backup_reps",
+        "admins",
+        "security_leads",
+        "security_channel",
+        "max_tier",
+        "verified_until",
+        "credits",
+        "id",
+        "amount_usd",
+        "starts",
+        "expires",
+        "approvals",
+        "max_days",
+        "reverify_days",
+        "operators",
+        "reps_channel",
+        "tiers",
+        "orgs",
+        "other",
+    ]
+)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=6), max_leaves=25
+)
 _files = st.dictionaries(_keys, _values, max_size=8) | _values
 
 

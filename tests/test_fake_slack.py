@@ -29,10 +29,26 @@ def client(fake: FakeSlack, token: str = "xoxb-test") -> AsyncWebClient:
 
 async def test_post_update_reply_and_dm_are_recorded_and_rendered(fake: FakeSlack) -> None:
     web = client(fake)
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "Request from <@U0ADM1> &amp; co"}},
-              {"type": "actions", "elements": [
-                  {"type": "button", "action_id": "request.approve", "value": "1", "text": {"type": "plain_text", "text": "Approve"}},
-                  {"type": "button", "action_id": "request.deny", "value": "1", "text": {"type": "plain_text", "text": "Deny"}}]}]
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Request from <@U0ADM1> &amp; co"}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "request.approve",
+                    "value": "1",
+                    "text": {"type": "plain_text", "text": "Approve"},
+                },
+                {
+                    "type": "button",
+                    "action_id": "request.deny",
+                    "value": "1",
+                    "text": {"type": "plain_text", "text": "Deny"},
+                },
+            ],
+        },
+    ]
     first = await web.chat_postMessage(channel="C0REPS", text="new request", blocks=blocks)
     second = await web.chat_postMessage(channel="C0REPS", text="second")
     assert float(second["ts"]) > float(first["ts"])
@@ -74,21 +90,45 @@ async def test_auth_users_views_and_unknown_methods(fake: FakeSlack) -> None:
     with pytest.raises(SlackApiError) as unknown:
         await web.api_call("chat.frobnicate")
     assert unknown.value.response["error"] == "unknown_method"
-    modal = {"type": "modal", "callback_id": "request.submit", "title": {"type": "plain_text", "text": "Request access"},
-             "blocks": [{"type": "input", "block_id": "tier", "label": {"type": "plain_text", "text": "Tier"},
-                         "element": {"type": "static_select", "action_id": "tier_input", "options": [
-                             {"value": "standard", "text": {"type": "plain_text", "text": "Standard"}}]}},
-                        {"type": "input", "block_id": "members", "label": {"type": "plain_text", "text": "Members"},
-                         "element": {"type": "multi_users_select", "action_id": "members_input"}}]}
+    modal = {
+        "type": "modal",
+        "callback_id": "request.submit",
+        "title": {"type": "plain_text", "text": "Request access"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "tier",
+                "label": {"type": "plain_text", "text": "Tier"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "tier_input",
+                    "options": [{"value": "standard", "text": {"type": "plain_text", "text": "Standard"}}],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "members",
+                "label": {"type": "plain_text", "text": "Members"},
+                "element": {"type": "multi_users_select", "action_id": "members_input"},
+            },
+        ],
+    }
     opened = await web.views_open(trigger_id=fake.new_trigger_id("U0ADM1"), view=modal)
     assert opened["view"]["id"].startswith("V")
-    await web.views_update(view_id=opened["view"]["id"], view={**modal, "title": {"type": "plain_text", "text": "Again"}})
+    await web.views_update(
+        view_id=opened["view"]["id"], view={**modal, "title": {"type": "plain_text", "text": "Again"}}
+    )
     [view] = fake.views("U0ADM1")
     assert view["title"]["text"] == "Again" and fake.views("U0REP1") == []
     assert view_values(view, {"tier": "standard"}) == {
-        "tier": {"tier_input": {"type": "static_select", "selected_option": {
-            "value": "standard", "text": {"type": "plain_text", "text": "Standard"}}}},
-        "members": {"members_input": {"type": "multi_users_select", "selected_users": []}}}
+        "tier": {
+            "tier_input": {
+                "type": "static_select",
+                "selected_option": {"value": "standard", "text": {"type": "plain_text", "text": "Standard"}},
+            }
+        },
+        "members": {"members_input": {"type": "multi_users_select", "selected_users": []}},
+    }
     await web.views_publish(user_id="U0REP1", view={"type": "home", "blocks": []})
     assert fake.home("U0REP1")["type"] == "home"
     assert "[modal opened for @Ada Admin: Request access]" in fake.transcript()
@@ -96,8 +136,10 @@ async def test_auth_users_views_and_unknown_methods(fake: FakeSlack) -> None:
 
 async def test_response_url_posts_are_recorded_as_ephemerals(fake: FakeSlack) -> None:
     url = fake.new_response_url("U0REP1", "C0REPS")
-    async with aiohttp.ClientSession() as session, \
-            session.post(url, json={"response_type": "ephemeral", "text": "Only reps may approve."}) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={"response_type": "ephemeral", "text": "Only reps may approve."}) as r,
+    ):
         assert r.status == 200 and await r.text() == "ok"
     assert fake.responses[-1]["body"]["text"] == "Only reps may approve."
     assert fake.ephemerals("U0REP1")[0]["text"] == "Only reps may approve."
@@ -155,8 +197,9 @@ async def test_socket_mode_envelope_round_trip(fake: FakeSlack) -> None:
     async with aiohttp.ClientSession() as session, session.ws_connect(opened["url"]) as ws:
         hello = await ws.receive_json(timeout=5)
         assert hello["type"] == "hello" and hello["connection_info"]["app_id"] == "A0APP"
-        sending = asyncio.create_task(fake.send_envelope("slash_commands", {"command": "/trust", "text": "help"},
-                                                         accepts_response_payload=True))
+        sending = asyncio.create_task(
+            fake.send_envelope("slash_commands", {"command": "/trust", "text": "help"}, accepts_response_payload=True)
+        )
         envelope = await ws.receive_json(timeout=5)
         assert envelope["type"] == "slash_commands" and envelope["payload"]["text"] == "help"
         assert envelope["accepts_response_payload"] is True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +25,15 @@ from storage.tables import (
 from tests.conftest import DIRECTORY_YAML
 
 REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (
-    "U0REP1", "U0REP2", "U0ADM1", "U0ADM2", "U0SEC1", "U0DEV1", "U0DEV2", "U0OUT1", "U0GLX1",
+    "U0REP1",
+    "U0REP2",
+    "U0ADM1",
+    "U0ADM2",
+    "U0SEC1",
+    "U0DEV1",
+    "U0DEV2",
+    "U0OUT1",
+    "U0GLX1",
 )
 
 
@@ -40,36 +48,73 @@ async def seed_directory(db: Database, clock: FixedClock, yaml: str = DIRECTORY_
         await apply_directory(session, clock, parse_directory(yaml), actor="test")
 
 
-async def make_request(db: Database, clock: FixedClock, *, org: str = "acme", status: str = RequestStatus.PENDING,
-                       created_at: datetime | None = None, requester: str = ADM1, tier: str = "standard",
-                       members: Sequence[str] = (DEV1,), use_case: str = "Red-team our <!channel> product") -> int:
+async def make_request(
+    db: Database,
+    clock: FixedClock,
+    *,
+    org: str = "acme",
+    status: str = RequestStatus.PENDING,
+    created_at: datetime | None = None,
+    requester: str = ADM1,
+    tier: str = "standard",
+    members: Sequence[str] = (DEV1,),
+    use_case: str = "Red-team our <!channel> product",
+) -> int:
     """Insert a request row directly; returns its id."""
     async with db.transaction() as session:
         org_row = await get_org(session, slug=org)
         assert org_row is not None and org_row.id is not None
         at = created_at or clock.now()
-        request = AccessRequest(org_id=org_row.id, requester=requester, members=list(members), tier_id=tier,
-                                use_case=use_case, justification="x" * 30, duration_days=90, status=status,
-                                created_at=at, updated_at=at)
+        request = AccessRequest(
+            org_id=org_row.id,
+            requester=requester,
+            members=list(members),
+            tier_id=tier,
+            use_case=use_case,
+            justification="x" * 30,
+            duration_days=90,
+            status=status,
+            created_at=at,
+            updated_at=at,
+        )
         session.add(request)
         await session.flush()
         request.message_key = f"request:{request.id}"
         return request.id or 0
 
 
-async def make_grant(db: Database, clock: FixedClock, *, org: str = "acme", due: timedelta = timedelta(days=3),
-                     expires: timedelta = timedelta(days=300), members: Sequence[str] = (DEV1,), tier: str = "standard",
-                     status: str = GrantStatus.ACTIVE, suspended_reason: str | None = None, blanket: bool = False) -> int:
+async def make_grant(
+    db: Database,
+    clock: FixedClock,
+    *,
+    org: str = "acme",
+    due: timedelta = timedelta(days=3),
+    expires: timedelta = timedelta(days=300),
+    members: Sequence[str] = (DEV1,),
+    tier: str = "standard",
+    status: str = GrantStatus.ACTIVE,
+    suspended_reason: str | None = None,
+    blanket: bool = False,
+) -> int:
     """Insert an approved request and its grant, due and expiring relative to the clock; returns the grant id."""
     request_id = await make_request(db, clock, org=org, status=RequestStatus.APPROVED, members=members, tier=tier)
     async with db.transaction() as session:
         request = await session.get(AccessRequest, request_id)
         assert request is not None
         now = clock.now()
-        grant = Grant(request_id=request_id, org_id=request.org_id, members=list(members), blanket=blanket, tier_id=tier,
-                      status=status, starts_at=now - timedelta(days=10), expires_at=now + expires,
-                      reverify_due_at=now + due, suspended_reason=suspended_reason,
-                      suspended_at=now if suspended_reason else None)
+        grant = Grant(
+            request_id=request_id,
+            org_id=request.org_id,
+            members=list(members),
+            blanket=blanket,
+            tier_id=tier,
+            status=status,
+            starts_at=now - timedelta(days=10),
+            expires_at=now + expires,
+            reverify_due_at=now + due,
+            suspended_reason=suspended_reason,
+            suspended_at=now if suspended_reason else None,
+        )
         session.add(grant)
         await session.flush()
         return grant.id or 0
@@ -78,7 +123,9 @@ async def make_grant(db: Database, clock: FixedClock, *, org: str = "acme", due:
 async def outbox(db: Database, *, since_id: int = 0) -> list[OutboxMessage]:
     """Outbox rows queued after `since_id`, oldest first."""
     async with db.sessions() as session:
-        rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.id > since_id).order_by(OutboxMessage.id))
+        rows = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id > since_id).order_by(OutboxMessage.id)
+        )
         return list(rows.all())
 
 
@@ -113,7 +160,9 @@ async def grant(db: Database, grant_id: int) -> Grant:
 async def audit_actions(db: Database) -> list[tuple[str, str]]:
     """(action, subject) of every audit event, in order."""
     async with db.sessions() as session:
-        return [(e.action, e.subject) for e in (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()]
+        return [
+            (e.action, e.subject) for e in (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+        ]
 
 
 async def notice_keys(db: Database) -> list[str]:
@@ -152,8 +201,15 @@ async def test_expiry_warns_admins_7_and_1_days_ahead_once_each(db: Database, cl
 
 async def test_expiry_ends_grant_tells_admins_members_and_thread(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock)
-    gid = await make_grant(db, clock, expires=timedelta(hours=2), due=timedelta(days=200), members=(DEV1, DEV2),
-                           status=GrantStatus.SUSPENDED, suspended_reason="security_action")
+    gid = await make_grant(
+        db,
+        clock,
+        expires=timedelta(hours=2),
+        due=timedelta(days=200),
+        members=(DEV1, DEV2),
+        status=GrantStatus.SUSPENDED,
+        suspended_reason="security_action",
+    )
     mark = await last_outbox_id(db)
     clock.advance(timedelta(hours=2))
     assert await run(db, clock, "grant-expiry") == "1 expired"
@@ -206,7 +262,9 @@ async def test_request_sla_nudges_escalates_then_expires(db: Database, clock: Fi
         assert actions.count((action, f"request:{rid}")) == 1, action
 
 
-async def test_request_sla_jump_escalates_without_separate_nudge_and_skips_info_requested(db: Database, clock: FixedClock) -> None:
+async def test_request_sla_jump_escalates_without_separate_nudge_and_skips_info_requested(
+    db: Database, clock: FixedClock
+) -> None:
     await seed_directory(db, clock)
     pending = await make_request(db, clock)
     waiting = await make_request(db, clock, status=RequestStatus.INFO_REQUESTED)
@@ -228,13 +286,13 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
     await seed_directory(db, clock)
     gid = await make_grant(db, clock, org="globex", due=timedelta(days=170), expires=timedelta(days=360))
     other = await make_grant(db, clock, org="acme", due=timedelta(days=170), expires=timedelta(days=360))
-    clock.set(datetime(2027, 3, 1, 0, 10, tzinfo=timezone.utc))  # globex verified until 2027-03-31
+    clock.set(datetime(2027, 3, 1, 0, 10, tzinfo=UTC))  # globex verified until 2027-03-31
     assert await run(db, clock, "org-verification") == "1 warning"
     [text] = dms(await outbox(db))[BACKUP]  # globex's rep
     assert "Globex" in text and "in 30 days" in text and "2027-03-31" in text
     clock.advance(timedelta(days=1))
     assert await run(db, clock, "org-verification") == "nothing due"
-    clock.set(datetime(2027, 4, 1, 0, 10, tzinfo=timezone.utc))
+    clock.set(datetime(2027, 4, 1, 0, 10, tzinfo=UTC))
     mark = await last_outbox_id(db)
     assert await run(db, clock, "org-verification") == "1 suspended"  # lapsed: no more warnings
     assert (await grant(db, gid)).suspended_reason == "org_verification_lapsed"
@@ -245,7 +303,9 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
         assert await restore_org_verification(session, clock, org_ids=[(await grant(db, gid)).org_id]) == []
     mark = await last_outbox_id(db)
     async with db.transaction() as session:  # the directory update with a later date restores them
-        report = await apply_directory(session, clock, parse_directory(DIRECTORY_YAML.replace("2027-03-31", "2028-03-31")), actor="test")
+        report = await apply_directory(
+            session, clock, parse_directory(DIRECTORY_YAML.replace("2027-03-31", "2028-03-31")), actor="test"
+        )
     assert report.verification_extended == ["globex"] and report.grants_restored == [gid]
     assert (await grant(db, gid)).status == GrantStatus.ACTIVE
     assert "active again" in dms(await outbox(db, since_id=mark))[GLX][0]

@@ -13,8 +13,12 @@ from tests.conftest import RunningBot
 
 ADMIN, ADMIN2, REP, BACKUP, OUTSIDER, OPS = "U0ADM1", "U0ADM2", "U0REP1", "U0REP2", "U0OUT1", "U0OPS1"
 GOOD = {
-    "members": ["U0DEV1"], "blanket": True, "tier": "standard", "duration": "30",
-    "use_case": "Malware analysis", "justification": "Our SOC reverse-engineers samples daily.",
+    "members": ["U0DEV1"],
+    "blanket": True,
+    "tier": "standard",
+    "duration": "30",
+    "use_case": "Malware analysis",
+    "justification": "Our SOC reverse-engineers samples daily.",
 }
 
 
@@ -38,7 +42,11 @@ async def count(bot: RunningBot, table: Any) -> int:
 
 
 def last_ephemeral(bot: RunningBot) -> str:
-    return json.dumps(bot.slack.responses[-1]["body"] if isinstance(bot.slack.responses[-1], dict) and "body" in bot.slack.responses[-1] else bot.slack.responses[-1])
+    return json.dumps(
+        bot.slack.responses[-1]["body"]
+        if isinstance(bot.slack.responses[-1], dict) and "body" in bot.slack.responses[-1]
+        else bot.slack.responses[-1]
+    )
 
 
 async def test_help_is_ephemeral_and_lists_every_subcommand(bot: RunningBot) -> None:
@@ -95,7 +103,9 @@ async def test_tier_above_the_orgs_maximum_is_refused_inline(bot: RunningBot) ->
     view = bot.slack.views("U0GLX1")[-1]
     tiers = [o["value"] for b in view["blocks"] if b.get("block_id") == Block.TIER for o in b["element"]["options"]]
     assert tiers == ["standard"]  # globex's max_tier
-    response = await bot.driver.submit("U0GLX1", view, **{**GOOD, "members": ["U0GLX1"], "tier": "standard", "duration": "30"})
+    response = await bot.driver.submit(
+        "U0GLX1", view, **{**GOOD, "members": ["U0GLX1"], "tier": "standard", "duration": "30"}
+    )
     assert response.status == 200 and not response.body
 
 
@@ -232,7 +242,9 @@ async def test_request_info_round_trip(bot: RunningBot) -> None:
     await bot.settle()
     parent, _ = request_messages(bot)
     thread = bot.slack.replies("C0REPS", parent.ts)
-    assert "Twelve analysts." in thread[-1].text + json.dumps(thread[-1].blocks) and "<@U0REP1>" in thread[-1].text + json.dumps(thread[-1].blocks)
+    assert "Twelve analysts." in thread[-1].text + json.dumps(thread[-1].blocks) and "<@U0REP1>" in thread[
+        -1
+    ].text + json.dumps(thread[-1].blocks)
     async with bot.rt.db.sessions() as session:
         assert (await session.scalars(select(AccessRequest.status))).one() == "pending"
 
@@ -286,7 +298,9 @@ async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot
     from bot.testing.slack_requests import block_actions_body, sign_request
     from tests.conftest import SIGNING_SECRET
 
-    body = block_actions_body(user_id=REP, action_id="no.such.action", value="{}", channel_id="C0REPS", message_ts="1.1")
+    body = block_actions_body(
+        user_id=REP, action_id="no.such.action", value="{}", channel_id="C0REPS", message_ts="1.1"
+    )
     headers = sign_request(SIGNING_SECRET, body)
     headers["Content-Type"] = "application/x-www-form-urlencoded"
     assert (await bot.driver.post_raw(body, headers)).status == 200
@@ -297,8 +311,14 @@ async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot
     tampered = await open_and_submit(bot)
     _, actions = request_messages(bot)
     button = actions.button("Approve")
-    body = block_actions_body(user_id=REP, action_id=button["action_id"], value="not json", channel_id="C0REPS",
-                              message_ts=actions.ts, response_url=bot.slack.response_url_base + "t")
+    body = block_actions_body(
+        user_id=REP,
+        action_id=button["action_id"],
+        value="not json",
+        channel_id="C0REPS",
+        message_ts=actions.ts,
+        response_url=bot.slack.response_url_base + "t",
+    )
     headers = sign_request(SIGNING_SECRET, body)
     headers["Content-Type"] = "application/x-www-form-urlencoded"
     assert (await bot.driver.post_raw(body, headers)).status == 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given
@@ -52,7 +52,7 @@ from bot.payloads import (
 )
 from storage.tables import AccessRequest, Grant, Org, Tier
 
-NOW = datetime(2026, 11, 2, 23, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)
 EVIL = "Please <!channel> & <@U0BOSS> see <https://evil.example|this> > now"
 TIERS = (
     Tier(id="standard", name="Standard", approvals=1, max_days=365, reverify_days=180, rank=0),
@@ -63,8 +63,18 @@ ACME = Org(id=1, slug="acme", name="Acme <Security>", domains=["acme.com", "exam
 
 def _request(**overrides: Any) -> AccessRequest:
     values: dict[str, Any] = dict(
-        id=7, org_id=1, requester="U0ADM1", members=["U0DEV1", "U0DEV2"], blanket=False, tier_id="frontier",
-        use_case=EVIL, justification=EVIL, duration_days=30, status="pending", created_at=NOW, updated_at=NOW,
+        id=7,
+        org_id=1,
+        requester="U0ADM1",
+        members=["U0DEV1", "U0DEV2"],
+        blanket=False,
+        tier_id="frontier",
+        use_case=EVIL,
+        justification=EVIL,
+        duration_days=30,
+        status="pending",
+        created_at=NOW,
+        updated_at=NOW,
     )
     values.update(overrides)
     return AccessRequest(**values)
@@ -73,7 +83,9 @@ def _request(**overrides: Any) -> AccessRequest:
 def _card(**overrides: Any) -> RequestCard:
     grant = overrides.pop("grant", None)
     approvers = overrides.pop("approvers", ())
-    return RequestCard(request=_request(**overrides), org=ACME, tier=TIERS[1], rep="U0REP1", approvers=approvers, grant=grant)
+    return RequestCard(
+        request=_request(**overrides), org=ACME, tier=TIERS[1], rep="U0REP1", approvers=approvers, grant=grant
+    )
 
 
 def _dump(blocks: list[Any]) -> str:
@@ -111,10 +123,12 @@ def test_request_modal_labels_contain_contract_words() -> None:
 
 
 def test_request_modal_with_several_orgs_has_org_select() -> None:
-    form = RequestForm(orgs=(
-        OrgOption(slug="acme", name="Acme", domains=("acme.com",), tiers=TIERS),
-        OrgOption(slug="globex", name="Globex " + "x" * 200, domains=(), tiers=TIERS[:1]),
-    ))
+    form = RequestForm(
+        orgs=(
+            OrgOption(slug="acme", name="Acme", domains=("acme.com",), tiers=TIERS),
+            OrgOption(slug="globex", name="Globex " + "x" * 200, domains=(), tiers=TIERS[:1]),
+        )
+    )
     data = build_request_modal(form).to_dict()
     org_block = next(b for b in data["blocks"] if b.get("block_id") == Block.ORG)
     assert [o["value"] for o in org_block["element"]["options"]] == ["acme", "globex"]
@@ -124,18 +138,26 @@ def test_request_modal_with_several_orgs_has_org_select() -> None:
 def test_submission_round_trips_from_view_state() -> None:
     view = {
         "private_metadata": RequestFormMeta(org_slug="acme").model_dump_json(),
-        "state": {"values": {
-            Block.MEMBERS: {Element.MEMBERS: {"type": "multi_users_select", "selected_users": ["U0DEV1"]}},
-            Block.BLANKET: {Element.BLANKET: {"type": "checkboxes", "selected_options": [{"value": "blanket"}]}},
-            Block.TIER: {Element.TIER: {"type": "static_select", "selected_option": {"value": "frontier"}}},
-            Block.USE_CASE: {Element.USE_CASE: {"type": "plain_text_input", "value": " red team "}},
-            Block.DURATION: {Element.DURATION: {"type": "number_input", "value": "30"}},
-            Block.JUSTIFICATION: {Element.JUSTIFICATION: {"type": "plain_text_input", "value": "because"}},
-        }},
+        "state": {
+            "values": {
+                Block.MEMBERS: {Element.MEMBERS: {"type": "multi_users_select", "selected_users": ["U0DEV1"]}},
+                Block.BLANKET: {Element.BLANKET: {"type": "checkboxes", "selected_options": [{"value": "blanket"}]}},
+                Block.TIER: {Element.TIER: {"type": "static_select", "selected_option": {"value": "frontier"}}},
+                Block.USE_CASE: {Element.USE_CASE: {"type": "plain_text_input", "value": " red team "}},
+                Block.DURATION: {Element.DURATION: {"type": "number_input", "value": "30"}},
+                Block.JUSTIFICATION: {Element.JUSTIFICATION: {"type": "plain_text_input", "value": "because"}},
+            }
+        },
     }
     sub = submission_from_view(view)
     assert (sub.org_slug, sub.members, sub.blanket, sub.tier_id, sub.use_case, sub.duration_days) == (
-        "acme", ["U0DEV1"], True, "frontier", "red team", 30)
+        "acme",
+        ["U0DEV1"],
+        True,
+        "frontier",
+        "red team",
+        30,
+    )
     view["state"]["values"][Block.DURATION][Element.DURATION]["value"] = "abc"
     assert submission_from_view(view).duration_days is None
 
@@ -143,8 +165,19 @@ def test_submission_round_trips_from_view_state() -> None:
 def test_parent_names_everything_and_escapes_typed_text() -> None:
     rendered = build_request_parent(_card(), "UTC")
     dump = _dump(rendered.blocks)
-    for word in ("#7", "Acme &lt;Security&gt;", "<@U0ADM1>", "<@U0REP1>", "2 named people", "<@U0DEV1>", "Frontier", "30 days",
-                 "Use case", "Justification", "2 approvals"):
+    for word in (
+        "#7",
+        "Acme &lt;Security&gt;",
+        "<@U0ADM1>",
+        "<@U0REP1>",
+        "2 named people",
+        "<@U0DEV1>",
+        "Frontier",
+        "30 days",
+        "Use case",
+        "Justification",
+        "2 approvals",
+    ):
         assert word in dump, word
     assert "<!channel>" not in dump and "<@U0BOSS>" not in dump and "<https://evil" not in dump
     assert "&lt;!channel&gt;" in dump and "&amp;" in dump
@@ -173,9 +206,18 @@ def test_actions_message_buttons_then_none_after_decision() -> None:
 def test_partial_and_decided_parent_status() -> None:
     partial = _dump(build_request_parent(_card(approvers=("U0REP1",))).blocks)
     assert "1 of 2 approvals" in partial
-    grant = Grant(id=3, request_id=7, org_id=1, tier_id="frontier", starts_at=NOW, expires_at=NOW + timedelta(days=30),
-                  reverify_due_at=NOW + timedelta(days=30))
-    approved = _card(status="approved", decided_by="U0REP2", decided_at=NOW, approvers=("U0REP1", "U0REP2"), grant=grant)
+    grant = Grant(
+        id=3,
+        request_id=7,
+        org_id=1,
+        tier_id="frontier",
+        starts_at=NOW,
+        expires_at=NOW + timedelta(days=30),
+        reverify_due_at=NOW + timedelta(days=30),
+    )
+    approved = _card(
+        status="approved", decided_by="U0REP2", decided_at=NOW, approvers=("U0REP1", "U0REP2"), grant=grant
+    )
     dump = _dump(build_request_parent(approved, "Pacific/Auckland").blocks)
     assert "Approved" in dump and "<@U0REP2>" in dump and "grant #3" in dump and "2026-12-03" in dump  # NZ is UTC+13
     dm = build_requester_approved_dm(approved, "UTC")
@@ -193,10 +235,14 @@ def test_info_question_dm_has_reply_button() -> None:
 def test_reason_modals() -> None:
     ctx = DecisionContext(request_id=7)
     deny = build_deny_modal(ctx).to_dict()
-    assert deny["callback_id"] == ViewId.REQUEST_DENY_REASON and Block.REASON in [b.get("block_id") for b in deny["blocks"]]
+    assert deny["callback_id"] == ViewId.REQUEST_DENY_REASON and Block.REASON in [
+        b.get("block_id") for b in deny["blocks"]
+    ]
     assert DecisionContext.model_validate_json(deny["private_metadata"]) == ctx
     info = build_request_info_modal(ctx).to_dict()
-    assert info["callback_id"] == ViewId.REQUEST_INFO_QUESTION and Block.QUESTION in [b.get("block_id") for b in info["blocks"]]
+    assert info["callback_id"] == ViewId.REQUEST_INFO_QUESTION and Block.QUESTION in [
+        b.get("block_id") for b in info["blocks"]
+    ]
     answer = build_info_answer_modal(7, question=EVIL, asked_by="U0REP1").to_dict()
     assert answer["callback_id"] == ViewId.REQUEST_INFO_ANSWER and "<!channel>" not in json.dumps(answer)
     assert RequestRef.model_validate_json(answer["private_metadata"]).request_id == 7
@@ -208,8 +254,17 @@ def test_reason_modals() -> None:
 
 
 def _grant(status: str = "active", **overrides: Any) -> Grant:
-    values: dict[str, Any] = dict(id=3, request_id=7, org_id=1, tier_id="frontier", members=["U0DEV1"], status=status,
-                                  starts_at=NOW, expires_at=NOW + timedelta(days=30), reverify_due_at=NOW + timedelta(days=20))
+    values: dict[str, Any] = dict(
+        id=3,
+        request_id=7,
+        org_id=1,
+        tier_id="frontier",
+        members=["U0DEV1"],
+        status=status,
+        starts_at=NOW,
+        expires_at=NOW + timedelta(days=30),
+        reverify_due_at=NOW + timedelta(days=20),
+    )
     values.update(overrides)
     return Grant(**values)
 
@@ -218,12 +273,20 @@ def test_grant_list_has_revoke_only_where_allowed() -> None:
     rows = (
         GrantRow(grant=_grant(), org=ACME, tier_name="Frontier", request=_request(), can_revoke=True),
         GrantRow(grant=_grant(id=4), org=ACME, tier_name="Frontier", can_revoke=False),
-        GrantRow(grant=_grant("revoked", id=5, ended_by="U0REP1", ended_at=NOW, end_reason=EVIL), org=ACME, tier_name="Frontier", can_revoke=True),
+        GrantRow(
+            grant=_grant("revoked", id=5, ended_by="U0REP1", ended_at=NOW, end_reason=EVIL),
+            org=ACME,
+            tier_name="Frontier",
+            can_revoke=True,
+        ),
     )
     rendered = build_grant_list(GrantListing(title="Acme", rows=rows), "UTC")
     buttons = _buttons(rendered.blocks)
     assert [b["text"]["text"] for b in buttons] == ["Revoke"]
-    assert buttons[0]["action_id"] == Action.GRANT_REVOKE and GrantRef.model_validate_json(buttons[0]["value"]).grant_id == 3
+    assert (
+        buttons[0]["action_id"] == Action.GRANT_REVOKE
+        and GrantRef.model_validate_json(buttons[0]["value"]).grant_id == 3
+    )
     dump = _dump(rendered.blocks)
     assert "2026-12-02" in dump and "<!channel>" not in dump and rendered.text
     assert len(rendered.blocks) <= 50
@@ -234,8 +297,13 @@ def test_grant_list_has_revoke_only_where_allowed() -> None:
 
 def test_status_report() -> None:
     row = RequestRow(request=_request(), org=ACME, tier_name="Frontier", approvals=1, approvals_needed=2)
-    report = StatusReport(user_id="U0REP1", org_names=("Acme",), open_requests=(), awaiting_me=(row,),
-                          grants=(GrantRow(grant=_grant(), org=ACME, tier_name="Frontier"),))
+    report = StatusReport(
+        user_id="U0REP1",
+        org_names=("Acme",),
+        open_requests=(),
+        awaiting_me=(row,),
+        grants=(GrantRow(grant=_grant(), org=ACME, tier_name="Frontier"),),
+    )
     rendered = build_status(report)
     dump = _dump(rendered.blocks)
     assert "Awaiting your decision" in dump and "1 of 2 approvals" in dump and "Grant #3" in dump

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,19 @@ from storage.tables import (
 )
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 OPS, REP, BACKUP, ADM, ADM2, SEC, DEV1, DEV2, OUT, GLX, GLXREP = (
-    "U0OPS1", "U0REP1", "U0REP2", "U0ADM1", "U0ADM2", "U0SEC1", "U0DEV1", "U0DEV2", "U0OUT1", "U0GLX1", "U0GLXR",
+    "U0OPS1",
+    "U0REP1",
+    "U0REP2",
+    "U0ADM1",
+    "U0ADM2",
+    "U0SEC1",
+    "U0DEV1",
+    "U0DEV2",
+    "U0OUT1",
+    "U0GLX1",
+    "U0GLXR",
 )
 OPERATORS: list[str] = []  # operators come from the directory row in these tests
 JUSTIFICATION = "Red-team our own products before the release; reviewed by CISO."
@@ -89,16 +99,27 @@ def clk() -> FixedClock:
 async def _seed(db: Database, *, reps_channel: str | None = "C0REPS") -> None:
     async with db.transaction() as s:
         for rank, (tid, name, approvals, max_days, reverify) in enumerate(
-            [("standard", "Standard", 1, 365, 180), ("enhanced", "Enhanced", 1, 180, 90), ("frontier", "Frontier", 2, 90, 30)]
+            [
+                ("standard", "Standard", 1, 365, 180),
+                ("enhanced", "Enhanced", 1, 180, 90),
+                ("frontier", "Frontier", 2, 90, 30),
+            ]
         ):
             s.add(Tier(id=tid, name=name, approvals=approvals, max_days=max_days, reverify_days=reverify, rank=rank))
-        acme = Org(slug="acme", name="Acme Security", domains=["acme.com", "example.org"], max_tier="frontier", updated_at=NOW)
+        acme = Org(
+            slug="acme", name="Acme Security", domains=["acme.com", "example.org"], max_tier="frontier", updated_at=NOW
+        )
         globex = Org(slug="globex", name="Globex", domains=["globex.example"], max_tier="standard", updated_at=NOW)
         s.add_all([acme, globex])
         await s.flush()
         for org, user, role in [
-            (acme, REP, "rep"), (acme, BACKUP, "backup_rep"), (acme, ADM, "admin"), (acme, ADM2, "admin"),
-            (acme, SEC, "security_lead"), (globex, GLXREP, "rep"), (globex, GLX, "admin"),
+            (acme, REP, "rep"),
+            (acme, BACKUP, "backup_rep"),
+            (acme, ADM, "admin"),
+            (acme, ADM2, "admin"),
+            (acme, SEC, "security_lead"),
+            (globex, GLXREP, "rep"),
+            (globex, GLX, "admin"),
         ]:
             s.add(OrgRole(org_id=org.id, user_id=user, role=role))
         s.add(DirectoryState(id=1, reps_channel=reps_channel, security_channel="C0SEC", operators=[OPS]))
@@ -106,8 +127,13 @@ async def _seed(db: Database, *, reps_channel: str | None = "C0REPS") -> None:
 
 def sub(**overrides: Any) -> RequestSubmission:
     values: dict[str, Any] = dict(
-        org_slug="acme", members=[DEV1, DEV2], blanket=False, tier_id="standard", use_case="Pen-testing our SaaS",
-        duration_days=100, justification=JUSTIFICATION,
+        org_slug="acme",
+        members=[DEV1, DEV2],
+        blanket=False,
+        tier_id="standard",
+        use_case="Pen-testing our SaaS",
+        duration_days=100,
+        justification=JUSTIFICATION,
     )
     values.update(overrides)
     return RequestSubmission(**values)
@@ -151,8 +177,6 @@ async def _audits(db: Database) -> list[str]:
 
 def _ops(rows: list[OutboxMessage]) -> list[tuple[str, str, str | None]]:
     return [(r.op, r.channel, r.message_key or r.save_as) for r in rows]
-
-
 
 
 async def test_single_approval_creates_grant_and_queues_messages(req_db: Database, clk: FixedClock) -> None:
@@ -222,7 +246,11 @@ async def test_two_approval_tier_needs_two_different_approvers(req_db: Database,
         second = await approve_request(s, clk, request_id=rid, user_id=BACKUP, operators=OPERATORS)
     assert second.final and second.approvals == 2
     grant = (await _grants(req_db))[0]
-    assert grant.blanket and grant.expires_at == NOW + timedelta(days=60) and grant.reverify_due_at == NOW + timedelta(days=30)
+    assert (
+        grant.blanket
+        and grant.expires_at == NOW + timedelta(days=60)
+        and grant.reverify_due_at == NOW + timedelta(days=30)
+    )
     dm = (await _outbox(req_db))[-1]
     assert dm.op == "dm" and dm.channel == ADM  # blanket, no named members: only the requester is told
     assert "request.approval_recorded" in await _audits(req_db)
@@ -240,8 +268,18 @@ async def test_self_approval_refused(req_db: Database, clk: FixedClock) -> None:
     assert len(await _outbox(req_db)) == before and await _count(req_db, RequestApproval) == 0
 
 
-@pytest.mark.parametrize("user, error", [(ADM2, errors.NotAccountRep), (GLXREP, errors.NotAccountRep), (OUT, errors.UnknownUser), (SEC, errors.NotAccountRep)])
-async def test_non_rep_refused_and_nothing_changes(req_db: Database, clk: FixedClock, user: str, error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    "user, error",
+    [
+        (ADM2, errors.NotAccountRep),
+        (GLXREP, errors.NotAccountRep),
+        (OUT, errors.UnknownUser),
+        (SEC, errors.NotAccountRep),
+    ],
+)
+async def test_non_rep_refused_and_nothing_changes(
+    req_db: Database, clk: FixedClock, user: str, error: type[Exception]
+) -> None:
     rid = await _submit(req_db, clk)
     before = (len(await _outbox(req_db)), await _count(req_db, AuditEvent))
     for call in (
@@ -305,13 +343,17 @@ async def test_deny_needs_reason(req_db: Database, clk: FixedClock) -> None:
     assert len(await _outbox(req_db)) == before and (await _request(req_db, rid)).status == "pending"
 
     async with req_db.transaction() as s:
-        await deny_request(s, clk, request_id=rid, user_id=REP, operators=OPERATORS, reason="Use case <!channel> unclear")
+        await deny_request(
+            s, clk, request_id=rid, user_id=REP, operators=OPERATORS, reason="Use case <!channel> unclear"
+        )
     req = await _request(req_db, rid)
     assert (req.status, req.decided_by, req.decision_reason) == ("denied", REP, "Use case <!channel> unclear")
     new = (await _outbox(req_db))[before:]
     assert _ops(new) == [
-        ("update", "C0REPS", f"request:{rid}"), ("update", "C0REPS", f"request:{rid}:actions"),
-        ("reply", "C0REPS", f"request:{rid}"), ("dm", ADM, None),
+        ("update", "C0REPS", f"request:{rid}"),
+        ("update", "C0REPS", f"request:{rid}:actions"),
+        ("reply", "C0REPS", f"request:{rid}"),
+        ("dm", ADM, None),
     ]
     assert all("<!channel>" not in json.dumps(r.payload) for r in new)
     assert "&lt;!channel&gt;" in json.dumps(new[3].payload)
@@ -343,7 +385,9 @@ async def test_info_round_trip(req_db: Database, clk: FixedClock) -> None:
 
     before = len(await _outbox(req_db))
     async with req_db.transaction() as s:
-        await answer_info(s, clk, request_id=rid, user_id=ADM2, operators=OPERATORS, answer="Our <https://evil|SaaS> only")
+        await answer_info(
+            s, clk, request_id=rid, user_id=ADM2, operators=OPERATORS, answer="Our <https://evil|SaaS> only"
+        )
     req = await _request(req_db, rid)
     assert (req.status, req.info_answer) == ("pending", "Our <https://evil|SaaS> only")
     new = (await _outbox(req_db))[before:]
@@ -377,12 +421,22 @@ async def test_revoke(req_db: Database, clk: FixedClock) -> None:
     before = len(await _outbox(req_db))
     clk.advance(timedelta(days=3))
     async with req_db.transaction() as s:
-        result = await revoke_grant(s, clk, grant_id=grant.id, user_id=BACKUP, operators=OPERATORS, reason="Contract ended")
-    assert (result.grant.status, result.grant.ended_by, result.grant.end_reason) == ("revoked", BACKUP, "Contract ended")
+        result = await revoke_grant(
+            s, clk, grant_id=grant.id, user_id=BACKUP, operators=OPERATORS, reason="Contract ended"
+        )
+    assert (result.grant.status, result.grant.ended_by, result.grant.end_reason) == (
+        "revoked",
+        BACKUP,
+        "Contract ended",
+    )
     new = (await _outbox(req_db))[before:]
     assert _ops(new) == [
-        ("dm", ADM, None), ("dm", ADM2, None), ("dm", DEV1, None), ("dm", DEV2, None),
-        ("reply", "C0REPS", f"request:{rid}"), ("update", "C0REPS", f"request:{rid}"),
+        ("dm", ADM, None),
+        ("dm", ADM2, None),
+        ("dm", DEV1, None),
+        ("dm", DEV2, None),
+        ("reply", "C0REPS", f"request:{rid}"),
+        ("update", "C0REPS", f"request:{rid}"),
     ]
     assert "Contract ended" in new[0].payload["text"]
     assert (await _audits(req_db))[-1] == "grant.revoked"
@@ -393,9 +447,16 @@ async def test_revoke(req_db: Database, clk: FixedClock) -> None:
 
 async def test_validation_errors_are_keyed_by_block(req_db: Database, clk: FixedClock) -> None:
     cases: list[tuple[dict[str, Any], dict[str, str]]] = [
-        (dict(members=[], blanket=False, tier_id="", use_case=" ", duration_days=None, justification="short"),
-         {Block.MEMBERS: "team member", Block.TIER: "tier", Block.USE_CASE: "use case", Block.DURATION: "days",
-          Block.JUSTIFICATION: "at least 20"}),
+        (
+            dict(members=[], blanket=False, tier_id="", use_case=" ", duration_days=None, justification="short"),
+            {
+                Block.MEMBERS: "team member",
+                Block.TIER: "tier",
+                Block.USE_CASE: "use case",
+                Block.DURATION: "days",
+                Block.JUSTIFICATION: "at least 20",
+            },
+        ),
         (dict(tier_id="enhanced", duration_days=181), {Block.DURATION: "at most 180 days for the Enhanced tier"}),
         (dict(duration_days=0), {Block.DURATION: "at least 1"}),
         (dict(justification="x" * 3001), {Block.JUSTIFICATION: "3000"}),
@@ -412,14 +473,20 @@ async def test_validation_errors_are_keyed_by_block(req_db: Database, clk: Fixed
             assert words.lower() in caught.value.errors[block].lower()
     with pytest.raises(errors.InvalidInput) as caught:  # globex allows standard at most
         async with req_db.transaction() as s:
-            await submit_request(s, clk, user_id=GLX, operators=OPERATORS, submission=sub(org_slug="globex", tier_id="enhanced"))
+            await submit_request(
+                s, clk, user_id=GLX, operators=OPERATORS, submission=sub(org_slug="globex", tier_id="enhanced")
+            )
     assert set(caught.value.errors) == {Block.TIER}
     assert await _count(req_db, AccessRequest) == 0 and await _outbox(req_db) == []
 
 
 async def test_submit_authorization(req_db: Database, clk: FixedClock) -> None:
-    for user, slug, error in ((REP, "acme", errors.NotOrgAdmin), (GLX, "acme", errors.NotOrgAdmin),
-                              (OUT, "acme", errors.UnknownUser), (ADM, "nope", errors.NotFound)):
+    for user, slug, error in (
+        (REP, "acme", errors.NotOrgAdmin),
+        (GLX, "acme", errors.NotOrgAdmin),
+        (OUT, "acme", errors.UnknownUser),
+        (ADM, "nope", errors.NotFound),
+    ):
         with pytest.raises(error):
             async with req_db.transaction() as s:
                 await submit_request(s, clk, user_id=user, operators=OPERATORS, submission=sub(org_slug=slug))
@@ -439,7 +506,9 @@ async def test_missing_reps_channel_is_a_clear_error(req_db: Database, clk: Fixe
 async def test_request_form(req_db: Database, clk: FixedClock) -> None:
     async with req_db.sessions() as s:
         form = await open_request_form(s, user_id=ADM, operators=OPERATORS)
-        assert [(o.slug, [t.id for t in o.tiers]) for o in form.orgs] == [("acme", ["standard", "enhanced", "frontier"])]
+        assert [(o.slug, [t.id for t in o.tiers]) for o in form.orgs] == [
+            ("acme", ["standard", "enhanced", "frontier"])
+        ]
         form = await open_request_form(s, user_id=GLX, operators=OPERATORS)
         assert [(o.slug, [t.id for t in o.tiers]) for o in form.orgs] == [("globex", ["standard"])]
         form = await open_request_form(s, user_id=OPS, operators=OPERATORS)
@@ -486,14 +555,19 @@ def test_escape_mrkdwn_is_inert_and_round_trips(value: str) -> None:
     escaped = escape_mrkdwn(value)
     assert "<" not in escaped and ">" not in escaped
     assert unescape_mrkdwn(escaped) == value
-    assert escape_mrkdwn("&lt;") == "&amp;lt;" and unescape_mrkdwn(escape_mrkdwn("&lt;!channel&gt;")) == "&lt;!channel&gt;"
+    assert (
+        escape_mrkdwn("&lt;") == "&amp;lt;" and unescape_mrkdwn(escape_mrkdwn("&lt;!channel&gt;")) == "&lt;!channel&gt;"
+    )
 
 
-@pytest.mark.parametrize("change, words", [
-    ("lapsed", "verification lapsed"),
-    ("tier", "no longer allowed"),
-    ("security", "suspended by the security team"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ("lapsed", "verification lapsed"),
+        ("tier", "no longer allowed"),
+        ("security", "suspended by the security team"),
+    ],
+)
 async def test_approval_rechecks_the_org(req_db: Database, clk: FixedClock, change: str, words: str) -> None:
     from datetime import date
 
@@ -509,9 +583,19 @@ async def test_approval_rechecks_the_org(req_db: Database, clk: FixedClock, chan
             await s.execute(update(Org).where(Org.slug == "acme").values(max_tier="standard"))
         else:
             other = await _submit_raw(s, clk)
-            s.add(Grant(request_id=other, org_id=1, members=[DEV1], tier_id="standard", status="suspended",
-                        suspended_reason="security_action", starts_at=NOW, expires_at=NOW + timedelta(days=9),
-                        reverify_due_at=NOW + timedelta(days=9)))
+            s.add(
+                Grant(
+                    request_id=other,
+                    org_id=1,
+                    members=[DEV1],
+                    tier_id="standard",
+                    status="suspended",
+                    suspended_reason="security_action",
+                    starts_at=NOW,
+                    expires_at=NOW + timedelta(days=9),
+                    reverify_due_at=NOW + timedelta(days=9),
+                )
+            )
     before = len(await _outbox(req_db))
     with pytest.raises(errors.InvalidState, match=words):
         async with req_db.transaction() as s:
@@ -520,8 +604,18 @@ async def test_approval_rechecks_the_org(req_db: Database, clk: FixedClock, chan
 
 
 async def _submit_raw(s: Any, clk: FixedClock) -> int:
-    request = AccessRequest(org_id=1, requester=ADM, members=[DEV1], tier_id="standard", use_case="x",
-                            justification="x" * 30, duration_days=9, status="approved", created_at=NOW, updated_at=NOW)
+    request = AccessRequest(
+        org_id=1,
+        requester=ADM,
+        members=[DEV1],
+        tier_id="standard",
+        use_case="x",
+        justification="x" * 30,
+        duration_days=9,
+        status="approved",
+        created_at=NOW,
+        updated_at=NOW,
+    )
     s.add(request)
     await s.flush()
     return request.id or 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,11 +52,24 @@ async def run(db: Database, clock: FixedClock) -> str:
     return result.outcome
 
 
-async def submit(db: Database, clock: FixedClock, gid: int, user: str = ADM1, members: list[str] | None = None,
-                 attestations: set[str] = BOTH) -> Any:
+async def submit(
+    db: Database,
+    clock: FixedClock,
+    gid: int,
+    user: str = ADM1,
+    members: list[str] | None = None,
+    attestations: set[str] = BOTH,
+) -> Any:
     async with db.transaction() as session:
-        return await submit_reverification(session, clock, grant_id=gid, user_id=user, operators=[],
-                                           members=[DEV1] if members is None else members, attestations=attestations)
+        return await submit_reverification(
+            session,
+            clock,
+            grant_id=gid,
+            user_id=user,
+            operators=[],
+            members=[DEV1] if members is None else members,
+            attestations=attestations,
+        )
 
 
 async def test_reminders_at_14_3_and_0_days_once_each_then_suspension(db: Database, clock: FixedClock) -> None:
@@ -71,14 +84,14 @@ async def test_reminders_at_14_3_and_0_days_once_each_then_suspension(db: Databa
     assert button["text"]["text"] == "Re-verify" and json.loads(button["value"]) == {"grant_id": gid}
     clock.advance(timedelta(hours=1))
     assert await run(db, clock) == "nothing due"
-    clock.set(datetime(2026, 11, 13, 0, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 13, 0, 0, tzinfo=UTC))
     assert await run(db, clock) == "2 reminders"  # 3 days before
-    clock.set(datetime(2026, 11, 16, 0, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 16, 0, 0, tzinfo=UTC))
     mark = await last_outbox_id(db)
     assert await run(db, clock) == "2 reminders"  # due today, before the 09:00 deadline
     assert "due today" in dms(await outbox(db, since_id=mark))[ADM1][0]
     assert await notice_keys(db) == [f"reverify:{gid}:2026-11-16:{d}" for d in (0, 14, 3)]
-    clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))
     mark = await last_outbox_id(db)
     assert await run(db, clock) == "1 suspended"
     row = await grant(db, gid)
@@ -112,7 +125,9 @@ async def test_reverify_restores_moves_due_date_and_tells_the_rep(db: Database, 
     assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADM1
     rows = await outbox(db, since_id=mark)
     [(channel, parent, text)] = thread_replies(rows)
-    assert parent == f"request:{row.request_id}" and f"<@{REP}>" in text and "re-verified" in text and "restored" in text
+    assert (
+        parent == f"request:{row.request_id}" and f"<@{REP}>" in text and "re-verified" in text and "restored" in text
+    )
     assert f"<@{DEV2}>" in text
     sent = dms(rows)
     assert "re-verified" in sent[ADM1][0] and "active again" in sent[ADM2][0] and "no longer covered" in sent[DEV2][0]
@@ -181,8 +196,8 @@ async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Data
 def test_only_the_most_urgent_applicable_offset_is_sent(days: int, offsets: list[int]) -> None:
     from bot.services.notices import days_until
 
-    now = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
-    left = days_until(now + timedelta(days=days), now, timezone.utc)
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    left = days_until(now + timedelta(days=days), now, UTC)
     applicable = [d for d in sorted(set(offsets)) if left <= d]
     assert left == days
     assert (min(applicable) if applicable else None) == next((d for d in sorted(set(offsets)) if d >= days), None)
@@ -244,8 +259,14 @@ async def test_a_tampered_reverify_button_is_refused(bot: RunningBot) -> None:
     from bot.testing.slack_requests import block_actions_body, sign_request
     from tests.conftest import SIGNING_SECRET
 
-    body = block_actions_body(user_id=ADM1, action_id="grant.reverify", value="not json", channel_id="D0ADM1",
-                              message_ts="1.1", response_url=bot.slack.new_response_url(ADM1, "D0ADM1"))
+    body = block_actions_body(
+        user_id=ADM1,
+        action_id="grant.reverify",
+        value="not json",
+        channel_id="D0ADM1",
+        message_ts="1.1",
+        response_url=bot.slack.new_response_url(ADM1, "D0ADM1"),
+    )
     headers = {**sign_request(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
     assert (await bot.driver.post_raw(body, headers)).status == 200
     await bot.settle()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ async def test_a_slot_runs_once_and_a_crashed_or_failed_run_is_reclaimed(db: Dat
     assert first is not None and first.status == RUNNING
     assert await claim_slot(db, job="reverification", slot_at=SLOT, owner="b") is None  # live lease
     async with db.transaction() as session:  # simulate a crash: the lease ran out, nobody finished
-        await session.execute(update(JobRun).values(lease_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        await session.execute(update(JobRun).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
     again = await claim_slot(db, job="reverification", slot_at=SLOT, owner="c")
     assert again is not None and again.claimed_by == "c"
     async with db.transaction() as session:
@@ -66,7 +66,9 @@ async def test_two_runners_same_slot_send_each_reminder_exactly_once(database_ur
             await d.dispose()
 
 
-async def test_two_racing_runs_without_slot_claims_split_the_work_exactly_once(database_url: str, clock: FixedClock) -> None:
+async def test_two_racing_runs_without_slot_claims_split_the_work_exactly_once(
+    database_url: str, clock: FixedClock
+) -> None:
     from bot.services.reverification import run_reverification
 
     dbs = [Database(database_url) for _ in range(2)]
@@ -87,7 +89,9 @@ async def test_two_racing_runs_without_slot_claims_split_the_work_exactly_once(d
             await d.dispose()
 
 
-async def test_one_bad_item_does_not_stop_the_batch(db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_one_bad_item_does_not_stop_the_batch(
+    db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bot.messages import reverification as msg
 
     await seed_directory(db, clock)
@@ -107,11 +111,15 @@ async def test_one_bad_item_does_not_stop_the_batch(db: Database, clock: FixedCl
     assert sorted(int(t.split("grant #")[1].split(" ")[0]) for t in texts) == good
 
 
-async def test_a_job_that_raises_is_recorded_failed_and_retried(db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_job_that_raises_is_recorded_failed_and_retried(
+    db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def broken(*_: Any) -> str:
         raise RuntimeError("database on fire")
 
-    monkeypatch.setitem(JOBS, "reverification", jobs_mod.JobSpec("reverification", "every hour", broken, cron={"minute": 0}))
+    monkeypatch.setitem(
+        JOBS, "reverification", jobs_mod.JobSpec("reverification", "every hour", broken, cron={"minute": 0})
+    )
     result = await run_job(db, clock, settings(), "reverification")
     assert result.status == FAILED and "database on fire" in result.outcome
     run = await get_run(db, job="reverification", slot_at=SLOT)
@@ -121,20 +129,22 @@ async def test_a_job_that_raises_is_recorded_failed_and_retried(db: Database, cl
 
 
 def test_slots_are_the_latest_scheduled_moment() -> None:
-    now = datetime(2026, 11, 2, 9, 7, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 2, 9, 7, 30, tzinfo=UTC)
     mine = ("reverification", "grant-expiry", "request-sla", "org-verification")
     got = {name: JOBS[name].slot_for(now, settings()) for name in mine}
     assert got == {
-        "reverification": datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc),
-        "grant-expiry": datetime(2026, 11, 2, 9, 5, tzinfo=timezone.utc),
-        "request-sla": datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc),
-        "org-verification": datetime(2026, 11, 2, 0, 10, tzinfo=timezone.utc),
+        "reverification": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        "grant-expiry": datetime(2026, 11, 2, 9, 5, tzinfo=UTC),
+        "request-sla": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        "org-verification": datetime(2026, 11, 2, 0, 10, tzinfo=UTC),
     }
     berlin = JOBS["org-verification"].slot_for(now, settings(TRUSTBOT_TIMEZONE="Europe/Berlin"))
-    assert berlin == datetime(2026, 11, 1, 23, 10, tzinfo=timezone.utc)
+    assert berlin == datetime(2026, 11, 1, 23, 10, tzinfo=UTC)
 
 
-async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
+async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(
+    database_url: str, fake_slack: Any, clock: FixedClock
+) -> None:
     from bot.server import TrustbotServer
     from scheduler.setup import start_scheduler
 
@@ -149,8 +159,8 @@ async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(d
             assert sorted(j.id for j in registered) == sorted(JOBS)
             assert all(j.coalesce and j.max_instances == 1 and j.misfire_grace_time for j in registered)
             clock.advance(timedelta(days=1, minutes=20))  # the domain clock moves; the scheduler fires now
-            scheduler.get_job("reverification").modify(next_run_time=datetime.now(timezone.utc))
-            slot = datetime(2026, 11, 3, 9, 0, tzinfo=timezone.utc)
+            scheduler.get_job("reverification").modify(next_run_time=datetime.now(UTC))
+            slot = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
             for _ in range(200):
                 run = await get_run(server.rt.db, job="reverification", slot_at=slot)
                 if run is not None and run.status == FINISHED:
@@ -166,12 +176,19 @@ async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(d
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, database_url: str, api_url: str) -> None:
-    for key, value in {"DATABASE_URL": database_url, "SLACK_API_URL": api_url, "SLACK_BOT_TOKEN": "xoxb-test",
-                       "TRUSTBOT_CHANNEL_PACE_SECONDS": "0", "TRUSTBOT_OUTBOX_POLL_SECONDS": "0.05"}.items():
+    for key, value in {
+        "DATABASE_URL": database_url,
+        "SLACK_API_URL": api_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "TRUSTBOT_CHANNEL_PACE_SECONDS": "0",
+        "TRUSTBOT_OUTBOX_POLL_SECONDS": "0.05",
+    }.items():
         monkeypatch.setenv(key, value)
 
 
-async def test_cli_rejects_unknown_jobs_and_bad_times(monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_rejects_unknown_jobs_and_bad_times(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     _env(monkeypatch, database_url, "http://127.0.0.1:9/api/")
     assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "nope"]) == 2
     assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "reverification", "--now", "tomorrow"]) == 2
@@ -181,7 +198,11 @@ async def test_cli_rejects_unknown_jobs_and_bad_times(monkeypatch: pytest.Monkey
 
 
 async def test_cli_run_delivers_once_per_moment_and_list_shows_it(
-    monkeypatch: pytest.MonkeyPatch, db: Database, database_url: str, fake_slack: Any, clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    db: Database,
+    database_url: str,
+    fake_slack: Any,
+    clock: FixedClock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await seed_directory(db, clock)
@@ -218,7 +239,9 @@ asyncio.run(main(*sys.argv[1:]))
 
 
 @pytest.mark.parametrize("same_slot", [True, False])
-async def test_two_processes_produce_each_reminder_exactly_once(db: Database, database_url: str, clock: FixedClock, same_slot: bool) -> None:
+async def test_two_processes_produce_each_reminder_exactly_once(
+    db: Database, database_url: str, clock: FixedClock, same_slot: bool
+) -> None:
     import sys
 
     await seed_directory(db, clock)
@@ -226,8 +249,16 @@ async def test_two_processes_produce_each_reminder_exactly_once(db: Database, da
         await make_grant(db, clock, due=timedelta(days=3))
     slots = ["2026-11-02T09:00:00Z", "2026-11-02T09:00:00Z" if same_slot else "2026-11-02T09:00:01Z"]
     procs = [
-        await asyncio.create_subprocess_exec(sys.executable, "-c", _RUNNER, database_url, slot, "2026-11-02T09:00:00Z",
-                                             stdout=asyncio.subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[1]))
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _RUNNER,
+            database_url,
+            slot,
+            "2026-11-02T09:00:00Z",
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
         for slot in slots
     ]
     outputs = sorted([(await p.communicate())[0].decode().strip() for p in procs])

@@ -60,9 +60,15 @@ def test_blank_app_token_is_unset_and_wrong_token_kind_refused() -> None:
 def test_serve_with_a_broken_directory_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dir.yml").write_text("orgs: [{slug: acme}]\n")
-    for name, value in {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "TRUSTBOT_DIRECTORY": str(tmp_path / "dir.yml"),
-                        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db", "PORT": "0", "HOST": "127.0.0.1",
-                        "TRUSTBOT_SCHEDULER_ENABLED": "false"}.items():
+    for name, value in {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "TRUSTBOT_DIRECTORY": str(tmp_path / "dir.yml"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db",
+        "PORT": "0",
+        "HOST": "127.0.0.1",
+        "TRUSTBOT_SCHEDULER_ENABLED": "false",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     assert main(["serve"]) == 2

@@ -26,14 +26,22 @@ async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fak
     try:
         assert fake_slack.calls_to("apps.connections.open")
         ack = await fake_slack.send_envelope(
-            "slash_commands", form(slash_command_body(text="help", user_id="U0ADM1", response_url=fake_slack.response_url_base + "s1")),
+            "slash_commands",
+            form(slash_command_body(text="help", user_id="U0ADM1", response_url=fake_slack.response_url_base + "s1")),
             accepts_response_payload=True,
         )
         assert "revoke" in json.dumps(ack.get("payload", {}))
 
         await fake_slack.send_envelope(
-            "slash_commands", form(slash_command_body(text="request", user_id="U0ADM1", trigger_id=fake_slack.new_trigger_id("U0ADM1"),
-                                                      response_url=fake_slack.response_url_base + "s2")),
+            "slash_commands",
+            form(
+                slash_command_body(
+                    text="request",
+                    user_id="U0ADM1",
+                    trigger_id=fake_slack.new_trigger_id("U0ADM1"),
+                    response_url=fake_slack.response_url_base + "s2",
+                )
+            ),
         )
         for _ in range(100):
             if fake_slack.views("U0ADM1"):
@@ -42,17 +50,35 @@ async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fak
         view = fake_slack.views("U0ADM1")[-1]
         from bot.testing.slack_requests import view_submission_body, view_values
 
-        values = view_values(view, {"members": ["U0DEV1"], "blanket": False, "tier": "standard", "duration": "10",
-                                    "use_case": "Fuzzing", "justification": "Fuzzing our own parsers for memory bugs."})
+        values = view_values(
+            view,
+            {
+                "members": ["U0DEV1"],
+                "blanket": False,
+                "tier": "standard",
+                "duration": "10",
+                "use_case": "Fuzzing",
+                "justification": "Fuzzing our own parsers for memory bugs.",
+            },
+        )
         submission = json.loads(form(view_submission_body(user_id="U0ADM1", view=view, values=values))["payload"])
         await fake_slack.send_envelope("interactive", submission, accepts_response_payload=True)
         await bot.settle()
         parent = fake_slack.messages("C0REPS")[-1]
         actions = fake_slack.replies("C0REPS", parent.ts)[0]
         approve = actions.button("Approve")
-        click = json.loads(form(block_actions_body(
-            user_id="U0REP1", action_id=approve["action_id"], value=approve["value"], channel_id="C0REPS",
-            message_ts=actions.ts, response_url=fake_slack.response_url_base + "s3"))["payload"])
+        click = json.loads(
+            form(
+                block_actions_body(
+                    user_id="U0REP1",
+                    action_id=approve["action_id"],
+                    value=approve["value"],
+                    channel_id="C0REPS",
+                    message_ts=actions.ts,
+                    response_url=fake_slack.response_url_base + "s3",
+                )
+            )["payload"]
+        )
         await fake_slack.send_envelope("interactive", click)
         await bot.settle()
         async with bot.rt.db.sessions() as session:

@@ -6,14 +6,14 @@ import logging
 import secrets
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.clock import FixedClock
 from bot.config import Settings
 
-DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 PEOPLE = {
     "U0OPS1": "Olga (operator)",
@@ -27,7 +27,6 @@ PEOPLE = {
     "U0OUT1": "Otto (not in the program)",
     "U0GLX1": "Gia (Globex admin)",
 }
-
 
 
 @dataclass
@@ -68,7 +67,7 @@ class Story:
     def show(self) -> None:
         """Print the part of the Slack transcript not yet shown."""
         lines = self.slack.transcript().splitlines()
-        new, self._shown = lines[self._shown:], len(lines)
+        new, self._shown = lines[self._shown :], len(lines)
         if not self.quiet and new:
             self.out.write("\n".join("   " + line for line in new) + "\n")
         self.out.flush()

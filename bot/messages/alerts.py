@@ -26,23 +26,33 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.ids import Action
+from bot.ids import Action, Element
 from bot.ids import Block as BlockId
-from bot.ids import Element
 from bot.ids import View as ViewId
 from bot.messages.text import Rendered, format_date, format_datetime, mention, mentions, plural, quote, safe, truncate
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org, Severity
 
 ACKNOWLEDGE, ESCALATE, SUSPEND, FALSE_POSITIVE, RESOLVE = (
-    "Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve",
+    "Acknowledge",
+    "Escalate",
+    "Suspend access",
+    "False positive",
+    "Resolve",
 )
 ACTIVE_STATUSES: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
 SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
-_EMOJI = {Severity.LOW: ":white_circle:", Severity.MEDIUM: ":large_yellow_circle:",
-          Severity.HIGH: ":large_orange_circle:", Severity.CRITICAL: ":red_circle:"}
+_EMOJI = {
+    Severity.LOW: ":white_circle:",
+    Severity.MEDIUM: ":large_yellow_circle:",
+    Severity.HIGH: ":large_orange_circle:",
+    Severity.CRITICAL: ":red_circle:",
+}
 _STATUS_LABEL = {
-    AlertStatus.OPEN: "Open", AlertStatus.ACKNOWLEDGED: "Acknowledged", AlertStatus.ESCALATED: "Escalated",
-    AlertStatus.RESOLVED: "Resolved", AlertStatus.FALSE_POSITIVE: "False positive",
+    AlertStatus.OPEN: "Open",
+    AlertStatus.ACKNOWLEDGED: "Acknowledged",
+    AlertStatus.ESCALATED: "Escalated",
+    AlertStatus.RESOLVED: "Resolved",
+    AlertStatus.FALSE_POSITIVE: "False positive",
 }
 MAX_GRANTS_SHOWN = 10
 MAX_LIST_ROWS = 20
@@ -155,8 +165,10 @@ def grant_line(line: GrantLine, tz: tzinfo | str | None) -> str:
     if grant.members:
         scope.append(plural(len(grant.members), "person", "people"))
     status = "" if grant.status == GrantStatus.ACTIVE else f" — *{grant.status}*"
-    return (f"#{grant.id} {safe(line.tier_name, 100)} — {' + '.join(scope) or 'nobody'} — "
-            f"expires {format_date(grant.expires_at, tz)}{status}")
+    return (
+        f"#{grant.id} {safe(line.tier_name, 100)} — {' + '.join(scope) or 'nobody'} — "
+        f"expires {format_date(grant.expires_at, tz)}{status}"
+    )
 
 
 def status_text(alert: Alert, tz: tzinfo | str | None) -> str:
@@ -170,8 +182,9 @@ def status_text(alert: Alert, tz: tzinfo | str | None) -> str:
         parts.append(f"by {mention(alert.closed_by)} {format_datetime(alert.closed_at, tz)}")
     line = " · ".join(parts)
     if alert.suspended_by:
-        line += (f"\n:lock: *Access suspended* by {mention(alert.suspended_by)}: "
-                 f"{_one_line(alert.suspension_reason, 500)}")
+        line += (
+            f"\n:lock: *Access suspended* by {mention(alert.suspended_by)}: {_one_line(alert.suspension_reason, 500)}"
+        )
     return line
 
 
@@ -182,13 +195,16 @@ def alert_buttons(alert_id: int) -> ActionsBlock:
     def button(text: str, action: Action, style: str | None = None) -> ButtonElement:
         return ButtonElement(text=PlainTextObject(text=text), action_id=action, value=value, style=style)
 
-    return ActionsBlock(block_id=f"alert_actions:{alert_id}", elements=[
-        button(ACKNOWLEDGE, Action.ALERT_ACKNOWLEDGE, "primary"),
-        button(ESCALATE, Action.ALERT_ESCALATE),
-        button(SUSPEND, Action.ALERT_SUSPEND, "danger"),
-        button(FALSE_POSITIVE, Action.ALERT_FALSE_POSITIVE),
-        button(RESOLVE, Action.ALERT_RESOLVE),
-    ])
+    return ActionsBlock(
+        block_id=f"alert_actions:{alert_id}",
+        elements=[
+            button(ACKNOWLEDGE, Action.ALERT_ACKNOWLEDGE, "primary"),
+            button(ESCALATE, Action.ALERT_ESCALATE),
+            button(SUSPEND, Action.ALERT_SUSPEND, "danger"),
+            button(FALSE_POSITIVE, Action.ALERT_FALSE_POSITIVE),
+            button(RESOLVE, Action.ALERT_RESOLVE),
+        ],
+    )
 
 
 def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
@@ -224,11 +240,15 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
     blocks.append(_context(status_text(alert, tz)))
     if alert.status in ACTIVE_STATUSES:
         blocks.append(alert_buttons(alert.id or 0))
-    blocks.append(_context(f"fingerprint `{_one_line(alert.fingerprint, 200)}` · first event `{_one_line(alert.event_id, 128)}`"))
+    blocks.append(
+        _context(f"fingerprint `{_one_line(alert.fingerprint, 200)}` · first event `{_one_line(alert.event_id, 128)}`")
+    )
     org_name = card.org.name if card.org else f"{alert.org_slug} (unknown org)"
-    text = (f"{sev.upper()} alert #{alert.id} for {safe(org_name, 200)}: {_one_line(alert.signal, 64)} — "
-            f"{_one_line(alert.summary, 300)} ({plural(alert.occurrences, 'occurrence')}, "
-            f"{_STATUS_LABEL.get(alert.status, alert.status).lower()})")  # type: ignore[call-overload]
+    text = (
+        f"{sev.upper()} alert #{alert.id} for {safe(org_name, 200)}: {_one_line(alert.signal, 64)} — "
+        f"{_one_line(alert.summary, 300)} ({plural(alert.occurrences, 'occurrence')}, "
+        f"{_STATUS_LABEL.get(alert.status, alert.status).lower()})"
+    )  # type: ignore[call-overload]
     if notify:
         text += f" {mentions(list(card.security_leads))}"
     return Rendered(text=truncate(text, 3000), blocks=blocks)
@@ -294,9 +314,15 @@ def build_suspend_modal(card: AlertCard) -> View:
         submit=PlainTextObject(text="Suspend"),
         close=PlainTextObject(text="Cancel"),
         blocks=[
-            SectionBlock(text=_md(truncate(
-                f"This suspends every active grant of {org_text(card)} ({plural(len(active), 'grant')}) "
-                f"because of alert #{card.alert.id}, and tells the rep and admins.\n{at_stake}", 3000))),
+            SectionBlock(
+                text=_md(
+                    truncate(
+                        f"This suspends every active grant of {org_text(card)} ({plural(len(active), 'grant')}) "
+                        f"because of alert #{card.alert.id}, and tells the rep and admins.\n{at_stake}",
+                        3000,
+                    )
+                )
+            ),
             InputBlock(
                 block_id=BlockId.REASON,
                 label=PlainTextObject(text="Reason for suspending access"),
@@ -312,12 +338,20 @@ def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str
         return build_alert_note(f"*{safe(title, 200)}*\nNo open alerts.")
     blocks: list[Block] = [SectionBlock(text=_md(f"*{safe(title, 200)}* — {plural(len(rows), 'open alert')}"))]
     for alert, org_label in rows[:MAX_LIST_ROWS]:
-        blocks.append(SectionBlock(text=_md(truncate(
-            f"{_EMOJI.get(alert.severity, '')} *#{alert.id} {alert.severity.upper()}* · {safe(org_label, 200)} · "  # type: ignore[call-overload]
-            f"{_one_line(alert.signal, 64)} · {_STATUS_LABEL.get(alert.status, alert.status)}\n"  # type: ignore[call-overload]
-            f"{_one_line(alert.summary, 300)}\n{plural(alert.occurrences, 'occurrence')}, last seen "
-            f"{format_datetime(alert.last_seen, tz)}" + (f", owner {mention(alert.owner)}" if alert.owner else ""),
-            3000))))
+        blocks.append(
+            SectionBlock(
+                text=_md(
+                    truncate(
+                        f"{_EMOJI.get(alert.severity, '')} *#{alert.id} {alert.severity.upper()}* · {safe(org_label, 200)} · "  # type: ignore[call-overload]
+                        f"{_one_line(alert.signal, 64)} · {_STATUS_LABEL.get(alert.status, alert.status)}\n"  # type: ignore[call-overload]
+                        f"{_one_line(alert.summary, 300)}\n{plural(alert.occurrences, 'occurrence')}, last seen "
+                        f"{format_datetime(alert.last_seen, tz)}"
+                        + (f", owner {mention(alert.owner)}" if alert.owner else ""),
+                        3000,
+                    )
+                )
+            )
+        )
     if len(rows) > MAX_LIST_ROWS:
         blocks.append(_context(f"…and {len(rows) - MAX_LIST_ROWS} more."))
     text = f"{title}: {plural(len(rows), 'open alert')}"
@@ -327,8 +361,10 @@ def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str
 def build_channel_summary(summary: ChannelSummary) -> Rendered:
     """The circuit breaker's single message while Slack keeps rate-limiting the channel."""
     if summary.recovered:
-        text = (":white_check_mark: Slack delivery recovered; every alert below this summary is shown "
-                "individually again with its current count.")
+        text = (
+            ":white_check_mark: Slack delivery recovered; every alert below this summary is shown "
+            "individually again with its current count."
+        )
         return build_alert_note(text)
     lines = [
         f"• #{line.alert_id} {line.severity.upper()} {_one_line(line.org_slug, 64)} · "
@@ -336,7 +372,10 @@ def build_channel_summary(summary: ChannelSummary) -> Rendered:
         for line in summary.lines[:MAX_LIST_ROWS]
     ]
     more = summary.total_alerts - len(lines)
-    text = (f":construction: Slack is rate-limiting this channel, so alerts are summarised here until it recovers "
-            f"({plural(summary.total_alerts, 'alert')} waiting to be shown; nothing is lost):\n" + "\n".join(lines)
-            + (f"\n…and {more} more" if more > 0 else ""))
+    text = (
+        f":construction: Slack is rate-limiting this channel, so alerts are summarised here until it recovers "
+        f"({plural(summary.total_alerts, 'alert')} waiting to be shown; nothing is lost):\n"
+        + "\n".join(lines)
+        + (f"\n…and {more} more" if more > 0 else "")
+    )
     return build_alert_note(text)

@@ -22,6 +22,7 @@ from storage.tables import CreditGrant, Org
 
 MAX_ROWS = 40  # sections per message (Slack allows 50 blocks)
 
+
 @dataclass(frozen=True)
 class CreditStatus:
     """One credit grant with its usage, burn rate and projection at `now`."""
@@ -95,9 +96,11 @@ def credit_line(status: CreditStatus, tz: tzinfo | str | None = None, *, with_or
     credit = status.credit
     state = f"expired {format_date(credit.expires)}" if status.lapsed else f"expires {format_date(credit.expires)}"
     org = f" · {safe(status.org.name, 200)}" if with_org else ""
-    return (f"*{clean(credit.id, 128)}*{org} · {money(status.amount)}\n"
-            f"used {money(status.used)} ({status.percent_used:.1f}%) · {money(status.remaining)} remaining\n"
-            f"burn {money(status.burn_per_day)}/day · {_projection(status)} · {state}")
+    return (
+        f"*{clean(credit.id, 128)}*{org} · {money(status.amount)}\n"
+        f"used {money(status.used)} ({status.percent_used:.1f}%) · {money(status.remaining)} remaining\n"
+        f"burn {money(status.burn_per_day)}/day · {_projection(status)} · {state}"
+    )
 
 
 def build_credit_list(statuses: list[CreditStatus], title: str, tz: tzinfo | str | None = None) -> Rendered:
@@ -110,24 +113,29 @@ def build_credit_list(statuses: list[CreditStatus], title: str, tz: tzinfo | str
         blocks.append(_section(credit_line(status, tz)))
     if len(statuses) > MAX_ROWS:
         blocks.append(ContextBlock(elements=[_md(f"…and {len(statuses) - MAX_ROWS} more.")]))
-    blocks.append(ContextBlock(elements=[_md("Burn rate: average per day over the last 30 days (or since the credit started).")]))
-    text = f"{title}: " + "; ".join(
-        f"{s.credit.id} {money(s.used)} of {money(s.amount)} used" for s in statuses[:10])
+    blocks.append(
+        ContextBlock(elements=[_md("Burn rate: average per day over the last 30 days (or since the credit started).")])
+    )
+    text = f"{title}: " + "; ".join(f"{s.credit.id} {money(s.used)} of {money(s.amount)} used" for s in statuses[:10])
     return Rendered(text=truncate(text, 3000), blocks=blocks)
 
 
 def build_threshold_notice(status: CreditStatus, threshold: int, tz: tzinfo | str | None = None) -> Rendered:
     """DM to admins and rep: a usage threshold was crossed."""
-    head = (f":bar_chart: {safe(status.org.name, 200)} has used {threshold}% or more of credit "
-            f"*{clean(status.credit.id, 128)}*.")
+    head = (
+        f":bar_chart: {safe(status.org.name, 200)} has used {threshold}% or more of credit "
+        f"*{clean(status.credit.id, 128)}*."
+    )
     text = f"{head}\n{credit_line(status, tz, with_org=False)}"
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 
 def build_expiry_notice(status: CreditStatus, days_left: int, tz: tzinfo | str | None = None) -> Rendered:
     """DM to admins and rep: credit expires soon with unused credit."""
-    head = (f":hourglass_flowing_sand: Credit *{clean(status.credit.id, 128)}* of {safe(status.org.name, 200)} expires "
-            f"{format_date(status.credit.expires)} (in {plural(days_left, 'day')}) with {money(status.remaining)} unused.")
+    head = (
+        f":hourglass_flowing_sand: Credit *{clean(status.credit.id, 128)}* of {safe(status.org.name, 200)} expires "
+        f"{format_date(status.credit.expires)} (in {plural(days_left, 'day')}) with {money(status.remaining)} unused."
+    )
     text = f"{head}\n{credit_line(status, tz, with_org=False)}"
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
@@ -147,5 +155,7 @@ def build_digest(statuses: list[CreditStatus], now: datetime, tz: tzinfo | str |
         blocks.append(ContextBlock(elements=[_md(f"…and {len(statuses) - shown} more.")]))
     text = "Weekly credit digest: " + "; ".join(
         f"{s.org.name} {s.credit.id}: {money(s.used)} used, {money(s.remaining)} left, "
-        f"{money(s.burn_per_day)}/day, expires {format_date(s.credit.expires)}" for s in ordered[:10])
+        f"{money(s.burn_per_day)}/day, expires {format_date(s.credit.expires)}"
+        for s in ordered[:10]
+    )
     return Rendered(text=truncate(text, 3000), blocks=blocks)

@@ -79,14 +79,24 @@ def grant_line(row: GrantRow, tz: tzinfo | str | None = None) -> str:
     """`:green: *Grant #3* · Acme · Frontier · blanket (acme.com) · active until 2027-01-01`."""
     grant = row.grant
     icon = _STATUS_ICON.get(grant.status, ":grey_question:")  # type: ignore[call-overload]
-    scope = scope_summary(row.request, row.org) if row.request is not None else ("blanket" if grant.blanket else plural(len(grant.members), "person", "people"))
+    scope = (
+        scope_summary(row.request, row.org)
+        if row.request is not None
+        else ("blanket" if grant.blanket else plural(len(grant.members), "person", "people"))
+    )
     line = f"{icon} *Grant #{grant.id}* · {safe(row.org.name, 200)} · {safe(row.tier_name, 100)} · {scope} · {grant.status}"
     if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
-        line += f" · expires {format_date(grant.expires_at, tz)} · re-verify by {format_date(grant.reverify_due_at, tz)}"
+        line += (
+            f" · expires {format_date(grant.expires_at, tz)} · re-verify by {format_date(grant.reverify_due_at, tz)}"
+        )
     if grant.status == GrantStatus.SUSPENDED and grant.suspended_reason:
-        line += f"\nSuspended: {safe(grant.suspended_reason, 64)}" + (f" — {safe(grant.suspension_note, 500)}" if grant.suspension_note else "")
+        line += f"\nSuspended: {safe(grant.suspended_reason, 64)}" + (
+            f" — {safe(grant.suspension_note, 500)}" if grant.suspension_note else ""
+        )
     if grant.status == GrantStatus.REVOKED:
-        line += f" by {mention(grant.ended_by or '?')} on {format_date(grant.ended_at, tz)}: {safe(grant.end_reason, 500)}"
+        line += (
+            f" by {mention(grant.ended_by or '?')} on {format_date(grant.ended_at, tz)}: {safe(grant.end_reason, 500)}"
+        )
     return truncate(line, 3000)
 
 
@@ -101,7 +111,11 @@ def revoke_button(grant_id: int) -> ButtonElement:
 
 
 def _grant_block(row: GrantRow, tz: tzinfo | str | None) -> SectionBlock:
-    accessory = revoke_button(row.grant.id or 0) if row.can_revoke and row.grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED) else None
+    accessory = (
+        revoke_button(row.grant.id or 0)
+        if row.can_revoke and row.grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+        else None
+    )
     return SectionBlock(text=MarkdownTextObject(text=grant_line(row, tz)), accessory=accessory)
 
 
@@ -146,15 +160,21 @@ def build_status(report: StatusReport, tz: tzinfo | str | None = None) -> Render
     orgs = ", ".join(report.org_names) or "no orgs"
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=truncate(f"Trusted access — {orgs}", 150)))]
     if report.awaiting_me:
-        blocks.append(_section(f"*Awaiting your decision ({len(report.awaiting_me)})* — decide in each request's thread"))
+        blocks.append(
+            _section(f"*Awaiting your decision ({len(report.awaiting_me)})* — decide in each request's thread")
+        )
         blocks += [_section(request_line(row)) for row in report.awaiting_me[:10]]
         blocks += _more(len(report.awaiting_me), 10)
         blocks.append(DividerBlock())
-    blocks.append(_section(f"*Open requests ({len(report.open_requests)})*" if report.open_requests else "*Open requests*\nNone."))
+    blocks.append(
+        _section(f"*Open requests ({len(report.open_requests)})*" if report.open_requests else "*Open requests*\nNone.")
+    )
     blocks += [_section(request_line(row)) for row in report.open_requests[:10]]
     blocks += _more(len(report.open_requests), 10)
     blocks.append(DividerBlock())
-    blocks.append(_section(f"*Grants ({len(report.grants)})*" if report.grants else "*Grants*\nNo active or suspended grants."))
+    blocks.append(
+        _section(f"*Grants ({len(report.grants)})*" if report.grants else "*Grants*\nNo active or suspended grants.")
+    )
     blocks += [_grant_block(row, tz) for row in report.grants[:15]]
     blocks += _more(len(report.grants), 15)
     text = (

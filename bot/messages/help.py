@@ -32,7 +32,13 @@ def build_help_blocks(*, note: str | None = None) -> HelpMessage:
     blocks: list[Block] = []
     if note:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=note)))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Trustbot — trusted access for dual-use AI capabilities*\n{lines}")))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Refusals are only ever shown to you. Every decision is audited.")]))
+    blocks.append(
+        SectionBlock(text=MarkdownTextObject(text=f"*Trustbot — trusted access for dual-use AI capabilities*\n{lines}"))
+    )
+    blocks.append(
+        ContextBlock(
+            elements=[MarkdownTextObject(text="Refusals are only ever shown to you. Every decision is audited.")]
+        )
+    )
     text = (note + "\n" if note else "") + "Trustbot commands: " + ", ".join(usage for usage, _ in SUBCOMMANDS)
     return HelpMessage(text=text, blocks=blocks)

@@ -44,8 +44,12 @@ NOT_IN_PROGRAM = (
     "grants, credits or alerts."
 )
 
-_SEVERITY_EMOJI = {Severity.LOW: ":white_circle:", Severity.MEDIUM: ":large_yellow_circle:",
-                   Severity.HIGH: ":large_orange_circle:", Severity.CRITICAL: ":red_circle:"}
+_SEVERITY_EMOJI = {
+    Severity.LOW: ":white_circle:",
+    Severity.MEDIUM: ":large_yellow_circle:",
+    Severity.HIGH: ":large_orange_circle:",
+    Severity.CRITICAL: ":red_circle:",
+}
 _ALERT_STATUS = {AlertStatus.OPEN: "open", AlertStatus.ACKNOWLEDGED: "acknowledged", AlertStatus.ESCALATED: "escalated"}
 
 
@@ -142,8 +146,10 @@ def credit_text(line: CreditLine, tz: tzinfo | str | None = None) -> str:
     share = f" ({used / amount:.0%})" if amount > 0 else ""
     left = max(amount - used, Decimal(0))
     state = f"expired {format_date(credit.expires)}" if line.lapsed else f"expires {format_date(credit.expires)}"
-    return (f"*{safe(credit.id, 128)}* · {safe(line.org_name, 200)} · {money(amount)} · used {money(used)}{share} · "
-            f"{money(left)} left · {state}")
+    return (
+        f"*{safe(credit.id, 128)}* · {safe(line.org_name, 200)} · {money(amount)} · used {money(used)}{share} · "
+        f"{money(left)} left · {state}"
+    )
 
 
 def alert_text(line: AlertLine, tz: tzinfo | str | None) -> str:
@@ -167,8 +173,10 @@ def _grant_block(row: GrantRow, now: datetime, tz: tzinfo | str | None) -> Secti
     if grant.status == GrantStatus.ACTIVE and grant.reverify_due_at <= now:
         text += "\n:warning: Re-verification is overdue."
     show_button = (grant.status == GrantStatus.ACTIVE and due) or missed
-    return SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)),
-                        accessory=reverify_button(grant.id or 0) if show_button else None)
+    return SectionBlock(
+        text=MarkdownTextObject(text=truncate(text, 3000)),
+        accessory=reverify_button(grant.id or 0) if show_button else None,
+    )
 
 
 def _operator_section(counts: HomeCounts) -> list[Block]:
@@ -178,14 +186,20 @@ def _operator_section(counts: HomeCounts) -> list[Block]:
     return [
         DividerBlock(),
         _md("*Across all orgs*"),
-        SectionBlock(fields=[
-            MarkdownTextObject(text=f"*Orgs*\n{counts.orgs}"),
-            MarkdownTextObject(text=f"*Open requests*\n{sum(req.values())}"
-                                    + (f" ({req.get('info_requested', 0)} waiting for an answer)" if req.get("info_requested") else "")),
-            MarkdownTextObject(text=f"*Active grants*\n{grants.get('active', 0)}"),
-            MarkdownTextObject(text=f"*Suspended grants*\n{grants.get('suspended', 0)}"),
-            MarkdownTextObject(text=f"*Active alerts*\n{active_alerts}" + (f" ({by_severity})" if by_severity else "")),
-        ]),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=f"*Orgs*\n{counts.orgs}"),
+                MarkdownTextObject(
+                    text=f"*Open requests*\n{sum(req.values())}"
+                    + (f" ({req.get('info_requested', 0)} waiting for an answer)" if req.get("info_requested") else "")
+                ),
+                MarkdownTextObject(text=f"*Active grants*\n{grants.get('active', 0)}"),
+                MarkdownTextObject(text=f"*Suspended grants*\n{grants.get('suspended', 0)}"),
+                MarkdownTextObject(
+                    text=f"*Active alerts*\n{active_alerts}" + (f" ({by_severity})" if by_severity else "")
+                ),
+            ]
+        ),
     ]
 
 
@@ -193,7 +207,9 @@ def _awaiting_section(data: HomeData) -> list[Block]:
     blocks: list[Block] = [DividerBlock()]
     if not data.awaiting:
         return blocks + [_md("*Awaiting your decision*\nNothing awaits you. :tada:")]
-    blocks.append(_md(f"*Awaiting your decision ({len(data.awaiting)})* — decide in each request's thread in the reps channel"))
+    blocks.append(
+        _md(f"*Awaiting your decision ({len(data.awaiting)})* — decide in each request's thread in the reps channel")
+    )
     for row in data.awaiting[:MAX_AWAITING]:
         blocks.append(_md(f"{request_line(row)} · waiting {age(row.request.created_at, data.now)}"))
     return blocks + _more(len(data.awaiting), MAX_AWAITING, "requests")
@@ -204,7 +220,11 @@ def _alerts_section(data: HomeData, tz: tzinfo | str | None) -> list[Block]:
     blocks: list[Block] = [DividerBlock()]
     if not data.alerts:
         return blocks + [_md(f"*Active alerts — {scope}*\nNo open alerts.")]
-    blocks.append(_md(f"*Active alerts — {scope} ({data.alerts_total})* — act on them in the security channel or with `/trust alerts`"))
+    blocks.append(
+        _md(
+            f"*Active alerts — {scope} ({data.alerts_total})* — act on them in the security channel or with `/trust alerts`"
+        )
+    )
     blocks += [_md(alert_text(line, tz)) for line in data.alerts[:MAX_ALERTS]]
     return blocks + _more(data.alerts_total, min(len(data.alerts), MAX_ALERTS), "alerts")
 
@@ -214,7 +234,10 @@ def _admin_section(data: HomeData, tz: tzinfo | str | None) -> list[Block]:
     blocks: list[Block] = [DividerBlock(), _md(f"*Your org{'s' if len(data.admin_org_names) > 1 else ''}: {orgs}*")]
     if data.admin_requests:
         blocks.append(_md(f"*Open requests ({len(data.admin_requests)})*"))
-        blocks += [_md(f"{request_line(row)} · opened {age(row.request.created_at, data.now)} ago") for row in data.admin_requests[:MAX_REQUESTS]]
+        blocks += [
+            _md(f"{request_line(row)} · opened {age(row.request.created_at, data.now)} ago")
+            for row in data.admin_requests[:MAX_REQUESTS]
+        ]
         blocks += _more(len(data.admin_requests), MAX_REQUESTS, "requests")
     else:
         blocks.append(_md("*Open requests*\nNone. Ask for access with `/trust request`."))
@@ -238,7 +261,9 @@ def _fit(blocks: list[Block]) -> list[Block]:
     if len(blocks) <= MAX_BLOCKS:
         return blocks
     kept = blocks[: MAX_BLOCKS - 1]
-    return kept + [_context(f"… {len(blocks) - len(kept)} more lines not shown. Use `/trust status` and `/trust alerts`.")]
+    return kept + [
+        _context(f"… {len(blocks) - len(kept)} more lines not shown. Use `/trust status` and `/trust alerts`.")
+    ]
 
 
 def build_home_view(data: HomeData, tz: tzinfo | str | None = None) -> View:
@@ -257,5 +282,7 @@ def build_home_view(data: HomeData, tz: tzinfo | str | None = None) -> View:
         blocks += _alerts_section(data, tz)
     if data.admin_org_names:
         blocks += _admin_section(data, tz)
-    blocks.append(_context("Commands: `/trust status` · `/trust grants` · `/trust credits` · `/trust alerts` · `/trust help`"))
+    blocks.append(
+        _context("Commands: `/trust status` · `/trust grants` · `/trust credits` · `/trust alerts` · `/trust help`")
+    )
     return View(type="home", blocks=_fit(blocks))

@@ -6,8 +6,8 @@ escaped like anything typed, since the directory file is edited by people too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import tzinfo
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
@@ -37,7 +37,9 @@ def note(text: str) -> Rendered:
 def grant_label(info: GrantInfo) -> str:
     """`grant #3 for *Acme Security* (Frontier tier, 2 people)`, escaped."""
     grant = info.grant
-    parts = (["blanket"] if grant.blanket else []) + ([plural(len(grant.members), "person", "people")] if grant.members else [])
+    parts = (["blanket"] if grant.blanket else []) + (
+        [plural(len(grant.members), "person", "people")] if grant.members else []
+    )
     scope = " + ".join(parts) or "nobody named"
     return f"grant #{grant.id} for *{safe(info.org.name, 200)}* ({safe(info.tier_name, 100)} tier, {scope})"
 
@@ -69,7 +71,9 @@ def build_expired_dm(info: GrantInfo, tz: Tz = None) -> Rendered:
 def build_expired_note(info: GrantInfo, rep: str | None, tz: Tz = None) -> Rendered:
     """Thread note under the request (mentioning the rep): its grant expired."""
     who = f"{mention(rep)}: " if rep else ""
-    return note(f"{who}:white_circle: Grant #{info.grant.id} expired on {format_date(info.grant.expires_at, tz)}; its access has ended.")
+    return note(
+        f"{who}:white_circle: Grant #{info.grant.id} expired on {format_date(info.grant.expires_at, tz)}; its access has ended."
+    )
 
 
 # ---------------------------------------------------------------- request SLA
@@ -78,7 +82,9 @@ def build_expired_note(info: GrantInfo, rep: str | None, tz: Tz = None) -> Rende
 def build_nudge_note(request: AccessRequest, rep: str | None, hours: float) -> Rendered:
     """Thread nudge mentioning the rep: the request waits for a decision."""
     who = mention(rep) if rep else "Account reps"
-    return note(f":alarm_clock: {who}, access request #{request.id} has waited more than {_hours(hours)} for a decision. Please decide in this thread.")
+    return note(
+        f":alarm_clock: {who}, access request #{request.id} has waited more than {_hours(hours)} for a decision. Please decide in this thread."
+    )
 
 
 def build_escalation_note(request: AccessRequest, rep: str | None, backups: list[str], hours: float) -> Rendered:
@@ -93,7 +99,9 @@ def build_escalation_note(request: AccessRequest, rep: str | None, backups: list
 
 def build_request_expired_note(request: AccessRequest, days: float) -> Rendered:
     """Thread note: the request expired without a decision."""
-    return note(f":hourglass: Access request #{request.id} expired after {_days(days)} without a decision. Nothing was granted.")
+    return note(
+        f":hourglass: Access request #{request.id} expired after {_days(days)} without a decision. Nothing was granted."
+    )
 
 
 def build_request_expired_dm(request: AccessRequest, org: Org | None, days: float) -> Rendered:

@@ -76,8 +76,17 @@ def _tier_option(tier: Tier) -> Option:
     return _option(f"{tier.name} — up to {tier.max_days} days, {approvals}", tier.id)
 
 
-def _text_input(block: str, element: str, label: str, *, multiline: bool = True, min_length: int | None = None,
-                max_length: int = TEXT_MAX, placeholder: str | None = None, hint: str | None = None) -> InputBlock:
+def _text_input(
+    block: str,
+    element: str,
+    label: str,
+    *,
+    multiline: bool = True,
+    min_length: int | None = None,
+    max_length: int = TEXT_MAX,
+    placeholder: str | None = None,
+    hint: str | None = None,
+) -> InputBlock:
     return InputBlock(
         block_id=block,
         label=PlainTextObject(text=truncate(label, PLAIN_LABEL)),
@@ -98,7 +107,9 @@ def build_request_modal(form: RequestForm) -> View:
     blocks: list[SlackBlock] = []
     single = form.orgs[0] if len(form.orgs) == 1 else None
     if single is not None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"Requesting trusted access for *{safe(single.name, 200)}*.")))
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=f"Requesting trusted access for *{safe(single.name, 200)}*."))
+        )
     else:
         blocks.append(
             InputBlock(
@@ -116,7 +127,9 @@ def build_request_modal(form: RequestForm) -> View:
         InputBlock(
             block_id=Block.MEMBERS,
             label=PlainTextObject(text=LABEL_MEMBERS),
-            element=UserMultiSelectElement(action_id=Element.MEMBERS, placeholder=PlainTextObject(text="Choose people")),
+            element=UserMultiSelectElement(
+                action_id=Element.MEMBERS, placeholder=PlainTextObject(text="Choose people")
+            ),
             optional=True,
             hint=PlainTextObject(text="Leave empty when asking for blanket access."),
         ),
@@ -138,7 +151,9 @@ def build_request_modal(form: RequestForm) -> View:
                 options=[_tier_option(tier) for tier in tiers[:100]],
             ),
         ),
-        _text_input(Block.USE_CASE, Element.USE_CASE, LABEL_USE_CASE, placeholder="What will the team use the capability for?"),
+        _text_input(
+            Block.USE_CASE, Element.USE_CASE, LABEL_USE_CASE, placeholder="What will the team use the capability for?"
+        ),
         InputBlock(
             block_id=Block.DURATION,
             label=PlainTextObject(text=LABEL_DURATION),
@@ -148,10 +163,15 @@ def build_request_modal(form: RequestForm) -> View:
                 min_value="1",
                 max_value=str(max((t.max_days for t in tiers), default=365)),
             ),
-            hint=PlainTextObject(text=truncate("Capped by the tier: " + "; ".join(f"{t.name} {t.max_days}" for t in tiers), PLAIN_LABEL)),
+            hint=PlainTextObject(
+                text=truncate("Capped by the tier: " + "; ".join(f"{t.name} {t.max_days}" for t in tiers), PLAIN_LABEL)
+            ),
         ),
         _text_input(
-            Block.JUSTIFICATION, Element.JUSTIFICATION, LABEL_JUSTIFICATION, min_length=JUSTIFICATION_MIN,
+            Block.JUSTIFICATION,
+            Element.JUSTIFICATION,
+            LABEL_JUSTIFICATION,
+            min_length=JUSTIFICATION_MIN,
             placeholder="Why does this team need trusted access? (at least 20 characters)",
         ),
     ]
@@ -166,8 +186,9 @@ def build_request_modal(form: RequestForm) -> View:
     )
 
 
-def _reason_modal(callback_id: str, title: str, intro: str, block: str, element: str, label: str,
-                  metadata: str, submit: str) -> View:
+def _reason_modal(
+    callback_id: str, title: str, intro: str, block: str, element: str, label: str, metadata: str, submit: str
+) -> View:
     return View(
         type="modal",
         callback_id=callback_id,
@@ -185,18 +206,29 @@ def _reason_modal(callback_id: str, title: str, intro: str, block: str, element:
 def build_deny_modal(ctx: DecisionContext, *, summary: str = "") -> View:
     """Asks the rep why the request is denied (callback `View.REQUEST_DENY_REASON`)."""
     return _reason_modal(
-        ViewId.REQUEST_DENY_REASON, "Deny request", f"Deny access request #{ctx.request_id}. {summary}".strip()
-        + "\nThe requester will see your reason.", Block.REASON, Element.REASON, "Reason for denying",
-        ctx.model_dump_json(), "Deny",
+        ViewId.REQUEST_DENY_REASON,
+        "Deny request",
+        f"Deny access request #{ctx.request_id}. {summary}".strip() + "\nThe requester will see your reason.",
+        Block.REASON,
+        Element.REASON,
+        "Reason for denying",
+        ctx.model_dump_json(),
+        "Deny",
     )
 
 
 def build_request_info_modal(ctx: DecisionContext, *, summary: str = "") -> View:
     """Asks the rep what to ask the requester (callback `View.REQUEST_INFO_QUESTION`)."""
     return _reason_modal(
-        ViewId.REQUEST_INFO_QUESTION, "Request info", f"Ask the requester of #{ctx.request_id} for more information. {summary}".strip()
-        + "\nThey get your question by DM with a Reply button.", Block.QUESTION, Element.QUESTION,
-        "Your question", ctx.model_dump_json(), "Send",
+        ViewId.REQUEST_INFO_QUESTION,
+        "Request info",
+        f"Ask the requester of #{ctx.request_id} for more information. {summary}".strip()
+        + "\nThey get your question by DM with a Reply button.",
+        Block.QUESTION,
+        Element.QUESTION,
+        "Your question",
+        ctx.model_dump_json(),
+        "Send",
     )
 
 
@@ -205,18 +237,30 @@ def build_info_answer_modal(request_id: int, *, question: str | None, asked_by: 
     asker = mention(asked_by) if asked_by else "The account rep"
     intro = f"{asker} asked about access request #{request_id}:\n{quote(question, 2500) or '_no question recorded_'}"
     return _reason_modal(
-        ViewId.REQUEST_INFO_ANSWER, "Answer question", intro, Block.ANSWER, Element.ANSWER, "Your answer",
-        RequestRef(request_id=request_id).model_dump_json(), "Send",
+        ViewId.REQUEST_INFO_ANSWER,
+        "Answer question",
+        intro,
+        Block.ANSWER,
+        Element.ANSWER,
+        "Your answer",
+        RequestRef(request_id=request_id).model_dump_json(),
+        "Send",
     )
 
 
 def build_revoke_modal(grant_id: int, *, summary: str = "") -> View:
     """Asks for the reason a grant is revoked (callback `View.GRANT_REVOKE_REASON`)."""
     view = _reason_modal(
-        ViewId.GRANT_REVOKE_REASON, "Revoke grant", f"Revoke grant #{grant_id}. {summary}".strip()
-        + "\nAdmins and the requester are told, with your reason.", Block.REASON, Element.REASON,
-        "Reason for revoking", GrantRef(grant_id=grant_id).model_dump_json(), "Revoke",
+        ViewId.GRANT_REVOKE_REASON,
+        "Revoke grant",
+        f"Revoke grant #{grant_id}. {summary}".strip() + "\nAdmins and the requester are told, with your reason.",
+        Block.REASON,
+        Element.REASON,
+        "Reason for revoking",
+        GrantRef(grant_id=grant_id).model_dump_json(),
+        "Revoke",
     )
-    view.blocks.append(ContextBlock(elements=[MarkdownTextObject(text="This cannot be undone; a new request is needed.")]))
+    view.blocks.append(
+        ContextBlock(elements=[MarkdownTextObject(text="This cannot be undone; a new request is needed.")])
+    )
     return view
-

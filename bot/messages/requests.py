@@ -147,7 +147,9 @@ def build_request_parent(card: RequestCard, tz: tzinfo | str | None = None) -> R
     req = card.request
     rep = mention(card.rep) if card.rep else "_no rep on file_"
     blocks: list[Block] = [
-        _section(f"*Access request #{req.id}* for {org_label(card.org)}\nRequested by {mention(req.requester)} · Account rep: {rep}"),
+        _section(
+            f"*Access request #{req.id}* for {org_label(card.org)}\nRequested by {mention(req.requester)} · Account rep: {rep}"
+        ),
         SectionBlock(
             fields=[
                 _md(f"*Scope*\n{scope_text(req, card.org)}"),
@@ -173,7 +175,9 @@ def decision_buttons(request_id: int) -> ActionsBlock:
     return ActionsBlock(
         block_id=f"request_actions:{request_id}",
         elements=[
-            ButtonElement(text=PlainTextObject(text=APPROVE), action_id=Action.REQUEST_APPROVE, value=value, style="primary"),
+            ButtonElement(
+                text=PlainTextObject(text=APPROVE), action_id=Action.REQUEST_APPROVE, value=value, style="primary"
+            ),
             ButtonElement(text=PlainTextObject(text=DENY), action_id=Action.REQUEST_DENY, value=value, style="danger"),
             ButtonElement(text=PlainTextObject(text=REQUEST_INFO), action_id=Action.REQUEST_INFO, value=value),
         ],
@@ -220,7 +224,9 @@ def build_approved_note(card: RequestCard, tz: tzinfo | str | None = None) -> Re
 def build_denied_note(card: RequestCard) -> Rendered:
     """Thread reply once a request is denied."""
     req = card.request
-    return build_thread_note(f":no_entry: Denied by {mention(req.decided_by or '?')}.\n*Reason:*\n{quote(req.decision_reason, 2500)}")
+    return build_thread_note(
+        f":no_entry: Denied by {mention(req.decided_by or '?')}.\n*Reason:*\n{quote(req.decision_reason, 2500)}"
+    )
 
 
 def build_info_requested_note(card: RequestCard) -> Rendered:
@@ -235,7 +241,9 @@ def build_info_requested_note(card: RequestCard) -> Rendered:
 def build_info_answered_note(card: RequestCard, answered_by: str, answer: str) -> Rendered:
     """Thread reply carrying the answer, mentioning whoever asked."""
     asker = mention(card.request.info_asked_by) if card.request.info_asked_by else "Account reps"
-    return build_thread_note(f"{asker}: {mention(answered_by)} answered:\n{quote(answer, 2500)}\nThe request is pending again.")
+    return build_thread_note(
+        f"{asker}: {mention(answered_by)} answered:\n{quote(answer, 2500)}\nThe request is pending again."
+    )
 
 
 def build_requester_approved_dm(card: RequestCard, tz: tzinfo | str | None = None) -> Rendered:

@@ -17,7 +17,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.ids import Action, Block as BlockId, Element
+from bot.ids import Action, Element
+from bot.ids import Block as BlockId
 from bot.ids import View as ViewId
 from bot.messages.lifecycle import GrantInfo, Tz, days_phrase, grant_label, note
 from bot.messages.text import Rendered, format_date, mention, mentions, plural, quote, safe, truncate
@@ -32,14 +33,19 @@ MAX_CHOICES = 20
 def reverify_button(grant_id: int) -> ButtonElement:
     """The **Re-verify** button carrying a `GrantRef`."""
     return ButtonElement(
-        text=PlainTextObject(text=REVERIFY), action_id=Action.GRANT_REVERIFY,
-        value=GrantRef(grant_id=grant_id).model_dump_json(), style="primary",
+        text=PlainTextObject(text=REVERIFY),
+        action_id=Action.GRANT_REVERIFY,
+        value=GrantRef(grant_id=grant_id).model_dump_json(),
+        style="primary",
     )
 
 
 def _with_button(text: str, grant_id: int) -> Rendered:
     text = truncate(text, 3000)
-    return Rendered(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[reverify_button(grant_id)])])
+    return Rendered(
+        text=text,
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[reverify_button(grant_id)])],
+    )
 
 
 def build_reminder_dm(info: GrantInfo, days_left: int, tz: Tz = None) -> Rendered:
@@ -80,25 +86,45 @@ def build_reverify_modal(info: GrantInfo, request: AccessRequest | None, tz: Tz 
     )
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(intro, 3000)))]
     if request is not None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Use case on file*\n" + quote(request.use_case, 2500), 3000))))
-    blocks.append(InputBlock(
-        block_id=BlockId.ROSTER, optional=True,
-        label=PlainTextObject(text="Team members still covered"),
-        hint=PlainTextObject(text="Remove anyone who no longer needs access. To add people, submit a new request."),
-        element=UserMultiSelectElement(action_id=Element.ROSTER, initial_users=list(grant.members) or None,
-                                       placeholder=PlainTextObject(text="Nobody named")),
-    ))
-    blocks.append(InputBlock(
-        block_id=BlockId.ATTESTATIONS, label=PlainTextObject(text="I confirm"),
-        element=CheckboxesElement(action_id=Element.ATTESTATIONS, options=[
-            Option(value=ATTEST_ROSTER, text=PlainTextObject(text="The roster above is accurate")),
-            Option(value=ATTEST_USE_CASE, text=PlainTextObject(text="The use case is unchanged")),
-        ]),
-    ))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=truncate("*Use case on file*\n" + quote(request.use_case, 2500), 3000))
+            )
+        )
+    blocks.append(
+        InputBlock(
+            block_id=BlockId.ROSTER,
+            optional=True,
+            label=PlainTextObject(text="Team members still covered"),
+            hint=PlainTextObject(text="Remove anyone who no longer needs access. To add people, submit a new request."),
+            element=UserMultiSelectElement(
+                action_id=Element.ROSTER,
+                initial_users=list(grant.members) or None,
+                placeholder=PlainTextObject(text="Nobody named"),
+            ),
+        )
+    )
+    blocks.append(
+        InputBlock(
+            block_id=BlockId.ATTESTATIONS,
+            label=PlainTextObject(text="I confirm"),
+            element=CheckboxesElement(
+                action_id=Element.ATTESTATIONS,
+                options=[
+                    Option(value=ATTEST_ROSTER, text=PlainTextObject(text="The roster above is accurate")),
+                    Option(value=ATTEST_USE_CASE, text=PlainTextObject(text="The use case is unchanged")),
+                ],
+            ),
+        )
+    )
     return View(
-        type="modal", callback_id=ViewId.GRANT_REVERIFY_SUBMIT, title=PlainTextObject(text="Re-verify grant"),
-        submit=PlainTextObject(text=REVERIFY), close=PlainTextObject(text="Cancel"),
-        private_metadata=GrantRef(grant_id=grant.id or 0).model_dump_json(), blocks=blocks,
+        type="modal",
+        callback_id=ViewId.GRANT_REVERIFY_SUBMIT,
+        title=PlainTextObject(text="Re-verify grant"),
+        submit=PlainTextObject(text=REVERIFY),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=GrantRef(grant_id=grant.id or 0).model_dump_json(),
+        blocks=blocks,
     )
 
 
@@ -106,7 +132,9 @@ def _removed(removed: list[str]) -> str:
     return f" Removed from the roster: {mentions(removed)}." if removed else " Roster unchanged."
 
 
-def build_reverified_note(info: GrantInfo, rep: str | None, by: str, removed: list[str], restored: bool, tz: Tz = None) -> Rendered:
+def build_reverified_note(
+    info: GrantInfo, rep: str | None, by: str, removed: list[str], restored: bool, tz: Tz = None
+) -> Rendered:
     """Thread note under the request for the rep: who re-verified, roster changes, next due date."""
     who = f"{mention(rep)}: " if rep else ""
     back = " Access is *restored*." if restored else ""
@@ -132,7 +160,9 @@ def build_restored_dm(info: GrantInfo, by: str) -> Rendered:
 
 def build_removed_member_dm(info: GrantInfo, by: str) -> Rendered:
     """DM to a person an admin removed from the roster."""
-    return note(f"{mention(by)} removed you from trusted-access {grant_label(info)} during re-verification; you are no longer covered.")
+    return note(
+        f"{mention(by)} removed you from trusted-access {grant_label(info)} during re-verification; you are no longer covered."
+    )
 
 
 def build_verify_choices(infos: list[GrantInfo], tz: Tz = None) -> Rendered:
@@ -140,8 +170,17 @@ def build_verify_choices(infos: list[GrantInfo], tz: Tz = None) -> Rendered:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text="Which grant do you want to re-verify?"))]
     for info in infos[:MAX_CHOICES]:
         line = f"{grant_label(info)} · {info.grant.status} · due {format_date(info.grant.reverify_due_at, tz)}"
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(line, 3000)), accessory=reverify_button(info.grant.id or 0)))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=truncate(line, 3000)), accessory=reverify_button(info.grant.id or 0)
+            )
+        )
     if len(infos) > MAX_CHOICES:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"… and {len(infos) - MAX_CHOICES} more; use `/trust verify <grant-id>`.")]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text=f"… and {len(infos) - MAX_CHOICES} more; use `/trust verify <grant-id>`.")
+                ]
+            )
+        )
     return Rendered(text=f"{plural(len(infos), 'grant')} can be re-verified.", blocks=blocks)
-

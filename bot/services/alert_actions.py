@@ -48,8 +48,12 @@ class _Transition:
 
 
 TRANSITIONS = {
-    "acknowledge": _Transition((AlertStatus.OPEN, AlertStatus.ESCALATED), AlertStatus.ACKNOWLEDGED, "acknowledged this alert and owns it"),
-    "escalate": _Transition((AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED), AlertStatus.ESCALATED, "escalated this alert"),
+    "acknowledge": _Transition(
+        (AlertStatus.OPEN, AlertStatus.ESCALATED), AlertStatus.ACKNOWLEDGED, "acknowledged this alert and owns it"
+    ),
+    "escalate": _Transition(
+        (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED), AlertStatus.ESCALATED, "escalated this alert"
+    ),
     "resolve": _Transition(ACTIVE, AlertStatus.RESOLVED, "resolved this alert"),
     "false_positive": _Transition(ACTIVE, AlertStatus.FALSE_POSITIVE, "marked this alert a false positive"),
 }
@@ -69,7 +73,11 @@ async def _authorize(session: AsyncSession, settings: Settings, user_id: str, al
         return actor
     if not actor.is_known:
         raise UnknownUser("You're not in the Trustbot directory, so you can't act on alerts.")
-    whose = f"{alert.org_slug}'s security leads" if alert.org_id is not None else "operators (the org is not in the directory)"
+    whose = (
+        f"{alert.org_slug}'s security leads"
+        if alert.org_id is not None
+        else "operators (the org is not in the directory)"
+    )
     raise NotSecurityLead(f"Only {whose} or operators can act on alert #{alert.id}; nothing changed.")
 
 
@@ -79,17 +87,23 @@ def _closed_error(alert: Alert, tz: Any) -> AlreadyDecided:
     return AlreadyDecided(f"Alert #{alert.id} is already {alert.status.replace('_', ' ')}{who}{when}; nothing changed.")
 
 
-async def _after_change(session: AsyncSession, clock: Clock, settings: Settings, alert_id: int, note: Rendered) -> msg.AlertCard:
+async def _after_change(
+    session: AsyncSession, clock: Clock, settings: Settings, alert_id: int, note: Rendered
+) -> msg.AlertCard:
     """Re-render the message in place (at once) and record the action in its thread."""
     alert = await _load(session, alert_id)
     card = (await load_cards(session, [alert]))[0]
     await render_alerts(session, clock, settings, [card], immediate=True)
     if alert.message_key and alert.channel:
-        outbox.reply_in_thread(session, clock, channel=alert.channel, parent_key=alert.message_key, text=note.text, blocks=note.blocks)
+        outbox.reply_in_thread(
+            session, clock, channel=alert.channel, parent_key=alert.message_key, text=note.text, blocks=note.blocks
+        )
     return card
 
 
-async def act_on_alert(session: AsyncSession, clock: Clock, settings: Settings, *, user_id: str, alert_id: int, action: str) -> str:
+async def act_on_alert(
+    session: AsyncSession, clock: Clock, settings: Settings, *, user_id: str, alert_id: int, action: str
+) -> str:
     """Acknowledge, escalate, resolve or mark false positive; return the clicker's confirmation."""
     step = TRANSITIONS[action]
     alert = await _load(session, alert_id)
@@ -110,8 +124,14 @@ async def act_on_alert(session: AsyncSession, clock: Clock, settings: Settings, 
     card = await _after_change(session, clock, settings, alert_id, msg.action_note(alert, user_id, step.verb))
     if action == "escalate":
         await _tell_escalation(session, clock, settings, card, manual=True)
-    await record_audit(session, clock, actor=user_id, action=f"alert.{action}", subject=f"alert:{alert_id}",
-                       details={"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to})
+    await record_audit(
+        session,
+        clock,
+        actor=user_id,
+        action=f"alert.{action}",
+        subject=f"alert:{alert_id}",
+        details={"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to},
+    )
     return f"Alert #{alert_id}: done — {mention(user_id)} {step.verb}."
 
 
@@ -125,14 +145,20 @@ async def open_suspend(session: AsyncSession, settings: Settings, *, user_id: st
 
 def _check_suspendable(alert: Alert) -> None:
     if alert.org_id is None:
-        raise InvalidState(f"Alert #{alert.id} is for `{alert.org_slug}`, which is not in the directory: there is no access to suspend.")
+        raise InvalidState(
+            f"Alert #{alert.id} is for `{alert.org_slug}`, which is not in the directory: there is no access to suspend."
+        )
     if alert.suspended_by:
-        raise AlreadyDone(f"Access was already suspended for alert #{alert.id} by {mention(alert.suspended_by)}; nothing changed.")
+        raise AlreadyDone(
+            f"Access was already suspended for alert #{alert.id} by {mention(alert.suspended_by)}; nothing changed."
+        )
     if alert.status not in ACTIVE:
         raise AlreadyDecided(f"Alert #{alert.id} is {alert.status.replace('_', ' ')}; nothing changed.")
 
 
-async def suspend_access(session: AsyncSession, clock: Clock, settings: Settings, *, user_id: str, alert_id: int, reason: str) -> str:
+async def suspend_access(
+    session: AsyncSession, clock: Clock, settings: Settings, *, user_id: str, alert_id: int, reason: str
+) -> str:
     """Suspend the org's active grants for this alert, tell the rep and admins, audit, show it on the alert."""
     reason = msg.strip_controls(reason).strip()
     if not reason:
@@ -143,25 +169,53 @@ async def suspend_access(session: AsyncSession, clock: Clock, settings: Settings
     await _authorize(session, settings, user_id, alert)
     _check_suspendable(alert)
     now = clock.now()
-    won = await q.transition_alert(session, alert_id=alert_id, from_statuses=ACTIVE, unsuspended=True,
-                                   values={"suspended_by": user_id, "suspension_reason": reason, "updated_at": now})
+    won = await q.transition_alert(
+        session,
+        alert_id=alert_id,
+        from_statuses=ACTIVE,
+        unsuspended=True,
+        values={"suspended_by": user_id, "suspension_reason": reason, "updated_at": now},
+    )
     if not won:
         _check_suspendable(await _load(session, alert_id))
         raise AlreadyDone(f"Alert #{alert_id} changed meanwhile; nothing changed.")
     # Suspending is acting on the alert: it counts as acknowledged, so it will not escalate.
-    await q.transition_alert(session, alert_id=alert_id, from_statuses=(AlertStatus.OPEN, AlertStatus.ESCALATED),
-                             values={"status": AlertStatus.ACKNOWLEDGED, "owner": func.coalesce(Alert.owner, user_id)})
-    grant_ids = await q.suspend_active_grants(session, org_id=alert.org_id or 0, values={
-        "suspended_reason": "security_action", "suspended_at": now, "suspension_note": reason,
-    })
-    card = await _after_change(session, clock, settings, alert_id,
-                               msg.action_note(alert, user_id, f"suspended the org's access ({plural(len(grant_ids), 'active grant')})", reason))
+    await q.transition_alert(
+        session,
+        alert_id=alert_id,
+        from_statuses=(AlertStatus.OPEN, AlertStatus.ESCALATED),
+        values={"status": AlertStatus.ACKNOWLEDGED, "owner": func.coalesce(Alert.owner, user_id)},
+    )
+    grant_ids = await q.suspend_active_grants(
+        session,
+        org_id=alert.org_id or 0,
+        values={
+            "suspended_reason": "security_action",
+            "suspended_at": now,
+            "suspension_note": reason,
+        },
+    )
+    card = await _after_change(
+        session,
+        clock,
+        settings,
+        alert_id,
+        msg.action_note(
+            alert, user_id, f"suspended the org's access ({plural(len(grant_ids), 'active grant')})", reason
+        ),
+    )
     people = await org_people(session, org_id=alert.org_id or 0)
     dm = msg.suspension_dm(card, user_id, reason, len(grant_ids))
     for person in dict.fromkeys([*([people.rep] if people.rep else []), *people.admins]):
         outbox.send_dm(session, clock, user=person, text=dm.text, blocks=dm.blocks)
-    await record_audit(session, clock, actor=user_id, action="alert.suspend_access", subject=f"alert:{alert_id}",
-                       details={"org": alert.org_slug, "grants": grant_ids, "reason": reason})
+    await record_audit(
+        session,
+        clock,
+        actor=user_id,
+        action="alert.suspend_access",
+        subject=f"alert:{alert_id}",
+        details={"org": alert.org_slug, "grants": grant_ids, "reason": reason},
+    )
     return f"Suspended {len(grant_ids)} active grant(s) of {alert.org_slug}; the rep and admins were told."
 
 
@@ -170,18 +224,24 @@ async def _operators(session: AsyncSession, settings: Settings) -> list[str]:
     return sorted(operator_ids(settings.operators, state.operators or []))
 
 
-async def _tell_escalation(session: AsyncSession, clock: Clock, settings: Settings, card: msg.AlertCard, *, manual: bool) -> None:
+async def _tell_escalation(
+    session: AsyncSession, clock: Clock, settings: Settings, card: msg.AlertCard, *, manual: bool
+) -> None:
     """Mention leads and rep in the thread; DM the operators."""
     alert = card.alert
     minutes = settings.alert_escalate_minutes
     if alert.message_key and alert.channel and not manual:
         note = msg.escalation_note(card, minutes, [*card.security_leads, *([card.rep] if card.rep else [])])
-        outbox.reply_in_thread(session, clock, channel=alert.channel, parent_key=alert.message_key, text=note.text, blocks=note.blocks)
+        outbox.reply_in_thread(
+            session, clock, channel=alert.channel, parent_key=alert.message_key, text=note.text, blocks=note.blocks
+        )
     elif alert.message_key and alert.channel:
         people = [*card.security_leads, *([card.rep] if card.rep else [])]
         if people:
             note = msg.build_alert_note(f":rotating_light: Escalated: {', '.join(mention(p) for p in people)}")
-            outbox.reply_in_thread(session, clock, channel=alert.channel, parent_key=alert.message_key, text=note.text, blocks=note.blocks)
+            outbox.reply_in_thread(
+                session, clock, channel=alert.channel, parent_key=alert.message_key, text=note.text, blocks=note.blocks
+            )
     dm = msg.escalation_dm(card, minutes)
     for operator in await _operators(session, settings):
         outbox.send_dm(session, clock, user=operator, text=dm.text, blocks=dm.blocks)
@@ -195,7 +255,9 @@ async def escalate_overdue_alerts(db: Database, clock: Clock, settings: Settings
         escalated = 0
         for alert in await q.overdue_alerts(session, before=before, severities=[Severity.HIGH, Severity.CRITICAL]):
             if alert.suspended_by or not await q.transition_alert(
-                session, alert_id=alert.id or 0, from_statuses=(AlertStatus.OPEN,),
+                session,
+                alert_id=alert.id or 0,
+                from_statuses=(AlertStatus.OPEN,),
                 values={"status": AlertStatus.ESCALATED, "escalated_at": now, "updated_at": now},
             ):
                 continue
@@ -203,8 +265,14 @@ async def escalate_overdue_alerts(db: Database, clock: Clock, settings: Settings
             card = (await load_cards(session, [fresh]))[0]
             await render_alerts(session, clock, settings, [card], immediate=True)
             await _tell_escalation(session, clock, settings, card, manual=False)
-            await record_audit(session, clock, actor="trustbot", action="alert.escalate", subject=f"alert:{alert.id}",
-                               details={"org": alert.org_slug, "reason": "unacknowledged", "minutes": settings.alert_escalate_minutes})
+            await record_audit(
+                session,
+                clock,
+                actor="trustbot",
+                action="alert.escalate",
+                subject=f"alert:{alert.id}",
+                details={"org": alert.org_slug, "reason": "unacknowledged", "minutes": settings.alert_escalate_minutes},
+            )
             escalated += 1
         caught_up = await flush_held_back(session, clock, settings)
     return f"escalated {escalated} alert(s); {caught_up} held-back alert message(s) caught up"
@@ -220,8 +288,14 @@ async def list_alerts(session: AsyncSession, settings: Settings, *, user_id: str
         if org is None or org.id is None:
             if not actor.is_operator:
                 raise NotFound(f"There is no org `{msg.clean(org_slug, 64)}`.")
-            rows = [a for a in await q.list_active_alerts(session, org_ids=[], include_unknown=True) if a.org_slug == org_slug]
-            return msg.build_alert_list([(a, f"{a.org_slug} (unknown org)") for a in rows], f"Open alerts for {org_slug}", settings.tz)
+            rows = [
+                a
+                for a in await q.list_active_alerts(session, org_ids=[], include_unknown=True)
+                if a.org_slug == org_slug
+            ]
+            return msg.build_alert_list(
+                [(a, f"{a.org_slug} (unknown org)") for a in rows], f"Open alerts for {org_slug}", settings.tz
+            )
         if not (actor.is_operator or actor.is_security_lead_of(org.id)):
             raise NotSecurityLead(f"Only {org.name}'s security leads or operators can see its alerts.")
         org_ids: list[int] | None = [org.id]

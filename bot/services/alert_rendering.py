@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,15 +38,20 @@ BREAKER_RATE_LIMITED = 6  # attempts of a rate-limited head row (≈6 s of 429s)
 CATCH_UP_BATCH = 50  # held-back alerts rendered per call once the breaker closes
 
 
-async def _tell_operators_undeliverable(session: AsyncSession, clock: Clock, settings: Settings, alert_ids: list[int]) -> None:
+async def _tell_operators_undeliverable(
+    session: AsyncSession, clock: Clock, settings: Settings, alert_ids: list[int]
+) -> None:
     """Slack refused an alert's post every time: operators must know, since no channel shows it."""
     state = await get_directory_state(session)
-    text = (f":rotating_light: Slack refused to post alert(s) {', '.join(f'#{i}' for i in alert_ids)} "
-            f"{q.MAX_REPOSTS} times (channel missing, or the bot not in it). See `/trust alerts` and check the channels.")
+    text = (
+        f":rotating_light: Slack refused to post alert(s) {', '.join(f'#{i}' for i in alert_ids)} "
+        f"{q.MAX_REPOSTS} times (channel missing, or the bot not in it). See `/trust alerts` and check the channels."
+    )
     for operator in dict.fromkeys([*settings.operators, *state.operators]):
         outbox.send_dm(session, clock, user=operator, text=text)
-    await record_audit(session, clock, actor="trustbot", action="alert.undeliverable", subject="alerts",
-                       details={"alerts": alert_ids})
+    await record_audit(
+        session, clock, actor="trustbot", action="alert.undeliverable", subject="alerts", details={"alerts": alert_ids}
+    )
 
 
 async def default_channel(session: AsyncSession) -> str:
@@ -68,15 +73,20 @@ async def load_cards(session: AsyncSession, alerts: Sequence[Alert]) -> list[msg
         org: Org | None = orgs.get(alert.org_id) if alert.org_id is not None else None
         people = roles.get(alert.org_id or -1, {})
         reps = people.get(Role.REP, [])
-        cards.append(msg.AlertCard(
-            alert=alert, org=org,
-            grants=tuple(msg.GrantLine(g, name) for g, name in grants.get(alert.org_id or -1, [])),
-            security_leads=tuple(people.get(Role.SECURITY_LEAD, [])), rep=reps[0] if reps else None,
-        ))
+        cards.append(
+            msg.AlertCard(
+                alert=alert,
+                org=org,
+                grants=tuple(msg.GrantLine(g, name) for g, name in grants.get(alert.org_id or -1, [])),
+                security_leads=tuple(people.get(Role.SECURITY_LEAD, [])),
+                rep=reps[0] if reps else None,
+            )
+        )
     return cards
 
 
 # -- rendering: debounce and circuit breaker --------------------------------------------------
+
 
 def message_key(alert: Alert) -> str:
     """Outbox key of an alert's channel message."""
@@ -89,7 +99,7 @@ def _payload(rendered: Rendered) -> dict[str, Any]:
 
 def _wall() -> datetime:
     # Delivery schedules on the wall clock even when the domain clock is moved (see outbox._add).
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def render_alerts(
@@ -102,7 +112,9 @@ async def render_alerts(
         return
     # Only an alert whose post was queued can have a queued render (a never-posted or re-posting
     # alert has no key yet; edits still queued for a failed post are doomed, never rewritten).
-    pending = await q.pending_renders(session, keys=[c.alert.message_key for c in todo if c.alert.message_key], now=wall)
+    pending = await q.pending_renders(
+        session, keys=[c.alert.message_key for c in todo if c.alert.message_key], now=wall
+    )
     rewrites: dict[int, dict[str, Any]] = {}
     need_row = []
     for card in todo:
@@ -139,18 +151,35 @@ async def render_alerts(
             await catch_up(session, clock, settings, channel)  # type: ignore[arg-type]
 
 
-def _queue(session: AsyncSession, clock: Clock, settings: Settings, alert: Alert, rendered: Rendered,
-           wall: datetime, *, immediate: bool) -> None:
+def _queue(
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    alert: Alert,
+    rendered: Rendered,
+    wall: datetime,
+    *,
+    immediate: bool,
+) -> None:
     if alert.message_key is None:
         # A re-post (the first post's delivery failed) needs a key of its own.
         alert.message_key = f"alert:{alert.id}" if alert.rendered_at is None else f"alert:{alert.id}:{time.time_ns()}"
-        outbox.post_message(session, clock, channel=alert.channel, key=alert.message_key, text=rendered.text, blocks=rendered.blocks)  # type: ignore[arg-type]
+        outbox.post_message(
+            session, clock, channel=alert.channel, key=alert.message_key, text=rendered.text, blocks=rendered.blocks
+        )  # type: ignore[arg-type]
         delay = 0.0
     else:
         since = (wall - alert.rendered_at).total_seconds() if alert.rendered_at else float("inf")
         delay = 0.0 if immediate else max(0.0, settings.alert_update_seconds - since)
-        outbox.update_message(session, clock, channel=alert.channel, key=alert.message_key, text=rendered.text,  # type: ignore[arg-type]
-                              blocks=rendered.blocks, delay_seconds=delay)
+        outbox.update_message(
+            session,
+            clock,
+            channel=alert.channel,
+            key=alert.message_key,
+            text=rendered.text,  # type: ignore[arg-type]
+            blocks=rendered.blocks,
+            delay_seconds=delay,
+        )
     alert.rendered_at = wall + timedelta(seconds=delay)
     alert.render_pending = False
 
@@ -170,16 +199,27 @@ async def _breaker_states(session: AsyncSession, channels: set[str]) -> dict[str
     return states
 
 
-async def refresh_summary(session: AsyncSession, clock: Clock, settings: Settings, channel: str, *,
-                          new_episode: bool = False, recovered: bool = False) -> None:
+async def refresh_summary(
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    channel: str,
+    *,
+    new_episode: bool = False,
+    recovered: bool = False,
+) -> None:
     """Post or re-render the channel's single circuit-breaker summary."""
     key = None if new_episode else await q.latest_summary_key(session, channel=channel)
     if recovered and key is None:
         return
     held = await q.held_back_alerts(session, channel=channel)
     summary = msg.ChannelSummary(
-        lines=tuple(msg.SummaryLine(a.id or 0, a.org_slug, a.signal, a.severity, a.occurrences) for a in held[: msg.MAX_LIST_ROWS]),
-        total_alerts=len(held), recovered=recovered,
+        lines=tuple(
+            msg.SummaryLine(a.id or 0, a.org_slug, a.signal, a.severity, a.occurrences)
+            for a in held[: msg.MAX_LIST_ROWS]
+        ),
+        total_alerts=len(held),
+        recovered=recovered,
     )
     rendered = msg.build_channel_summary(summary)
     if key is None:
@@ -190,8 +230,15 @@ async def refresh_summary(session: AsyncSession, clock: Clock, settings: Setting
     if key in pending:
         await q.rewrite_payloads(session, payloads={pending[key]: _payload(rendered)})
         return
-    outbox.update_message(session, clock, channel=channel, key=key, text=rendered.text, blocks=rendered.blocks,
-                          delay_seconds=0 if recovered else settings.alert_update_seconds)
+    outbox.update_message(
+        session,
+        clock,
+        channel=channel,
+        key=key,
+        text=rendered.text,
+        blocks=rendered.blocks,
+        delay_seconds=0 if recovered else settings.alert_update_seconds,
+    )
 
 
 async def catch_up(session: AsyncSession, clock: Clock, settings: Settings, channel: str) -> int:

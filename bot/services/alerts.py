@@ -32,6 +32,7 @@ DETAILS_MAX_BYTES = 8 * 1024
 
 # -- the ingest contract (DESIGN §4.6) --------------------------------------------------------
 
+
 def _https(value: str) -> str:
     from urllib.parse import urlsplit
 
@@ -45,8 +46,6 @@ def _small_object(value: dict[str, Any]) -> dict[str, Any]:
     if len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()) > DETAILS_MAX_BYTES:
         raise ValueError(f"must be at most {DETAILS_MAX_BYTES} bytes of JSON")
     return value
-
-
 
 
 class AlertIn(BaseModel):
@@ -86,7 +85,10 @@ class IngestResult:
 
 # -- ingest -----------------------------------------------------------------------------------
 
-async def ingest_alerts(session: AsyncSession, clock: Clock, settings: Settings, items: Sequence[AlertIn]) -> IngestResult:
+
+async def ingest_alerts(
+    session: AsyncSession, clock: Clock, settings: Settings, items: Sequence[AlertIn]
+) -> IngestResult:
     """Store every new item, group it into its fingerprint's open alert (or open one), queue Slack writes."""
     return (await ingest_alert_requests(session, clock, settings, [items]))[0]
 
@@ -137,11 +139,23 @@ async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh:
             if org is None or not org.security_channel:
                 fallback = fallback or await default_channel(session)
             alert = Alert(
-                event_id=first.id, org_id=org.id if org else None, org_slug=first.org, actor=first.actor,
-                signal=first.signal, severity=worst, summary=last.summary, score=last.score,
-                evidence_url=last.evidence_url, details=last.details or {}, fingerprint=fingerprint,
-                occurrences=len(batch), first_seen=first.occurred_at, last_seen=last.occurred_at,
-                created_at=now, updated_at=now, channel=(org.security_channel if org else None) or fallback,
+                event_id=first.id,
+                org_id=org.id if org else None,
+                org_slug=first.org,
+                actor=first.actor,
+                signal=first.signal,
+                severity=worst,
+                summary=last.summary,
+                score=last.score,
+                evidence_url=last.evidence_url,
+                details=last.details or {},
+                fingerprint=fingerprint,
+                occurrences=len(batch),
+                first_seen=first.occurred_at,
+                last_seen=last.occurred_at,
+                created_at=now,
+                updated_at=now,
+                channel=(org.security_channel if org else None) or fallback,
             )
             session.add(alert)
             touched.append((alert, True, worst))
@@ -151,7 +165,10 @@ async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh:
         alert.first_seen = min(alert.first_seen, first.occurred_at)
         if last.occurred_at >= alert.last_seen:
             alert.last_seen, alert.summary = last.occurred_at, last.summary
-            alert.evidence_url, alert.score = last.evidence_url or alert.evidence_url, last.score if last.score is not None else alert.score
+            alert.evidence_url, alert.score = (
+                last.evidence_url or alert.evidence_url,
+                last.score if last.score is not None else alert.score,
+            )
         if msg.severity_rank(worst) > msg.severity_rank(alert.severity):
             alert.severity = worst
         alert.updated_at = now
@@ -159,10 +176,13 @@ async def _store(session: AsyncSession, clock: Clock, settings: Settings, fresh:
     await session.flush()  # new alerts get their ids (one multi-row INSERT … RETURNING)
 
     alert_of = {(alert.org_slug, alert.fingerprint): alert for alert, _, _ in touched}
-    await q.insert_occurrences(session, rows=[
-        {"event_id": i.id, "alert_id": alert_of[i.group_key].id, "occurred_at": i.occurred_at, "received_at": now}
-        for i in fresh
-    ])
+    await q.insert_occurrences(
+        session,
+        rows=[
+            {"event_id": i.id, "alert_id": alert_of[i.group_key].id, "occurred_at": i.occurred_at, "received_at": now}
+            for i in fresh
+        ],
+    )
     shown = [(a, new, before) for a, new, before in touched if msg.severity_rank(a.severity) >= 1]
     if shown:
         cards = await load_cards(session, [a for a, _, _ in shown])

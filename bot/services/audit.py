@@ -19,10 +19,19 @@ GENESIS = "0" * 64
 _PG_AUDIT_LOCK = 7_316_001  # advisory lock id serialising appends on PostgreSQL
 
 
-def compute_hash(*, prev_hash: str, at: datetime, actor: str, action: str, subject: str, details: dict[str, Any]) -> str:
+def compute_hash(
+    *, prev_hash: str, at: datetime, actor: str, action: str, subject: str, details: dict[str, Any]
+) -> str:
     """SHA-256 over the previous hash and a canonical JSON of the event's fields."""
     body = json.dumps(
-        {"prev": prev_hash, "at": at.isoformat(), "actor": actor, "action": action, "subject": subject, "details": details},
+        {
+            "prev": prev_hash,
+            "at": at.isoformat(),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": details,
+        },
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -95,10 +104,16 @@ async def verify_audit_chain(session: AsyncSession, *, batch: int = 5000) -> Cha
             return ChainReport(count=count)
         for event in rows:
             if event.prev_hash != prev:
-                return ChainReport(count, event.id, "its link to the previous event is broken (an event was removed or reordered)")
+                return ChainReport(
+                    count, event.id, "its link to the previous event is broken (an event was removed or reordered)"
+                )
             expected = compute_hash(
-                prev_hash=event.prev_hash, at=event.at, actor=event.actor, action=event.action,
-                subject=event.subject, details=event.details,
+                prev_hash=event.prev_hash,
+                at=event.at,
+                actor=event.actor,
+                action=event.action,
+                subject=event.subject,
+                details=event.details,
             )
             if expected != event.hash:
                 return ChainReport(count, event.id, "its contents do not match its hash (it was edited)")
@@ -107,7 +122,9 @@ async def verify_audit_chain(session: AsyncSession, *, batch: int = 5000) -> Cha
             last_id = event.id or last_id
 
 
-async def iter_audit_events(session: AsyncSession, *, since: datetime | None = None, batch: int = 5000) -> AsyncIterator[AuditEvent]:
+async def iter_audit_events(
+    session: AsyncSession, *, since: datetime | None = None, batch: int = 5000
+) -> AsyncIterator[AuditEvent]:
     """Yield events in order, optionally from `since` on."""
     last_id = 0
     while True:
@@ -126,9 +143,14 @@ def audit_event_json(event: AuditEvent) -> str:
     """One JSON line for `trustbot audit export`."""
     return json.dumps(
         {
-            "id": event.id, "at": event.at.isoformat().replace("+00:00", "Z"), "actor": event.actor,
-            "action": event.action, "subject": event.subject, "details": event.details,
-            "prev_hash": event.prev_hash, "hash": event.hash,
+            "id": event.id,
+            "at": event.at.isoformat().replace("+00:00", "Z"),
+            "actor": event.actor,
+            "action": event.action,
+            "subject": event.subject,
+            "details": event.details,
+            "prev_hash": event.prev_hash,
+            "hash": event.hash,
         },
         sort_keys=True,
     )

@@ -59,6 +59,7 @@ BURN_WINDOW = timedelta(days=30)
 
 # -- the ingest contract (DESIGN §4.6) --------------------------------------------------------
 
+
 def _amount(value: object) -> Decimal:
     # A JSON number only (no strings, no booleans), read exactly via its decimal text.
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
@@ -70,8 +71,6 @@ def _amount(value: object) -> Decimal:
     if not amount.is_finite():
         raise ValueError("must be a finite number")
     return amount
-
-
 
 
 class UsageIn(BaseModel):
@@ -110,7 +109,11 @@ async def ingest_usage(session: AsyncSession, clock: Clock, items: Sequence[Usag
     slugs = sorted({i.org.lower() for i in items})
     orgs = {o.slug: o for o in (await session.scalars(select(Org).where(Org.slug.in_(slugs)))).all()}  # type: ignore[attr-defined]
     named = sorted({i.credit_grant for i in items if i.credit_grant})
-    grants = {g.id: g for g in (await session.scalars(select(CreditGrant).where(CreditGrant.id.in_(named)))).all()} if named else {}  # type: ignore[attr-defined]
+    grants = (
+        {g.id: g for g in (await session.scalars(select(CreditGrant).where(CreditGrant.id.in_(named)))).all()}
+        if named
+        else {}
+    )  # type: ignore[attr-defined]
     for index, item in enumerate(items):
         org = orgs.get(item.org.lower())
         if org is None:
@@ -118,7 +121,9 @@ async def ingest_usage(session: AsyncSession, clock: Clock, items: Sequence[Usag
         if item.credit_grant is not None:
             grant = grants.get(item.credit_grant)
             if grant is None or grant.org_id != org.id:
-                raise UsageRejected(index, "credit_grant", f"unknown credit grant `{item.credit_grant}` for org `{item.org}`")
+                raise UsageRejected(
+                    index, "credit_grant", f"unknown credit grant `{item.credit_grant}` for org `{item.org}`"
+                )
     ids = [i.id for i in items]
     stored = set((await session.scalars(select(UsageRecord.id).where(UsageRecord.id.in_(ids)))).all()) if ids else set()  # type: ignore[attr-defined]
     now = clock.now()
@@ -127,14 +132,23 @@ async def ingest_usage(session: AsyncSession, clock: Clock, items: Sequence[Usag
         if item.id in stored:
             continue
         stored.add(item.id)
-        session.add(UsageRecord(id=item.id, org_id=orgs[item.org.lower()].id, credit_grant_id=item.credit_grant,
-                                amount_usd=item.amount_usd, occurred_at=item.occurred_at, received_at=now))
+        session.add(
+            UsageRecord(
+                id=item.id,
+                org_id=orgs[item.org.lower()].id,
+                credit_grant_id=item.credit_grant,
+                amount_usd=item.amount_usd,
+                occurred_at=item.occurred_at,
+                received_at=now,
+            )
+        )
         accepted += 1
     await session.flush()
     return UsageResult(accepted, len(items) - accepted)
 
 
 # -- usage attribution (shared with App Home) -------------------------------------------------
+
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
@@ -155,8 +169,9 @@ def _subtract(spans: list[tuple[date, date]], taken: tuple[date, date]) -> list[
     return left
 
 
-async def credit_usage(session: AsyncSession, *, credit_grants: list[CreditGrant],
-                       since: dict[str, datetime] | None = None) -> dict[str, Decimal]:
+async def credit_usage(
+    session: AsyncSession, *, credit_grants: list[CreditGrant], since: dict[str, datetime] | None = None
+) -> dict[str, Decimal]:
     """Used amount per credit grant id (attribution rules in the module docstring).
 
     `since` (grant id → moment) counts only records that occurred at or after it (burn rate).
@@ -167,10 +182,13 @@ async def credit_usage(session: AsyncSession, *, credit_grants: list[CreditGrant
     since = since or {}
     used: dict[str, Decimal] = {}
     if not since:
-        rows = (await session.execute(
-            select(UsageRecord.credit_grant_id, func.sum(UsageRecord.amount_usd))
-            .where(UsageRecord.credit_grant_id.in_([g.id for g in credit_grants]))  # type: ignore[union-attr]
-            .group_by(UsageRecord.credit_grant_id))).all()
+        rows = (
+            await session.execute(
+                select(UsageRecord.credit_grant_id, func.sum(UsageRecord.amount_usd))
+                .where(UsageRecord.credit_grant_id.in_([g.id for g in credit_grants]))  # type: ignore[union-attr]
+                .group_by(UsageRecord.credit_grant_id)
+            )
+        ).all()
         used = {gid: Decimal(total or 0) for gid, total in rows}
     else:
         for grant in credit_grants:
@@ -196,13 +214,16 @@ async def credit_usage(session: AsyncSession, *, credit_grants: list[CreditGrant
                     UsageRecord.credit_grant_id.is_(None),  # type: ignore[union-attr]
                     UsageRecord.occurred_at >= lower,
                     UsageRecord.occurred_at < _midnight(end),
-                ))
+                )
+            )
             if total:
                 used[grant.id] = used.get(grant.id, Decimal(0)) + Decimal(total)
     return used
 
 
-async def credit_statuses(session: AsyncSession, *, credit_grants: list[CreditGrant], now: datetime) -> list[CreditStatus]:
+async def credit_statuses(
+    session: AsyncSession, *, credit_grants: list[CreditGrant], now: datetime
+) -> list[CreditStatus]:
     """Usage, burn rate and projection of each credit grant (all of one org's grants should be passed together)."""
     if not credit_grants:
         return []
@@ -214,8 +235,11 @@ async def credit_statuses(session: AsyncSession, *, credit_grants: list[CreditGr
     for grant in credit_grants:
         days = Decimal(max((now - window[grant.id]).total_seconds(), 0)) / Decimal(86400)
         burn = (recent.get(grant.id, Decimal(0)) / days) if days >= 1 else recent.get(grant.id, Decimal(0))
-        result.append(CreditStatus(credit=grant, org=orgs[grant.org_id], used=used.get(grant.id, Decimal(0)),
-                                   burn_per_day=burn, now=now))
+        result.append(
+            CreditStatus(
+                credit=grant, org=orgs[grant.org_id], used=used.get(grant.id, Decimal(0)), burn_per_day=burn, now=now
+            )
+        )
     return result
 
 
@@ -228,7 +252,10 @@ async def _grants(session: AsyncSession, *, org_ids: list[int] | None) -> list[C
 
 # -- /trust credits [org] ---------------------------------------------------------------------
 
-async def show_credits(session: AsyncSession, clock: Clock, settings: Settings, *, user_id: str, org_slug: str | None) -> Rendered:
+
+async def show_credits(
+    session: AsyncSession, clock: Clock, settings: Settings, *, user_id: str, org_slug: str | None
+) -> Rendered:
     """`/trust credits [org]`: admins and reps see their orgs', operators any org's."""
     actor = await resolve_actor(session, user_id=user_id, settings_operators=list(settings.operators))
     if not actor.is_known:
@@ -254,6 +281,7 @@ async def show_credits(session: AsyncSession, clock: Clock, settings: Settings, 
 
 # -- jobs -------------------------------------------------------------------------------------
 
+
 def _most_urgent(due: dict[int, str], won: set[str], *, highest: bool) -> int | None:
     """The step to announce: the most urgent due one, if this run claimed it."""
     if not due:
@@ -262,7 +290,9 @@ def _most_urgent(due: dict[int, str], won: set[str], *, highest: bool) -> int | 
     return step if due[step] in won else None
 
 
-async def _announce(session: AsyncSession, clock: Clock, settings: Settings, statuses: Sequence[CreditStatus]) -> Counter[str]:
+async def _announce(
+    session: AsyncSession, clock: Clock, settings: Settings, statuses: Sequence[CreditStatus]
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     if not statuses:
         return counts
@@ -271,8 +301,11 @@ async def _announce(session: AsyncSession, clock: Clock, settings: Settings, sta
         gid = status.credit.id
         pct = {n: f"credit:{gid}:pct:{n}" for n in settings.credit_thresholds if status.percent_used >= n}
         days_left = status.days_to_expiry
-        expiry = ({n: f"credit:{gid}:expiry:{n}" for n in settings.credit_expiry_warn_days if 0 < days_left <= n}
-                  if status.remaining > 0 else {})
+        expiry = (
+            {n: f"credit:{gid}:expiry:{n}" for n in settings.credit_expiry_warn_days if 0 < days_left <= n}
+            if status.remaining > 0
+            else {}
+        )
         won = await claim_notices(session, clock, [*pct.values(), *expiry.values()])
         if not won:
             continue
@@ -281,16 +314,36 @@ async def _announce(session: AsyncSession, clock: Clock, settings: Settings, sta
         threshold = _most_urgent(pct, won, highest=True)
         if threshold is not None:
             dm_all(session, clock, people, msg.build_threshold_notice(status, threshold, settings.tz))
-            await record_audit(session, clock, actor=JOB_ACTOR, action="credit.threshold", subject=f"credit:{gid}",
-                               details={"org": status.org.slug, "threshold": threshold, "used_usd": str(status.used),
-                                        "retired": sorted(n for n, k in pct.items() if k in won and n != threshold)})
+            await record_audit(
+                session,
+                clock,
+                actor=JOB_ACTOR,
+                action="credit.threshold",
+                subject=f"credit:{gid}",
+                details={
+                    "org": status.org.slug,
+                    "threshold": threshold,
+                    "used_usd": str(status.used),
+                    "retired": sorted(n for n, k in pct.items() if k in won and n != threshold),
+                },
+            )
             counts["threshold notices"] += 1
         warn = _most_urgent(expiry, won, highest=False)
         if warn is not None:
             dm_all(session, clock, people, msg.build_expiry_notice(status, days_left, settings.tz))
-            await record_audit(session, clock, actor=JOB_ACTOR, action="credit.expiry_warning", subject=f"credit:{gid}",
-                               details={"org": status.org.slug, "days": warn, "remaining_usd": str(status.remaining),
-                                        "retired": sorted(n for n, k in expiry.items() if k in won and n != warn)})
+            await record_audit(
+                session,
+                clock,
+                actor=JOB_ACTOR,
+                action="credit.expiry_warning",
+                subject=f"credit:{gid}",
+                details={
+                    "org": status.org.slug,
+                    "days": warn,
+                    "remaining_usd": str(status.remaining),
+                    "retired": sorted(n for n, k in expiry.items() if k in won and n != warn),
+                },
+            )
             counts["expiry warnings"] += 1
     return counts
 
@@ -307,7 +360,9 @@ async def run_credit_usage(db: Database, clock: Clock, settings: Settings) -> st
         async def work(session: AsyncSession, items: Sequence[CreditGrant]) -> Counter[str]:
             all_of_org = await _grants(session, org_ids=[items[0].org_id])
             wanted = {g.id for g in items}
-            statuses = [s for s in await credit_statuses(session, credit_grants=all_of_org, now=now) if s.credit.id in wanted]
+            statuses = [
+                s for s in await credit_statuses(session, credit_grants=all_of_org, now=now) if s.credit.id in wanted
+            ]
             return await _announce(session, clock, settings, statuses)
 
         counts += await run_batch(db, [g for g in live if g.org_id == org_id], work, what="credit-usage")
@@ -328,9 +383,17 @@ async def run_credit_digest(db: Database, clock: Clock, settings: Settings) -> s
         if not await claim_notice(session, clock, key):
             return "digest already sent this week"
         rendered = msg.build_digest(statuses, now, settings.tz)
-        outbox.post_message(session, clock, channel=snap.reps_channel, key=key, text=rendered.text, blocks=rendered.blocks)
-        await record_audit(session, clock, actor=JOB_ACTOR, action="credit.digest", subject=f"channel:{snap.reps_channel}",
-                           details={"credit_grants": len(statuses)})
+        outbox.post_message(
+            session, clock, channel=snap.reps_channel, key=key, text=rendered.text, blocks=rendered.blocks
+        )
+        await record_audit(
+            session,
+            clock,
+            actor=JOB_ACTOR,
+            action="credit.digest",
+            subject=f"channel:{snap.reps_channel}",
+            details={"credit_grants": len(statuses)},
+        )
     return f"digest of {len(statuses)} credit grant{'s' if len(statuses) != 1 else ''} posted"
 
 

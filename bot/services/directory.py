@@ -40,10 +40,18 @@ from storage.queries.directory import (
 )
 from storage.tables import CreditGrant, Org, OrgRole, Role, Tier
 
-
 __all__ = [
-    "DEFAULT_TIERS", "ApplyReport", "CreditSpec", "DirectoryFile", "OrgSpec", "TierSpec",
-    "apply_directory", "ensure_default_tiers", "format_apply_report", "list_orgs_summary", "parse_directory",
+    "DEFAULT_TIERS",
+    "ApplyReport",
+    "CreditSpec",
+    "DirectoryFile",
+    "OrgSpec",
+    "TierSpec",
+    "apply_directory",
+    "ensure_default_tiers",
+    "format_apply_report",
+    "list_orgs_summary",
+    "parse_directory",
 ]
 
 
@@ -85,20 +93,28 @@ async def _database_problems(session: AsyncSession, directory: DirectoryFile, ex
         for credit_id, org_id in (await credit_owners(session, credit_ids=list(wanted))).items():
             slug, i = wanted[credit_id]
             if slug_of.get(org_id) != slug:
-                problems.append(f"org {slug!r}: field 'credits[{i}].id': credit id {credit_id!r} already belongs to org {slug_of.get(org_id, org_id)!r}")
+                problems.append(
+                    f"org {slug!r}: field 'credits[{i}].id': credit id {credit_id!r} already belongs to org {slug_of.get(org_id, org_id)!r}"
+                )
     db_tiers = {t.id for t in await list_tiers(session)}
     if directory.tiers is not None:
         file_slugs = {o.slug for o in directory.orgs}
         for tier_id in sorted(db_tiers - {t.id for t in directory.tiers}):
             grants, requests = await tier_usage(session, tier_id=tier_id)
             if grants or requests:
-                problems.append(f"tier {tier_id!r}: cannot be removed: {grants} active or suspended grants and {requests} open requests use it")
+                problems.append(
+                    f"tier {tier_id!r}: cannot be removed: {grants} active or suspended grants and {requests} open requests use it"
+                )
             for slug in sorted(s for s, o in existing.items() if o.max_tier == tier_id and s not in file_slugs):
-                problems.append(f"tier {tier_id!r}: cannot be removed: it is the max_tier of org {slug!r}, which this file does not list")
+                problems.append(
+                    f"tier {tier_id!r}: cannot be removed: it is the max_tier of org {slug!r}, which this file does not list"
+                )
     elif db_tiers:  # the file keeps the tiers already defined; max_tier must name one of those
         for org in directory.orgs:
             if org.max_tier is not None and org.max_tier not in db_tiers:
-                problems.append(f"org {org.slug!r}: field 'max_tier': unknown tier {org.max_tier!r} (tiers: {', '.join(sorted(db_tiers))})")
+                problems.append(
+                    f"org {org.slug!r}: field 'max_tier': unknown tier {org.max_tier!r} (tiers: {', '.join(sorted(db_tiers))})"
+                )
     return problems
 
 
@@ -128,7 +144,9 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-async def _apply_org(session: AsyncSession, spec: OrgSpec, org: Org, roles: dict[Role, list[str]], now: datetime) -> dict[str, Any]:
+async def _apply_org(
+    session: AsyncSession, spec: OrgSpec, org: Org, roles: dict[Role, list[str]], now: datetime
+) -> dict[str, Any]:
     """Bring one existing (or just added) org in line with its spec; return what changed."""
     changes: dict[str, Any] = {}
     for name in ("name", "domains", "security_channel", "max_tier", "verified_until"):
@@ -136,7 +154,12 @@ async def _apply_org(session: AsyncSession, spec: OrgSpec, org: Org, roles: dict
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
             setattr(org, name, list(new) if isinstance(new, list) else new)
-    desired = {Role.REP: [spec.rep], Role.BACKUP_REP: spec.backup_reps, Role.ADMIN: spec.admins, Role.SECURITY_LEAD: spec.security_leads}
+    desired = {
+        Role.REP: [spec.rep],
+        Role.BACKUP_REP: spec.backup_reps,
+        Role.ADMIN: spec.admins,
+        Role.SECURITY_LEAD: spec.security_leads,
+    }
     if any(roles.get(role, []) != people for role, people in desired.items()):
         for role, people in desired.items():
             if roles.get(role, []) != people:
@@ -164,8 +187,9 @@ async def _apply_org(session: AsyncSession, spec: OrgSpec, org: Org, roles: dict
     return changes
 
 
-async def apply_directory(session: AsyncSession, clock: Clock, directory: DirectoryFile, *, actor: str,
-                          tz: tzinfo | str = "UTC") -> ApplyReport:
+async def apply_directory(
+    session: AsyncSession, clock: Clock, directory: DirectoryFile, *, actor: str, tz: tzinfo | str = "UTC"
+) -> ApplyReport:
     """Apply a parsed directory in the caller's transaction; idempotent, audited when it changes anything.
 
     An org whose `verified_until` moved later gets back the grants its lapsed verification
@@ -189,7 +213,9 @@ async def apply_directory(session: AsyncSession, clock: Clock, directory: Direct
             report.created.append(spec.slug)
             details = {k: _jsonable(v) for k, v in spec.model_dump(exclude={"credits"}).items()}
             details["credits"] = [c.id for c in spec.credits]
-            await record_audit(session, clock, actor=actor, action="org.created", subject=f"org:{spec.slug}", details=details)
+            await record_audit(
+                session, clock, actor=actor, action="org.created", subject=f"org:{spec.slug}", details=details
+            )
             continue
         old_verified = org.verified_until
         changes = await _apply_org(session, spec, org, roles.get(org.id or 0, {}), now)
@@ -199,7 +225,9 @@ async def apply_directory(session: AsyncSession, clock: Clock, directory: Direct
         report.updated.append(spec.slug)
         if spec.verified_until is not None and (old_verified is None or spec.verified_until > old_verified):
             report.verification_extended.append(spec.slug)
-        await record_audit(session, clock, actor=actor, action="org.updated", subject=f"org:{spec.slug}", details=changes)
+        await record_audit(
+            session, clock, actor=actor, action="org.updated", subject=f"org:{spec.slug}", details=changes
+        )
     file_slugs = {o.slug for o in directory.orgs}
     report.missing_from_file = sorted(s for s in existing if s not in file_slugs)
 
@@ -213,10 +241,20 @@ async def apply_directory(session: AsyncSession, clock: Clock, directory: Direct
     state.applied_at = now
     await session.flush()
     if report.changed:
-        await record_audit(session, clock, actor=actor, action="directory.applied", subject="directory", details={
-            "created": report.created, "updated": report.updated, "missing_from_file": report.missing_from_file,
-            "tiers": report.tiers_changed, "settings": report.settings_changed,
-        })
+        await record_audit(
+            session,
+            clock,
+            actor=actor,
+            action="directory.applied",
+            subject="directory",
+            details={
+                "created": report.created,
+                "updated": report.updated,
+                "missing_from_file": report.missing_from_file,
+                "tiers": report.tiers_changed,
+                "settings": report.settings_changed,
+            },
+        )
     if report.verification_extended:
         from bot.services.org_verification import restore_org_verification
 
@@ -227,12 +265,16 @@ async def apply_directory(session: AsyncSession, clock: Clock, directory: Direct
 
 def format_apply_report(report: ApplyReport) -> str:
     """A few human lines summarising an apply."""
-    lines = [f"directory applied: {len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged"]
+    lines = [
+        f"directory applied: {len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
+    ]
     for label, items in (
-        ("created", report.created), ("updated", report.updated),
+        ("created", report.created),
+        ("updated", report.updated),
         ("not in the file, left alone", report.missing_from_file),
         ("verification extended", report.verification_extended),
-        ("tiers", report.tiers_changed), ("program settings changed", report.settings_changed),
+        ("tiers", report.tiers_changed),
+        ("program settings changed", report.settings_changed),
     ):
         if items:
             lines.append(f"{label}: {', '.join(items)}")
@@ -250,9 +292,15 @@ async def list_orgs_summary(session: AsyncSession) -> list[dict[str, Any]]:
     rows = []
     for org in orgs:
         people = roles.get(org.id or 0, {})
-        rows.append({
-            "slug": org.slug, "name": org.name, "rep": (people.get(Role.REP) or [None])[0],
-            "admins": len(people.get(Role.ADMIN, [])), "security_channel": org.security_channel,
-            "max_tier": org.max_tier, "verified_until": org.verified_until.isoformat() if org.verified_until else None,
-        })
+        rows.append(
+            {
+                "slug": org.slug,
+                "name": org.name,
+                "rep": (people.get(Role.REP) or [None])[0],
+                "admins": len(people.get(Role.ADMIN, [])),
+                "security_channel": org.security_channel,
+                "max_tier": org.max_tier,
+                "verified_until": org.verified_until.isoformat() if org.verified_until else None,
+            }
+        )
     return rows

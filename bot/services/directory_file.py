@@ -34,7 +34,12 @@ CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,31}")
 DOMAIN_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 CREDIT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_PROBLEMS_SHOWN = 50
-_ROLE_FIELDS = {Role.REP: "rep", Role.BACKUP_REP: "backup_reps", Role.ADMIN: "admins", Role.SECURITY_LEAD: "security_leads"}
+_ROLE_FIELDS = {
+    Role.REP: "rep",
+    Role.BACKUP_REP: "backup_reps",
+    Role.ADMIN: "admins",
+    Role.SECURITY_LEAD: "security_leads",
+}
 
 
 def _show(value: Any) -> str:
@@ -82,13 +87,19 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Days = Annotated[StrictInt, Field(gt=0, le=36500)]
 Day = Annotated[date, BeforeValidator(_day)]
 _is_number = lambda v: not isinstance(v, bool) and isinstance(v, int | float | str | Decimal)  # noqa: E731
-Amount = Annotated[Decimal, _only_if(_is_number, "not an amount in USD"), Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
+Amount = Annotated[
+    Decimal,
+    _only_if(_is_number, "not an amount in USD"),
+    Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False),
+]
 
 
 def _no_repeats(values: list[str]) -> list[str]:
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
-        raise PydanticCustomError("directory_repeat", "listed more than once: {values}", {"values": ", ".join(repeated)})
+        raise PydanticCustomError(
+            "directory_repeat", "listed more than once: {values}", {"values": ", ".join(repeated)}
+        )
     return values
 
 
@@ -119,7 +130,9 @@ class CreditSpec(_Spec):
     def _after_start(cls, value: date, info: ValidationInfo) -> date:
         starts = info.data.get("starts")
         if starts is not None and value <= starts:
-            raise PydanticCustomError("directory_order", "must be after starts ({starts})", {"starts": starts.isoformat()})
+            raise PydanticCustomError(
+                "directory_order", "must be after starts ({starts})", {"starts": starts.isoformat()}
+            )
         return value
 
 
@@ -147,7 +160,9 @@ class OrgSpec(_Spec):
     @classmethod
     def _backups(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if info.data.get("rep") in value:
-            raise PydanticCustomError("directory_rep", "the rep {rep} cannot also be a backup rep", {"rep": info.data["rep"]})
+            raise PydanticCustomError(
+                "directory_rep", "the rep {rep} cannot also be a backup rep", {"rep": info.data["rep"]}
+            )
         return _no_repeats(value)
 
 
@@ -186,17 +201,25 @@ def _cross_problems(tier_ids: list[str] | None, orgs: list[tuple[str, Any, list[
     if tier_ids == []:
         problems.append("field 'tiers': lists no tier (leave it out to use the default tiers)")
     ids = tier_ids or []
-    problems += [f"tier {t!r}: field 'id': defined more than once" for t in sorted({t for t in ids if ids.count(t) > 1})]
+    problems += [
+        f"tier {t!r}: field 'id': defined more than once" for t in sorted({t for t in ids if ids.count(t) > 1})
+    ]
     slugs = [slug for slug, _, _ in orgs]
-    problems += [f"org {s!r}: field 'slug': listed more than once" for s in sorted({s for s in slugs if slugs.count(s) > 1})]
+    problems += [
+        f"org {s!r}: field 'slug': listed more than once" for s in sorted({s for s in slugs if slugs.count(s) > 1})
+    ]
     known = set(ids) if tier_ids is not None else {t.id for t in DEFAULT_TIERS}
     owner_of: dict[str, tuple[int, int, str]] = {}
     for n, (slug, max_tier, credit_ids) in enumerate(orgs):
         if isinstance(max_tier, str) and known and max_tier not in known:
-            problems.append(f"org {slug!r}: field 'max_tier': unknown tier {_show(max_tier)} (tiers: {', '.join(sorted(known))})")
+            problems.append(
+                f"org {slug!r}: field 'max_tier': unknown tier {_show(max_tier)} (tiers: {', '.join(sorted(known))})"
+            )
         for i, credit_id in enumerate(credit_ids):
             if isinstance(credit_id, str) and (owner := owner_of.setdefault(credit_id, (n, i, slug))) != (n, i, slug):
-                problems.append(f"org {slug!r}: field 'credits[{i}].id': credit id {_show(credit_id)} is also used by org {owner[2]!r}")
+                problems.append(
+                    f"org {slug!r}: field 'credits[{i}].id': credit id {_show(credit_id)} is also used by org {owner[2]!r}"
+                )
     return problems
 
 
@@ -213,9 +236,15 @@ def _cross_problems_raw(raw: dict[Any, Any]) -> list[str]:
     if not usable_tiers:
         tier_ids = None
     orgs = [
-        (org["slug"], org.get("max_tier") if usable_tiers else None,
-         [c.get("id") for c in org["credits"] if isinstance(c, dict)] if isinstance(org.get("credits"), list) else [])
-        for org in items("orgs") if isinstance(org.get("slug"), str)
+        (
+            org["slug"],
+            org.get("max_tier") if usable_tiers else None,
+            [c.get("id") for c in org["credits"] if isinstance(c, dict)]
+            if isinstance(org.get("credits"), list)
+            else [],
+        )
+        for org in items("orgs")
+        if isinstance(org.get("slug"), str)
     ]
     return _cross_problems(tier_ids, orgs)
 
@@ -264,7 +293,10 @@ class _Loader(yaml.SafeLoader):
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(
-                        "while reading a mapping", node.start_mark, f"key {key_node.value!r} appears twice", key_node.start_mark
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"key {key_node.value!r} appears twice",
+                        key_node.start_mark,
                     )
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
@@ -273,7 +305,9 @@ class _Loader(yaml.SafeLoader):
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError as exc:
-            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a real date ({exc})", node.start_mark) from None
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a real date ({exc})", node.start_mark
+            ) from None
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
@@ -286,13 +320,17 @@ def parse_directory(text: str) -> DirectoryFile:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise DirectoryError(f"invalid directory file: YAML syntax error{where}: {exc.problem or exc.context}") from None
+        raise DirectoryError(
+            f"invalid directory file: YAML syntax error{where}: {exc.problem or exc.context}"
+        ) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise DirectoryError(f"invalid directory file: not readable as YAML ({type(exc).__name__})") from None
     if raw is None:
         raise DirectoryError("invalid directory file: the file is empty")
     if not isinstance(raw, dict):
-        raise DirectoryError("invalid directory file: expected a mapping with operators, reps_channel, security_channel, tiers and orgs")
+        raise DirectoryError(
+            "invalid directory file: expected a mapping with operators, reps_channel, security_channel, tiers and orgs"
+        )
     try:
         return DirectoryFile.model_validate(raw)
     except ValidationError as exc:

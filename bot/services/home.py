@@ -58,7 +58,12 @@ _REP_ROLES = (Role.REP, Role.BACKUP_REP)
 
 
 async def build_home(
-    session: AsyncSession, *, user_id: str, operators: list[str], tz: tzinfo | str, now: datetime,
+    session: AsyncSession,
+    *,
+    user_id: str,
+    operators: list[str],
+    tz: tzinfo | str,
+    now: datetime,
 ) -> HomeData:
     """Everything the user's Home tab shows, by role; nothing of any org for unknown users."""
     actor = await resolve_actor(session, user_id=user_id, settings_operators=list(operators))
@@ -83,14 +88,18 @@ async def build_home(
     credits: tuple[CreditLine, ...] = ()
     credits_total = 0
     if admin_ids:
-        credits, credits_total = await _credit_lines(session, orgs={i: names[i] for i in admin_ids if i in names}, today=now.date())
+        credits, credits_total = await _credit_lines(
+            session, orgs={i: names[i] for i in admin_ids if i in names}, today=now.date()
+        )
 
     alerts: tuple[AlertLine, ...] = ()
     alerts_total = 0
     show_alerts = actor.is_operator or bool(lead_ids)
     if show_alerts:
         scope: list[int] | None = None if actor.is_operator else lead_ids
-        found = await alerts_q.list_active_alerts(session, org_ids=scope, include_unknown=actor.is_operator, limit=MAX_ALERTS)
+        found = await alerts_q.list_active_alerts(
+            session, org_ids=scope, include_unknown=actor.is_operator, limit=MAX_ALERTS
+        )
         alerts_total = await count_active_alerts(session, org_ids=scope, include_unknown=actor.is_operator)
         alert_orgs = await orgs_by_ids(session, org_ids={a.org_id for a in found if a.org_id is not None})
         alerts = tuple(
@@ -120,7 +129,11 @@ async def build_home(
 def _role_lines(actor: Actor, orgs: dict[int, Org]) -> tuple[str, ...]:
     """`enterprise admin of Acme Security`, … (org names are directory text; the builder escapes)."""
     lines = []
-    for label, roles in (("enterprise admin", (Role.ADMIN,)), ("account rep", _REP_ROLES), ("security lead", (Role.SECURITY_LEAD,))):
+    for label, roles in (
+        ("enterprise admin", (Role.ADMIN,)),
+        ("account rep", _REP_ROLES),
+        ("security lead", (Role.SECURITY_LEAD,)),
+    ):
         held = [orgs[i].name for i in actor.org_ids(*roles) if i in orgs]
         if held:
             lines.append(f"{label} of {', '.join(sorted(held))}")
@@ -130,6 +143,7 @@ def _role_lines(actor: Actor, orgs: dict[int, Org]) -> tuple[str, ...]:
 
 
 # -- read-only queries (keyword-only, never commit) --------------------------------------------
+
 
 async def count_active_alerts(session: AsyncSession, *, org_ids: Iterable[int] | None, include_unknown: bool) -> int:
     """How many alerts `list_active_alerts` would list without its limit."""
@@ -147,15 +161,33 @@ async def count_active_alerts(session: AsyncSession, *, org_ids: Iterable[int] |
 
 async def count_everything(session: AsyncSession) -> HomeCounts:
     """Operators' overview: orgs, open requests, live grants and active alerts by severity, across all orgs."""
-    requests = dict((await session.execute(
-        select(AccessRequest.status, func.count()).where(AccessRequest.status.in_(access_q.OPEN_REQUEST_STATUSES))  # type: ignore[attr-defined]
-        .group_by(AccessRequest.status))).all())
-    grants = dict((await session.execute(
-        select(Grant.status, func.count()).where(Grant.status.in_(access_q.LIVE_GRANT_STATUSES))  # type: ignore[attr-defined]
-        .group_by(Grant.status))).all())
-    alerts = dict((await session.execute(
-        select(Alert.severity, func.count()).where(Alert.status.in_(alerts_q.ACTIVE_ALERT_STATUSES))  # type: ignore[attr-defined]
-        .group_by(Alert.severity))).all())
+    requests = dict(
+        (
+            await session.execute(
+                select(AccessRequest.status, func.count())
+                .where(AccessRequest.status.in_(access_q.OPEN_REQUEST_STATUSES))  # type: ignore[attr-defined]
+                .group_by(AccessRequest.status)
+            )
+        ).all()
+    )
+    grants = dict(
+        (
+            await session.execute(
+                select(Grant.status, func.count())
+                .where(Grant.status.in_(access_q.LIVE_GRANT_STATUSES))  # type: ignore[attr-defined]
+                .group_by(Grant.status)
+            )
+        ).all()
+    )
+    alerts = dict(
+        (
+            await session.execute(
+                select(Alert.severity, func.count())
+                .where(Alert.status.in_(alerts_q.ACTIVE_ALERT_STATUSES))  # type: ignore[attr-defined]
+                .group_by(Alert.severity)
+            )
+        ).all()
+    )
     return HomeCounts(
         orgs=len(await list_orgs(session)),
         requests_by_status={str(k): int(v) for k, v in requests.items()},
@@ -164,13 +196,21 @@ async def count_everything(session: AsyncSession) -> HomeCounts:
     )
 
 
-async def _credit_lines(session: AsyncSession, *, orgs: dict[int, Org], today: date) -> tuple[tuple[CreditLine, ...], int]:
+async def _credit_lines(
+    session: AsyncSession, *, orgs: dict[int, Org], today: date
+) -> tuple[tuple[CreditLine, ...], int]:
     """The admin's orgs' credit grants (current and future first, then lapsed) with usage; at most `MAX_CREDITS` loaded."""
     if not orgs:
         return (), 0
-    grants = list((await session.scalars(
-        select(CreditGrant).where(CreditGrant.org_id.in_(list(orgs))).order_by(CreditGrant.expires, CreditGrant.id)  # type: ignore[attr-defined]
-    )).all())
+    grants = list(
+        (
+            await session.scalars(
+                select(CreditGrant)
+                .where(CreditGrant.org_id.in_(list(orgs)))
+                .order_by(CreditGrant.expires, CreditGrant.id)  # type: ignore[attr-defined]
+            )
+        ).all()
+    )
     used = await credit_usage(session, credit_grants=grants)
     live = [g for g in grants if g.expires > today]  # already soonest expiry first
     lapsed = sorted((g for g in grants if g.expires <= today), key=lambda g: g.expires, reverse=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TypeVar
 
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -49,7 +49,9 @@ async def claim_notices(session: AsyncSession, clock: Clock, keys: Iterable[str]
     won: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
         rows = [{"key": key, "at": now} for key in wanted[start : start + _CHUNK]]
-        statement = insert(SentNotice).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(SentNotice.key)
+        statement = (
+            insert(SentNotice).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(SentNotice.key)
+        )
         won.update((await session.execute(statement)).scalars().all())
     return won
 
@@ -59,8 +61,15 @@ def days_until(when: datetime, now: datetime, tz: tzinfo) -> int:
     return (when.astimezone(tz).date() - now.astimezone(tz).date()).days
 
 
-async def claim_countdown(session: AsyncSession, clock: Clock, items: Sequence[T], *, offsets: Sequence[int],
-                          days_left: Callable[[T], int], key: Callable[[T, int], str]) -> list[T]:
+async def claim_countdown(
+    session: AsyncSession,
+    clock: Clock,
+    items: Sequence[T],
+    *,
+    offsets: Sequence[int],
+    days_left: Callable[[T], int],
+    key: Callable[[T, int], str],
+) -> list[T]:
     """The items whose most urgent countdown notice ("N days before") this call claimed.
 
     Every offset already reached is claimed in one statement, but only the most urgent is
@@ -119,11 +128,19 @@ async def load_snapshot(session: AsyncSession, *, org_ids: Iterable[int]) -> Sna
     )
 
 
-def tell_rep(session: AsyncSession, clock: Clock, snap: Snapshot, *, request_id: int, rep: str | None, rendered: Rendered) -> None:
+def tell_rep(
+    session: AsyncSession, clock: Clock, snap: Snapshot, *, request_id: int, rep: str | None, rendered: Rendered
+) -> None:
     """Post in the request's thread (the rendered text mentions the rep); DM the rep when no reps channel is set."""
     if snap.reps_channel:
-        outbox.reply_in_thread(session, clock, channel=snap.reps_channel, parent_key=f"request:{request_id}",
-                               text=rendered.text, blocks=rendered.blocks)
+        outbox.reply_in_thread(
+            session,
+            clock,
+            channel=snap.reps_channel,
+            parent_key=f"request:{request_id}",
+            text=rendered.text,
+            blocks=rendered.blocks,
+        )
     elif rep:
         outbox.send_dm(session, clock, user=rep, text=rendered.text, blocks=rendered.blocks)
 
@@ -137,8 +154,9 @@ def dm_all(session: AsyncSession, clock: Clock, users: Iterable[str], rendered: 
     return count
 
 
-async def run_batch(db: Database, items: Sequence[T], work: Callable[[AsyncSession, Sequence[T]], Awaitable[Counter[str]]],
-                    *, what: str) -> Counter[str]:
+async def run_batch(
+    db: Database, items: Sequence[T], work: Callable[[AsyncSession, Sequence[T]], Awaitable[Counter[str]]], *, what: str
+) -> Counter[str]:
     """Run `work` over all items in one transaction; if that fails, item by item, so one bad item stops nothing else.
 
     The batch path keeps statements constant per run; the fallback only runs after a failure.
@@ -169,19 +187,34 @@ def describe(counts: Counter[str], order: Sequence[str]) -> str:
     """`3 reminders, 1 suspended` from counts, in `order`, zeros left out (`nothing due` when empty)."""
     names = [n for n in order if counts.get(n)] + [n for n in sorted(counts) if n not in order and counts[n]]
     # Nouns are plural (`reminders`); `1 reminder` reads better. Participles (`suspended`) stay.
-    return ", ".join(f"{counts[n]} {n[:-1] if counts[n] == 1 and n.endswith('s') else n}" for n in names) or "nothing due"
+    return (
+        ", ".join(f"{counts[n]} {n[:-1] if counts[n] == 1 and n.endswith('s') else n}" for n in names) or "nothing due"
+    )
 
 
-async def audit_grants(session: AsyncSession, clock: Clock, snap: Snapshot, *, action: str, grants: Sequence[Grant],
-                       details: dict[str, object]) -> None:
+async def audit_grants(
+    session: AsyncSession,
+    clock: Clock,
+    snap: Snapshot,
+    *,
+    action: str,
+    grants: Sequence[Grant],
+    details: dict[str, object],
+) -> None:
     """One audit event per org listing the grants a job changed (statements grow with orgs, not grants)."""
     by_org: dict[int, list[int]] = {}
     for grant in grants:
         by_org.setdefault(grant.org_id, []).append(grant.id or 0)
     for org_id, ids in sorted(by_org.items()):
         org = snap.orgs.get(org_id)
-        await record_audit(session, clock, actor=JOB_ACTOR, action=action, subject=f"org:{org.slug if org else org_id}",
-                           details={**details, "grants": sorted(ids)})
+        await record_audit(
+            session,
+            clock,
+            actor=JOB_ACTOR,
+            action=action,
+            subject=f"org:{org.slug if org else org_id}",
+            details={**details, "grants": sorted(ids)},
+        )
 
 
 async def flush_outbox(session: AsyncSession) -> None:
@@ -196,9 +229,14 @@ async def flush_outbox(session: AsyncSession) -> None:
     if len(rows) > 1:
         with session.no_autoflush:  # an autoflush here would insert them one by one after all
             if session.bind is not None and session.bind.dialect.name == "postgresql":
-                ids = list((await session.execute(
-                    text("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"), {"n": len(rows)}
-                )).scalars())
+                ids = list(
+                    (
+                        await session.execute(
+                            text("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, :n)"),
+                            {"n": len(rows)},
+                        )
+                    ).scalars()
+                )
             else:
                 top = int(await session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0))) or 0)
                 ids = list(range(top + 1, top + 1 + len(rows)))

@@ -51,11 +51,15 @@ async def run_org_verification(db: Database, clock: Clock, settings: Settings) -
         counts: Counter[str] = Counter()
         for org in todo:
             rendered = msg.build_org_verification_warning(org, (org.verified_until - today).days)  # type: ignore[operator]
-            counts["warnings"] += dm_all(session, clock, [snap.rep(org.id or 0) or "", *snap.backup_reps(org.id or 0)], rendered)
+            counts["warnings"] += dm_all(
+                session, clock, [snap.rep(org.id or 0) or "", *snap.backup_reps(org.id or 0)], rendered
+            )
         return counts
 
     async def suspend(session: AsyncSession, batch: Sequence[Org]) -> Counter[str]:
-        changed = await gq.suspend_org_grants(session, org_ids=[o.id or 0 for o in batch], reason=LAPSED, at=clock.now())
+        changed = await gq.suspend_org_grants(
+            session, org_ids=[o.id or 0 for o in batch], reason=LAPSED, at=clock.now()
+        )
         await _announce(session, clock, changed, action="grant.suspended", build=msg.build_org_lapsed)
         return Counter(suspended=len(changed))
 
@@ -64,20 +68,24 @@ async def run_org_verification(db: Database, clock: Clock, settings: Settings) -
     return describe(counts, ["warnings", "suspended", "failed"])
 
 
-async def restore_org_verification(session: AsyncSession, clock: Clock, *, org_ids: Iterable[int],
-                                   tz: tzinfo | str = "UTC") -> list[int]:
+async def restore_org_verification(
+    session: AsyncSession, clock: Clock, *, org_ids: Iterable[int], tz: tzinfo | str = "UTC"
+) -> list[int]:
     """Re-activate grants suspended for a lapsed verification of orgs now verified again; returns their ids."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     today: date = clock.now().astimezone(zone).date()
     orgs = await orgs_by_ids(session, org_ids=org_ids)
-    verified = [o.id for o in orgs.values() if o.id is not None and o.verified_until is not None and o.verified_until >= today]
+    verified = [
+        o.id for o in orgs.values() if o.id is not None and o.verified_until is not None and o.verified_until >= today
+    ]
     changed = await gq.restore_org_grants(session, org_ids=verified, reason=LAPSED)
     await _announce(session, clock, changed, action="grant.restored", build=msg.build_org_restored)
     return [grant_id for grant_id, _ in changed]
 
 
-async def _announce(session: AsyncSession, clock: Clock, changed: list[tuple[int, int]], *, action: str,
-                    build: msg.OrgNotice) -> None:
+async def _announce(
+    session: AsyncSession, clock: Clock, changed: list[tuple[int, int]], *, action: str, build: msg.OrgNotice
+) -> None:
     """Audit and tell admins and the rep, one message per org listing its grants."""
     by_org: dict[int, list[int]] = {}
     for grant_id, org_id in changed:
@@ -85,6 +93,12 @@ async def _announce(session: AsyncSession, clock: Clock, changed: list[tuple[int
     snap = await load_snapshot(session, org_ids=by_org)
     for org_id, grant_ids in sorted(by_org.items()):
         org = snap.orgs[org_id]
-        await record_audit(session, clock, actor=JOB_ACTOR, action=action, subject=f"org:{org.slug}",
-                           details={"reason": LAPSED, "grants": grant_ids, "verified_until": str(org.verified_until)})
+        await record_audit(
+            session,
+            clock,
+            actor=JOB_ACTOR,
+            action=action,
+            subject=f"org:{org.slug}",
+            details={"reason": LAPSED, "grants": grant_ids, "verified_until": str(org.verified_until)},
+        )
         dm_all(session, clock, [*snap.admins(org_id), snap.rep(org_id) or ""], build(org, grant_ids))

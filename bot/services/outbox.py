@@ -7,7 +7,7 @@ commit and delivery loses nothing, and a rolled-back state change sends nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -44,7 +44,7 @@ def _add(
     # Delivery is infrastructure and runs on wall-clock time even when the domain clock is
     # moved (tests, `jobs run --now`), so a row is always due relative to the real now.
     del clock
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     row = OutboxMessage(
         op=op,
         channel=channel,

@@ -85,25 +85,53 @@ async def reps_channel(session: AsyncSession) -> str:
     """The directory's reps channel; a clear `DomainError` when it is unset."""
     state = await get_directory_state(session)
     if not state.reps_channel:
-        raise DomainError("Requests can't be routed yet: the directory sets no `reps_channel`. Ask an operator to add it.")
+        raise DomainError(
+            "Requests can't be routed yet: the directory sets no `reps_channel`. Ask an operator to add it."
+        )
     return state.reps_channel
 
 
 def refresh_parent(session: AsyncSession, clock: Clock, channel: str, card: msg.RequestCard, tz: tzinfo | str) -> None:
     """Queue an update of the request's parent message (`request:{id}`)."""
     rendered = msg.build_request_parent(card, tz)
-    outbox.update_message(session, clock, channel=channel, key=parent_key(card.request.id or 0), text=rendered.text, blocks=rendered.blocks)
+    outbox.update_message(
+        session,
+        clock,
+        channel=channel,
+        key=parent_key(card.request.id or 0),
+        text=rendered.text,
+        blocks=rendered.blocks,
+    )
 
 
-def thread_note(session: AsyncSession, clock: Clock, channel: str, request_id: int, rendered: Rendered, *, key: str | None = None) -> None:
+def thread_note(
+    session: AsyncSession, clock: Clock, channel: str, request_id: int, rendered: Rendered, *, key: str | None = None
+) -> None:
     """Queue a reply in the request's thread (saved as `key` when it will be edited later)."""
-    outbox.reply_in_thread(session, clock, channel=channel, parent_key=parent_key(request_id), text=rendered.text, blocks=rendered.blocks, key=key)
+    outbox.reply_in_thread(
+        session,
+        clock,
+        channel=channel,
+        parent_key=parent_key(request_id),
+        text=rendered.text,
+        blocks=rendered.blocks,
+        key=key,
+    )
 
 
-async def refresh_actions(session: AsyncSession, clock: Clock, channel: str, card: msg.RequestCard, tz: tzinfo | str) -> None:
+async def refresh_actions(
+    session: AsyncSession, clock: Clock, channel: str, card: msg.RequestCard, tz: tzinfo | str
+) -> None:
     """Queue a re-render of the thread message holding the decision buttons (`request:{id}:actions`)."""
     rendered = msg.build_request_actions(card, tz)
-    outbox.update_message(session, clock, channel=channel, key=actions_key(card.request.id or 0), text=rendered.text, blocks=rendered.blocks)
+    outbox.update_message(
+        session,
+        clock,
+        channel=channel,
+        key=actions_key(card.request.id or 0),
+        text=rendered.text,
+        blocks=rendered.blocks,
+    )
 
 
 async def load_request(session: AsyncSession, request_id: int, *, lock: bool = False) -> AccessRequest:
@@ -136,5 +164,8 @@ def typed_text(text: str | None, block: str, what: str) -> str:
     if not value:
         raise InvalidInput(f"Give a {what}.", errors={block: f"Give a {what}."})
     if len(value) > TEXT_MAX:
-        raise InvalidInput(f"Keep the {what} to {TEXT_MAX} characters.", errors={block: f"Keep it to {TEXT_MAX} characters (it has {len(value)})."})
+        raise InvalidInput(
+            f"Keep the {what} to {TEXT_MAX} characters.",
+            errors={block: f"Keep it to {TEXT_MAX} characters (it has {len(value)})."},
+        )
     return value

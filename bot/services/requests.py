@@ -74,8 +74,15 @@ from storage.tables import (
 )
 
 __all__ = [
-    "ApprovalResult", "RequestResult", "actions_key", "allowed_tiers", "approve_request", "authorize_decision",
-    "open_request_form", "parent_key", "submit_request",
+    "ApprovalResult",
+    "RequestResult",
+    "actions_key",
+    "allowed_tiers",
+    "approve_request",
+    "authorize_decision",
+    "open_request_form",
+    "parent_key",
+    "submit_request",
 ]
 MAX_MEMBERS = 500
 
@@ -91,10 +98,13 @@ async def open_request_form(session: AsyncSession, *, user_id: str, operators: l
     else:
         orgs = sorted((await orgs_by_ids(session, org_ids=actor.org_ids(Role.ADMIN))).values(), key=lambda o: o.slug)
         if not orgs:
-            raise NotOrgAdmin("Only an org's enterprise admins can request trusted access. Ask your admin or account rep.")
+            raise NotOrgAdmin(
+                "Only an org's enterprise admins can request trusted access. Ask your admin or account rep."
+            )
     tiers = await list_tiers(session)
     options = tuple(
-        OrgOption(slug=o.slug, name=o.name, domains=tuple(o.domains), tiers=tuple(allowed_tiers(o, tiers))) for o in orgs
+        OrgOption(slug=o.slug, name=o.name, domains=tuple(o.domains), tiers=tuple(allowed_tiers(o, tiers)))
+        for o in orgs
     )
     options = tuple(o for o in options if o.tiers)
     if not options:
@@ -126,7 +136,9 @@ def _validate(sub: RequestSubmission, org: Org, tier: Tier | None, tiers: list[T
     if sub.duration_days is None or sub.duration_days < 1:
         errors[Block.DURATION] = "Enter a whole number of days, at least 1."
     elif tier is not None and sub.duration_days > tier.max_days:
-        errors[Block.DURATION] = f"Durations are capped by the tier: at most {tier.max_days} days for the {tier.name} tier."
+        errors[Block.DURATION] = (
+            f"Durations are capped by the tier: at most {tier.max_days} days for the {tier.name} tier."
+        )
     use_case = len(sub.use_case.strip())
     if not use_case:
         errors[Block.USE_CASE] = "Describe the use case."
@@ -141,7 +153,12 @@ def _validate(sub: RequestSubmission, org: Org, tier: Tier | None, tiers: list[T
 
 
 async def submit_request(
-    session: AsyncSession, clock: Clock, *, user_id: str, operators: list[str], submission: RequestSubmission,
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    user_id: str,
+    operators: list[str],
+    submission: RequestSubmission,
     tz: tzinfo | str = "UTC",
 ) -> RequestResult:
     """Create a request, audit it, post it to the reps channel and put the decision buttons in its thread."""
@@ -163,21 +180,41 @@ async def submit_request(
     channel = await reps_channel(session)
     now = clock.now()
     request = AccessRequest(
-        org_id=org.id, requester=user_id, members=members, blanket=sub.blanket, tier_id=tier.id,
-        use_case=sub.use_case.strip(), justification=sub.justification.strip(), duration_days=sub.duration_days,
-        status=RequestStatus.PENDING, created_at=now, updated_at=now,
+        org_id=org.id,
+        requester=user_id,
+        members=members,
+        blanket=sub.blanket,
+        tier_id=tier.id,
+        use_case=sub.use_case.strip(),
+        justification=sub.justification.strip(),
+        duration_days=sub.duration_days,
+        status=RequestStatus.PENDING,
+        created_at=now,
+        updated_at=now,
     )
     session.add(request)
     await session.flush()
     request.message_key = parent_key(request.id or 0)
     await session.flush()
     await record_audit(
-        session, clock, actor=user_id, action="request.created", subject=parent_key(request.id or 0),
-        details={"org": org.slug, "tier": tier.id, "members": members, "blanket": sub.blanket, "duration_days": sub.duration_days},
+        session,
+        clock,
+        actor=user_id,
+        action="request.created",
+        subject=parent_key(request.id or 0),
+        details={
+            "org": org.slug,
+            "tier": tier.id,
+            "members": members,
+            "blanket": sub.blanket,
+            "duration_days": sub.duration_days,
+        },
     )
     card = await build_card(session, request)
     parent = msg.build_request_parent(card, tz)
-    outbox.post_message(session, clock, channel=channel, key=parent_key(request.id or 0), text=parent.text, blocks=parent.blocks)
+    outbox.post_message(
+        session, clock, channel=channel, key=parent_key(request.id or 0), text=parent.text, blocks=parent.blocks
+    )
     actions = msg.build_request_actions(card, tz)
     thread_note(session, clock, channel, request.id or 0, actions, key=actions_key(request.id or 0))
     ack = msg.build_request_submitted_ack(card)
@@ -190,7 +227,12 @@ async def submit_request(
 
 
 async def authorize_decision(
-    session: AsyncSession, *, request_id: int, user_id: str, operators: list[str], approving: bool = False,
+    session: AsyncSession,
+    *,
+    request_id: int,
+    user_id: str,
+    operators: list[str],
+    approving: bool = False,
     tz: tzinfo | str = "UTC",
 ) -> msg.RequestCard:
     """Check, before a modal opens, that the user may decide on the open request; returns its card."""
@@ -204,7 +246,9 @@ async def authorize_decision(
     return await build_card(session, request)
 
 
-async def _check_org_may_receive(session: AsyncSession, request: AccessRequest, now: datetime, tz: tzinfo | str) -> None:
+async def _check_org_may_receive(
+    session: AsyncSession, request: AccessRequest, now: datetime, tz: tzinfo | str
+) -> None:
     """Refuse approval when the org changed since submission: verification lapsed, tier no longer
     allowed, or the security team has its access suspended."""
     org = await get_org_by_id(session, org_id=request.org_id)
@@ -212,16 +256,27 @@ async def _check_org_may_receive(session: AsyncSession, request: AccessRequest, 
         raise NotFound(f"Request #{request.id}'s org is no longer in the directory.")
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     if org.verified_until is not None and org.verified_until < now.astimezone(zone).date():
-        raise InvalidState(f"{org.name}'s identity verification lapsed on {org.verified_until}; "
-                           "update the directory before approving access.")
+        raise InvalidState(
+            f"{org.name}'s identity verification lapsed on {org.verified_until}; "
+            "update the directory before approving access."
+        )
     if request.tier_id not in {t.id for t in allowed_tiers(org, await list_tiers(session))}:
-        raise InvalidState(f"The {request.tier_id} tier is no longer allowed for {org.name}; deny the request or change the directory.")
+        raise InvalidState(
+            f"The {request.tier_id} tier is no longer allowed for {org.name}; deny the request or change the directory."
+        )
     if await q.has_security_suspension(session, org_id=org.id or 0):
-        raise InvalidState(f"{org.name}'s access is suspended by the security team; no new grant can be approved until that is lifted.")
+        raise InvalidState(
+            f"{org.name}'s access is suspended by the security team; no new grant can be approved until that is lifted."
+        )
 
 
 async def approve_request(
-    session: AsyncSession, clock: Clock, *, request_id: int, user_id: str, operators: list[str],
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    request_id: int,
+    user_id: str,
+    operators: list[str],
     tz: tzinfo | str = "UTC",
 ) -> ApprovalResult:
     """Record an approval; the last one needed approves the request and creates the grant."""
@@ -243,16 +298,26 @@ async def approve_request(
     subject = parent_key(request_id)
     if approvals < needed:
         await q.transition_request(session, request_id=request_id, from_statuses=OPEN, values={"updated_at": now})
-        await record_audit(session, clock, actor=user_id, action="request.approval_recorded", subject=subject,
-                           details={"approvals": approvals, "needed": needed})
+        await record_audit(
+            session,
+            clock,
+            actor=user_id,
+            action="request.approval_recorded",
+            subject=subject,
+            details={"approvals": approvals, "needed": needed},
+        )
         card = await build_card(session, request)
         thread_note(session, clock, channel, request_id, msg.build_approval_recorded_note(card, user_id))
         refresh_parent(session, clock, channel, card, tz)
         await refresh_actions(session, clock, channel, card, tz)
-        ack = msg.build_thread_note(f"Recorded your approval of request #{request_id}: {approvals} of {needed} approvals.")
+        ack = msg.build_thread_note(
+            f"Recorded your approval of request #{request_id}: {approvals} of {needed} approvals."
+        )
         return ApprovalResult(request=request, card=card, ack=ack, approvals=approvals, needed=needed)
     won = await q.transition_request(
-        session, request_id=request_id, from_statuses=OPEN,
+        session,
+        request_id=request_id,
+        from_statuses=OPEN,
         values={"status": RequestStatus.APPROVED, "decided_by": user_id, "decided_at": now, "updated_at": now},
     )
     if not won:
@@ -260,18 +325,40 @@ async def approve_request(
     days = min(request.duration_days, tier.max_days) if tier else request.duration_days
     reverify_days = min(tier.reverify_days, days) if tier else days
     grant = Grant(
-        request_id=request_id, org_id=request.org_id, members=list(request.members), blanket=request.blanket,
-        tier_id=request.tier_id, status=GrantStatus.ACTIVE, starts_at=now, expires_at=now + timedelta(days=days),
+        request_id=request_id,
+        org_id=request.org_id,
+        members=list(request.members),
+        blanket=request.blanket,
+        tier_id=request.tier_id,
+        status=GrantStatus.ACTIVE,
+        starts_at=now,
+        expires_at=now + timedelta(days=days),
         reverify_due_at=now + timedelta(days=reverify_days),
     )
     session.add(grant)
     await session.flush()
-    await record_audit(session, clock, actor=user_id, action="request.approved", subject=subject,
-                       details={"approvals": approvals, "needed": needed, "grant": grant.id})
     await record_audit(
-        session, clock, actor=user_id, action="grant.created", subject=f"grant:{grant.id}",
-        details={"request": request_id, "tier": grant.tier_id, "expires_at": grant.expires_at.isoformat(),
-                 "reverify_due_at": grant.reverify_due_at.isoformat(), "members": grant.members, "blanket": grant.blanket},
+        session,
+        clock,
+        actor=user_id,
+        action="request.approved",
+        subject=subject,
+        details={"approvals": approvals, "needed": needed, "grant": grant.id},
+    )
+    await record_audit(
+        session,
+        clock,
+        actor=user_id,
+        action="grant.created",
+        subject=f"grant:{grant.id}",
+        details={
+            "request": request_id,
+            "tier": grant.tier_id,
+            "expires_at": grant.expires_at.isoformat(),
+            "reverify_due_at": grant.reverify_due_at.isoformat(),
+            "members": grant.members,
+            "blanket": grant.blanket,
+        },
     )
     card = await build_card(session, request, grant=grant)
     refresh_parent(session, clock, channel, card, tz)

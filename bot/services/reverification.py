@@ -29,7 +29,15 @@ from bot.messages.text import mention, safe
 from bot.services.audit import record_audit
 from bot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
 from bot.services.notices import (
-    Snapshot, audit_grants, claim_countdown, days_until, describe, dm_all, load_snapshot, run_batch, tell_rep,
+    Snapshot,
+    audit_grants,
+    claim_countdown,
+    days_until,
+    describe,
+    dm_all,
+    load_snapshot,
+    run_batch,
+    tell_rep,
 )
 from bot.services.people import org_people, resolve_actor
 from storage.database import Database
@@ -56,14 +64,23 @@ async def run_reverification(db: Database, clock: Clock, settings: Settings) -> 
     now, tz = clock.now(), settings.tz
     offsets = sorted({d for d in settings.reverify_remind_days if d >= 0})
     async with db.sessions() as session:
-        upcoming = await gq.reverify_reminder_candidates(session, now=now, until=now + timedelta(days=max(offsets) + 1)) if offsets else []
+        upcoming = (
+            await gq.reverify_reminder_candidates(session, now=now, until=now + timedelta(days=max(offsets) + 1))
+            if offsets
+            else []
+        )
         overdue = await gq.overdue_reverifications(session, now=now)
     due = [g for g in upcoming if days_until(g.reverify_due_at, now, tz) <= max(offsets)]
 
     async def remind(session: AsyncSession, grants: Sequence[Grant]) -> Counter[str]:
-        todo = await claim_countdown(session, clock, grants, offsets=offsets,
-                                     days_left=lambda g: days_until(g.reverify_due_at, now, tz),
-                                     key=lambda g, d: reminder_key(g, d, tz))
+        todo = await claim_countdown(
+            session,
+            clock,
+            grants,
+            offsets=offsets,
+            days_left=lambda g: days_until(g.reverify_due_at, now, tz),
+            key=lambda g, d: reminder_key(g, d, tz),
+        )
         snap = await load_snapshot(session, org_ids=[g.org_id for g in todo])
         counts: Counter[str] = Counter()
         for grant in todo:
@@ -74,7 +91,8 @@ async def run_reverification(db: Database, clock: Clock, settings: Settings) -> 
 
     async def suspend(session: AsyncSession, grants: Sequence[Grant]) -> Counter[str]:
         won = await gq.transition_grants(
-            session, grant_ids=[g.id or 0 for g in grants],
+            session,
+            grant_ids=[g.id or 0 for g in grants],
             where=[Grant.status == GrantStatus.ACTIVE, Grant.reverify_due_at <= now, Grant.expires_at > now],
             values={"status": GrantStatus.SUSPENDED, "suspended_reason": MISSED, "suspended_at": now},
         )
@@ -85,7 +103,14 @@ async def run_reverification(db: Database, clock: Clock, settings: Settings) -> 
             info = snap.info(grant)
             dm_all(session, clock, snap.admins(grant.org_id), msg.build_suspended_dm(info, tz))
             rep = snap.rep(grant.org_id)
-            tell_rep(session, clock, snap, request_id=grant.request_id, rep=rep, rendered=msg.build_suspended_note(info, rep, tz))
+            tell_rep(
+                session,
+                clock,
+                snap,
+                request_id=grant.request_id,
+                rep=rep,
+                rendered=msg.build_suspended_note(info, rep, tz),
+            )
         return Counter(suspended=len(changed))
 
     counts = await run_batch(db, due, remind, what="reverification reminders")
@@ -130,8 +155,9 @@ def _check_live(grant: Grant) -> None:
     )
 
 
-async def open_reverify(session: AsyncSession, *, grant_id: int, user_id: str, operators: list[str],
-                        lock: bool = False) -> ReverifyForm:
+async def open_reverify(
+    session: AsyncSession, *, grant_id: int, user_id: str, operators: list[str], lock: bool = False
+) -> ReverifyForm:
     """Authorise an admin of the grant's org to re-verify this live grant; returns what the modal shows."""
     actor = await resolve_actor(session, user_id=user_id, settings_operators=list(operators))
     grant = await q.get_grant(session, grant_id=grant_id, for_update=lock)
@@ -171,8 +197,15 @@ def _validate(grant: Grant, members: list[str], attestations: set[str]) -> dict[
 
 
 async def submit_reverification(
-    session: AsyncSession, clock: Clock, *, grant_id: int, user_id: str, operators: list[str],
-    members: list[str], attestations: set[str], tz: tzinfo | str = "UTC",
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    grant_id: int,
+    user_id: str,
+    operators: list[str],
+    members: list[str],
+    attestations: set[str],
+    tz: tzinfo | str = "UTC",
 ) -> ReverifyResult:
     """Record an admin's re-verification: roster trimmed, due date moved on, restored if suspended for it."""
     form = await open_reverify(session, grant_id=grant_id, user_id=user_id, operators=operators, lock=True)
@@ -187,8 +220,10 @@ async def submit_reverification(
     period = timedelta(days=tier.reverify_days if tier else FALLBACK_REVERIFY_DAYS)
     restored = grant.status == GrantStatus.SUSPENDED and grant.suspended_reason == MISSED
     values: dict[str, object] = {
-        "members": kept, "reverify_due_at": min(now + period, grant.expires_at),
-        "last_reverified_at": now, "last_reverified_by": user_id,
+        "members": kept,
+        "reverify_due_at": min(now + period, grant.expires_at),
+        "last_reverified_at": now,
+        "last_reverified_by": user_id,
     }
     if restored:
         values.update(status=GrantStatus.ACTIVE, suspended_reason=None, suspended_at=None)
@@ -198,16 +233,27 @@ async def submit_reverification(
     grant = await q.get_grant(session, grant_id=grant_id)
     assert grant is not None
     removed = [m for m in before if m not in kept]
-    await record_audit(session, clock, actor=user_id, action="grant.reverified", subject=f"grant:{grant_id}", details={
-        "removed": removed, "members": kept, "next_due": grant.reverify_due_at.isoformat(), "restored": restored,
-    })
+    await record_audit(
+        session,
+        clock,
+        actor=user_id,
+        action="grant.reverified",
+        subject=f"grant:{grant_id}",
+        details={
+            "removed": removed,
+            "members": kept,
+            "next_due": grant.reverify_due_at.isoformat(),
+            "restored": restored,
+        },
+    )
     info = GrantInfo(grant=grant, org=form.info.org, tier_name=form.info.tier_name)
     await _announce(session, clock, info, user_id, removed, restored, tz)
     return ReverifyResult(info=info, removed=removed, restored=restored)
 
 
-async def _announce(session: AsyncSession, clock: Clock, info: GrantInfo, by: str, removed: list[str], restored: bool,
-                    tz: tzinfo | str) -> None:
+async def _announce(
+    session: AsyncSession, clock: Clock, info: GrantInfo, by: str, removed: list[str], restored: bool, tz: tzinfo | str
+) -> None:
     people = await org_people(session, org_id=info.grant.org_id)
     state = await get_directory_state(session)
     snap = Snapshot(orgs={info.org.id or 0: info.org}, people={}, tiers={}, reps_channel=state.reps_channel)

@@ -13,16 +13,31 @@ if TYPE_CHECKING:
 
 
 def _message_json(m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "message", "text": m.text, "user": m.user, "bot_id": "BBOT", "ts": m.ts,
-                           "team": "T0TEAM", "blocks": m.blocks}
+    out: dict[str, Any] = {
+        "type": "message",
+        "text": m.text,
+        "user": m.user,
+        "bot_id": "BBOT",
+        "ts": m.ts,
+        "team": "T0TEAM",
+        "blocks": m.blocks,
+    }
     if m.thread_ts:
         out["thread_ts"] = m.thread_ts
     return out
 
 
 def _auth_test(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
-    return {"ok": True, "url": fake.base_url, "team": "Trustbot Test", "user": "trustbot", "team_id": "T0TEAM",
-            "user_id": "UBOT", "bot_id": "BBOT", "is_enterprise_install": False}
+    return {
+        "ok": True,
+        "url": fake.base_url,
+        "team": "Trustbot Test",
+        "user": "trustbot",
+        "team_id": "T0TEAM",
+        "user_id": "UBOT",
+        "bot_id": "BBOT",
+        "is_enterprise_install": False,
+    }
 
 
 def _post_message(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +62,13 @@ def _update(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
 def _post_ephemeral(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     if not args.get("channel") or not args.get("user"):
         return {"ok": False, "error": "channel_not_found" if not args.get("channel") else "user_not_found"}
-    entry = {"user": args["user"], "channel": fake._resolve(str(args["channel"])), "text": args.get("text", ""),
-             "blocks": args.get("blocks") or [], "source": "chat.postEphemeral"}
+    entry = {
+        "user": args["user"],
+        "channel": fake._resolve(str(args["channel"])),
+        "text": args.get("text", ""),
+        "blocks": args.get("blocks") or [],
+        "source": "chat.postEphemeral",
+    }
     fake._ephemerals.append(entry)
     fake._events.append({"kind": "ephemeral", **entry})
     return {"ok": True, "message_ts": fake._next_ts()}
@@ -76,9 +96,19 @@ def _users_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     if user not in fake.users:
         return {"ok": False, "error": "user_not_found"}
     name = fake.users[user]
-    return {"ok": True, "user": {"id": user, "team_id": "T0TEAM", "name": name.split()[0].lower(), "real_name": name,
-                                 "tz": "UTC", "is_bot": False, "deleted": False,
-                                 "profile": {"real_name": name, "display_name": name}}}
+    return {
+        "ok": True,
+        "user": {
+            "id": user,
+            "team_id": "T0TEAM",
+            "name": name.split()[0].lower(),
+            "real_name": name,
+            "tz": "UTC",
+            "is_bot": False,
+            "deleted": False,
+            "profile": {"real_name": name, "display_name": name},
+        },
+    }
 
 
 def _view_arg(args: dict[str, Any]) -> dict[str, Any] | None:
@@ -115,8 +145,9 @@ def _views_update(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     stored.update({"type": "modal", **view, **keep, "hash": f"{time.time():.6f}.{secrets.token_hex(4)}"})
     if stored.get("type") != "home":
         title = render_content((stored.get("title") or {}).get("text", ""), None, fake.users)
-        fake._events.append({"kind": "modal", "verb": "updated", "user": fake._view_user.get(stored["id"]),
-                             "title": title})
+        fake._events.append(
+            {"kind": "modal", "verb": "updated", "user": fake._view_user.get(stored["id"]), "title": title}
+        )
     return {"ok": True, "view": stored}
 
 

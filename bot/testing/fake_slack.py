@@ -126,8 +126,16 @@ class FakeSlack:
         self._response_urls: dict[str, dict[str, Any]] = {}
 
     # -- programming failures ----------------------------------------------------------------
-    def fail(self, method: str, *, status: int = 200, error: str | None = None, retry_after: float | None = None,
-             times: int = 1, channel: str | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: float | None = None,
+        times: int = 1,
+        channel: str | None = None,
+    ) -> None:
         """Answer the next `times` calls to `method` (optionally only for `channel`) with a failure."""
         if status == 200 and not error:
             error = "internal_error"
@@ -173,8 +181,9 @@ class FakeSlack:
             self._triggers[trigger] = user
         return trigger
 
-    def new_response_url(self, user: str | None = None, channel: str | None = None,
-                         message_ts: str | None = None) -> str:
+    def new_response_url(
+        self, user: str | None = None, channel: str | None = None, message_ts: str | None = None
+    ) -> str:
         """A fresh response_url whose posts are attributed to `user` (and the clicked message)."""
         token = secrets.token_hex(12)
         self._response_urls[token] = {"user": user, "channel": channel, "message_ts": message_ts}
@@ -227,8 +236,14 @@ class FakeSlack:
         if fault is not None:
             if fault.status == 429:
                 retry = fault.retry_after if fault.retry_after is not None else 1
-                return self._answer(method, args, at, {"ok": False, "error": "ratelimited"}, status=429,
-                                    headers={"Retry-After": str(int(retry) if float(retry).is_integer() else retry)})
+                return self._answer(
+                    method,
+                    args,
+                    at,
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(int(retry) if float(retry).is_integer() else retry)},
+                )
             if fault.status >= 500:
                 self.calls.append(Call(method, args, at, fault.status, False))
                 return web.Response(status=fault.status, text=f"{fault.status} fake upstream error")
@@ -236,8 +251,9 @@ class FakeSlack:
         if method in WRITES and channel and self._rate_limit:
             last = self._last_write.get(channel)
             if last is not None and at - last < 1.0 / self._rate_limit:
-                return self._answer(method, args, at, {"ok": False, "error": "ratelimited"}, status=429,
-                                    headers={"Retry-After": "1"})
+                return self._answer(
+                    method, args, at, {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+                )
         handler = METHODS.get(method)
         if handler is None:
             return self._answer(method, args, at, {"ok": False, "error": "unknown_method"})
@@ -246,8 +262,16 @@ class FakeSlack:
             self._last_write[channel] = at
         return self._answer(method, args, at, result)
 
-    def _answer(self, method: str, args: dict[str, Any], at: float, body: dict[str, Any], *, status: int = 200,
-                headers: dict[str, str] | None = None) -> web.Response:
+    def _answer(
+        self,
+        method: str,
+        args: dict[str, Any],
+        at: float,
+        body: dict[str, Any],
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
         self.calls.append(Call(method, args, at, status, bool(body.get("ok")) and status == 200))
         return web.json_response(body, status=status, headers=headers)
 
@@ -258,8 +282,14 @@ class FakeSlack:
         except ValueError:
             body = dict(await request.post())
         known = self._response_urls.get(token, {})
-        record = {"token": token, "body": body, "user": known.get("user"), "channel": known.get("channel"),
-                  "message_ts": known.get("message_ts"), "at": time.monotonic()}
+        record = {
+            "token": token,
+            "body": body,
+            "user": known.get("user"),
+            "channel": known.get("channel"),
+            "message_ts": known.get("message_ts"),
+            "at": time.monotonic(),
+        }
         self.responses.append(record)
         target = self._find(known.get("channel"), known.get("message_ts"))
         if body.get("delete_original") and target is not None:
@@ -270,17 +300,24 @@ class FakeSlack:
         elif body.get("response_type") == "in_channel" and known.get("channel"):
             self._post(known["channel"], body.get("text", ""), body.get("blocks"), None, False)
         else:
-            entry = {"user": known.get("user"), "channel": known.get("channel"), "text": body.get("text", ""),
-                     "blocks": body.get("blocks") or [], "source": "response_url"}
+            entry = {
+                "user": known.get("user"),
+                "channel": known.get("channel"),
+                "text": body.get("text", ""),
+                "blocks": body.get("blocks") or [],
+                "source": "response_url",
+            }
             self._ephemerals.append(entry)
             self._events.append({"kind": "ephemeral", **entry})
         return web.Response(text="ok")
 
-    async def send_envelope(self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
-                            timeout: float = 5) -> dict[str, Any]:
+    async def send_envelope(
+        self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False, timeout: float = 5
+    ) -> dict[str, Any]:
         """Send a Socket Mode envelope to the connected client; return its ack."""
-        return await self.socket_mode.send_envelope(type_, payload, accepts_response_payload=accepts_response_payload,
-                                                    timeout=timeout)
+        return await self.socket_mode.send_envelope(
+            type_, payload, accepts_response_payload=accepts_response_payload, timeout=timeout
+        )
 
     # -- state changes -----------------------------------------------------------------------
     def _find(self, channel: str | None, ts: str | None) -> Message | None:
@@ -292,8 +329,14 @@ class FakeSlack:
         return None
 
     def _post(self, channel: str, text: str, blocks: Any, thread_ts: str | None, broadcast: bool) -> Message:
-        message = Message(channel=channel, ts=self._next_ts(), text=text or "", blocks=list(blocks or []),
-                          thread_ts=thread_ts or None, reply_broadcast=broadcast)
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=text or "",
+            blocks=list(blocks or []),
+            thread_ts=thread_ts or None,
+            reply_broadcast=broadcast,
+        )
         self._channels.setdefault(channel, []).append(message)
         kind = "reply" if message.is_reply else "post"
         self._events.append({"kind": kind, "channel": channel, "text": message.text, "blocks": message.blocks})
@@ -302,15 +345,26 @@ class FakeSlack:
     def _edit(self, message: Message, text: str, blocks: Any) -> None:
         message.edits.append(message.snapshot())
         message.text, message.blocks = text or "", list(blocks or [])
-        self._events.append({"kind": "update", "channel": message.channel, "text": message.text,
-                             "blocks": message.blocks})
+        self._events.append(
+            {"kind": "update", "channel": message.channel, "text": message.text, "blocks": message.blocks}
+        )
 
-    def _store_view(self, user: str | None, view: dict[str, Any], verb: str,
-                    previous: str | None = None) -> dict[str, Any]:
+    def _store_view(
+        self, user: str | None, view: dict[str, Any], verb: str, previous: str | None = None
+    ) -> dict[str, Any]:
         view_id = f"V{next(self._ids):08d}"
-        stored = {"type": "modal", **view, "id": view_id, "hash": f"{time.time():.6f}.{secrets.token_hex(4)}",
-                  "team_id": "T0TEAM", "app_id": self.app_id, "bot_id": "BBOT", "state": {"values": {}},
-                  "root_view_id": view_id, "previous_view_id": previous}
+        stored = {
+            "type": "modal",
+            **view,
+            "id": view_id,
+            "hash": f"{time.time():.6f}.{secrets.token_hex(4)}",
+            "team_id": "T0TEAM",
+            "app_id": self.app_id,
+            "bot_id": "BBOT",
+            "state": {"values": {}},
+            "root_view_id": view_id,
+            "previous_view_id": previous,
+        }
         self._views_by_id[view_id] = stored
         self._view_user[view_id] = user
         if stored.get("type") != "home":
@@ -330,8 +384,11 @@ class FakeSlack:
 
     def replies(self, channel: str, ts: str) -> list[Message]:
         """Replies in the thread under `ts`, in order."""
-        return [m for m in self._channels.get(self._resolve(channel), [])
-                if m.is_reply and m.thread_ts == ts and not m.deleted]
+        return [
+            m
+            for m in self._channels.get(self._resolve(channel), [])
+            if m.is_reply and m.thread_ts == ts and not m.deleted
+        ]
 
     def dms(self, user: str) -> list[Message]:
         """Every message in the bot's DM with `user`, top-level and replies, in order."""
@@ -357,8 +414,11 @@ class FakeSlack:
         """The newest message (optionally in `channel`) whose text or rendered blocks contain `contains`."""
         pool = self._channels.get(self._resolve(channel), []) if channel else self.all_messages()
         for message in reversed(pool):
-            if not message.deleted and (contains in message.text or contains in json.dumps(message.blocks)
-                                        or contains in message.rendered(self.users)):
+            if not message.deleted and (
+                contains in message.text
+                or contains in json.dumps(message.blocks)
+                or contains in message.rendered(self.users)
+            ):
                 return message
         return None
 

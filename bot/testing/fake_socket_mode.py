@@ -32,8 +32,14 @@ class FakeSocketMode:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         self._sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": len(self._sockets),
-                            "connection_info": {"app_id": self.app_id}, "debug_info": {}})
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets),
+                "connection_info": {"app_id": self.app_id},
+                "debug_info": {},
+            }
+        )
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -50,8 +56,9 @@ class FakeSocketMode:
                 self._sockets.remove(ws)
         return ws
 
-    async def send_envelope(self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
-                            timeout: float = 5) -> dict[str, Any]:
+    async def send_envelope(
+        self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False, timeout: float = 5
+    ) -> dict[str, Any]:
         """Send a Socket Mode envelope to the connected client; return its ack."""
         deadline = time.monotonic() + timeout
         while not [ws for ws in self._sockets if not ws.closed]:
@@ -63,9 +70,16 @@ class FakeSocketMode:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = future
         try:
-            await ws.send_json({"envelope_id": envelope_id, "type": type_, "payload": payload,
-                                "accepts_response_payload": accepts_response_payload, "retry_attempt": 0,
-                                "retry_reason": ""})
+            await ws.send_json(
+                {
+                    "envelope_id": envelope_id,
+                    "type": type_,
+                    "payload": payload,
+                    "accepts_response_payload": accepts_response_payload,
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                }
+            )
             return await asyncio.wait_for(future, timeout=max(0.01, deadline - time.monotonic()))
         finally:
             self._acks.pop(envelope_id, None)

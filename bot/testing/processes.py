@@ -27,7 +27,9 @@ def clean_env() -> dict[str, str]:
 class ServerProcess:
     """A child process serving HTTP on `port`: started and waited for on `/readyz`, stopped with SIGTERM or SIGKILL."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path, cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path, cwd: Path | None = None
+    ) -> None:
         self.name, self.argv, self.env, self.port, self.log, self.cwd = name, argv, env, port, log, cwd
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -39,7 +41,9 @@ class ServerProcess:
     async def start(self, timeout: float = 60.0) -> None:
         """Start the process and return once `/readyz` answers 200."""
         with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(*self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=log)
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline and self.proc.returncode is None:

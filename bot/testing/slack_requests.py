@@ -41,36 +41,81 @@ def _payload_form(payload: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
-def slash_command_body(*, text: str, user_id: str, channel_id: str = "C0GENERAL", command: str = "/trust",
-                       team_id: str = "T0TEAM", response_url: str, trigger_id: str | None = None) -> bytes:
+def slash_command_body(
+    *,
+    text: str,
+    user_id: str,
+    channel_id: str = "C0GENERAL",
+    command: str = "/trust",
+    team_id: str = "T0TEAM",
+    response_url: str,
+    trigger_id: str | None = None,
+) -> bytes:
     """A slash-command body, form-encoded exactly like Slack's."""
     fields = {
-        "token": "verification-token-unused", "team_id": team_id, "team_domain": TEAM_DOMAIN,
-        "channel_id": channel_id, "channel_name": "directmessage" if channel_id.startswith("D") else channel_id.lower(),
-        "user_id": user_id, "user_name": user_id.lower(), "command": command, "text": text, "api_app_id": APP_ID,
-        "is_enterprise_install": "false", "response_url": response_url,
+        "token": "verification-token-unused",
+        "team_id": team_id,
+        "team_domain": TEAM_DOMAIN,
+        "channel_id": channel_id,
+        "channel_name": "directmessage" if channel_id.startswith("D") else channel_id.lower(),
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
         "trigger_id": trigger_id or f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
     }
     return urlencode(fields).encode()
 
 
-def block_actions_body(*, user_id: str, action_id: str, value: str, block_id: str = "b", channel_id: str | None = None,
-                       message_ts: str | None = None, message: dict[str, Any] | None = None,
-                       view: dict[str, Any] | None = None, response_url: str | None = None,
-                       trigger_id: str | None = None, team_id: str = "T0TEAM", text: str = "") -> bytes:
+def block_actions_body(
+    *,
+    user_id: str,
+    action_id: str,
+    value: str,
+    block_id: str = "b",
+    channel_id: str | None = None,
+    message_ts: str | None = None,
+    message: dict[str, Any] | None = None,
+    view: dict[str, Any] | None = None,
+    response_url: str | None = None,
+    trigger_id: str | None = None,
+    team_id: str = "T0TEAM",
+    text: str = "",
+) -> bytes:
     """A `block_actions` payload for one button click, form-encoded."""
     now = f"{time.time():.6f}"
     if channel_id and message_ts:
-        container: dict[str, Any] = {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
-                                     "is_ephemeral": False}
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        }
     else:
         container = {"type": "view", "view_id": (view or {}).get("id", "")}
     payload: dict[str, Any] = {
-        "type": "block_actions", "user": _user(user_id, team_id), "api_app_id": APP_ID, "token": "unused",
-        "container": container, "trigger_id": trigger_id or f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
-        "team": _team(team_id), "enterprise": None, "is_enterprise_install": False,
-        "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
-                     "text": {"type": "plain_text", "text": text, "emoji": True}, "action_ts": now}],
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": APP_ID,
+        "token": "unused",
+        "container": container,
+        "trigger_id": trigger_id or f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
+        "team": _team(team_id),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "text": {"type": "plain_text", "text": text, "emoji": True},
+                "action_ts": now,
+            }
+        ],
     }
     if channel_id:
         payload["channel"] = {"id": channel_id, "name": channel_id.lower()}
@@ -83,8 +128,9 @@ def block_actions_body(*, user_id: str, action_id: str, value: str, block_id: st
     return _payload_form(payload)
 
 
-def view_submission_body(*, user_id: str, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]],
-                         team_id: str = "T0TEAM") -> bytes:
+def view_submission_body(
+    *, user_id: str, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]], team_id: str = "T0TEAM"
+) -> bytes:
     """A `view_submission` payload for `view` with `state.values` set, form-encoded."""
     submitted = {**view, "state": {"values": values}}
     submitted.setdefault("id", "V0000000")
@@ -92,21 +138,35 @@ def view_submission_body(*, user_id: str, view: dict[str, Any], values: dict[str
     submitted.setdefault("callback_id", "")
     submitted.setdefault("private_metadata", "")
     payload = {
-        "type": "view_submission", "team": _team(team_id), "user": _user(user_id, team_id), "api_app_id": APP_ID,
-        "token": "unused", "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}", "view": submitted,
-        "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+        "type": "view_submission",
+        "team": _team(team_id),
+        "user": _user(user_id, team_id),
+        "api_app_id": APP_ID,
+        "token": "unused",
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
     return _payload_form(payload)
 
 
 def event_callback_body(*, event: dict[str, Any], event_id: str, team_id: str = "T0TEAM") -> bytes:
     """An Events API `event_callback` body (JSON)."""
-    return json.dumps({
-        "token": "unused", "team_id": team_id, "api_app_id": APP_ID, "event": event, "type": "event_callback",
-        "event_id": event_id, "event_time": int(time.time()), "authorizations": [
-            {"team_id": team_id, "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}],
-        "is_ext_shared_channel": False,
-    }).encode()
+    return json.dumps(
+        {
+            "token": "unused",
+            "team_id": team_id,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}],
+            "is_ext_shared_channel": False,
+        }
+    ).encode()
 
 
 def _option_text(element: dict[str, Any], value: str) -> dict[str, Any]:
@@ -136,12 +196,18 @@ def element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     if kind in ("plain_text_input", "number_input", "email_text_input", "url_text_input"):
         return {"type": kind, "value": _text(value)}
     if kind in ("multi_users_select", "multi_conversations_select", "multi_channels_select"):
-        key = {"multi_users_select": "selected_users", "multi_conversations_select": "selected_conversations",
-               "multi_channels_select": "selected_channels"}[kind]
+        key = {
+            "multi_users_select": "selected_users",
+            "multi_conversations_select": "selected_conversations",
+            "multi_channels_select": "selected_channels",
+        }[kind]
         return {"type": kind, key: list(value or [])}
     if kind in ("users_select", "conversations_select", "channels_select"):
-        key = {"users_select": "selected_user", "conversations_select": "selected_conversation",
-               "channels_select": "selected_channel"}[kind]
+        key = {
+            "users_select": "selected_user",
+            "conversations_select": "selected_conversation",
+            "channels_select": "selected_channel",
+        }[kind]
         return {"type": kind, key: _text(value)}
     if kind in ("static_select", "radio_buttons", "external_select"):
         return {"type": kind, "selected_option": _option(element, value)}
@@ -162,8 +228,17 @@ def element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
 
 def _initial(element: dict[str, Any]) -> Any:
     """What Slack submits for an untouched element: its initial value, if any."""
-    for key in ("initial_value", "initial_user", "initial_users", "initial_date", "initial_time",
-                "initial_conversation", "initial_channel", "initial_conversations", "initial_channels"):
+    for key in (
+        "initial_value",
+        "initial_user",
+        "initial_users",
+        "initial_date",
+        "initial_time",
+        "initial_conversation",
+        "initial_channel",
+        "initial_conversations",
+        "initial_channels",
+    ):
         if key in element:
             return element[key]
     if isinstance(element.get("initial_option"), dict):
@@ -195,8 +270,10 @@ def _find_button(message: Message, text: str) -> dict[str, Any]:
         if text in version.buttons():
             return version.button(text)
     seen = [b for v in [message, *message.edits] for b in v.buttons()]
-    raise AssertionError(f"no button {text!r} in message {message.ts} in {message.channel}; "
-                         f"buttons now: {message.buttons()}; in any version: {sorted(set(seen))}")
+    raise AssertionError(
+        f"no button {text!r} in message {message.ts} in {message.channel}; "
+        f"buttons now: {message.buttons()}; in any version: {sorted(set(seen))}"
+    )
 
 
 @dataclass
@@ -246,8 +323,9 @@ class SlackDriver:
                 parsed = None
             return DriverResponse(response.status, text, parsed, elapsed, dict(response.headers))
 
-    async def post_signed(self, body: bytes, content_type: str = FORM,
-                          extra_headers: dict[str, str] | None = None) -> DriverResponse:
+    async def post_signed(
+        self, body: bytes, content_type: str = FORM, extra_headers: dict[str, str] | None = None
+    ) -> DriverResponse:
         """Sign `body` with the bot's secret and POST it."""
         headers = {**sign_request(self.signing_secret, body), "Content-Type": content_type, **(extra_headers or {})}
         return await self.post_raw(body, headers)
@@ -258,33 +336,63 @@ class SlackDriver:
             return {}
         return {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason}
 
-    async def command(self, user: str, text: str, channel: str = "C0GENERAL", *, retry_num: int | None = None,
-                      command: str = "/trust") -> DriverResponse:
+    async def command(
+        self, user: str, text: str, channel: str = "C0GENERAL", *, retry_num: int | None = None, command: str = "/trust"
+    ) -> DriverResponse:
         """`/trust <text>` typed by `user` in `channel`."""
-        body = slash_command_body(text=text, user_id=user, channel_id=channel, command=command, team_id=self.team_id,
-                                  response_url=self.fake.new_response_url(user, channel),
-                                  trigger_id=self.fake.new_trigger_id(user))
+        body = slash_command_body(
+            text=text,
+            user_id=user,
+            channel_id=channel,
+            command=command,
+            team_id=self.team_id,
+            response_url=self.fake.new_response_url(user, channel),
+            trigger_id=self.fake.new_trigger_id(user),
+        )
         return await self.post_signed(body, extra_headers=self._retry_headers(retry_num))
 
     async def click(self, user: str, message: Message, button_text: str) -> DriverResponse:
         """`user` clicks the button labelled `button_text` in `message`."""
         button = _find_button(message, button_text)
-        as_json = {"type": "message", "user": message.user, "bot_id": "BBOT", "ts": message.ts, "text": message.text,
-                   "blocks": message.blocks, "team": self.team_id}
+        as_json = {
+            "type": "message",
+            "user": message.user,
+            "bot_id": "BBOT",
+            "ts": message.ts,
+            "text": message.text,
+            "blocks": message.blocks,
+            "team": self.team_id,
+        }
         if message.thread_ts:
             as_json["thread_ts"] = message.thread_ts
         body = block_actions_body(
-            user_id=user, action_id=button.get("action_id", ""), value=button.get("value", ""),
-            block_id=button.get("block_id", "b"), channel_id=message.channel, message_ts=message.ts, message=as_json,
+            user_id=user,
+            action_id=button.get("action_id", ""),
+            value=button.get("value", ""),
+            block_id=button.get("block_id", "b"),
+            channel_id=message.channel,
+            message_ts=message.ts,
+            message=as_json,
             response_url=self.fake.new_response_url(user, message.channel, message.ts),
-            trigger_id=self.fake.new_trigger_id(user), team_id=self.team_id, text=button_text)
+            trigger_id=self.fake.new_trigger_id(user),
+            team_id=self.team_id,
+            text=button_text,
+        )
         return await self.post_signed(body)
 
-    async def click_in_view(self, user: str, view: dict[str, Any], action_id: str, value: str,
-                            block_id: str = "b") -> DriverResponse:
+    async def click_in_view(
+        self, user: str, view: dict[str, Any], action_id: str, value: str, block_id: str = "b"
+    ) -> DriverResponse:
         """`user` clicks a button (`action_id`, `value`) inside a modal or App Home view."""
-        body = block_actions_body(user_id=user, action_id=action_id, value=value, block_id=block_id, view=view,
-                                  trigger_id=self.fake.new_trigger_id(user), team_id=self.team_id)
+        body = block_actions_body(
+            user_id=user,
+            action_id=action_id,
+            value=value,
+            block_id=block_id,
+            view=view,
+            trigger_id=self.fake.new_trigger_id(user),
+            team_id=self.team_id,
+        )
         return await self.post_signed(body)
 
     async def submit(self, user: str, view: dict[str, Any], **fields: Any) -> DriverResponse:
@@ -292,9 +400,11 @@ class SlackDriver:
         body = view_submission_body(user_id=user, view=view, values=view_values(view, fields), team_id=self.team_id)
         return await self.post_signed(body)
 
-    async def event(self, event: dict[str, Any], *, event_id: str | None = None,
-                    retry_num: int | None = None) -> DriverResponse:
+    async def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+    ) -> DriverResponse:
         """Deliver an Events API event (optionally as Slack's retry number `retry_num`)."""
-        body = event_callback_body(event=event, event_id=event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
-                                   team_id=self.team_id)
+        body = event_callback_body(
+            event=event, event_id=event_id or f"Ev{uuid.uuid4().hex[:10].upper()}", team_id=self.team_id
+        )
         return await self.post_signed(body, "application/json", self._retry_headers(retry_num))

@@ -64,7 +64,9 @@ async def list_requests(
     return list((await session.scalars(query.order_by(AccessRequest.id.desc()).limit(limit))).all())
 
 
-async def open_requests_for_orgs(session: AsyncSession, *, org_ids: Iterable[int] | None, limit: int = 100) -> list[AccessRequest]:
+async def open_requests_for_orgs(
+    session: AsyncSession, *, org_ids: Iterable[int] | None, limit: int = 100
+) -> list[AccessRequest]:
     """Pending and info-requested requests of these orgs (a rep's queue), newest first."""
     return await list_requests(session, org_ids=org_ids, statuses=OPEN_REQUEST_STATUSES, limit=limit)
 
@@ -143,7 +145,10 @@ async def transition_grant(
 async def has_security_suspension(session: AsyncSession, *, org_id: int) -> bool:
     """True when any of the org's grants is suspended by a security action."""
     found = await session.scalar(
-        select(Grant.id).where(Grant.org_id == org_id, Grant.status == GrantStatus.SUSPENDED,
-                               Grant.suspended_reason == "security_action").limit(1)
+        select(Grant.id)
+        .where(
+            Grant.org_id == org_id, Grant.status == GrantStatus.SUSPENDED, Grant.suspended_reason == "security_action"
+        )
+        .limit(1)
     )
     return found is not None

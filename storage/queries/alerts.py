@@ -15,7 +15,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import Alert, AlertOccurrence, AlertStatus, Grant, GrantStatus, Org, OutboxMessage, OutboxStatus, Tier
+from storage.tables import (
+    Alert,
+    AlertOccurrence,
+    AlertStatus,
+    Grant,
+    GrantStatus,
+    Org,
+    OutboxMessage,
+    OutboxStatus,
+    Tier,
+)
 
 ACTIVE_ALERT_STATUSES: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
 _PG_INGEST_LOCK = 7_316_004  # advisory lock id serialising alert ingest on PostgreSQL
@@ -53,8 +63,11 @@ async def open_alerts_by_fingerprint(
         return {}
     query = (
         select(Alert)
-        .where(Alert.fingerprint.in_(sorted({fp for _, fp in wanted})), Alert.status.in_(ACTIVE_ALERT_STATUSES),  # type: ignore[attr-defined]
-               Alert.updated_at >= since)
+        .where(
+            Alert.fingerprint.in_(sorted({fp for _, fp in wanted})),
+            Alert.status.in_(ACTIVE_ALERT_STATUSES),  # type: ignore[attr-defined]
+            Alert.updated_at >= since,
+        )
         .order_by(Alert.id)
     )
     found: dict[tuple[str, str], Alert] = {}
@@ -80,7 +93,12 @@ async def get_alert(session: AsyncSession, *, alert_id: int) -> Alert | None:
 
 
 async def transition_alert(
-    session: AsyncSession, *, alert_id: int, from_statuses: Sequence[str], values: dict[str, Any], unsuspended: bool = False
+    session: AsyncSession,
+    *,
+    alert_id: int,
+    from_statuses: Sequence[str],
+    values: dict[str, Any],
+    unsuspended: bool = False,
 ) -> bool:
     """Conditionally update an alert still in `from_statuses` (and not yet suspended); True when this call won."""
     query = update(Alert).where(Alert.id == alert_id, Alert.status.in_(list(from_statuses)))  # type: ignore[attr-defined]
@@ -90,7 +108,9 @@ async def transition_alert(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def list_active_alerts(session: AsyncSession, *, org_ids: Iterable[int] | None, include_unknown: bool, limit: int = 200) -> list[Alert]:
+async def list_active_alerts(
+    session: AsyncSession, *, org_ids: Iterable[int] | None, include_unknown: bool, limit: int = 200
+) -> list[Alert]:
     """Active alerts (any severity), most severe then newest first; None org_ids means every org."""
     query = select(Alert).where(Alert.status.in_(ACTIVE_ALERT_STATUSES))  # type: ignore[attr-defined]
     if org_ids is not None:
@@ -105,7 +125,9 @@ async def list_active_alerts(session: AsyncSession, *, org_ids: Iterable[int] | 
     return list((await session.scalars(query.order_by(rank.desc(), Alert.id.desc()).limit(limit))).all())
 
 
-async def overdue_alerts(session: AsyncSession, *, before: datetime, severities: Sequence[str], limit: int = 500) -> list[Alert]:
+async def overdue_alerts(
+    session: AsyncSession, *, before: datetime, severities: Sequence[str], limit: int = 500
+) -> list[Alert]:
     """Open (never acknowledged) alerts of these severities opened before `before`."""
     query = (
         select(Alert)
@@ -116,7 +138,9 @@ async def overdue_alerts(session: AsyncSession, *, before: datetime, severities:
     return list((await session.scalars(query)).all())
 
 
-async def grants_by_org(session: AsyncSession, *, org_ids: Iterable[int], statuses: Sequence[str]) -> dict[int, list[tuple[Grant, str]]]:
+async def grants_by_org(
+    session: AsyncSession, *, org_ids: Iterable[int], statuses: Sequence[str]
+) -> dict[int, list[tuple[Grant, str]]]:
     """For each org: its grants in `statuses` with their tier's name, soonest expiry first."""
     ids = sorted(set(org_ids))
     result: dict[int, list[tuple[Grant, str]]] = {org_id: [] for org_id in ids}
@@ -142,21 +166,23 @@ async def suspend_active_grants(session: AsyncSession, *, org_id: int, values: d
     verification) is included: its reason becomes `security_action`, so re-verifying it or a
     directory update can no longer lift what the security team imposed.
     """
-    live = (
-        (Grant.status == GrantStatus.ACTIVE)
-        | ((Grant.status == GrantStatus.SUSPENDED) & (Grant.suspended_reason != "security_action"))
+    live = (Grant.status == GrantStatus.ACTIVE) | (
+        (Grant.status == GrantStatus.SUSPENDED) & (Grant.suspended_reason != "security_action")
     )
     ids = list((await session.scalars(select(Grant.id).where(Grant.org_id == org_id, live))).all())
     if not ids:
         return []
     await session.execute(
-        update(Grant).where(Grant.id.in_(ids), live)  # type: ignore[union-attr]
-        .values(status=GrantStatus.SUSPENDED, **values).execution_options(synchronize_session=False)
+        update(Grant)
+        .where(Grant.id.in_(ids), live)  # type: ignore[union-attr]
+        .values(status=GrantStatus.SUSPENDED, **values)
+        .execution_options(synchronize_session=False)
     )
     return ids
 
 
 # -- outbox rows that render alerts ----------------------------------------------------------
+
 
 async def pending_renders(session: AsyncSession, *, keys: Sequence[str], now: datetime) -> dict[str, int]:
     """For each message key: the newest post/update row of it not yet claimed by delivery, locked for rewriting.
@@ -205,7 +231,8 @@ async def expedite(session: AsyncSession, *, row_ids: Sequence[int], at: datetim
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(list(row_ids)), OutboxMessage.available_at > at)  # type: ignore[union-attr]
-            .values(available_at=at).execution_options(synchronize_session=False)
+            .values(available_at=at)
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -214,7 +241,9 @@ async def channel_backlog(session: AsyncSession, *, channels: Iterable[str]) -> 
     chans = sorted(set(channels))
     if not chans:
         return {}
-    limited = case((OutboxMessage.last_error.in_(["ratelimited", "message_limit_exceeded"]), OutboxMessage.attempts), else_=0)  # type: ignore[union-attr]
+    limited = case(
+        (OutboxMessage.last_error.in_(["ratelimited", "message_limit_exceeded"]), OutboxMessage.attempts), else_=0
+    )  # type: ignore[union-attr]
     rows = (
         await session.execute(
             select(OutboxMessage.channel, func.count(), func.max(limited))
@@ -229,16 +258,19 @@ async def channel_backlog(session: AsyncSession, *, channels: Iterable[str]) -> 
 async def held_back_alerts(session: AsyncSession, *, channel: str, limit: int | None = None) -> list[Alert]:
     """Alerts in `channel` whose changes the breaker held back, most severe then oldest first."""
     rank = case({"critical": 3, "high": 2, "medium": 1}, value=Alert.severity, else_=0)
-    query = select(Alert).where(Alert.channel == channel, Alert.render_pending.is_(True)).order_by(rank.desc(), Alert.id)  # type: ignore[attr-defined]
+    query = (
+        select(Alert).where(Alert.channel == channel, Alert.render_pending.is_(True)).order_by(rank.desc(), Alert.id)
+    )  # type: ignore[attr-defined]
     if limit is not None:
         query = query.limit(limit)
     return list((await session.scalars(query)).all())
 
 
-
 async def channels_held_back(session: AsyncSession) -> list[str]:
     """Channels with alerts waiting for the breaker to close."""
-    rows = await session.scalars(select(Alert.channel).where(Alert.render_pending.is_(True), Alert.channel.is_not(None)).distinct())  # type: ignore[attr-defined,union-attr]
+    rows = await session.scalars(
+        select(Alert.channel).where(Alert.render_pending.is_(True), Alert.channel.is_not(None)).distinct()
+    )  # type: ignore[attr-defined,union-attr]
     return [c for c in rows.all() if c]
 
 
@@ -246,9 +278,13 @@ async def latest_summary_key(session: AsyncSession, *, channel: str) -> str | No
     """The message key of the newest circuit-breaker summary queued for `channel`."""
     return await session.scalar(
         select(OutboxMessage.save_as)
-        .where(OutboxMessage.channel == channel, OutboxMessage.op == "post",
-               OutboxMessage.save_as.like(f"alert-summary:{channel}:%"))  # type: ignore[union-attr]
-        .order_by(OutboxMessage.id.desc()).limit(1)  # type: ignore[union-attr]
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.op == "post",
+            OutboxMessage.save_as.like(f"alert-summary:{channel}:%"),
+        )  # type: ignore[union-attr]
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)  # type: ignore[union-attr]
     )
 
 
@@ -288,20 +324,31 @@ async def reset_failed_posts(session: AsyncSession, *, fallback_channel: str | N
     alert is left for operators (the caller tells them) instead of being retried every minute forever.
     """
     failed = (
-        select(OutboxMessage.save_as)
-        .where(OutboxMessage.op == "post", OutboxMessage.status == OutboxStatus.FAILED,
-               OutboxMessage.save_as.like("alert:%"))  # type: ignore[union-attr]
+        select(OutboxMessage.save_as).where(
+            OutboxMessage.op == "post",
+            OutboxMessage.status == OutboxStatus.FAILED,
+            OutboxMessage.save_as.like("alert:%"),
+        )  # type: ignore[union-attr]
     )
-    stuck = (await session.scalars(
-        select(Alert).where(Alert.message_key.in_(failed), Alert.status.in_(ACTIVE_ALERT_STATUSES))  # type: ignore[union-attr,attr-defined]
-    )).all()
+    stuck = (
+        await session.scalars(
+            select(Alert).where(Alert.message_key.in_(failed), Alert.status.in_(ACTIVE_ALERT_STATUSES))  # type: ignore[union-attr,attr-defined]
+        )
+    ).all()
     abandoned: list[int] = []
     for alert in stuck:
-        tries = await session.scalar(
-            select(func.count()).select_from(OutboxMessage)
-            .where(OutboxMessage.op == "post", OutboxMessage.status == OutboxStatus.FAILED,
-                   OutboxMessage.save_as.like(f"alert:{alert.id}:%"))  # type: ignore[union-attr]
-        ) or 0
+        tries = (
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.op == "post",
+                    OutboxMessage.status == OutboxStatus.FAILED,
+                    OutboxMessage.save_as.like(f"alert:{alert.id}:%"),
+                )  # type: ignore[union-attr]
+            )
+            or 0
+        )
         alert.message_key = None
         if tries >= MAX_REPOSTS:
             abandoned.append(alert.id or 0)

@@ -107,7 +107,9 @@ async def roles_of_user(session: AsyncSession, *, user_id: str) -> list[tuple[in
     """Every (org id, role) the user holds; roles the code does not know are skipped."""
     rows = (
         await session.execute(
-            select(OrgRole.org_id, OrgRole.role).where(OrgRole.user_id == user_id).order_by(OrgRole.org_id, OrgRole.role)
+            select(OrgRole.org_id, OrgRole.role)
+            .where(OrgRole.user_id == user_id)
+            .order_by(OrgRole.org_id, OrgRole.role)
         )
     ).all()
     known = {r.value for r in Role}
@@ -146,12 +148,17 @@ async def credit_owners(session: AsyncSession, *, credit_ids: Iterable[str]) -> 
 async def tier_usage(session: AsyncSession, *, tier_id: str) -> tuple[int, int]:
     """(active or suspended grants, open requests) on the tier: what removing it would strand."""
     grants = await session.scalar(
-        select(func.count()).select_from(Grant).where(
-            Grant.tier_id == tier_id, Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])  # type: ignore[attr-defined]
+        select(func.count())
+        .select_from(Grant)
+        .where(
+            Grant.tier_id == tier_id,
+            Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED]),  # type: ignore[attr-defined]
         )
     )
     requests = await session.scalar(
-        select(func.count()).select_from(AccessRequest).where(
+        select(func.count())
+        .select_from(AccessRequest)
+        .where(
             AccessRequest.tier_id == tier_id,
             AccessRequest.status.in_([RequestStatus.PENDING, RequestStatus.INFO_REQUESTED]),  # type: ignore[attr-defined]
         )

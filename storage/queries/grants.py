@@ -31,30 +31,44 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
 
 async def reverify_reminder_candidates(session: AsyncSession, *, now: datetime, until: datetime) -> list[Grant]:
     """Active grants whose re-verification falls in (now, until] and before they expire."""
-    query = select(Grant).where(
-        Grant.status == GrantStatus.ACTIVE,
-        Grant.reverify_due_at > now,
-        Grant.reverify_due_at <= until,
-        Grant.reverify_due_at < Grant.expires_at,
-    ).order_by(Grant.reverify_due_at, Grant.id)
+    query = (
+        select(Grant)
+        .where(
+            Grant.status == GrantStatus.ACTIVE,
+            Grant.reverify_due_at > now,
+            Grant.reverify_due_at <= until,
+            Grant.reverify_due_at < Grant.expires_at,
+        )
+        .order_by(Grant.reverify_due_at, Grant.id)
+    )
     return list((await session.scalars(query)).all())
 
 
 async def overdue_reverifications(session: AsyncSession, *, now: datetime) -> list[Grant]:
     """Active, unexpired grants whose re-verification is due at or before `now`."""
-    query = select(Grant).where(
-        Grant.status == GrantStatus.ACTIVE,
-        Grant.reverify_due_at <= now,
-        Grant.expires_at > now,
-    ).order_by(Grant.reverify_due_at, Grant.id)
+    query = (
+        select(Grant)
+        .where(
+            Grant.status == GrantStatus.ACTIVE,
+            Grant.reverify_due_at <= now,
+            Grant.expires_at > now,
+        )
+        .order_by(Grant.reverify_due_at, Grant.id)
+    )
     return list((await session.scalars(query)).all())
 
 
 async def expiring_grants(session: AsyncSession, *, now: datetime, until: datetime) -> list[Grant]:
     """Live grants that expire in (now, until]."""
-    query = select(Grant).where(
-        Grant.status.in_(LIVE), Grant.expires_at > now, Grant.expires_at <= until  # type: ignore[attr-defined]
-    ).order_by(Grant.expires_at, Grant.id)
+    query = (
+        select(Grant)
+        .where(
+            Grant.status.in_(LIVE),
+            Grant.expires_at > now,
+            Grant.expires_at <= until,  # type: ignore[attr-defined]
+        )
+        .order_by(Grant.expires_at, Grant.id)
+    )
     return list((await session.scalars(query)).all())
 
 
@@ -137,17 +151,28 @@ async def live_grants_for_orgs(session: AsyncSession, *, org_ids: Sequence[int])
     """Active and suspended grants of these orgs, soonest re-verification first."""
     if not org_ids:
         return []
-    query = select(Grant).where(Grant.org_id.in_(list(org_ids)), Grant.status.in_(LIVE)).order_by(  # type: ignore[attr-defined]
-        Grant.reverify_due_at, Grant.id
+    query = (
+        select(Grant)
+        .where(Grant.org_id.in_(list(org_ids)), Grant.status.in_(LIVE))
+        .order_by(  # type: ignore[attr-defined]
+            Grant.reverify_due_at, Grant.id
+        )
     )
     return list((await session.scalars(query)).all())
 
 
-async def stale_requests(session: AsyncSession, *, created_before: datetime, statuses: Sequence[str]) -> list[AccessRequest]:
+async def stale_requests(
+    session: AsyncSession, *, created_before: datetime, statuses: Sequence[str]
+) -> list[AccessRequest]:
     """Requests in `statuses` created at or before `created_before`, oldest first."""
-    query = select(AccessRequest).where(
-        AccessRequest.status.in_(list(statuses)), AccessRequest.created_at <= created_before  # type: ignore[attr-defined]
-    ).order_by(AccessRequest.created_at, AccessRequest.id)
+    query = (
+        select(AccessRequest)
+        .where(
+            AccessRequest.status.in_(list(statuses)),
+            AccessRequest.created_at <= created_before,  # type: ignore[attr-defined]
+        )
+        .order_by(AccessRequest.created_at, AccessRequest.id)
+    )
     return list((await session.scalars(query)).all())
 
 

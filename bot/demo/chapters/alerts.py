@@ -30,9 +30,14 @@ def alert(n: int, story: Story) -> dict[str, object]:
     """The n-th occurrence of one suspicious pattern at Acme."""
     at = story.clock.now() + timedelta(minutes=n)
     return {
-        "id": f"mon-{n}", "org": "acme", "signal": "exploit-dev-burst", "severity": "high", "actor": "dev@acme.com",
+        "id": f"mon-{n}",
+        "org": "acme",
+        "signal": "exploit-dev-burst",
+        "severity": "high",
+        "actor": "dev@acme.com",
         "summary": "Burst of exploit-development prompts against a third-party VPN appliance",
-        "occurred_at": at.isoformat().replace("+00:00", "Z"), "score": 0.93,
+        "occurred_at": at.isoformat().replace("+00:00", "Z"),
+        "score": 0.93,
         "evidence_url": "https://monitoring.example/cases/4711",
     }
 
@@ -53,7 +58,8 @@ async def alerts(story: Story) -> None:
     await story.settle()
     await story.driver.click(LEAD, story.slack.messages("C0ACMESEC")[-1], "Suspend access")
     await story.settle()
-    response = await story.driver.submit(LEAD, story.slack.views(LEAD)[-1],
-                                         reason="Prompts target a vendor outside the approved use case.")
+    response = await story.driver.submit(
+        LEAD, story.slack.views(LEAD)[-1], reason="Prompts target a vendor outside the approved use case."
+    )
     story.show_form_errors(response)
     await story.settle()

@@ -17,15 +17,27 @@ async def access_request(story: Story) -> None:
     form = slack.views(ADMIN)[-1]
     story.say("She asks for frontier access for two engineers and everyone at acme.com for 120 days")
     response = await driver.submit(
-        ADMIN, form, members=["U0DEV1", "U0DEV2"], blanket=True, tier="frontier", duration="120",
-        use_case="Red-teaming our own EDR product", justification="We test detection of <!channel> AI-assisted intrusion tooling.",
+        ADMIN,
+        form,
+        members=["U0DEV1", "U0DEV2"],
+        blanket=True,
+        tier="frontier",
+        duration="120",
+        use_case="Red-teaming our own EDR product",
+        justification="We test detection of <!channel> AI-assisted intrusion tooling.",
     )
     story.show_form_errors(response)
     await story.settle()
     story.say("The frontier tier allows at most 90 days, so the form answered inline; she fixes it")
     await driver.submit(
-        ADMIN, form, members=["U0DEV1", "U0DEV2"], blanket=True, tier="frontier", duration="90",
-        use_case="Red-teaming our own EDR product", justification="We test detection of <!channel> AI-assisted intrusion tooling.",
+        ADMIN,
+        form,
+        members=["U0DEV1", "U0DEV2"],
+        blanket=True,
+        tier="frontier",
+        duration="90",
+        use_case="Red-teaming our own EDR product",
+        justification="We test detection of <!channel> AI-assisted intrusion tooling.",
     )
     await story.settle()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.demo.story import Story
 
@@ -23,12 +23,12 @@ async def run_job(story: Story, name: str, at: datetime) -> None:
 async def reverification(story: Story) -> None:
     """Reminder 14 days ahead → overdue suspension → Re-verify restores access."""
     story.say("Two weeks later: the frontier tier re-verifies every 30 days, so Ada is reminded")
-    await run_job(story, "reverification", datetime(2026, 11, 18, 9, 0, tzinfo=timezone.utc))
+    await run_job(story, "reverification", datetime(2026, 11, 18, 9, 0, tzinfo=UTC))
     story.say("The same hour again (a second replica, or a retry) sends nothing twice")
-    await run_job(story, "reverification", datetime(2026, 11, 18, 9, 0, tzinfo=timezone.utc))
+    await run_job(story, "reverification", datetime(2026, 11, 18, 9, 0, tzinfo=UTC))
 
     story.say("Ada lets the due date pass; at the next run the grant is suspended")
-    await run_job(story, "reverification", datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc))
+    await run_job(story, "reverification", datetime(2026, 12, 2, 10, 0, tzinfo=UTC))
 
     story.say("Ada clicks Re-verify, confirms the roster and the use case; access is restored")
     reminder = [m for m in story.slack.dms(ADMIN) if "Re-verify" in m.buttons()][-1]
