@@ -18,24 +18,20 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import sys
 import tempfile
 import time
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import ACME_DIRECTORY, start_trustbot
 
 SECRET = "bench-ingest-secret"
-DIRECTORY = """
-operators: [U0OPS1]
-reps_channel: C0REPS
-security_channel: C0SEC
-orgs:
-  - {slug: acme, name: Acme Security, domains: [acme.com], rep: U0REP1, admins: [U0ADM1], security_leads: [U0SEC1], security_channel: C0ACMESEC, verified_until: 2027-06-30}
-  - {slug: globex, name: Globex, domains: [globex.example], rep: U0REP2, admins: [U0GLX1], verified_until: 2027-06-30}
-"""
+# acme, plus a second org for a third of the alerts.
+DIRECTORY = ACME_DIRECTORY + (
+    "  - {slug: globex, name: Globex, domains: [globex.example], rep: U0REP2, admins: [U0GLX1], "
+    "verified_until: 2027-06-30}\n"
+)
 
 
 # -- a Slack stand-in that accepts every write (delivery runs during the bench, as in production)
@@ -65,28 +61,15 @@ async def _stub_slack() -> tuple[Any, str]:
 
 
 async def _serve_trustbot(url: str, ready: Any) -> None:
-    from bot.clock import SystemClock
-    from bot.config import Settings
-    from bot.server import TrustbotServer
-    from bot.services.directory import apply_directory, parse_directory
-
     runner, api_url = await _stub_slack()
-    settings = Settings(
-        _env_file=None,
-        SLACK_BOT_TOKEN="xoxb-bench",
-        SLACK_SIGNING_SECRET="s",
-        SLACK_API_URL=api_url,  # type: ignore[call-arg]
-        DATABASE_URL=url,
-        HOST="127.0.0.1",
-        PORT=0,
-        TRUSTBOT_INGEST_SECRET=SECRET,
-        TRUSTBOT_SCHEDULER_ENABLED=False,
+    server = await start_trustbot(
+        api_url=api_url,
+        database_url=url,
+        ingest_secret=SECRET,
+        directory=DIRECTORY,
+        token="xoxb-bench",
         TRUSTBOT_LOG_LEVEL="WARNING",
     )
-    server = TrustbotServer(settings, clock=SystemClock())
-    await server.start(migrate=True)
-    async with server.rt.db.transaction() as session:
-        await apply_directory(session, server.rt.clock, parse_directory(DIRECTORY), actor="bench")
     ready.send(server.url)
     await asyncio.Event().wait()
 
@@ -97,7 +80,8 @@ async def _serve_minimal(url: str, ready: Any) -> None:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    from handlers.ingest import read_body, verify_signature
+    from bot.signing import v0_problem
+    from handlers.ingest import read_body
     from storage.database import Database
 
     db = Database(url)
@@ -115,7 +99,9 @@ async def _serve_minimal(url: str, ready: Any) -> None:
 
     async def handler(request: web.Request) -> web.Response:
         body = await read_body(request)
-        if body is None or verify_signature(SECRET.encode(), request.headers, body):
+        if body is None or v0_problem(
+            SECRET, request.headers.get("X-Trustbot-Timestamp"), request.headers.get("X-Trustbot-Signature"), body
+        ):
             return web.json_response({"error": "no"}, status=401)
         data = json.loads(body)
         items = data["alerts"] if isinstance(data, dict) and "alerts" in data else [data]
@@ -178,7 +164,7 @@ async def load(base: str, bodies: list[bytes], concurrency: int) -> tuple[float,
     """POST every body (signed) with `concurrency` workers; return seconds, latencies, failures."""
     import aiohttp
 
-    from handlers.ingest import sign
+    from bot.testing.producers import ingest_headers as sign
 
     latencies: list[float] = []
     failures = 0
@@ -272,7 +258,8 @@ def main() -> None:
         for kind in ("trustbot", "minimal"):
             r = result[kind]
             print(
-                f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['failures']:>5}"
+                f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
+                f"{r['failures']:>5}"
             )
         ratio = result["trustbot"]["rate"] / result["minimal"]["rate"]
         print(f"{result['name']:<10} ratio     {ratio:>10.0%}")

@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import apply_bench_directory
+from sqlalchemy import event, insert, text
+from sqlmodel import SQLModel
 
-from sqlalchemy import event, insert, text  # noqa: E402
-from sqlmodel import SQLModel  # noqa: E402
-
-from bot.clock import FixedClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.services.directory import apply_directory, parse_directory  # noqa: E402
-from bot.services.reverification import run_reverification  # noqa: E402
-from storage.database import Database  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.queries.directory import list_orgs  # noqa: E402
-from storage.tables import AccessRequest, Grant  # noqa: E402
+from bot.clock import FixedClock
+from bot.config import Settings
+from bot.services.context import system_context
+from scheduler.jobs import run_reverification
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.queries.directory import list_orgs
+from storage.tables import AccessRequest, Grant
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ORGS = 20
@@ -52,7 +50,7 @@ def directory_yaml() -> str:
 async def seed(db: Database, clock: FixedClock, total: int) -> int:
     """Insert `total` approved requests and grants, 1 % of them due; returns how many are due."""
     async with db.transaction() as session:
-        await apply_directory(session, clock, parse_directory(directory_yaml()), actor="bench")
+        await apply_bench_directory(session, clock, Settings(_env_file=None), directory_yaml())
         org_ids = [o.id for o in await list_orgs(session)]
     due = max(1, total // 100)
     for start in range(0, total, BATCH):
@@ -139,7 +137,7 @@ async def one(total: int, url: str | None, workdir: Path) -> dict[str, Any]:
 
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         started = time.perf_counter()
-        outcome = await run_reverification(db, clock, Settings(_env_file=None))  # type: ignore[call-arg]
+        outcome = await run_reverification(db, system_context(clock, Settings(_env_file=None)))  # type: ignore[call-arg]
         seconds = time.perf_counter() - started
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     finally:

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
 from bot.metrics import Metrics
 from bot.runtime import Runtime
+from bot.services.context import Person
 from storage.database import Database
-from storage.tables import ProcessedSlackEvent
+from storage.queries.events import record_event
 
 log = logging.getLogger(__name__)
+Next = Callable[[], Awaitable[BoltResponse | None]]
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Runtime:
@@ -28,16 +30,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Databas
     database = db or Database(settings.database_url)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-unset"
     client = build_slack_client(token, settings.slack_api_url, settings.slack_timeout_seconds)
-    delivery = DeliveryWorker(
-        database,
-        client,
-        SystemClock(),
-        pace_seconds=settings.channel_pace_seconds,
-        lease_seconds=settings.outbox_lease_seconds,
-        max_attempts=settings.outbox_max_attempts,
-        poll_seconds=settings.outbox_poll_seconds,
-        metrics=metrics,
-    )
+    delivery = DeliveryWorker(database, client, SystemClock(), settings, metrics=metrics)
     database.on_outbox_commit(delivery.wake)
     return Runtime(
         settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics
@@ -56,6 +49,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("trustbot.bolt"),
     )
     app.middleware(_skip_repeated_events(rt))
+    app.middleware(_acting_person(rt))
     app.error(_refusal_replier(rt))
 
     from handlers import alerts, commands, credits, home, requests, reverification
@@ -83,16 +77,25 @@ def _acknowledge_the_unknown(app: AsyncApp) -> None:
 def _skip_repeated_events(rt: Runtime) -> Any:
     """Slack re-sends an event when it did not see our 200 in time; handle each `event_id` once."""
 
-    async def middleware(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
         rt.metrics.slack_requests.labels(body.get("type") or ("command" if "command" in body else "other")).inc()
         event_id = body.get("event_id")
         if event_id:
-            try:
-                async with rt.db.transaction() as session:
-                    session.add(ProcessedSlackEvent(event_id=str(event_id)[:64], at=rt.clock.now()))
-            except IntegrityError:
+            async with rt.db.transaction() as session:
+                first = await record_event(session, event_id=str(event_id), at=rt.clock.now())
+            if not first:
                 log.info("event %s already handled; ignoring the retry", event_id)
                 return BoltResponse(status=200, body="")
+        return await next()
+
+    return middleware
+
+
+def _acting_person(rt: Runtime) -> Any:
+    """Who acts in this request, resolved against the directory once, by the first service call."""
+
+    async def middleware(context: Any, next: Next) -> BoltResponse | None:  # noqa: A002
+        context["person"] = Person(context.user_id or "", rt.clock, rt.settings)
         return await next()
 
     return middleware

@@ -1,4 +1,4 @@
-"""The `trustbot` command line (DESIGN §4.1, §4.7)."""
+"""The `trustbot` command line."""
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ async def _demo(_: Settings, args: argparse.Namespace) -> int:
 
 async def _orgs(settings: Settings, args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
-    from bot.services.directory import apply_directory, format_apply_report, list_orgs_summary, parse_directory
+    from bot.services.context import system_context
+    from bot.services.directory.apply import apply_directory, format_apply_report, list_orgs_summary, parse_directory
     from bot.services.errors import DirectoryError
     from storage.database import Database
     from storage.migrate import upgrade
@@ -115,7 +116,9 @@ async def _orgs(settings: Settings, args: argparse.Namespace) -> int:
             try:
                 directory = parse_directory(text)
                 async with db.transaction() as session:
-                    report = await apply_directory(session, SystemClock(), directory, actor="cli", tz=settings.tz)
+                    report = await apply_directory(
+                        session, system_context(SystemClock(), settings, as_user="cli"), directory
+                    )
             except DirectoryError as exc:
                 raise CliError(f"{args.file}: {exc.message}") from None
             print(format_apply_report(report))
@@ -175,9 +178,9 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
     cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for r in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
 _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {

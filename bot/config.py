@@ -20,7 +20,7 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    """Every knob Trustbot reads; names without a prefix are DESIGN §4.2 contract."""
+    """Every knob Trustbot reads; names without a prefix are a contract with operators."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -36,14 +36,14 @@ class Settings(BaseSettings):
     directory: str | None = Field(default=None, alias="TRUSTBOT_DIRECTORY")
     timezone: str = Field(default="UTC", alias="TRUSTBOT_TIMEZONE")
 
-    # Delivery (DESIGN §6).
+    # Delivery.
     channel_pace_seconds: float = Field(default=1.0, ge=0, alias="TRUSTBOT_CHANNEL_PACE_SECONDS")
     outbox_lease_seconds: float = Field(default=30.0, gt=0, alias="TRUSTBOT_OUTBOX_LEASE_SECONDS")
     outbox_max_attempts: int = Field(default=12, ge=1, alias="TRUSTBOT_OUTBOX_MAX_ATTEMPTS")
     outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="TRUSTBOT_OUTBOX_POLL_SECONDS")
     slack_timeout_seconds: float = Field(default=10.0, gt=0, alias="TRUSTBOT_SLACK_TIMEOUT_SECONDS")
 
-    # Requests (DESIGN §5).
+    # Requests.
     request_nudge_hours: float = Field(default=24, gt=0, alias="TRUSTBOT_REQUEST_NUDGE_HOURS")
     request_escalate_hours: float = Field(default=48, gt=0, alias="TRUSTBOT_REQUEST_ESCALATE_HOURS")
     request_expire_days: float = Field(default=14, gt=0, alias="TRUSTBOT_REQUEST_EXPIRE_DAYS")

@@ -1,4 +1,4 @@
-"""The outbox worker: the only code that writes to Slack on its own (DESIGN §6).
+"""The outbox worker: the only code that writes to Slack on its own.
 
 Rows are delivered per *lane* (a channel, or a user for DMs) strictly in id order, so an
 update never overtakes the post it edits. Each lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`),
@@ -21,22 +21,23 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.config import Settings
 from bot.metrics import Metrics
 from bot.services.audit import record_audit
-from bot.services.outbox import DM, POST, REPLY, UPDATE
+from bot.services.context import system_context
 from storage.database import Database
-from storage.tables import OutboxMessage, OutboxStatus, SlackMessage
+from storage.queries import outbox as outbox_q
+from storage.queries.outbox import DM, POST, RATE_LIMIT_ERRORS, REPLY, UPDATE
+from storage.tables import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ RETRYABLE_ERRORS = frozenset(
 SLOW_ERRORS = {"message_limit_exceeded": 60.0}
 # Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and they
 # hold the whole lane, since Slack's limit is per channel.
-RATE_LIMITS = frozenset({"ratelimited", "rate_limited", "message_limit_exceeded"})
+RATE_LIMITS = frozenset(RATE_LIMIT_ERRORS)
 UNCOUNTED = RATE_LIMITS | {"parent_not_posted"}
 MAX_BACKOFF_SECONDS = 300.0
 BATCH = 100
@@ -82,21 +83,19 @@ class DeliveryWorker:
         db: Database,
         client: AsyncWebClient,
         clock: Clock,
+        settings: Settings,
         *,
-        pace_seconds: float = 1.0,
-        lease_seconds: float = 30.0,
-        max_attempts: int = 12,
-        poll_seconds: float = 1.0,
         metrics: Metrics | None = None,
         concurrency: int = 16,
     ) -> None:
         self.db = db
         self.client = client
         self.clock = clock
-        self.pace_seconds = pace_seconds
-        self.lease = timedelta(seconds=lease_seconds)
-        self.max_attempts = max_attempts
-        self.poll_seconds = poll_seconds
+        self.ctx = system_context(clock, settings)
+        self.pace_seconds = settings.channel_pace_seconds
+        self.lease = timedelta(seconds=settings.outbox_lease_seconds)
+        self.max_attempts = settings.outbox_max_attempts
+        self.poll_seconds = settings.outbox_poll_seconds
         self.metrics = metrics or Metrics()
         self.worker_id = f"delivery-{uuid.uuid4().hex[:12]}"
         self._lane_ready: dict[str, float] = {}
@@ -156,14 +155,8 @@ class DeliveryWorker:
         return total
 
     async def _has_pending(self, *, horizon: float) -> bool:
-        limit = self.clock.now() + timedelta(seconds=max(horizon, 0))
         async with self.db.sessions() as session:
-            count = await session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= limit)
-            )
-        return bool(count)
+            return bool(await outbox_q.count_due(session, until=self.clock.now() + timedelta(seconds=max(horizon, 0))))
 
     # -- one pass --------------------------------------------------------------------------
     async def deliver_once(self) -> int:
@@ -178,86 +171,38 @@ class DeliveryWorker:
         now = self.clock.now()
         mono = time.monotonic()
         async with self.db.transaction() as session:
-            # The head of a lane is its oldest *due* row: a debounced edit waiting for its time
-            # must not hold up other messages in the channel. Rows that depend on an earlier one
-            # (an edit or reply of a message not yet posted) wait for it via `parent_not_posted`,
-            # and a rate limit holds the whole lane by pushing every row's `available_at`.
-            heads_q = (
-                select(func.min(OutboxMessage.id))
-                .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= now)
-                .group_by(OutboxMessage.channel)
-            )
-            query = select(OutboxMessage).where(OutboxMessage.id.in_(heads_q)).order_by(OutboxMessage.id).limit(BATCH)
-            if self.db.dialect == "postgresql":
-                # Another replica claiming the same heads right now is skipped, not waited for.
-                query = query.with_for_update(skip_locked=True)
-            heads = (await session.scalars(query)).all()
-            if self.metrics:
-                self.metrics.outbox_pending.set(len(heads))
+            # Rows that depend on an earlier one (an edit or reply of a message not yet posted)
+            # wait for it via `parent_not_posted`; a rate limit holds the whole lane by pushing
+            # every row's `available_at`.
+            heads = await outbox_q.lane_heads(session, now=now, limit=BATCH)
+            self.metrics.outbox_pending.set(len(heads))
             ready = [
                 row
                 for row in heads
-                if row.available_at <= now
-                and (row.lease_until is None or row.lease_until < now)
-                and self._lane_ready.get(row.channel, 0.0) <= mono
+                if (row.lease_until is None or row.lease_until < now) and self._lane_ready.get(row.channel, 0.0) <= mono
             ]
-            ready = await self._supersede_stale_updates(session, ready)
+            ready = await self._supersede_stale_updates(session, ready, now)
             claimed: list[OutboxMessage] = []
             for row in ready:
-                result = await session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == row.id,
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-                    )
-                    .values(
-                        claimed_by=self.worker_id, lease_until=now + self.lease, attempts=OutboxMessage.attempts + 1
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount == 1:
+                if await outbox_q.claim(
+                    session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease
+                ):
                     row.attempts += 1
                     claimed.append(row)
                     self._lane_ready[row.channel] = mono + self.pace_seconds
         return claimed
 
-    async def _supersede_stale_updates(self, session: Any, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    async def _supersede_stale_updates(
+        self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
+    ) -> list[OutboxMessage]:
         """Skip an edit when a newer edit of the same message is already queued: only the last state matters."""
         keys = [r.message_key for r in rows if r.op == UPDATE and r.message_key]
-        if not keys:
-            return rows
-        newest = dict(
-            (
-                await session.execute(
-                    select(OutboxMessage.message_key, func.max(OutboxMessage.id))
-                    .where(
-                        OutboxMessage.op == UPDATE,
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.message_key.in_(keys),
-                    )
-                    .group_by(OutboxMessage.message_key)
-                )
-            ).all()
-        )
-        keep: list[OutboxMessage] = []
-        stale: list[int] = []
-        for row in rows:
-            if row.op == UPDATE and newest.get(row.message_key, row.id) > (row.id or 0):
-                stale.append(row.id)  # type: ignore[arg-type]
-            else:
-                keep.append(row)
-        if stale:
-            await session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id.in_(stale),
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < self.clock.now()),
-                )
-                .values(status=OutboxStatus.SUPERSEDED)
-            )
-        return keep
+        newest = await outbox_q.newest_pending_updates(session, keys=keys)
+        stale = [
+            r.id or 0 for r in rows if r.op == UPDATE and r.message_key and newest.get(r.message_key, 0) > (r.id or 0)
+        ]
+        await outbox_q.supersede(session, row_ids=stale, now=now)
+        return [r for r in rows if (r.id or 0) not in set(stale)]
 
     async def _send_guarded(self, row: OutboxMessage) -> Outcome:
         async with self._sem:
@@ -318,89 +263,56 @@ class DeliveryWorker:
         return Outcome("failed", error=error)
 
     def _backoff(self, attempts: int) -> float:
-        base = min(MAX_BACKOFF_SECONDS, 0.5 * (2 ** max(attempts - 1, 0)))
+        base = min(MAX_BACKOFF_SECONDS, 0.5 * 2.0 ** max(attempts - 1, 0))
         return base * (0.8 + 0.4 * random.random())
 
     async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
         if key is None:
             return None
         async with self.db.sessions() as session:
-            message = await session.get(SlackMessage, key)
-        return (message.channel, message.ts) if message else None
+            return await outbox_q.coordinates(session, key=key)
 
     async def _parent_failed(self, key: str | None) -> bool:
+        if key is None:
+            return True
         async with self.db.sessions() as session:
-            status = await session.scalar(
-                select(OutboxMessage.status).where(OutboxMessage.save_as == key).order_by(OutboxMessage.id).limit(1)
-            )
+            status = await outbox_q.first_post_status(session, key=key)
         return status in (OutboxStatus.FAILED, None)
 
     async def _settle(self, row: OutboxMessage, outcome: Outcome) -> None:
         now = self.clock.now()
-        mine = and_(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.worker_id)
+        row_id, worker = row.id or 0, self.worker_id
         async with self.db.transaction() as session:
             if outcome.kind == "sent":
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(mine)
-                    .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
-                )
+                await outbox_q.mark_sent(session, row_id=row_id, worker=worker, at=now)
                 if row.save_as and outcome.ts:
-                    await _save_coordinates(
-                        session, key=row.save_as, channel=outcome.channel or row.channel, ts=outcome.ts
-                    )
+                    channel = outcome.channel or row.channel
+                    await outbox_q.save_coordinates(session, key=row.save_as, channel=channel, ts=outcome.ts)
                 self.metrics.outbox_sent.labels(row.op).inc()
                 return
-            give_up = outcome.kind == "failed" or (row.attempts >= self.max_attempts and outcome.error not in UNCOUNTED)
-            if give_up:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(mine)
-                    .values(status=OutboxStatus.FAILED, lease_until=None, last_error=(outcome.error or "")[:500])
-                )
-                log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, outcome.error)
-                self.metrics.outbox_failed.labels(outcome.error or "unknown").inc()
+            error = outcome.error or "unknown"
+            if outcome.kind == "failed" or (row.attempts >= self.max_attempts and error not in UNCOUNTED):
+                await outbox_q.mark_failed(session, row_id=row_id, worker=worker, error=error)
+                log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
+                self.metrics.outbox_failed.labels(error).inc()
+                details = {"op": row.op, "channel": row.channel, "error": error, "attempts": row.attempts}
                 await record_audit(
                     session,
-                    self.clock,
-                    actor="trustbot",
+                    self.ctx,
                     action="delivery.failed",
                     subject=f"outbox:{row.id}",
-                    details={"op": row.op, "channel": row.channel, "error": outcome.error, "attempts": row.attempts},
+                    details=details,
                 )
                 return
             # Retry: the lane waits; a 429's Retry-After applies to the whole lane.
             self._lane_ready[row.channel] = time.monotonic() + outcome.delay
-            attempts = row.attempts - 1 if outcome.error in UNCOUNTED else row.attempts
+            attempts = row.attempts - 1 if error in UNCOUNTED else row.attempts
             until = now + timedelta(seconds=outcome.delay)
-            await session.execute(
-                update(OutboxMessage)
-                .where(mine)
-                .values(
-                    available_at=until,
-                    lease_until=None,
-                    last_error=(outcome.error or "")[:500],
-                    attempts=attempts,
-                )
+            await outbox_q.reschedule(
+                session, row_id=row_id, worker=worker, until=until, error=error, attempts=attempts
             )
-            if outcome.error in RATE_LIMITS:  # every replica must hold this lane, not just this process
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.channel == row.channel,
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.available_at < until,
-                    )
-                    .values(available_at=until)
-                    .execution_options(synchronize_session=False)
-                )
-
-
-async def _save_coordinates(session: Any, *, key: str, channel: str, ts: str) -> None:
-    dialect = session.bind.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(SlackMessage).values(key=key, channel=channel, ts=ts)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"channel": channel, "ts": ts}))
+            if error in RATE_LIMITS:  # every replica must hold this lane, not just this process
+                await outbox_q.hold_lane(session, channel=row.channel, until=until)
 
 
 def _retry_after(response: Any) -> float:

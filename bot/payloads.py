@@ -7,11 +7,24 @@ tampered or stale value raises `pydantic.ValidationError`, which handlers treat 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.ids import Block, Element
+
+# Ids are database keys: PostgreSQL's BIGINT holds 1..2^63-1; anything else names nothing.
+ID_MAX = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=ID_MAX)]
+
+
+def parse_id(text: str) -> int | None:
+    """An id typed by a person (`12` or `#12`, ASCII digits only), or None when it is not one."""
+    raw = text.strip().removeprefix("#")
+    if not raw or len(raw) > 19 or not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= ID_MAX else None
 
 
 class _Payload(BaseModel):
@@ -21,19 +34,25 @@ class _Payload(BaseModel):
 class RequestRef(_Payload):
     """Names one access request (decision buttons, the Reply button, modal metadata)."""
 
-    request_id: int
+    request_id: Id
 
 
 class GrantRef(_Payload):
     """Names one grant (Revoke button, revoke-reason modal metadata)."""
 
-    grant_id: int
+    grant_id: Id
+
+
+class AlertRef(_Payload):
+    """Names one alert: every alert button's value and the suspend modal's metadata."""
+
+    alert_id: Id
 
 
 class DecisionContext(_Payload):
     """Metadata of the deny/request-info modals: the request decided on."""
 
-    request_id: int
+    request_id: Id
 
 
 class RequestFormMeta(_Payload):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,6 +19,46 @@ from storage.database import Database
 WORK_SLOTS = 4
 
 
+class PostAckTasks:
+    """The listeners still working after they acknowledged Slack, so tests and shutdown can wait for them.
+
+    Bolt runs each listener in a task of its own and keeps no handle on it; every guarded listener
+    registers its task here while it runs.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Register the current task for as long as the block runs."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._tasks.add(task)
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until every registered listener (and any it started meanwhile) finished; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await asyncio.sleep(0)  # a listener Bolt scheduled a moment ago registers on its first step
+        while self._tasks:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+            await asyncio.sleep(0)
+        return True
+
+
 @dataclass
 class Runtime:
     """Settings, database, clock, Slack client, delivery worker and metrics of one process."""
@@ -28,8 +70,4 @@ class Runtime:
     delivery: DeliveryWorker
     metrics: Metrics = field(default_factory=Metrics)
     work_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WORK_SLOTS))
-
-    @property
-    def operators(self) -> list[str]:
-        """Operators named by `TRUSTBOT_OPERATORS` (the directory may add more)."""
-        return self.settings.operators
+    post_ack: PostAckTasks = field(default_factory=PostAckTasks)

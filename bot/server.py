@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -17,6 +18,10 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from storage.database import Database
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,8 @@ class TrustbotServer:
         self.bolt: AsyncApp = build_bolt_app(self.rt)
         self.web_app = build_web_app(self.rt, self.bolt)
         self._runner: web.AppRunner | None = None
-        self._socket_handler: object | None = None
-        self._scheduler: object | None = None
+        self._socket_handler: AsyncSocketModeHandler | None = None
+        self._scheduler: AsyncIOScheduler | None = None
         self.port: int | None = None
 
     @property
@@ -55,11 +60,15 @@ class TrustbotServer:
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            handler = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token.get_secret_value())  # type: ignore[union-attr]
+            token = self.settings.slack_app_token
+            assert token is not None  # socket_mode means an app token is set
+            handler = AsyncSocketModeHandler(self.bolt, token.get_secret_value())
             await handler.connect_async()
             self._socket_handler = handler
         if self.settings.scheduler_enabled:
-            self._scheduler = await _start_scheduler(self.rt)
+            from scheduler.setup import start_scheduler
+
+            self._scheduler = await start_scheduler(self.rt)
         # Everything built so far lives as long as the process: keep it out of the collector's
         # sweeps, which otherwise walk it on every full collection and stall the event loop.
         gc.collect()
@@ -67,19 +76,20 @@ class TrustbotServer:
         log.info("trustbot listening on %s (%s mode)", self.url, "Socket" if self.settings.socket_mode else "HTTP")
 
     async def _apply_directory(self, path: Path) -> None:
-        from bot.services.directory import apply_directory, format_apply_report, parse_directory
+        from bot.services.context import system_context
+        from bot.services.directory.apply import apply_directory, format_apply_report, parse_directory
 
         directory = parse_directory(path.read_text())
         async with self.rt.db.transaction() as session:
-            report = await apply_directory(session, self.rt.clock, directory, actor="trustbot", tz=self.settings.tz)
+            report = await apply_directory(session, system_context(self.rt.clock, self.settings), directory)
         log.info("directory %s applied: %s", path, format_apply_report(report).replace("\n", "; "))
 
     async def stop(self) -> None:
         """Stop everything started, in reverse order."""
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)  # type: ignore[attr-defined]
+            self._scheduler.shutdown(wait=False)
         if self._socket_handler is not None:
-            await self._socket_handler.close_async()  # type: ignore[attr-defined]
+            await self._socket_handler.close_async()
         await self.rt.delivery.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -96,11 +106,3 @@ class TrustbotServer:
             await stop.wait()
         finally:
             await self.stop()
-
-
-async def _start_scheduler(rt: Runtime) -> object | None:
-    try:
-        from scheduler.setup import start_scheduler
-    except ImportError:  # the scheduler arrives with the scheduled jobs
-        return None
-    return await start_scheduler(rt)

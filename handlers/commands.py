@@ -1,18 +1,21 @@
-"""`/trust` and its subcommands (DESIGN §4.4); features register their subcommands here."""
+"""`/trust` and its subcommands; features register their subcommands here."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.messages.help import build_help_blocks
-from bot.messages.text import safe
+from bot.messages.text import Rendered, safe
 from bot.runtime import Runtime
-from handlers.common import guarded
+from bot.services.context import Person
+from handlers.common import Service, guarded, reply, run_service
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -26,13 +29,38 @@ class TrustCommand:
     channel_id: str
     trigger_id: str | None
 
+    @property
+    def first(self) -> str | None:
+        """The first argument, if any."""
+        return self.args[0] if self.args else None
 
-SubcommandHandler = Callable[[Runtime, TrustCommand, Any, Any, Any], Awaitable[None]]
+
+@dataclass(frozen=True)
+class SlashCall:
+    """One `/trust` subcommand being answered: what was typed, who typed it, and how to answer."""
+
+    rt: Runtime
+    command: TrustCommand
+    person: Person
+    ack: Any
+    respond: Any
+    client: Any
+
+    async def run(self, call: Service[T]) -> T:
+        """Run one service for the person who typed the command."""
+        return await run_service(self.rt, self.person, call)
+
+    async def reply(self, message: Rendered | str) -> None:
+        """Answer ephemerally."""
+        await reply(self.respond, message)
+
+
+SubcommandHandler = Callable[[SlashCall], Awaitable[None]]
 _SUBCOMMANDS: dict[str, SubcommandHandler] = {}
 
 
 def subcommand(name: str) -> Callable[[SubcommandHandler], SubcommandHandler]:
-    """Register `handler(rt, command, ack, respond, client)` for `/trust <name>`."""
+    """Register `handler(call)` for `/trust <name>`."""
 
     def decorate(handler: SubcommandHandler) -> SubcommandHandler:
         _SUBCOMMANDS[name] = handler
@@ -43,7 +71,7 @@ def subcommand(name: str) -> Callable[[SubcommandHandler], SubcommandHandler]:
 
 def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
     """Split the command text into a subcommand, its arguments and the free text after it."""
-    text = (payload.get("text") or "").strip()
+    text = str(payload.get("text") or "").strip()
     name, _, rest = text.partition(" ")
     try:
         args = tuple(shlex.split(rest))
@@ -53,8 +81,8 @@ def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
         name=name.lower(),
         args=args,
         rest=rest.strip(),
-        user_id=payload.get("user_id", ""),
-        channel_id=payload.get("channel_id", ""),
+        user_id=str(payload.get("user_id", "")),
+        channel_id=str(payload.get("channel_id", "")),
         trigger_id=payload.get("trigger_id"),
     )
 
@@ -63,8 +91,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for `/trust`."""
 
     @app.command("/trust")
-    @guarded
-    async def trust(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
+    @guarded(rt)
+    async def trust(ack: Any, command: dict[str, Any], respond: Any, client: Any, person: Person) -> None:
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)
         if handler is None:
@@ -76,4 +104,4 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             help_message = build_help_blocks(note=note)
             await ack(text=help_message.text, blocks=help_message.blocks, response_type="ephemeral")
             return
-        await handler(rt, parsed, ack, respond, client)
+        await handler(SlashCall(rt=rt, command=parsed, person=person, ack=ack, respond=respond, client=client))

@@ -1,4 +1,4 @@
-"""Shared handler plumbing: run one service in one transaction, answer modals inline."""
+"""Shared handler plumbing: run one service in one transaction, answer modals inline, reply to refusals."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.messages.text import Rendered
 from bot.runtime import Runtime
+from bot.services.context import Person, ServiceContext
 from bot.services.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+Service = Callable[[AsyncSession, ServiceContext], Awaitable[T]]
 
 
-async def in_transaction(rt: Runtime, call: Callable[[AsyncSession], Awaitable[T]], *, after_ack: bool = True) -> T:
-    """Run `call(session)` as one unit of work.
+async def run_service(rt: Runtime, person: Person, call: Service[T], *, after_ack: bool = True) -> T:
+    """Run `call(session, ctx)` for the acting person as one unit of work.
 
     Work after `ack()` takes one of a few slots (`Runtime.work_slots`): under a burst of clicks
     the event loop then holds only a handful of busy services at a time, so a new request from
@@ -29,16 +32,15 @@ async def in_transaction(rt: Runtime, call: Callable[[AsyncSession], Awaitable[T
     """
     if not after_ack:
         async with rt.db.transaction() as session:
-            return await call(session)
-    async with rt.work_slots:
-        async with rt.db.transaction() as session:
-            return await call(session)
+            return await call(session, await person.context(session))
+    async with rt.work_slots, rt.db.transaction() as session:
+        return await call(session, await person.context(session))
 
 
-async def submit_view(rt: Runtime, ack: Any, block: str, call: Callable[[AsyncSession], Awaitable[T]]) -> T | None:
+async def submit_view(rt: Runtime, person: Person, ack: Any, block: str, call: Service[T]) -> T | None:
     """Run a modal's service, then ack; refusals show inline on `block` so the person can see why."""
     try:
-        result = await in_transaction(rt, call, after_ack=False)
+        result = await run_service(rt, person, call, after_ack=False)
     except InvalidInput as error:
         await ack(response_action="errors", errors=error.errors or {block: error.message})
         return None
@@ -47,6 +49,12 @@ async def submit_view(rt: Runtime, ack: Any, block: str, call: Callable[[AsyncSe
         return None
     await ack()
     return result
+
+
+async def reply(respond: Any, message: Rendered | str) -> None:
+    """An ephemeral answer to the person who asked, leaving the message they clicked as it is."""
+    body = {"text": message} if isinstance(message, str) else message.to_dict()
+    await respond(**body, response_type="ephemeral", replace_original=False)
 
 
 def parse_payload(model: type[M], raw: str | None) -> M:
@@ -59,12 +67,15 @@ def parse_payload(model: type[M], raw: str | None) -> M:
 
 def action_value(body: dict[str, Any]) -> str:
     """The value of the clicked button."""
-    return (body.get("actions") or [{}])[0].get("value") or ""
+    value = (body.get("actions") or [{}])[0].get("value")
+    return value if isinstance(value, str) else ""
 
 
 def user_of(body: dict[str, Any]) -> str:
     """The id of the person who clicked or submitted."""
-    return (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    user = body.get("user")
+    found = user.get("id") if isinstance(user, dict) else None
+    return str(found or body.get("user_id") or "")
 
 
 async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
@@ -85,31 +96,39 @@ async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, cl
         log.exception("could not deliver a refusal")
 
 
-def guarded(listener: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
-    """Wrap a Bolt listener so refusals are replied to instead of raised.
+def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
+    """Wrap a Bolt listener so refusals are replied to instead of raised, and its work is tracked.
 
     Raising after `ack()` is not safe in Bolt: its runner resets an ack it has not yet seen
     when the listener fails within its 10 ms polling interval, and Slack then shows the click or
-    command as failed. The wrapper passes the listener only the Bolt arguments it declares.
+    command as failed. While the listener runs, its task is in `rt.post_ack`, so tests and a
+    graceful shutdown can wait for work done after the ack. The wrapper passes the listener only
+    the arguments it declares: Bolt's, plus `person` (the acting `Person`) and `view`/`action`.
     """
-    wanted = set(inspect.signature(listener).parameters)
 
-    @functools.wraps(listener, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
-    async def wrapper(ack: Any, body: dict[str, Any], respond: Any, client: Any, context: Any) -> None:
-        available = {
-            "ack": ack,
-            "body": body,
-            "respond": respond,
-            "client": client,
-            "context": context,
-            "view": body.get("view"),
-            "command": body,
-            "action": (body.get("actions") or [None])[0],
-        }
-        try:
-            await listener(**{name: available[name] for name in wanted})
-        except Exception as error:  # noqa: BLE001 — every failure gets a reply, see reply_refusal
-            await reply_refusal(error, body, respond, client)
+    def decorate(listener: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+        wanted = set(inspect.signature(listener).parameters)
 
-    del wrapper.__wrapped__  # Bolt must see the wrapper's own parameters
-    return wrapper
+        @functools.wraps(listener, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+        async def wrapper(ack: Any, body: dict[str, Any], respond: Any, client: Any, context: Any) -> None:
+            available = {
+                "ack": ack,
+                "body": body,
+                "respond": respond,
+                "client": client,
+                "context": context,
+                "person": context.get("person"),
+                "view": body.get("view"),
+                "command": body,
+                "action": (body.get("actions") or [None])[0],
+            }
+            with rt.post_ack.tracking():
+                try:
+                    await listener(**{name: available[name] for name in wanted})
+                except Exception as error:  # noqa: BLE001 — every failure gets a reply, see reply_refusal
+                    await reply_refusal(error, body, respond, client)
+
+        del wrapper.__wrapped__  # Bolt must see the wrapper's own parameters
+        return wrapper
+
+    return decorate

@@ -1,30 +1,21 @@
-"""`/trust credits [org]`: balance, burn rate, projection and expiry of each credit grant (ephemeral).
-
-Thin: ack, call one service in one transaction, reply. Refusals raised by the service become
-ephemeral replies through the `/trust` listener's guard.
-"""
+"""`/trust credits [org]`: balance, burn rate, projection and expiry of each credit grant (ephemeral)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt.async_app import AsyncApp
 
+from bot.messages.credits import build_credit_list
 from bot.runtime import Runtime
-from bot.services.credits import show_credits
-from handlers.commands import TrustCommand, subcommand
-from handlers.common import in_transaction
+from bot.services.credits.listing import list_credits
+from handlers.commands import SlashCall, subcommand
 
 
 @subcommand("credits")
-async def credits_command(rt: Runtime, command: TrustCommand, ack: Any, respond: Any, client: Any) -> None:
+async def credits_command(call: SlashCall) -> None:
     """`/trust credits [org]`."""
-    await ack()
-    org = command.args[0] if command.args else None
-    listing = await in_transaction(
-        rt, lambda s: show_credits(s, rt.clock, rt.settings, user_id=command.user_id, org_slug=org)
-    )
-    await respond(response_type="ephemeral", **listing.to_dict())
+    await call.ack()
+    listing = await call.run(lambda s, ctx: list_credits(s, ctx, org_slug=call.command.first))
+    await call.reply(build_credit_list(listing.statuses, listing.title, call.rt.settings.tz))
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:

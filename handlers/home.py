@@ -1,4 +1,4 @@
-"""App Home listener: publish the person's Home tab when they open it (DESIGN §5 "App Home").
+"""App Home listener: publish the person's Home tab when they open it.
 
 `views.publish` is the immediate reply to the person's own action, so it is called directly,
 not through the outbox. Slack retries and repeated `event_id`s never get here twice: the app's
@@ -13,25 +13,20 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.messages.home import build_home_view
 from bot.runtime import Runtime
-from bot.services import home
-from handlers.common import guarded, in_transaction
+from bot.services.context import Person
+from bot.services.home import build_home
+from handlers.common import guarded, run_service
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for app_home_opened."""
 
     @app.event("app_home_opened")
-    @guarded
-    async def home_opened(ack: Any, body: dict[str, Any], client: Any) -> None:
+    @guarded(rt)
+    async def home_opened(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
         await ack()
         event = body.get("event") or {}
-        user = event.get("user") or ""
-        if event.get("tab", "home") != "home" or not user:
+        if event.get("tab", "home") != "home" or not person.user_id:
             return  # the Messages tab, or nobody to show it to
-        data = await in_transaction(
-            rt,
-            lambda s: home.build_home(
-                s, user_id=user, operators=rt.settings.operators, tz=rt.settings.tz, now=rt.clock.now()
-            ),
-        )
-        await client.views_publish(user_id=user, view=build_home_view(data, rt.settings.tz))
+        data = await run_service(rt, person, build_home)
+        await client.views_publish(user_id=person.user_id, view=build_home_view(data, rt.settings.tz))

@@ -1,4 +1,4 @@
-"""HTTP endpoints (DESIGN §4.3): Slack's entry point, health, readiness and metrics."""
+"""HTTP endpoints: Slack's entry point, health, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from sqlalchemy import text
 
 from bot.runtime import Runtime
 from handlers.ingest import register_ingest_routes
@@ -34,8 +33,7 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
 
     async def readyz(_: web.Request) -> web.Response:
         try:
-            async with rt.db.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await rt.db.ping()
             migrated = await is_up_to_date(rt.db.engine)
         except Exception as exc:  # readiness reports, never raises
             log.warning("readiness check failed: %s", exc)

@@ -1,4 +1,4 @@
-"""`POST /alerts` and `POST /usage` (DESIGN §4.6): signed, size-capped, strictly validated, idempotent by `id`.
+"""`POST /alerts` and `POST /usage`: signed, size-capped, strictly validated, idempotent by `id`.
 
 Checks run cheapest-first and each has its own status: 503 no secret configured, 413 body over
 1 MiB or batch over 500 items, 401 bad/missing signature or timestamp outside ±5 minutes,
@@ -11,25 +11,23 @@ so moving the domain clock (tests, `jobs run --now`) never locks producers out.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bot.runtime import Runtime
-from bot.services.alerts import AlertIn, IngestResult, ingest_alert_requests
-from bot.services.credits import UsageIn, UsageRejected, ingest_usage
+from bot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
+from bot.services.context import system_context
+from bot.services.credits.ingest import UsageIn, UsageRejected, ingest_usage
+from bot.signing import v0_problem
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 MAX_ITEMS = 500
-WINDOW_SECONDS = 300
 GROUP_MAX_ITEMS = 2000  # items per group-commit transaction
 
 
@@ -59,7 +57,8 @@ class GroupCommit:
 
     async def _drain(self) -> None:
         while self._queue:
-            group, size = [], 0
+            group: list[tuple[list[AlertIn], asyncio.Future[IngestResult]]] = []
+            size = 0
             while self._queue and (not group or size + len(self._queue[0][0]) <= GROUP_MAX_ITEMS):
                 entry = self._queue.pop(0)
                 group.append(entry)
@@ -78,12 +77,12 @@ class GroupCommit:
                         log.exception("alert ingest failed")
                         _settle(future, exc=single_exc)
                 continue
-            for (_, future), result in zip(group, results):
+            for (_, future), result in zip(group, results, strict=True):
                 _settle(future, result)
 
     async def _commit(self, requests: list[list[AlertIn]]) -> list[IngestResult]:
         async with self.rt.db.transaction() as session:
-            return await ingest_alert_requests(session, self.rt.clock, self.rt.settings, requests)
+            return await ingest_alert_requests(session, system_context(self.rt.clock, self.rt.settings), requests)
 
 
 def _settle(
@@ -117,35 +116,10 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes | None
         chunks.append(chunk)
 
 
-def verify_signature(secret: bytes, headers: Any, body: bytes, *, now: float | None = None) -> str | None:
-    """None when the request is signed with `secret` within the window, else why not."""
-    stamp = headers.get("X-Trustbot-Timestamp", "")
-    signature = headers.get("X-Trustbot-Signature", "")
-    if not stamp or not signature:
-        return "missing X-Trustbot-Timestamp or X-Trustbot-Signature"
-    try:
-        at = int(stamp)
-    except ValueError:
-        return "X-Trustbot-Timestamp is not unix seconds"
-    if abs((time.time() if now is None else now) - at) > WINDOW_SECONDS:
-        return "timestamp outside the 5-minute window"
-    expected = "v0=" + hmac.new(secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
-        return "signature does not match"
-    return None
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """Headers a producer sends (used by tests, benches and the demo)."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"X-Trustbot-Timestamp": stamp, "X-Trustbot-Signature": f"v0={digest}", "Content-Type": "application/json"}
-
-
 def parse_items(
     body: bytes, model: type[BaseModel] = AlertIn, key: str = "alerts", noun: str = "alert"
 ) -> tuple[list[Any] | None, web.Response | None]:
-    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer explaining why not."""
+    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer saying why not."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -204,7 +178,10 @@ async def checked_items(
     body = await read_body(request)
     if body is None:
         return None, _error(413, f"body larger than {MAX_BODY} bytes")
-    problem = verify_signature(secret.get_secret_value().encode(), request.headers, body)
+    headers = request.headers
+    problem = v0_problem(
+        secret.get_secret_value(), headers.get("X-Trustbot-Timestamp"), headers.get("X-Trustbot-Signature"), body
+    )
     if problem:
         return None, _error(401, problem)
     if request.content_type != "application/json":
@@ -229,7 +206,7 @@ def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
             return refusal
         try:
             async with rt.db.transaction() as session:  # usage is low-volume: one transaction per request
-                result = await ingest_usage(session, rt.clock, items or [])
+                result = await ingest_usage(session, system_context(rt.clock, rt.settings), items or [])
         except UsageRejected as rejected:
             return _error(
                 422,

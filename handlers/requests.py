@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.models.views import View
 
-from bot.ids import Action, Block, Element, View
-from bot.messages.grants import build_grant_list, build_status
+from bot.ids import Action, Block, Element
+from bot.ids import View as ViewId
+from bot.messages.grants import build_grant_list, build_revoke_ack, build_status
 from bot.messages.request_modals import (
     build_deny_modal,
     build_info_answer_modal,
@@ -15,226 +17,176 @@ from bot.messages.request_modals import (
     build_request_modal,
     build_revoke_modal,
 )
-from bot.payloads import (
-    DecisionContext,
-    GrantRef,
-    RequestRef,
-    submission_from_view,
-    view_text,
-)
+from bot.messages.requests import build_approval_ack
+from bot.payloads import DecisionContext, GrantRef, RequestRef, parse_id, submission_from_view, view_text
 from bot.runtime import Runtime
-from bot.services import request_decisions, request_grants, requests
+from bot.services.access import decisions, grants, requests, status
+from bot.services.context import Person
 from bot.services.errors import InvalidInput
-from handlers.commands import TrustCommand, subcommand
-from handlers.common import (
-    action_value,
-    guarded,
-    in_transaction,
-    parse_payload,
-    submit_view,
-    user_of,
-)
+from handlers.commands import SlashCall, subcommand
+from handlers.common import action_value, guarded, parse_payload, reply, run_service, submit_view
 
 REVOKE_USAGE = "Usage: `/trust revoke <grant-id> <reason>`, e.g. `/trust revoke 12 contract ended`."
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for request buttons and modals (the subcommands register themselves below)."""
-    ops, tz = rt.settings.operators, rt.settings.tz
+    _register_decisions(app, rt)
+    _register_questions(app, rt)
+    _register_submission_and_revoke(app, rt)
 
+
+def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
     @app.action(Action.REQUEST_APPROVE)
-    @guarded
-    async def approve(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    @guarded(rt)
+    async def approve(ack: Any, body: dict[str, Any], respond: Any, person: Person) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
-        result = await in_transaction(
-            rt,
-            lambda s: requests.approve_request(
-                s, rt.clock, request_id=ref.request_id, user_id=user_of(body), operators=ops, tz=tz
-            ),
+        done = await run_service(
+            rt, person, lambda s, ctx: decisions.approve_request(s, ctx, request_id=ref.request_id)
         )
-        await respond(**result.ack.to_dict(), response_type="ephemeral", replace_original=False)
+        grant_id = done.grant.id if done.grant else None
+        await reply(
+            respond, build_approval_ack(ref.request_id, grant_id=grant_id, approvals=done.approvals, needed=done.needed)
+        )
 
-    async def open_decision_modal(body: dict[str, Any], client: Any, builder: Any) -> None:
+    async def open_decision_modal(body: dict[str, Any], client: Any, person: Person, builder: Any) -> None:
         ref = parse_payload(RequestRef, action_value(body))
-        card = await in_transaction(
-            rt,
-            lambda s: requests.authorize_decision(
-                s, request_id=ref.request_id, user_id=user_of(body), operators=ops, tz=tz
-            ),
+        card = await run_service(
+            rt, person, lambda s, ctx: decisions.authorize_decision(s, ctx, request_id=ref.request_id)
         )
         view = builder(DecisionContext(request_id=ref.request_id), summary=f"#{ref.request_id} · {card.org.name}")
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+        await client.views_open(trigger_id=body.get("trigger_id"), view=view)
 
     @app.action(Action.REQUEST_DENY)
-    @guarded
-    async def deny(ack: Any, body: dict[str, Any], client: Any) -> None:
+    @guarded(rt)
+    async def deny(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
         await ack()
-        await open_decision_modal(body, client, build_deny_modal)
+        await open_decision_modal(body, client, person, build_deny_modal)
 
     @app.action(Action.REQUEST_INFO)
-    @guarded
-    async def ask(ack: Any, body: dict[str, Any], client: Any) -> None:
+    @guarded(rt)
+    async def ask(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
         await ack()
-        await open_decision_modal(body, client, build_request_info_modal)
+        await open_decision_modal(body, client, person, build_request_info_modal)
 
-    @app.view(View.REQUEST_DENY_REASON)
-    @guarded
-    async def deny_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        async def call(s: Any) -> Any:
-            ctx = parse_payload(DecisionContext, view.get("private_metadata"))
-            return await request_decisions.deny_request(
-                s,
-                rt.clock,
-                request_id=ctx.request_id,
-                user_id=user_of(body),
-                operators=ops,
-                reason=view_text(view, Block.REASON, Element.REASON),
-                tz=tz,
-            )
-
-        await submit_view(rt, ack, Block.REASON, call)
-
-    @app.view(View.REQUEST_INFO_QUESTION)
-    @guarded
-    async def question_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        async def call(s: Any) -> Any:
-            ctx = parse_payload(DecisionContext, view.get("private_metadata"))
-            return await request_decisions.request_info(
-                s,
-                rt.clock,
-                request_id=ctx.request_id,
-                user_id=user_of(body),
-                operators=ops,
-                question=view_text(view, Block.QUESTION, Element.QUESTION),
-                tz=tz,
-            )
-
-        await submit_view(rt, ack, Block.QUESTION, call)
-
-    @app.action(Action.REQUEST_REPLY)
-    @guarded
-    async def reply(ack: Any, body: dict[str, Any], client: Any) -> None:
-        await ack()
-        ref = parse_payload(RequestRef, action_value(body))
-        card = await in_transaction(
-            rt,
-            lambda s: request_decisions.authorize_answer(
-                s, request_id=ref.request_id, user_id=user_of(body), operators=ops
-            ),
-        )
-        view = build_info_answer_modal(
-            ref.request_id, question=card.request.info_question, asked_by=card.request.info_asked_by
-        )
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
-
-    @app.view(View.REQUEST_INFO_ANSWER)
-    @guarded
-    async def answer_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        async def call(s: Any) -> Any:
-            ref = parse_payload(RequestRef, view.get("private_metadata"))
-            return await request_decisions.answer_info(
-                s,
-                rt.clock,
-                request_id=ref.request_id,
-                user_id=user_of(body),
-                operators=ops,
-                answer=view_text(view, Block.ANSWER, Element.ANSWER),
-                tz=tz,
-            )
-
-        await submit_view(rt, ack, Block.ANSWER, call)
-
-    @app.view(View.REQUEST_SUBMIT)
-    @guarded
-    async def request_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+    @app.view(ViewId.REQUEST_DENY_REASON)
+    @guarded(rt)
+    async def deny_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+        ctx_ = parse_payload(DecisionContext, view.get("private_metadata"))
+        reason = view_text(view, Block.REASON, Element.REASON)
         await submit_view(
             rt,
+            person,
             ack,
-            Block.JUSTIFICATION,
-            lambda s: requests.submit_request(
-                s, rt.clock, user_id=user_of(body), operators=ops, submission=submission_from_view(view), tz=tz
-            ),
+            Block.REASON,
+            lambda s, ctx: decisions.deny_request(s, ctx, request_id=ctx_.request_id, reason=reason),
+        )
+
+
+def _register_questions(app: AsyncApp, rt: Runtime) -> None:
+    @app.view(ViewId.REQUEST_INFO_QUESTION)
+    @guarded(rt)
+    async def question_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+        ctx_ = parse_payload(DecisionContext, view.get("private_metadata"))
+        question = view_text(view, Block.QUESTION, Element.QUESTION)
+        await submit_view(
+            rt,
+            person,
+            ack,
+            Block.QUESTION,
+            lambda s, ctx: decisions.request_info(s, ctx, request_id=ctx_.request_id, question=question),
+        )
+
+    @app.action(Action.REQUEST_REPLY)
+    @guarded(rt)
+    async def reply_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+        await ack()
+        ref = parse_payload(RequestRef, action_value(body))
+        card = await run_service(
+            rt, person, lambda s, ctx: decisions.authorize_answer(s, ctx, request_id=ref.request_id)
+        )
+        request = card.request
+        view = build_info_answer_modal(ref.request_id, question=request.info_question, asked_by=request.info_asked_by)
+        await client.views_open(trigger_id=body.get("trigger_id"), view=view)
+
+    @app.view(ViewId.REQUEST_INFO_ANSWER)
+    @guarded(rt)
+    async def answer_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+        ref = parse_payload(RequestRef, view.get("private_metadata"))
+        answer = view_text(view, Block.ANSWER, Element.ANSWER)
+        await submit_view(
+            rt,
+            person,
+            ack,
+            Block.ANSWER,
+            lambda s, ctx: decisions.answer_info(s, ctx, request_id=ref.request_id, answer=answer),
+        )
+
+
+def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
+    @app.view(ViewId.REQUEST_SUBMIT)
+    @guarded(rt)
+    async def request_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+        submission = submission_from_view(view)
+        await submit_view(
+            rt, person, ack, Block.JUSTIFICATION, lambda s, ctx: requests.submit_request(s, ctx, submission=submission)
         )
 
     @app.action(Action.GRANT_REVOKE)
-    @guarded
-    async def revoke_clicked(ack: Any, body: dict[str, Any], client: Any) -> None:
+    @guarded(rt)
+    async def revoke_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
         await ack()
         ref = parse_payload(GrantRef, action_value(body))
-        await in_transaction(
+        await run_service(rt, person, lambda s, ctx: grants.authorize_revoke(s, ctx, grant_id=ref.grant_id))
+        await client.views_open(trigger_id=body.get("trigger_id"), view=build_revoke_modal(ref.grant_id))
+
+    @app.view(ViewId.GRANT_REVOKE_REASON)
+    @guarded(rt)
+    async def revoke_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+        ref = parse_payload(GrantRef, view.get("private_metadata"))
+        reason = view_text(view, Block.REASON, Element.REASON)
+        await submit_view(
             rt,
-            lambda s: request_grants.authorize_revoke(s, grant_id=ref.grant_id, user_id=user_of(body), operators=ops),
+            person,
+            ack,
+            Block.REASON,
+            lambda s, ctx: grants.revoke_grant(s, ctx, grant_id=ref.grant_id, reason=reason),
         )
-        await client.views_open(trigger_id=body["trigger_id"], view=build_revoke_modal(ref.grant_id))
-
-    @app.view(View.GRANT_REVOKE_REASON)
-    @guarded
-    async def revoke_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        async def call(s: Any) -> Any:
-            ref = parse_payload(GrantRef, view.get("private_metadata"))
-            return await request_grants.revoke_grant(
-                s,
-                rt.clock,
-                grant_id=ref.grant_id,
-                user_id=user_of(body),
-                operators=ops,
-                reason=view_text(view, Block.REASON, Element.REASON),
-                tz=tz,
-            )
-
-        await submit_view(rt, ack, Block.REASON, call)
 
 
 @subcommand("request")
-async def request_command(rt: Runtime, command: TrustCommand, ack: Any, respond: Any, client: Any) -> None:
+async def request_command(call: SlashCall) -> None:
     """Open the request modal for an enterprise admin."""
-    await ack()
-    form = await in_transaction(
-        rt, lambda s: requests.open_request_form(s, user_id=command.user_id, operators=rt.settings.operators)
-    )
-    await client.views_open(trigger_id=command.trigger_id, view=build_request_modal(form))
+    await call.ack()
+    form = await call.run(requests.open_request_form)
+    view: View = build_request_modal(form)
+    await call.client.views_open(trigger_id=call.command.trigger_id, view=view)
 
 
 @subcommand("status")
-async def status_command(rt: Runtime, command: TrustCommand, ack: Any, respond: Any, client: Any) -> None:
+async def status_command(call: SlashCall) -> None:
     """Open requests and live grants of the caller's orgs; what awaits a rep."""
-    await ack()
-    report = await in_transaction(
-        rt, lambda s: request_grants.list_status(s, user_id=command.user_id, operators=rt.settings.operators)
-    )
-    await respond(**build_status(report, rt.settings.tz).to_dict(), response_type="ephemeral")
+    await call.ack()
+    report = await call.run(status.list_status)
+    await call.reply(build_status(report, call.rt.settings.tz))
 
 
 @subcommand("grants")
-async def grants_command(rt: Runtime, command: TrustCommand, ack: Any, respond: Any, client: Any) -> None:
-    """Grants of one org."""
-    await ack()
-    org = command.args[0].lower() if command.args else None
-    listing = await in_transaction(
-        rt,
-        lambda s: request_grants.list_grants(s, user_id=command.user_id, operators=rt.settings.operators, org_slug=org),
-    )
-    await respond(**build_grant_list(listing, rt.settings.tz).to_dict(), response_type="ephemeral")
+async def grants_command(call: SlashCall) -> None:
+    """Grants of one org, or of every org the caller may see."""
+    await call.ack()
+    listing = await call.run(lambda s, ctx: grants.list_org_grants(s, ctx, org_slug=call.command.first))
+    await call.reply(build_grant_list(listing, call.rt.settings.tz))
 
 
 @subcommand("revoke")
-async def revoke_command(rt: Runtime, command: TrustCommand, ack: Any, respond: Any, client: Any) -> None:
+async def revoke_command(call: SlashCall) -> None:
     """Revoke a grant with a reason."""
-    await ack()
-    grant_id, _, reason = command.rest.partition(" ")
-    if not grant_id.lstrip("#").isdigit() or not reason.strip():
+    await call.ack()
+    raw_id, _, reason = call.command.rest.partition(" ")
+    grant_id = parse_id(raw_id)
+    if grant_id is None or not reason.strip():
         raise InvalidInput(REVOKE_USAGE)
-    result = await in_transaction(
-        rt,
-        lambda s: request_grants.revoke_grant(
-            s,
-            rt.clock,
-            grant_id=int(grant_id.lstrip("#")),
-            user_id=command.user_id,
-            operators=rt.settings.operators,
-            reason=reason.strip(),
-            tz=rt.settings.tz,
-        ),
-    )
-    await respond(**result.ack.to_dict(), response_type="ephemeral")
+    revoked = await call.run(lambda s, ctx: grants.revoke_grant(s, ctx, grant_id=grant_id, reason=reason))
+    await call.reply(build_revoke_ack(revoked.row, call.rt.settings.tz))

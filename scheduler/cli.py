@@ -1,4 +1,4 @@
-"""`trustbot jobs list` and `trustbot jobs run NAME [--now RFC3339]` (DESIGN §4.7)."""
+"""`trustbot jobs list` and `trustbot jobs run NAME [--now RFC3339]`."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _list(settings: Settings) -> int:
-    from scheduler.jobs import JOBS, last_runs
+    from scheduler.jobs import JOBS
+    from scheduler.runs import last_runs
     from storage.database import Database
 
     db = Database(settings.database_url)
@@ -75,13 +76,13 @@ async def _list(settings: Settings) -> int:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        print("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths)), row[4]]).rstrip())
+        print("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)), row[4]]).rstrip())
     return 0
 
 
 async def _run(settings: Settings, name: str, now: Any) -> int:
     from bot.app import build_runtime
-    from scheduler.jobs import run_job
+    from scheduler.runs import run_job
 
     clock = FixedClock(now) if now is not None else SystemClock()
     rt = build_runtime(settings, clock=clock)

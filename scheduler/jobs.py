@@ -1,60 +1,124 @@
-"""The job registry and slot claiming (DESIGN §4.7, §6).
+"""The scheduled jobs: what each run does, and the registry (`JOBS`) the scheduler and `trustbot jobs` read.
 
-Every replica runs the scheduler. A run first claims its slot — the job name and the scheduled
-moment — by inserting a `job_run` row whose (job, slot_at) pair is unique, so a slot runs once
-across replicas. A run that crashed (still `running` after its lease ran out) or failed may be
-claimed again; a finished one never. Inside a run, notices and state changes are once-only on
-their own (notice keys, conditional updates), so even overlapping slots send nothing twice.
-
-To add a job, add one entry to `JOBS`, e.g.::
-
-    JOBS["alert-escalation"] = JobSpec("alert-escalation", "every minute", run_alert_escalation,
-                                       cron={"minute": "*"}, period=timedelta(minutes=1))
+Each job orchestrates: it finds what is due, runs the services over it in batches (one
+transaction each, falling back to item by item) and returns a one-line outcome. The rules live
+in the services; inside a run, notices and state changes are once-only on their own (notice
+keys, conditional updates), so even overlapping slots send nothing twice.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.clock import Clock, as_utc
 from bot.config import Settings
-from bot.services.alert_actions import escalate_overdue_alerts
-from bot.services.credits import run_credit_digest, run_credit_usage
-from bot.services.grant_lifecycle import run_grant_expiry
-from bot.services.org_verification import run_org_verification
-from bot.services.request_sla import run_request_sla
-from bot.services.reverification import run_reverification
+from bot.services.access import expiry, sla
+from bot.services.alerts.escalation import escalate_overdue
+from bot.services.context import ServiceContext, system_context
+from bot.services.credits import notices as credit_notices
+from bot.services.directory import verification
+from bot.services.reverification import reminders
+from scheduler.batches import describe, run_batch
+from scheduler.countdown import Countdown, run_countdown
 from storage.database import Database
-from storage.tables import JobRun
 
-log = logging.getLogger(__name__)
+JobFunc = Callable[[Database, ServiceContext], Awaitable[str]]
 
-JobFunc = Callable[[Database, Clock, Settings], Awaitable[str]]
-RUNNING, FINISHED, FAILED = "running", "finished", "failed"
-# Longer than any run should take; a run still `running` after this is presumed crashed.
-LEASE = timedelta(minutes=10)
+
+async def run_reverification(db: Database, ctx: ServiceContext) -> str:
+    """Remind admins before `reverify_due_at` and suspend overdue grants."""
+    countdown = Countdown(
+        name="reverification",
+        offsets=ctx.settings.reverify_remind_days,
+        upcoming=lambda s, until: reminders.due_soon(s, ctx, until),
+        overdue=lambda s: reminders.overdue(s, ctx),
+        days_left=lambda grant: reminders.days_to_due(ctx, grant),
+        warn=lambda s, grants: reminders.remind_admins(s, ctx, grants),
+        end=lambda s, grants: reminders.suspend_overdue(s, ctx, grants),
+        labels=("reminders", "suspended"),
+    )
+    return await run_countdown(db, countdown, now=ctx.now())
+
+
+async def run_grant_expiry(db: Database, ctx: ServiceContext) -> str:
+    """Warn admins of grants expiring soon and expire those whose `expires_at` passed."""
+    countdown = Countdown(
+        name="grant-expiry",
+        offsets=ctx.settings.expiry_warn_days,
+        upcoming=lambda s, until: expiry.expiring(s, ctx, until),
+        overdue=lambda s: expiry.expired(s, ctx),
+        days_left=lambda grant: expiry.days_to_expiry(ctx, grant),
+        warn=lambda s, grants: expiry.warn_admins(s, ctx, grants),
+        end=lambda s, grants: expiry.expire(s, ctx, grants),
+        labels=("warnings", "expired"),
+    )
+    return await run_countdown(db, countdown, now=ctx.now())
+
+
+async def run_org_verification(db: Database, ctx: ServiceContext) -> str:
+    """Warn reps of orgs whose verification ends soon; suspend grants of orgs whose verification lapsed."""
+    countdown = Countdown(
+        name="org-verification",
+        offsets=ctx.settings.org_verification_warn_days,
+        upcoming=lambda s, until: verification.lapsing(s, ctx, until),
+        overdue=lambda s: verification.lapsed(s, ctx),
+        days_left=lambda org: verification.days_to_lapse(ctx, org),
+        warn=lambda s, orgs: verification.warn_reps(s, ctx, orgs),
+        end=lambda s, orgs: verification.suspend_lapsed(s, ctx, orgs),
+        labels=("warnings", "suspended"),
+    )
+    return await run_countdown(db, countdown, now=ctx.now())
+
+
+async def run_request_sla(db: Database, ctx: ServiceContext) -> str:
+    """Nudge, escalate and expire requests waiting for a decision."""
+    async with db.sessions() as session:
+        due = await sla.overdue_requests(session, ctx)
+    counts = await run_batch(db, due.expiring, lambda s, b: sla.expire_requests(s, ctx, b), what="request-sla expiry")
+    counts += await run_batch(
+        db, due.escalating, lambda s, b: sla.escalate_requests(s, ctx, b), what="request-sla escalation"
+    )
+    counts += await run_batch(db, due.nudging, lambda s, b: sla.nudge_requests(s, ctx, b), what="request-sla nudge")
+    return describe(counts, ["nudged", "escalated", "expired", "failed"])
+
+
+async def run_alert_escalation(db: Database, ctx: ServiceContext) -> str:
+    """Escalate unacknowledged high/critical alerts; catch up alert messages held back while Slack rate-limited."""
+    async with db.transaction() as session:
+        return await escalate_overdue(session, ctx)
+
+
+async def run_credit_usage(db: Database, ctx: ServiceContext) -> str:
+    """Announce usage thresholds and unused-credit expiry, each once."""
+    async with db.sessions() as session:
+        live = await credit_notices.live_credit_grants(session, ctx)
+    counts: Counter[str] = Counter()
+    for org_id in sorted({g.org_id for g in live}):  # one org at a time: attribution needs all of an org's grants
+        batch = [g for g in live if g.org_id == org_id]
+        counts += await run_batch(db, batch, lambda s, b: credit_notices.announce_usage(s, ctx, b), what="credit-usage")
+    return describe(counts, ["threshold notices", "expiry warnings"])
+
+
+async def run_credit_digest(db: Database, ctx: ServiceContext) -> str:
+    """Post the weekly credits summary to the reps channel."""
+    async with db.transaction() as session:
+        return await credit_notices.post_digest(session, ctx)
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One scheduled job: its name, a human schedule, the service it calls, and its cron fields."""
+    """One scheduled job: its name, a human schedule, what it runs, and its cron fields."""
 
     name: str
     schedule: str
     func: JobFunc
-    cron: dict[str, Any] = field(default_factory=dict)
+    cron: dict[str, Any]
     period: timedelta = timedelta(hours=1)
     local_time: bool = False  # cron fields read in TRUSTBOT_TIMEZONE instead of UTC
 
@@ -72,160 +136,36 @@ class JobSpec:
             fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
         return as_utc(slot if slot is not None and slot <= now else now)
 
+    async def run(self, db: Database, clock: Clock, settings: Settings) -> str:
+        """Run the job once as Trustbot itself."""
+        return await self.func(db, system_context(clock, settings))
+
+
+_HOURLY, _DAILY, _WEEKLY = timedelta(hours=1), timedelta(days=1), timedelta(days=7)
 
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
-        JobSpec("reverification", "every hour", run_reverification, cron={"minute": 0}),
-        JobSpec("grant-expiry", "every hour", run_grant_expiry, cron={"minute": 5}),
-        JobSpec(
-            "request-sla", "every 15 minutes", run_request_sla, cron={"minute": "*/15"}, period=timedelta(minutes=15)
-        ),
+        JobSpec("reverification", "every hour", run_reverification, {"minute": 0}),
+        JobSpec("grant-expiry", "every hour", run_grant_expiry, {"minute": 5}),
+        JobSpec("request-sla", "every 15 minutes", run_request_sla, {"minute": "*/15"}, timedelta(minutes=15)),
         JobSpec(
             "org-verification",
             "daily at 00:10 (TRUSTBOT_TIMEZONE)",
             run_org_verification,
-            cron={"hour": 0, "minute": 10},
-            period=timedelta(days=1),
+            {"hour": 0, "minute": 10},
+            _DAILY,
+            local_time=True,
+        ),
+        JobSpec("alert-escalation", "every minute", run_alert_escalation, {"minute": "*"}, timedelta(minutes=1)),
+        JobSpec("credit-usage", "every hour", run_credit_usage, {"minute": 15}),
+        JobSpec(
+            "credit-digest",
+            "weekly, Monday 09:00 (TRUSTBOT_TIMEZONE)",
+            run_credit_digest,
+            {"day_of_week": "mon", "hour": 9, "minute": 0},
+            _WEEKLY,
             local_time=True,
         ),
     )
 }
-JOBS["alert-escalation"] = JobSpec(
-    "alert-escalation", "every minute", escalate_overdue_alerts, cron={"minute": "*"}, period=timedelta(minutes=1)
-)
-JOBS["credit-usage"] = JobSpec("credit-usage", "every hour", run_credit_usage, cron={"minute": 15})
-JOBS["credit-digest"] = JobSpec(
-    "credit-digest",
-    "weekly, Monday 09:00 (TRUSTBOT_TIMEZONE)",
-    run_credit_digest,
-    cron={"day_of_week": "mon", "hour": 9, "minute": 0},
-    period=timedelta(days=7),
-    local_time=True,
-)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one attempt at a slot did: `finished`, `failed`, or `skipped` (another run has it)."""
-
-    job: str
-    slot_at: datetime
-    status: str
-    outcome: str
-
-
-def runner_id() -> str:
-    """Who claims: host, process and a random suffix, so two runners in one process differ too."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _wall() -> datetime:
-    # Leases and run times are infrastructure on wall-clock time, even when the domain clock moves.
-    return datetime.now(UTC)
-
-
-async def claim_slot(db: Database, *, job: str, slot_at: datetime, owner: str) -> JobRun | None:
-    """Claim (job, slot_at) for `owner`; None when another run finished it or holds a live lease."""
-    now = _wall()
-    values = {
-        "job": job,
-        "slot_at": slot_at,
-        "status": RUNNING,
-        "claimed_by": owner,
-        "lease_until": now + LEASE,
-        "started_at": now,
-    }
-    async with db.transaction() as session:
-        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(JobRun)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["job", "slot_at"])
-            .returning(JobRun.id)
-        )
-        new_id = (await session.execute(statement)).scalar()
-        if new_id is None:
-            # Taken: re-claim only a crashed (lease expired) or failed run, conditionally so one runner wins.
-            result = await session.execute(
-                update(JobRun)
-                .where(
-                    JobRun.job == job,
-                    JobRun.slot_at == slot_at,
-                    ((JobRun.status == RUNNING) & (JobRun.lease_until < now)) | (JobRun.status == FAILED),
-                )
-                .values(
-                    claimed_by=owner,
-                    status=RUNNING,
-                    lease_until=now + LEASE,
-                    started_at=now,
-                    finished_at=None,
-                    outcome=None,
-                )
-                .returning(JobRun.id)
-            )
-            new_id = result.scalar()
-        if new_id is None:
-            return None
-        return await session.get(JobRun, new_id)
-
-
-async def _finish(db: Database, run: JobRun, owner: str, status: str, outcome: str) -> None:
-    async with db.transaction() as session:
-        await session.execute(
-            update(JobRun)
-            .where(JobRun.id == run.id, JobRun.claimed_by == owner)
-            .values(status=status, outcome=outcome[:500], finished_at=_wall())
-        )
-
-
-async def get_run(db: Database, *, job: str, slot_at: datetime) -> JobRun | None:
-    """The run of one slot, if any."""
-    async with db.sessions() as session:
-        return (await session.scalars(select(JobRun).where(JobRun.job == job, JobRun.slot_at == slot_at))).first()
-
-
-async def run_job(
-    db: Database,
-    clock: Clock,
-    settings: Settings,
-    name: str,
-    *,
-    slot_at: datetime | None = None,
-    owner: str | None = None,
-) -> RunResult:
-    """Claim the slot (default: the latest scheduled moment by `clock`) and run the job once in it."""
-    spec = JOBS[name]
-    slot = as_utc(slot_at) if slot_at is not None else spec.slot_for(clock.now(), settings)
-    owner = owner or runner_id()
-    run = await claim_slot(db, job=name, slot_at=slot, owner=owner)
-    if run is None:
-        existing = await get_run(db, job=name, slot_at=slot)
-        what = (
-            f"already {existing.status}" + (f": {existing.outcome}" if existing and existing.outcome else "")
-            if existing
-            else "claimed"
-        )
-        return RunResult(job=name, slot_at=slot, status="skipped", outcome=what)
-    try:
-        outcome = await spec.func(db, clock, settings)
-    except Exception as exc:
-        log.exception("job %s (slot %s) failed", name, slot.isoformat())
-        outcome = f"failed: {type(exc).__name__}: {exc}"
-        await _finish(db, run, owner, FAILED, outcome)
-        return RunResult(job=name, slot_at=slot, status=FAILED, outcome=outcome)
-    await _finish(db, run, owner, FINISHED, outcome)
-    log.info("job %s (slot %s): %s", name, slot.isoformat(), outcome)
-    return RunResult(job=name, slot_at=slot, status=FINISHED, outcome=outcome)
-
-
-async def last_runs(db: Database) -> dict[str, JobRun]:
-    """The most recent run of each job, by slot."""
-    async with db.sessions() as session:
-        latest = select(JobRun.job, func.max(JobRun.slot_at).label("slot_at")).group_by(JobRun.job).subquery()
-        rows = (
-            await session.scalars(
-                select(JobRun).join(latest, (JobRun.job == latest.c.job) & (JobRun.slot_at == latest.c.slot_at))
-            )
-        ).all()
-    return {row.job: row for row in rows}

@@ -8,7 +8,8 @@ from datetime import UTC
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runtime import Runtime
-from scheduler.jobs import JOBS, run_job
+from scheduler.jobs import JOBS
+from scheduler.runs import run_job
 
 log = logging.getLogger(__name__)
 

@@ -146,20 +146,8 @@ class RunningBot:
         return self.server.rt
 
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait for listeners running after ack, then deliver everything queued."""
-        await asyncio.sleep(0)
-        pending = [
-            t
-            for t in asyncio.all_tasks()
-            if t is not asyncio.current_task() and not t.done() and "trustbot-delivery" not in t.get_name()
-        ]
-        deadline = asyncio.get_running_loop().time() + timeout
-        for task in pending:
-            name = repr(task.get_coro())
-            if "run_ack_function_asynchronously" in name or "run_async_listener" in name or "_run_" in name:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining > 0:
-                    await asyncio.wait([task], timeout=remaining)
+        """Wait for listeners still working after their ack, then deliver everything queued."""
+        assert await self.rt.post_ack.wait(timeout), "listeners still running after their ack"
         await self.rt.delivery.drain(timeout=timeout)
 
 
@@ -171,10 +159,9 @@ async def start_bot(database_url: str, fake_slack: Any, clock: FixedClock, **ove
     settings = make_settings(database_url, fake_slack.api_url, **overrides)
     server = TrustbotServer(settings, clock=clock)
     await server.start(migrate=False)
-    from bot.services.directory import apply_directory, parse_directory
+    from tests.factories import seed_directory
 
-    async with server.rt.db.transaction() as session:
-        await apply_directory(session, clock, parse_directory(DIRECTORY_YAML), actor="test")
+    await seed_directory(server.rt.db, clock, config=settings)
     driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, fake_slack)
     return RunningBot(server=server, slack=fake_slack, driver=driver, clock=clock)
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.ids import Action, Block, Element, View
 from bot.messages import alerts as msg
+from bot.payloads import AlertRef
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -116,7 +117,7 @@ def test_buttons_are_the_contract_labels_with_typed_values() -> None:
         Action.ALERT_FALSE_POSITIVE,
         Action.ALERT_RESOLVE,
     }
-    assert all(msg.AlertRef.model_validate_json(b["value"]).alert_id == 7 for b in buttons)
+    assert all(AlertRef.model_validate_json(b["value"]).alert_id == 7 for b in buttons)
 
 
 def test_closed_alert_has_no_buttons_and_says_who() -> None:
@@ -164,7 +165,7 @@ def test_evidence_link_cannot_break_out() -> None:
 def test_suspend_modal() -> None:
     view = msg.build_suspend_modal(_card()).to_dict()
     assert view["callback_id"] == View.ALERT_SUSPEND_CONFIRM
-    assert msg.AlertRef.model_validate_json(view["private_metadata"]).alert_id == 7
+    assert AlertRef.model_validate_json(view["private_metadata"]).alert_id == 7
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
     assert inputs[0]["block_id"] == Block.REASON and inputs[0]["element"]["action_id"] == Element.REASON
     assert "Enhanced" in json.dumps(view)

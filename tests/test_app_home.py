@@ -13,17 +13,13 @@ from sqlalchemy import select
 from bot.messages.home import MAX_ALERTS, MAX_BLOCKS
 from storage.tables import Alert, Org, UsageRecord
 from tests.conftest import START, RunningBot
-from tests.test_request_flow import (
-    ADMIN,
-    OPS,
-    OUTSIDER,
-    REP,
-    approved_grant,
-    open_and_submit,
-    request_messages,
-)
+from tests.factories import make_grant, make_request
+from tests.test_request_flow import open_and_submit, request_messages
 
-LEAD, GLOBEX_ADMIN = "U0SEC1", "U0GLX1"
+ADMIN, REP, LEAD, OPS, OUTSIDER, GLOBEX_ADMIN = "U0ADM1", "U0REP1", "U0SEC1", "U0OPS1", "U0OUT1", "U0GLX1"
+TITLE = "Trustbot — trusted access"
+COMMANDS = "Commands: `/trust status` · `/trust grants` · `/trust credits` · `/trust alerts` · `/trust help`"
+UPDATED = "Updated 2026-11-02 09:00 UTC."
 
 
 def home_event(user: str, tab: str = "home") -> dict[str, Any]:
@@ -43,11 +39,22 @@ async def open_home(bot: RunningBot, user: str, *, event_id: str | None = None, 
     return response
 
 
-def home_of(bot: RunningBot, user: str) -> str:
+def home_view(bot: RunningBot, user: str) -> dict[str, Any]:
     view = bot.slack.home(user)
     assert view is not None, f"no home published for {user}"
     assert view["type"] == "home" and len(view["blocks"]) <= MAX_BLOCKS
-    return json.dumps(view["blocks"], ensure_ascii=False)
+    return view
+
+
+def home_lines(bot: RunningBot, user: str) -> list[str]:
+    """The mrkdwn of every section, field and context element of the user's Home, in order."""
+    lines: list[str] = []
+    for block in home_view(bot, user)["blocks"]:
+        if isinstance(block.get("text"), dict):
+            lines.append(block["text"]["text"])
+        lines.extend(field["text"] for field in block.get("fields", []))
+        lines.extend(e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str))
+    return lines
 
 
 def publishes(bot: RunningBot, user: str | None = None) -> int:
@@ -84,9 +91,9 @@ async def add_alerts(bot: RunningBot, slug: str | None, *specs: dict[str, Any]) 
             session.add(Alert(**values))
 
 
-async def test_admin_sees_their_requests_grants_and_credits(bot: RunningBot) -> None:
-    grant_id = await approved_grant(bot)
-    await open_and_submit(bot, use_case="Phishing triage")  # a second, still pending request
+async def add_acme_usage(bot: RunningBot) -> None:
+    """$1,500 of Acme usage in acme-2026's period (one record names the grant, one does not), and
+    $999 before it that must not count."""
     acme = await org_id(bot, "acme")
     async with bot.rt.db.transaction() as session:
         session.add(
@@ -118,43 +125,79 @@ async def test_admin_sees_their_requests_grants_and_credits(bot: RunningBot) -> 
             )
         )
 
+
+async def test_admin_sees_their_requests_grants_and_credits(bot: RunningBot) -> None:
+    grant_id = await make_grant(bot.rt.db, bot.clock)  # request #1, approved
+    request_id = await make_request(bot.rt.db, bot.clock)  # a second, still pending request
+    await add_acme_usage(bot)
+
     await open_home(bot, ADMIN)
-    home = home_of(bot, ADMIN)
-    assert "Your roles: enterprise admin of Acme Security" in home
-    assert "Open requests (1)" in home and "*Request #2*" in home and "opened" in home
-    assert f"*Grant #{grant_id}*" in home and "expires" in home and "re-verify by" in home
-    assert "acme-2026" in home and "$250,000.00" in home and "used $1,500.00" in home and "expires 2027-01-01" in home
-    assert "Awaiting your decision" not in home and "Active alerts" not in home  # not a rep, not a lead
+    # Not a rep, not a lead: nothing awaits a decision, no alerts.
+    assert home_lines(bot, ADMIN) == [
+        TITLE,
+        f"Your roles: enterprise admin of Acme Security. {UPDATED}",
+        "*Your org: Acme Security*",
+        "*Open requests (1)*",
+        f"*Request #{request_id}* · Acme Security · Standard · 90 days · 1 person · by <@U0ADM1> · pending"
+        " · opened less than a minute ago",
+        "*Grants (1)*",
+        f":large_green_circle: *Grant #{grant_id}* · Acme Security · Standard · 1 person · active"
+        " · expires 2027-08-29 · re-verify by 2026-11-05",
+        "*Credits (1)*",
+        "*acme-2026* · Acme Security · $250,000.00 · used $1,500.00 (1%) · $248,500.00 left · expires 2027-01-01",
+        COMMANDS,
+    ]
 
     await open_home(bot, GLOBEX_ADMIN)  # another org's admin sees none of Acme's
-    other = home_of(bot, GLOBEX_ADMIN)
-    assert "Globex" in other
-    assert "Acme" not in other and "Request #" not in other and "Grant #" not in other and "acme-2026" not in other
+    assert home_lines(bot, GLOBEX_ADMIN) == [
+        TITLE,
+        f"Your roles: enterprise admin of Globex. {UPDATED}",
+        "*Your org: Globex*",
+        "*Open requests*\nNone. Ask for access with `/trust request`.",
+        "*Grants*\nNo active or suspended grants.",
+        "*Credits*\nNo credit grants.",
+        COMMANDS,
+    ]
 
 
 async def test_rep_sees_what_awaits_their_decision(bot: RunningBot) -> None:
     await open_and_submit(bot)
     bot.clock.advance(timedelta(hours=5))
     await open_home(bot, REP)
-    home = home_of(bot, REP)
-    assert "Awaiting your decision (1)" in home
-    assert "*Request #1*" in home and "Acme Security" in home and "waiting 5 hours" in home
+    lines = home_lines(bot, REP)
+    assert lines[:3] == [
+        TITLE,
+        "Your roles: account rep of Acme Security. Updated 2026-11-02 14:00 UTC.",
+        "*Awaiting your decision (1)* — decide in each request's thread in the reps channel",
+    ]
+    assert lines[3].startswith("*Request #1* · Acme Security · ")
+    assert lines[3].endswith(" · by <@U0ADM1> · pending · waiting 5 hours")
+    assert lines[4:] == [COMMANDS]
 
     _, actions = request_messages(bot)
     await bot.driver.click(REP, actions, "Approve")
     await bot.settle()
     await open_home(bot, REP)
-    home = home_of(bot, REP)
-    assert "Nothing awaits you" in home and "Request #1" not in home
+    assert home_lines(bot, REP) == [
+        TITLE,
+        "Your roles: account rep of Acme Security. Updated 2026-11-02 14:00 UTC.",
+        "*Awaiting your decision*\nNothing awaits you. :tada:",
+        COMMANDS,
+    ]
 
 
 async def test_outsider_sees_no_org_data(bot: RunningBot) -> None:
-    await approved_grant(bot)
-    await open_and_submit(bot)
+    await make_grant(bot.rt.db, bot.clock)
+    await make_request(bot.rt.db, bot.clock)
     await add_alerts(bot, "acme", {"severity": "high"})
     await open_home(bot, OUTSIDER)
-    home = home_of(bot, OUTSIDER)
-    assert "not part of the trusted-access program" in home
+    assert home_lines(bot, OUTSIDER) == [
+        TITLE,
+        "You're not part of the trusted-access program, so there is nothing to show you here.\n\n"
+        "If your company takes part, ask your company's enterprise admin — or your account rep at the provider — "
+        "to add you to the Trustbot directory. Until then Trustbot shows no org's requests, grants, credits or alerts.",
+    ]
+    home = json.dumps(home_view(bot, OUTSIDER)["blocks"], ensure_ascii=False)
     for leak in ("Acme", "acme", "Globex", "Request #", "Grant #", "exfil", "$"):
         assert leak not in home
 
@@ -169,33 +212,57 @@ async def test_security_lead_sees_active_alerts_of_their_orgs_only(bot: RunningB
     )
     await add_alerts(bot, "globex", {"severity": "high", "signal": "globex_signal"})
     await open_home(bot, LEAD)
-    home = home_of(bot, LEAD)
-    assert "Active alerts — your orgs (2)" in home
-    assert "LOW" in home and "odd_hours" in home and "3 occurrences" in home and "last seen" in home
-    assert "CRITICAL" in home and "jailbreak_attempts" in home and "escalated" in home
+    lines = home_lines(bot, LEAD)
+    assert lines[:3] == [
+        TITLE,
+        f"Your roles: security lead of Acme Security. {UPDATED}",
+        "*Active alerts — your orgs (2)* — act on them in the security channel or with `/trust alerts`",
+    ]
+    assert lines[5:] == [COMMANDS]
+    # Most severe first; every severity shown, `low` included; user text escaped.
+    critical, low = lines[3], lines[4]
+    assert "*#2 CRITICAL* · Acme Security · jailbreak_attempts · escalated\n" in critical
+    assert "*#1 LOW* · Acme Security · odd_hours · open\n" in low
+    assert low.endswith("Ping &lt;!channel&gt; &amp; &lt;@U0OPS1&gt;\n3 occurrences, last seen 2026-11-02 08:55 UTC")
+    home = json.dumps(home_view(bot, LEAD)["blocks"], ensure_ascii=False)
     assert "closed_signal" not in home and "globex_signal" not in home
-    assert "<!channel>" not in home and "<@U0OPS1>" not in home and "&lt;!channel&gt; &amp;" in home
+    assert "<!channel>" not in home and "<@U0OPS1>" not in home
 
 
 async def test_operator_sees_counts_and_every_alert_within_slack_limits(bot: RunningBot) -> None:
-    await open_and_submit(bot)
+    await make_request(bot.rt.db, bot.clock)
     await add_alerts(bot, "acme", *({"severity": "medium"} for _ in range(MAX_ALERTS + 25)))
     await add_alerts(bot, None, {"severity": "critical", "signal": "unknown_org_signal"})
     await open_home(bot, OPS)
-    view = bot.slack.home(OPS)
-    assert view is not None and len(view["blocks"]) <= MAX_BLOCKS
-    home = json.dumps(view["blocks"], ensure_ascii=False)
-    assert "Across all orgs" in home and "*Orgs*\\n2" in home and "*Open requests*\\n1" in home
-    assert "*Active alerts*\\n41" in home and "1 critical" in home
-    assert "Awaiting your decision (1)" in home  # the operator may decide any org's request
-    assert "unknown_org_signal" in home and "(unknown org)" in home  # most severe first
-    assert "and 26 more alerts" in home
+    view = home_view(bot, OPS)
+    lines = home_lines(bot, OPS)
+    assert lines[:10] == [
+        TITLE,
+        f"Your roles: operator. {UPDATED}",
+        "*Across all orgs*",
+        "*Orgs*\n2",
+        "*Open requests*\n1",
+        "*Active grants*\n0",
+        "*Suspended grants*\n0",
+        f"*Active alerts*\n{MAX_ALERTS + 26} (1 critical, {MAX_ALERTS + 25} medium)",
+        # The operator may decide any org's request.
+        "*Awaiting your decision (1)* — decide in each request's thread in the reps channel",
+        "*Request #1* · Acme Security · Standard · 90 days · 1 person · by <@U0ADM1> · pending"
+        " · waiting less than a minute",
+    ]
+    assert lines[10] == (
+        f"*Active alerts — all orgs ({MAX_ALERTS + 26})* — act on them in the security channel or with `/trust alerts`"
+    )
+    # Most severe first: the unknown org's critical alert leads.
+    assert f"*#{MAX_ALERTS + 26} CRITICAL* · `initech` (unknown org) · unknown_org_signal · open" in lines[11]
+    assert lines[-2:] == ["… and 26 more alerts not shown here.", COMMANDS]
+    assert len(view["blocks"]) <= MAX_BLOCKS
 
 
 async def test_retried_event_publishes_once(bot: RunningBot) -> None:
     first = await open_home(bot, ADMIN, event_id="Ev0HOME0001")
     retry = await open_home(bot, ADMIN, event_id="Ev0HOME0001", retry_num=1)
-    assert first.status == retry.status == 200
+    assert (first.status, retry.status) == (200, 200)
     assert publishes(bot, ADMIN) == 1
     await open_home(bot, ADMIN, event_id="Ev0HOME0002")
     assert publishes(bot, ADMIN) == 2
@@ -204,4 +271,4 @@ async def test_retried_event_publishes_once(bot: RunningBot) -> None:
 async def test_messages_tab_publishes_nothing(bot: RunningBot) -> None:
     response = await bot.driver.event(home_event(ADMIN, tab="messages"))
     await bot.settle()
-    assert response.status == 200 and publishes(bot) == 0
+    assert (response.status, publishes(bot)) == (200, 0)

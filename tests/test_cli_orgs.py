@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.cli import main
+from storage.database import Database
+from storage.tables import AuditEvent
 from tests.conftest import DIRECTORY_YAML
+
+LISTING = (
+    "SLUG    NAME           REP     ADMINS  SECURITY_CHANNEL  MAX_TIER  VERIFIED_UNTIL\n"
+    "acme    Acme Security  U0REP1  2       C0ACMESEC         frontier  2027-06-30\n"
+    "globex  Globex         U0REP2  1                         standard  2027-03-31\n"
+)
 
 
 @pytest.fixture
@@ -17,16 +27,39 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def audit_trail(cli_env: Path) -> list[tuple[str, str, str]]:
+    async def read() -> list[tuple[str, str, str]]:
+        db = Database(f"sqlite+aiosqlite:///{cli_env}/cli.db")
+        try:
+            async with db.sessions() as session:
+                events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+                return [(e.actor, e.action, e.subject) for e in events]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
 def test_apply_then_list_then_reapply_is_idempotent(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = cli_env / "directory.yml"
     path.write_text(DIRECTORY_YAML)
     assert main(["orgs", "apply", str(path)]) == 0
-    assert "2 created" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        "directory applied: 2 created, 0 updated, 0 unchanged\n"
+        "created: acme, globex\n"
+        "tiers: default tiers created\n"
+        "program settings changed: operators, reps_channel, security_channel\n"
+    )
     assert main(["orgs", "list"]) == 0
-    listing = capsys.readouterr().out
-    assert "acme" in listing and "Acme Security" in listing and "globex" in listing
+    assert capsys.readouterr().out == LISTING
     assert main(["orgs", "apply", str(path)]) == 0
-    assert "nothing changed" in capsys.readouterr().out
+    assert capsys.readouterr().out == "directory applied: 0 created, 0 updated, 2 unchanged\nnothing changed\n"
+    # The CLI applies as `cli`; the unchanged re-apply is not audited.
+    assert audit_trail(cli_env) == [
+        ("cli", "org.created", "org:acme"),
+        ("cli", "org.created", "org:globex"),
+        ("cli", "directory.applied", "directory"),
+    ]
 
 
 def test_one_bad_org_changes_nothing_and_names_org_and_field(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,13 +72,15 @@ def test_one_bad_org_changes_nothing_and_names_org_and_field(cli_env: Path, caps
     )
     path.write_text(bad)
     assert main(["orgs", "apply", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert "globex" in err and "rep" in err
+    assert capsys.readouterr().err == (
+        f"trustbot: {path}: invalid directory file (1 problem):\n"
+        "  org 'globex': field 'rep': not a Slack user id ('bob')\n"
+    )
     assert main(["orgs", "list"]) == 0
-    assert "Globex Renamed" not in capsys.readouterr().out
+    assert capsys.readouterr().out == LISTING
 
 
 def test_missing_file_is_a_one_line_error(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["orgs", "apply", str(cli_env / "nope.yml")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nope.yml" in err
+    missing = cli_env / "nope.yml"
+    assert main(["orgs", "apply", str(missing)]) == 2
+    assert capsys.readouterr().err == f"trustbot: cannot read {missing}: No such file or directory\n"

@@ -12,24 +12,17 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-import handlers.credits  # noqa: F401  (registers `/trust credits` until bot/app.py lists the feature)
 from bot.clock import FixedClock
-from bot.config import Settings
-from bot.services.credits import credit_statuses, credit_usage
-from bot.services.directory import apply_directory, parse_directory
-from handlers.ingest import sign
+from bot.services.credits.usage import credit_statuses, credit_usage
+from bot.testing.producers import ingest_headers
+from scheduler.runs import run_job
 from storage.database import Database
 from storage.queries.directory import get_org
-from storage.tables import (
-    AuditEvent,
-    CreditGrant,
-    OutboxMessage,
-    SentNotice,
-    UsageRecord,
-)
-from tests.conftest import DIRECTORY_YAML, INGEST_SECRET, RunningBot
+from storage.tables import AuditEvent, CreditGrant, OutboxMessage, SentNotice, UsageRecord
+from tests.conftest import INGEST_SECRET, RunningBot
+from tests.factories import seed_directory, settings
 
-ADM1, ADM2, REP1, OUT, OPS = "U0ADM1", "U0ADM2", "U0REP1", "U0OUT1", "U0OPS1"
+ADM1, ADM2, REP1, OUT, OPS, GLX = "U0ADM1", "U0ADM2", "U0REP1", "U0OUT1", "U0OPS1", "U0GLX1"
 
 
 def usage(id: str, **overrides: Any) -> dict[str, Any]:
@@ -42,7 +35,7 @@ async def post_usage(bot: RunningBot, payload: Any, *, secret: str = INGEST_SECR
     raw = json.dumps(payload).encode()
     async with (
         aiohttp.ClientSession() as http,
-        http.post(f"{bot.server.url}/usage", data=raw, headers=sign(secret, raw)) as response,
+        http.post(f"{bot.server.url}/usage", data=raw, headers=ingest_headers(secret, raw)) as response,
     ):
         text = await response.text()
         return response.status, (json.loads(text) if text.startswith("{") else {"raw": text})
@@ -51,6 +44,17 @@ async def post_usage(bot: RunningBot, payload: Any, *, secret: str = INGEST_SECR
 async def records(db: Database) -> list[UsageRecord]:
     async with db.sessions() as session:
         return list((await session.scalars(select(UsageRecord).order_by(UsageRecord.id))).all())
+
+
+def rejection(item: int, field: str, message: str) -> dict[str, Any]:
+    """The 422 answer for a record naming something the directory does not know."""
+    return {
+        "error": "invalid",
+        "message": f"item {item}, field {field}: {message}",
+        "item": item,
+        "field": field,
+        "errors": [{"item": item, "field": field, "message": message}],
+    }
 
 
 # -- POST /usage -------------------------------------------------------------------------------
@@ -66,18 +70,24 @@ async def test_usage_is_accepted_and_duplicates_counted(bot: RunningBot) -> None
     status, answer = await post_usage(bot, usage("u-2"))
     assert (status, answer) == (202, {"accepted": 0, "duplicates": 1})
     rows = await records(bot.rt.db)
-    assert [r.id for r in rows] == ["u-1", "u-2", "u-3"]
-    assert Decimal(rows[0].amount_usd) == Decimal("125.5") and rows[1].credit_grant_id == "acme-2026"
+    assert [(r.id, Decimal(r.amount_usd), r.credit_grant_id) for r in rows] == [
+        ("u-1", Decimal("125.5"), None),
+        ("u-2", Decimal("10"), "acme-2026"),
+        ("u-3", Decimal("125.5"), None),
+    ]
 
 
 async def test_usage_unknown_org_or_credit_grant_is_422_and_stores_nothing(bot: RunningBot) -> None:
     status, answer = await post_usage(bot, {"usage": [usage("ok-1"), usage("bad-1", org="initech")]})
-    assert status == 422 and answer["item"] == 1 and answer["field"] == "org"
+    assert (status, answer) == (422, rejection(1, "org", "unknown org `initech`"))
     status, answer = await post_usage(bot, {"usage": [usage("bad-2", credit_grant="nope")]})
-    assert status == 422 and answer["item"] == 0 and answer["field"] == "credit_grant"
+    assert (status, answer) == (422, rejection(0, "credit_grant", "unknown credit grant `nope` for org `acme`"))
     # Another org's credit grant is not this org's.
     status, answer = await post_usage(bot, {"usage": [usage("bad-3", org="globex", credit_grant="acme-2026")]})
-    assert status == 422 and answer["field"] == "credit_grant"
+    assert (status, answer) == (
+        422,
+        rejection(0, "credit_grant", "unknown credit grant `acme-2026` for org `globex`"),
+    )
     assert await records(bot.rt.db) == []
 
 
@@ -90,7 +100,7 @@ async def test_usage_validation_and_signature(bot: RunningBot) -> None:
         (usage("x" * 129), "id"),
     ):
         status, answer = await post_usage(bot, bad)
-        assert status == 422 and answer["field"] == field, (bad, answer)
+        assert (status, answer["error"], answer["item"], answer["field"]) == (422, "invalid", 0, field), (bad, answer)
     status, _ = await post_usage(bot, usage("u-1"), secret="wrong-secret")
     assert status == 401
     assert await records(bot.rt.db) == []
@@ -98,44 +108,71 @@ async def test_usage_validation_and_signature(bot: RunningBot) -> None:
 
 # -- /trust credits ----------------------------------------------------------------------------
 
-
-def last_response(bot: RunningBot) -> str:
-    return json.dumps(bot.slack.responses[-1]) if bot.slack.responses else ""
+WHO_SEES = "Only an org's admins, account reps and security leads, and operators, can."
 
 
-async def test_credits_command_for_admin_and_refusal_for_outsider(bot: RunningBot) -> None:
+def last_body(bot: RunningBot) -> dict[str, Any]:
+    assert bot.slack.responses, "no response_url answer"
+    return bot.slack.responses[-1]["body"]
+
+
+async def credits_as(bot: RunningBot, user: str, text: str = "credits") -> dict[str, Any]:
+    before = len(bot.slack.responses)
+    await bot.driver.command(user, text)
+    await bot.settle()
+    assert len(bot.slack.responses) == before + 1
+    body = last_body(bot)
+    assert body["response_type"] == "ephemeral"
+    return body
+
+
+def shown(body: dict[str, Any]) -> str:
+    return json.dumps(body.get("blocks", []), ensure_ascii=False)
+
+
+async def test_credits_command_for_admin_and_operator(bot: RunningBot) -> None:
     await post_usage(bot, {"usage": [usage("u-1", amount_usd=3000, occurred_at="2026-10-20T00:00:00Z")]})
-    await bot.driver.command(ADM1, "credits")
-    await bot.settle()
-    shown = last_response(bot)
-    assert "acme-2026" in shown and "$250,000.00" in shown and "$3,000.00" in shown and "$247,000.00" in shown
-    assert "$100.00/day" in shown  # $3,000 over the last 30 days
-    assert bot.slack.responses[-1]["body"].get("response_type") == "ephemeral"
-    await bot.driver.command(OUT, "credits acme")
-    await bot.settle()
-    refused = last_response(bot)
-    assert "acme-2026" not in refused and "directory" in refused
-    await bot.driver.command("U0GLX1", "credits acme")
-    await bot.settle()
-    assert "acme-2026" not in last_response(bot) and "Only" in last_response(bot)
-    await bot.driver.command(OPS, "credits acme")
-    await bot.settle()
-    assert "acme-2026" in last_response(bot)
+    mine = await credits_as(bot, ADM1)
+    assert mine["text"] == "Credits of your orgs: acme-2026 $3,000.00 of $250,000.00 used"
+    blocks = shown(mine)
+    assert "*acme-2026* · Acme Security · $250,000.00" in blocks
+    assert "used $3,000.00 (1.2%) · $247,000.00 remaining" in blocks
+    assert "burn $100.00/day" in blocks  # $3,000 over the last 30 days
+    assert "expires 2027-01-01" in blocks
+
+    named = await credits_as(bot, OPS, "credits acme")
+    assert named["text"] == "Credits of Acme Security: acme-2026 $3,000.00 of $250,000.00 used"
+    everything = await credits_as(bot, OPS)
+    assert everything["text"] == "Credits, all orgs: acme-2026 $3,000.00 of $250,000.00 used"
+
+
+async def test_credits_refusals_are_neutral_and_show_nothing(bot: RunningBot) -> None:
+    outsider = await credits_as(bot, OUT, "credits acme")
+    assert outsider == {
+        "text": ":no_entry: You're not in the Trustbot directory, so I can't show credits. "
+        "Ask your account rep to add you.",
+        "response_type": "ephemeral",
+        "replace_original": False,
+    }
+    # Another org's admin: the same refusal whether or not the org exists.
+    for slug in ("acme", "initech"):
+        refused = await credits_as(bot, GLX, f"credits {slug}")
+        assert refused["text"] == f":no_entry: You can't see credits of `{slug}`. {WHO_SEES}"
+        assert "blocks" not in refused
+    # Operators may see any org, so for them an unknown org is simply not there.
+    missing = await credits_as(bot, OPS, "credits initech")
+    assert missing["text"] == ":no_entry: There is no org `initech` in the directory."
 
 
 # -- jobs --------------------------------------------------------------------------------------
 
 
-def settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
-
-
 async def seed(db: Database, clock: FixedClock) -> int:
-    async with db.transaction() as session:
-        await apply_directory(session, clock, parse_directory(DIRECTORY_YAML), actor="test")
+    await seed_directory(db, clock)
+    async with db.sessions() as session:
         org = await get_org(session, slug="acme")
-        assert org is not None and org.id is not None
-        return org.id
+    assert org is not None and org.id is not None
+    return org.id
 
 
 async def add_usage(db: Database, org_id: int, id: str, amount: int, at: datetime) -> None:
@@ -144,8 +181,6 @@ async def add_usage(db: Database, org_id: int, id: str, amount: int, at: datetim
 
 
 async def run(db: Database, clock: FixedClock, name: str) -> str:
-    from scheduler.jobs import run_job
-
     result = await run_job(db, clock, settings(), name)
     assert result.status == "finished", result
     return result.outcome
@@ -164,18 +199,26 @@ def dms(rows: Sequence[OutboxMessage]) -> dict[str, list[str]]:
     return result
 
 
+async def notice_keys(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return sorted((await session.scalars(select(SentNotice.key))).all())
+
+
+async def audit_actions(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return list((await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all())
+
+
 async def test_credit_usage_job_announces_each_notice_once(db: Database, clock: FixedClock) -> None:
     org_id = await seed(db, clock)
     await add_usage(db, org_id, "big", 200_000, datetime(2026, 10, 1, tzinfo=UTC))  # 80%: 50 and 75 crossed at once
     assert await run(db, clock, "credit-usage") == "1 threshold notice"
     told = dms(await outbox(db))
     assert set(told) == {ADM1, ADM2, REP1}
-    assert all(len(texts) == 1 and "75%" in texts[0] for texts in told.values())
-    async with db.sessions() as session:
-        keys = sorted((await session.scalars(select(SentNotice.key))).all())
-        actions = [e.action for e in (await session.scalars(select(AuditEvent))).all()]
-    assert "credit:acme-2026:pct:50" in keys and "credit:acme-2026:pct:75" in keys  # 50 retired unsent
-    assert actions.count("credit.threshold") == 1
+    first = ":bar_chart: Acme Security has used 75% or more of credit *acme-2026*."
+    assert all(len(texts) == 1 and texts[0].startswith(first + "\n") for texts in told.values())
+    assert await notice_keys(db) == ["credit:acme-2026:pct:50", "credit:acme-2026:pct:75"]  # 50 retired unsent
+    assert (await audit_actions(db)).count("credit.threshold") == 1
 
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "credit-usage") == "nothing due"
@@ -189,15 +232,26 @@ async def test_credit_usage_job_announces_each_notice_once(db: Database, clock: 
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "credit-usage") == "nothing due"
     told = dms(await outbox(db))
-    assert all(len(texts) == 3 for texts in told.values())
-    assert any("90%" in t for t in told[ADM1]) and any("2027-01-01" in t and "expires" in t for t in told[ADM1])
+    assert set(told) == {ADM1, ADM2, REP1} and all(texts == told[ADM1] for texts in told.values())
+    assert len(told[ADM1]) == 3
+    assert told[ADM1][1].startswith(":bar_chart: Acme Security has used 90% or more of credit *acme-2026*.\n")
+    assert told[ADM1][2].startswith(
+        ":hourglass_flowing_sand: Credit *acme-2026* of Acme Security expires 2027-01-01 (in 27 days)"
+        " with $24,000.00 unused.\n"
+    )
 
     # 7 days ahead: the second warning, once.
     clock.set(datetime(2026, 12, 26, 9, 0, tzinfo=UTC))
     assert await run(db, clock, "credit-usage") == "1 expiry warning"
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "credit-usage") == "nothing due"
-    assert len(dms(await outbox(db))[REP1]) == 4
+    told = dms(await outbox(db))
+    assert len(told[REP1]) == 4
+    assert told[REP1][3].startswith(
+        ":hourglass_flowing_sand: Credit *acme-2026* of Acme Security expires 2027-01-01 (in 6 days)"
+    )
+    actions = await audit_actions(db)
+    assert (actions.count("credit.threshold"), actions.count("credit.expiry_warning")) == (2, 2)
 
 
 async def test_no_expiry_warning_once_credit_is_used_up(db: Database, clock: FixedClock) -> None:
@@ -205,19 +259,28 @@ async def test_no_expiry_warning_once_credit_is_used_up(db: Database, clock: Fix
     await add_usage(db, org_id, "all", 250_000, datetime(2026, 10, 1, tzinfo=UTC))
     clock.set(datetime(2026, 12, 26, 9, 0, tzinfo=UTC))
     assert await run(db, clock, "credit-usage") == "1 threshold notice"  # 100% only; no expiry warning
-    assert all("100%" in t[0] for t in dms(await outbox(db)).values())
+    told = dms(await outbox(db))
+    assert set(told) == {ADM1, ADM2, REP1}
+    assert all(
+        len(texts) == 1
+        and texts[0].startswith(":bar_chart: Acme Security has used 100% or more of credit *acme-2026*.")
+        for texts in told.values()
+    )
+    assert not any(key.startswith("credit:acme-2026:expiry") for key in await notice_keys(db))
 
 
 async def test_credit_digest_posts_one_message_to_the_reps_channel(db: Database, clock: FixedClock) -> None:
     org_id = await seed(db, clock)
     await add_usage(db, org_id, "u", 1_500, datetime(2026, 10, 20, tzinfo=UTC))
-    outcome = await run(db, clock, "credit-digest")
-    assert "posted" in outcome
+    assert await run(db, clock, "credit-digest") == "digest of 1 credit grant posted"
     posts = [r for r in await outbox(db) if r.op == "post"]
-    assert len(posts) == 1 and posts[0].channel == "C0REPS"
-    text = posts[0].payload["text"]
-    assert "Acme Security" in text and "acme-2026" in text and "$1,500.00 used" in text and "2027-01-01" in text
-    from scheduler.jobs import run_job
+    assert [p.channel for p in posts] == ["C0REPS"]
+    assert (
+        posts[0]
+        .payload["text"]
+        .startswith("Weekly credit digest: Acme Security acme-2026: $1,500.00 used, $248,500.00 left, ")
+    )
+    assert posts[0].payload["text"].endswith(", expires 2027-01-01")
 
     again = await run_job(db, clock, settings(), "credit-digest")
     assert again.status == "skipped"

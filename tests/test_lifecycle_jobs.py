@@ -1,4 +1,4 @@
-"""Scheduled jobs against a real database: grant expiry, request SLA, org verification (and shared seeding helpers)."""
+"""Scheduled jobs against a real database: grant expiry, request SLA, org verification (and shared helpers)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.config import Settings
-from bot.services.directory import apply_directory, parse_directory
 from storage.database import Database
-from storage.queries.directory import get_org
 from storage.tables import (
     AccessRequest,
     AuditEvent,
@@ -23,6 +20,7 @@ from storage.tables import (
     SentNotice,
 )
 from tests.conftest import DIRECTORY_YAML
+from tests.factories import make_grant, make_request, seed_directory, settings, system
 
 REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (
     "U0REP1",
@@ -35,89 +33,6 @@ REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (
     "U0OUT1",
     "U0GLX1",
 )
-
-
-def settings(**overrides: Any) -> Settings:
-    """Settings with defaults, no `.env`."""
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
-
-
-async def seed_directory(db: Database, clock: FixedClock, yaml: str = DIRECTORY_YAML) -> None:
-    """Apply the test directory (acme, globex)."""
-    async with db.transaction() as session:
-        await apply_directory(session, clock, parse_directory(yaml), actor="test")
-
-
-async def make_request(
-    db: Database,
-    clock: FixedClock,
-    *,
-    org: str = "acme",
-    status: str = RequestStatus.PENDING,
-    created_at: datetime | None = None,
-    requester: str = ADM1,
-    tier: str = "standard",
-    members: Sequence[str] = (DEV1,),
-    use_case: str = "Red-team our <!channel> product",
-) -> int:
-    """Insert a request row directly; returns its id."""
-    async with db.transaction() as session:
-        org_row = await get_org(session, slug=org)
-        assert org_row is not None and org_row.id is not None
-        at = created_at or clock.now()
-        request = AccessRequest(
-            org_id=org_row.id,
-            requester=requester,
-            members=list(members),
-            tier_id=tier,
-            use_case=use_case,
-            justification="x" * 30,
-            duration_days=90,
-            status=status,
-            created_at=at,
-            updated_at=at,
-        )
-        session.add(request)
-        await session.flush()
-        request.message_key = f"request:{request.id}"
-        return request.id or 0
-
-
-async def make_grant(
-    db: Database,
-    clock: FixedClock,
-    *,
-    org: str = "acme",
-    due: timedelta = timedelta(days=3),
-    expires: timedelta = timedelta(days=300),
-    members: Sequence[str] = (DEV1,),
-    tier: str = "standard",
-    status: str = GrantStatus.ACTIVE,
-    suspended_reason: str | None = None,
-    blanket: bool = False,
-) -> int:
-    """Insert an approved request and its grant, due and expiring relative to the clock; returns the grant id."""
-    request_id = await make_request(db, clock, org=org, status=RequestStatus.APPROVED, members=members, tier=tier)
-    async with db.transaction() as session:
-        request = await session.get(AccessRequest, request_id)
-        assert request is not None
-        now = clock.now()
-        grant = Grant(
-            request_id=request_id,
-            org_id=request.org_id,
-            members=list(members),
-            blanket=blanket,
-            tier_id=tier,
-            status=status,
-            starts_at=now - timedelta(days=10),
-            expires_at=now + expires,
-            reverify_due_at=now + due,
-            suspended_reason=suspended_reason,
-            suspended_at=now if suspended_reason else None,
-        )
-        session.add(grant)
-        await session.flush()
-        return grant.id or 0
 
 
 async def outbox(db: Database, *, since_id: int = 0) -> list[OutboxMessage]:
@@ -165,6 +80,13 @@ async def audit_actions(db: Database) -> list[tuple[str, str]]:
         ]
 
 
+async def audit_actors(db: Database, action: str) -> list[str]:
+    """Who did each audited `action`, in order."""
+    async with db.sessions() as session:
+        query = select(AuditEvent.actor).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        return list((await session.scalars(query)).all())
+
+
 async def notice_keys(db: Database) -> list[str]:
     """Every once-only notice key claimed."""
     async with db.sessions() as session:
@@ -173,7 +95,7 @@ async def notice_keys(db: Database) -> list[str]:
 
 async def run(db: Database, clock: FixedClock, name: str, **overrides: Any) -> str:
     """Run one job in the slot the clock says it is; returns its outcome."""
-    from scheduler.jobs import run_job
+    from scheduler.runs import run_job
 
     result = await run_job(db, clock, settings(**overrides), name)
     assert result.status == "finished", result
@@ -221,6 +143,7 @@ async def test_expiry_ends_grant_tells_admins_members_and_thread(db: Database, c
     [(channel, parent, text)] = thread_replies(rows)
     assert (channel, parent) == ("C0REPS", f"request:{row.request_id}") and f"<@{REP}>" in text
     assert ("grant.expired", "org:acme") in await audit_actions(db)
+    assert await audit_actors(db, "grant.expired") == ["trustbot"]
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "grant-expiry") == "nothing due"
 
@@ -281,7 +204,7 @@ async def test_request_sla_jump_escalates_without_separate_nudge_and_skips_info_
 
 
 async def test_org_verification_warns_reps_then_suspends_and_restores(db: Database, clock: FixedClock) -> None:
-    from bot.services.org_verification import restore_org_verification
+    from bot.services.directory.verification import restore_org_verification
 
     await seed_directory(db, clock)
     gid = await make_grant(db, clock, org="globex", due=timedelta(days=170), expires=timedelta(days=360))
@@ -299,14 +222,16 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
     assert (await grant(db, other)).status == GrantStatus.ACTIVE
     rows = await outbox(db, since_id=mark)
     assert any("lapsed" in t for t in dms(rows)[GLX]) and any("lapsed" in t for t in dms(rows)[BACKUP])
-    async with db.transaction() as session:
-        assert await restore_org_verification(session, clock, org_ids=[(await grant(db, gid)).org_id]) == []
+    async with db.transaction() as session:  # still lapsed: nothing to restore
+        org_id = (await grant(db, gid)).org_id
+        assert await restore_org_verification(session, system(clock), org_ids=[org_id]) == []
+    assert (await grant(db, gid)).status == GrantStatus.SUSPENDED
     mark = await last_outbox_id(db)
-    async with db.transaction() as session:  # the directory update with a later date restores them
-        report = await apply_directory(
-            session, clock, parse_directory(DIRECTORY_YAML.replace("2027-03-31", "2028-03-31")), actor="test"
-        )
+    # The directory update with a later date restores them, audited as whoever applied it.
+    report = await seed_directory(db, clock, DIRECTORY_YAML.replace("2027-03-31", "2028-03-31"), actor="cli")
     assert report.verification_extended == ["globex"] and report.grants_restored == [gid]
-    assert (await grant(db, gid)).status == GrantStatus.ACTIVE
+    row = await grant(db, gid)
+    assert row.status == GrantStatus.ACTIVE and row.suspended_reason is None
     assert "active again" in dms(await outbox(db, since_id=mark))[GLX][0]
     assert ("grant.restored", "org:globex") in await audit_actions(db)
+    assert await audit_actors(db, "grant.restored") == ["cli"]

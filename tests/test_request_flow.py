@@ -12,6 +12,8 @@ from storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 from tests.conftest import RunningBot
 
 ADMIN, ADMIN2, REP, BACKUP, OUTSIDER, OPS = "U0ADM1", "U0ADM2", "U0REP1", "U0REP2", "U0OUT1", "U0OPS1"
+SEC, GLX, DEV = "U0SEC1", "U0GLX1", "U0DEV1"
+NOT_IN_DIRECTORY = "You're not in the Trustbot directory"
 GOOD = {
     "members": ["U0DEV1"],
     "blanket": True,
@@ -31,6 +33,11 @@ async def open_and_submit(bot: RunningBot, user: str = ADMIN, **fields: Any) -> 
     return response
 
 
+def dump(value: Any) -> str:
+    """JSON of a payload as Slack shows it (non-ASCII kept, so `·` and `—` match)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def request_messages(bot: RunningBot) -> tuple[Any, Any]:
     parent = bot.slack.messages("C0REPS")[-1]
     return parent, bot.slack.replies("C0REPS", parent.ts)[0]
@@ -41,12 +48,11 @@ async def count(bot: RunningBot, table: Any) -> int:
         return await session.scalar(select(func.count()).select_from(table))
 
 
-def last_ephemeral(bot: RunningBot) -> str:
-    return json.dumps(
-        bot.slack.responses[-1]["body"]
-        if isinstance(bot.slack.responses[-1], dict) and "body" in bot.slack.responses[-1]
-        else bot.slack.responses[-1]
-    )
+def last_reply(bot: RunningBot) -> str:
+    """The text of the newest response_url answer, which must be ephemeral and leave the clicked message alone."""
+    body = bot.slack.responses[-1]["body"]
+    assert body["response_type"] == "ephemeral" and body["replace_original"] is False, body
+    return str(body["text"])
 
 
 async def test_help_is_ephemeral_and_lists_every_subcommand(bot: RunningBot) -> None:
@@ -55,9 +61,11 @@ async def test_help_is_ephemeral_and_lists_every_subcommand(bot: RunningBot) -> 
         assert response.status == 200
         body = response.json
         assert body["response_type"] == "ephemeral"
-        for sub in ("request", "status", "grants", "credits", "alerts", "verify", "revoke"):
-            assert sub in body["text"]
-    assert "frobnicate" in body["text"]
+        for sub in ("help", "request", "status", "grants", "credits", "alerts", "verify", "revoke"):
+            assert f"/trust {sub}" in body["text"]
+        unknown = "I don't know `frobnicate`. Here is what I can do:"
+        assert (unknown in body["text"]) == (text == "frobnicate")
+        assert (unknown in dump(body["blocks"])) == (text == "frobnicate")
 
 
 async def test_bad_signature_and_stale_timestamp_are_401(bot: RunningBot) -> None:
@@ -92,40 +100,58 @@ async def test_invalid_submission_answers_inline_and_stores_nothing(bot: Running
     response = await open_and_submit(bot, justification="too short", members=[], blanket=False, duration="400")
     assert response.json["response_action"] == "errors"
     errors = response.json["errors"]
-    assert {Block.JUSTIFICATION, Block.MEMBERS, Block.DURATION} <= set(errors)
-    assert "365" in errors[Block.DURATION]
+    assert set(errors) == {Block.JUSTIFICATION, Block.MEMBERS, Block.DURATION}
+    assert errors[Block.DURATION] == "Durations are capped by the tier: at most 365 days for the Standard tier."
+    assert errors[Block.JUSTIFICATION] == "Write at least 20 characters (you wrote 9)."
     assert await count(bot, AccessRequest) == 0 and bot.slack.messages("C0REPS") == []
 
 
 async def test_tier_above_the_orgs_maximum_is_refused_inline(bot: RunningBot) -> None:
-    await bot.driver.command("U0GLX1", "request")
+    await bot.driver.command(GLX, "request")
     await bot.settle()
-    view = bot.slack.views("U0GLX1")[-1]
+    view = bot.slack.views(GLX)[-1]
     tiers = [o["value"] for b in view["blocks"] if b.get("block_id") == Block.TIER for o in b["element"]["options"]]
     assert tiers == ["standard"]  # globex's max_tier
-    response = await bot.driver.submit(
-        "U0GLX1", view, **{**GOOD, "members": ["U0GLX1"], "tier": "standard", "duration": "30"}
-    )
+    # A stale or tampered modal can still send a higher tier; the service refuses it on the tier block.
+    for tier, name in (("enhanced", "Enhanced"), ("frontier", "Frontier")):
+        response = await bot.driver.submit(GLX, view, **{**GOOD, "members": [GLX], "tier": tier, "duration": "30"})
+        assert response.status == 200 and response.json["response_action"] == "errors"
+        assert response.json["errors"] == {
+            Block.TIER: f"Globex may request tiers up to standard; {name} is above that."
+        }
+    await bot.settle()
+    assert await count(bot, AccessRequest) == 0 and bot.slack.messages("C0REPS") == []
+    # The tier the org may have goes through.
+    response = await bot.driver.submit(GLX, view, **{**GOOD, "members": [GLX], "tier": "standard", "duration": "30"})
     assert response.status == 200 and not response.body
+    await bot.settle()
+    assert await count(bot, AccessRequest) == 1 and len(bot.slack.messages("C0REPS")) == 1
 
 
 async def test_request_reaches_reps_channel_with_buttons_in_its_thread(bot: RunningBot) -> None:
     response = await open_and_submit(bot)
     assert response.status == 200
     parent, actions = request_messages(bot)
-    assert "<@U0REP1>" in json.dumps(parent.blocks) + parent.text
-    for word in ("Acme Security", "Malware analysis", "30", "acme.com"):
-        assert word in json.dumps(parent.blocks)
+    assert f"Account rep: <@{REP}>" in dump(parent.blocks) and f"<@{REP}> (pending)" in parent.text
+    for word in (
+        "*Access request #1* for *Acme Security* (acme)",
+        "Malware analysis",
+        "*Duration*\\n30 days",
+        "everyone at acme.com",
+        f"1 named person: <@{DEV}>",
+    ):
+        assert word in dump(parent.blocks), word
     assert parent.buttons() == []
     assert actions.buttons() == ["Approve", "Deny", "Request info"]
-    assert bot.slack.dms(ADMIN), "the requester is told the request was sent"
+    [sent] = bot.slack.dms(ADMIN)  # the requester is told the request was sent
+    assert "Access request #1 for Acme Security is submitted" in sent.text and f"<@{REP}> will decide" in sent.text
 
 
 async def test_user_text_reaches_slack_escaped(bot: RunningBot) -> None:
     evil = "Ping <!channel> and <@U0OPS1>, see <https://evil.example|our docs> & more"
     await open_and_submit(bot, justification=evil)
     parent, _ = request_messages(bot)
-    raw = json.dumps(parent.blocks)
+    raw = dump(parent.blocks)
     assert "<!channel>" not in raw and "<@U0OPS1>" not in raw and "<https://evil.example|" not in raw
     assert "&lt;!channel&gt;" in raw and "&amp; more" in raw
 
@@ -136,14 +162,24 @@ async def test_approval_creates_grant_updates_parent_replies_and_dms(bot: Runnin
     response = await bot.driver.click(REP, actions, "Approve")
     assert response.status == 200
     await bot.settle()
+    assert "Approved request #1; grant #1 is active." in last_reply(bot)
     parent, actions = request_messages(bot)
-    assert "Approved" in parent.text or "approved" in json.dumps(parent.blocks).lower()
+    assert parent.text.endswith("(approved)")
+    assert f"*Approved* by <@{REP}>" in dump(parent.blocks)
+    assert "grant #1 expires 2026-12-02" in dump(parent.blocks)  # 30 days after 2026-11-02
     assert actions.buttons() == []
     thread = bot.slack.replies("C0REPS", parent.ts)
-    assert len(thread) >= 2 and "approved" in thread[-1].text.lower()
+    assert len(thread) == 2 and thread[-1].text == (
+        f":white_check_mark: Approved by <@{REP}>. Grant #1 is active until 2026-12-02."
+    )
     dm = bot.slack.dms(ADMIN)[-1]
-    assert "2026-12-02" in dm.text or "Dec" in dm.text  # 30 days after 2026-11-02
-    assert any("covered" in m.text.lower() or "access" in m.text.lower() for m in bot.slack.dms("U0DEV1"))
+    assert "Your access request #1 for Acme Security was approved." in dm.text
+    assert "Grant #1 (Standard tier, " in dm.text and "is active until *2026-12-02*" in dm.text
+    [covered] = bot.slack.dms(DEV)
+    assert covered.text == (
+        "You are now covered by trusted-access grant #1 for Acme Security (Standard tier) until 2026-12-02, "
+        f"requested by <@{ADMIN}>."
+    )
     async with bot.rt.db.sessions() as session:
         grant = (await session.scalars(select(Grant))).one()
     assert grant.status == "active" and grant.expires_at.date().isoformat() == "2026-12-02"
@@ -152,13 +188,19 @@ async def test_approval_creates_grant_updates_parent_replies_and_dms(bot: Runnin
 async def test_refusals_are_ephemeral_and_change_nothing(bot: RunningBot) -> None:
     await open_and_submit(bot)
     _, actions = request_messages(bot)
-    for user in (OUTSIDER, ADMIN, "U0SEC1", "U0GLX1"):
+    for user, refusal in (
+        (OUTSIDER, NOT_IN_DIRECTORY),
+        (ADMIN, "Only the org's account reps or operators can decide on request #1."),
+        (SEC, "Only the org's account reps or operators can decide on request #1."),
+        (GLX, "Only the org's account reps or operators can decide on request #1."),
+    ):
         before = (len(bot.slack.calls), await count(bot, OutboxMessage), await count(bot, AuditEvent))
+        replies = len(bot.slack.responses)
         response = await bot.driver.click(user, actions, "Approve")
         assert response.status == 200 and response.elapsed < 1.0  # acked at once, refusal sent after
         await bot.settle()
-        reply = bot.slack.responses[-1]
-        assert reply["body"]["response_type"] == "ephemeral" and reply["body"]["replace_original"] is False
+        assert len(bot.slack.responses) == replies + 1
+        assert last_reply(bot).startswith(f":no_entry: {refusal}"), user
         assert (len(bot.slack.calls), await count(bot, OutboxMessage), await count(bot, AuditEvent)) == before
     assert await count(bot, Grant) == 0
 
@@ -169,12 +211,16 @@ async def test_rep_cannot_approve_own_request_and_double_click_is_harmless(bot: 
     _, actions = request_messages(bot)
     await bot.driver.click(OPS, actions, "Approve")
     await bot.settle()
-    assert "own request" in json.dumps(bot.slack.responses[-1]["body"])
+    assert last_reply(bot) == ":no_entry: You can't approve your own request; another rep or an operator must."
+    assert await count(bot, Grant) == 0
     await bot.driver.click(REP, actions, "Approve")
     await bot.driver.click(REP, actions, "Approve")
     await bot.settle()
     assert await count(bot, Grant) == 1
-    assert "already" in json.dumps(bot.slack.responses[-1]["body"]).lower()
+    # The two clicks may finish in either order: one approves, the other is told it already happened.
+    answers = sorted(r["body"]["text"] for r in bot.slack.responses[-2:])
+    assert answers[0].startswith(f":no_entry: Request #1 was already approved by <@{REP}>")
+    assert answers[1] == "Approved request #1; grant #1 is active."
 
 
 async def test_two_approval_tier_needs_two_different_people(bot: RunningBot) -> None:
@@ -182,15 +228,20 @@ async def test_two_approval_tier_needs_two_different_people(bot: RunningBot) -> 
     _, actions = request_messages(bot)
     await bot.driver.click(REP, actions, "Approve")
     await bot.settle()
+    assert last_reply(bot) == "Recorded your approval of request #1: 1 of 2 approvals."
     parent, _ = request_messages(bot)
-    assert "1 of 2" in json.dumps(parent.blocks) + parent.text
+    assert f"*Pending* — 1 of 2 approvals (<@{REP}>); needs another approver" in dump(parent.blocks)
     assert await count(bot, Grant) == 0
     await bot.driver.click(REP, actions, "Approve")
     await bot.settle()
+    assert last_reply(bot) == ":no_entry: You already approved request #1; it needs a different second approver."
     assert await count(bot, Grant) == 0
     await bot.driver.click(BACKUP, actions, "Approve")
     await bot.settle()
+    assert last_reply(bot) == "Approved request #1; grant #1 is active."
     assert await count(bot, Grant) == 1
+    parent, _ = request_messages(bot)
+    assert f"*Approved* by <@{REP}>, <@{BACKUP}>" in dump(parent.blocks)
 
 
 async def test_deny_asks_for_a_reason(bot: RunningBot) -> None:
@@ -204,11 +255,15 @@ async def test_deny_asks_for_a_reason(bot: RunningBot) -> None:
     await bot.driver.submit(REP, modal, reason="Use case <!here> is out of program scope")
     await bot.settle()
     parent, actions = request_messages(bot)
-    assert "denied" in (parent.text + json.dumps(parent.blocks)).lower() and actions.buttons() == []
-    assert "out of program scope" in bot.slack.dms(ADMIN)[-1].text
-    assert "<!here>" not in json.dumps(parent.blocks) + bot.slack.dms(ADMIN)[-1].text
+    assert parent.text.endswith("(denied)") and f"*Denied* by <@{REP}>" in dump(parent.blocks)
+    assert actions.buttons() == []
+    denied = bot.slack.dms(ADMIN)[-1].text
+    assert f"Your access request #1 for Acme Security was denied by <@{REP}>." in denied
+    assert "Use case &lt;!here&gt; is out of program scope" in denied
+    assert "<!here>" not in dump(parent.blocks) + denied
     await bot.driver.click(BACKUP, actions, "Approve")
     await bot.settle()
+    assert last_reply(bot).startswith(f":no_entry: Request #1 was already denied by <@{REP}>")
     assert await count(bot, Grant) == 0
 
 
@@ -219,7 +274,7 @@ async def test_outsider_gets_no_deny_modal(bot: RunningBot) -> None:
     await bot.driver.click(OUTSIDER, actions, "Deny")
     await bot.settle()
     assert len(bot.slack.views()) == views_before
-    assert bot.slack.responses[-1]["body"]["response_type"] == "ephemeral"
+    assert last_reply(bot).startswith(f":no_entry: {NOT_IN_DIRECTORY}")
 
 
 async def test_request_info_round_trip(bot: RunningBot) -> None:
@@ -231,20 +286,19 @@ async def test_request_info_round_trip(bot: RunningBot) -> None:
     await bot.settle()
     async with bot.rt.db.sessions() as session:
         assert (await session.scalars(select(AccessRequest.status))).one() == "info_requested"
-    dm = [m for m in bot.slack.dms(ADMIN) if "Reply" in m.buttons()][-1]
-    assert "How many analysts?" in dm.text + json.dumps(dm.blocks)
+    [dm] = [m for m in bot.slack.dms(ADMIN) if "Reply" in m.buttons()]
+    assert f"<@{REP}> needs more information about your access request #1" in dm.text
+    assert "> How many analysts?" in dm.text
     await bot.driver.click(OUTSIDER, dm, "Reply")
     await bot.settle()
-    assert bot.slack.responses[-1]["body"]["response_type"] == "ephemeral"
+    assert last_reply(bot).startswith(f":no_entry: {NOT_IN_DIRECTORY}")
     await bot.driver.click(ADMIN, dm, "Reply")
     await bot.settle()
     await bot.driver.submit(ADMIN, bot.slack.views(ADMIN)[-1], answer="Twelve analysts.")
     await bot.settle()
     parent, _ = request_messages(bot)
     thread = bot.slack.replies("C0REPS", parent.ts)
-    assert "Twelve analysts." in thread[-1].text + json.dumps(thread[-1].blocks) and "<@U0REP1>" in thread[
-        -1
-    ].text + json.dumps(thread[-1].blocks)
+    assert thread[-1].text == f"<@{REP}>: <@{ADMIN}> answered:\n> Twelve analysts.\nThe request is pending again."
     async with bot.rt.db.sessions() as session:
         assert (await session.scalars(select(AccessRequest.status))).one() == "pending"
 
@@ -263,35 +317,45 @@ async def test_status_and_grants_commands(bot: RunningBot) -> None:
     status = await bot.driver.command(ADMIN, "status")
     await bot.settle()
     assert status.status == 200
-    assert f"#{grant_id}" in json.dumps(bot.slack.responses[-1]["body"])
+    assert last_reply(bot) == "Trusted access for Acme Security: 0 open requests, 1 grant"
+    assert f"*Grant #{grant_id}* · Acme Security · Standard" in dump(bot.slack.responses[-1]["body"]["blocks"])
     await bot.driver.command(REP, "grants acme")
     await bot.settle()
+    assert last_reply(bot) == "Grants — Acme Security: 1 grant, 1 active"
     body = bot.slack.responses[-1]["body"]
-    assert body["response_type"] == "ephemeral" and "Revoke" in json.dumps(body)
+    assert [e["text"]["text"] for b in body["blocks"] if (e := b.get("accessory"))] == ["Revoke"]
     await bot.driver.command(ADMIN, "grants globex")
     await bot.settle()
-    assert "globex" in json.dumps(bot.slack.responses[-1]["body"]).lower()
-    assert "Revoke" not in json.dumps(bot.slack.responses[-1]["body"])
+    assert last_reply(bot) == (
+        ":no_entry: You can't see grants of `globex`. "
+        "Only an org's admins, account reps and security leads, and operators, can."
+    )
+    assert "Revoke" not in dump(bot.slack.responses[-1]["body"])
 
 
 async def test_revoke_command_for_reps_only(bot: RunningBot) -> None:
     grant_id = await approved_grant(bot)
     await bot.driver.command(ADMIN, f"revoke {grant_id} no longer needed")
     await bot.settle()
+    assert last_reply(bot) == f":no_entry: Only the org's account reps or operators can revoke grant #{grant_id}."
     async with bot.rt.db.sessions() as session:
         assert (await session.get(Grant, grant_id)).status == "active"
     await bot.driver.command(REP, "revoke")
     await bot.settle()
-    assert "Usage" in json.dumps(bot.slack.responses[-1]["body"])
+    assert last_reply(bot).startswith(":no_entry: Usage: `/trust revoke <grant-id> <reason>`")
     await bot.driver.command(REP, f"revoke {grant_id} contract ended <!channel>")
     await bot.settle()
     async with bot.rt.db.sessions() as session:
         grant = await session.get(Grant, grant_id)
-    assert grant.status == "revoked" and "contract ended" in (grant.end_reason or "")
-    assert any("revoked" in m.text.lower() for m in bot.slack.dms(ADMIN))
+    assert grant.status == "revoked" and grant.end_reason == "contract ended <!channel>"
+    assert last_reply(bot) == f"Grant #{grant_id} for Acme Security is revoked. Admins and the requester are told."
+    for person in (ADMIN, ADMIN2, DEV):
+        told = bot.slack.dms(person)[-1].text
+        assert f"grant #{grant_id} for Acme Security (Standard tier) was revoked by <@{REP}>" in told, person
+        assert "contract ended &lt;!channel&gt;" in told and "<!channel>" not in told
     await bot.driver.command(REP, f"revoke {grant_id} again")
     await bot.settle()
-    assert "already" in json.dumps(bot.slack.responses[-1]["body"]).lower()
+    assert last_reply(bot) == f":no_entry: Grant #{grant_id} is already revoked; nothing changed."
 
 
 async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot) -> None:
@@ -307,7 +371,8 @@ async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot
     garbage = b"payload=%7Bnot-json"
     headers = sign_request(SIGNING_SECRET, garbage)
     headers["Content-Type"] = "application/x-www-form-urlencoded"
-    assert (await bot.driver.post_raw(garbage, headers)).status in (200, 400)
+    malformed = await bot.driver.post_raw(garbage, headers)  # signed, but not a body Bolt can parse
+    assert malformed.status == 400 and malformed.json == {"error": "malformed body"}
     tampered = await open_and_submit(bot)
     _, actions = request_messages(bot)
     button = actions.button("Approve")
@@ -323,10 +388,11 @@ async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot
     headers["Content-Type"] = "application/x-www-form-urlencoded"
     assert (await bot.driver.post_raw(body, headers)).status == 200
     await bot.settle()
-    assert "out of date" in json.dumps(bot.slack.responses[-1]["body"])
+    assert last_reply(bot) == ":no_entry: That button or form is out of date. Please start again."
+    assert await count(bot, Grant) == 0
     assert tampered.status == 200 and (await bot.driver.command(ADMIN, "help")).status == 200
 
 
 async def test_unknown_subcommand_is_echoed_escaped(bot: RunningBot) -> None:
     body = (await bot.driver.command(ADMIN, "<!channel> hi")).json
-    assert "<!channel>" not in json.dumps(body) and "&lt;!channel&gt;" in json.dumps(body)
+    assert "<!channel>" not in dump(body) and "&lt;!channel&gt;" in dump(body)

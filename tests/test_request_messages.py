@@ -50,6 +50,7 @@ from bot.payloads import (
     RequestRef,
     submission_from_view,
 )
+from bot.services.access.limits import JUSTIFICATION_MIN, TEXT_MAX
 from storage.tables import AccessRequest, Grant, Org, Tier
 
 NOW = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)
@@ -80,6 +81,10 @@ def _request(**overrides: Any) -> AccessRequest:
     return AccessRequest(**values)
 
 
+def _form(*orgs: OrgOption) -> RequestForm:
+    return RequestForm(orgs=orgs, justification_min=JUSTIFICATION_MIN, text_max=TEXT_MAX)
+
+
 def _card(**overrides: Any) -> RequestCard:
     grant = overrides.pop("grant", None)
     approvers = overrides.pop("approvers", ())
@@ -103,7 +108,7 @@ def _labels(view: Any) -> dict[str, str]:
 
 
 def test_request_modal_labels_contain_contract_words() -> None:
-    form = RequestForm(orgs=(OrgOption(slug="acme", name="Acme", domains=("acme.com",), tiers=TIERS),))
+    form = _form(OrgOption(slug="acme", name="Acme", domains=("acme.com",), tiers=TIERS))
     view = build_request_modal(form)
     data = view.to_dict()
     labels = _labels(view)
@@ -120,14 +125,21 @@ def test_request_modal_labels_contain_contract_words() -> None:
     assert elements[Block.DURATION]["action_id"] == Element.DURATION and elements[Block.DURATION]["max_value"] == "365"
     assert elements[Block.MEMBERS]["type"] == "multi_users_select"
     assert [o["value"] for o in elements[Block.TIER]["options"]] == ["standard", "frontier"]
+    # The text limits come from the form (the domain's limits), not from the modal builder.
+    justification, use_case = elements[Block.JUSTIFICATION], elements[Block.USE_CASE]
+    assert (justification["min_length"], justification["max_length"]) == (JUSTIFICATION_MIN, TEXT_MAX)
+    assert use_case["max_length"] == TEXT_MAX and "min_length" not in use_case
+    assert f"at least {JUSTIFICATION_MIN} characters" in justification["placeholder"]["text"]
+    strict = build_request_modal(RequestForm(orgs=form.orgs, justification_min=50, text_max=1000)).to_dict()
+    elements = {b["block_id"]: b["element"] for b in strict["blocks"] if b["type"] == "input"}
+    assert (elements[Block.JUSTIFICATION]["min_length"], elements[Block.JUSTIFICATION]["max_length"]) == (50, 1000)
+    assert elements[Block.USE_CASE]["max_length"] == 1000
 
 
 def test_request_modal_with_several_orgs_has_org_select() -> None:
-    form = RequestForm(
-        orgs=(
-            OrgOption(slug="acme", name="Acme", domains=("acme.com",), tiers=TIERS),
-            OrgOption(slug="globex", name="Globex " + "x" * 200, domains=(), tiers=TIERS[:1]),
-        )
+    form = _form(
+        OrgOption(slug="acme", name="Acme", domains=("acme.com",), tiers=TIERS),
+        OrgOption(slug="globex", name="Globex " + "x" * 200, domains=(), tiers=TIERS[:1]),
     )
     data = build_request_modal(form).to_dict()
     org_block = next(b for b in data["blocks"] if b.get("block_id") == Block.ORG)
@@ -181,7 +193,10 @@ def test_parent_names_everything_and_escapes_typed_text() -> None:
         assert word in dump, word
     assert "<!channel>" not in dump and "<@U0BOSS>" not in dump and "<https://evil" not in dump
     assert "&lt;!channel&gt;" in dump and "&amp;" in dump
-    assert rendered.text and "<!channel>" not in rendered.text and "<@U0REP1>" in rendered.text
+    assert rendered.text == (
+        "Access request #7 from <@U0ADM1> for Acme &lt;Security&gt;: "
+        "Frontier tier, 30 days, 2 people — <@U0REP1> (pending)"
+    )
     assert _buttons(rendered.blocks) == []  # decision buttons live in the thread
 
 
@@ -199,8 +214,9 @@ def test_actions_message_buttons_then_none_after_decision() -> None:
     assert all(RequestRef.model_validate_json(b["value"]).request_id == 7 for b in buttons)
     assert "<@U0REP1>" in rendered.text
     decided = build_request_actions(_card(status="denied", decided_by="U0REP1", decided_at=NOW, decision_reason=EVIL))
-    assert _buttons(decided.blocks) == [] and decided.text
-    assert "<!channel>" not in _dump(decided.blocks)
+    assert _buttons(decided.blocks) == [] and decided.text == "Request #7 is denied."
+    assert "*Denied* by <@U0REP1> on 2026-11-02 23:30 UTC" in _dump(decided.blocks)
+    assert "<!channel>" not in _dump(decided.blocks) and "&lt;!channel&gt;" in _dump(decided.blocks)
 
 
 def test_partial_and_decided_parent_status() -> None:
@@ -219,9 +235,10 @@ def test_partial_and_decided_parent_status() -> None:
         status="approved", decided_by="U0REP2", decided_at=NOW, approvers=("U0REP1", "U0REP2"), grant=grant
     )
     dump = _dump(build_request_parent(approved, "Pacific/Auckland").blocks)
-    assert "Approved" in dump and "<@U0REP2>" in dump and "grant #3" in dump and "2026-12-03" in dump  # NZ is UTC+13
+    assert "*Approved* by <@U0REP1>, <@U0REP2> on 2026-11-03 12:30 Pacific/Auckland" in dump  # NZ is UTC+13
+    assert "grant #3 expires 2026-12-03" in dump
     dm = build_requester_approved_dm(approved, "UTC")
-    assert "2026-12-02" in dm.text and "Grant #3" in dm.text
+    assert "Grant #3 (Frontier tier, 2 people) is active until *2026-12-02*" in dm.text
 
 
 def test_info_question_dm_has_reply_button() -> None:
@@ -288,7 +305,10 @@ def test_grant_list_has_revoke_only_where_allowed() -> None:
         and GrantRef.model_validate_json(buttons[0]["value"]).grant_id == 3
     )
     dump = _dump(rendered.blocks)
-    assert "2026-12-02" in dump and "<!channel>" not in dump and rendered.text
+    first = rendered.blocks[1].to_dict()["text"]["text"]
+    assert first.startswith(":large_green_circle: *Grant #3* · Acme &lt;Security&gt; · Frontier")
+    assert "expires 2026-12-02" in first
+    assert "<!channel>" not in dump and rendered.text == "Grants — Acme: 3 grants, 2 active"
     assert len(rendered.blocks) <= 50
     many = build_grant_list(GrantListing(title="All", rows=rows[:1] * 80))
     assert len(many.blocks) <= 50 and "more not shown" in _dump(many.blocks)
@@ -317,7 +337,7 @@ def test_help_lists_every_subcommand() -> None:
     dump = _dump(rendered.blocks)
     for sub in ("help", "request", "status", "grants", "credits", "alerts", "verify", "revoke"):
         assert f"/trust {sub}" in dump
-    assert rendered.text
+        assert f"/trust {sub}" in rendered.text
 
 
 def test_text_helpers() -> None:

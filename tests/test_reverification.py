@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from bot.clock import FixedClock
 from bot.ids import Block
 from bot.services import errors
-from bot.services.reverification import (
-    open_reverify,
-    submit_reverification,
-    verify_choices,
-)
-from scheduler.jobs import run_job
+from bot.services import outbox as outbox_service
+from bot.services.access.cards import parent_key
+from bot.services.reverification.attest import Reverified, open_reverify, submit_reverification, verify_choices
+from scheduler.runs import run_job
 from storage.database import Database
-from storage.tables import GrantStatus
+from storage.tables import Grant, GrantStatus, SentNotice, SuspensionReason
 from tests.conftest import RunningBot
+from tests.factories import acting, make_grant, seed_directory, settings
 from tests.test_lifecycle_jobs import (
     ADM1,
     ADM2,
@@ -35,11 +36,8 @@ from tests.test_lifecycle_jobs import (
     dms,
     grant,
     last_outbox_id,
-    make_grant,
     notice_keys,
     outbox,
-    seed_directory,
-    settings,
     thread_replies,
 )
 
@@ -59,16 +57,11 @@ async def submit(
     user: str = ADM1,
     members: list[str] | None = None,
     attestations: set[str] = BOTH,
-) -> Any:
+) -> Reverified:
     async with db.transaction() as session:
+        ctx = await acting(session, user, clock)
         return await submit_reverification(
-            session,
-            clock,
-            grant_id=gid,
-            user_id=user,
-            operators=[],
-            members=[DEV1] if members is None else members,
-            attestations=attestations,
+            session, ctx, grant_id=gid, members=[DEV1] if members is None else members, attestations=attestations
         )
 
 
@@ -125,9 +118,8 @@ async def test_reverify_restores_moves_due_date_and_tells_the_rep(db: Database, 
     assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADM1
     rows = await outbox(db, since_id=mark)
     [(channel, parent, text)] = thread_replies(rows)
-    assert (
-        parent == f"request:{row.request_id}" and f"<@{REP}>" in text and "re-verified" in text and "restored" in text
-    )
+    assert (channel, parent) == ("C0REPS", f"request:{row.request_id}")
+    assert f"<@{REP}>" in text and "re-verified" in text and "restored" in text
     assert f"<@{DEV2}>" in text
     sent = dms(rows)
     assert "re-verified" in sent[ADM1][0] and "active again" in sent[ADM2][0] and "no longer covered" in sent[DEV2][0]
@@ -135,6 +127,22 @@ async def test_reverify_restores_moves_due_date_and_tells_the_rep(db: Database, 
     # A new cycle: reminders for the new due date are sent again.
     clock.set(row.reverify_due_at - timedelta(days=3))
     assert await run(db, clock) == "2 reminders"
+
+
+@pytest.mark.parametrize("reason", [SuspensionReason.SECURITY_ACTION, SuspensionReason.ORG_VERIFICATION_LAPSED])
+async def test_reverify_never_lifts_another_suspension(db: Database, clock: FixedClock, reason: str) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=-1), status=GrantStatus.SUSPENDED, suspended_reason=reason)
+    mark = await last_outbox_id(db)
+    result = await submit(db, clock, gid)
+    assert not result.restored and result.removed == []
+    row = await grant(db, gid)
+    assert row.status == GrantStatus.SUSPENDED and row.suspended_reason == reason and row.suspended_at is not None
+    assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADM1
+    sent = dms(await outbox(db, since_id=mark))
+    assert set(sent) == {ADM1} and "re-verified" in sent[ADM1][0]  # no "active again" to the other admin
+    [(_, _, text)] = thread_replies(await outbox(db, since_id=mark))
+    assert "re-verified" in text and "restored" not in text
 
 
 async def test_next_due_never_passes_expiry(db: Database, clock: FixedClock) -> None:
@@ -162,9 +170,20 @@ async def test_refusals_change_nothing(db: Database, clock: FixedClock) -> None:
     assert Block.ROSTER in added.value.errors
     with pytest.raises(errors.InvalidInput):
         await submit(db, clock, gid, members=[])
-    with pytest.raises(errors.NotFound):
-        await submit(db, clock, 999)
     assert (await grant(db, gid)).reverify_due_at == before.reverify_due_at
+    assert not [a for a, _ in await audit_actions(db) if a == "grant.reverified"]
+
+
+async def test_a_missing_grant_is_refused_like_another_orgs_grant(db: Database, clock: FixedClock) -> None:
+    """Refusals never reveal whether a grant exists: a missing id reads like a grant of another org."""
+    await seed_directory(db, clock)
+    globex_grant = await make_grant(db, clock, org="globex", members=())
+    refusals = []
+    for grant_id in (999, globex_grant):
+        with pytest.raises(errors.NotOrgAdmin) as refused:
+            await submit(db, clock, grant_id)
+        refusals.append(str(refused.value).replace(f"#{grant_id}", "#N"))
+    assert refusals[0] == refusals[1] == "Only the enterprise admins of the grant's org can re-verify grant #N."
     assert not [a for a, _ in await audit_actions(db) if a == "grant.reverified"]
 
 
@@ -175,8 +194,8 @@ async def test_revoked_or_expired_grants_cannot_be_reverified(db: Database, cloc
         with pytest.raises(errors.InvalidState, match=f"was {status}"):
             await submit(db, clock, gid)
         async with db.sessions() as session:
-            with pytest.raises(errors.InvalidState):
-                await open_reverify(session, grant_id=gid, user_id=ADM1, operators=[])
+            with pytest.raises(errors.InvalidState, match=f"was {status}"):
+                await open_reverify(session, await acting(session, ADM1, clock), grant_id=gid)
 
 
 async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Database, clock: FixedClock) -> None:
@@ -186,21 +205,68 @@ async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Data
     await make_grant(db, clock, status=GrantStatus.REVOKED)
     await make_grant(db, clock, org="globex")
     async with db.sessions() as session:
-        assert [f.info.grant.id for f in await verify_choices(session, user_id=ADM2, operators=[])] == [sooner, later]
+        choices = await verify_choices(session, await acting(session, ADM2, clock))
+        assert [f.info.grant.id for f in choices] == [sooner, later]
         with pytest.raises(errors.NotOrgAdmin):
-            await verify_choices(session, user_id=REP, operators=[])
+            await verify_choices(session, await acting(session, REP, clock))
 
 
-@hsettings(max_examples=40, deadline=None)
-@given(days=st.integers(min_value=-5, max_value=40), offsets=st.lists(st.integers(0, 30), min_size=1, max_size=4))
-def test_only_the_most_urgent_applicable_offset_is_sent(days: int, offsets: list[int]) -> None:
-    from bot.services.notices import days_until
+@dataclass(frozen=True)
+class Due:
+    """A countdown item: something due on a date."""
 
-    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    left = days_until(now + timedelta(days=days), now, UTC)
-    applicable = [d for d in sorted(set(offsets)) if left <= d]
-    assert left == days
-    assert (min(applicable) if applicable else None) == next((d for d in sorted(set(offsets)) if d >= days), None)
+    name: str
+    at: datetime
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    days=st.lists(st.integers(min_value=-5, max_value=40), min_size=1, max_size=5),
+    offsets=st.lists(st.integers(0, 30), min_size=1, max_size=4, unique=True),
+    data=st.data(),
+)
+async def test_claim_countdown_claims_only_the_most_urgent_applicable_notice_once(
+    db: Database, clock: FixedClock, days: list[int], offsets: list[int], data: st.DataObject
+) -> None:
+    from bot.services.notices import claim_countdown, claim_notices, days_until
+
+    run_id = uuid.uuid4().hex  # the database outlives one example: keys must not collide across examples
+    now = clock.now()
+    items = [Due(f"{run_id}:{i}", now + timedelta(days=d)) for i, d in enumerate(days)]
+
+    def left(item: Due) -> int:
+        return days_until(item.at, now, UTC)
+
+    def key(item: Due, offset: int) -> str:
+        return f"prop:{item.name}:{offset}"
+
+    def applicable(item: Due) -> list[int]:
+        return [d for d in offsets if left(item) <= d]
+
+    assert [left(i) for i in items] == days  # calendar days, in the display zone
+    # An earlier run may already have sent some of each item's notices.
+    earlier = [data.draw(st.sets(st.sampled_from(offsets)), label=f"earlier[{i}]") for i in range(len(items))]
+    async with db.transaction() as session:
+        await claim_notices(
+            session, clock, [key(item, d) for item, done in zip(items, earlier, strict=True) for d in done]
+        )
+
+    claim = {"offsets": offsets, "days_left": left, "key": key}
+    async with db.transaction() as session:
+        won = await claim_countdown(session, clock, items, **claim)  # type: ignore[arg-type]
+    assert len({i.name for i in won}) == len(won)  # at most one notice per item
+    # Sent exactly when the most urgent applicable notice is new, whatever happened to the less urgent ones.
+    assert won == [
+        i for i, done in zip(items, earlier, strict=True) if applicable(i) and min(applicable(i)) not in done
+    ]
+    async with db.sessions() as session:
+        claimed = set(
+            (await session.scalars(select(SentNotice.key).where(SentNotice.key.like(f"prop:{run_id}:%")))).all()
+        )
+    # Every applicable offset is retired with it (no later "14 days" after a "3 days"), and nothing else is claimed.
+    assert claimed == {key(i, d) for i, done in zip(items, earlier, strict=True) for d in {*applicable(i), *done}}
+    async with db.transaction() as session:
+        assert await claim_countdown(session, clock, items, **claim) == []  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- end to end through the fake Slack
@@ -209,8 +275,14 @@ def test_only_the_most_urgent_applicable_offset_is_sent(days: int, offsets: list
 async def test_reminder_click_modal_submit_end_to_end(bot: RunningBot) -> None:
     db, clock = bot.rt.db, bot.clock
     gid = await make_grant(db, clock, due=timedelta(days=3), members=(DEV1, DEV2))
+    async with db.transaction() as session:  # the request's card in the reps channel, as a decision leaves it
+        request_id = (await session.get(Grant, gid)).request_id  # type: ignore[union-attr]
+        outbox_service.post_message(
+            session, channel="C0REPS", key=parent_key(request_id), message=f"Request #{request_id}"
+        )
     result = await run_job(db, clock, bot.rt.settings, "reverification")
     await bot.settle()
+    [parent] = bot.slack.messages("C0REPS")
     assert result.outcome == "2 reminders"
     [reminder] = bot.slack.dms(ADM1)
     assert reminder.buttons() == ["Re-verify"] and "due in 3 days" in reminder.text
@@ -229,8 +301,8 @@ async def test_reminder_click_modal_submit_end_to_end(bot: RunningBot) -> None:
     assert response.status == 200
     row = await grant(db, gid)
     assert row.members == [DEV1] and row.reverify_due_at == clock.now() + timedelta(days=180)
-    parent = bot.slack.messages("C0REPS")
-    assert not parent or any("re-verified" in m.text for m in bot.slack.replies("C0REPS", parent[-1].ts))
+    [note] = bot.slack.replies("C0REPS", parent.ts)
+    assert "re-verified" in note.text and f"<@{REP}>" in note.text and f"<@{DEV2}>" in note.text
     assert "no longer covered" in bot.slack.dms(DEV2)[-1].text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,13 @@ from sqlalchemy import update
 import bot.cli
 from bot.clock import FixedClock
 from scheduler import jobs as jobs_mod
-from scheduler.jobs import FAILED, FINISHED, JOBS, RUNNING, claim_slot, get_run, run_job
+from scheduler.jobs import JOBS, run_reverification
+from scheduler.runs import FAILED, FINISHED, RUNNING, claim_slot, get_run, run_job
 from storage.database import Database
 from storage.tables import JobRun
 from tests.conftest import START, make_settings
-from tests.test_lifecycle_jobs import (
-    ADM1,
-    ADM2,
-    dms,
-    make_grant,
-    outbox,
-    seed_directory,
-    settings,
-)
+from tests.factories import make_grant, seed_directory, settings, system
+from tests.test_lifecycle_jobs import ADM1, ADM2, dms, outbox
 
 SLOT = START
 
@@ -54,11 +49,10 @@ async def test_two_runners_same_slot_send_each_reminder_exactly_once(database_ur
         grants = [await make_grant(dbs[0], clock, due=timedelta(days=3)) for _ in range(5)]
         results = await asyncio.gather(*(run_job(d, clock, settings(), "reverification", slot_at=SLOT) for d in dbs))
         assert sorted(r.status for r in results) == ["finished", "skipped"]
+        assert [r.outcome for r in results if r.status == "finished"] == [f"{2 * len(grants)} reminders"]
         # Also without the slot claim (overlapping slots, `jobs run` beside the scheduler): notices are once-only.
-        from bot.services.reverification import run_reverification
-
         clock.advance(timedelta(minutes=1))
-        assert await asyncio.gather(*(run_reverification(d, clock, settings()) for d in dbs)) == ["nothing due"] * 2
+        assert await asyncio.gather(*(run_reverification(d, system(clock)) for d in dbs)) == ["nothing due"] * 2
         sent = dms(await outbox(dbs[0]))
         assert {u: len(t) for u, t in sent.items()} == {ADM1: len(grants), ADM2: len(grants)}
     finally:
@@ -69,8 +63,6 @@ async def test_two_runners_same_slot_send_each_reminder_exactly_once(database_ur
 async def test_two_racing_runs_without_slot_claims_split_the_work_exactly_once(
     database_url: str, clock: FixedClock
 ) -> None:
-    from bot.services.reverification import run_reverification
-
     dbs = [Database(database_url) for _ in range(2)]
     try:
         await seed_directory(dbs[0], clock)
@@ -78,7 +70,7 @@ async def test_two_racing_runs_without_slot_claims_split_the_work_exactly_once(
             await make_grant(dbs[0], clock, due=timedelta(days=3))
         for _ in range(5):
             await make_grant(dbs[0], clock, due=timedelta(days=-1))
-        outcomes = await asyncio.gather(*(run_reverification(d, clock, settings()) for d in dbs))
+        outcomes = await asyncio.gather(*(run_reverification(d, system(clock)) for d in dbs))
         rows = await outbox(dbs[0])
         reminders = [r for r in rows if r.op == "dm" and "Re-verification of" in r.payload["text"]]
         suspensions = [r for r in rows if r.op == "reply"]
@@ -128,6 +120,41 @@ async def test_a_job_that_raises_is_recorded_failed_and_retried(
     assert (await run_job(db, clock, settings(), "reverification")).status == FINISHED
 
 
+async def test_a_countdown_warns_only_within_its_largest_offset_and_ends_what_is_due(
+    db: Database, clock: FixedClock
+) -> None:
+    from collections import Counter
+
+    from scheduler.countdown import Countdown, run_countdown
+
+    asked: list[datetime] = []
+    warned: list[int] = []
+    ended: list[int] = []
+
+    async def upcoming(_: Any, until: datetime) -> list[int]:
+        asked.append(until)
+        return [0, 3, 14, 15, 20]  # days left of each candidate
+
+    async def overdue(_: Any) -> list[int]:
+        return [-1, -2]
+
+    async def warn(_: Any, items: Any) -> Counter[str]:
+        warned.extend(items)
+        return Counter(warnings=len(items))
+
+    async def end(_: Any, items: Any) -> Counter[str]:
+        ended.extend(items)
+        return Counter(ended=len(items))
+
+    countdown = Countdown(
+        name="test", offsets=[14, 3, 0, -1], upcoming=upcoming, overdue=overdue, days_left=lambda d: d,
+        warn=warn, end=end, labels=("warnings", "ended"),
+    )  # fmt: skip
+    assert await run_countdown(db, countdown, now=clock.now()) == "3 warnings, 2 ended"
+    assert asked == [clock.now() + timedelta(days=15)]  # the largest offset bounds the query (negatives ignored)
+    assert warned == [0, 3, 14] and ended == [-1, -2]
+
+
 def test_slots_are_the_latest_scheduled_moment() -> None:
     now = datetime(2026, 11, 2, 9, 7, 30, tzinfo=UTC)
     mine = ("reverification", "grant-expiry", "request-sla", "org-verification")
@@ -168,7 +195,7 @@ async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(
                 await asyncio.sleep(0.02)
             assert run is not None and run.outcome == "2 reminders"
             await server.rt.delivery.drain()
-            assert "due in 2 days" in fake_slack.dms(ADM1)[-1].text and fake_slack.dms(ADM2)
+            assert "due in 2 days" in fake_slack.dms(ADM1)[-1].text and "due in 2 days" in fake_slack.dms(ADM2)[-1].text
         finally:
             scheduler.shutdown(wait=False)
     finally:
@@ -194,7 +221,8 @@ async def test_cli_rejects_unknown_jobs_and_bad_times(
     assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "reverification", "--now", "tomorrow"]) == 2
     assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "reverification", "--now", "2026-11-02T09:00:00"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and "unknown job 'nope'" in err[0] and "not an RFC 3339 time" in err[1]
+    assert len(err) == 3 and "unknown job 'nope'" in err[0]
+    assert "'tomorrow' is not an RFC 3339 time" in err[1] and "'2026-11-02T09:00:00' is not an RFC 3339 time" in err[2]
 
 
 async def test_cli_run_delivers_once_per_moment_and_list_shows_it(
@@ -225,12 +253,13 @@ _RUNNER = """
 import asyncio, sys
 from bot.clock import FixedClock, parse_rfc3339
 from bot.config import Settings
-from scheduler.jobs import run_job
+from scheduler.runs import run_job
 from storage.database import Database
 
 async def main(url, slot, now):
     db = Database(url)
-    result = await run_job(db, FixedClock(parse_rfc3339(now)), Settings(_env_file=None), "reverification", slot_at=parse_rfc3339(slot))
+    clock, settings = FixedClock(parse_rfc3339(now)), Settings(_env_file=None)
+    result = await run_job(db, clock, settings, "reverification", slot_at=parse_rfc3339(slot))
     await db.dispose()
     print(result.status, result.outcome)
 
@@ -263,7 +292,10 @@ async def test_two_processes_produce_each_reminder_exactly_once(
     ]
     outputs = sorted([(await p.communicate())[0].decode().strip() for p in procs])
     assert all(p.returncode == 0 for p in procs), outputs
-    if same_slot:
-        assert outputs[0].startswith("finished 20 reminders") and outputs[1].startswith("skipped")
+    if same_slot:  # one run has the slot, the other finds it taken
+        assert outputs[0] == "finished 20 reminders" and outputs[1].startswith("skipped")
+    else:  # both run, and split the reminders between them
+        counts = [re.fullmatch(r"finished (?:(\d+) reminders?|nothing due)", o) for o in outputs]
+        assert all(counts) and sum(int(m.group(1) or 0) for m in counts if m) == 20, outputs
     sent = dms(await outbox(db))
     assert {u: len(t) for u, t in sent.items()} == {ADM1: 10, ADM2: 10}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import main
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import SettingsError, load_settings
+from tests.factories import settings
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -16,7 +17,7 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path) 
     assert s.slack_api_url == "https://slack.com/api/"
     assert s.database_url == "sqlite+aiosqlite:///./trustbot.db"
     assert (s.host, s.port, s.timezone, s.operators) == ("0.0.0.0", 3000, "UTC", [])
-    assert not s.socket_mode
+    assert s.socket_mode is False
 
 
 def test_operators_are_comma_separated_and_secrets_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,6 +25,7 @@ def test_operators_are_comma_separated_and_secrets_hidden(monkeypatch: pytest.Mo
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
     s = load_settings()
     assert s.operators == ["U0OPS1", "U0OPS2"]
+    assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-very-secret"
     assert "xoxb-very-secret" not in repr(s) and "xoxb-very-secret" not in str(s.model_dump())
 
 
@@ -32,8 +34,10 @@ def test_malformed_value_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TRUSTBOT_TIMEZONE", "Mars/Olympus")
     with pytest.raises(SettingsError) as info:
         load_settings()
-    message = str(info.value)
-    assert "\n" not in message and "PORT" in message and "TRUSTBOT_TIMEZONE" in message
+    assert str(info.value) == (
+        "invalid setting(s): PORT: Input should be a valid integer, unable to parse string as an integer; "
+        "TRUSTBOT_TIMEZONE: Value error, unknown time zone 'Mars/Olympus'"
+    )
 
 
 def test_serve_without_required_settings_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
@@ -41,23 +45,28 @@ def test_serve_without_required_settings_exits_2(monkeypatch: pytest.MonkeyPatch
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     assert main(["serve"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "SLACK_BOT_TOKEN" in err and "SLACK_SIGNING_SECRET" in err
+    assert capsys.readouterr().err == "trustbot: missing required setting(s): SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET\n"
 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
-    s = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1")  # type: ignore[call-arg]
-    s.require_for_serve()
-    assert s.socket_mode
+    s = settings(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1")
+    s.require_for_serve()  # no SettingsError
+    assert s.socket_mode is True
 
 
 def test_blank_app_token_is_unset_and_wrong_token_kind_refused() -> None:
-    assert not Settings(_env_file=None, SLACK_APP_TOKEN="  ").socket_mode  # type: ignore[call-arg]
-    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
+    blank = settings(SLACK_APP_TOKEN="  ")
+    assert (blank.slack_app_token, blank.socket_mode) == (None, False)
+    with pytest.raises(SettingsError) as info:
         load_settings(SLACK_APP_TOKEN="xoxb-not-an-app-token")
+    assert str(info.value) == (
+        "invalid setting(s): SLACK_APP_TOKEN: Value error, must be an app-level token starting with xapp-"
+    )
 
 
-def test_serve_with_a_broken_directory_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
+def test_serve_with_a_broken_directory_exits_2_naming_the_file_and_problems(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dir.yml").write_text("orgs: [{slug: acme}]\n")
     for name, value in {
@@ -72,5 +81,12 @@ def test_serve_with_a_broken_directory_is_a_one_line_error(monkeypatch: pytest.M
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     assert main(["serve"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err and err[0].startswith("trustbot: TRUSTBOT_DIRECTORY")
+    # One line naming the setting and the file, then the file's problems (nothing was served).
+    assert capsys.readouterr().err.splitlines() == [
+        f"trustbot: TRUSTBOT_DIRECTORY {tmp_path / 'dir.yml'}: invalid directory file (5 problems):",
+        "  field 'reps_channel': required",
+        "  field 'security_channel': required",
+        "  org 'acme': field 'name': required",
+        "  org 'acme': field 'domains': required",
+        "  org 'acme': field 'rep': required",
+    ]

@@ -53,7 +53,7 @@ class Story:
 
     async def settle(self) -> None:
         """Let work after ack finish and every queued Slack write be delivered, then show what changed."""
-        await _wait_for_listeners()
+        await self.rt.post_ack.wait(timeout=30)
         await self.rt.delivery.drain(timeout=30)
         self.show()
 
@@ -73,21 +73,12 @@ class Story:
         self.out.flush()
 
 
-async def _wait_for_listeners() -> None:
-    import asyncio
-
-    for _ in range(3):
-        await asyncio.sleep(0.05)
-        busy = [t for t in asyncio.all_tasks() if "run_ack_function_asynchronously" in repr(t.get_coro())]
-        if busy:
-            await asyncio.wait(busy, timeout=10)
-
-
 async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     """Play every chapter; return the exit code."""
     from bot.demo import chapters
     from bot.server import TrustbotServer
-    from bot.services.directory import apply_directory, parse_directory
+    from bot.services.context import system_context
+    from bot.services.directory.apply import apply_directory, parse_directory
     from bot.testing.fake_slack import FakeSlack
     from bot.testing.sample import DIRECTORY_YAML
     from bot.testing.slack_requests import SlackDriver
@@ -98,7 +89,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
         slack = FakeSlack(users=dict(PEOPLE))
         await slack.start()
         clock = FixedClock(DEMO_START)
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             SLACK_BOT_TOKEN="xoxb-demo",
             SLACK_SIGNING_SECRET=signing_secret,
@@ -118,7 +109,9 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
         story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet)
         try:
             async with server.rt.db.transaction() as session:
-                await apply_directory(session, clock, parse_directory(DIRECTORY_YAML), actor="demo")
+                await apply_directory(
+                    session, system_context(clock, settings, as_user="demo"), parse_directory(DIRECTORY_YAML)
+                )
             if not quiet:
                 out.write("Trustbot demo — a local Slack stand-in, a throw-away database, no credentials.\n")
                 out.write("People: " + ", ".join(PEOPLE.values()) + "\n")

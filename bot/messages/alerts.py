@@ -12,7 +12,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from pydantic import BaseModel, ConfigDict
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -30,6 +29,7 @@ from bot.ids import Action, Element
 from bot.ids import Block as BlockId
 from bot.ids import View as ViewId
 from bot.messages.text import Rendered, format_date, format_datetime, mention, mentions, plural, quote, safe, truncate
+from bot.payloads import AlertRef
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org, Severity
 
 ACKNOWLEDGE, ESCALATE, SUSPEND, FALSE_POSITIVE, RESOLVE = (
@@ -40,14 +40,14 @@ ACKNOWLEDGE, ESCALATE, SUSPEND, FALSE_POSITIVE, RESOLVE = (
     "Resolve",
 )
 ACTIVE_STATUSES: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
-SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
-_EMOJI = {
+SEVERITY_RANK: dict[str, int] = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+_EMOJI: dict[str, str] = {
     Severity.LOW: ":white_circle:",
     Severity.MEDIUM: ":large_yellow_circle:",
     Severity.HIGH: ":large_orange_circle:",
     Severity.CRITICAL: ":red_circle:",
 }
-_STATUS_LABEL = {
+_STATUS_LABEL: dict[str, str] = {
     AlertStatus.OPEN: "Open",
     AlertStatus.ACKNOWLEDGED: "Acknowledged",
     AlertStatus.ESCALATED: "Escalated",
@@ -57,14 +57,6 @@ _STATUS_LABEL = {
 MAX_GRANTS_SHOWN = 10
 MAX_LIST_ROWS = 20
 REASON_MAX = 3000
-
-
-class AlertRef(BaseModel):
-    """Names one alert: every alert button's value and the suspend modal's metadata."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    alert_id: int
 
 
 @dataclass(frozen=True)
@@ -130,7 +122,7 @@ def _one_line(text: str | None, limit: int) -> str:
 
 def severity_rank(severity: str) -> int:
     """0 for low … 3 for critical (unknown values rank as medium)."""
-    return SEVERITY_RANK.get(severity, 1)  # type: ignore[call-overload]
+    return SEVERITY_RANK.get(severity, 1)
 
 
 def _md(text: str) -> MarkdownTextObject:
@@ -173,7 +165,7 @@ def grant_line(line: GrantLine, tz: tzinfo | str | None) -> str:
 
 def status_text(alert: Alert, tz: tzinfo | str | None) -> str:
     """Where the alert stands: status, owner, who closed it, any suspension."""
-    parts = [f"*Status:* {_STATUS_LABEL.get(alert.status, alert.status)}"]  # type: ignore[call-overload]
+    parts = [f"*Status:* {_STATUS_LABEL.get(alert.status, alert.status)}"]
     if alert.owner:
         parts.append(f"owner {mention(alert.owner)}")
     if alert.status == AlertStatus.ESCALATED and alert.escalated_at:
@@ -189,7 +181,7 @@ def status_text(alert: Alert, tz: tzinfo | str | None) -> str:
 
 
 def alert_buttons(alert_id: int) -> ActionsBlock:
-    """The five actions of DESIGN §4.4, each carrying `AlertRef` as its value."""
+    """The five alert actions, each carrying `AlertRef` as its value."""
     value = AlertRef(alert_id=alert_id).model_dump_json()
 
     def button(text: str, action: Action, style: str | None = None) -> ButtonElement:
@@ -211,7 +203,7 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
     """The channel message of one alert (one per open fingerprint), buttons while it is active."""
     alert = card.alert
     sev = alert.severity
-    head = f"{_EMOJI.get(sev, ':grey_question:')} *{sev.upper()}* alert #{alert.id} · {org_text(card)}"  # type: ignore[call-overload]
+    head = f"{_EMOJI.get(sev, ':grey_question:')} *{sev.upper()}* alert #{alert.id} · {org_text(card)}"
     notify = ""
     if severity_rank(sev) >= 2 and card.security_leads and alert.status in ACTIVE_STATUSES:
         notify = f"\n{mentions(list(card.security_leads))}"
@@ -248,7 +240,7 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
         f"{sev.upper()} alert #{alert.id} for {safe(org_name, 200)}: {_one_line(alert.signal, 64)} — "
         f"{_one_line(alert.summary, 300)} ({plural(alert.occurrences, 'occurrence')}, "
         f"{_STATUS_LABEL.get(alert.status, alert.status).lower()})"
-    )  # type: ignore[call-overload]
+    )
     if notify:
         text += f" {mentions(list(card.security_leads))}"
     return Rendered(text=truncate(text, 3000), blocks=blocks)
@@ -342,8 +334,9 @@ def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str
             SectionBlock(
                 text=_md(
                     truncate(
-                        f"{_EMOJI.get(alert.severity, '')} *#{alert.id} {alert.severity.upper()}* · {safe(org_label, 200)} · "  # type: ignore[call-overload]
-                        f"{_one_line(alert.signal, 64)} · {_STATUS_LABEL.get(alert.status, alert.status)}\n"  # type: ignore[call-overload]
+                        f"{_EMOJI.get(alert.severity, '')} *#{alert.id} {alert.severity.upper()}* · "
+                        f"{safe(org_label, 200)} · "
+                        f"{_one_line(alert.signal, 64)} · {_STATUS_LABEL.get(alert.status, alert.status)}\n"
                         f"{_one_line(alert.summary, 300)}\n{plural(alert.occurrences, 'occurrence')}, last seen "
                         f"{format_datetime(alert.last_seen, tz)}"
                         + (f", owner {mention(alert.owner)}" if alert.owner else ""),

@@ -79,12 +79,9 @@ def grant_line(row: GrantRow, tz: tzinfo | str | None = None) -> str:
     """`:green: *Grant #3* · Acme · Frontier · blanket (acme.com) · active until 2027-01-01`."""
     grant = row.grant
     icon = _STATUS_ICON.get(grant.status, ":grey_question:")  # type: ignore[call-overload]
-    scope = (
-        scope_summary(row.request, row.org)
-        if row.request is not None
-        else ("blanket" if grant.blanket else plural(len(grant.members), "person", "people"))
-    )
-    line = f"{icon} *Grant #{grant.id}* · {safe(row.org.name, 200)} · {safe(row.tier_name, 100)} · {scope} · {grant.status}"
+    scope = scope_summary(grant, row.org)  # the grant's own roster: re-verification may have trimmed it
+    org, tier = safe(row.org.name, 200), safe(row.tier_name, 100)
+    line = f"{icon} *Grant #{grant.id}* · {org} · {tier} · {scope} · {grant.status}"
     if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
         line += (
             f" · expires {format_date(grant.expires_at, tz)} · re-verify by {format_date(grant.reverify_due_at, tz)}"
@@ -189,8 +186,10 @@ def build_revoked_dm(row: GrantRow, tz: tzinfo | str | None = None) -> Rendered:
     """DM to admins and the requester: a grant was revoked, by whom and why."""
     grant = row.grant
     text = (
-        f":red_circle: Trusted-access grant #{grant.id} for {safe(row.org.name, 200)} ({safe(row.tier_name, 100)} tier) "
-        f"was revoked by {mention(grant.ended_by or '?')} on {format_date(grant.ended_at, tz)}.\n*Reason:*\n{quote(grant.end_reason, 2500)}"
+        f":red_circle: Trusted-access grant #{grant.id} for {safe(row.org.name, 200)} ({safe(row.tier_name, 100)} "
+        "tier) "
+        f"was revoked by {mention(grant.ended_by or '?')} on "
+        f"{format_date(grant.ended_at, tz)}.\n*Reason:*\n{quote(grant.end_reason, 2500)}"
     )
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
@@ -198,7 +197,10 @@ def build_revoked_dm(row: GrantRow, tz: tzinfo | str | None = None) -> Rendered:
 def build_revoked_note(row: GrantRow, tz: tzinfo | str | None = None) -> Rendered:
     """Thread note under the request: its grant was revoked."""
     grant = row.grant
-    text = f":red_circle: Grant #{grant.id} was revoked by {mention(grant.ended_by or '?')} on {format_date(grant.ended_at, tz)}.\n*Reason:*\n{quote(grant.end_reason, 2500)}"
+    text = (
+        f":red_circle: Grant #{grant.id} was revoked by {mention(grant.ended_by or '?')} on "
+        f"{format_date(grant.ended_at, tz)}.\n*Reason:*\n{quote(grant.end_reason, 2500)}"
+    )
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 

@@ -1,4 +1,4 @@
-"""Block Kit for the App Home tab: one view per person, sections by role (DESIGN §5).
+"""Block Kit for the App Home tab: one view per person, sections by role.
 
 Pure: `HomeData` in, a `home` `View` out. Every list is capped and says "and N more"; the whole
 view stays under Slack's 100-block limit. Org names, tier names, alert signals and summaries are
@@ -26,7 +26,7 @@ from bot.messages.alerts import clean, strip_controls
 from bot.messages.grants import GrantRow, RequestRow, grant_line, request_line
 from bot.messages.reverification import reverify_button
 from bot.messages.text import format_date, format_datetime, plural, safe, truncate
-from storage.tables import Alert, AlertStatus, CreditGrant, GrantStatus, Severity
+from storage.tables import Alert, AlertStatus, CreditGrant, GrantStatus, Severity, SuspensionReason
 
 MAX_BLOCKS = 100  # Slack's limit for a Home tab view
 MAX_AWAITING = 10
@@ -35,7 +35,7 @@ MAX_REQUESTS = 10
 MAX_GRANTS = 10
 MAX_CREDITS = 8
 REVERIFY_SOON = timedelta(days=14)  # matches the first re-verification reminder
-MISSED_REVERIFICATION = "missed_reverification"  # bot.services.reverification.MISSED (messages don't import services)
+MISSED_REVERIFICATION = SuspensionReason.MISSED_REVERIFICATION
 
 NOT_IN_PROGRAM = (
     "You're not part of the trusted-access program, so there is nothing to show you here.\n\n"
@@ -165,7 +165,7 @@ def alert_text(line: AlertLine, tz: tzinfo | str | None) -> str:
 
 
 def _grant_block(row: GrantRow, now: datetime, tz: tzinfo | str | None) -> SectionBlock:
-    """An admin's grant; a **Re-verify** button when re-verification is due soon, overdue or the reason for a suspension."""
+    """An admin's grant; a **Re-verify** button when re-verification is due soon, overdue or why it is suspended."""
     grant = row.grant
     due = grant.reverify_due_at - now <= REVERIFY_SOON
     missed = grant.status == GrantStatus.SUSPENDED and grant.suspended_reason == MISSED_REVERIFICATION
@@ -222,7 +222,8 @@ def _alerts_section(data: HomeData, tz: tzinfo | str | None) -> list[Block]:
         return blocks + [_md(f"*Active alerts — {scope}*\nNo open alerts.")]
     blocks.append(
         _md(
-            f"*Active alerts — {scope} ({data.alerts_total})* — act on them in the security channel or with `/trust alerts`"
+            f"*Active alerts — {scope} ({data.alerts_total})* — act on them in the security channel or with `/trust "
+            "alerts`"
         )
     )
     blocks += [_md(alert_text(line, tz)) for line in data.alerts[:MAX_ALERTS]]

@@ -56,7 +56,8 @@ def build_expiry_warning_dm(info: GrantInfo, days_left: int, tz: Tz = None) -> R
     """DM to admins: a grant ends soon; a new request is needed to continue."""
     return note(
         f":hourglass_flowing_sand: Trusted-access {grant_label(info)} expires {days_phrase(days_left)} "
-        f"(*{format_date(info.grant.expires_at, tz)}*). To keep access after that, submit a new request with `/trust request`."
+        f"(*{format_date(info.grant.expires_at, tz)}*). To keep access after that, submit a new request with `/trust "
+        "request`."
     )
 
 
@@ -72,7 +73,8 @@ def build_expired_note(info: GrantInfo, rep: str | None, tz: Tz = None) -> Rende
     """Thread note under the request (mentioning the rep): its grant expired."""
     who = f"{mention(rep)}: " if rep else ""
     return note(
-        f"{who}:white_circle: Grant #{info.grant.id} expired on {format_date(info.grant.expires_at, tz)}; its access has ended."
+        f"{who}:white_circle: Grant #{info.grant.id} expired on {format_date(info.grant.expires_at, tz)}; its access "
+        "has ended."
     )
 
 
@@ -83,7 +85,8 @@ def build_nudge_note(request: AccessRequest, rep: str | None, hours: float) -> R
     """Thread nudge mentioning the rep: the request waits for a decision."""
     who = mention(rep) if rep else "Account reps"
     return note(
-        f":alarm_clock: {who}, access request #{request.id} has waited more than {_hours(hours)} for a decision. Please decide in this thread."
+        f":alarm_clock: {who}, access request #{request.id} has waited more than {_hours(hours)} for a decision. "
+        "Please decide in this thread."
     )
 
 
@@ -137,7 +140,8 @@ def build_org_lapsed(org: Org, grant_ids: list[int]) -> Rendered:
     """DM to admins and rep: verification lapsed and these grants are suspended."""
     grants = _grant_list(grant_ids)
     return note(
-        f":large_orange_circle: {safe(org.name, 200)}'s identity verification lapsed on {format_date(org.verified_until)}. "
+        f":large_orange_circle: {safe(org.name, 200)}'s identity verification lapsed on "
+        f"{format_date(org.verified_until)}. "
         f"{grants} suspended until it is renewed; your account rep can update it in the directory."
     )
 

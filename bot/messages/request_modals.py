@@ -1,6 +1,6 @@
 """Modals for access requests: the request form, deny reason, info question and answer, revoke reason.
 
-Labels carry the DESIGN §4.4 contract words; block and action ids come from `bot.ids`, so the
+Labels carry the contract words people and scripts rely on; block and action ids come from `bot.ids`, so the
 handler reads values back with `bot.payloads` and services key inline errors by `Block`.
 """
 
@@ -39,7 +39,7 @@ LABEL_TIER = "Capability tier"
 LABEL_USE_CASE = "Use case"
 LABEL_DURATION = "Duration (days)"
 LABEL_JUSTIFICATION = "Justification"
-JUSTIFICATION_MIN, TEXT_MAX = 20, 3000
+REASON_MAX = 3000  # Slack's own cap on a plain-text input; the services check the domain's limits
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,11 @@ class OrgOption:
 
 @dataclass(frozen=True)
 class RequestForm:
-    """What the request modal offers: the admin's orgs and their allowed tiers."""
+    """What the request modal offers: the admin's orgs, their allowed tiers, and the text limits."""
 
     orgs: tuple[OrgOption, ...]
+    justification_min: int
+    text_max: int
 
     def all_tiers(self) -> list[Tier]:
         """Every tier allowed for at least one of the orgs, least capable first."""
@@ -83,7 +85,7 @@ def _text_input(
     *,
     multiline: bool = True,
     min_length: int | None = None,
-    max_length: int = TEXT_MAX,
+    max_length: int = REASON_MAX,
     placeholder: str | None = None,
     hint: str | None = None,
 ) -> InputBlock:
@@ -101,29 +103,28 @@ def _text_input(
     )
 
 
-def build_request_modal(form: RequestForm) -> View:
-    """The `/trust request` modal; an org select appears when the admin has several orgs."""
-    tiers = form.all_tiers()
-    blocks: list[SlackBlock] = []
+def _org_block(form: RequestForm) -> SlackBlock:
+    """Which org: said outright when the admin has one, a select when several."""
+    if len(form.orgs) == 1:
+        return SectionBlock(
+            text=MarkdownTextObject(text=f"Requesting trusted access for *{safe(form.orgs[0].name, 200)}*.")
+        )
+    return InputBlock(
+        block_id=Block.ORG,
+        label=PlainTextObject(text=LABEL_ORG),
+        element=StaticSelectElement(
+            action_id=Element.ORG,
+            placeholder=PlainTextObject(text="Choose an organisation"),
+            options=[_option(f"{org.name} ({org.slug})", org.slug) for org in form.orgs[:100]],
+        ),
+    )
+
+
+def _scope_blocks(form: RequestForm) -> list[SlackBlock]:
+    """Whom the grant covers: named members and/or everyone at the org's verified domains."""
     single = form.orgs[0] if len(form.orgs) == 1 else None
-    if single is not None:
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f"Requesting trusted access for *{safe(single.name, 200)}*."))
-        )
-    else:
-        blocks.append(
-            InputBlock(
-                block_id=Block.ORG,
-                label=PlainTextObject(text=LABEL_ORG),
-                element=StaticSelectElement(
-                    action_id=Element.ORG,
-                    placeholder=PlainTextObject(text="Choose an organisation"),
-                    options=[_option(f"{org.name} ({org.slug})", org.slug) for org in form.orgs[:100]],
-                ),
-            )
-        )
     domains = ", ".join(single.domains) if single is not None and single.domains else "the org's verified email domains"
-    blocks += [
+    return [
         InputBlock(
             block_id=Block.MEMBERS,
             label=PlainTextObject(text=LABEL_MEMBERS),
@@ -137,11 +138,18 @@ def build_request_modal(form: RequestForm) -> View:
             block_id=Block.BLANKET,
             label=PlainTextObject(text=LABEL_BLANKET),
             element=CheckboxesElement(
-                action_id=Element.BLANKET,
-                options=[_option(truncate(f"Everyone at {domains}", OPTION_TEXT), "blanket")],
+                action_id=Element.BLANKET, options=[_option(truncate(f"Everyone at {domains}", OPTION_TEXT), "blanket")]
             ),
             optional=True,
         ),
+    ]
+
+
+def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
+    """Tier, use case, duration (capped by the tier) and justification."""
+    tiers = form.all_tiers()
+    caps = "Capped by the tier: " + "; ".join(f"{t.name} {t.max_days}" for t in tiers)
+    return [
         InputBlock(
             block_id=Block.TIER,
             label=PlainTextObject(text=LABEL_TIER),
@@ -152,8 +160,12 @@ def build_request_modal(form: RequestForm) -> View:
             ),
         ),
         _text_input(
-            Block.USE_CASE, Element.USE_CASE, LABEL_USE_CASE, placeholder="What will the team use the capability for?"
-        ),
+            Block.USE_CASE,
+            Element.USE_CASE,
+            LABEL_USE_CASE,
+            max_length=form.text_max,
+            placeholder="What will the team use the capability for?",
+        ),  # fmt: skip
         InputBlock(
             block_id=Block.DURATION,
             label=PlainTextObject(text=LABEL_DURATION),
@@ -162,19 +174,23 @@ def build_request_modal(form: RequestForm) -> View:
                 is_decimal_allowed=False,
                 min_value="1",
                 max_value=str(max((t.max_days for t in tiers), default=365)),
-            ),
-            hint=PlainTextObject(
-                text=truncate("Capped by the tier: " + "; ".join(f"{t.name} {t.max_days}" for t in tiers), PLAIN_LABEL)
-            ),
+            ),  # fmt: skip
+            hint=PlainTextObject(text=truncate(caps, PLAIN_LABEL)),
         ),
         _text_input(
             Block.JUSTIFICATION,
             Element.JUSTIFICATION,
             LABEL_JUSTIFICATION,
-            min_length=JUSTIFICATION_MIN,
-            placeholder="Why does this team need trusted access? (at least 20 characters)",
-        ),
+            min_length=form.justification_min,
+            max_length=form.text_max,
+            placeholder=f"Why does this team need trusted access? (at least {form.justification_min} characters)",
+        ),  # fmt: skip
     ]
+
+
+def build_request_modal(form: RequestForm) -> View:
+    """The `/trust request` modal; an org select appears when the admin has several orgs."""
+    single = form.orgs[0] if len(form.orgs) == 1 else None
     return View(
         type="modal",
         callback_id=ViewId.REQUEST_SUBMIT,
@@ -182,7 +198,7 @@ def build_request_modal(form: RequestForm) -> View:
         submit=PlainTextObject(text="Submit"),
         close=PlainTextObject(text="Cancel"),
         private_metadata=RequestFormMeta(org_slug=single.slug if single else None).model_dump_json(),
-        blocks=blocks,
+        blocks=[_org_block(form), *_scope_blocks(form), *_terms_blocks(form)],
     )
 
 

@@ -90,7 +90,7 @@ def scope_text(request: AccessRequest, org: Org) -> str:
     return truncate(" plus ".join(parts) or "nobody named", FIELD_TEXT - 20)
 
 
-def scope_summary(request: AccessRequest, org: Org) -> str:
+def scope_summary(request: AccessRequest | Grant, org: Org) -> str:
     """A short scope for one-line texts: `blanket (acme.com) + 2 people` or `3 people`."""
     parts = []
     if request.blanket:
@@ -120,7 +120,8 @@ def status_line(card: RequestCard, tz: tzinfo | str | None) -> str:
                 line += f" (by {mention(grant.ended_by or '?')}: {safe(grant.end_reason, 500)})"
         return line
     if req.status == RequestStatus.DENIED:
-        return f":no_entry: *Denied* by {mention(req.decided_by or '?')} on {when}\n*Reason:* {safe(req.decision_reason, 1500)}"
+        reason = safe(req.decision_reason, 1500)
+        return f":no_entry: *Denied* by {mention(req.decided_by or '?')} on {when}\n*Reason:* {reason}"
     if req.status == RequestStatus.INFO_REQUESTED:
         return (
             f":speech_balloon: *More information requested* by {mention(req.info_asked_by or '?')}\n"
@@ -148,7 +149,8 @@ def build_request_parent(card: RequestCard, tz: tzinfo | str | None = None) -> R
     rep = mention(card.rep) if card.rep else "_no rep on file_"
     blocks: list[Block] = [
         _section(
-            f"*Access request #{req.id}* for {org_label(card.org)}\nRequested by {mention(req.requester)} · Account rep: {rep}"
+            f"*Access request #{req.id}* for {org_label(card.org)}\nRequested by {mention(req.requester)} · Account "
+            f"rep: {rep}"
         ),
         SectionBlock(
             fields=[
@@ -164,7 +166,8 @@ def build_request_parent(card: RequestCard, tz: tzinfo | str | None = None) -> R
     ]
     text = (
         f"Access request #{req.id} from {mention(req.requester)} for {safe(card.org.name, 200)}: "
-        f"{safe(card.tier_name, 100)} tier, {plural(req.duration_days, 'day')}, {scope_summary(req, card.org)} — {rep} ({req.status})"
+        f"{safe(card.tier_name, 100)} tier, {plural(req.duration_days, 'day')}, {scope_summary(req, card.org)} — "
+        f"{rep} ({req.status})"
     )
     return Rendered(text=truncate(text, 3000), blocks=blocks)
 
@@ -253,7 +256,8 @@ def build_requester_approved_dm(card: RequestCard, tz: tzinfo | str | None = Non
     if grant is not None:
         text += (
             f"\nGrant #{grant.id} ({safe(card.tier_name, 100)} tier, {scope_summary(req, card.org)}) is active until "
-            f"*{format_date(grant.expires_at, tz)}*. Re-verification is due by {format_date(grant.reverify_due_at, tz)}."
+            f"*{format_date(grant.expires_at, tz)}*. Re-verification is due by "
+            f"{format_date(grant.reverify_due_at, tz)}."
         )
     return build_thread_note(text)
 
@@ -303,3 +307,10 @@ def build_request_submitted_ack(card: RequestCard) -> Rendered:
         f"({safe(card.tier_name, 100)} tier, {plural(req.duration_days, 'day')}, {scope_summary(req, card.org)}). "
         f"{rep} will decide; you'll get a DM."
     )
+
+
+def build_approval_ack(request_id: int, *, grant_id: int | None, approvals: int, needed: int) -> Rendered:
+    """The approver's ephemeral confirmation: the grant is active, or how many approvals are still needed."""
+    if grant_id is not None:
+        return build_thread_note(f"Approved request #{request_id}; grant #{grant_id} is active.")
+    return build_thread_note(f"Recorded your approval of request #{request_id}: {approvals} of {needed} approvals.")

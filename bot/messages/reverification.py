@@ -81,7 +81,8 @@ def build_reverify_modal(info: GrantInfo, request: AccessRequest | None, tz: Tz 
     grant = info.grant
     scope = f"everyone at {safe(', '.join(info.org.domains), 300) or 'the org’s domains'}" if grant.blanket else ""
     intro = (
-        f"Re-verify {grant_label(info)}.\nDue {format_date(grant.reverify_due_at, tz)} · expires {format_date(grant.expires_at, tz)} · "
+        f"Re-verify {grant_label(info)}.\nDue {format_date(grant.reverify_due_at, tz)} · expires "
+        f"{format_date(grant.expires_at, tz)} · "
         f"status *{grant.status}*" + (f"\nBlanket scope: {scope}" if scope else "")
     )
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(intro, 3000)))]
@@ -139,7 +140,8 @@ def build_reverified_note(
     who = f"{mention(rep)}: " if rep else ""
     back = " Access is *restored*." if restored else ""
     return note(
-        f"{who}:white_check_mark: {mention(by)} re-verified grant #{info.grant.id}: roster accurate and use case unchanged."
+        f"{who}:white_check_mark: {mention(by)} re-verified grant #{info.grant.id}: roster accurate and use case "
+        "unchanged."
         f"{_removed(removed)}{back} Next re-verification due {format_date(info.grant.reverify_due_at, tz)}."
     )
 
@@ -161,7 +163,8 @@ def build_restored_dm(info: GrantInfo, by: str) -> Rendered:
 def build_removed_member_dm(info: GrantInfo, by: str) -> Rendered:
     """DM to a person an admin removed from the roster."""
     return note(
-        f"{mention(by)} removed you from trusted-access {grant_label(info)} during re-verification; you are no longer covered."
+        f"{mention(by)} removed you from trusted-access {grant_label(info)} during re-verification; you are no "
+        "longer covered."
     )
 
 

@@ -1,7 +1,7 @@
 """Text helpers for Block Kit: escaping typed input, Slack's length limits, mentions, dates.
 
 Every string a person typed passes through `safe()` (or `escape_mrkdwn` + `truncate`) before it
-reaches mrkdwn, so `<!channel>`, `<@U…>` and `<https://x|y>` arrive as inert text (DESIGN §6).
+reaches mrkdwn, so `<!channel>`, `<@U…>` and `<https://x|y>` arrive as inert text.
 """
 
 from __future__ import annotations

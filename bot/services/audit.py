@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log (DESIGN §2 Audit event)."""
+"""The append-only, hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.services.context import ServiceContext
+from storage.queries import audit as q
 from storage.tables import AuditEvent
 
 GENESIS = "0" * 64
-_PG_AUDIT_LOCK = 7_316_001  # advisory lock id serialising appends on PostgreSQL
 
 
 def compute_hash(
@@ -41,25 +40,19 @@ def compute_hash(
 
 async def record_audit(
     session: AsyncSession,
-    clock: Clock,
+    ctx: ServiceContext,
     *,
-    actor: str,
     action: str,
     subject: str,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event chained to the previous one, inside the caller's transaction.
-
-    Appends are serialised so two transactions never chain to the same predecessor: SQLite
-    transactions already hold the write lock (`BEGIN IMMEDIATE`), PostgreSQL takes a
-    transaction-scoped advisory lock.
-    """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    prev = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    """Append one event by `ctx`'s actor, chained to the previous one, inside the caller's transaction."""
+    await q.lock_chain(session)
+    prev = await q.last_hash(session)
+    actor = ctx.user_id
     # JSON round trip so the hash covers exactly what the database will give back.
     clean = json.loads(json.dumps(details or {}, default=str))
-    now = clock.now()
+    now = ctx.now()
     at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     event = AuditEvent(
         at=at,
@@ -95,11 +88,7 @@ async def verify_audit_chain(session: AsyncSession, *, batch: int = 5000) -> Cha
     count = 0
     last_id = 0
     while True:
-        rows = (
-            await session.scalars(
-                select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-            )
-        ).all()
+        rows = await q.events_after(session, after_id=last_id, limit=batch)
         if not rows:
             return ChainReport(count=count)
         for event in rows:
@@ -128,10 +117,7 @@ async def iter_audit_events(
     """Yield events in order, optionally from `since` on."""
     last_id = 0
     while True:
-        query = select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        if since is not None:
-            query = query.where(AuditEvent.at >= since)
-        rows = (await session.scalars(query)).all()
+        rows = await q.events_after(session, after_id=last_id, limit=batch, since=since)
         if not rows:
             return
         for event in rows:

@@ -1,49 +1,59 @@
-"""Queue Slack writes as outbox rows in the caller's transaction (DESIGN §6).
+"""Queue Slack writes as outbox rows in the caller's transaction.
 
 Nothing here talks to Slack: `bot.delivery` sends the rows after commit, so a crash between
-commit and delivery loses nothing, and a rolled-back state change sends nothing.
+commit and delivery loses nothing, and a rolled-back state change sends nothing. Delivery is
+infrastructure and runs on wall-clock time even when the domain clock is moved (tests,
+`jobs run --now`), so a row is always due relative to the real now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_sdk.models.blocks import Block
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.messages.text import MESSAGE_TEXT, Rendered
+from storage.queries.outbox import DM, POST, REPLY, UPDATE, assign_ids
 from storage.tables import OutboxMessage
 
-POST, REPLY, UPDATE, DM = "post", "reply", "update", "dm"
+__all__ = [
+    "DM",
+    "POST",
+    "REPLY",
+    "UPDATE",
+    "dm_all",
+    "flush_outbox",
+    "post_message",
+    "reply_in_thread",
+    "send_dm",
+    "update_message",
+]
 
-# Slack rejects `text` beyond 40k characters and truncates well before; keep fallbacks short.
-MAX_TEXT = 3000
+Message = Rendered | str
 
 
-def _payload(text: str, blocks: Sequence[Block | dict[str, Any]] | None, **extra: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"text": text[:MAX_TEXT]}
-    if blocks is not None:
-        payload["blocks"] = [b.to_dict() if isinstance(b, Block) else b for b in blocks]
+def payload_of(message: Message, **extra: Any) -> dict[str, Any]:
+    """The `chat.*` arguments carrying `message`: its fallback text and, when rendered, its blocks."""
+    if isinstance(message, str):
+        payload: dict[str, Any] = {"text": message[:MESSAGE_TEXT]}
+    else:
+        payload = {"text": message.text[:MESSAGE_TEXT], "blocks": [b.to_dict() for b in message.blocks]}
     payload.update({k: v for k, v in extra.items() if v is not None})
     return payload
 
 
 def _add(
     session: AsyncSession,
-    clock: Clock,
     *,
     op: str,
     channel: str,
-    message_key: str | None,
     payload: dict[str, Any],
-    delay_seconds: float = 0.0,
+    message_key: str | None = None,
     save_as: str | None = None,
+    delay_seconds: float = 0.0,
 ) -> OutboxMessage:
-    # Delivery is infrastructure and runs on wall-clock time even when the domain clock is
-    # moved (tests, `jobs run --now`), so a row is always due relative to the real now.
-    del clock
     now = datetime.now(UTC)
     row = OutboxMessage(
         op=op,
@@ -59,72 +69,48 @@ def _add(
     return row
 
 
-def post_message(
-    session: AsyncSession,
-    clock: Clock,
-    *,
-    channel: str,
-    key: str,
-    text: str,
-    blocks: Sequence[Block | dict[str, Any]] | None = None,
-) -> OutboxMessage:
+def post_message(session: AsyncSession, *, channel: str, key: str, message: Message) -> OutboxMessage:
     """Queue a new channel message whose coordinates will be saved under `key`."""
-    return _add(session, clock, op=POST, channel=channel, message_key=None, save_as=key, payload=_payload(text, blocks))
+    return _add(session, op=POST, channel=channel, save_as=key, payload=payload_of(message))
 
 
 def reply_in_thread(
     session: AsyncSession,
-    clock: Clock,
     *,
     channel: str,
     parent_key: str,
-    text: str,
-    blocks: Sequence[Block | dict[str, Any]] | None = None,
+    message: Message,
     broadcast: bool = False,
     key: str | None = None,
 ) -> OutboxMessage:
     """Queue a thread reply under the message saved as `parent_key`; save its own coordinates as `key`."""
-    return _add(
-        session,
-        clock,
-        op=REPLY,
-        channel=channel,
-        message_key=parent_key,
-        payload=_payload(text, blocks, reply_broadcast=broadcast or None),
-        save_as=key,
-    )
+    payload = payload_of(message, reply_broadcast=broadcast or None)
+    return _add(session, op=REPLY, channel=channel, message_key=parent_key, save_as=key, payload=payload)
 
 
 def update_message(
-    session: AsyncSession,
-    clock: Clock,
-    *,
-    channel: str,
-    key: str,
-    text: str,
-    blocks: Sequence[Block | dict[str, Any]] | None = None,
-    delay_seconds: float = 0.0,
+    session: AsyncSession, *, channel: str, key: str, message: Message, delay_seconds: float = 0.0
 ) -> OutboxMessage:
     """Queue an in-place edit of the message saved as `key`; only the newest pending edit is sent."""
     return _add(
-        session,
-        clock,
-        op=UPDATE,
-        channel=channel,
-        message_key=key,
-        payload=_payload(text, blocks),
-        delay_seconds=delay_seconds,
+        session, op=UPDATE, channel=channel, message_key=key, payload=payload_of(message), delay_seconds=delay_seconds
     )
 
 
-def send_dm(
-    session: AsyncSession,
-    clock: Clock,
-    *,
-    user: str,
-    text: str,
-    blocks: Sequence[Block | dict[str, Any]] | None = None,
-    key: str | None = None,
-) -> OutboxMessage:
+def send_dm(session: AsyncSession, *, user: str, message: Message, key: str | None = None) -> OutboxMessage:
     """Queue a direct message to `user` (optionally saving its coordinates under `key`)."""
-    return _add(session, clock, op=DM, channel=user, message_key=None, save_as=key, payload=_payload(text, blocks))
+    return _add(session, op=DM, channel=user, save_as=key, payload=payload_of(message))
+
+
+def dm_all(session: AsyncSession, users: Iterable[str | None], message: Message) -> int:
+    """DM each distinct user once (blanks skipped); returns how many DMs were queued."""
+    people = list(dict.fromkeys(u for u in users if u))
+    for user in people:
+        send_dm(session, user=user, message=message)
+    return len(people)
+
+
+async def flush_outbox(session: AsyncSession) -> None:
+    """Flush the session, sending a batch's new outbox rows as one multi-row INSERT."""
+    await assign_ids(session, [obj for obj in session.new if isinstance(obj, OutboxMessage) and obj.id is None])
+    await session.flush()

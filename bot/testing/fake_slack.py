@@ -147,7 +147,7 @@ class FakeSlack:
 
     def reset_faults(self) -> None:
         """Drop every queued fault and the channel rate limit (recordings are kept)."""
-        self._faults = []
+        self._faults: list[_Fault] = []
         self._rate_limit = None
 
     def release(self) -> None:

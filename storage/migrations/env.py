@@ -27,7 +27,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"), poolclass=NullPool)
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

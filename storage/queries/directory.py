@@ -6,25 +6,27 @@ Keyword-only, async, never commit: the caller's transaction decides.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from storage.queries.dialect import Lock, take_lock
 from storage.tables import (
+    LIVE_GRANTS,
+    OPEN_REQUESTS,
     AccessRequest,
     CreditGrant,
     DirectoryState,
     Grant,
-    GrantStatus,
     Org,
     OrgRole,
-    RequestStatus,
     Role,
     Tier,
 )
 
 _STATE_ID = 1
-_PG_DIRECTORY_LOCK = 7_316_002  # advisory lock id serialising directory applies on PostgreSQL
 
 
 async def lock_directory(session: AsyncSession) -> None:
@@ -34,13 +36,12 @@ async def lock_directory(session: AsyncSession) -> None:
     insert the same new org and one would fail on the unique slug. SQLite transactions already
     hold the write lock (`BEGIN IMMEDIATE`); PostgreSQL takes a transaction-scoped advisory lock.
     """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DIRECTORY_LOCK})
+    await take_lock(session, Lock.DIRECTORY)
 
 
 async def get_org(session: AsyncSession, *, slug: str) -> Org | None:
     """The org with this slug, or None."""
-    return (await session.scalars(select(Org).where(Org.slug == slug))).first()
+    return (await session.scalars(select(Org).where(col(Org.slug) == slug))).first()
 
 
 async def get_org_by_id(session: AsyncSession, *, org_id: int) -> Org | None:
@@ -50,7 +51,7 @@ async def get_org_by_id(session: AsyncSession, *, org_id: int) -> Org | None:
 
 async def list_orgs(session: AsyncSession) -> list[Org]:
     """Every org, by slug."""
-    return list((await session.scalars(select(Org).order_by(Org.slug))).all())
+    return list((await session.scalars(select(Org).order_by(col(Org.slug)))).all())
 
 
 async def orgs_by_ids(session: AsyncSession, *, org_ids: Iterable[int]) -> dict[int, Org]:
@@ -58,7 +59,7 @@ async def orgs_by_ids(session: AsyncSession, *, org_ids: Iterable[int]) -> dict[
     ids = sorted(set(org_ids))
     if not ids:
         return {}
-    rows = (await session.scalars(select(Org).where(Org.id.in_(ids)))).all()  # type: ignore[union-attr]
+    rows = (await session.scalars(select(Org).where(col(Org.id).in_(ids)))).all()
     return {org.id: org for org in rows if org.id is not None}
 
 
@@ -69,7 +70,7 @@ async def get_tier(session: AsyncSession, *, tier_id: str) -> Tier | None:
 
 async def list_tiers(session: AsyncSession) -> list[Tier]:
     """Every tier, least to most capable."""
-    return list((await session.scalars(select(Tier).order_by(Tier.rank, Tier.id))).all())
+    return list((await session.scalars(select(Tier).order_by(col(Tier.rank), col(Tier.id)))).all())
 
 
 async def get_directory_state(session: AsyncSession, *, create: bool = False) -> DirectoryState:
@@ -87,18 +88,12 @@ async def get_directory_state(session: AsyncSession, *, create: bool = False) ->
     return state
 
 
-async def roles_of_org(session: AsyncSession, *, org_id: int) -> list[OrgRole]:
-    """Every role row of one org, by role then position."""
-    query = select(OrgRole).where(OrgRole.org_id == org_id).order_by(OrgRole.role, OrgRole.position, OrgRole.id)
-    return list((await session.scalars(query)).all())
-
-
 async def people_of(session: AsyncSession, *, org_id: int, role: Role) -> list[str]:
     """User ids holding `role` in the org, in directory order."""
     query = (
-        select(OrgRole.user_id)
-        .where(OrgRole.org_id == org_id, OrgRole.role == role.value)
-        .order_by(OrgRole.position, OrgRole.id)
+        select(col(OrgRole.user_id))
+        .where(col(OrgRole.org_id) == org_id, col(OrgRole.role) == role.value)
+        .order_by(col(OrgRole.position), col(OrgRole.id))
     )
     return list((await session.scalars(query)).all())
 
@@ -107,9 +102,9 @@ async def roles_of_user(session: AsyncSession, *, user_id: str) -> list[tuple[in
     """Every (org id, role) the user holds; roles the code does not know are skipped."""
     rows = (
         await session.execute(
-            select(OrgRole.org_id, OrgRole.role)
-            .where(OrgRole.user_id == user_id)
-            .order_by(OrgRole.org_id, OrgRole.role)
+            select(col(OrgRole.org_id), col(OrgRole.role))
+            .where(col(OrgRole.user_id) == user_id)
+            .order_by(col(OrgRole.org_id), col(OrgRole.role))
         )
     ).all()
     known = {r.value for r in Role}
@@ -125,9 +120,9 @@ async def orgs_with_roles(session: AsyncSession, *, org_ids: Iterable[int]) -> d
     known = {r.value for r in Role}
     rows = (
         await session.execute(
-            select(OrgRole.org_id, OrgRole.role, OrgRole.user_id)
-            .where(OrgRole.org_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(OrgRole.org_id, OrgRole.role, OrgRole.position, OrgRole.id)
+            select(col(OrgRole.org_id), col(OrgRole.role), col(OrgRole.user_id))
+            .where(col(OrgRole.org_id).in_(ids))
+            .order_by(col(OrgRole.org_id), col(OrgRole.role), col(OrgRole.position), col(OrgRole.id))
         )
     ).all()
     for org_id, role, user_id in rows:
@@ -141,7 +136,9 @@ async def credit_owners(session: AsyncSession, *, credit_ids: Iterable[str]) -> 
     ids = sorted(set(credit_ids))
     if not ids:
         return {}
-    rows = (await session.execute(select(CreditGrant.id, CreditGrant.org_id).where(CreditGrant.id.in_(ids)))).all()  # type: ignore[attr-defined]
+    rows = (
+        await session.execute(select(col(CreditGrant.id), col(CreditGrant.org_id)).where(col(CreditGrant.id).in_(ids)))
+    ).all()
     return {credit_id: org_id for credit_id, org_id in rows}
 
 
@@ -151,16 +148,54 @@ async def tier_usage(session: AsyncSession, *, tier_id: str) -> tuple[int, int]:
         select(func.count())
         .select_from(Grant)
         .where(
-            Grant.tier_id == tier_id,
-            Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED]),  # type: ignore[attr-defined]
+            col(Grant.tier_id) == tier_id,
+            col(Grant.status).in_(LIVE_GRANTS),
         )
     )
     requests = await session.scalar(
         select(func.count())
         .select_from(AccessRequest)
         .where(
-            AccessRequest.tier_id == tier_id,
-            AccessRequest.status.in_([RequestStatus.PENDING, RequestStatus.INFO_REQUESTED]),  # type: ignore[attr-defined]
+            col(AccessRequest.tier_id) == tier_id,
+            col(AccessRequest.status).in_(OPEN_REQUESTS),
         )
     )
     return int(grants or 0), int(requests or 0)
+
+
+async def count_tiers(session: AsyncSession) -> int:
+    """How many tiers are defined."""
+    return int(await session.scalar(select(func.count()).select_from(Tier)) or 0)
+
+
+async def clear_roles(session: AsyncSession, *, org_id: int) -> None:
+    """Delete every role row of one org at once.
+
+    A bulk DELETE runs immediately; deleting ORM rows could be flushed after re-inserted roles
+    and trip the (org, user, role) unique constraint.
+    """
+    await session.execute(delete(OrgRole).where(col(OrgRole.org_id) == org_id))
+
+
+async def credit_grants_of(session: AsyncSession, *, org_ids: Iterable[int] | None) -> list[CreditGrant]:
+    """Credit grants of these orgs (None: every org), by org, soonest expiry first."""
+    query = select(CreditGrant).order_by(col(CreditGrant.org_id), col(CreditGrant.expires), col(CreditGrant.id))
+    if org_ids is not None:
+        query = query.where(col(CreditGrant.org_id).in_(sorted(set(org_ids))))
+    return list((await session.scalars(query)).all())
+
+
+async def orgs_by_slugs(session: AsyncSession, *, slugs: Iterable[str]) -> dict[str, Org]:
+    """The orgs among `slugs`, keyed by slug (unknown slugs are simply absent)."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    rows = (await session.scalars(select(Org).where(col(Org.slug).in_(wanted)))).all()
+    return {org.slug: org for org in rows}
+
+
+async def orgs_verified_until(session: AsyncSession, *, on_or_before: date) -> list[Org]:
+    """Orgs whose `verified_until` is set and on or before the given day."""
+    verified = col(Org.verified_until)
+    query = select(Org).where(verified.is_not(None), verified <= on_or_before).order_by(col(Org.id))
+    return list((await session.scalars(query)).all())

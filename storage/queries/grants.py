@@ -1,6 +1,6 @@
-"""Set-based queries for the scheduled grant, request and org jobs. Keyword-only, async, never commit.
+"""Queries over grants. Keyword-only, async, never commit.
 
-Every query here fetches or changes only the rows that are due, through indexed columns
+The job queries fetch or change only the rows that are due, through indexed columns
 (`reverify_due_at`, `expires_at`, `status`, `org_id`), so a job run issues a number of SQL
 statements that does not grow with the total number of grants. State changes are conditional
 `UPDATE … WHERE id IN (…) AND <still due> RETURNING id`: of two racing runners exactly one wins
@@ -10,89 +10,178 @@ each row, and only the winner announces it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
-from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus
+from storage.queries.chunks import chunks
+from storage.tables import LIVE_GRANTS, Grant, GrantStatus, SuspensionReason, Tier
 
-LIVE: tuple[str, ...] = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
-OPEN: tuple[str, ...] = (RequestStatus.PENDING, RequestStatus.INFO_REQUESTED)
-# Keeps `IN (…)` lists well under SQLite's and asyncpg's bound-parameter limits.
-CHUNK = 2000
+SECURITY = SuspensionReason.SECURITY_ACTION
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
+async def get_grant(session: AsyncSession, *, grant_id: int, for_update: bool = False) -> Grant | None:
+    """One grant by id, re-read fresh; `for_update` locks its row (PostgreSQL)."""
+    query = select(Grant).where(col(Grant.id) == grant_id).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def grant_for_request(session: AsyncSession, *, request_id: int) -> Grant | None:
+    """The grant an approved request created, if any."""
+    return (await session.scalars(select(Grant).where(col(Grant.request_id) == request_id))).first()
+
+
+async def list_grants(
+    session: AsyncSession,
+    *,
+    org_ids: Iterable[int] | None = None,
+    statuses: Sequence[str] | None = None,
+    limit: int = 200,
+) -> list[Grant]:
+    """Grants, newest first, filtered by org ids (None: all orgs) and statuses."""
+    query = select(Grant)
+    if org_ids is not None:
+        ids = sorted(set(org_ids))
+        if not ids:
+            return []
+        query = query.where(col(Grant.org_id).in_(ids))
+    if statuses is not None:
+        query = query.where(col(Grant.status).in_(list(statuses)))
+    return list((await session.scalars(query.order_by(col(Grant.id).desc()).limit(limit))).all())
+
+
+async def live_grants_for_orgs(session: AsyncSession, *, org_ids: Sequence[int]) -> list[Grant]:
+    """Active and suspended grants of these orgs, soonest re-verification first."""
+    if not org_ids:
+        return []
+    query = (
+        select(Grant)
+        .where(col(Grant.org_id).in_(list(org_ids)), col(Grant.status).in_(LIVE_GRANTS))
+        .order_by(col(Grant.reverify_due_at), col(Grant.id))
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def grants_with_tier_names(
+    session: AsyncSession, *, org_ids: Iterable[int], statuses: Sequence[str]
+) -> dict[int, list[tuple[Grant, str]]]:
+    """For each org: its grants in `statuses` with their tier's name, soonest expiry first."""
+    ids = sorted(set(org_ids))
+    result: dict[int, list[tuple[Grant, str]]] = {org_id: [] for org_id in ids}
+    if not ids:
+        return result
+    query = (
+        select(Grant, func.coalesce(Tier.name, Grant.tier_id))
+        .outerjoin(Tier, col(Tier.id) == col(Grant.tier_id))
+        .where(col(Grant.org_id).in_(ids), col(Grant.status).in_(list(statuses)))
+        .order_by(col(Grant.expires_at), col(Grant.id))
+    )
+    for grant, tier_name in (await session.execute(query)).all():
+        result[grant.org_id].append((grant, str(tier_name)))
+    return result
+
+
+async def transition_grant(
+    session: AsyncSession, *, grant_id: int, from_statuses: Sequence[str], values: dict[str, Any]
+) -> bool:
+    """Conditionally update a grant still in one of `from_statuses`; True when this call won."""
+    result = await session.execute(
+        update(Grant)
+        .where(col(Grant.id) == grant_id, col(Grant.status).in_(list(from_statuses)))
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def has_security_suspension(session: AsyncSession, *, org_id: int) -> bool:
+    """True when any of the org's grants is suspended by a security action."""
+    query = select(col(Grant.id)).where(
+        col(Grant.org_id) == org_id, col(Grant.status) == GrantStatus.SUSPENDED, col(Grant.suspended_reason) == SECURITY
+    )
+    return await session.scalar(query.limit(1)) is not None
+
+
+# -- due for a scheduled job --------------------------------------------------------------------
+
+
+async def _due(session: AsyncSession, *where: ColumnElement[bool], order: Any) -> list[Grant]:
+    query = select(Grant).where(*where).order_by(order, col(Grant.id))
+    return list((await session.scalars(query)).all())
 
 
 async def reverify_reminder_candidates(session: AsyncSession, *, now: datetime, until: datetime) -> list[Grant]:
     """Active grants whose re-verification falls in (now, until] and before they expire."""
-    query = (
-        select(Grant)
-        .where(
-            Grant.status == GrantStatus.ACTIVE,
-            Grant.reverify_due_at > now,
-            Grant.reverify_due_at <= until,
-            Grant.reverify_due_at < Grant.expires_at,
-        )
-        .order_by(Grant.reverify_due_at, Grant.id)
+    due = col(Grant.reverify_due_at)
+    return await _due(
+        session,
+        col(Grant.status) == GrantStatus.ACTIVE,
+        due > now,
+        due <= until,
+        due < col(Grant.expires_at),
+        order=due,
     )
-    return list((await session.scalars(query)).all())
+
+
+def _overdue_for_reverification(now: datetime) -> list[ColumnElement[bool]]:
+    return [col(Grant.status) == GrantStatus.ACTIVE, col(Grant.reverify_due_at) <= now, col(Grant.expires_at) > now]
 
 
 async def overdue_reverifications(session: AsyncSession, *, now: datetime) -> list[Grant]:
     """Active, unexpired grants whose re-verification is due at or before `now`."""
-    query = (
-        select(Grant)
-        .where(
-            Grant.status == GrantStatus.ACTIVE,
-            Grant.reverify_due_at <= now,
-            Grant.expires_at > now,
-        )
-        .order_by(Grant.reverify_due_at, Grant.id)
-    )
-    return list((await session.scalars(query)).all())
+    return await _due(session, *_overdue_for_reverification(now), order=col(Grant.reverify_due_at))
 
 
 async def expiring_grants(session: AsyncSession, *, now: datetime, until: datetime) -> list[Grant]:
     """Live grants that expire in (now, until]."""
-    query = (
-        select(Grant)
-        .where(
-            Grant.status.in_(LIVE),
-            Grant.expires_at > now,
-            Grant.expires_at <= until,  # type: ignore[attr-defined]
-        )
-        .order_by(Grant.expires_at, Grant.id)
-    )
-    return list((await session.scalars(query)).all())
+    ends = col(Grant.expires_at)
+    return await _due(session, col(Grant.status).in_(LIVE_GRANTS), ends > now, ends <= until, order=ends)
 
 
 async def expired_grants(session: AsyncSession, *, now: datetime) -> list[Grant]:
     """Live grants whose `expires_at` has passed."""
-    query = select(Grant).where(Grant.status.in_(LIVE), Grant.expires_at <= now).order_by(Grant.expires_at, Grant.id)  # type: ignore[attr-defined]
-    return list((await session.scalars(query)).all())
+    return await _due(session, col(Grant.status).in_(LIVE_GRANTS), col(Grant.expires_at) <= now, order=Grant.expires_at)
 
 
-async def transition_grants(
-    session: AsyncSession, *, grant_ids: Sequence[int], where: Sequence[Any], values: dict[str, Any]
+async def _transition_many(
+    session: AsyncSession, grant_ids: Sequence[int], where: Sequence[ColumnElement[bool]], values: dict[str, Any]
 ) -> list[int]:
-    """Conditionally update many grants; returns the ids this call changed (the rows it won)."""
     won: list[int] = []
-    for chunk in _chunks(sorted(set(grant_ids))):
+    for chunk in chunks(sorted(set(grant_ids))):
         result = await session.execute(
             update(Grant)
-            .where(Grant.id.in_(chunk), *where)  # type: ignore[union-attr]
+            .where(col(Grant.id).in_(chunk), *where)
             .values(**values)
-            .returning(Grant.id)
+            .returning(col(Grant.id))
             .execution_options(synchronize_session=False)
         )
-        won.extend(result.scalars().all())
+        won.extend(i for i in result.scalars().all() if i is not None)
     return sorted(won)
+
+
+async def suspend_missed_reverifications(
+    session: AsyncSession, *, grant_ids: Sequence[int], now: datetime
+) -> list[int]:
+    """Suspend those grants still overdue for re-verification; returns the ids this call changed."""
+    values = {
+        "status": GrantStatus.SUSPENDED,
+        "suspended_reason": SuspensionReason.MISSED_REVERIFICATION,
+        "suspended_at": now,
+    }
+    return await _transition_many(session, grant_ids, _overdue_for_reverification(now), values)
+
+
+async def expire_grants(session: AsyncSession, *, grant_ids: Sequence[int], now: datetime, reason: str) -> list[int]:
+    """Expire those grants still live and past `expires_at`; returns the ids this call changed."""
+    where = [col(Grant.status).in_(LIVE_GRANTS), col(Grant.expires_at) <= now]
+    values = {"status": GrantStatus.EXPIRED, "ended_at": now, "ended_by": "trustbot", "end_reason": reason}
+    return await _transition_many(session, grant_ids, where, values)
 
 
 async def suspend_org_grants(
@@ -103,12 +192,12 @@ async def suspend_org_grants(
         return []
     result = await session.execute(
         update(Grant)
-        .where(Grant.org_id.in_(list(org_ids)), Grant.status == GrantStatus.ACTIVE)  # type: ignore[attr-defined]
+        .where(col(Grant.org_id).in_(list(org_ids)), col(Grant.status) == GrantStatus.ACTIVE)
         .values(status=GrantStatus.SUSPENDED, suspended_reason=reason, suspended_at=at)
-        .returning(Grant.id, Grant.org_id)
+        .returning(col(Grant.id), col(Grant.org_id))
         .execution_options(synchronize_session=False)
     )
-    return sorted((int(a), int(b)) for a, b in result.all())
+    return sorted((a, b) for a, b in result.all() if a is not None)
 
 
 async def restore_org_grants(session: AsyncSession, *, org_ids: Sequence[int], reason: str) -> list[tuple[int, int]]:
@@ -118,82 +207,32 @@ async def restore_org_grants(session: AsyncSession, *, org_ids: Sequence[int], r
     result = await session.execute(
         update(Grant)
         .where(
-            Grant.org_id.in_(list(org_ids)),  # type: ignore[attr-defined]
-            Grant.status == GrantStatus.SUSPENDED,
-            Grant.suspended_reason == reason,
+            col(Grant.org_id).in_(list(org_ids)),
+            col(Grant.status) == GrantStatus.SUSPENDED,
+            col(Grant.suspended_reason) == reason,
         )
         .values(status=GrantStatus.ACTIVE, suspended_reason=None, suspended_at=None)
-        .returning(Grant.id, Grant.org_id)
+        .returning(col(Grant.id), col(Grant.org_id))
         .execution_options(synchronize_session=False)
     )
-    return sorted((int(a), int(b)) for a, b in result.all())
+    return sorted((a, b) for a, b in result.all() if a is not None)
 
 
-async def grants_by_ids(session: AsyncSession, *, grant_ids: Sequence[int]) -> list[Grant]:
-    """The grants with these ids, fresh from the database, by id."""
-    rows: list[Grant] = []
-    for chunk in _chunks(sorted(set(grant_ids))):
-        query = select(Grant).where(Grant.id.in_(chunk)).order_by(Grant.id).execution_options(populate_existing=True)  # type: ignore[union-attr]
-        rows.extend((await session.scalars(query)).all())
-    return rows
+async def suspend_for_security(session: AsyncSession, *, org_id: int, at: datetime, note: str) -> list[int]:
+    """Put every live grant of the org under a security suspension; return the ids this call changed.
 
-
-async def requests_by_ids(session: AsyncSession, *, request_ids: Iterable[int]) -> dict[int, AccessRequest]:
-    """The requests with these ids, keyed by id."""
-    result: dict[int, AccessRequest] = {}
-    for chunk in _chunks(sorted(set(request_ids))):
-        rows = (await session.scalars(select(AccessRequest).where(AccessRequest.id.in_(chunk)))).all()  # type: ignore[union-attr]
-        result.update({r.id: r for r in rows if r.id is not None})
-    return result
-
-
-async def live_grants_for_orgs(session: AsyncSession, *, org_ids: Sequence[int]) -> list[Grant]:
-    """Active and suspended grants of these orgs, soonest re-verification first."""
-    if not org_ids:
-        return []
-    query = (
-        select(Grant)
-        .where(Grant.org_id.in_(list(org_ids)), Grant.status.in_(LIVE))
-        .order_by(  # type: ignore[attr-defined]
-            Grant.reverify_due_at, Grant.id
-        )
+    A grant already suspended for a weaker reason (missed re-verification, lapsed org
+    verification) is included: its reason becomes `security_action`, so re-verifying it or a
+    directory update can no longer lift what the security team imposed.
+    """
+    live = (col(Grant.status) == GrantStatus.ACTIVE) | (
+        (col(Grant.status) == GrantStatus.SUSPENDED) & (col(Grant.suspended_reason) != SECURITY)
     )
-    return list((await session.scalars(query)).all())
-
-
-async def stale_requests(
-    session: AsyncSession, *, created_before: datetime, statuses: Sequence[str]
-) -> list[AccessRequest]:
-    """Requests in `statuses` created at or before `created_before`, oldest first."""
-    query = (
-        select(AccessRequest)
-        .where(
-            AccessRequest.status.in_(list(statuses)),
-            AccessRequest.created_at <= created_before,  # type: ignore[attr-defined]
-        )
-        .order_by(AccessRequest.created_at, AccessRequest.id)
+    result = await session.execute(
+        update(Grant)
+        .where(col(Grant.org_id) == org_id, live)
+        .values(status=GrantStatus.SUSPENDED, suspended_reason=SECURITY, suspended_at=at, suspension_note=note)
+        .returning(col(Grant.id))
+        .execution_options(synchronize_session=False)
     )
-    return list((await session.scalars(query)).all())
-
-
-async def mark_requests(
-    session: AsyncSession, *, request_ids: Sequence[int], where: Sequence[Any], values: dict[str, Any]
-) -> list[int]:
-    """Conditionally update many requests; returns the ids this call changed."""
-    won: list[int] = []
-    for chunk in _chunks(sorted(set(request_ids))):
-        result = await session.execute(
-            update(AccessRequest)
-            .where(AccessRequest.id.in_(chunk), *where)  # type: ignore[union-attr]
-            .values(**values)
-            .returning(AccessRequest.id)
-            .execution_options(synchronize_session=False)
-        )
-        won.extend(result.scalars().all())
-    return sorted(won)
-
-
-async def orgs_verified_before(session: AsyncSession, *, until: date) -> list[Org]:
-    """Orgs whose `verified_until` is set and on or before `until`."""
-    query = select(Org).where(and_(Org.verified_until.is_not(None), Org.verified_until <= until)).order_by(Org.id)  # type: ignore[union-attr]
-    return list((await session.scalars(query)).all())
+    return sorted(i for i in result.scalars().all() if i is not None)

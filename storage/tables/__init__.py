@@ -1,7 +1,16 @@
 """SQLModel tables; importing this package registers every table on `SQLModel.metadata`."""
 
-from storage.tables.access import AccessRequest, Grant, GrantStatus, RequestApproval, RequestStatus
-from storage.tables.alerts import Alert, AlertOccurrence, AlertStatus, Severity
+from storage.tables.access import (
+    LIVE_GRANTS,
+    OPEN_REQUESTS,
+    AccessRequest,
+    Grant,
+    GrantStatus,
+    RequestApproval,
+    RequestStatus,
+    SuspensionReason,
+)
+from storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
 from storage.tables.audit import AuditEvent
 from storage.tables.credits import CreditGrant, UsageRecord
 from storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
@@ -9,6 +18,10 @@ from storage.tables.directory import DirectoryState, Org, OrgRole, Role, Tier
 from storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
+    "ACTIVE_ALERTS",
+    "LIVE_GRANTS",
+    "OPEN_REQUESTS",
+    "SuspensionReason",
     "AccessRequest",
     "Alert",
     "AlertOccurrence",

@@ -31,6 +31,19 @@ class GrantStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class SuspensionReason(StrEnum):
+    """Why a grant is suspended; a security action outranks the others (see `suspend_security`)."""
+
+    MISSED_REVERIFICATION = "missed_reverification"
+    ORG_VERIFICATION_LAPSED = "org_verification_lapsed"
+    SECURITY_ACTION = "security_action"
+
+
+# The one definition of each status set the rules share.
+OPEN_REQUESTS: tuple[str, ...] = (RequestStatus.PENDING, RequestStatus.INFO_REQUESTED)
+LIVE_GRANTS: tuple[str, ...] = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+
+
 class AccessRequest(SQLModel, table=True):
     """A request for trusted access for named members and/or a whole org (blanket)."""
 

@@ -31,6 +31,9 @@ class AlertStatus(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
+ACTIVE_ALERTS: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
+
+
 class Alert(SQLModel, table=True):
     """One open-or-closed group of occurrences sharing a fingerprint."""
 

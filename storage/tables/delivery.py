@@ -24,11 +24,11 @@ class OutboxStatus(StrEnum):
 class OutboxMessage(SQLModel, table=True):
     """One Slack write, committed with the state change that caused it.
 
-    `op` is `post` (new message; its coordinates are saved under `message_key`), `reply`
-    (thread reply under the message saved as `message_key`), `update` (edit that message) or
-    `dm` (`channel` is a user id). A reply's own coordinates are saved under `save_as` when set,
-    so a thread message (say, the one holding decision buttons) can be edited later. `lane` is what pacing and ordering apply to: the channel,
-    or the user for DMs.
+    `op` is `post` (new message; its coordinates are saved under `save_as`), `reply` (thread
+    reply under the message saved as `message_key`), `update` (edit that message) or `dm`
+    (`channel` is a user id). A reply's own coordinates are saved under `save_as` when set, so a
+    thread message (say, the one holding decision buttons) can be edited later. `channel` is the
+    lane that pacing and ordering apply to: the channel, or the user for DMs.
     """
 
     __tablename__ = "outbox"

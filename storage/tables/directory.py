@@ -1,4 +1,4 @@
-"""Who is who: tiers, orgs and the roles people hold in them (DESIGN §2, §4.5)."""
+"""Who is who: tiers, orgs and the roles people hold in them."""
 
 from __future__ import annotations
 

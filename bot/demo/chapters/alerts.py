@@ -14,12 +14,12 @@ LEAD, OUTSIDER = "U0SEC1", "U0OUT1"
 
 async def send_alerts(story: Story, *alerts: dict[str, object]) -> None:
     """POST `/alerts` signed as the monitoring producer would, and print the answer."""
-    from handlers.ingest import sign
+    from bot.testing.producers import ingest_headers
 
     body = json.dumps({"alerts": list(alerts)} if len(alerts) > 1 else alerts[0]).encode()
     secret = story.rt.settings.ingest_secret.get_secret_value()
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{story.server.url}/alerts", data=body, headers=sign(secret, body)) as response:
+        async with http.post(f"{story.server.url}/alerts", data=body, headers=ingest_headers(secret, body)) as response:
             answer = await response.text()
     if not story.quiet:
         story.out.write(f"   [monitoring → POST /alerts: {response.status} {answer.strip()}]\n")

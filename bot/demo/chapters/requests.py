@@ -7,8 +7,17 @@ from bot.demo.story import Story
 ADMIN, REP, BACKUP, OUTSIDER = "U0ADM1", "U0REP1", "U0REP2", "U0OUT1"
 
 
-async def access_request(story: Story) -> None:
-    """Request → question → answer → refusal → two approvals → grant."""
+REQUEST = {
+    "members": ["U0DEV1", "U0DEV2"],
+    "blanket": True,
+    "tier": "frontier",
+    "use_case": "Red-teaming our own EDR product",
+    "justification": "We test detection of <!channel> AI-assisted intrusion tooling.",
+}
+
+
+async def _submit(story: Story) -> None:
+    """The admin opens the form, overshoots the tier's cap, is told inline, and fixes it."""
     slack, driver = story.slack, story.driver
 
     story.say("Ada, Acme's admin, types /trust request; a form opens")
@@ -16,31 +25,18 @@ async def access_request(story: Story) -> None:
     await story.settle()
     form = slack.views(ADMIN)[-1]
     story.say("She asks for frontier access for two engineers and everyone at acme.com for 120 days")
-    response = await driver.submit(
-        ADMIN,
-        form,
-        members=["U0DEV1", "U0DEV2"],
-        blanket=True,
-        tier="frontier",
-        duration="120",
-        use_case="Red-teaming our own EDR product",
-        justification="We test detection of <!channel> AI-assisted intrusion tooling.",
-    )
+    response = await driver.submit(ADMIN, form, duration="120", **REQUEST)
     story.show_form_errors(response)
     await story.settle()
     story.say("The frontier tier allows at most 90 days, so the form answered inline; she fixes it")
-    await driver.submit(
-        ADMIN,
-        form,
-        members=["U0DEV1", "U0DEV2"],
-        blanket=True,
-        tier="frontier",
-        duration="90",
-        use_case="Red-teaming our own EDR product",
-        justification="We test detection of <!channel> AI-assisted intrusion tooling.",
-    )
+    await driver.submit(ADMIN, form, duration="90", **REQUEST)
     await story.settle()
 
+
+async def access_request(story: Story) -> None:
+    """Request → question → answer → refusal → two approvals → grant."""
+    slack, driver = story.slack, story.driver
+    await _submit(story)
     parent = slack.messages("C0REPS")[-1]
     actions = slack.replies("C0REPS", parent.ts)[0]
     story.say("Otto, who is not in the program, tries to approve")

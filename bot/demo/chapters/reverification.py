@@ -11,7 +11,7 @@ ADMIN = "U0ADM1"
 
 async def run_job(story: Story, name: str, at: datetime) -> None:
     """Move the clock to `at` and run one scheduled job as the scheduler would, then deliver."""
-    from scheduler.jobs import run_job as run
+    from scheduler.runs import run_job as run
 
     story.clock.set(at)
     result = await run(story.rt.db, story.clock, story.rt.settings, name, slot_at=at)

@@ -1,0 +1,100 @@
+"""What every access-request service shares: message keys, loading and authorising, and re-rendering.
+
+Outbox keys: `request:{id}` is the rep-channel parent; its thread holds the decision buttons in
+a reply saved as `request:{id}:actions`, which is re-rendered (buttons gone) after a decision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import requests as msg
+from bot.messages.text import Rendered, format_datetime, mention
+from bot.services import outbox
+from bot.services.context import ServiceContext
+from bot.services.directory.people import Actor, org_people
+from bot.services.errors import AlreadyDecided, DomainError, NotAccountRep, NotFound
+from storage.queries.directory import get_directory_state, get_org_by_id, get_tier
+from storage.queries.grants import grant_for_request
+from storage.queries.requests import get_request, list_approvals
+from storage.tables import AccessRequest, Grant, RequestStatus
+
+
+def parent_key(request_id: int) -> str:
+    """Outbox key of the rep-channel message of a request."""
+    return f"request:{request_id}"
+
+
+def actions_key(request_id: int) -> str:
+    """Outbox key of the thread reply holding a request's decision buttons."""
+    return f"request:{request_id}:actions"
+
+
+async def build_card(session: AsyncSession, request: AccessRequest, *, grant: Grant | None = None) -> msg.RequestCard:
+    """Load what the request messages show: org, tier, rep, approvers, grant."""
+    org = await get_org_by_id(session, org_id=request.org_id)
+    if org is None:
+        raise NotFound(f"Request #{request.id} belongs to an org that no longer exists.")
+    tier = await get_tier(session, tier_id=request.tier_id)
+    people = await org_people(session, org_id=request.org_id)
+    approvals = await list_approvals(session, request_id=request.id or 0)
+    if grant is None and request.status == RequestStatus.APPROVED:
+        grant = await grant_for_request(session, request_id=request.id or 0)
+    approvers = tuple(a.approver for a in approvals)
+    return msg.RequestCard(request=request, org=org, tier=tier, rep=people.rep, approvers=approvers, grant=grant)
+
+
+async def reps_channel(session: AsyncSession) -> str:
+    """The directory's reps channel; a clear `DomainError` when it is unset."""
+    state = await get_directory_state(session)
+    if not state.reps_channel:
+        raise DomainError(
+            "Requests can't be routed yet: the directory sets no `reps_channel`. Ask an operator to add it."
+        )
+    return state.reps_channel
+
+
+def refresh_parent(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
+    """Queue an update of the request's parent message (`request:{id}`)."""
+    rendered = msg.build_request_parent(card, ctx.tz)
+    outbox.update_message(session, channel=channel, key=parent_key(card.request.id or 0), message=rendered)
+
+
+def refresh_actions(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
+    """Queue a re-render of the thread message holding the decision buttons (`request:{id}:actions`)."""
+    rendered = msg.build_request_actions(card, ctx.tz)
+    outbox.update_message(session, channel=channel, key=actions_key(card.request.id or 0), message=rendered)
+
+
+def refresh_both(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
+    """Re-render the parent and the decision buttons after the request's state changed."""
+    refresh_parent(session, ctx, channel, card)
+    refresh_actions(session, ctx, channel, card)
+
+
+def thread_note(
+    session: AsyncSession, channel: str, request_id: int, message: Rendered, *, key: str | None = None
+) -> None:
+    """Queue a reply in the request's thread (saved as `key` when it will be edited later)."""
+    outbox.reply_in_thread(session, channel=channel, parent_key=parent_key(request_id), message=message, key=key)
+
+
+async def load_request(session: AsyncSession, request_id: int, *, lock: bool = False) -> AccessRequest:
+    """The request (row-locked with `lock`), or `NotFound`."""
+    request = await get_request(session, request_id=request_id, for_update=lock)
+    if request is None:
+        raise NotFound(f"There is no access request #{request_id}.")
+    return request
+
+
+def decided_error(request: AccessRequest, ctx: ServiceContext) -> AlreadyDecided:
+    """`AlreadyDecided` naming the request's status, who decided and when."""
+    who = f" by {mention(request.decided_by)}" if request.decided_by else ""
+    when = f" on {format_datetime(request.decided_at, ctx.tz)}" if request.decided_at else ""
+    return AlreadyDecided(f"Request #{request.id} was already {request.status}{who}{when}; nothing changed.")
+
+
+def authorize_rep(actor: Actor, request: AccessRequest) -> None:
+    """Only the org's rep, backup reps or operators pass; `NotAccountRep` otherwise."""
+    if not (actor.is_operator or actor.is_rep_of(request.org_id)):
+        raise NotAccountRep(f"Only the org's account reps or operators can decide on request #{request.id}.")

@@ -1,0 +1,253 @@
+"""Decisions on an open request — approve, deny, ask for information — and the requester's answer.
+
+Every decision takes one path: lock the request, check the rep may decide and it is still
+open, change its state with a conditional update (so of two racing clicks one wins), audit,
+re-render the parent and the decision buttons, note it in the thread and tell the requester.
+Approval adds its own rules on that path: nobody approves their own request, a two-approval
+tier needs two different approvers, and the org must still be allowed to receive the grant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.ids import Block
+from bot.messages import requests as msg
+from bot.messages.text import Rendered
+from bot.services import outbox
+from bot.services.access.cards import (
+    authorize_rep,
+    build_card,
+    decided_error,
+    load_request,
+    parent_key,
+    refresh_both,
+    refresh_parent,
+    reps_channel,
+    thread_note,
+)
+from bot.services.access.limits import typed_text
+from bot.services.access.requests import allowed_tiers
+from bot.services.audit import record_audit
+from bot.services.context import ServiceContext
+from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidState, NotAuthorized, SelfApproval
+from storage.queries.directory import get_org_by_id, get_tier, list_tiers
+from storage.queries.grants import has_security_suspension
+from storage.queries.requests import add_approval, count_approvals, transition_request
+from storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A request after a decision, with what its messages show."""
+
+    request: AccessRequest
+    card: msg.RequestCard
+    grant: Grant | None = None  # set when this approval approved the request
+    approvals: int = 0
+    needed: int = 1
+
+
+def _refuse_self_approval(ctx: ServiceContext, request: AccessRequest) -> None:
+    if request.requester == ctx.user_id:
+        raise SelfApproval("You can't approve your own request; another rep or an operator must.")
+
+
+async def _open_for_decision(
+    session: AsyncSession, ctx: ServiceContext, request_id: int, *, lock: bool = True, approving: bool = False
+) -> AccessRequest:
+    """The request, if the actor may decide on it and it is still open."""
+    ctx.actor.require_known()
+    request = await load_request(session, request_id, lock=lock)
+    authorize_rep(ctx.actor, request)
+    if approving:
+        _refuse_self_approval(ctx, request)
+    if request.status not in OPEN_REQUESTS:
+        raise decided_error(request, ctx)
+    return request
+
+
+async def _move(session: AsyncSession, ctx: ServiceContext, request: AccessRequest, values: dict[str, Any]) -> None:
+    """Change the request's state if it is still open; `AlreadyDecided` when another decision won."""
+    request_id = request.id or 0
+    values = {**values, "updated_at": ctx.now()}
+    if not await transition_request(session, request_id=request_id, from_statuses=OPEN_REQUESTS, values=values):
+        raise decided_error(await load_request(session, request_id), ctx)
+
+
+async def _audit(
+    session: AsyncSession, ctx: ServiceContext, request: AccessRequest, action: str, **details: Any
+) -> None:
+    await record_audit(session, ctx, action=action, subject=parent_key(request.id or 0), details=details)
+
+
+def _publish(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    channel: str,
+    card: msg.RequestCard,
+    note: Rendered,
+    dms: dict[str, Rendered],
+) -> None:
+    refresh_both(session, ctx, channel, card)
+    thread_note(session, channel, card.request.id or 0, note)
+    for user, message in dms.items():
+        outbox.send_dm(session, user=user, message=message)
+
+
+async def authorize_decision(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:
+    """Check, before a reason modal opens, that the actor may decide on the open request; returns its card."""
+    return await build_card(session, await _open_for_decision(session, ctx, request_id, lock=False))
+
+
+async def deny_request(session: AsyncSession, ctx: ServiceContext, *, request_id: int, reason: str) -> Decided:
+    """Deny an open request with a reason; parent and buttons updated, thread and requester told."""
+    reason = typed_text(reason, Block.REASON, "reason")
+    request = await _open_for_decision(session, ctx, request_id)
+    values = {
+        "status": RequestStatus.DENIED,
+        "decided_by": ctx.user_id,
+        "decided_at": ctx.now(),
+        "decision_reason": reason,
+    }
+    await _move(session, ctx, request, values)
+    await _audit(session, ctx, request, "request.denied", reason=reason)
+    channel, card = await reps_channel(session), await build_card(session, request)
+    _publish(
+        session,
+        ctx,
+        channel,
+        card,
+        msg.build_denied_note(card),
+        {request.requester: msg.build_requester_denied_dm(card)},
+    )
+    return Decided(request=request, card=card)
+
+
+async def request_info(session: AsyncSession, ctx: ServiceContext, *, request_id: int, question: str) -> Decided:
+    """Ask the requester a question: status `info_requested`, DM with a Reply button, thread note."""
+    question = typed_text(question, Block.QUESTION, "question")
+    request = await _open_for_decision(session, ctx, request_id)
+    values = {
+        "status": RequestStatus.INFO_REQUESTED,
+        "info_question": question,
+        "info_asked_by": ctx.user_id,
+        "info_answer": None,
+    }
+    await _move(session, ctx, request, values)
+    await _audit(session, ctx, request, "request.info_requested", question=question)
+    channel, card = await reps_channel(session), await build_card(session, request)
+    dms = {request.requester: msg.build_info_question_dm(card)}
+    _publish(session, ctx, channel, card, msg.build_info_requested_note(card), dms)
+    return Decided(request=request, card=card)
+
+
+async def _check_org_may_receive(session: AsyncSession, ctx: ServiceContext, request: AccessRequest) -> None:
+    """Refuse approval when the org changed since submission: verification lapsed, tier no longer
+    allowed, or the security team has its access suspended."""
+    org = await get_org_by_id(session, org_id=request.org_id)
+    if org is None:
+        raise InvalidState(f"Request #{request.id}'s org is no longer in the directory.")
+    if org.verified_until is not None and org.verified_until < ctx.now().astimezone(ctx.tz).date():
+        raise InvalidState(
+            f"{msg.org_label(org)}'s identity verification lapsed on {org.verified_until}; "
+            "update the directory before approving access."
+        )
+    if request.tier_id not in {t.id for t in allowed_tiers(org, await list_tiers(session))}:
+        raise InvalidState(
+            f"The {request.tier_id} tier is no longer allowed for {msg.org_label(org)}; "
+            "deny the request or change the directory."
+        )
+    if await has_security_suspension(session, org_id=org.id or 0):
+        raise InvalidState(
+            f"{msg.org_label(org)}'s access is suspended by the security team; "
+            "no new grant can be approved until that is lifted."
+        )
+
+
+async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> Decided:
+    """Record an approval; the last one needed approves the request and creates the grant."""
+    request = await _open_for_decision(session, ctx, request_id, approving=True)
+    await _check_org_may_receive(session, ctx, request)
+    if not await add_approval(session, request_id=request_id, approver=ctx.user_id, at=ctx.now()):
+        raise AlreadyDone(f"You already approved request #{request_id}; it needs a different second approver.")
+    tier = await get_tier(session, tier_id=request.tier_id)
+    needed = max(1, tier.approvals) if tier else 1
+    approvals = await count_approvals(session, request_id=request_id)
+    if approvals < needed:
+        await _move(session, ctx, request, {})
+        await _audit(session, ctx, request, "request.approval_recorded", approvals=approvals, needed=needed)
+        channel, card = await reps_channel(session), await build_card(session, request)
+        thread_note(session, channel, request_id, msg.build_approval_recorded_note(card, ctx.user_id))
+        refresh_both(session, ctx, channel, card)
+        return Decided(request=request, card=card, approvals=approvals, needed=needed)
+    now = ctx.now()
+    values = {"status": RequestStatus.APPROVED, "decided_by": ctx.user_id, "decided_at": now}
+    days = min(request.duration_days, tier.max_days) if tier else request.duration_days
+    grant = Grant(
+        request_id=request_id,
+        org_id=request.org_id,
+        members=list(request.members),
+        blanket=request.blanket,
+        tier_id=request.tier_id,
+        status=GrantStatus.ACTIVE,
+        starts_at=now,
+        expires_at=now + timedelta(days=days),
+        reverify_due_at=now + timedelta(days=min(tier.reverify_days, days) if tier else days),
+    )
+    await _move(session, ctx, request, values)
+    session.add(grant)
+    await session.flush()
+    await _audit(session, ctx, request, "request.approved", approvals=approvals, needed=needed, grant=grant.id)
+    details = {
+        "request": request_id,
+        "tier": grant.tier_id,
+        "expires_at": grant.expires_at.isoformat(),
+        "reverify_due_at": grant.reverify_due_at.isoformat(),
+        "members": grant.members,
+        "blanket": grant.blanket,
+    }
+    await record_audit(session, ctx, action="grant.created", subject=f"grant:{grant.id}", details=details)
+    channel, card = await reps_channel(session), await build_card(session, request, grant=grant)
+    covered = msg.build_member_covered_dm(card, ctx.tz)
+    dms = {request.requester: msg.build_requester_approved_dm(card, ctx.tz)}
+    dms.update({m: covered for m in request.members if m != request.requester})
+    _publish(session, ctx, channel, card, msg.build_approved_note(card, ctx.tz), dms)
+    return Decided(request=request, card=card, grant=grant, approvals=approvals, needed=needed)
+
+
+async def authorize_answer(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:
+    """Check, before the answer modal opens, that the actor may answer the request's question."""
+    ctx.actor.require_known()
+    request = await load_request(session, request_id)
+    if not (request.requester == ctx.user_id or ctx.actor.is_admin_of(request.org_id)):
+        raise NotAuthorized(f"Only the requester or the org's admins can answer questions about request #{request_id}.")
+    if request.status != RequestStatus.INFO_REQUESTED:
+        raise AlreadyDecided(
+            f"Request #{request_id} is {request.status.replace('_', ' ')}; no question is waiting for an answer."
+        )
+    return await build_card(session, request)
+
+
+async def answer_info(session: AsyncSession, ctx: ServiceContext, *, request_id: int, answer: str) -> Decided:
+    """The requester (or an org admin) answers: the answer lands in the thread and the request is pending again."""
+    await authorize_answer(session, ctx, request_id=request_id)
+    answer = typed_text(answer, Block.ANSWER, "answer")
+    values = {"status": RequestStatus.PENDING, "info_answer": answer, "updated_at": ctx.now()}
+    if not await transition_request(
+        session, request_id=request_id, from_statuses=[RequestStatus.INFO_REQUESTED], values=values
+    ):
+        raise AlreadyDone(f"Request #{request_id} was already answered; nothing changed.")
+    request = await load_request(session, request_id)
+    await record_audit(
+        session, ctx, action="request.info_answered", subject=parent_key(request_id), details={"answer": answer}
+    )
+    channel = await reps_channel(session)
+    card = await build_card(session, request)
+    thread_note(session, channel, request_id, msg.build_info_answered_note(card, ctx.user_id, answer))
+    refresh_parent(session, ctx, channel, card)
+    return Decided(request=request, card=card)

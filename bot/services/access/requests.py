@@ -1,0 +1,161 @@
+"""Access requests are opened here: the request form an admin may fill, and its submission.
+
+A submission is one unit of work: authorise (deny by default), validate every field, store,
+audit, and queue the rep-channel message with its decision buttons in the thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.ids import Block
+from bot.messages import requests as msg
+from bot.messages.request_modals import OrgOption, RequestForm
+from bot.payloads import RequestSubmission
+from bot.services import outbox
+from bot.services.access.cards import actions_key, build_card, parent_key, reps_channel, thread_note
+from bot.services.access.limits import JUSTIFICATION_MIN, MAX_MEMBERS, TEXT_MAX
+from bot.services.audit import record_audit
+from bot.services.context import ServiceContext
+from bot.services.errors import DomainError, InvalidInput, NotOrgAdmin
+from storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
+from storage.tables import AccessRequest, Org, RequestStatus, Role, Tier
+
+
+@dataclass(frozen=True)
+class SubmittedRequest:
+    """A request just created, with what its messages show."""
+
+    request: AccessRequest
+    card: msg.RequestCard
+
+
+def allowed_tiers(org: Org, tiers: list[Tier]) -> list[Tier]:
+    """Tiers not above the org's `max_tier` (all tiers when it sets none, none when it names an unknown one)."""
+    if not org.max_tier:
+        return list(tiers)
+    ceiling = next((t for t in tiers if t.id == org.max_tier), None)
+    return [t for t in tiers if ceiling is not None and t.rank <= ceiling.rank]
+
+
+async def open_request_form(session: AsyncSession, ctx: ServiceContext) -> RequestForm:
+    """The orgs the person may request for (operators: all) and each org's allowed tiers."""
+    actor = ctx.actor
+    actor.require_known()
+    if actor.is_operator:
+        orgs = await list_orgs(session)
+    else:
+        orgs = sorted((await orgs_by_ids(session, org_ids=actor.org_ids(Role.ADMIN))).values(), key=lambda o: o.slug)
+        if not orgs:
+            raise NotOrgAdmin(
+                "Only an org's enterprise admins can request trusted access. Ask your admin or account rep."
+            )
+    tiers = await list_tiers(session)
+    options = tuple(
+        OrgOption(slug=o.slug, name=o.name, domains=tuple(o.domains), tiers=tuple(allowed_tiers(o, tiers)))
+        for o in orgs
+    )
+    options = tuple(o for o in options if o.tiers)
+    if not options:
+        raise DomainError("No capability tiers are configured for your org yet. Ask an operator.")
+    return RequestForm(orgs=options, justification_min=JUSTIFICATION_MIN, text_max=TEXT_MAX)
+
+
+def _members_problem(sub: RequestSubmission) -> str | None:
+    if not sub.members and not sub.blanket:
+        return "Choose at least one team member, or tick Blanket."
+    if len(sub.members) > MAX_MEMBERS:
+        return f"Choose at most {MAX_MEMBERS} people, or use Blanket."
+    if any(not (m.isalnum() and m.isascii() and m[:1] in "UW") for m in sub.members):
+        return "Choose people from this workspace."
+    return None
+
+
+def _text_problem(text: str, what: str, *, minimum: int = 1) -> str | None:
+    length = len(text.strip())
+    if length < minimum:
+        return f"Describe the {what}." if minimum == 1 else f"Write at least {minimum} characters (you wrote {length})."
+    if length > TEXT_MAX:
+        return f"Keep the {what} to {TEXT_MAX} characters (it has {length})."
+    return None
+
+
+def validate(sub: RequestSubmission, org: Org, tier: Tier | None, tiers: list[Tier]) -> dict[str, str]:
+    """Inline problems with a submission, keyed by the modal block they concern."""
+    problems = {
+        Block.MEMBERS: _members_problem(sub),
+        Block.USE_CASE: _text_problem(sub.use_case, "use case"),
+        Block.JUSTIFICATION: _text_problem(sub.justification, "justification", minimum=JUSTIFICATION_MIN),
+    }
+    if tier is None:
+        problems[Block.TIER] = "Choose a capability tier."
+    elif tier.id not in {t.id for t in allowed_tiers(org, tiers)}:
+        problems[Block.TIER] = f"{org.name} may request tiers up to {org.max_tier}; {tier.name} is above that."
+    if sub.duration_days is None or sub.duration_days < 1:
+        problems[Block.DURATION] = "Enter a whole number of days, at least 1."
+    elif tier is not None and sub.duration_days > tier.max_days:
+        problems[Block.DURATION] = (
+            f"Durations are capped by the tier: at most {tier.max_days} days for the {tier.name} tier."
+        )
+    return {str(block): text for block, text in problems.items() if text}
+
+
+async def _org_to_request_for(session: AsyncSession, ctx: ServiceContext, slug: str) -> Org:
+    ctx.actor.require_known()
+    if not slug:
+        raise InvalidInput("Choose an organisation.", errors={Block.ORG: "Choose an organisation."})
+    org = await get_org(session, slug=slug)
+    if org is None or org.id is None or not (ctx.actor.is_operator or ctx.actor.is_admin_of(org.id)):
+        raise NotOrgAdmin("Only an org's enterprise admins can request trusted access for it.")
+    return org
+
+
+async def submit_request(
+    session: AsyncSession, ctx: ServiceContext, *, submission: RequestSubmission
+) -> SubmittedRequest:
+    """Create a request, audit it, post it to the reps channel and put the decision buttons in its thread."""
+    org = await _org_to_request_for(session, ctx, submission.org_slug)
+    members = list(dict.fromkeys(m.strip() for m in submission.members if m and m.strip()))
+    sub = submission.model_copy(update={"members": members})
+    tier = await get_tier(session, tier_id=sub.tier_id) if sub.tier_id else None
+    errors = validate(sub, org, tier, await list_tiers(session))
+    if errors or tier is None or sub.duration_days is None:
+        raise InvalidInput("Please fix the highlighted fields.", errors=errors)
+    channel = await reps_channel(session)
+    now = ctx.now()
+    request = AccessRequest(
+        org_id=org.id or 0,
+        requester=ctx.user_id,
+        members=members,
+        blanket=sub.blanket,
+        tier_id=tier.id,
+        use_case=sub.use_case.strip(),
+        justification=sub.justification.strip(),
+        duration_days=sub.duration_days,
+        status=RequestStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    request_id = request.id or 0
+    request.message_key = parent_key(request_id)
+    await session.flush()
+    details = {
+        "org": org.slug,
+        "tier": tier.id,
+        "members": members,
+        "blanket": sub.blanket,
+        "duration_days": sub.duration_days,
+    }
+    await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)
+    card = await build_card(session, request)
+    outbox.post_message(
+        session, channel=channel, key=parent_key(request_id), message=msg.build_request_parent(card, ctx.tz)
+    )
+    thread_note(session, channel, request_id, msg.build_request_actions(card, ctx.tz), key=actions_key(request_id))
+    # A modal submission has nowhere to answer ephemerally, so the confirmation is a DM.
+    outbox.send_dm(session, user=ctx.user_id, message=msg.build_request_submitted_ack(card))
+    return SubmittedRequest(request=request, card=card)

@@ -1,0 +1,65 @@
+"""The read model behind `/trust status` and App Home: open requests, live grants, and what awaits a rep."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages.grants import RequestRow, StatusReport
+from bot.services.access.grants import grant_rows
+from bot.services.context import ServiceContext
+from storage.queries.directory import list_orgs, list_tiers, orgs_by_ids
+from storage.queries.grants import list_grants
+from storage.queries.requests import approvals_by_request, open_requests
+from storage.tables import LIVE_GRANTS, AccessRequest, Org, Role
+
+
+async def _request_rows(
+    session: AsyncSession, requests: list[AccessRequest], orgs: dict[int, Org], approvers: dict[int, list[str]]
+) -> list[RequestRow]:
+    tiers = {t.id: t for t in await list_tiers(session)}
+    rows = []
+    for req in requests:
+        if req.org_id not in orgs:
+            continue
+        tier = tiers.get(req.tier_id)
+        rows.append(
+            RequestRow(
+                request=req,
+                org=orgs[req.org_id],
+                tier_name=tier.name if tier else req.tier_id,
+                approvals=len(approvers.get(req.id or 0, [])),
+                approvals_needed=max(1, tier.approvals) if tier else 1,
+            )
+        )
+    return rows
+
+
+async def list_status(session: AsyncSession, ctx: ServiceContext) -> StatusReport:
+    """Open requests and live grants of the actor's orgs; for reps and operators, what awaits their decision."""
+    actor = ctx.actor
+    actor.require_known()
+    if actor.is_operator:
+        orgs = {o.id: o for o in await list_orgs(session) if o.id is not None}
+        decide_ids = list(orgs)
+    else:
+        orgs = await orgs_by_ids(session, org_ids=actor.org_ids())
+        decide_ids = actor.org_ids(Role.REP, Role.BACKUP_REP)
+    mine = [
+        i for i in orgs if actor.is_operator or actor.has_role(i, Role.ADMIN, Role.SECURITY_LEAD) or i in decide_ids
+    ]
+    requests = await open_requests(session, org_ids=mine)
+    to_decide = await open_requests(session, org_ids=decide_ids)
+    approvers = await approvals_by_request(session, request_ids=[r.id or 0 for r in [*requests, *to_decide]])
+    awaiting = [r for r in to_decide if r.requester != ctx.user_id and ctx.user_id not in approvers.get(r.id or 0, [])]
+    awaiting_ids = {r.id for r in awaiting}
+    grants = await list_grants(session, org_ids=mine, statuses=LIVE_GRANTS)
+    names = ("all orgs",) if actor.is_operator else tuple(o.name for o in sorted(orgs.values(), key=lambda o: o.slug))
+    return StatusReport(
+        user_id=ctx.user_id,
+        org_names=names,
+        open_requests=tuple(
+            await _request_rows(session, [r for r in requests if r.id not in awaiting_ids], orgs, approvers)
+        ),
+        awaiting_me=tuple(await _request_rows(session, awaiting, orgs, approvers)),
+        grants=tuple(await grant_rows(session, actor, grants, orgs)),
+    )

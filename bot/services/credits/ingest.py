@@ -1,0 +1,96 @@
+"""`POST /usage` (the ingest contract): strict records, idempotent by the producer's id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.context import ServiceContext
+from bot.services.fields import Timestamp, Token
+from storage.queries.credits import credit_grants_by_ids, usage_records_by_ids
+from storage.queries.directory import orgs_by_slugs
+from storage.tables import UsageRecord
+
+
+def _amount(value: object) -> Decimal:
+    # A JSON number only (no strings, no booleans), read exactly via its decimal text.
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError("must be a number of US dollars")  # noqa: TRY004 (pydantic reports ValueError)
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("must be a number of US dollars") from None
+    if not amount.is_finite():
+        raise ValueError("must be a finite number")
+    return amount
+
+
+class UsageIn(BaseModel):
+    """One usage record as the producer sends it; strict, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    id: Annotated[Token, Field(min_length=1, max_length=128)]
+    org: Annotated[Token, Field(min_length=1, max_length=64)]
+    amount_usd: Annotated[Decimal, BeforeValidator(_amount), Field(gt=0, max_digits=14, decimal_places=4)]
+    occurred_at: Timestamp
+    credit_grant: Annotated[Token, Field(min_length=1, max_length=128)] | None = None
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    """What `POST /usage` answers."""
+
+    accepted: int
+    duplicates: int
+
+
+class UsageRejected(Exception):
+    """An item names something the directory does not know; nothing of the batch is stored."""
+
+    def __init__(self, item: int, field: str, message: str) -> None:
+        super().__init__(f"item {item}, field {field}: {message}")
+        self.item, self.field, self.message = item, field, message
+
+
+async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequence[UsageIn]) -> UsageResult:
+    """Store every new usage record; resent ids (stored earlier or earlier in the batch) are duplicates.
+
+    Raises `UsageRejected` for an unknown org, or a credit grant that is not that org's.
+    """
+    orgs = await orgs_by_slugs(session, slugs={i.org.lower() for i in items})
+    grants = await credit_grants_by_ids(session, ids={i.credit_grant for i in items if i.credit_grant})
+    for index, item in enumerate(items):
+        org = orgs.get(item.org.lower())
+        if org is None:
+            raise UsageRejected(index, "org", f"unknown org `{item.org}`")
+        if item.credit_grant is not None:
+            grant = grants.get(item.credit_grant)
+            if grant is None or grant.org_id != org.id:
+                problem = f"unknown credit grant `{item.credit_grant}` for org `{item.org}`"
+                raise UsageRejected(index, "credit_grant", problem)
+    stored = set(await usage_records_by_ids(session, ids=[i.id for i in items]))
+    now = ctx.now()
+    accepted = 0
+    for item in items:
+        if item.id in stored:
+            continue
+        stored.add(item.id)
+        org_id = orgs[item.org.lower()].id or 0
+        record = UsageRecord(
+            id=item.id,
+            org_id=org_id,
+            credit_grant_id=item.credit_grant,
+            amount_usd=item.amount_usd,
+            occurred_at=item.occurred_at,
+            received_at=now,
+        )
+        session.add(record)
+        accepted += 1
+    await session.flush()
+    return UsageResult(accepted, len(items) - accepted)

@@ -1,0 +1,1 @@
+"""Re-verification of grants: reminders and suspension (`reminders`), the admin's attestation (`attest`)."""

@@ -1,0 +1,149 @@
+"""The admin's re-verification: confirm the roster (trimming it if needed) and that the use case stands.
+
+Only the org's enterprise admins re-verify: it is the customer's own attestation, so operators
+and reps are refused like anyone else (deny by default). Re-verifying moves the due date on and
+restores a grant suspended for the missed re-verification, never one the security team suspended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.ids import Block
+from bot.messages import reverification as msg
+from bot.messages.lifecycle import GrantInfo
+from bot.messages.text import mention, safe
+from bot.services import outbox
+from bot.services.access.lifecycle import tell_request_thread
+from bot.services.audit import record_audit
+from bot.services.context import ServiceContext
+from bot.services.directory.snapshot import load_snapshot
+from bot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
+from storage.queries.directory import get_tier
+from storage.queries.grants import get_grant, live_grants_for_orgs, transition_grant
+from storage.queries.requests import get_request
+from storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Role, SuspensionReason
+
+# A tier removed from the directory leaves its grants on the strictest default period.
+FALLBACK_REVERIFY_DAYS = 30
+MISSED = SuspensionReason.MISSED_REVERIFICATION
+
+
+@dataclass(frozen=True)
+class ReverifyForm:
+    """What the re-verification modal shows."""
+
+    info: GrantInfo
+    request: AccessRequest | None
+
+
+@dataclass(frozen=True)
+class Reverified:
+    """A re-verified grant and what changed."""
+
+    info: GrantInfo
+    removed: list[str]
+    restored: bool
+
+
+def _check_live(grant: Grant) -> None:
+    if grant.status in LIVE_GRANTS:
+        return
+    how = f" by {mention(grant.ended_by)}" if grant.ended_by and grant.ended_by != "trustbot" else ""
+    why = f" ({safe(grant.end_reason, 300)})" if grant.end_reason else ""
+    raise InvalidState(
+        f"Grant #{grant.id} was {grant.status}{how}{why}, so it can't be re-verified. "
+        "Submit a new request with `/trust request`."
+    )
+
+
+async def open_reverify(
+    session: AsyncSession, ctx: ServiceContext, *, grant_id: int, lock: bool = False
+) -> ReverifyForm:
+    """Authorise an admin of the grant's org to re-verify this live grant; returns what the modal shows."""
+    grant = await get_grant(session, grant_id=grant_id, for_update=lock)
+    if grant is None or not ctx.actor.is_admin_of(grant.org_id):
+        raise NotOrgAdmin(f"Only the enterprise admins of the grant's org can re-verify grant #{grant_id}.")
+    _check_live(grant)
+    snap = await load_snapshot(session, org_ids=[grant.org_id])
+    if grant.org_id not in snap.orgs:
+        raise NotFound(f"Grant #{grant.id} belongs to an org that no longer exists.")
+    return ReverifyForm(info=snap.info(grant), request=await get_request(session, request_id=grant.request_id))
+
+
+async def verify_choices(session: AsyncSession, ctx: ServiceContext) -> list[ReverifyForm]:
+    """`/trust verify`: the live grants of the actor's orgs (admins only), soonest due first."""
+    org_ids = ctx.actor.org_ids(Role.ADMIN)
+    if not org_ids:
+        raise NotOrgAdmin("Only an org's enterprise admins can re-verify its grants.")
+    grants = await live_grants_for_orgs(session, org_ids=org_ids)
+    snap = await load_snapshot(session, org_ids=org_ids)
+    if not grants:
+        names = ", ".join(o.name for o in snap.orgs.values())
+        raise NotFound(f"{safe(names, 300) or 'Your org'} has no active or suspended grants to re-verify.")
+    return [ReverifyForm(info=snap.info(g), request=None) for g in grants]
+
+
+def _validate(grant: Grant, members: list[str], attestations: set[str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if {msg.ATTEST_ROSTER, msg.ATTEST_USE_CASE} - attestations:
+        errors[Block.ATTESTATIONS] = "Tick both: the roster is accurate and the use case is unchanged."
+    if [m for m in members if m not in grant.members]:
+        errors[Block.ROSTER] = "You can remove people here but not add them; submit a new request to add someone."
+    elif not members and not grant.blanket and grant.members:
+        errors[Block.ROSTER] = "Keep at least one person; to end the grant, ask your account rep to revoke it."
+    return errors
+
+
+async def submit_reverification(
+    session: AsyncSession, ctx: ServiceContext, *, grant_id: int, members: list[str], attestations: set[str]
+) -> Reverified:
+    """Record an admin's re-verification: roster trimmed, due date moved on, restored if suspended for it."""
+    form = await open_reverify(session, ctx, grant_id=grant_id, lock=True)
+    grant = form.info.grant
+    before = list(grant.members)  # the update below refreshes `grant` in place
+    kept = list(dict.fromkeys(m.strip() for m in members if m and m.strip()))
+    errors = _validate(grant, kept, attestations)
+    if errors:
+        raise InvalidInput("Please fix the highlighted fields.", errors=errors)
+    now = ctx.now()
+    tier = await get_tier(session, tier_id=grant.tier_id)
+    period = timedelta(days=tier.reverify_days if tier else FALLBACK_REVERIFY_DAYS)
+    restored = grant.status == GrantStatus.SUSPENDED and grant.suspended_reason == MISSED
+    values: dict[str, object] = {
+        "members": kept,
+        "reverify_due_at": min(now + period, grant.expires_at),
+        "last_reverified_at": now,
+        "last_reverified_by": ctx.user_id,
+    }
+    if restored:
+        values.update(status=GrantStatus.ACTIVE, suspended_reason=None, suspended_at=None)
+    if not await transition_grant(session, grant_id=grant_id, from_statuses=LIVE_GRANTS, values=values):
+        _check_live(await get_grant(session, grant_id=grant_id) or grant)
+        raise InvalidState(f"Grant #{grant_id} changed while you were re-verifying it; nothing changed. Try again.")
+    grant = await get_grant(session, grant_id=grant_id) or grant
+    removed = [m for m in before if m not in kept]
+    details = {"removed": removed, "members": kept, "next_due": grant.reverify_due_at.isoformat(), "restored": restored}
+    await record_audit(session, ctx, action="grant.reverified", subject=f"grant:{grant_id}", details=details)
+    done = Reverified(
+        info=GrantInfo(grant=grant, org=form.info.org, tier_name=form.info.tier_name),
+        removed=removed,
+        restored=restored,
+    )
+    await _announce(session, ctx, done)
+    return done
+
+
+async def _announce(session: AsyncSession, ctx: ServiceContext, done: Reverified) -> None:
+    info, by, tz = done.info, ctx.user_id, ctx.tz
+    snap = await load_snapshot(session, org_ids=[info.grant.org_id])
+    rep = snap.rep(info.grant.org_id)
+    note = msg.build_reverified_note(info, rep, by, done.removed, done.restored, tz)
+    tell_request_thread(session, snap, request_id=info.grant.request_id, rep=rep, message=note)
+    outbox.dm_all(session, [by], msg.build_reverified_dm(info, done.removed, done.restored, tz))
+    if done.restored:
+        outbox.dm_all(session, [a for a in snap.admins(info.grant.org_id) if a != by], msg.build_restored_dm(info, by))
+    outbox.dm_all(session, done.removed, msg.build_removed_member_dm(info, by))

@@ -1,0 +1,82 @@
+"""Re-verification reminders and suspension of overdue grants: the steps of the `reverification` job.
+
+Reminder offsets count calendar days in the display time zone: offset 0 is "due today" and
+arrives at the first run of that day, before the grant is suspended at `reverify_due_at`.
+Each reminder is sent once per grant, due date and offset (`reverify:{grant}:{due date}:{offset}`),
+so re-verifying — which moves the due date — starts a fresh cycle. When a run finds several
+offsets due at once (a grant created close to its due date, a run after downtime), it sends only
+the most urgent one and retires the others.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import reverification as msg
+from bot.services import outbox
+from bot.services.access.lifecycle import audit_grants, tell_request_thread
+from bot.services.context import ServiceContext
+from bot.services.directory.snapshot import load_snapshot
+from bot.services.notices import claim_countdown, days_until
+from storage.queries import grants as gq
+from storage.tables import Grant, SuspensionReason
+
+MISSED = SuspensionReason.MISSED_REVERIFICATION
+
+
+def reminder_key(grant: Grant, offset: int, tz: tzinfo) -> str:
+    """Once-only key of one reminder; the due date in it makes re-verification reset the cycle."""
+    return f"reverify:{grant.id}:{grant.reverify_due_at.astimezone(tz).date().isoformat()}:{offset}"
+
+
+def days_to_due(ctx: ServiceContext, grant: Grant) -> int:
+    """Calendar days until the grant's re-verification is due, in the display zone."""
+    return days_until(grant.reverify_due_at, ctx.now(), ctx.tz)
+
+
+async def due_soon(session: AsyncSession, ctx: ServiceContext, until: datetime) -> list[Grant]:
+    """Active grants whose re-verification falls between now and `until`."""
+    return await gq.reverify_reminder_candidates(session, now=ctx.now(), until=until)
+
+
+async def overdue(session: AsyncSession, ctx: ServiceContext) -> list[Grant]:
+    """Active, unexpired grants whose re-verification is past due."""
+    return await gq.overdue_reverifications(session, now=ctx.now())
+
+
+async def remind_admins(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Grant]) -> Counter[str]:
+    """DM the admins (the rep when there are none) the most urgent reminder each grant has not had yet."""
+    offsets = sorted({d for d in ctx.settings.reverify_remind_days if d >= 0})
+    todo = await claim_countdown(
+        session,
+        ctx.clock,
+        grants,
+        offsets=offsets,
+        days_left=lambda g: days_to_due(ctx, g),
+        key=lambda g, d: reminder_key(g, d, ctx.tz),
+    )
+    snap = await load_snapshot(session, org_ids=[g.org_id for g in todo])
+    counts: Counter[str] = Counter()
+    for grant in todo:
+        rendered = msg.build_reminder_dm(snap.info(grant), days_to_due(ctx, grant), ctx.tz)
+        counts["reminders"] += outbox.dm_all(session, snap.admins(grant.org_id) or [snap.rep(grant.org_id)], rendered)
+    return counts
+
+
+async def suspend_overdue(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Grant]) -> Counter[str]:
+    """Suspend grants still overdue; tell their admins and, in the request's thread, the rep."""
+    now = ctx.now()
+    won = await gq.suspend_missed_reverifications(session, grant_ids=[g.id or 0 for g in grants], now=now)
+    changed = [g for g in grants if g.id in set(won)]
+    snap = await load_snapshot(session, org_ids=[g.org_id for g in changed])
+    await audit_grants(session, ctx, snap, action="grant.suspended", grants=changed, details={"reason": MISSED})
+    for grant in changed:
+        info, rep = snap.info(grant), snap.rep(grant.org_id)
+        outbox.dm_all(session, snap.admins(grant.org_id), msg.build_suspended_dm(info, ctx.tz))
+        note = msg.build_suspended_note(info, rep, ctx.tz)
+        tell_request_thread(session, snap, request_id=grant.request_id, rep=rep, message=note)
+    return Counter(suspended=len(changed))
