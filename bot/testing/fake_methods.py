@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from bot.testing.fake_slack import FakeSlack
 
 
-def _message_json(m: Message) -> dict[str, Any]:
+def _message_json(m: Message, *, with_metadata: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "message",
         "text": m.text,
@@ -24,7 +25,26 @@ def _message_json(m: Message) -> dict[str, Any]:
     }
     if m.thread_ts:
         out["thread_ts"] = m.thread_ts
+    if m.metadata and with_metadata:
+        out["metadata"] = m.metadata
     return out
+
+
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,99}")
+
+
+def _metadata(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """Slack keeps well-formed metadata and drops the rest with a warning (the message still posts)."""
+    if raw is None:
+        return None, None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("event_type"), str)
+        or not _EVENT_TYPE.fullmatch(raw["event_type"])
+        or not isinstance(raw.get("event_payload"), dict)
+    ):
+        return None, "invalid_metadata_schema"
+    return {"event_type": raw["event_type"], "event_payload": dict(raw["event_payload"])}, None
 
 
 def _auth_test(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +67,12 @@ def _post_message(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": "no_text"}
     channel = fake._resolve(str(args["channel"]))
     broadcast = str(args.get("reply_broadcast", "")).lower() in ("true", "1")
-    m = fake._post(channel, args.get("text", ""), args.get("blocks"), args.get("thread_ts"), broadcast)
-    return {"ok": True, "channel": channel, "ts": m.ts, "message": _message_json(m)}
+    metadata, warning = _metadata(args.get("metadata"))
+    m = fake._post(channel, args.get("text", ""), args.get("blocks"), args.get("thread_ts"), broadcast, metadata)
+    answer: dict[str, Any] = {"ok": True, "channel": channel, "ts": m.ts, "message": _message_json(m)}
+    if warning:
+        answer["warning"] = warning
+    return answer
 
 
 def _update(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +80,8 @@ def _update(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     if m is None:
         return {"ok": False, "error": "message_not_found"}
     fake._edit(m, args.get("text", m.text), args.get("blocks", m.blocks))
+    if "metadata" in args:  # omitted keeps it; {} removes it; an object replaces it
+        m.metadata = _metadata(args["metadata"])[0] if args["metadata"] else None
     return {"ok": True, "channel": m.channel, "ts": m.ts, "text": m.text, "message": _message_json(m)}
 
 
@@ -89,6 +115,74 @@ def _conversations_open(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]
         return {"ok": False, "error": "users_list_not_supplied"}
     channel = fake.dm_channel(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
     return {"ok": True, "channel": {"id": channel, "is_im": len(users) == 1}}
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _window(messages: list[Message], args: dict[str, Any]) -> list[Message]:
+    """Messages within `oldest`/`latest` (exclusive unless `inclusive`), as Slack filters history."""
+    inclusive = _flag(args.get("inclusive"))
+    oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or 9e12)
+
+    def inside(m: Message) -> bool:
+        ts = float(m.ts)
+        return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+    return [m for m in messages if inside(m)]
+
+
+def _page(found: list[Message], args: dict[str, Any], key: str, cap: int) -> dict[str, Any]:
+    start = int(args.get("cursor") or 0)
+    limit = max(1, min(int(args.get("limit") or cap), cap))
+    page = found[start : start + limit]
+    more = start + limit < len(found)
+    metadata = _flag(args.get("include_all_metadata"))
+    return {
+        "ok": True,
+        key: [_message_json(m, with_metadata=metadata) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
+
+
+def _readable(fake: FakeSlack, args: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    channel = fake._resolve(str(args.get("channel") or ""))
+    if not channel:
+        return None, {"ok": False, "error": "channel_not_found"}
+    if channel in fake.not_member:
+        return None, {"ok": False, "error": "not_in_channel"}
+    return channel, None
+
+
+def _history(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+    channel, refusal = _readable(fake, args)
+    if refusal is not None or channel is None:
+        return refusal or {"ok": False, "error": "channel_not_found"}
+    shown = [m for m in fake._channels.get(channel, []) if not m.deleted and (not m.is_reply or m.reply_broadcast)]
+    return _page(sorted(_window(shown, args), key=lambda m: float(m.ts), reverse=True), args, "messages", 999)
+
+
+def _replies(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+    channel, refusal = _readable(fake, args)
+    if refusal is not None or channel is None:
+        return refusal or {"ok": False, "error": "channel_not_found"}
+    parent = fake._find(channel, str(args.get("ts") or ""))
+    if parent is None:
+        return {"ok": False, "error": "thread_not_found"}
+    root = parent.thread_ts or parent.ts
+    thread = [m for m in fake._channels.get(channel, []) if not m.deleted and (m.ts == root or m.thread_ts == root)]
+    return _page(sorted(_window(thread, args), key=lambda m: float(m.ts)), args, "messages", 1000)
+
+
+def _conversations_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._resolve(str(args.get("channel") or ""))
+    if not channel:
+        return {"ok": False, "error": "channel_not_found"}
+    shown = {"id": channel, "is_member": channel not in fake.not_member, "is_archived": channel in fake.archived,
+             "is_private": channel[:1] == "G"}  # fmt: skip
+    return {"ok": True, "channel": shown}
 
 
 def _users_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +266,9 @@ METHODS = {
     "chat.postEphemeral": _post_ephemeral,
     "chat.getPermalink": _permalink,
     "conversations.open": _conversations_open,
+    "conversations.history": _history,
+    "conversations.replies": _replies,
+    "conversations.info": _conversations_info,
     "users.info": _users_info,
     "views.open": _views_open,
     "views.push": _views_push,

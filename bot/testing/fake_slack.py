@@ -10,41 +10,28 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import secrets
 import time
-from dataclasses import dataclass
 from typing import Any, Self
 
 from aiohttp import web
 
+from bot.testing.block_kit_limits import message_problems, view_problems
+from bot.testing.fake_faults import WRITES, Chaos, Fault, Faults
 from bot.testing.fake_methods import METHODS
 from bot.testing.fake_socket_mode import FakeSocketMode
+from bot.testing.fake_state import SlackState
 from bot.testing.transcript import (
     Call,
     CallList,
     Message,
-    render_content,
-    render_transcript,
 )
 
 __all__ = ["Call", "FakeSlack", "Message"]
 
-WRITES = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral"})
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
 
-@dataclass
-class _Fault:
-    method: str
-    status: int = 200
-    error: str | None = None
-    retry_after: float | None = None
-    times: int = 1
-    channel: str | None = None
-    hang: bool = False
-
-
-class FakeSlack:
+class FakeSlack(SlackState):
     """A real local Slack stand-in that records every call and can misbehave on demand."""
 
     def __init__(self, users: dict[str, str] | None = None, *, app_id: str = "A0APP") -> None:
@@ -57,7 +44,7 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self.socket_mode = FakeSocketMode(app_id)
-        self._rate_limit: float | None = None
+        self.faults = Faults()
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -93,21 +80,6 @@ class FakeSlack:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:PORT/`."""
-        return f"http://127.0.0.1:{self.port}/"
-
-    @property
-    def api_url(self) -> str:
-        """Base URL for slack_sdk's `AsyncWebClient(base_url=...)`."""
-        return self.base_url + "api/"
-
-    @property
-    def response_url_base(self) -> str:
-        """Prefix of response_urls; append any token."""
-        return self.base_url + "response/"
-
     def reset(self) -> None:
         """Forget every recording and every injected fault."""
         self.calls: CallList = CallList()
@@ -121,11 +93,14 @@ class FakeSlack:
         self._homes: dict[str, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
         self._last_write: dict[str, float] = {}
+        self.rejected: list[tuple[str, list[str]]] = []  # (method, problems) of payloads refused as invalid
+        self.not_member: set[str] = set()  # channels the bot is not in (conversations.info says so)
+        self.archived: set[str] = set()
         self.reset_faults()
         self._triggers: dict[str, str] = {}
         self._response_urls: dict[str, dict[str, Any]] = {}
 
-    # -- programming failures ----------------------------------------------------------------
+    # -- programming failures (see bot.testing.fake_faults) --------------------------------
     def fail(
         self,
         method: str,
@@ -136,66 +111,58 @@ class FakeSlack:
         times: int = 1,
         channel: str | None = None,
     ) -> None:
-        """Answer the next `times` calls to `method` (optionally only for `channel`) with a failure."""
+        """Answer the next `times` calls to `method` (optionally only for `channel`) with a failure; nothing happens."""
         if status == 200 and not error:
             error = "internal_error"
-        self._faults.append(_Fault(method, status, error, retry_after, times, channel))
+        self.faults.queued.append(Fault(method, status, error, retry_after, times, channel))
 
     def hang(self, method: str, times: int = 1) -> None:
-        """Never answer the next `times` calls to `method` (held until stop(); not delivered)."""
-        self._faults.append(_Fault(method, times=times, hang=True))
+        """Never answer the next `times` calls to `method` and do nothing (held until release() or stop())."""
+        self.faults.queued.append(Fault(method, times=times, hang=True))
+
+    def answer_late(self, method: str, seconds: float, *, times: int = 1, channel: str | None = None) -> None:
+        """Carry out the next `times` calls, then answer each `seconds` late (past a client's timeout, say)."""
+        self.faults.queued.append(Fault(method, times=times, channel=channel, late=seconds))
+
+    def answer_never(self, method: str, *, times: int = 1, channel: str | None = None) -> None:
+        """Carry out the next `times` calls and hold their answers until release() or stop()."""
+        self.faults.queued.append(Fault(method, times=times, channel=channel, never=True))
+
+    def drop_after(self, method: str, *, times: int = 1, channel: str | None = None) -> None:
+        """Carry out the next `times` calls, then drop the connection instead of answering."""
+        self.faults.queued.append(Fault(method, times=times, channel=channel, drop=True))
+
+    def chaos(self, **shares: float | int) -> Chaos:
+        """Random faults on every write from now on (`rate_limited=0.3, server_error=0.1, …`, `seed=`)."""
+        self.faults.chaos = Chaos(**shares)  # type: ignore[arg-type]
+        return self.faults.chaos
+
+    def go_down(self) -> None:
+        """Answer every Web API call with 503 until `come_back()`."""
+        self.faults.down = True
+
+    def come_back(self) -> None:
+        """End an outage started by `go_down()`."""
+        self.faults.down = False
+
+    def refuse_channel(self, channel: str, error: str = "not_in_channel") -> None:
+        """Refuse every post to `channel` with `error`, as Slack does when the bot is not in it (or it is archived)."""
+        self.faults.refused[channel] = error
+        (self.archived if error == "is_archived" else self.not_member).add(channel)
 
     def reset_faults(self) -> None:
-        """Drop every queued fault and the channel rate limit (recordings are kept)."""
-        self._faults: list[_Fault] = []
-        self._rate_limit = None
+        """Drop every programmed fault (recordings are kept)."""
+        self.faults.reset()
 
     def release(self) -> None:
-        """Drop every queued fault and answer calls hung so far with 503."""
+        """Drop every programmed fault and answer calls held so far (hung ones with 503)."""
         self.reset_faults()
         self._release.set()
         self._release = asyncio.Event()
 
     def rate_limit_channels(self, per_second: float | None = 1.0) -> None:
         """Answer 429 to a write to a channel sooner than 1/per_second after its last one (None: off)."""
-        self._rate_limit = per_second
-
-    def _take_fault(self, method: str, channel: str | None) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method == method and (fault.channel is None or fault.channel == channel):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    # -- ids ---------------------------------------------------------------------------------
-    def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + next(self._ts) * 100
-        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-    def new_trigger_id(self, user: str | None = None) -> str:
-        """A trigger_id that views.open will attribute to `user`."""
-        trigger = f"{next(self._ids)}.{int(time.time())}.{secrets.token_hex(8)}"
-        if user:
-            self._triggers[trigger] = user
-        return trigger
-
-    def new_response_url(
-        self, user: str | None = None, channel: str | None = None, message_ts: str | None = None
-    ) -> str:
-        """A fresh response_url whose posts are attributed to `user` (and the clicked message)."""
-        token = secrets.token_hex(12)
-        self._response_urls[token] = {"user": user, "channel": channel, "message_ts": message_ts}
-        return self.response_url_base + token
-
-    @staticmethod
-    def dm_channel(user: str) -> str:
-        """The DM channel id the fake uses for a user."""
-        return user if user.startswith("D") else "D" + user
-
-    def _resolve(self, channel: str) -> str:
-        return self.dm_channel(channel) if channel[:1] in ("U", "W") else channel
+        self.faults.rate_limit = per_second
 
     # -- HTTP handlers -----------------------------------------------------------------------
     async def _read_args(self, request: web.Request) -> dict[str, Any]:
@@ -225,42 +192,89 @@ class FakeSlack:
         args.pop("token", None)
         if not token.startswith(("xoxb-", "xoxp-", "xapp-")):
             return self._answer(method, args, at, {"ok": False, "error": "not_authed"})
+        if self.faults.down:
+            self.calls.append(Call(method, args, at, 503, False))
+            return web.Response(status=503, text="fake slack is down")
         raw_channel = args.get("channel")
         channel = self._resolve(str(raw_channel)) if raw_channel else None
-        fault = self._take_fault(method, channel)
-        if fault is not None and fault.hang:
-            self.hung_calls.append(Call(method, args, at, 0, False))
-            release = self._release
-            await release.wait()
-            return web.Response(status=503, text="fake slack released a hung call")
-        if fault is not None:
-            if fault.status == 429:
-                retry = fault.retry_after if fault.retry_after is not None else 1
-                return self._answer(
-                    method,
-                    args,
-                    at,
-                    {"ok": False, "error": "ratelimited"},
-                    status=429,
-                    headers={"Retry-After": str(int(retry) if float(retry).is_integer() else retry)},
-                )
-            if fault.status >= 500:
-                self.calls.append(Call(method, args, at, fault.status, False))
-                return web.Response(status=fault.status, text=f"{fault.status} fake upstream error")
-            return self._answer(method, args, at, {"ok": False, "error": fault.error}, status=fault.status)
-        if method in WRITES and channel and self._rate_limit:
-            last = self._last_write.get(channel)
-            if last is not None and at - last < 1.0 / self._rate_limit:
-                return self._answer(
-                    method, args, at, {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
-                )
+        fault = self.faults.take(method, channel)
+        if fault is not None and not fault.after:
+            return await self._refuse(method, args, at, fault)
+        refusal = self._refusal(method, args, channel, at)
+        if refusal is not None:
+            limited = refusal["error"] == "ratelimited"
+            headers = {"Retry-After": "1"} if limited else None
+            return self._answer(method, args, at, refusal, status=429 if limited else 200, headers=headers)
         handler = METHODS.get(method)
         if handler is None:
             return self._answer(method, args, at, {"ok": False, "error": "unknown_method"})
         result = handler(self, args)
         if result.get("ok") and method in WRITES and channel:
             self._last_write[channel] = at
+        if fault is not None:
+            return await self._answer_badly(request, method, args, at, result, fault)
         return self._answer(method, args, at, result)
+
+    async def _refuse(self, method: str, args: dict[str, Any], at: float, fault: Fault) -> web.StreamResponse:
+        """Slack refused the call: nothing happened."""
+        if fault.hang:
+            self.hung_calls.append(Call(method, args, at, 0, False))
+            await self._release.wait()
+            return web.Response(status=503, text="fake slack released a hung call")
+        if fault.status == 429:
+            retry = fault.retry_after if fault.retry_after is not None else 1
+            header = str(int(retry) if float(retry).is_integer() else retry)
+            body = {"ok": False, "error": "ratelimited"}
+            return self._answer(method, args, at, body, status=429, headers={"Retry-After": header})
+        if fault.status >= 500:
+            self.calls.append(Call(method, args, at, fault.status, False))
+            return web.Response(status=fault.status, text=f"{fault.status} fake upstream error")
+        return self._answer(method, args, at, {"ok": False, "error": fault.error}, status=fault.status)
+
+    async def _answer_badly(
+        self, request: web.Request, method: str, args: dict[str, Any], at: float, result: dict[str, Any], fault: Fault
+    ) -> web.StreamResponse:
+        """Slack carried the call out; the caller hears late, never, or loses the connection."""
+        self.calls.append(Call(method, args, at, 200, bool(result.get("ok")), carried_out=True))
+        if fault.drop:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=200, text="")
+        if fault.never:
+            self.hung_calls.append(self.calls[-1])
+            await self._release.wait()
+        elif fault.late is not None:
+            await asyncio.sleep(fault.late)
+        return web.json_response(result)
+
+    def _refusal(self, method: str, args: dict[str, Any], channel: str | None, at: float) -> dict[str, Any] | None:
+        """What Slack itself would refuse: a rate limit, a channel the bot cannot post in, an invalid payload."""
+        per_second = self.faults.rate_limit
+        if method in WRITES and channel and per_second:
+            last = self._last_write.get(channel)
+            if last is not None and at - last < 1.0 / per_second:
+                return {"ok": False, "error": "ratelimited"}
+        if method == "chat.postMessage" and channel in self.faults.refused:
+            return {"ok": False, "error": self.faults.refused[channel]}
+        problems = self._payload_problems(method, args)
+        if problems:
+            self.rejected.append((method, problems))
+            error = "invalid_arguments" if method.startswith("views.") else "invalid_blocks"
+            return {"ok": False, "error": error, "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}}
+        return None
+
+    @staticmethod
+    def _payload_problems(method: str, args: dict[str, Any]) -> list[str]:
+        """Block Kit limits Slack enforces on what this call would show."""
+        if method in WRITES and ("blocks" in args or "text" in args):
+            blocks = args.get("blocks")
+            return message_problems(blocks if isinstance(blocks, list) else None, args.get("text"))
+        if method in ("views.open", "views.push", "views.update", "views.publish") and isinstance(
+            args.get("view"), dict
+        ):
+            view = args["view"] if method != "views.publish" else {**args["view"], "type": "home"}
+            return view_problems(view)
+        return []
 
     def _answer(
         self,
@@ -282,6 +296,10 @@ class FakeSlack:
         except ValueError:
             body = dict(await request.post())
         known = self._response_urls.get(token, {})
+        problems = message_problems(body.get("blocks"), body.get("text")) if isinstance(body, dict) else []
+        if problems:
+            self.rejected.append(("response_url", problems))
+            return web.json_response({"ok": False, "error": "invalid_blocks"}, status=400)
         record = {
             "token": token,
             "body": body,
@@ -318,110 +336,3 @@ class FakeSlack:
         return await self.socket_mode.send_envelope(
             type_, payload, accepts_response_payload=accepts_response_payload, timeout=timeout
         )
-
-    # -- state changes -----------------------------------------------------------------------
-    def _find(self, channel: str | None, ts: str | None) -> Message | None:
-        if not channel or not ts:
-            return None
-        for message in self._channels.get(self._resolve(channel), []):
-            if message.ts == ts and not message.deleted:
-                return message
-        return None
-
-    def _post(self, channel: str, text: str, blocks: Any, thread_ts: str | None, broadcast: bool) -> Message:
-        message = Message(
-            channel=channel,
-            ts=self._next_ts(),
-            text=text or "",
-            blocks=list(blocks or []),
-            thread_ts=thread_ts or None,
-            reply_broadcast=broadcast,
-        )
-        self._channels.setdefault(channel, []).append(message)
-        kind = "reply" if message.is_reply else "post"
-        self._events.append({"kind": kind, "channel": channel, "text": message.text, "blocks": message.blocks})
-        return message
-
-    def _edit(self, message: Message, text: str, blocks: Any) -> None:
-        message.edits.append(message.snapshot())
-        message.text, message.blocks = text or "", list(blocks or [])
-        self._events.append(
-            {"kind": "update", "channel": message.channel, "text": message.text, "blocks": message.blocks}
-        )
-
-    def _store_view(
-        self, user: str | None, view: dict[str, Any], verb: str, previous: str | None = None
-    ) -> dict[str, Any]:
-        view_id = f"V{next(self._ids):08d}"
-        stored = {
-            "type": "modal",
-            **view,
-            "id": view_id,
-            "hash": f"{time.time():.6f}.{secrets.token_hex(4)}",
-            "team_id": "T0TEAM",
-            "app_id": self.app_id,
-            "bot_id": "BBOT",
-            "state": {"values": {}},
-            "root_view_id": view_id,
-            "previous_view_id": previous,
-        }
-        self._views_by_id[view_id] = stored
-        self._view_user[view_id] = user
-        if stored.get("type") != "home":
-            self._view_log.append((user, stored))
-            title = render_content((stored.get("title") or {}).get("text", ""), None, self.users)
-            self._events.append({"kind": "modal", "verb": verb, "user": user, "title": title})
-        return stored
-
-    # -- reading what reached Slack ----------------------------------------------------------
-    def calls_to(self, method: str) -> list[Call]:
-        """Recorded calls to one method (failed ones included), in order."""
-        return self.calls(method)
-
-    def messages(self, channel: str) -> list[Message]:
-        """Top-level messages in a channel (a user id means that user's DM), in order."""
-        return [m for m in self._channels.get(self._resolve(channel), []) if not m.is_reply and not m.deleted]
-
-    def replies(self, channel: str, ts: str) -> list[Message]:
-        """Replies in the thread under `ts`, in order."""
-        return [
-            m
-            for m in self._channels.get(self._resolve(channel), [])
-            if m.is_reply and m.thread_ts == ts and not m.deleted
-        ]
-
-    def dms(self, user: str) -> list[Message]:
-        """Every message in the bot's DM with `user`, top-level and replies, in order."""
-        return [m for m in self._channels.get(self.dm_channel(user), []) if not m.deleted]
-
-    def all_messages(self) -> list[Message]:
-        """Every live message in every channel."""
-        return [m for msgs in self._channels.values() for m in msgs if not m.deleted]
-
-    def ephemerals(self, user: str | None = None) -> list[dict[str, Any]]:
-        """Ephemeral replies (chat.postEphemeral and response_url), optionally only those for `user`."""
-        return [e for e in self._ephemerals if user is None or e.get("user") == user]
-
-    def views(self, user: str | None = None) -> list[dict[str, Any]]:
-        """Modals opened or pushed (latest content), optionally only for `user`; newest last."""
-        return [v for u, v in self._view_log if user is None or u == user]
-
-    def home(self, user: str) -> dict[str, Any] | None:
-        """The last App Home view published for `user`."""
-        return self._homes.get(user)
-
-    def find_message(self, channel: str | None = None, contains: str = "") -> Message | None:
-        """The newest message (optionally in `channel`) whose text or rendered blocks contain `contains`."""
-        pool = self._channels.get(self._resolve(channel), []) if channel else self.all_messages()
-        for message in reversed(pool):
-            if not message.deleted and (
-                contains in message.text
-                or contains in json.dumps(message.blocks)
-                or contains in message.rendered(self.users)
-            ):
-                return message
-        return None
-
-    def transcript(self) -> str:
-        """What people would have seen, in time order (append-only between calls)."""
-        return render_transcript(self._events, self.users)

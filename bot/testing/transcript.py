@@ -18,6 +18,7 @@ class Call:
     at: float
     status: int
     ok: bool
+    carried_out: bool = False  # done by Slack, but answered late, never, or not at all
 
     def __getitem__(self, key: str) -> Any:
         """Read an argument, so `call["channel"]` works like `call.args["channel"]`."""
@@ -49,6 +50,7 @@ class Message:
     edits: list[Message] = field(default_factory=list)
     reply_broadcast: bool = False
     deleted: bool = False
+    metadata: dict[str, Any] | None = None
 
     @property
     def is_reply(self) -> bool:

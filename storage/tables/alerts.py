@@ -70,6 +70,8 @@ class Alert(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=32, index=True)
     # A change the circuit breaker held back from Slack; the catch-up renders it later.
     render_pending: bool = Field(default=False)
+    # Why the alert is shown in the default channel instead of its own (Slack refused that one).
+    reroute_note: str | None = Field(default=None, max_length=300)
 
 
 class AlertOccurrence(SQLModel, table=True):

@@ -48,6 +48,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=500)
+    # When an attempt began whose outcome is still unknown (no answer, a dropped connection, a
+    # worker that died mid-send): before posting again, delivery looks for the message in Slack.
+    doubt_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SlackMessage(SQLModel, table=True):
