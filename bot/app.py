@@ -10,15 +10,18 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
 from bot.metrics import Metrics
 from bot.runtime import Runtime
-from bot.services.context import Person
+from bot.services.context import Person, system_context
+from bot.services.undelivered import handle_undelivered
 from storage.database import Database
 from storage.queries.events import record_event
+from storage.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
 Next = Callable[[], Awaitable[BoltResponse | None]]
@@ -30,7 +33,11 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Databas
     database = db or Database(settings.database_url)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-unset"
     client = build_slack_client(token, settings.slack_api_url, settings.slack_timeout_seconds)
-    delivery = DeliveryWorker(database, client, SystemClock(), settings, metrics=metrics)
+
+    async def undelivered(session: AsyncSession, row: OutboxMessage, error: str) -> None:
+        await handle_undelivered(session, system_context(SystemClock(), settings), row, error)
+
+    delivery = DeliveryWorker(database, client, SystemClock(), settings, metrics=metrics, on_failure=undelivered)
     database.on_outbox_commit(delivery.wake)
     return Runtime(
         settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics

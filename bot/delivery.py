@@ -1,30 +1,29 @@
 """The outbox worker: the only code that writes to Slack on its own.
 
-Rows are delivered per *lane* (a channel, or a user for DMs) strictly in id order, so an
-update never overtakes the post it edits. Each lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`),
-a 429 holds the lane for its `Retry-After`, 5xx and timeouts back off exponentially, and
-`ok:false` errors are classified: retryable ones back off, permanent ones fail the row at
-once, are logged and audited. Rows are claimed with a conditional UPDATE and a lease, so two
-workers (threads, processes or replicas) never send the same row; a worker that dies
-mid-send leaves a lease that expires and the row is retried.
+Rows are delivered per *lane* (a channel, or a user for DMs) strictly in id order, so an update
+never overtakes the post it edits. Each lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`), a 429
+holds the lane for its `Retry-After` (in every replica), 5xx and timeouts back off exponentially,
+and `ok:false` errors are classified (`bot.slack_writes`): retryable ones back off, final ones
+fail the row, which is logged, audited and handed to the failure handler (a refused channel is
+routed elsewhere so people still hear). Blocks Slack refuses are replaced by the plain-text
+version of the message.
 
-Known limit: if a process dies after Slack accepted a message but before the row was marked
-sent, the row is sent again when its lease expires — Slack's Web API has no idempotency key.
-The window is the few milliseconds between Slack's answer and our commit.
+Rows are claimed with a conditional UPDATE and a lease, so two workers (processes or replicas)
+never hold the same row. A post whose outcome is unknown — no answer, a dropped connection, a
+worker that died holding it — stays *in doubt*: its next attempt first looks for it in Slack by
+the metadata every post carries, and records it as sent when it is there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +33,16 @@ from bot.config import Settings
 from bot.metrics import Metrics
 from bot.services.audit import record_audit
 from bot.services.context import system_context
+from bot.slack_writes import (
+    BLOCK_ERRORS,
+    TRANSPORT_ERRORS,
+    Outcome,
+    backoff,
+    classify,
+    find_post,
+    metadata_for,
+    transport_failure,
+)
 from storage.database import Database
 from storage.queries import outbox as outbox_q
 from storage.queries.outbox import DM, POST, RATE_LIMIT_ERRORS, REPLY, UPDATE
@@ -41,38 +50,13 @@ from storage.tables import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-# ok:false errors worth retrying; everything else is permanent for that row.
-RETRYABLE_ERRORS = frozenset(
-    {
-        "ratelimited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "message_limit_exceeded",
-        "team_added_to_org",
-        "rate_limited",
-    }
-)
-# A channel that hit Slack's per-channel message cap is held much longer than a plain 429.
-SLOW_ERRORS = {"message_limit_exceeded": 60.0}
-# Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and they
-# hold the whole lane, since Slack's limit is per channel.
+# Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and rate
+# limits hold the whole lane, since Slack's limit is per channel.
 RATE_LIMITS = frozenset(RATE_LIMIT_ERRORS)
-UNCOUNTED = RATE_LIMITS | {"parent_not_posted"}
-MAX_BACKOFF_SECONDS = 300.0
+UNCOUNTED = RATE_LIMITS | {"parent_not_posted", "plain_text_fallback"}
 BATCH = 100
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one send attempt."""
-
-    kind: str  # sent | retry | failed | waiting
-    ts: str | None = None
-    channel: str | None = None
-    delay: float = 0.0
-    error: str | None = None
+# What happens when a row is given up: (session, row, error), in the transaction that fails it.
+FailureHandler = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]
 
 
 class DeliveryWorker:
@@ -87,6 +71,7 @@ class DeliveryWorker:
         *,
         metrics: Metrics | None = None,
         concurrency: int = 16,
+        on_failure: FailureHandler | None = None,
     ) -> None:
         self.db = db
         self.client = client
@@ -97,6 +82,7 @@ class DeliveryWorker:
         self.max_attempts = settings.outbox_max_attempts
         self.poll_seconds = settings.outbox_poll_seconds
         self.metrics = metrics or Metrics()
+        self.on_failure = on_failure
         self.worker_id = f"delivery-{uuid.uuid4().hex[:12]}"
         self._lane_ready: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -144,7 +130,7 @@ class DeliveryWorker:
         return max(0.005, min(self.poll_seconds, soonest))
 
     async def drain(self, *, timeout: float = 30.0) -> int:
-        """Deliver until nothing is due (waiting out pacing and short backoffs); for CLI and tests."""
+        """Deliver until nothing is due within the timeout (waiting out pacing and short backoffs)."""
         deadline = time.monotonic() + timeout
         total = 0
         while time.monotonic() < deadline:
@@ -164,10 +150,11 @@ class DeliveryWorker:
         claimed = await self._claim_heads()
         if not claimed:
             return 0
-        results = await asyncio.gather(*(self._send_guarded(row) for row in claimed))
+        results = await asyncio.gather(*(self._send_guarded(row, prior) for row, prior in claimed))
         return sum(1 for r in results if r.kind == "sent")
 
-    async def _claim_heads(self) -> list[OutboxMessage]:
+    async def _claim_heads(self) -> list[tuple[OutboxMessage, datetime | None]]:
+        """Claimed rows, each with when its earlier, unresolved attempt began (None: nothing in doubt)."""
         now = self.clock.now()
         mono = time.monotonic()
         async with self.db.transaction() as session:
@@ -182,13 +169,16 @@ class DeliveryWorker:
                 if (row.lease_until is None or row.lease_until < now) and self._lane_ready.get(row.channel, 0.0) <= mono
             ]
             ready = await self._supersede_stale_updates(session, ready, now)
-            claimed: list[OutboxMessage] = []
+            claimed: list[tuple[OutboxMessage, datetime | None]] = []
             for row in ready:
+                prior = row.doubt_since
                 if await outbox_q.claim(
-                    session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease
-                ):
+                    session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease,
+                    posts=row.op != UPDATE,
+                ):  # fmt: skip
                     row.attempts += 1
-                    claimed.append(row)
+                    row.doubt_since = prior or (now if row.op != UPDATE else None)
+                    claimed.append((row, prior))
                     self._lane_ready[row.channel] = mono + self.pace_seconds
         return claimed
 
@@ -204,67 +194,62 @@ class DeliveryWorker:
         await outbox_q.supersede(session, row_ids=stale, now=now)
         return [r for r in rows if (r.id or 0) not in set(stale)]
 
-    async def _send_guarded(self, row: OutboxMessage) -> Outcome:
+    async def _send_guarded(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
         async with self._sem:
             try:
-                outcome = await self._send(row)
+                outcome = await self._send(row, prior)
             except Exception as exc:  # never leave a claimed row without a verdict
                 log.exception("unexpected error delivering outbox row %s", row.id)
-                outcome = Outcome("retry", delay=self._backoff(row.attempts), error=type(exc).__name__)
+                outcome = Outcome("retry", delay=backoff(row.attempts), error=type(exc).__name__, ambiguous=True)
             await self._settle(row, outcome)
             return outcome
 
-    async def _send(self, row: OutboxMessage) -> Outcome:
+    async def _call_for(self, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
+        """The Web API call this row makes, or why it cannot be made yet."""
         payload = dict(row.payload)
-        if row.op in (REPLY, UPDATE):
-            target = await self._coordinates(row.message_key)
-            if target is None:
-                if await self._parent_failed(row.message_key):
-                    return Outcome("failed", error="parent_message_failed")
-                return Outcome("retry", delay=1.0, error="parent_not_posted")
-            channel, ts = target
-            if row.op == REPLY:
-                method, args = "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
-            else:
-                method, args = "chat.update", {"channel": channel, "ts": ts, **payload}
-        elif row.op in (POST, DM):
-            method, args = "chat.postMessage", {"channel": row.channel, **payload}
-        else:
+        if row.op in (POST, DM):
+            return "chat.postMessage", {"channel": row.channel, **payload}
+        if row.op not in (REPLY, UPDATE):
             return Outcome("failed", error=f"unknown_op:{row.op}")
-        args.setdefault("unfurl_links", False) if method == "chat.postMessage" else None
+        target = await self._coordinates(row.message_key)
+        if target is None:
+            if await self._parent_failed(row.message_key):
+                return Outcome("failed", error="parent_message_failed")
+            return Outcome("retry", delay=1.0, error="parent_not_posted")
+        channel, ts = target
+        if row.op == REPLY:
+            return "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
+        return "chat.update", {"channel": channel, "ts": ts, **payload}
+
+    async def _send(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
+        call = await self._call_for(row)
+        if isinstance(call, Outcome):
+            return call
+        method, args = call
+        if method == "chat.postMessage":
+            args.setdefault("unfurl_links", False)
+            args["metadata"] = metadata_for(row)
+            if prior is not None:
+                found = await find_post(self.client, row, args, prior)
+                self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
+                if found is not None:
+                    return found
         started = time.perf_counter()
         try:
             response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
-            return self._classify(row, exc)
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            self.metrics.outbox_retried.labels("transport").inc()
-            return Outcome("retry", delay=self._backoff(row.attempts), error=type(exc).__name__)
+            outcome = classify(exc, row.attempts)
+        except TRANSPORT_ERRORS as exc:
+            outcome = transport_failure(exc, row.attempts)
+        else:
+            return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
         finally:
             self.metrics.slack_api_seconds.labels(method).observe(time.perf_counter() - started)
-        return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
-
-    def _classify(self, row: OutboxMessage, exc: SlackApiError) -> Outcome:
-        response = exc.response
-        status = getattr(response, "status_code", 0)
-        if status == 429:
-            retry_after = _retry_after(response)
-            self.metrics.outbox_retried.labels("ratelimited").inc()
-            return Outcome("retry", delay=retry_after, error="ratelimited")
-        if status >= 500:
-            self.metrics.outbox_retried.labels("server_error").inc()
-            return Outcome("retry", delay=self._backoff(row.attempts), error=f"http_{status}")
-        error = response.get("error") if isinstance(response.data, dict) else None
-        error = error or f"http_{status}"
-        if error in RETRYABLE_ERRORS:
-            self.metrics.outbox_retried.labels(error).inc()
-            delay = max(SLOW_ERRORS.get(error, 0.0), _retry_after(response) if error == "ratelimited" else 0.0)
-            return Outcome("retry", delay=delay or self._backoff(row.attempts), error=error)
-        return Outcome("failed", error=error)
-
-    def _backoff(self, attempts: int) -> float:
-        base = min(MAX_BACKOFF_SECONDS, 0.5 * 2.0 ** max(attempts - 1, 0))
-        return base * (0.8 + 0.4 * random.random())
+        if outcome.kind == "retry":
+            self.metrics.outbox_retried.labels(outcome.error or "unknown").inc()
+        if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
+            return Outcome("retry", error="plain_text_fallback")
+        return outcome
 
     async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
         if key is None:
@@ -279,49 +264,50 @@ class DeliveryWorker:
             status = await outbox_q.first_post_status(session, key=key)
         return status in (OutboxStatus.FAILED, None)
 
+    # -- verdicts --------------------------------------------------------------------------
     async def _settle(self, row: OutboxMessage, outcome: Outcome) -> None:
         now = self.clock.now()
-        row_id, worker = row.id or 0, self.worker_id
         async with self.db.transaction() as session:
             if outcome.kind == "sent":
-                await outbox_q.mark_sent(session, row_id=row_id, worker=worker, at=now)
+                await outbox_q.mark_sent(session, row_id=row.id or 0, worker=self.worker_id, at=now)
                 if row.save_as and outcome.ts:
                     channel = outcome.channel or row.channel
                     await outbox_q.save_coordinates(session, key=row.save_as, channel=channel, ts=outcome.ts)
                 self.metrics.outbox_sent.labels(row.op).inc()
-                return
-            error = outcome.error or "unknown"
-            if outcome.kind == "failed" or (row.attempts >= self.max_attempts and error not in UNCOUNTED):
-                await outbox_q.mark_failed(session, row_id=row_id, worker=worker, error=error)
-                log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
-                self.metrics.outbox_failed.labels(error).inc()
-                details = {"op": row.op, "channel": row.channel, "error": error, "attempts": row.attempts}
-                await record_audit(
-                    session,
-                    self.ctx,
-                    action="delivery.failed",
-                    subject=f"outbox:{row.id}",
-                    details=details,
-                )
-                return
-            # Retry: the lane waits; a 429's Retry-After applies to the whole lane.
-            self._lane_ready[row.channel] = time.monotonic() + outcome.delay
-            attempts = row.attempts - 1 if error in UNCOUNTED else row.attempts
-            until = now + timedelta(seconds=outcome.delay)
-            await outbox_q.reschedule(
-                session, row_id=row_id, worker=worker, until=until, error=error, attempts=attempts
-            )
-            if error in RATE_LIMITS:  # every replica must hold this lane, not just this process
-                await outbox_q.hold_lane(session, channel=row.channel, until=until)
+            elif outcome.kind == "failed" or (
+                row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
+            ):
+                await self._give_up(session, row, outcome.error or "unknown")
+            else:
+                await self._retry(session, row, outcome, now)
 
+    async def _give_up(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
+        await outbox_q.mark_failed(session, row_id=row.id or 0, worker=self.worker_id, error=error)
+        log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
+        self.metrics.outbox_failed.labels(error).inc()
+        details = {"op": row.op, "channel": row.channel, "error": error, "attempts": row.attempts}
+        await record_audit(session, self.ctx, action="delivery.failed", subject=f"outbox:{row.id}", details=details)
+        if self.on_failure is not None:
+            await self.on_failure(session, row, error)
 
-def _retry_after(response: Any) -> float:
-    headers = getattr(response, "headers", {}) or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return max(float(value), 0.0) if value is not None else 1.0
-    except (TypeError, ValueError):
-        return 1.0
+    async def _retry(self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, now: datetime) -> None:
+        """The lane waits; a 429's Retry-After applies to the whole lane, in every replica."""
+        error = outcome.error or "unknown"
+        if error == "plain_text_fallback":
+            log.warning("Slack refused the blocks of outbox row %s; sending its plain-text version", row.id)
+            plain: dict[str, Any] = {"text": row.payload.get("text") or "(no text)"}
+            if row.op == UPDATE:
+                plain["blocks"] = []  # an edit without blocks would keep the old ones
+            await outbox_q.rewrite_payloads(session, payloads={row.id or 0: plain})
+        self._lane_ready[row.channel] = time.monotonic() + outcome.delay
+        until = now + timedelta(seconds=outcome.delay)
+        await outbox_q.reschedule(
+            session, row_id=row.id or 0, worker=self.worker_id, until=until, error=error,
+            attempts=row.attempts - 1 if error in UNCOUNTED else row.attempts,
+            doubt_since=row.doubt_since if outcome.ambiguous else None,
+        )  # fmt: skip
+        if error in RATE_LIMITS:
+            await outbox_q.hold_lane(session, channel=row.channel, until=until)
 
 
 def build_slack_client(token: str, base_url: str, timeout: float) -> AsyncWebClient:

@@ -19,6 +19,7 @@ class Action(StrEnum):
     ALERT_SUSPEND = "alert.suspend"
     ALERT_FALSE_POSITIVE = "alert.false_positive"
     ALERT_RESOLVE = "alert.resolve"
+    ALERT_EVIDENCE = "alert.evidence"  # a link button: Slack opens the URL and tells us of the click
 
 
 class View(StrEnum):

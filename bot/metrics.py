@@ -26,6 +26,12 @@ class Metrics:
         self.slack_api_seconds = Histogram(
             "trustbot_slack_api_seconds", "Slack Web API call latency", ["method"], registry=self.registry
         )
+        self.outbox_lookups = Counter(
+            "trustbot_outbox_lookups_total",
+            "Posts whose earlier attempt had an unknown outcome, looked for in Slack before posting again",
+            ["result"],
+            registry=self.registry,
+        )
         self.ingested = Counter(
             "trustbot_ingested_total", "Items accepted on ingest endpoints", ["kind", "outcome"], registry=self.registry
         )

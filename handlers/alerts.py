@@ -49,6 +49,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     for action_id, action in TRANSITION_ACTIONS.items():
         app.action(action_id)(_transition_listener(rt, action))
 
+    @app.action(Action.ALERT_EVIDENCE)
+    async def evidence_opened(ack: Any) -> None:
+        await ack()  # Slack opened the link in the person's browser; there is nothing to do
+
     @app.action(Action.ALERT_SUSPEND)
     @guarded(rt)
     async def suspend_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:

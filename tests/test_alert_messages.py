@@ -159,7 +159,7 @@ def test_summary_is_escaped_and_stripped_of_control_characters() -> None:
 
 def test_evidence_link_cannot_break_out() -> None:
     link = msg.evidence_link("https://mon.example/x?a=1&b=<2>|evil")
-    assert link.startswith("<https://mon.example/x?a=1&amp;b=%3C2%3E%7Cevil|evidence>")
+    assert link == "<https://mon.example/x?a=1&amp;b=%3C2%3E%7Cevil|mon.example>"
 
 
 def test_suspend_modal() -> None:

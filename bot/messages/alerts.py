@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from urllib.parse import urlsplit
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -28,7 +29,20 @@ from slack_sdk.models.views import View
 from bot.ids import Action, Element
 from bot.ids import Block as BlockId
 from bot.ids import View as ViewId
-from bot.messages.text import Rendered, format_date, format_datetime, mention, mentions, plural, quote, safe, truncate
+from bot.messages.text import (
+    BUTTON_URL,
+    CONTEXT_TEXT,
+    OPTION_TEXT,
+    Rendered,
+    format_date,
+    format_datetime,
+    mention,
+    mentions,
+    plural,
+    quote,
+    safe,
+    truncate,
+)
 from bot.payloads import AlertRef
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org, Severity
 
@@ -140,12 +154,33 @@ def org_text(card: AlertCard) -> str:
     return f"*{safe(card.org.name, 200)}* ({safe(card.org.slug, 64)})"
 
 
+def evidence_host(url: str) -> str:
+    """The host an evidence link points at, shown as its label."""
+    return urlsplit(url).hostname or "evidence"
+
+
 def evidence_link(url: str | None) -> str:
-    """A mrkdwn link to the evidence, with characters that would break `<url|text>` encoded."""
+    """A mrkdwn link to the evidence labelled by its host, with characters that would break `<url|text>` encoded."""
     if not url:
         return "—"
     encoded = strip_controls(url).replace("|", "%7C").replace(" ", "%20")
-    return f"<{encoded.replace('&', '&amp;').replace('<', '%3C').replace('>', '%3E')}|evidence>"
+    target = encoded.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+    return f"<{target}|{safe(evidence_host(url), 253)}>"
+
+
+def _evidence_block(url: str | None) -> Block | None:
+    """Where the evidence is: a link in a context line, or a link button when escaping made it too long for one."""
+    if not url:
+        return None
+    link = evidence_link(url)
+    if len(link) <= CONTEXT_TEXT - 20:
+        return _context(f"Evidence: {link}")
+    button = ButtonElement(
+        text=PlainTextObject(text=truncate(f"Evidence ({evidence_host(url)})", OPTION_TEXT)),
+        url=strip_controls(url)[:BUTTON_URL],
+        action_id=Action.ALERT_EVIDENCE,
+    )
+    return ActionsBlock(elements=[button])
 
 
 def grant_line(line: GrantLine, tz: tzinfo | str | None) -> str:
@@ -212,7 +247,6 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
         _md(f"*Signal*\n{_one_line(alert.signal, 64)}"),
         _md(f"*Actor*\n{_one_line(alert.actor, 256) or '—'}"),
         _md(f"*Occurrences*\n{alert.occurrences}"),
-        _md(f"*Evidence*\n{evidence_link(alert.evidence_url)}"),
         _md(f"*First seen*\n{format_datetime(alert.first_seen, tz)}"),
         _md(f"*Last seen*\n{format_datetime(alert.last_seen, tz)}"),
     ]
@@ -229,6 +263,12 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
         more = len(card.grants) - len(shown)
         grants = "\n".join(f"• {g}" for g in shown) + (f"\n…and {more} more" if more > 0 else "")
         blocks.append(SectionBlock(text=_md(truncate(f"*Access at stake*\n{grants or 'No active grants.'}", 3000))))
+    evidence = _evidence_block(alert.evidence_url)
+    if evidence is not None:
+        blocks.append(evidence)
+    if alert.reroute_note:
+        # Trustbot's own words (a channel id and Slack's error code), mrkdwn on purpose: the channel links.
+        blocks.append(_context(f":warning: {truncate(alert.reroute_note, 300)}"))
     blocks.append(_context(status_text(alert, tz)))
     if alert.status in ACTIVE_STATUSES:
         blocks.append(alert_buttons(alert.id or 0))
@@ -372,3 +412,14 @@ def build_channel_summary(summary: ChannelSummary) -> Rendered:
         + (f"\n…and {more} more" if more > 0 else "")
     )
     return build_alert_note(text)
+
+
+def refused_channel_dm(card: AlertCard, channel: str, error: str, *, shown_in: str | None) -> Rendered:
+    """What security leads (and operators) read when Slack refused an alert's channel."""
+    alert = card.alert
+    where = f"It is shown in <#{shown_in}> instead." if shown_in else "No channel would take it, so here it is."
+    return build_alert_note(
+        f":warning: Slack refused to post {alert.severity.upper()} alert #{alert.id} for {org_text(card)} in "
+        f"<#{channel}> (`{safe(error, 60)}`): invite Trustbot there. {where}\n"
+        f"*{_one_line(alert.signal, 64)}* — {clean(alert.summary, 600)}"
+    )

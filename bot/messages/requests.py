@@ -314,3 +314,14 @@ def build_approval_ack(request_id: int, *, grant_id: int | None, approvals: int,
     if grant_id is not None:
         return build_thread_note(f"Approved request #{request_id}; grant #{grant_id} is active.")
     return build_thread_note(f"Recorded your approval of request #{request_id}: {approvals} of {needed} approvals.")
+
+
+def build_request_refused_notice(card: RequestCard, channel: str, error: str) -> Rendered:
+    """What operators read when Slack refused to post a request in the reps channel."""
+    req = card.request
+    return build_thread_note(
+        f":warning: Slack refused to post access request #{req.id} in <#{channel}> (`{safe(error, 60)}`), so its "
+        f"account rep cannot decide on it there. Invite Trustbot to <#{channel}> (or fix `reps_channel`).\n"
+        f"Request #{req.id} from {mention(req.requester)} for {org_label(card.org)}: {safe(card.tier_name, 100)} tier, "
+        f"{plural(req.duration_days, 'day')}, {scope_summary(req, card.org)}."
+    )

@@ -24,6 +24,7 @@ OPTION_TEXT = 75  # option and button text
 MODAL_TITLE = 24
 MESSAGE_TEXT = 3000  # our own cap on the `text` fallback
 BUTTON_VALUE = 2000
+BUTTON_URL = 3000
 PRIVATE_METADATA = 3000
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}

@@ -41,7 +41,7 @@ class FakeSlack(SlackState):
         self._runner: web.AppRunner | None = None
         self._stopped = asyncio.Event()
         self._release = asyncio.Event()
-        self._ts = itertools.count(1)
+        self._last_ts = 0
         self._ids = itertools.count(1)
         self.socket_mode = FakeSocketMode(app_id)
         self.faults = Faults()

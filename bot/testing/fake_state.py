@@ -26,7 +26,7 @@ class SlackState:
     _ephemerals: list[dict[str, Any]]
     _triggers: dict[str, str]
     _response_urls: dict[str, dict[str, Any]]
-    _ts: itertools.count[int]
+    _last_ts: int
     _ids: itertools.count[int]
     port: int | None
     host: str
@@ -48,7 +48,10 @@ class SlackState:
 
     # -- ids ---------------------------------------------------------------------------------
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + next(self._ts) * 100
+        # Like Slack's: the wall-clock time of the post, unique within the workspace, so history
+        # windows (`oldest`, `latest`) mean what they mean in Slack.
+        micros = max(time.time_ns() // 1000, self._last_ts + 1)
+        self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def new_trigger_id(self, user: str | None = None) -> str:

@@ -212,3 +212,8 @@ async def reset_failed_posts(session: AsyncSession, *, fallback_channel: str | N
             alert.channel = fallback_channel
     await session.flush()
     return abandoned
+
+
+async def alert_by_message_key(session: AsyncSession, *, key: str) -> Alert | None:
+    """The alert whose channel message is (or was to be) saved under `key`."""
+    return (await session.scalars(select(Alert).where(col(Alert.message_key) == key))).first()

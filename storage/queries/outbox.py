@@ -53,12 +53,22 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
     return list((await session.scalars(query)).all())
 
 
-async def claim(session: AsyncSession, *, row_id: int, worker: str, now: datetime, lease_until: datetime) -> bool:
-    """Take a pending, unleased row for `worker` and count the attempt; True when this call won."""
+async def claim(
+    session: AsyncSession, *, row_id: int, worker: str, now: datetime, lease_until: datetime, posts: bool
+) -> bool:
+    """Take a pending, unleased row for `worker` and count the attempt; True when this call won.
+
+    A post is in doubt from now until its outcome is known (`doubt_since`, kept if already set), so
+    a worker that dies holding it leaves a row the next attempt looks for before posting again.
+    """
+    values: dict[str, Any] = {"claimed_by": worker, "lease_until": lease_until,
+                              "attempts": col(OutboxMessage.attempts) + 1}  # fmt: skip
+    if posts:
+        values["doubt_since"] = func.coalesce(OutboxMessage.doubt_since, now)
     result = await session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == OutboxStatus.PENDING, _unleased(now))
-        .values(claimed_by=worker, lease_until=lease_until, attempts=col(OutboxMessage.attempts) + 1)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
@@ -120,7 +130,7 @@ async def mark_sent(session: AsyncSession, *, row_id: int, worker: str, at: date
     await session.execute(
         update(OutboxMessage)
         .where(_mine(row_id, worker))
-        .values(status=OutboxStatus.SENT, sent_at=at, lease_until=None, last_error=None)
+        .values(status=OutboxStatus.SENT, sent_at=at, lease_until=None, last_error=None, doubt_since=None)
     )
 
 
@@ -134,13 +144,16 @@ async def mark_failed(session: AsyncSession, *, row_id: int, worker: str, error:
 
 
 async def reschedule(
-    session: AsyncSession, *, row_id: int, worker: str, until: datetime, error: str, attempts: int
-) -> None:
-    """Release a row `worker` holds for another try at `until`."""
+    session: AsyncSession, *, row_id: int, worker: str, until: datetime, error: str, attempts: int,
+    doubt_since: datetime | None,
+) -> None:  # fmt: skip
+    """Release a row `worker` holds for another try at `until`, in doubt since `doubt_since` (None: settled)."""
     await session.execute(
         update(OutboxMessage)
         .where(_mine(row_id, worker))
-        .values(available_at=until, lease_until=None, last_error=error[:500], attempts=attempts)
+        .values(
+            available_at=until, lease_until=None, last_error=error[:500], attempts=attempts, doubt_since=doubt_since
+        )
     )
 
 

@@ -1,0 +1,50 @@
+"""When Slack refuses an alert's channel: show the alert in the default security channel, say why, and tell
+the people who must act (its org's security leads; operators too when it is critical or nowhere takes it)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import alerts as msg
+from bot.messages.text import safe
+from bot.services import outbox
+from bot.services.alerts.rendering import default_channel, load_cards, render_alerts
+from bot.services.audit import record_audit
+from bot.services.context import ServiceContext
+from bot.services.directory.people import list_operators
+from storage.queries import alerts as q
+from storage.tables import ACTIVE_ALERTS, Severity
+
+
+async def reroute_refused_alert(
+    session: AsyncSession, ctx: ServiceContext, *, key: str, channel: str, error: str
+) -> None:
+    """Slack gave up on posting the alert saved as `key` in `channel` because of `error`."""
+    alert = await q.alert_by_message_key(session, key=key)
+    if alert is None or alert.status not in ACTIVE_ALERTS:
+        return
+    fallback = await default_channel(session)
+    rerouted = channel != fallback
+    if rerouted:
+        # A new key: edits still queued for the refused post fail with it, and the re-post is its own message.
+        alert.channel, alert.message_key, alert.render_pending = fallback, None, False
+        alert.reroute_note = f"Shown here because Slack refused to post it in <#{channel}> ({safe(error, 60)})."
+    else:
+        alert.message_key, alert.render_pending = None, False  # nowhere takes it: people hear directly
+    await session.flush()
+    card = (await load_cards(session, [alert]))[0]
+    if rerouted:
+        await render_alerts(session, ctx, [card], immediate=True)
+    people = list(card.security_leads)
+    if alert.severity == Severity.CRITICAL or not rerouted or not people:
+        people += await list_operators(session, ctx.settings.operators)
+    outbox.dm_all(
+        session, people, msg.refused_channel_dm(card, channel, error, shown_in=fallback if rerouted else None)
+    )
+    details = {
+        "org": alert.org_slug,
+        "refused_channel": channel,
+        "error": error,
+        "shown_in": fallback if rerouted else None,
+    }
+    await record_audit(session, ctx, action="alert.rerouted", subject=f"alert:{alert.id}", details=details)

@@ -1,0 +1,61 @@
+"""What happens when Slack will not take a message: the people concerned hear another way.
+
+Delivery calls `handle_undelivered` in the transaction that gives up on an outbox row. A post
+refused because of its channel (the bot is not in it, it is archived or gone, posting is
+restricted) is rerouted: an alert to the default security channel with its leads told, a request
+to the operators, who must fix the channel for the reps to decide in its thread.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import requests as request_msg
+from bot.services import outbox
+from bot.services.access.cards import build_card
+from bot.services.alerts.reroute import reroute_refused_alert
+from bot.services.audit import record_audit
+from bot.services.context import ServiceContext
+from bot.services.directory.people import list_operators
+from storage.queries.outbox import POST
+from storage.queries.requests import get_request
+from storage.tables import OutboxMessage
+
+CHANNEL_REFUSALS = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+    }
+)
+
+
+async def handle_undelivered(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:
+    """React to Slack refusing `row` for good."""
+    key = row.save_as or ""
+    if row.op != POST or error not in CHANNEL_REFUSALS:
+        return
+    if key.startswith("alert:"):
+        await reroute_refused_alert(session, ctx, key=key, channel=row.channel, error=error)
+    elif key.startswith("request:") and key.count(":") == 1:
+        await _tell_operators_of_request(
+            session, ctx, request_id=int(key.split(":")[1]), channel=row.channel, error=error
+        )
+
+
+async def _tell_operators_of_request(
+    session: AsyncSession, ctx: ServiceContext, *, request_id: int, channel: str, error: str
+) -> None:
+    request = await get_request(session, request_id=request_id)
+    if request is None:
+        return
+    card = await build_card(session, request)
+    operators = await list_operators(session, ctx.settings.operators)
+    outbox.dm_all(session, operators, request_msg.build_request_refused_notice(card, channel, error))
+    details = {"refused_channel": channel, "error": error, "told": operators}
+    await record_audit(session, ctx, action="request.undelivered", subject=f"request:{request_id}", details=details)

@@ -1,0 +1,96 @@
+"""Channel refusals reach people: an alert Slack will not post in its org's channel shows in the default
+security channel with the reason, and its security leads (operators too, for critical) are told; a request
+the reps channel refuses is brought to the operators."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FixedClock
+from storage.tables import AuditEvent
+from tests.alert_helpers import CHANNEL, OPS, SEC, alert, alert_bot, post
+from tests.conftest import RunningBot
+from tests.test_request_flow import open_and_submit
+
+DEFAULT = "C0SEC"
+
+
+@pytest.fixture
+async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIterator[RunningBot]:
+    async with alert_bot(database_url, fake_slack, clock) as running:
+        yield running
+
+
+async def audited(bot: RunningBot, action: str) -> list[dict[str, Any]]:
+    async with bot.rt.db.sessions() as session:
+        rows = await session.scalars(select(AuditEvent).where(AuditEvent.action == action))
+        return [dict(r.details) for r in rows.all()]
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found", "is_archived", "restricted_action"])
+async def test_a_refused_alert_channel_moves_the_alert_to_the_default_channel(abot: RunningBot, error: str) -> None:
+    abot.slack.refuse_channel(CHANNEL, error)
+    assert (await post(abot, alert("a-1", severity="high")))[0] == 202
+    await abot.settle()
+    assert abot.slack.messages(CHANNEL) == []
+    [shown] = abot.slack.messages(DEFAULT)
+    rendered = json.dumps(shown.blocks)
+    assert f"Shown here because Slack refused to post it in <#{CHANNEL}> ({error})." in rendered
+    assert "Acknowledge" in shown.buttons()
+    [told] = abot.slack.dms(SEC)
+    assert told.text.startswith(":warning: Slack refused to post HIGH alert #1 for")
+    assert f"in <#{CHANNEL}> (`{error}`): invite Trustbot there. It is shown in <#{DEFAULT}> instead." in told.text
+    assert abot.slack.dms(OPS) == []  # high: the leads act; operators are told for critical
+    assert await audited(abot, "alert.rerouted") == [
+        {"org": "acme", "refused_channel": CHANNEL, "error": error, "shown_in": DEFAULT}
+    ]
+
+
+async def test_a_critical_alert_refused_by_its_channel_tells_the_operators_too(abot: RunningBot) -> None:
+    abot.slack.refuse_channel(CHANNEL)
+    assert (await post(abot, alert("a-1", severity="critical")))[0] == 202
+    await abot.settle()
+    assert len(abot.slack.messages(DEFAULT)) == 1
+    assert [m.text[:40] for m in abot.slack.dms(OPS)] == [":warning: Slack refused to post CRITICAL"]
+    assert len(abot.slack.dms(SEC)) == 1
+
+
+async def test_an_alert_no_channel_takes_is_told_to_leads_and_operators_directly(abot: RunningBot) -> None:
+    abot.slack.refuse_channel(CHANNEL)
+    abot.slack.refuse_channel(DEFAULT, "is_archived")
+    assert (await post(abot, alert("a-1", severity="high", summary="Bulk download of weights")))[0] == 202
+    await abot.settle()
+    assert abot.slack.messages(CHANNEL) == abot.slack.messages(DEFAULT) == []
+    for person in (SEC, OPS):
+        texts = [m.text for m in abot.slack.dms(person)]
+        assert [t for t in texts if "No channel would take it" in t and "Bulk download of weights" in t], texts
+    assert [d["shown_in"] for d in await audited(abot, "alert.rerouted")] == [DEFAULT, None]
+
+
+async def test_actions_on_a_rerouted_alert_update_it_where_it_is_shown(abot: RunningBot) -> None:
+    abot.slack.refuse_channel(CHANNEL)
+    assert (await post(abot, alert("a-1", severity="high")))[0] == 202
+    await abot.settle()
+    [shown] = abot.slack.messages(DEFAULT)
+    await abot.driver.click(SEC, shown, "Acknowledge")
+    await abot.settle()
+    [shown] = abot.slack.messages(DEFAULT)
+    assert "Acknowledged" in json.dumps(shown.blocks)
+    assert len(abot.slack.replies(DEFAULT, shown.ts)) == 1
+
+
+async def test_a_request_the_reps_channel_refuses_is_brought_to_the_operators(bot: RunningBot) -> None:
+    bot.slack.refuse_channel("C0REPS")
+    await open_and_submit(bot)
+    assert bot.slack.messages("C0REPS") == []
+    [told] = bot.slack.dms(OPS)
+    assert told.text.startswith(":warning: Slack refused to post access request #1 in <#C0REPS> (`not_in_channel`)")
+    assert "Invite Trustbot to <#C0REPS>" in told.text
+    assert await audited(bot, "request.undelivered") == [
+        {"refused_channel": "C0REPS", "error": "not_in_channel", "told": [OPS]}
+    ]
