@@ -40,13 +40,28 @@ def unescape_mrkdwn(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def _safe_cut(text: str, at: int) -> int:
+    """The cut position at or before `at` that splits no entity (`&amp;`) and no `<…>` (a mention or link)."""
+    amp, semi = text.rfind("&", 0, at), text.rfind(";", 0, at)
+    if amp > semi and text.find(";", amp) != -1 and text.find(";", amp) - amp <= 5:
+        at = amp
+    opening, closing = text.rfind("<", 0, at), text.rfind(">", 0, at)
+    if opening > closing:
+        at = opening
+    return at
+
+
 def truncate(text: str, limit: int) -> str:
-    """Cut `text` to at most `limit` characters, ending with an ellipsis when anything was cut."""
+    """Cut mrkdwn to at most `limit` characters, ending with an ellipsis when anything was cut.
+
+    The cut never falls inside an entity like `&amp;` or a `<@U…>` / `<url|label>`: half of one would
+    show as garbage, or break the rest of the message.
+    """
     if limit <= 0:
         return ""
     if len(text) <= limit:
         return text
-    return text[: limit - 1].rstrip() + ELLIPSIS
+    return text[: _safe_cut(text, limit - 1)].rstrip() + ELLIPSIS
 
 
 def safe(text: str | None, limit: int = SECTION_TEXT) -> str:
