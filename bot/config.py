@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     )
 
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
+    shutdown_seconds: float = Field(default=10, ge=0, alias="TRUSTBOT_SHUTDOWN_SECONDS")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "ingest_secret", mode="before")

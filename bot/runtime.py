@@ -71,3 +71,5 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     work_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WORK_SLOTS))
     post_ack: PostAckTasks = field(default_factory=PostAckTasks)
+    # Set when shutting down: new Slack requests and ingest are refused (503) while work in flight ends.
+    draining: bool = False

@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.app import build_bolt_app, build_runtime, build_web_app
 from bot.clock import Clock
 from bot.config import Settings
+from bot.preflight import report_unpostable_channels
 from bot.runtime import Runtime
 from storage.database import Database
 from storage.migrate import upgrade
@@ -38,6 +39,7 @@ class TrustbotServer:
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self.port: int | None = None
+        self._preflight: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -74,6 +76,7 @@ class TrustbotServer:
         gc.collect()
         gc.freeze()
         log.info("trustbot listening on %s (%s mode)", self.url, "Socket" if self.settings.socket_mode else "HTTP")
+        self._preflight = asyncio.create_task(report_unpostable_channels(self.rt.db, self.rt.client))
 
     async def _apply_directory(self, path: Path) -> None:
         from bot.services.context import system_context
@@ -85,24 +88,63 @@ class TrustbotServer:
         log.info("directory %s applied: %s", path, format_apply_report(report).replace("\n", "; "))
 
     async def stop(self) -> None:
-        """Stop everything started, in reverse order."""
+        """Stop everything started, in reverse order, at once (tests; a second signal)."""
+        self.rt.draining = True
+        if self._preflight is not None:
+            self._preflight.cancel()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+            self._scheduler = None
         if self._socket_handler is not None:
             await self._socket_handler.close_async()
+            self._socket_handler = None
         await self.rt.delivery.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
         await self.rt.db.dispose()
 
+    async def shutdown(self) -> None:
+        """Stop gracefully: refuse new work, finish what was started, deliver what is due, then stop.
+
+        New Slack requests and ingest answer 503 at once (Slack retries an event elsewhere; producers
+        resend), the scheduler starts no new run, Socket Mode takes no new envelope. Work already
+        acknowledged finishes, and due outbox rows are delivered, for up to TRUSTBOT_SHUTDOWN_SECONDS.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_seconds
+        log.info("shutdown started: finishing work in flight for up to %gs", self.settings.shutdown_seconds)
+        self.rt.draining = True
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._socket_handler is not None:
+            await self._socket_handler.close_async()
+            self._socket_handler = None
+        finished = await self.rt.post_ack.wait(timeout=max(0.0, deadline - loop.time()))
+        delivered = await self.rt.delivery.drain(timeout=max(0.0, deadline - loop.time()))
+        unfinished = len(self.rt.post_ack)
+        await self.stop()
+        log.info(
+            "shutdown finished: %s; %d Slack writes delivered while stopping",
+            "all work in flight finished" if finished else f"{unfinished} listener(s) still running were dropped",
+            delivered,
+        )
+
     async def run_until_signalled(self) -> None:
-        """Start and serve until SIGINT/SIGTERM."""
+        """Start and serve until SIGINT/SIGTERM, then shut down gracefully (a second signal stops at once)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
-        try:
-            await stop.wait()
-        finally:
+        await stop.wait()
+        stop.clear()
+        graceful = asyncio.create_task(self.shutdown())
+        interrupted = asyncio.create_task(stop.wait())
+        await asyncio.wait([graceful, interrupted], return_when=asyncio.FIRST_COMPLETED)
+        if not graceful.done():
+            log.warning("second signal: stopping now")
+            graceful.cancel()
             await self.stop()
+        interrupted.cancel()

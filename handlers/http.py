@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -16,8 +17,24 @@ from storage.migrate import is_up_to_date
 log = logging.getLogger(__name__)
 
 
+# Routes that take new work; while shutting down they answer 503 so Slack and producers retry.
+WORK_ROUTES = frozenset({"/slack/events", "/alerts", "/usage"})
+
+
+def _refuse_while_draining(rt: Runtime) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if rt.draining and (request.path in WORK_ROUTES or request.path == "/readyz"):
+            return web.json_response({"status": "shutting down"}, status=503, headers={"Retry-After": "5"})
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return middleware
+
+
 def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
     """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
+    app.middlewares.append(_refuse_while_draining(rt))
 
     async def slack_events(request: web.Request) -> web.Response:
         try:

@@ -94,3 +94,26 @@ async def test_a_request_the_reps_channel_refuses_is_brought_to_the_operators(bo
     assert await audited(bot, "request.undelivered") == [
         {"refused_channel": "C0REPS", "error": "not_in_channel", "told": [OPS]}
     ]
+
+
+async def test_the_start_up_check_names_the_configured_channels_that_refuse_posts(
+    database_url: str, fake_slack: Any, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import start_bot
+
+    fake_slack.refuse_channel(CHANNEL, "not_in_channel")
+    fake_slack.refuse_channel("C0REPS", "is_archived")
+    running = await start_bot(database_url, fake_slack, clock)
+    try:
+        # The directory was applied after start: check again, as the next start would.
+        from bot.preflight import report_unpostable_channels
+
+        with caplog.at_level("WARNING", logger="bot.preflight"):
+            await report_unpostable_channels(running.rt.db, running.rt.client)
+    finally:
+        await running.driver.close()
+        await running.server.stop()
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "bot.preflight") == [
+        "Trustbot cannot post in configured channel C0ACMESEC: the bot is not a member: invite Trustbot to it",
+        "Trustbot cannot post in configured channel C0REPS: archived",
+    ]

@@ -94,6 +94,7 @@ class FakeSlack(SlackState):
         self._events: list[dict[str, Any]] = []
         self._last_write: dict[str, float] = {}
         self.rejected: list[tuple[str, list[str]]] = []  # (method, problems) of payloads refused as invalid
+        self.response_delay = 0.0  # seconds before a response_url post is taken (and recorded)
         self.not_member: set[str] = set()  # channels the bot is not in (conversations.info says so)
         self.archived: set[str] = set()
         self.reset_faults()
@@ -291,6 +292,8 @@ class FakeSlack(SlackState):
 
     async def _response(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
+        if self.response_delay:
+            await asyncio.sleep(self.response_delay)
         try:
             body = await request.json()
         except ValueError:

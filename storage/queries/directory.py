@@ -199,3 +199,11 @@ async def orgs_verified_until(session: AsyncSession, *, on_or_before: date) -> l
     verified = col(Org.verified_until)
     query = select(Org).where(verified.is_not(None), verified <= on_or_before).order_by(col(Org.id))
     return list((await session.scalars(query)).all())
+
+
+async def configured_channels(session: AsyncSession) -> set[str]:
+    """Every channel the directory names: the reps channel, the default security channel, orgs' security channels."""
+    state = await get_directory_state(session)
+    channels = {c for c in (state.reps_channel, state.security_channel) if c}
+    rows = await session.scalars(select(col(Org.security_channel)).where(col(Org.security_channel).is_not(None)))
+    return channels | {c for c in rows.all() if c}
