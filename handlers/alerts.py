@@ -7,7 +7,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.ids import Action, Block, Element, View
-from bot.messages import alerts as msg
+from bot.messages import alert_lists as lists
+from bot.messages import alert_notes as notes
 from bot.messages.text import mention
 from bot.payloads import AlertRef, view_text
 from bot.runtime import Runtime
@@ -41,7 +42,7 @@ async def alerts_command(call: SlashCall) -> None:
     """`/trust alerts [org]`: open alerts, low ones included."""
     await call.ack()
     listing = await call.run(lambda s, ctx: list_alerts(s, ctx, org_slug=call.command.first))
-    await call.reply(msg.build_alert_list(listing.rows, listing.title, call.rt.settings.tz))
+    await call.reply(lists.build_alert_list(listing.rows, listing.title, call.rt.settings.tz))
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
@@ -59,7 +60,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
         card = await run_service(rt, person, lambda s, ctx: open_suspend(s, ctx, alert_id=ref.alert_id))
-        await client.views_open(trigger_id=body.get("trigger_id"), view=msg.build_suspend_modal(card))
+        await client.views_open(trigger_id=body.get("trigger_id"), view=notes.build_suspend_modal(card))
 
     @app.view(View.ALERT_SUSPEND_CONFIRM)
     @guarded(rt)

@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.ids import Action, Block, Element, View
+from bot.messages import alert_lists as lists
+from bot.messages import alert_notes as notes
 from bot.messages import alerts as msg
 from bot.payloads import AlertRef
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
@@ -163,7 +165,7 @@ def test_evidence_link_cannot_break_out() -> None:
 
 
 def test_suspend_modal() -> None:
-    view = msg.build_suspend_modal(_card()).to_dict()
+    view = notes.build_suspend_modal(_card()).to_dict()
     assert view["callback_id"] == View.ALERT_SUSPEND_CONFIRM
     assert AlertRef.model_validate_json(view["private_metadata"]).alert_id == 7
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
@@ -172,14 +174,16 @@ def test_suspend_modal() -> None:
 
 
 def test_alert_list_and_summary() -> None:
-    listing = msg.build_alert_list([(_alert(severity="low"), "Acme Security")], "Open alerts", "UTC")
+    listing = lists.build_alert_list([(_alert(severity="low"), "Acme Security")], "Open alerts", "UTC")
     assert "LOW" in _all_text(listing) and "1 open alert" in listing.text
-    assert "No open alerts" in msg.build_alert_list([], "Open alerts", "UTC").text
-    summary = msg.build_channel_summary(
-        msg.ChannelSummary(lines=(msg.SummaryLine(1, "acme", "exfil", "high", 40),), total_alerts=1)
+    assert "No open alerts" in lists.build_alert_list([], "Open alerts", "UTC").text
+    summary = lists.build_channel_summary(
+        lists.ChannelSummary(lines=(lists.SummaryLine(1, "acme", "exfil", "high", 40),), total_alerts=1)
     )
     assert "rate-limiting" in summary.text and "40 occurrences" in summary.text
-    assert "recovered" in msg.build_channel_summary(msg.ChannelSummary(lines=(), total_alerts=0, recovered=True)).text
+    assert (
+        "recovered" in lists.build_channel_summary(lists.ChannelSummary(lines=(), total_alerts=0, recovered=True)).text
+    )
 
 
 @given(st.text(max_size=500))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.ids import Block
+from bot.messages import alert_notes as notes
 from bot.messages import alerts as msg
 from bot.messages.text import Rendered, format_datetime, mention, plural
 from bot.services import outbox
@@ -123,7 +124,7 @@ async def act_on_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
         if alert.status == step.to and (action != AlertAction.ACKNOWLEDGE or alert.owner == user_id):
             raise AlreadyDone(f"Alert #{alert_id} is already {step.to.replace('_', ' ')}; nothing changed.")
         raise _closed_error(alert, ctx)
-    card = await _after_change(session, ctx, alert_id, msg.action_note(alert, user_id, step.verb))
+    card = await _after_change(session, ctx, alert_id, notes.action_note(alert, user_id, step.verb))
     if action == AlertAction.ESCALATE:
         await tell_escalation(session, ctx, card, manual=True)
     details = {"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to}
@@ -178,9 +179,9 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
     org_id = alert.org_id or 0
     grant_ids = await suspend_for_security(session, org_id=org_id, at=now, note=reason)
     verb = f"suspended the org's access ({plural(len(grant_ids), 'active grant')})"
-    card = await _after_change(session, ctx, alert_id, msg.action_note(alert, user_id, verb, reason))
+    card = await _after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
     people = await org_people(session, org_id=org_id)
-    outbox.dm_all(session, [people.rep, *people.admins], msg.suspension_dm(card, user_id, reason, len(grant_ids)))
+    outbox.dm_all(session, [people.rep, *people.admins], notes.suspension_dm(card, user_id, reason, len(grant_ids)))
     details = {"org": alert.org_slug, "grants": grant_ids, "reason": reason}
     await record_audit(session, ctx, action="alert.suspend_access", subject=f"alert:{alert_id}", details=details)
     return Suspended(alert_id=alert_id, org_slug=alert.org_slug, grant_ids=grant_ids)

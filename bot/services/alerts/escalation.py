@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.messages import alert_notes as notes
 from bot.messages import alerts as msg
 from bot.messages.text import mention
 from bot.services import outbox
@@ -25,12 +26,12 @@ async def tell_escalation(session: AsyncSession, ctx: ServiceContext, card: msg.
     people = [*card.security_leads, *([card.rep] if card.rep else [])]
     if alert.message_key and alert.channel and (people or not manual):
         note = (
-            msg.build_alert_note(f":rotating_light: Escalated: {', '.join(mention(p) for p in people)}")
+            notes.build_alert_note(f":rotating_light: Escalated: {', '.join(mention(p) for p in people)}")
             if manual
-            else msg.escalation_note(card, minutes, people)
+            else notes.escalation_note(card, minutes, people)
         )
         outbox.reply_in_thread(session, channel=alert.channel, parent_key=alert.message_key, message=note)
-    outbox.dm_all(session, await list_operators(session, ctx.settings.operators), msg.escalation_dm(card, minutes))
+    outbox.dm_all(session, await list_operators(session, ctx.settings.operators), notes.escalation_dm(card, minutes))
 
 
 async def escalate_overdue(session: AsyncSession, ctx: ServiceContext) -> str:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.messages import alert_notes as notes
 from bot.messages import alerts as msg
 from bot.services import outbox
 from bot.services.alerts.rendering import default_channel, load_cards, render_alerts
@@ -208,4 +209,4 @@ async def _store(session: AsyncSession, ctx: ServiceContext, fresh: list[AlertIn
         # The rep hears once per alert: when it opens critical, or when a repeat makes it critical.
         became_critical = touched_alert.new or touched_alert.severity_before != Severity.CRITICAL
         if touched_alert.alert.severity == Severity.CRITICAL and became_critical and card.rep:
-            outbox.send_dm(session, user=card.rep, message=msg.critical_dm(card))
+            outbox.send_dm(session, user=card.rep, message=notes.critical_dm(card))

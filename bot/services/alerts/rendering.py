@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.messages import alert_lists as lists
 from bot.messages import alerts as msg
 from bot.messages.text import Rendered
 from bot.services import outbox
@@ -188,9 +189,11 @@ async def refresh_summary(
         return
     held = await q.held_back_alerts(session, channel=channel)
     lines = tuple(
-        msg.SummaryLine(a.id or 0, a.org_slug, a.signal, a.severity, a.occurrences) for a in held[: msg.MAX_LIST_ROWS]
+        lists.SummaryLine(a.id or 0, a.org_slug, a.signal, a.severity, a.occurrences) for a in held[: msg.MAX_LIST_ROWS]
     )
-    rendered = msg.build_channel_summary(msg.ChannelSummary(lines=lines, total_alerts=len(held), recovered=recovered))
+    rendered = lists.build_channel_summary(
+        lists.ChannelSummary(lines=lines, total_alerts=len(held), recovered=recovered)
+    )
     if key is None:
         outbox.post_message(session, channel=channel, key=f"{prefix}{time.time_ns()}", message=rendered)
         return

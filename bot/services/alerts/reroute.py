@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import alerts as msg
+from bot.messages import alert_notes as notes
 from bot.messages.text import safe
 from bot.services import outbox
 from bot.services.alerts.rendering import default_channel, load_cards, render_alerts
@@ -39,7 +39,7 @@ async def reroute_refused_alert(
     if alert.severity == Severity.CRITICAL or not rerouted or not people:
         people += await list_operators(session, ctx.settings.operators)
     outbox.dm_all(
-        session, people, msg.refused_channel_dm(card, channel, error, shown_in=fallback if rerouted else None)
+        session, people, notes.refused_channel_dm(card, channel, error, shown_in=fallback if rerouted else None)
     )
     details = {
         "org": alert.org_slug,
