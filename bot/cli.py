@@ -6,11 +6,16 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.services.audit_checkpoints import Checkpoint
+    from storage.database import Database
 
 EXIT_USAGE = 2
 
@@ -37,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="the hash-chained audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
-    audit.add_parser("verify", help="check the hash chain")
+    verify = audit.add_parser("verify", help="check the hash chain, and that no checkpointed event is missing")
+    verify.add_argument(
+        "--checkpoint", metavar="COUNT:HASH", help="also check against a checkpoint kept elsewhere (the audit channel)"
+    )
     export = audit.add_parser("export", help="print events as JSON lines")
     export.add_argument("--since", help="RFC 3339 time; only events at or after it")
 
@@ -79,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _serve(settings: Settings, _: argparse.Namespace) -> int:
     settings.require_for_serve()
+    from bot.preflight import SlackUnavailable
     from bot.server import TrustbotServer
     from bot.services.errors import DirectoryError
 
@@ -86,6 +95,8 @@ async def _serve(settings: Settings, _: argparse.Namespace) -> int:
         await TrustbotServer(settings).run_until_signalled()
     except DirectoryError as exc:
         raise CliError(f"TRUSTBOT_DIRECTORY {settings.directory}: {exc.message}") from None
+    except SlackUnavailable as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot start: {exc.strerror or exc}") from None
     return 0
@@ -133,28 +144,70 @@ async def _orgs(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from bot.clock import parse_rfc3339
-    from bot.services.audit import audit_event_json, iter_audit_events, verify_audit_chain
+    from bot.services.audit import audit_event_json, iter_audit_events
+    from bot.services.audit_checkpoints import parse_checkpoint
     from storage.database import Database
 
+    try:
+        given = parse_checkpoint(args.checkpoint) if getattr(args, "checkpoint", None) else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        since = parse_rfc3339(args.since) if getattr(args, "since", None) else None
+    except ValueError:
+        raise CliError(f"--since {args.since!r} is not an RFC 3339 time") from None
     db = Database(settings.database_url)
     try:
-        async with db.sessions() as session:
+        async with _audit_database(db):
             if args.audit_command == "verify":
-                report = await verify_audit_chain(session)
-                if report.intact:
-                    print(f"audit chain intact: {report.count} events")
-                    return 0
-                print(f"audit chain broken at event {report.first_bad_id}: {report.problem}", file=sys.stderr)
-                return 1
-            try:
-                since = parse_rfc3339(args.since) if args.since else None
-            except ValueError:
-                raise CliError(f"--since {args.since!r} is not an RFC 3339 time") from None
-            async for event in iter_audit_events(session, since=since):
-                sys.stdout.write(audit_event_json(event) + "\n")
+                return await _audit_verify(db, settings, given)
+            async with db.sessions() as session:
+                async for event in iter_audit_events(session, since=since):
+                    sys.stdout.write(audit_event_json(event) + "\n")
         return 0
     finally:
         await db.dispose()
+
+
+@asynccontextmanager
+async def _audit_database(db: Database) -> AsyncIterator[None]:
+    """Refuse an unmigrated database and turn an unreachable one into one line (exit 2), not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.migrate import current_revision, head_revision
+
+    try:
+        revision = await current_revision(db.engine)
+        if revision != head_revision():
+            at = f"at revision {revision}, not {head_revision()}" if revision else "not migrated"
+            raise CliError(f"the database is {at}: run `trustbot db upgrade`")
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        # After a failed connect aiosqlite stops its worker thread without waiting for it; let the thread
+        # finish before `asyncio.run` closes the loop, or it prints a traceback of its own.
+        await asyncio.sleep(0.1)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CliError(f"cannot read the audit log from the database: {reason}") from None
+
+
+async def _audit_verify(db: Database, settings: Settings, given: Checkpoint | None) -> int:
+    from bot.clock import SystemClock
+    from bot.services.audit_checkpoints import verify_audit_log
+    from bot.services.context import system_context
+
+    async with db.sessions() as session:
+        verdict = await verify_audit_log(session, system_context(SystemClock(), settings, as_user="cli"), given=given)
+    chain = verdict.chain
+    if not chain.intact:
+        what = "cannot be verified" if chain.unverifiable else "broken"
+        print(f"audit chain {what} at event {chain.first_bad_id}: {chain.problem}", file=sys.stderr)
+        return 1
+    if verdict.problem is not None:
+        print(f"audit chain broken: {verdict.problem}", file=sys.stderr)
+        return 1
+    checked = " and ".join(c.source for c in verdict.checkpoints)
+    print(f"audit chain intact: {chain.count} events" + (f" (matches {checked})" if checked else ""))
+    return 0
 
 
 async def _db(settings: Settings, _: argparse.Namespace) -> int:

@@ -19,6 +19,12 @@ def _split_csv(value: object) -> object:
     return value
 
 
+# Offsets in days before a date (reminders, warnings) and usage thresholds in percent: bounded so that
+# date arithmetic in the jobs can never overflow.
+DaysAhead = Annotated[int, Field(ge=0, le=3650)]
+Percent = Annotated[int, Field(ge=1, le=1000)]
+
+
 class Settings(BaseSettings):
     """Every knob Trustbot reads; names without a prefix are a contract with operators."""
 
@@ -37,46 +43,52 @@ class Settings(BaseSettings):
     timezone: str = Field(default="UTC", alias="TRUSTBOT_TIMEZONE")
 
     # Delivery.
-    channel_pace_seconds: float = Field(default=1.0, ge=0, alias="TRUSTBOT_CHANNEL_PACE_SECONDS")
-    outbox_lease_seconds: float = Field(default=30.0, gt=0, alias="TRUSTBOT_OUTBOX_LEASE_SECONDS")
-    outbox_max_attempts: int = Field(default=12, ge=1, alias="TRUSTBOT_OUTBOX_MAX_ATTEMPTS")
-    outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="TRUSTBOT_OUTBOX_POLL_SECONDS")
-    slack_timeout_seconds: float = Field(default=10.0, gt=0, alias="TRUSTBOT_SLACK_TIMEOUT_SECONDS")
+    channel_pace_seconds: float = Field(default=1.0, ge=0, le=86400, alias="TRUSTBOT_CHANNEL_PACE_SECONDS")
+    outbox_lease_seconds: float = Field(default=30.0, gt=0, le=86400, alias="TRUSTBOT_OUTBOX_LEASE_SECONDS")
+    outbox_max_attempts: int = Field(default=12, ge=1, le=1000, alias="TRUSTBOT_OUTBOX_MAX_ATTEMPTS")
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600, alias="TRUSTBOT_OUTBOX_POLL_SECONDS")
+    slack_timeout_seconds: float = Field(default=10.0, gt=0, le=600, alias="TRUSTBOT_SLACK_TIMEOUT_SECONDS")
 
     # Requests.
-    request_nudge_hours: float = Field(default=24, gt=0, alias="TRUSTBOT_REQUEST_NUDGE_HOURS")
-    request_escalate_hours: float = Field(default=48, gt=0, alias="TRUSTBOT_REQUEST_ESCALATE_HOURS")
-    request_expire_days: float = Field(default=14, gt=0, alias="TRUSTBOT_REQUEST_EXPIRE_DAYS")
+    request_nudge_hours: float = Field(default=24, gt=0, le=87600, alias="TRUSTBOT_REQUEST_NUDGE_HOURS")
+    request_escalate_hours: float = Field(default=48, gt=0, le=87600, alias="TRUSTBOT_REQUEST_ESCALATE_HOURS")
+    request_expire_days: float = Field(default=14, gt=0, le=3650, alias="TRUSTBOT_REQUEST_EXPIRE_DAYS")
 
     # Re-verification and expiry.
-    reverify_remind_days: Annotated[list[int], NoDecode] = Field(
+    reverify_remind_days: Annotated[list[DaysAhead], NoDecode] = Field(
         default_factory=lambda: [14, 3, 0], alias="TRUSTBOT_REVERIFY_REMIND_DAYS"
     )
-    expiry_warn_days: Annotated[list[int], NoDecode] = Field(
+    expiry_warn_days: Annotated[list[DaysAhead], NoDecode] = Field(
         default_factory=lambda: [7, 1], alias="TRUSTBOT_EXPIRY_WARN_DAYS"
     )
-    org_verification_warn_days: Annotated[list[int], NoDecode] = Field(
+    org_verification_warn_days: Annotated[list[DaysAhead], NoDecode] = Field(
         default_factory=lambda: [30, 7], alias="TRUSTBOT_ORG_VERIFICATION_WARN_DAYS"
     )
 
     # Alerts.
-    alert_dedup_minutes: float = Field(default=60, gt=0, alias="TRUSTBOT_ALERT_DEDUP_MINUTES")
-    alert_update_seconds: float = Field(default=10, ge=0, alias="TRUSTBOT_ALERT_UPDATE_SECONDS")
-    alert_escalate_minutes: float = Field(default=15, gt=0, alias="TRUSTBOT_ALERT_ESCALATE_MINUTES")
+    alert_dedup_minutes: float = Field(default=60, gt=0, le=525600, alias="TRUSTBOT_ALERT_DEDUP_MINUTES")
+    alert_update_seconds: float = Field(default=10, ge=0, le=86400, alias="TRUSTBOT_ALERT_UPDATE_SECONDS")
+    alert_escalate_minutes: float = Field(default=15, gt=0, le=525600, alias="TRUSTBOT_ALERT_ESCALATE_MINUTES")
 
     # Credits.
-    credit_thresholds: Annotated[list[int], NoDecode] = Field(
+    credit_thresholds: Annotated[list[Percent], NoDecode] = Field(
         default_factory=lambda: [50, 75, 90, 100], alias="TRUSTBOT_CREDIT_THRESHOLDS"
     )
-    credit_expiry_warn_days: Annotated[list[int], NoDecode] = Field(
+    credit_expiry_warn_days: Annotated[list[DaysAhead], NoDecode] = Field(
         default_factory=lambda: [30, 7], alias="TRUSTBOT_CREDIT_EXPIRY_WARN_DAYS"
     )
 
+    # Audit log.
+    audit_key: SecretStr | None = Field(default=None, alias="TRUSTBOT_AUDIT_KEY")
+    audit_channel: str | None = Field(default=None, alias="TRUSTBOT_AUDIT_CHANNEL")
+
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
-    shutdown_seconds: float = Field(default=10, ge=0, alias="TRUSTBOT_SHUTDOWN_SECONDS")
+    shutdown_seconds: float = Field(default=10, ge=0, le=3600, alias="TRUSTBOT_SHUTDOWN_SECONDS")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "ingest_secret", mode="before")
+    @field_validator(
+        "slack_bot_token", "slack_signing_secret", "slack_app_token", "ingest_secret", "audit_key", mode="before"
+    )
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         # `SLACK_APP_TOKEN=` in a .env must not switch Socket Mode on.
@@ -88,6 +100,11 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
+
+    @field_validator("audit_channel", mode="before")
+    @classmethod
+    def _blank_channel_is_unset(cls, value: object) -> object:
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("operators", mode="before")
     @classmethod

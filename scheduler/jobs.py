@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock, as_utc
 from bot.config import Settings
+from bot.services import audit_checkpoints
 from bot.services.access import expiry, sla
 from bot.services.alerts.escalation import escalate_overdue
 from bot.services.context import ServiceContext, system_context
@@ -111,6 +112,15 @@ async def run_credit_digest(db: Database, ctx: ServiceContext) -> str:
         return await credit_notices.post_digest(session, ctx)
 
 
+async def run_audit_checkpoint(db: Database, ctx: ServiceContext) -> str:
+    """Record the audit chain's head and post it to TRUSTBOT_AUDIT_CHANNEL; fail when it no longer extends the last."""
+    async with db.transaction() as session:
+        run = await audit_checkpoints.take_checkpoint(session, ctx)
+    if run.diverged:  # raised after the commit, so the audit channel's warning is kept
+        raise audit_checkpoints.ChainDiverged(run.outcome)
+    return run.outcome
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: its name, a human schedule, what it runs, and its cron fields."""
@@ -167,5 +177,6 @@ JOBS: dict[str, JobSpec] = {
             _WEEKLY,
             local_time=True,
         ),
+        JobSpec("audit-checkpoint", "every hour", run_audit_checkpoint, {"minute": 55}),
     )
 }

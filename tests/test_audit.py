@@ -1,4 +1,6 @@
-"""The audit log's hash chain detects edits and deletions; the CLI reports both."""
+"""The audit log's hash chain detects edits and deletions; the CLI reports both (and refuses a database it cannot
+read); its settings, the `--checkpoint` argument, and events recorded before migration 0004 (see also
+`test_audit_tamper`)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, select, update
 
+import bot.cli
 from bot.clock import FixedClock
-from bot.services.audit import iter_audit_events, record_audit, verify_audit_chain
+from bot.services.audit import compute_hash, iter_audit_events, record_audit, verify_audit_chain
+from bot.services.audit_checkpoints import GIVEN, Checkpoint, parse_checkpoint
 from storage.database import Database
+from storage.migrate import alembic_config, head_revision, upgrade
 from storage.tables import AuditEvent
 from tests.conftest import START
-from tests.factories import system
+from tests.factories import settings, system
+from tests.test_audit_tamper import KEY, _env, _rows, _sql, _verify
+from tests.test_audit_tamper import _seed as _seed_with
 
 EDITED = "its contents do not match its hash (it was edited)"
 UNLINKED = "its link to the previous event is broken (an event was removed or reordered)"
@@ -105,6 +113,7 @@ def test_cli_verify_and_export(
     assert main(["audit", "export", "--since", "2026-11-02T09:01:00Z"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     exported = [json.loads(line) for line in lines]
+    assert {e["scheme"] for e in exported} == {"sha256"}
     assert [(e["id"], e["at"], e["actor"], e["subject"]) for e in exported] == [
         (2, "2026-11-02T09:01:00Z", "U1", "thing:1"),
         (3, "2026-11-02T09:02:00Z", "U2", "thing:2"),
@@ -122,3 +131,79 @@ def test_cli_verify_and_export(
     assert main(["audit", "verify"]) == 1
     captured = capsys.readouterr()
     assert captured.err == f"audit chain broken at event 2: {EDITED}\n" and captured.out == ""
+
+
+def test_a_checkpoint_argument_is_count_colon_hash() -> None:
+    digest = "ab" * 32
+    assert parse_checkpoint(f" 12:{digest.upper()} ") == Checkpoint(12, digest, GIVEN)
+    for bad in ("", "12", f"0:{digest}", f"-1:{digest}", f"12:{digest[:-1]}", f"12:{digest}z", f"x:{digest}"):
+        with pytest.raises(ValueError, match="is not COUNT:HASH"):
+            parse_checkpoint(bad)
+
+
+async def test_events_recorded_before_the_migration_stay_valid(tmp_path: Path, clock: FixedClock) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0003")
+    db = Database(url)
+    try:
+        prev = "0" * 64
+        for i in range(3):
+            at = clock.now() + timedelta(minutes=i)
+            digest = compute_hash(prev_hash=prev, at=at, actor="U1", action="old", subject=f"x:{i}", details={"i": i})
+            await _sql(
+                db,
+                "INSERT INTO audit_event (at, actor, action, subject, details, prev_hash, hash) "
+                "VALUES (:at, 'U1', 'old', :subject, :details, :prev, :hash)",
+                at=at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                subject=f"x:{i}",
+                details=f'{{"i": {i}}}',
+                prev=prev,
+                hash=digest,
+            )
+            prev = digest
+        await upgrade(url)
+        clock.advance(timedelta(minutes=5))
+        keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
+        await _seed_with(db, clock, 1, keyed)
+        assert [e.scheme for e in await _rows(db, AuditEvent)] == ["sha256"] * 3 + ["hmac-sha256"]
+        assert (await _verify(db, clock, keyed)).chain.count == 4
+    finally:
+        await db.dispose()
+
+
+def test_cli_unmigrated_or_unreachable_database_is_one_line_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def verify(url: str) -> tuple[int, str]:
+        _env(monkeypatch, tmp_path, url)
+        code = bot.cli.main(["audit", "verify"])
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        return code, captured.err
+
+    upgrade_hint = "run `trustbot db upgrade`"
+    assert verify(f"sqlite+aiosqlite:///{tmp_path}/empty.db") == (
+        2,
+        f"trustbot: the database is not migrated: {upgrade_hint}\n",
+    )
+    command.upgrade(alembic_config(f"sqlite+aiosqlite:///{tmp_path}/old.db"), "0003")
+    assert verify(f"sqlite+aiosqlite:///{tmp_path}/old.db") == (
+        2,
+        f"trustbot: the database is at revision 0003, not {head_revision()}: {upgrade_hint}\n",
+    )
+    assert verify(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db") == (
+        2,
+        "trustbot: cannot read the audit log from the database: unable to open database file\n",
+    )
+    code, err = verify("postgresql+asyncpg://trustbot@127.0.0.1:9/none")
+    assert code == 2 and err.startswith("trustbot: cannot read the audit log from the database: ")
+
+
+def test_the_audit_settings() -> None:
+    s = settings(TRUSTBOT_AUDIT_KEY="very-secret-key", TRUSTBOT_AUDIT_CHANNEL=" C0AUDIT ")
+    assert s.audit_key is not None and s.audit_key.get_secret_value() == "very-secret-key"
+    assert "very-secret-key" not in repr(s) and "very-secret-key" not in str(s.model_dump())
+    assert s.audit_channel == "C0AUDIT"
+    blank = settings(TRUSTBOT_AUDIT_KEY=" ", TRUSTBOT_AUDIT_CHANNEL="")
+    assert (blank.audit_key, blank.audit_channel) == (None, None)
+    assert (settings().audit_key, settings().audit_channel) == (None, None)

@@ -1,27 +1,59 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, hash-chained audit log.
+
+Each event's hash covers a canonical JSON of its fields and the previous event's hash: plain
+SHA-256 (`sha256`), or HMAC-SHA256 keyed with TRUSTBOT_AUDIT_KEY (`hmac-sha256`) once a key is
+set. The scheme is stored with each event, so events hashed before a key was set stay valid,
+while a plain event after a keyed one (a downgrade) is refused when the key is set. Deleting the
+newest events or rewriting the chain from some event on is caught against checkpoints of the
+head (`bot.services.audit_checkpoints`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import as_utc
+from bot.config import Settings
 from bot.services.context import ServiceContext
 from storage.queries import audit as q
 from storage.tables import AuditEvent
+from storage.tables.audit import KEYED, PLAIN
 
 GENESIS = "0" * 64
+SCHEMES = (PLAIN, KEYED)
+
+UNLINKED = "its link to the previous event is broken (an event was removed or reordered)"
+EDITED = "its contents do not match its hash (it was edited)"
+WRONG_KEY_HINT = " — or TRUSTBOT_AUDIT_KEY is not the key it was recorded with"
+CORRUPT = "its stored fields cannot be read (corrupt)"
+NEEDS_KEY = f"it is keyed ({KEYED}) and cannot be checked without TRUSTBOT_AUDIT_KEY"
+DOWNGRADE = f"it is hashed without the key although an earlier event is keyed ({PLAIN} after {KEYED}: a downgrade)"
+
+
+def audit_key(settings: Settings) -> bytes | None:
+    """The chain's HMAC key (TRUSTBOT_AUDIT_KEY), or None when the chain is plain SHA-256."""
+    return settings.audit_key.get_secret_value().encode() if settings.audit_key is not None else None
 
 
 def compute_hash(
-    *, prev_hash: str, at: datetime, actor: str, action: str, subject: str, details: dict[str, Any]
+    *,
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any],
+    key: bytes | None = None,
 ) -> str:
-    """SHA-256 over the previous hash and a canonical JSON of the event's fields."""
+    """SHA-256 (or, with `key`, HMAC-SHA256) over the previous hash and a canonical JSON of the event's fields."""
     body = json.dumps(
         {
             "prev": prev_hash,
@@ -34,8 +66,10 @@ def compute_hash(
         sort_keys=True,
         separators=(",", ":"),
         default=str,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    ).encode()
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 async def record_audit(
@@ -48,20 +82,23 @@ async def record_audit(
 ) -> AuditEvent:
     """Append one event by `ctx`'s actor, chained to the previous one, inside the caller's transaction."""
     await q.lock_chain(session)
-    prev = await q.last_hash(session)
+    prev = await q.last_hash(session) or GENESIS
     actor = ctx.user_id
+    key = audit_key(ctx.settings)
     # JSON round trip so the hash covers exactly what the database will give back.
     clean = json.loads(json.dumps(details or {}, default=str))
     now = ctx.now()
     at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    digest = compute_hash(prev_hash=prev, at=at, actor=actor, action=action, subject=subject, details=clean, key=key)
     event = AuditEvent(
         at=at,
         actor=actor,
         action=action,
         subject=subject,
         details=clean,
-        prev_hash=prev or GENESIS,
-        hash=compute_hash(prev_hash=prev or GENESIS, at=at, actor=actor, action=action, subject=subject, details=clean),
+        prev_hash=prev,
+        hash=digest,
+        scheme=KEYED if key is not None else PLAIN,
     )
     session.add(event)
     await session.flush()
@@ -70,45 +107,136 @@ async def record_audit(
 
 @dataclass(frozen=True)
 class ChainReport:
-    """Outcome of `verify_audit_chain`."""
+    """Outcome of `verify_audit_chain`: events that checked out, the first bad one, hashes at positions asked for."""
 
     count: int
     first_bad_id: int | None = None
     problem: str | None = None
+    hashes_at: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
         """True when every event and link checked out."""
         return self.first_bad_id is None
 
+    @property
+    def unverifiable(self) -> bool:
+        """True when the walk stopped at a keyed event because no key is configured (not proof of tampering)."""
+        return self.problem == NEEDS_KEY
 
-async def verify_audit_chain(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
-    """Walk the chain in id order; report the first event whose hash or link is wrong."""
-    prev = GENESIS
-    count = 0
+
+@dataclass(frozen=True)
+class _Event:
+    """A stored row whose every field could be read."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+    scheme: str
+
+
+def _decode_at(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, str):
+        try:
+            return as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def _decode_details(value: object) -> dict[str, Any] | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        details = json.loads(value)
+    except ValueError:
+        return None
+    return details if isinstance(details, dict) else None
+
+
+def _decode(row: q.StoredEvent) -> _Event | None:
+    """The row's fields, or None when any of them cannot be read (a corrupt row)."""
+    at, details = _decode_at(row.at), _decode_details(row.details)
+    texts = [v for v in (row.actor, row.action, row.subject, row.prev_hash, row.hash, row.scheme) if isinstance(v, str)]
+    if at is None or details is None or len(texts) != 6 or texts[5] not in SCHEMES:
+        return None
+    actor, action, subject, prev_hash, digest, scheme = texts
+    return _Event(at, actor, action, subject, details, prev_hash, digest, scheme)
+
+
+class _Walk:
+    """The state of one walk along the chain, event by event."""
+
+    def __init__(self, key: bytes | None, positions: Collection[int]) -> None:
+        self.key = key
+        self.positions = set(positions)
+        self.prev = GENESIS
+        self.count = 0
+        self.keyed_seen = False
+        self.hashes_at: dict[int, str] = {}
+
+    def step(self, row: q.StoredEvent) -> str | None:
+        """Check the next event; the problem with it, or None (and advance) when it checks out."""
+        event = _decode(row)
+        if event is None:
+            return CORRUPT
+        if event.prev_hash != self.prev:
+            return UNLINKED
+        if event.scheme == KEYED and self.key is None:
+            return NEEDS_KEY
+        if event.scheme == PLAIN and self.keyed_seen and self.key is not None:
+            return DOWNGRADE
+        expected = compute_hash(
+            prev_hash=event.prev_hash,
+            at=event.at,
+            actor=event.actor,
+            action=event.action,
+            subject=event.subject,
+            details=event.details,
+            key=self.key if event.scheme == KEYED else None,
+        )
+        if not hmac.compare_digest(expected, event.hash):
+            return EDITED + (WRONG_KEY_HINT if event.scheme == KEYED and not self.keyed_seen else "")
+        self.keyed_seen = self.keyed_seen or event.scheme == KEYED
+        self.prev = event.hash
+        self.count += 1
+        if self.count in self.positions:
+            self.hashes_at[self.count] = event.hash
+        return None
+
+    def report(self, bad_id: int | None = None, problem: str | None = None) -> ChainReport:
+        return ChainReport(self.count, bad_id, problem, dict(self.hashes_at))
+
+
+async def verify_audit_chain(
+    session: AsyncSession,
+    ctx: ServiceContext | None = None,
+    *,
+    positions: Collection[int] = (),
+    batch: int = 5000,
+) -> ChainReport:
+    """Walk the chain in id order, in batches; report the first event whose fields, link or hash are wrong.
+
+    Keyed events are checked with `ctx`'s TRUSTBOT_AUDIT_KEY (none without `ctx`). The report also
+    holds the hash of the event at each of `positions` (1-based) the walk reached.
+    """
+    walk = _Walk(audit_key(ctx.settings) if ctx is not None else None, positions)
     last_id = 0
     while True:
-        rows = await q.events_after(session, after_id=last_id, limit=batch)
+        rows = await q.stored_events_after(session, after_id=last_id, limit=batch)
         if not rows:
-            return ChainReport(count=count)
-        for event in rows:
-            if event.prev_hash != prev:
-                return ChainReport(
-                    count, event.id, "its link to the previous event is broken (an event was removed or reordered)"
-                )
-            expected = compute_hash(
-                prev_hash=event.prev_hash,
-                at=event.at,
-                actor=event.actor,
-                action=event.action,
-                subject=event.subject,
-                details=event.details,
-            )
-            if expected != event.hash:
-                return ChainReport(count, event.id, "its contents do not match its hash (it was edited)")
-            prev = event.hash
-            count += 1
-            last_id = event.id or last_id
+            return walk.report()
+        for row in rows:
+            problem = walk.step(row)
+            if problem is not None:
+                return walk.report(row.id, problem)
+        last_id = rows[-1].id
 
 
 async def iter_audit_events(
@@ -137,6 +265,7 @@ def audit_event_json(event: AuditEvent) -> str:
             "details": event.details,
             "prev_hash": event.prev_hash,
             "hash": event.hash,
+            "scheme": event.scheme,
         },
         sort_keys=True,
     )

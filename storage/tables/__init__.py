@@ -11,7 +11,7 @@ from storage.tables.access import (
     SuspensionReason,
 )
 from storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
-from storage.tables.audit import AuditEvent
+from storage.tables.audit import AuditCheckpoint, AuditEvent
 from storage.tables.credits import CreditGrant, UsageRecord
 from storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
 from storage.tables.directory import DirectoryState, Org, OrgRole, Role, Tier
@@ -26,6 +26,7 @@ __all__ = [
     "Alert",
     "AlertOccurrence",
     "AlertStatus",
+    "AuditCheckpoint",
     "AuditEvent",
     "CreditGrant",
     "DirectoryState",

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, hash-chained audit log and its checkpoints."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
 
+PLAIN = "sha256"
+KEYED = "hmac-sha256"
+
 
 class AuditEvent(SQLModel, table=True):
-    """One audited action; `hash` covers the fields and `prev_hash`."""
+    """One audited action; `hash` covers the fields and `prev_hash`, computed as `scheme` says."""
 
     __tablename__ = "audit_event"
 
@@ -24,3 +27,17 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    # `sha256` (plain) or `hmac-sha256` (keyed with TRUSTBOT_AUDIT_KEY); events before 0004 are plain.
+    scheme: str = Field(default=PLAIN, max_length=16, sa_column_kwargs={"server_default": PLAIN})
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """The chain's head at one moment: `count` events, the last one hashed `last_hash` (by `scheme`)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    count: int
+    last_hash: str = Field(max_length=64)
+    scheme: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)

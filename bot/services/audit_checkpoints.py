@@ -1,0 +1,172 @@
+"""Checkpoints of the audit chain's head, and verifying the chain against them.
+
+A hash chain alone cannot tell a deleted tail from a shorter history, nor a chain rewritten
+from some event on (every later hash recomputed) from the original. The `audit-checkpoint` job
+therefore records the head — how many events, the last one's hash and scheme, when — and posts
+it to TRUSTBOT_AUDIT_CHANNEL, outside the database. `trustbot audit verify` compares the chain
+with the latest stored checkpoint and with one given as `--checkpoint COUNT:HASH` (e.g. copied
+from that channel, which survives a deleted checkpoint row).
+
+A checkpoint is only recorded when the chain still extends the previous one; otherwise the job
+fails, says so once in the audit channel, and records nothing, so a truncated or rewritten chain
+is never laundered into a new checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import as_utc
+from bot.services import outbox
+from bot.services.audit import ChainReport, verify_audit_chain
+from bot.services.context import ServiceContext
+from bot.services.notices import claim_notice
+from storage.queries import audit as q
+from storage.tables import AuditCheckpoint
+
+log = logging.getLogger(__name__)
+
+_SHAPE = re.compile(r"([0-9]+):([0-9a-fA-F]{64})")
+GIVEN = "the checkpoint given with --checkpoint"
+
+
+class ChainDiverged(Exception):
+    """The chain no longer extends the latest checkpoint; no new checkpoint was recorded."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A head to compare the chain with: `count` events, the last one hashed `hash`; `source` names it."""
+
+    count: int
+    hash: str
+    source: str
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """`COUNT:HASH` as posted to the audit channel; ValueError when it is not that shape."""
+    match = _SHAPE.fullmatch(text.strip())
+    if match is None or int(match[1]) < 1:
+        raise ValueError(f"--checkpoint {text!r} is not COUNT:HASH (a positive count, a colon, a 64-digit hex hash)")
+    return Checkpoint(count=int(match[1]), hash=match[2].lower(), source=GIVEN)
+
+
+def _iso(at: datetime) -> str:
+    return as_utc(at).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def stored_checkpoint(row: AuditCheckpoint) -> Checkpoint:
+    """A stored checkpoint, named by its time."""
+    return Checkpoint(count=row.count, hash=row.last_hash, source=f"the checkpoint of {_iso(row.created_at)}")
+
+
+def mismatch(checkpoint: Checkpoint, *, chain_count: int, same_hash: bool) -> str | None:
+    """What is wrong with a chain of `chain_count` events against `checkpoint`, or None when it extends it.
+
+    `same_hash`: the event at position `checkpoint.count` (1-based, in id order) has the checkpoint's hash.
+    """
+    if chain_count < checkpoint.count:
+        missing = checkpoint.count - chain_count
+        noun, verb = ("event", "is") if missing == 1 else ("events", "are")
+        return (
+            f"{missing} {noun} recorded by {checkpoint.source} {verb} missing (the chain ends at event #{chain_count})"
+        )
+    if not same_hash:
+        return f"the chain was rewritten: event at position {checkpoint.count} no longer has the checkpoint's hash"
+    return None
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    """Outcome of `verify_audit_log`: the chain walk, the checkpoints compared, and a checkpoint problem."""
+
+    chain: ChainReport
+    checkpoints: tuple[Checkpoint, ...]
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        """True when every event checked out and the chain extends every checkpoint compared."""
+        return self.chain.intact and self.problem is None
+
+
+async def verify_audit_log(
+    session: AsyncSession, ctx: ServiceContext, *, given: Checkpoint | None = None, batch: int = 5000
+) -> AuditVerdict:
+    """Walk the chain (`verify_audit_chain`), then compare it with `given` and the latest stored checkpoint."""
+    latest = await q.latest_checkpoint(session)
+    checkpoints = tuple(c for c in (given, stored_checkpoint(latest) if latest else None) if c is not None)
+    chain = await verify_audit_chain(session, ctx, positions={c.count for c in checkpoints}, batch=batch)
+    if not chain.intact:
+        return AuditVerdict(chain, checkpoints)
+    for checkpoint in checkpoints:
+        same = chain.hashes_at.get(checkpoint.count) == checkpoint.hash
+        problem = mismatch(checkpoint, chain_count=chain.count, same_hash=same)
+        if problem is not None:
+            return AuditVerdict(chain, checkpoints, problem)
+    return AuditVerdict(chain, checkpoints)
+
+
+def checkpoint_text(row: AuditCheckpoint) -> str:
+    """The audit channel's copy of a checkpoint; COUNT:HASH is what `--checkpoint` takes."""
+    return (
+        f"Audit checkpoint of {_iso(row.created_at)}: {row.count} events, the last hashed {row.last_hash} "
+        f"({row.scheme}).\nCheck the log against it: `trustbot audit verify --checkpoint {row.count}:{row.last_hash}`"
+    )
+
+
+async def _diverged(session: AsyncSession, ctx: ServiceContext, last: AuditCheckpoint, count: int) -> str | None:
+    """Whether the chain (of `count` events) no longer extends `last`; says so once in the audit channel."""
+    checkpoint = stored_checkpoint(last)
+    same = await q.position_of(session, hash_=last.last_hash) == last.count
+    problem = mismatch(checkpoint, chain_count=count, same_hash=same)
+    if problem is None:
+        return None
+    log.warning("audit chain no longer extends %s: %s", checkpoint.source, problem)
+    channel = ctx.settings.audit_channel
+    if channel and await claim_notice(session, ctx.clock, f"audit-checkpoint:diverged:{last.id}"):
+        text = (
+            f":warning: The audit log no longer matches {checkpoint.source} ({last.count}:{last.last_hash}): "
+            f"{problem}. No checkpoint is recorded until this is looked into; run `trustbot audit verify`."
+        )
+        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:diverged:{last.id}", message=text)
+    return problem
+
+
+@dataclass(frozen=True)
+class CheckpointRun:
+    """What one `take_checkpoint` did; `diverged` when the chain no longer extends the latest checkpoint."""
+
+    outcome: str
+    diverged: bool = False
+
+
+async def take_checkpoint(session: AsyncSession, ctx: ServiceContext) -> CheckpointRun:
+    """Record the chain's head (and post it to TRUSTBOT_AUDIT_CHANNEL when set) unless it did not move.
+
+    When the chain no longer extends the latest checkpoint nothing is recorded, the audit channel is
+    warned once, and the run says `diverged` (the job then fails, after this transaction commits).
+    """
+    await q.lock_chain(session)  # the head cannot move while it is read
+    head = await q.chain_head(session)
+    last = await q.latest_checkpoint(session)
+    if last is not None and head is not None and (head.count, head.last_hash) == (last.count, last.last_hash):
+        return CheckpointRun(f"head unchanged since {stored_checkpoint(last).source} ({last.count} events)")
+    if last is not None:
+        problem = await _diverged(session, ctx, last, head.count if head else 0)
+        if problem is not None:
+            return CheckpointRun(f"no checkpoint recorded: {problem}", diverged=True)
+    if head is None:
+        return CheckpointRun("no audit events yet")
+    row = await q.add_checkpoint(session, count=head.count, last_hash=head.last_hash, scheme=head.scheme, at=ctx.now())
+    outcome = f"checkpoint {row.count}:{row.last_hash} recorded"
+    channel = ctx.settings.audit_channel
+    if channel:
+        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:{row.id}", message=checkpoint_text(row))
+        outcome += f" and posted to {channel}"
+    return CheckpointRun(outcome)

@@ -1,0 +1,375 @@
+"""A tamper-evident audit log: checkpoints catch a deleted tail or a rewritten chain, the HMAC key catches a
+rewrite without them, corrupt rows are named instead of crashing, and the CLI says so in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+import bot.cli
+from bot.clock import FixedClock
+from bot.config import Settings
+from bot.services.audit import (
+    CORRUPT,
+    DOWNGRADE,
+    EDITED,
+    NEEDS_KEY,
+    UNLINKED,
+    WRONG_KEY_HINT,
+    compute_hash,
+    record_audit,
+    verify_audit_chain,
+)
+from bot.services.audit_checkpoints import (
+    GIVEN,
+    AuditVerdict,
+    Checkpoint,
+    parse_checkpoint,
+    take_checkpoint,
+    verify_audit_log,
+)
+from scheduler.runs import FAILED, FINISHED, run_job
+from storage.database import Database
+from storage.tables import AuditCheckpoint, AuditEvent, OutboxMessage
+from tests.conftest import START
+from tests.factories import settings, system
+
+KEY = "test-audit-key"
+CHANNEL = "C0AUDIT"
+AT_5 = "2026-11-02T09:05:00Z"  # the clock after seeding five events, a minute apart
+REWRITTEN_5 = "the chain was rewritten: event at position 5 no longer has the checkpoint's hash"
+
+
+def _missing(n: int, source: str, ends: int) -> str:
+    return f"{n} events recorded by {source} are missing (the chain ends at event #{ends})"
+
+
+async def _seed(db: Database, clock: FixedClock, n: int = 5, config: Settings | None = None) -> None:
+    for i in range(n):
+        async with db.transaction() as session:
+            details = {"i": i, "note": "<!channel>"}
+            await record_audit(
+                session, system(clock, config, as_user=f"U{i}"), action="t", subject=f"x:{i}", details=details
+            )
+        clock.advance(timedelta(minutes=1))
+
+
+async def _checkpoint(db: Database, clock: FixedClock, config: Settings | None = None) -> str:
+    async with db.transaction() as session:
+        return (await take_checkpoint(session, system(clock, config))).outcome
+
+
+async def _verify(
+    db: Database, clock: FixedClock, config: Settings | None = None, given: Checkpoint | None = None, batch: int = 5000
+) -> AuditVerdict:
+    async with db.sessions() as session:
+        return await verify_audit_log(session, system(clock, config), given=given, batch=batch)
+
+
+async def _sql(db: Database, statement: str, **params: Any) -> None:
+    async with db.transaction() as session:
+        await session.execute(text(statement), params)
+
+
+async def _rewrite(db: Database, *, event_id: int, scheme: str = "sha256") -> None:
+    """What someone with database access but no key can do: edit one event, recompute it and every later hash."""
+    async with db.transaction() as session:
+        query = select(AuditEvent).where(AuditEvent.id >= event_id).order_by(AuditEvent.id)
+        events = list((await session.scalars(query)).all())
+        events[0].actor = "UEVIL"
+        prev = events[0].prev_hash
+        for e in events:
+            e.prev_hash, e.scheme = prev, scheme
+            e.hash = compute_hash(
+                prev_hash=prev, at=e.at, actor=e.actor, action=e.action, subject=e.subject, details=e.details
+            )
+            prev = e.hash
+
+
+async def _job(db: Database, clock: FixedClock, config: Settings) -> Any:
+    """Run the job through the registry, in a slot of its own (the moment of the clock)."""
+    return await run_job(db, clock, config, "audit-checkpoint", slot_at=clock.now())
+
+
+async def _rows(db: Database, table: Any) -> list[Any]:
+    async with db.sessions() as session:
+        return list((await session.scalars(select(table).order_by(table.id))).all())
+
+
+def _posts(rows: list[OutboxMessage]) -> list[str]:
+    return [r.payload["text"] for r in rows if r.op == "post" and r.channel == CHANNEL]
+
+
+# Deleting the newest events, rewriting the chain.
+
+
+async def test_deleting_the_newest_events_is_caught_by_the_checkpoint(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock)
+    assert await _checkpoint(db, clock) == f"checkpoint 5:{(await _rows(db, AuditEvent))[-1].hash} recorded"
+    assert (await _verify(db, clock)).intact
+    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
+    async with db.sessions() as session:
+        assert (await verify_audit_chain(session)).intact  # the links alone cannot tell
+    for batch in (5000, 2):
+        verdict = await _verify(db, clock, batch=batch)
+        assert (verdict.intact, verdict.chain.intact, verdict.chain.count) == (False, True, 3)
+        assert verdict.problem == _missing(2, f"the checkpoint of {AT_5}", 3)
+
+
+async def test_a_rewritten_chain_is_caught_by_the_checkpoint_without_a_key(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock)
+    await _checkpoint(db, clock)
+    await _rewrite(db, event_id=2)
+    async with db.sessions() as session:
+        assert (await verify_audit_chain(session)).intact  # every hash recomputed: the chain itself checks out
+    verdict = await _verify(db, clock, batch=2)
+    assert (verdict.intact, verdict.chain.count, verdict.problem) == (False, 5, REWRITTEN_5)
+
+
+@pytest.mark.parametrize(("scheme", "problem"), [("sha256", DOWNGRADE), ("hmac-sha256", EDITED)])
+async def test_with_a_key_a_rewrite_is_caught_by_the_hmac_without_any_checkpoint(
+    db: Database, clock: FixedClock, scheme: str, problem: str
+) -> None:
+    keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
+    await _seed(db, clock, config=keyed)
+    assert {e.scheme for e in await _rows(db, AuditEvent)} == {"hmac-sha256"}
+    assert (await _verify(db, clock, keyed)).intact
+    await _rewrite(db, event_id=3, scheme=scheme)  # relabelled plain, or still labelled keyed
+    verdict = await _verify(db, clock, keyed)
+    assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, problem)
+    assert await _rows(db, AuditCheckpoint) == []
+
+
+async def test_a_checkpoint_kept_elsewhere_catches_a_deleted_checkpoint_row_and_tail(
+    db: Database, clock: FixedClock
+) -> None:
+    await _seed(db, clock)
+    await _checkpoint(db, clock, settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL))
+    posted = _posts(await _rows(db, OutboxMessage))
+    copied = re.search(r"--checkpoint (\d+:[0-9a-f]{64})", posted[0])
+    assert copied is not None
+    given = parse_checkpoint(copied[1])
+    assert (await _verify(db, clock, given=given)).intact
+    await _sql(db, "DELETE FROM audit_checkpoint")
+    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
+    assert (await _verify(db, clock)).intact  # nothing left in the database to compare with
+    verdict = await _verify(db, clock, given=given)
+    assert (verdict.intact, verdict.problem) == (False, _missing(2, GIVEN, 3))
+    await _seed(db, clock, 2)  # the tail regrown: as many events again, but not the same ones
+    verdict = await _verify(db, clock, given=given)
+    assert (verdict.chain.count, verdict.problem) == (5, REWRITTEN_5)
+
+
+# Corrupt rows.
+
+_CORRUPT = [
+    ("details", "'not json'", False),
+    ("details", "'[1, 2]'", True),
+    ("details", "'\"just text\"'", True),
+    ("at", "'not a time'", False),
+    ("at", "12345", False),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "on_postgresql"), _CORRUPT)
+async def test_corrupt_fields_are_a_broken_event_naming_its_id(
+    db: Database, clock: FixedClock, column: str, value: str, on_postgresql: bool
+) -> None:
+    if db.dialect == "postgresql":
+        if not on_postgresql:
+            pytest.skip("PostgreSQL's column types refuse this value")
+        value = f"CAST({value} AS JSON)"
+    await _seed(db, clock)
+    await _sql(db, f"UPDATE audit_event SET {column} = {value} WHERE id = 3")
+    verdict = await _verify(db, clock)
+    assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, CORRUPT)
+
+
+async def test_other_breaks_are_still_named(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock)
+    await _sql(db, "DELETE FROM audit_event WHERE id = 2")
+    verdict = await _verify(db, clock)
+    assert (verdict.chain.first_bad_id, verdict.chain.problem) == (3, UNLINKED)
+    await _sql(db, "UPDATE audit_event SET scheme = 'md5' WHERE id = 1")
+    assert (await _verify(db, clock)).chain.first_bad_id == 1  # an unknown scheme is unreadable too
+
+
+# Keys: old plain events stay valid, keyed ones need the key, no downgrade.
+
+
+async def test_plain_events_before_the_key_stay_valid_and_keyed_ones_need_the_key(
+    db: Database, clock: FixedClock
+) -> None:
+    keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
+    await _seed(db, clock, 2)
+    await _seed(db, clock, 2, keyed)
+    assert [e.scheme for e in await _rows(db, AuditEvent)] == ["sha256", "sha256", "hmac-sha256", "hmac-sha256"]
+    assert (await _verify(db, clock, keyed)).chain.count == 4
+    unkeyed = await _verify(db, clock)
+    assert (unkeyed.chain.first_bad_id, unkeyed.chain.count, unkeyed.chain.problem) == (3, 2, NEEDS_KEY)
+    assert unkeyed.chain.unverifiable and not unkeyed.intact
+    wrong = await _verify(db, clock, settings(TRUSTBOT_AUDIT_KEY="another key"))
+    assert (wrong.chain.first_bad_id, wrong.chain.problem) == (3, EDITED + WRONG_KEY_HINT)
+
+
+async def test_a_plain_event_after_a_keyed_one_is_a_downgrade(db: Database, clock: FixedClock) -> None:
+    keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
+    await _seed(db, clock, 2, keyed)
+    await _seed(db, clock, 1)  # recorded by a process without the key
+    verdict = await _verify(db, clock, keyed)
+    assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, DOWNGRADE)
+
+
+# The audit-checkpoint job.
+
+
+async def test_the_job_posts_each_head_once_and_is_a_no_op_while_it_does_not_move(
+    db: Database, clock: FixedClock
+) -> None:
+    config = settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL, TRUSTBOT_AUDIT_KEY=KEY)
+    assert (await _job(db, clock, config)).outcome == "no audit events yet"
+    await _seed(db, clock, 3, config)
+    first = await _job(db, clock, config)
+    head = (await _rows(db, AuditEvent))[-1].hash
+    assert (first.status, first.outcome) == (FINISHED, f"checkpoint 3:{head} recorded and posted to {CHANNEL}")
+    clock.advance(timedelta(hours=1))
+    again = await _job(db, clock, config)
+    assert again.outcome == "head unchanged since the checkpoint of 2026-11-02T09:03:00Z (3 events)"
+    await _seed(db, clock, 1, config)
+    clock.advance(timedelta(hours=1))
+    assert (await _job(db, clock, config)).outcome.startswith("checkpoint 4:")
+    posts = _posts(await _rows(db, OutboxMessage))
+    assert len(posts) == 2 and f"--checkpoint 3:{head}`" in posts[0] and "3 events" in posts[0]
+    checkpoints = await _rows(db, AuditCheckpoint)
+    assert [(c.count, c.scheme) for c in checkpoints] == [(3, "hmac-sha256"), (4, "hmac-sha256")]
+    assert checkpoints[0].last_hash == head and checkpoints[0].created_at == START + timedelta(minutes=3)
+
+
+async def test_without_a_channel_the_job_records_and_posts_nothing(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock, 2)
+    assert (await _job(db, clock, settings())).outcome.startswith("checkpoint 2:")
+    assert _posts(await _rows(db, OutboxMessage)) == [] and len(await _rows(db, AuditCheckpoint)) == 1
+
+
+@pytest.mark.parametrize("tamper", ["delete tail", "rewrite"])
+async def test_the_job_refuses_a_chain_that_no_longer_extends_its_checkpoint(
+    db: Database, clock: FixedClock, tamper: str
+) -> None:
+    config = settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL)
+    await _seed(db, clock, 5, config)
+    await _job(db, clock, config)
+    if tamper == "delete tail":
+        await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
+        problem = _missing(2, f"the checkpoint of {AT_5}", 3)
+    else:
+        await _rewrite(db, event_id=2)
+        await _seed(db, clock, 1, config)  # the head moved on, from a rewritten chain
+        problem = REWRITTEN_5
+    for hour in (1, 2):
+        clock.set(START + timedelta(hours=hour))
+        result = await _job(db, clock, config)
+        assert result.status == FAILED and result.outcome.endswith(f"no checkpoint recorded: {problem}")
+    posts = _posts(await _rows(db, OutboxMessage))
+    assert len(posts) == 2 and posts[1].startswith(":warning: The audit log no longer matches") and problem in posts[1]
+    assert len(await _rows(db, AuditCheckpoint)) == 1  # the truncated or rewritten head is never checkpointed
+
+
+# The CLI.
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **extra: str) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("TRUSTBOT_AUDIT_KEY", "TRUSTBOT_AUDIT_CHANNEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"DATABASE_URL": url, **extra}.items():
+        monkeypatch.setenv(name, value)
+
+
+async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = await asyncio.to_thread(bot.cli.main, ["audit", "verify", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+async def test_cli_verify_exit_codes_and_one_line_messages(
+    db: Database,
+    database_url: str,
+    clock: FixedClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _env(monkeypatch, tmp_path, database_url)
+    await _seed(db, clock)
+    assert await _cli(capsys) == (0, "audit chain intact: 5 events\n", "")
+    await _checkpoint(db, clock)
+    head = (await _rows(db, AuditEvent))[-1].hash
+    given = f"5:{head}"
+    assert await _cli(capsys, "--checkpoint", given) == (
+        0,
+        f"audit chain intact: 5 events (matches {GIVEN} and the checkpoint of {AT_5})\n",
+        "",
+    )
+    assert await _cli(capsys, "--checkpoint", "5:nothex") == (
+        2,
+        "",
+        "trustbot: --checkpoint '5:nothex' is not COUNT:HASH (a positive count, a colon, a 64-digit hex hash)\n",
+    )
+    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
+    missing = _missing(2, f"the checkpoint of {AT_5}", 3)
+    assert await _cli(capsys) == (1, "", f"audit chain broken: {missing}\n")
+    await _sql(db, "DELETE FROM audit_checkpoint")
+    assert (await _cli(capsys))[0] == 0
+    assert await _cli(capsys, "--checkpoint", given) == (1, "", f"audit chain broken: {_missing(2, GIVEN, 3)}\n")
+    await _sql(db, "UPDATE audit_event SET actor = 'UEVIL' WHERE id = 2")
+    assert await _cli(capsys) == (1, "", f"audit chain broken at event 2: {EDITED}\n")
+
+
+async def test_cli_keyed_events_need_the_key(
+    db: Database,
+    database_url: str,
+    clock: FixedClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _seed(db, clock, 1)
+    await _seed(db, clock, 2, settings(TRUSTBOT_AUDIT_KEY=KEY))
+    _env(monkeypatch, tmp_path, database_url)
+    assert await _cli(capsys) == (1, "", f"audit chain cannot be verified at event 2: {NEEDS_KEY}\n")
+    monkeypatch.setenv("TRUSTBOT_AUDIT_KEY", KEY)
+    assert await _cli(capsys) == (0, "audit chain intact: 3 events\n", "")
+
+
+async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(
+    db: Database,
+    database_url: str,
+    fake_slack: Any,
+    clock: FixedClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _seed(db, clock)
+    env = {"SLACK_API_URL": fake_slack.api_url, "SLACK_BOT_TOKEN": "xoxb-test", "TRUSTBOT_CHANNEL_PACE_SECONDS": "0"}
+    _env(monkeypatch, tmp_path, database_url, TRUSTBOT_AUDIT_CHANNEL=CHANNEL, **env)
+    argv = ["jobs", "run", "audit-checkpoint", "--now", "2026-11-02T10:55:00Z"]
+    assert await asyncio.to_thread(bot.cli.main, argv) == 0
+    assert "(1 Slack messages delivered)" in capsys.readouterr().out
+    assert await asyncio.to_thread(bot.cli.main, ["jobs", "list"]) == 0
+    assert re.search(r"audit-checkpoint\s+every hour\s+2026-11-02T10:55:00Z\s+finished", capsys.readouterr().out)
+    [message] = fake_slack.messages(CHANNEL)
+    copied = re.search(r"--checkpoint (\S+)`", message.text)
+    assert copied is not None
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(AuditCheckpoint)) == 1
+    await _sql(db, "DELETE FROM audit_checkpoint")
+    await _sql(db, "DELETE FROM audit_event WHERE id = 5")
+    missing = f"1 event recorded by {GIVEN} is missing (the chain ends at event #4)"
+    assert await _cli(capsys, "--checkpoint", copied[1]) == (1, "", f"audit chain broken: {missing}\n")
