@@ -18,6 +18,7 @@ from bot.messages.alerts import (
     context_line,
     mrkdwn,
     one_line,
+    severity_label,
 )
 from bot.messages.text import Rendered, format_datetime, mention, plural, safe, truncate
 from storage.tables import Alert
@@ -45,7 +46,10 @@ class ChannelSummary:
 
 
 def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str | None) -> Rendered:
-    """`/trust alerts`: active alerts (low ones included), most severe and newest first."""
+    """`/trust alerts`: active alerts (low ones included), most severe and newest first.
+
+    `title` and each row's org label are raw text (org names, typed slugs): they are escaped here.
+    """
     if not rows:
         return build_alert_note(f"*{safe(title, 200)}*\nNo open alerts.")
     blocks: list[Block] = [SectionBlock(text=mrkdwn(f"*{safe(title, 200)}* — {plural(len(rows), 'open alert')}"))]
@@ -54,7 +58,7 @@ def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str
             SectionBlock(
                 text=mrkdwn(
                     truncate(
-                        f"{SEVERITY_EMOJI.get(alert.severity, '')} *#{alert.id} {alert.severity.upper()}* · "
+                        f"{SEVERITY_EMOJI.get(alert.severity, '')} *#{alert.id} {severity_label(alert.severity)}* · "
                         f"{safe(org_label, 200)} · "
                         f"{one_line(alert.signal, 64)} · {STATUS_LABEL.get(alert.status, alert.status)}\n"
                         f"{one_line(alert.summary, 300)}\n{plural(alert.occurrences, 'occurrence')}, last seen "
@@ -67,7 +71,7 @@ def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str
         )
     if len(rows) > MAX_LIST_ROWS:
         blocks.append(context_line(f"…and {len(rows) - MAX_LIST_ROWS} more."))
-    text = f"{title}: {plural(len(rows), 'open alert')}"
+    text = f"{safe(title, 200)}: {plural(len(rows), 'open alert')}"
     return Rendered(text=truncate(text, 3000), blocks=blocks)
 
 
@@ -80,7 +84,7 @@ def build_channel_summary(summary: ChannelSummary) -> Rendered:
         )
         return build_alert_note(text)
     lines = [
-        f"• #{line.alert_id} {line.severity.upper()} {one_line(line.org_slug, 64)} · "
+        f"• #{line.alert_id} {severity_label(line.severity)} {one_line(line.org_slug, 64)} · "
         f"{one_line(line.signal, 64)} · {plural(line.occurrences, 'occurrence')}"
         for line in summary.lines[:MAX_LIST_ROWS]
     ]

@@ -23,6 +23,7 @@ from bot.messages.alerts import (
     mrkdwn,
     one_line,
     org_text,
+    severity_label,
     strip_controls,
 )
 from bot.messages.text import Rendered, mention, mentions, plural, quote, safe, truncate
@@ -73,7 +74,7 @@ def escalation_dm(card: AlertCard, minutes: float) -> Rendered:
     """What operators read when an alert escalates."""
     a = card.alert
     return build_alert_note(
-        f":rotating_light: {a.severity.upper()} alert #{a.id} for {org_text(card)} "
+        f":rotating_light: {severity_label(a.severity)} alert #{a.id} for {org_text(card)} "
         f"({one_line(a.signal, 64)}) has gone {minutes:g} minutes without acknowledgement."
     )
 
@@ -113,7 +114,7 @@ def refused_channel_dm(card: AlertCard, channel: str, error: str, *, shown_in: s
     alert = card.alert
     where = f"It is shown in <#{shown_in}> instead." if shown_in else "No channel would take it, so here it is."
     return build_alert_note(
-        f":warning: Slack refused to post {alert.severity.upper()} alert #{alert.id} for {org_text(card)} in "
+        f":warning: Slack refused to post {severity_label(alert.severity)} alert #{alert.id} for {org_text(card)} in "
         f"<#{channel}> (`{safe(error, 60)}`): invite Trustbot there. {where}\n"
         f"*{one_line(alert.signal, 64)}* — {clean(alert.summary, 600)}"
     )

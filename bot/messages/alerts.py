@@ -107,6 +107,11 @@ def one_line(text: str | None, limit: int) -> str:
     return clean(" ".join(strip_controls(text).split()), limit)
 
 
+def severity_label(severity: str) -> str:
+    """`HIGH`: the producer's severity upper-cased, escaped (ingest validates it; this keeps it inert anyway)."""
+    return clean(severity.upper(), 16)
+
+
 def severity_rank(severity: str) -> int:
     """0 for low … 3 for critical (unknown values rank as medium)."""
     return SEVERITY_RANK.get(severity, 1)
@@ -211,7 +216,7 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
     """The channel message of one alert (one per open fingerprint), buttons while it is active."""
     alert = card.alert
     sev = alert.severity
-    head = f"{SEVERITY_EMOJI.get(sev, ':grey_question:')} *{sev.upper()}* alert #{alert.id} · {org_text(card)}"
+    head = f"{SEVERITY_EMOJI.get(sev, ':grey_question:')} *{severity_label(sev)}* alert #{alert.id} · {org_text(card)}"
     notify = ""
     if severity_rank(sev) >= 2 and card.security_leads and alert.status in ACTIVE_STATUSES:
         notify = f"\n{mentions(list(card.security_leads))}"
@@ -250,9 +255,9 @@ def build_alert_message(card: AlertCard, tz: tzinfo | str | None) -> Rendered:
             f"fingerprint `{one_line(alert.fingerprint, 200)}` · first event `{one_line(alert.event_id, 128)}`"
         )
     )
-    org_name = card.org.name if card.org else f"{alert.org_slug} (unknown org)"
+    org_name = card.org.name if card.org else f"{strip_controls(alert.org_slug)} (unknown org)"
     text = (
-        f"{sev.upper()} alert #{alert.id} for {safe(org_name, 200)}: {one_line(alert.signal, 64)} — "
+        f"{severity_label(sev)} alert #{alert.id} for {safe(org_name, 200)}: {one_line(alert.signal, 64)} — "
         f"{one_line(alert.summary, 300)} ({plural(alert.occurrences, 'occurrence')}, "
         f"{STATUS_LABEL.get(alert.status, alert.status).lower()})"
     )

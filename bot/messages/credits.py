@@ -104,10 +104,10 @@ def credit_line(status: CreditStatus, tz: tzinfo | str | None = None, *, with_or
 
 
 def build_credit_list(statuses: list[CreditStatus], title: str, tz: tzinfo | str | None = None) -> Rendered:
-    """`/trust credits [org]`: each credit grant's balance, burn rate and expiry."""
+    """`/trust credits [org]`: each credit grant's balance, burn rate and expiry (`title` is raw text)."""
     if not statuses:
         text = f"*{safe(title, 200)}*\nNo credit grants."
-        return Rendered(text=f"{title}: no credit grants", blocks=[_section(text)])
+        return Rendered(text=f"{safe(title, 200)}: no credit grants", blocks=[_section(text)])
     blocks: list[Block] = [_section(f"*{safe(title, 200)}* — {plural(len(statuses), 'credit grant')}")]
     for status in statuses[:MAX_ROWS]:
         blocks.append(_section(credit_line(status, tz)))
@@ -116,7 +116,9 @@ def build_credit_list(statuses: list[CreditStatus], title: str, tz: tzinfo | str
     blocks.append(
         ContextBlock(elements=[_md("Burn rate: average per day over the last 30 days (or since the credit started).")])
     )
-    text = f"{title}: " + "; ".join(f"{s.credit.id} {money(s.used)} of {money(s.amount)} used" for s in statuses[:10])
+    text = f"{safe(title, 200)}: " + "; ".join(
+        f"{clean(s.credit.id, 128)} {money(s.used)} of {money(s.amount)} used" for s in statuses[:10]
+    )
     return Rendered(text=truncate(text, 3000), blocks=blocks)
 
 
@@ -154,7 +156,7 @@ def build_digest(statuses: list[CreditStatus], now: datetime, tz: tzinfo | str |
     if len(statuses) > shown:
         blocks.append(ContextBlock(elements=[_md(f"…and {len(statuses) - shown} more.")]))
     text = "Weekly credit digest: " + "; ".join(
-        f"{s.org.name} {s.credit.id}: {money(s.used)} used, {money(s.remaining)} left, "
+        f"{safe(s.org.name, 200)} {clean(s.credit.id, 128)}: {money(s.used)} used, {money(s.remaining)} left, "
         f"{money(s.burn_per_day)}/day, expires {format_date(s.credit.expires)}"
         for s in ordered[:10]
     )

@@ -131,7 +131,8 @@ def build_grant_list(listing: GrantListing, tz: tzinfo | str | None = None) -> R
     blocks += [_grant_block(row, tz) for row in listing.rows[:MAX_ROWS]]
     blocks += _more(len(listing.rows), MAX_ROWS)
     live = sum(1 for r in listing.rows if r.grant.status == GrantStatus.ACTIVE)
-    return Rendered(text=truncate(f"{title}: {plural(len(listing.rows), 'grant')}, {live} active", 3000), blocks=blocks)
+    text = f"{safe(title, 200)}: {plural(len(listing.rows), 'grant')}, {live} active"
+    return Rendered(text=truncate(text, 3000), blocks=blocks)
 
 
 def request_line(row: RequestRow) -> str:
@@ -175,7 +176,7 @@ def build_status(report: StatusReport, tz: tzinfo | str | None = None) -> Render
     blocks += [_grant_block(row, tz) for row in report.grants[:15]]
     blocks += _more(len(report.grants), 15)
     text = (
-        f"Trusted access for {orgs}: {plural(len(report.open_requests), 'open request')}, "
+        f"Trusted access for {safe(orgs, 1000)}: {plural(len(report.open_requests), 'open request')}, "
         f"{plural(len(report.grants), 'grant')}"
         + (f", {len(report.awaiting_me)} awaiting your decision" if report.awaiting_me else "")
     )

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
+from bot.messages.text import SECTION_TEXT, truncate
+
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("/trust help", "this help"),
     ("/trust request", "ask for trusted access for your team (opens a form)"),
@@ -27,11 +29,11 @@ class HelpMessage:
 
 
 def build_help_blocks(*, note: str | None = None) -> HelpMessage:
-    """Every `/trust` subcommand with a one-line explanation; `note` explains why help is shown."""
+    """Every `/trust` subcommand with a one-line explanation; `note` (mrkdwn the caller escaped) explains why."""
     lines = "\n".join(f"`{usage}` — {what}" for usage, what in SUBCOMMANDS)
     blocks: list[Block] = []
     if note:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=note)))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(note, SECTION_TEXT))))
     blocks.append(
         SectionBlock(text=MarkdownTextObject(text=f"*Trustbot — trusted access for dual-use AI capabilities*\n{lines}"))
     )

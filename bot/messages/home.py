@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.messages.alerts import clean, strip_controls
+from bot.messages.alerts import clean, severity_label, strip_controls
 from bot.messages.grants import GrantRow, RequestRow, grant_line, request_line
 from bot.messages.reverification import reverify_button
 from bot.messages.text import format_date, format_datetime, plural, safe, truncate
@@ -158,7 +158,7 @@ def alert_text(line: AlertLine, tz: tzinfo | str | None) -> str:
     org = safe(line.org_name, 200) if line.org_name else f"`{clean(alert.org_slug, 64)}` (unknown org)"
     summary = clean(" ".join(strip_controls(alert.summary).split()), 300)
     return (
-        f"{_SEVERITY_EMOJI.get(alert.severity, ':grey_question:')} *#{alert.id} {clean(alert.severity, 16).upper()}* · "  # type: ignore[call-overload]
+        f"{_SEVERITY_EMOJI.get(alert.severity, ':grey_question:')} *#{alert.id} {severity_label(alert.severity)}* · "  # type: ignore[call-overload]
         f"{org} · {clean(alert.signal, 64)} · {_ALERT_STATUS.get(alert.status, clean(alert.status, 32))}\n"  # type: ignore[call-overload]
         f"{summary}\n{plural(alert.occurrences, 'occurrence')}, last seen {format_datetime(alert.last_seen, tz)}"
     )

@@ -220,11 +220,15 @@ def _reason_modal(
 
 
 def build_deny_modal(ctx: DecisionContext, *, summary: str = "") -> View:
-    """Asks the rep why the request is denied (callback `View.REQUEST_DENY_REASON`)."""
+    """Asks the rep why the request is denied (callback `View.REQUEST_DENY_REASON`).
+
+    `summary` is raw text (it names the org, which is directory text): it is escaped here.
+    """
     return _reason_modal(
         ViewId.REQUEST_DENY_REASON,
         "Deny request",
-        f"Deny access request #{ctx.request_id}. {summary}".strip() + "\nThe requester will see your reason.",
+        f"Deny access request #{ctx.request_id}. {safe(summary, 300)}".strip()
+        + "\nThe requester will see your reason.",
         Block.REASON,
         Element.REASON,
         "Reason for denying",
@@ -234,11 +238,11 @@ def build_deny_modal(ctx: DecisionContext, *, summary: str = "") -> View:
 
 
 def build_request_info_modal(ctx: DecisionContext, *, summary: str = "") -> View:
-    """Asks the rep what to ask the requester (callback `View.REQUEST_INFO_QUESTION`)."""
+    """Asks the rep what to ask the requester (callback `View.REQUEST_INFO_QUESTION`); `summary` is raw text."""
     return _reason_modal(
         ViewId.REQUEST_INFO_QUESTION,
         "Request info",
-        f"Ask the requester of #{ctx.request_id} for more information. {summary}".strip()
+        f"Ask the requester of #{ctx.request_id} for more information. {safe(summary, 300)}".strip()
         + "\nThey get your question by DM with a Reply button.",
         Block.QUESTION,
         Element.QUESTION,
@@ -265,11 +269,12 @@ def build_info_answer_modal(request_id: int, *, question: str | None, asked_by: 
 
 
 def build_revoke_modal(grant_id: int, *, summary: str = "") -> View:
-    """Asks for the reason a grant is revoked (callback `View.GRANT_REVOKE_REASON`)."""
+    """Asks for the reason a grant is revoked (callback `View.GRANT_REVOKE_REASON`); `summary` is raw text."""
     view = _reason_modal(
         ViewId.GRANT_REVOKE_REASON,
         "Revoke grant",
-        f"Revoke grant #{grant_id}. {summary}".strip() + "\nAdmins and the requester are told, with your reason.",
+        f"Revoke grant #{grant_id}. {safe(summary, 300)}".strip()
+        + "\nAdmins and the requester are told, with your reason.",
         Block.REASON,
         Element.REASON,
         "Reason for revoking",
