@@ -11,7 +11,8 @@ version of the message.
 Rows are claimed with a conditional UPDATE and a lease, so two workers (processes or replicas)
 never hold the same row. A post whose outcome is unknown — no answer, a dropped connection, a
 worker that died holding it — stays *in doubt*: its next attempt first looks for it in Slack by
-the metadata every post carries, and records it as sent when it is there.
+the metadata every post carries, and records it as sent when it is there (editing it first when
+the row was re-rendered meanwhile, so it shows the newest render).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -233,7 +235,7 @@ class DeliveryWorker:
                 found = await find_post(self.client, row, args, prior)
                 self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
                 if found is not None:
-                    return found
+                    return await self._refresh(row, found) if found.stale else found
         started = time.perf_counter()
         try:
             response = await self.client.api_call(method, json=args)
@@ -250,6 +252,25 @@ class DeliveryWorker:
         if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
             return Outcome("retry", error="plain_text_fallback")
         return outcome
+
+    async def _refresh(self, row: OutboxMessage, found: Outcome) -> Outcome:
+        """An earlier attempt's post is in Slack but shows an older render of the row (re-rendered while
+        in doubt): edit it to the row's payload, so the newest render is what people see."""
+        payload = row.payload
+        args = {"channel": found.channel, "ts": found.ts, "text": payload.get("text", ""),
+                "blocks": payload.get("blocks") or []}  # fmt: skip
+        try:
+            await self.client.api_call("chat.update", json=args)
+        except SlackApiError as exc:
+            outcome = classify(exc, row.attempts)
+        except TRANSPORT_ERRORS as exc:
+            outcome = transport_failure(exc, row.attempts)
+        else:
+            return replace(found, stale=False)
+        if outcome.kind == "retry":  # still in doubt: the next attempt finds the post again and edits it
+            return replace(outcome, ambiguous=True)
+        log.warning("outbox row %s: its post shows an older render; the edit failed (%s)", row.id, outcome.error)
+        return replace(found, stale=False)
 
     async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
         if key is None:

@@ -6,7 +6,7 @@ when it was queued). When an attempt's outcome is unknown — no answer in time,
 dropped after sending, a 5xx or `internal_error`, a worker that died mid-send — the next attempt
 first looks for that message in the channel or thread (`conversations.history` /
 `conversations.replies` with `include_all_metadata`) and, when it is there, records its `ts`
-instead of posting it twice.
+instead of posting it twice (and edits it when it shows an older render of the row).
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ class Outcome:
     delay: float = 0.0
     error: str | None = None
     ambiguous: bool = False
+    # A post an earlier attempt made, found showing other content than the row now holds (the row
+    # was re-rendered while in doubt): delivery edits it to the row's payload before calling it sent.
+    stale: bool = False
 
 
 def backoff(attempts: int) -> float:
@@ -125,6 +128,11 @@ def _is_ours(message: dict[str, Any], row: OutboxMessage) -> bool:
     )
 
 
+def _differs(message: dict[str, Any], args: dict[str, Any]) -> bool:
+    """True when the message Slack holds does not show what the row would post now."""
+    return bool(message.get("text") != args.get("text") or (message.get("blocks") or []) != (args.get("blocks") or []))
+
+
 async def _dm_channel(client: AsyncWebClient, user: str) -> str:
     opened = await client.conversations_open(users=user)
     return str((opened.get("channel") or {}).get("id") or user)
@@ -151,7 +159,7 @@ async def find_post(
                 )
             for message in page.get("messages") or []:
                 if _is_ours(message, row):
-                    return Outcome("sent", ts=str(message.get("ts")), channel=channel)
+                    return Outcome("sent", ts=str(message.get("ts")), channel=channel, stale=_differs(message, args))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
                 return None

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -39,15 +40,34 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
     """The oldest due pending row of each lane, oldest lanes first.
 
     A debounced edit waiting for its time must not hold up other messages in its lane, so the
-    head is the oldest *due* row. On PostgreSQL heads another replica is claiming right now are
+    head is the oldest *due* row. A post, reply or DM backing off after a failure does hold its
+    lane: every replica (and a restarted process) sees that in the table, so none sends a later
+    message of the lane first. On PostgreSQL heads another replica is claiming right now are
     skipped, not waited for.
     """
+    waiting = aliased(OutboxMessage)
+    held = (
+        select(col(waiting.id))
+        .where(
+            col(waiting.channel) == col(OutboxMessage.channel),
+            col(waiting.status) == OutboxStatus.PENDING,
+            col(waiting.op) != UPDATE,
+            col(waiting.available_at) > now,
+            col(waiting.id) < col(OutboxMessage.id),
+        )
+        .exists()
+    )
     heads = (
         select(func.min(OutboxMessage.id))
         .where(col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.available_at) <= now)
         .group_by(col(OutboxMessage.channel))
     )
-    query = select(OutboxMessage).where(col(OutboxMessage.id).in_(heads)).order_by(col(OutboxMessage.id)).limit(limit)
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(heads), ~held)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
     if dialect_of(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list((await session.scalars(query)).all())
