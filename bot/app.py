@@ -24,6 +24,7 @@ from storage.queries.events import record_event
 from storage.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
 Next = Callable[[], Awaitable[BoltResponse | None]]
 
 
@@ -56,6 +57,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("trustbot.bolt"),
     )
     app.middleware(_skip_repeated_events(rt))
+    app.middleware(_our_installation_only(rt))
     app.middleware(_acting_person(rt))
     app.error(_refusal_replier(rt))
 
@@ -98,11 +100,24 @@ def _skip_repeated_events(rt: Runtime) -> Any:
     return middleware
 
 
+def _our_installation_only(rt: Runtime) -> Any:
+    """Payloads from another workspace where the same app is installed are acknowledged and ignored."""
+
+    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
+        if rt.installation is not None and not rt.installation.owns(body):
+            log.warning("ignored a Slack payload for another workspace (%s)", body.get("type") or "command")
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    return middleware
+
+
 def _acting_person(rt: Runtime) -> Any:
     """Who acts in this request, resolved against the directory once, by the first service call."""
 
     async def middleware(context: Any, next: Next) -> BoltResponse | None:  # noqa: A002
-        context["person"] = Person(context.user_id or "", rt.clock, rt.settings)
+        user = context.user_id if isinstance(context.user_id, str) and SLACK_USER_ID.fullmatch(context.user_id) else ""
+        context["person"] = Person(user, rt.clock, rt.settings)  # no valid id: nobody, refused as unknown
         return await next()
 
     return middleware
@@ -122,6 +137,8 @@ def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """The aiohttp app: `/slack/events` (HTTP mode), health, readiness and metrics."""
     from handlers import http
 
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    # Bodies stay as sent (never inflated by aiohttp): signatures are checked on the raw bytes before
+    # anything is parsed or decompressed, and compressed bodies are refused.
+    app = web.Application(client_max_size=2 * 1024 * 1024, handler_args={"auto_decompress": False})
     http.register_routes(app, rt, bolt)
     return app

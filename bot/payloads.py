@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.ids import Block, Element
 
@@ -73,35 +73,54 @@ class RequestSubmission(BaseModel):
     use_case: str = ""
     duration_days: int | None = None
     justification: str = ""
+    submission_key: str | None = None  # Slack's view id: the same view submitted twice is one request
 
 
-def _value(values: dict[str, Any], block: str, element: str) -> dict[str, Any]:
-    return (values.get(block) or {}).get(element) or {}
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _value(values: object, block: str, element: str) -> dict[str, Any]:
+    """One input's state in `view.state.values`; anything malformed reads as left empty."""
+    return _dict(_dict(_dict(values).get(block)).get(element))
+
+
+def _strings(value: object) -> list[str]:
+    return [typed(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def typed(text: object) -> str:
+    """What a person typed, made storable: NUL and unpaired surrogates dropped (PostgreSQL refuses them)."""
+    if not isinstance(text, str):
+        return ""
+    return "".join(c for c in text if c != "\x00" and not "\ud800" <= c <= "\udfff")
 
 
 def view_text(view: dict[str, Any], block: str, element: str) -> str:
     """The typed text of a plain-text input in a submitted view (empty when absent)."""
-    return (_value(view.get("state", {}).get("values", {}), block, element).get("value") or "").strip()
+    return typed(_value(_dict(view.get("state")).get("values"), block, element).get("value")).strip()
 
 
 def submission_from_view(view: dict[str, Any]) -> RequestSubmission:
     """Read a submitted request modal (`view` as Slack sends it) into a `RequestSubmission`."""
-    values = view.get("state", {}).get("values", {})
-    meta = RequestFormMeta.model_validate_json(view.get("private_metadata") or "{}")
-    org_state = _value(values, Block.ORG, Element.ORG).get("selected_option") or {}
-    tier_state = _value(values, Block.TIER, Element.TIER).get("selected_option") or {}
-    checked = _value(values, Block.BLANKET, Element.BLANKET).get("selected_options") or []
-    raw_duration = (_value(values, Block.DURATION, Element.DURATION).get("value") or "").strip()
+    values = _dict(view.get("state")).get("values")
     try:
-        duration: int | None = int(raw_duration)
-    except ValueError:
-        duration = None
+        meta = RequestFormMeta.model_validate_json(typed(view.get("private_metadata")) or "{}")
+    except ValidationError:  # tampered or stale: the org must then be chosen in the form
+        meta = RequestFormMeta()
+    org_state = _dict(_value(values, Block.ORG, Element.ORG).get("selected_option"))
+    tier_state = _dict(_value(values, Block.TIER, Element.TIER).get("selected_option"))
+    checked = _value(values, Block.BLANKET, Element.BLANKET).get("selected_options")
+    raw_duration = view_text(view, Block.DURATION, Element.DURATION)
+    whole_days = raw_duration.isascii() and raw_duration.isdigit() and len(raw_duration) < 7
+    duration = int(raw_duration) if whole_days else None
     return RequestSubmission(
-        org_slug=org_state.get("value") or meta.org_slug or "",
-        members=list(_value(values, Block.MEMBERS, Element.MEMBERS).get("selected_users") or []),
+        org_slug=typed(org_state.get("value")) or meta.org_slug or "",
+        members=_strings(_value(values, Block.MEMBERS, Element.MEMBERS).get("selected_users")),
         blanket=bool(checked),
-        tier_id=tier_state.get("value") or "",
-        use_case=(_value(values, Block.USE_CASE, Element.USE_CASE).get("value") or "").strip(),
+        tier_id=typed(tier_state.get("value")),
+        use_case=view_text(view, Block.USE_CASE, Element.USE_CASE),
         duration_days=duration,
-        justification=(_value(values, Block.JUSTIFICATION, Element.JUSTIFICATION).get("value") or "").strip(),
+        justification=view_text(view, Block.JUSTIFICATION, Element.JUSTIFICATION),
+        submission_key=typed(view.get("id"))[:128] or None,
     )

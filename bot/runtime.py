@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
+from bot.preflight import Installation
 from storage.database import Database
 
 # Services running after ack() at once; more only makes each wait longer for the event loop.
@@ -73,3 +74,4 @@ class Runtime:
     post_ack: PostAckTasks = field(default_factory=PostAckTasks)
     # Set when shutting down: new Slack requests and ingest are refused (503) while work in flight ends.
     draining: bool = False
+    installation: Installation | None = None  # from auth.test at start; payloads of other workspaces are ignored

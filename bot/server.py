@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.app import build_bolt_app, build_runtime, build_web_app
 from bot.clock import Clock
 from bot.config import Settings
-from bot.preflight import report_unpostable_channels
+from bot.preflight import identify, report_unpostable_channels
 from bot.runtime import Runtime
 from storage.database import Database
 from storage.migrate import upgrade
@@ -53,6 +53,7 @@ class TrustbotServer:
             await upgrade(self.settings.database_url)
         if apply_directory and self.settings.directory:
             await self._apply_directory(Path(self.settings.directory))
+        self.rt.installation = await identify(self.rt.client)
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
@@ -76,7 +77,14 @@ class TrustbotServer:
         gc.collect()
         gc.freeze()
         log.info("trustbot listening on %s (%s mode)", self.url, "Socket" if self.settings.socket_mode else "HTTP")
-        self._preflight = asyncio.create_task(report_unpostable_channels(self.rt.db, self.rt.client))
+        self._preflight = asyncio.create_task(
+            report_unpostable_channels(self.rt.db, self.rt.client, also=[self.settings.audit_channel])
+        )
+
+    async def preflight_finished(self) -> None:
+        """Wait until the start-up channel check has reported (tests count Slack calls after it)."""
+        if self._preflight is not None:
+            await asyncio.wait([self._preflight])
 
     async def _apply_directory(self, path: Path) -> None:
         from bot.services.context import system_context

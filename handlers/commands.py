@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.messages.help import build_help_blocks
 from bot.messages.text import Rendered, safe
+from bot.payloads import typed
 from bot.runtime import Runtime
 from bot.services.context import Person
 from handlers.common import Service, guarded, reply, run_service
@@ -69,9 +70,14 @@ def subcommand(name: str) -> Callable[[SubcommandHandler], SubcommandHandler]:
     return decorate
 
 
+# Longer than any /trust command needs (a reason is at most 3,000 characters). Longer text is refused
+# before it is split, so a pasted novel cannot hold the event loop.
+COMMAND_MAX = 4000
+
+
 def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
     """Split the command text into a subcommand, its arguments and the free text after it."""
-    text = str(payload.get("text") or "").strip()
+    text = typed(payload.get("text")).strip()
     name, _, rest = text.partition(" ")
     try:
         args = tuple(shlex.split(rest))
@@ -81,9 +87,9 @@ def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
         name=name.lower(),
         args=args,
         rest=rest.strip(),
-        user_id=str(payload.get("user_id", "")),
-        channel_id=str(payload.get("channel_id", "")),
-        trigger_id=payload.get("trigger_id"),
+        user_id=typed(payload.get("user_id")),
+        channel_id=typed(payload.get("channel_id")),
+        trigger_id=typed(payload.get("trigger_id")) or None,
     )
 
 
@@ -93,6 +99,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @app.command("/trust")
     @guarded(rt)
     async def trust(ack: Any, command: dict[str, Any], respond: Any, client: Any, person: Person) -> None:
+        if len(str(command.get("text") or "")) > COMMAND_MAX:
+            await ack(text=f":no_entry: That is longer than any `/trust` command ({COMMAND_MAX} characters at most); "
+                      "nothing was done.", response_type="ephemeral")  # fmt: skip
+            return
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)
         if handler is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -37,15 +38,28 @@ async def run_service(rt: Runtime, person: Person, call: Service[T], *, after_ac
         return await call(session, await person.context(session))
 
 
+# A modal submission must be answered within Slack's 3 s; work that would take longer is abandoned
+# (rolled back) and the person asked to submit again, rather than shown a failure by Slack.
+SUBMIT_BUDGET_SECONDS = 2.5
+
+
 async def submit_view(rt: Runtime, person: Person, ack: Any, block: str, call: Service[T]) -> T | None:
-    """Run a modal's service, then ack; refusals show inline on `block` so the person can see why."""
+    """Run a modal's service, then ack; refusals and failures show inline on `block` so the person sees why."""
     try:
-        result = await run_service(rt, person, call, after_ack=False)
+        result = await asyncio.wait_for(run_service(rt, person, call, after_ack=False), SUBMIT_BUDGET_SECONDS)
     except InvalidInput as error:
         await ack(response_action="errors", errors=error.errors or {block: error.message})
         return None
     except DomainError as error:
         await ack(response_action="errors", errors={block: error.message[:300]})
+        return None
+    except TimeoutError:
+        log.warning("a modal submission took longer than %ss and was rolled back", SUBMIT_BUDGET_SECONDS)
+        await ack(response_action="errors", errors={block: "Trustbot is busy: nothing was saved. Please submit again."})
+        return None
+    except Exception:
+        log.exception("a modal submission failed")
+        await ack(response_action="errors", errors={block: "Something went wrong on our side: nothing was saved."})
         return None
     await ack()
     return result
@@ -86,11 +100,11 @@ async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, cl
         log.error("unhandled error in a Slack listener", exc_info=error)
         text = ":warning: Something went wrong on our side and nothing was changed. Please try again."
     try:
-        if respond is not None:
+        if getattr(respond, "response_url", None):
             await respond(text=text, response_type="ephemeral", replace_original=False)
             return
         user = user_of(body)
-        if user:  # modals carry no response_url: tell the person directly
+        if user:  # modals and App Home carry no response_url: tell the person directly
             await client.chat_postMessage(channel=user, text=text)
     except Exception:  # the refusal itself failed to send; the log is all we have left
         log.exception("could not deliver a refusal")
@@ -111,8 +125,15 @@ def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[.
 
         @functools.wraps(listener, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
         async def wrapper(ack: Any, body: dict[str, Any], respond: Any, client: Any, context: Any) -> None:
+            acked = False
+
+            async def tracked_ack(*args: Any, **kwargs: Any) -> Any:
+                nonlocal acked
+                acked = True
+                return await ack(*args, **kwargs)
+
             available = {
-                "ack": ack,
+                "ack": tracked_ack,
                 "body": body,
                 "respond": respond,
                 "client": client,
@@ -126,6 +147,8 @@ def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[.
                 try:
                     await listener(**{name: available[name] for name in wanted})
                 except Exception as error:  # noqa: BLE001 — every failure gets a reply, see reply_refusal
+                    if not acked:  # Slack must hear back in 3 s whatever happened; a modal then closes
+                        await ack()
                     await reply_refusal(error, body, respond, client)
 
         del wrapper.__wrapped__  # Bolt must see the wrapper's own parameters

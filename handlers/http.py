@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.runtime import Runtime
-from handlers.ingest import register_ingest_routes
+from handlers.ingest import read_body, register_ingest_routes
 from storage.migrate import is_up_to_date
 
 log = logging.getLogger(__name__)
+
+
+SLACK_BODY_MAX = 1024 * 1024
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def slack_signature_problem(verifier: SignatureVerifier | None, headers: Any, body: bytes) -> str | None:
+    """None when Slack signed `body`, else why not. Shapes are checked first, so hostile headers or bytes
+    never reach the verifier (which would raise on them)."""
+    if verifier is None:
+        return "no signing secret is configured"
+    timestamp, signature = headers.get("X-Slack-Request-Timestamp", ""), headers.get("X-Slack-Signature", "")
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return "missing or malformed signature headers"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        return "signature does not match, or the timestamp is outside the 5-minute window"
+    return None
 
 
 # Routes that take new work; while shutting down they answer 503 so Slack and producers retry.
@@ -36,13 +61,27 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
     """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
     app.middlewares.append(_refuse_while_draining(rt))
 
-    async def slack_events(request: web.Request) -> web.Response:
+    secret = rt.settings.slack_signing_secret
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        body = await read_body(request, SLACK_BODY_MAX)
+        if body is None:
+            return web.json_response({"error": "body too large"}, status=413)
+        problem = slack_signature_problem(verifier, request.headers, body)
+        if problem is not None:
+            log.warning("refused an unsigned request on /slack/events from %s: %s", request.remote, problem)
+            return web.json_response({"error": "invalid signature"}, status=401)
+        if request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+            return web.json_response({"error": "Content-Encoding is not accepted"}, status=415)
         try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # a body Slack would never send: not worth a stack trace
-            log.warning("malformed body on /slack/events from %s", request.remote)
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+            )
+            bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
+        except Exception as exc:  # signed, yet not a payload Bolt can read: say so, once, without a traceback
+            log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)
             return web.json_response({"error": "malformed body"}, status=400)
-        bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from bot.runtime import Runtime
 from bot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
 from bot.services.context import system_context
-from bot.services.credits.ingest import UsageIn, UsageRejected, ingest_usage
+from bot.services.credits.ingest import UsageConflict, UsageIn, UsageRejected, ingest_usage
 from bot.signing import v0_problem
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,9 @@ async def checked_items(
     )
     if problem:
         return None, _error(401, problem)
+    if request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+        # The signature covers the bytes as sent; compressed bodies are refused, never inflated.
+        return None, _error(415, "Content-Encoding is not accepted; send the JSON uncompressed")
     if request.content_type != "application/json":
         return None, _error(415, "Content-Type must be application/json")
     return parse_items(body, model, key, noun)
@@ -207,6 +210,8 @@ def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
         try:
             async with rt.db.transaction() as session:  # usage is low-volume: one transaction per request
                 result = await ingest_usage(session, system_context(rt.clock, rt.settings), items or [])
+        except UsageConflict as conflict:
+            return _error(409, "conflict", item=conflict.item, id=conflict.usage_id, message=str(conflict))
         except UsageRejected as rejected:
             return _error(
                 422,

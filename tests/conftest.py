@@ -162,6 +162,7 @@ async def start_bot(database_url: str, fake_slack: Any, clock: FixedClock, **ove
     from tests.factories import seed_directory
 
     await seed_directory(server.rt.db, clock, config=settings)
+    await server.preflight_finished()
     driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, fake_slack)
     return RunningBot(server=server, slack=fake_slack, driver=driver, clock=clock)
 

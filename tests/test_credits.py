@@ -67,7 +67,7 @@ async def test_usage_is_accepted_and_duplicates_counted(bot: RunningBot) -> None
     assert (status, answer) == (202, {"accepted": 2, "duplicates": 0})
     status, answer = await post_usage(bot, {"usage": [usage("u-1"), usage("u-3"), usage("u-3")]})
     assert (status, answer) == (202, {"accepted": 1, "duplicates": 2})
-    status, answer = await post_usage(bot, usage("u-2"))
+    status, answer = await post_usage(bot, usage("u-2", credit_grant="acme-2026", amount_usd=10))
     assert (status, answer) == (202, {"accepted": 0, "duplicates": 1})
     rows = await records(bot.rt.db)
     assert [(r.id, Decimal(r.amount_usd), r.credit_grant_id) for r in rows] == [

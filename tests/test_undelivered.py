@@ -108,6 +108,7 @@ async def test_the_start_up_check_names_the_configured_channels_that_refuse_post
         # The directory was applied after start: check again, as the next start would.
         from bot.preflight import report_unpostable_channels
 
+        caplog.clear()
         with caplog.at_level("WARNING", logger="bot.preflight"):
             await report_unpostable_channels(running.rt.db, running.rt.client)
     finally:

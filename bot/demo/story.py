@@ -121,7 +121,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             from bot.services.audit import verify_audit_chain
 
             async with server.rt.db.sessions() as session:
-                report = await verify_audit_chain(session)
+                report = await verify_audit_chain(session, system_context(clock, settings))
             if not quiet:
                 out.write(f"   {report.count} audited events; hash chain intact: {report.intact}\n")
             return 0 if report.intact else 1

@@ -14,18 +14,39 @@ from bot.clock import parse_rfc3339
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
+# Control and format characters, and lone surrogates (which no database can store as text).
+_REFUSED = ("Cc", "Cf", "Cs")
+
+
 def no_controls(value: str) -> str:
-    """Refuse control and format characters in identifiers."""
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
-        raise ValueError("must not contain control characters")
+    """Refuse control and format characters, and lone surrogates, in identifiers."""
+    if any(unicodedata.category(c) in _REFUSED for c in value):
+        raise ValueError("must not contain control characters or unpaired surrogates")
     return value
 
 
 def rfc3339(value: object) -> datetime:
-    """An RFC 3339 timestamp string, as aware UTC; anything else is refused."""
+    """An RFC 3339 timestamp string, as aware UTC between 1970 and 9999; anything else is refused."""
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 timestamp such as 2026-11-02T09:00:00Z")
-    return parse_rfc3339(value)
+    try:
+        moment = parse_rfc3339(value)
+    except (ValueError, OverflowError):
+        raise ValueError("must be a real moment between 1970 and 9999") from None
+    if not 1970 <= moment.year <= 9998:
+        raise ValueError("must be a moment between 1970 and 9998")
+    return moment
+
+
+def storable(value: object) -> object:
+    """A JSON value with every string made storable: NUL and unpaired surrogates dropped, at any depth."""
+    if isinstance(value, str):
+        return "".join(c for c in value if c != "\x00" and unicodedata.category(c) != "Cs")
+    if isinstance(value, dict):
+        return {str(storable(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 Token = Annotated[str, AfterValidator(no_controls)]

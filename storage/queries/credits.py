@@ -10,7 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.queries.dialect import Lock, take_lock
 from storage.tables import CreditGrant, UsageRecord
+
+
+async def lock_usage(session: AsyncSession) -> None:
+    """Serialise usage ingest: the same id sent by several requests at once is looked up and stored once."""
+    await take_lock(session, Lock.USAGE)
 
 
 async def credit_grants_by_ids(session: AsyncSession, *, ids: Iterable[str]) -> dict[str, CreditGrant]:

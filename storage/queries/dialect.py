@@ -16,6 +16,7 @@ class Lock(IntEnum):
     AUDIT = 7_316_001
     DIRECTORY = 7_316_002
     INGEST = 7_316_004
+    USAGE = 7_316_005
 
 
 def dialect_of(session: AsyncSession) -> str:

@@ -201,9 +201,9 @@ async def orgs_verified_until(session: AsyncSession, *, on_or_before: date) -> l
     return list((await session.scalars(query)).all())
 
 
-async def configured_channels(session: AsyncSession) -> set[str]:
-    """Every channel the directory names: the reps channel, the default security channel, orgs' security channels."""
+async def configured_channels(session: AsyncSession, *, also: Iterable[str | None] = ()) -> set[str]:
+    """Every channel the directory names (reps, default security, orgs' security channels), plus `also`."""
     state = await get_directory_state(session)
-    channels = {c for c in (state.reps_channel, state.security_channel) if c}
+    channels = {c for c in (state.reps_channel, state.security_channel, *also) if c}
     rows = await session.scalars(select(col(Org.security_channel)).where(col(Org.security_channel).is_not(None)))
     return channels | {c for c in rows.all() if c}

@@ -28,6 +28,23 @@ async def get_request(session: AsyncSession, *, request_id: int, for_update: boo
     return (await session.scalars(query)).first()
 
 
+async def request_by_submission(session: AsyncSession, *, key: str) -> AccessRequest | None:
+    """The request a modal submission already created, if any."""
+    query = select(AccessRequest).where(col(AccessRequest.submission_key) == key)
+    return (await session.scalars(query)).first()
+
+
+async def insert_request(session: AsyncSession, request: AccessRequest) -> bool:
+    """Store a new request; False when its submission key is taken (the same view was submitted meanwhile)."""
+    try:
+        async with session.begin_nested():
+            session.add(request)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 async def requests_by_ids(session: AsyncSession, *, request_ids: Iterable[int]) -> dict[int, AccessRequest]:
     """The requests with these ids, keyed by id."""
     result: dict[int, AccessRequest] = {}

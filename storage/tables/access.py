@@ -70,6 +70,8 @@ class AccessRequest(SQLModel, table=True):
     nudged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_key: str | None = Field(default=None, max_length=128)
+    # The modal submission (Slack's view id) that created it: a second submission of the same view is the same request.
+    submission_key: str | None = Field(default=None, max_length=128, unique=True, index=True)
 
 
 class RequestApproval(SQLModel, table=True):

@@ -21,6 +21,7 @@ from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.errors import DomainError, InvalidInput, NotOrgAdmin
 from storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
+from storage.queries.requests import insert_request, request_by_submission
 from storage.tables import AccessRequest, Org, RequestStatus, Role, Tier
 
 
@@ -117,6 +118,11 @@ async def submit_request(
 ) -> SubmittedRequest:
     """Create a request, audit it, post it to the reps channel and put the decision buttons in its thread."""
     org = await _org_to_request_for(session, ctx, submission.org_slug)
+    if submission.submission_key:
+        # A double click on Submit sends the same view twice: the second finds the first's request.
+        earlier = await request_by_submission(session, key=submission.submission_key)
+        if earlier is not None and earlier.requester == ctx.user_id:
+            return SubmittedRequest(request=earlier, card=await build_card(session, earlier))
     members = list(dict.fromkeys(m.strip() for m in submission.members if m and m.strip()))
     sub = submission.model_copy(update={"members": members})
     tier = await get_tier(session, tier_id=sub.tier_id) if sub.tier_id else None
@@ -137,9 +143,12 @@ async def submit_request(
         status=RequestStatus.PENDING,
         created_at=now,
         updated_at=now,
+        submission_key=sub.submission_key,
     )
-    session.add(request)
-    await session.flush()
+    if not await insert_request(session, request):
+        earlier = await request_by_submission(session, key=sub.submission_key or "")
+        assert earlier is not None  # the key was taken by a request that exists
+        return SubmittedRequest(request=earlier, card=await build_card(session, earlier))
     request_id = request.id or 0
     request.message_key = parent_key(request_id)
     await session.flush()

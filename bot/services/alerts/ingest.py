@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import alert_notes as notes
@@ -23,7 +23,7 @@ from bot.messages import alerts as msg
 from bot.services import outbox
 from bot.services.alerts.rendering import default_channel, load_cards, render_alerts
 from bot.services.context import ServiceContext
-from bot.services.fields import Timestamp, Token, no_controls
+from bot.services.fields import Timestamp, Token, no_controls, storable
 from storage.queries import alerts as q
 from storage.queries.directory import orgs_by_slugs
 from storage.tables import Alert, Org, Severity
@@ -43,10 +43,20 @@ def _https(value: str) -> str:
     return no_controls(value)
 
 
+def _readable(value: str) -> str:
+    clean = msg.strip_controls(value)
+    if not clean.strip():
+        raise ValueError("must have readable text, not only control characters")
+    return clean
+
+
 def _small_object(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()) > DETAILS_MAX_BYTES:
+    # Producers quote raw evidence here: NUL and unpaired surrogates are dropped (no database stores them).
+    clean = storable(value)
+    assert isinstance(clean, dict)
+    if len(json.dumps(clean, separators=(",", ":"), ensure_ascii=False).encode()) > DETAILS_MAX_BYTES:
         raise ValueError(f"must be at most {DETAILS_MAX_BYTES} bytes of JSON")
-    return value
+    return clean
 
 
 class AlertIn(BaseModel):
@@ -61,13 +71,14 @@ class AlertIn(BaseModel):
     severity: Literal["low", "medium", "high", "critical"]
     # Control characters in a summary are dropped rather than refused: monitoring often quotes
     # raw log lines, and the alert matters more than its formatting.
-    summary: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(msg.strip_controls)]
+    # NUL and unpaired surrogates go before the string is even checked: no database stores them.
+    summary: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_readable), BeforeValidator(storable)]
     occurred_at: Timestamp
     actor: Annotated[Token, Field(max_length=256)] | None = None
     score: Annotated[float, Field(ge=0, le=1)] | None = None
     evidence_url: Annotated[str, Field(max_length=2048), AfterValidator(_https)] | None = None
     fingerprint: Annotated[Token, Field(min_length=1, max_length=512)] | None = None
-    details: Annotated[dict[str, Any], AfterValidator(_small_object)] | None = None
+    details: Annotated[dict[str, Any], AfterValidator(_small_object), BeforeValidator(storable)] | None = None
 
     @property
     def group_key(self) -> tuple[str, str]:

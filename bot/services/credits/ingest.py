@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.context import ServiceContext
 from bot.services.fields import Timestamp, Token
-from storage.queries.credits import credit_grants_by_ids, usage_records_by_ids
+from storage.queries.credits import credit_grants_by_ids, lock_usage, usage_records_by_ids
 from storage.queries.directory import orgs_by_slugs
-from storage.tables import UsageRecord
+from storage.tables import CreditGrant, Org, UsageRecord
 
 
 def _amount(value: object) -> Decimal:
@@ -58,13 +58,24 @@ class UsageRejected(Exception):
         self.item, self.field, self.message = item, field, message
 
 
-async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequence[UsageIn]) -> UsageResult:
-    """Store every new usage record; resent ids (stored earlier or earlier in the batch) are duplicates.
+class UsageConflict(Exception):
+    """A resent id whose org, amount, time or credit grant differ from the stored record; nothing is stored."""
 
-    Raises `UsageRejected` for an unknown org, or a credit grant that is not that org's.
-    """
-    orgs = await orgs_by_slugs(session, slugs={i.org.lower() for i in items})
-    grants = await credit_grants_by_ids(session, ids={i.credit_grant for i in items if i.credit_grant})
+    def __init__(self, item: int, usage_id: str) -> None:
+        super().__init__(f"item {item}: usage id {usage_id!r} was already received with other content")
+        self.item, self.usage_id = item, usage_id
+
+
+def _same(record: UsageRecord, item: UsageIn, org_id: int) -> bool:
+    return (record.org_id, record.amount_usd, record.occurred_at, record.credit_grant_id) == (
+        org_id,
+        item.amount_usd,
+        item.occurred_at,
+        item.credit_grant,
+    )
+
+
+def _check_known(items: Sequence[UsageIn], orgs: dict[str, Org], grants: dict[str, CreditGrant]) -> None:
     for index, item in enumerate(items):
         org = orgs.get(item.org.lower())
         if org is None:
@@ -74,23 +85,32 @@ async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequen
             if grant is None or grant.org_id != org.id:
                 problem = f"unknown credit grant `{item.credit_grant}` for org `{item.org}`"
                 raise UsageRejected(index, "credit_grant", problem)
-    stored = set(await usage_records_by_ids(session, ids=[i.id for i in items]))
-    now = ctx.now()
-    accepted = 0
-    for item in items:
-        if item.id in stored:
-            continue
-        stored.add(item.id)
+
+
+async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequence[UsageIn]) -> UsageResult:
+    """Store every new usage record; a resent id with the same content is a duplicate.
+
+    Raises `UsageRejected` for an unknown org or a credit grant that is not that org's, and
+    `UsageConflict` for a resent id with other content (money is never silently dropped or doubled).
+    Usage ingest is serialised, so the same id sent many times at once is stored once.
+    """
+    await lock_usage(session)
+    orgs = await orgs_by_slugs(session, slugs={i.org.lower() for i in items})
+    _check_known(
+        items, orgs, await credit_grants_by_ids(session, ids={i.credit_grant for i in items if i.credit_grant})
+    )
+    stored = await usage_records_by_ids(session, ids=[i.id for i in items])
+    fresh: dict[str, UsageIn] = {}
+    for index, item in enumerate(items):
         org_id = orgs[item.org.lower()].id or 0
-        record = UsageRecord(
-            id=item.id,
-            org_id=org_id,
-            credit_grant_id=item.credit_grant,
-            amount_usd=item.amount_usd,
-            occurred_at=item.occurred_at,
-            received_at=now,
-        )
-        session.add(record)
-        accepted += 1
+        earlier = stored.get(item.id)
+        if (earlier is not None and not _same(earlier, item, org_id)) or fresh.get(item.id, item) != item:
+            raise UsageConflict(index, item.id)
+        if earlier is None and item.id not in fresh:
+            fresh[item.id] = item
+            session.add(UsageRecord(
+                id=item.id, org_id=org_id, credit_grant_id=item.credit_grant, amount_usd=item.amount_usd,
+                occurred_at=item.occurred_at, received_at=ctx.now(),
+            ))  # fmt: skip
     await session.flush()
-    return UsageResult(accepted, len(items) - accepted)
+    return UsageResult(len(fresh), len(items) - len(fresh))

@@ -286,7 +286,8 @@ def _summary(problems: list[str]) -> str:
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML that also refuses repeated keys and reports impossible dates with their line."""
+    """Safe YAML that also refuses anchors and aliases (an alias bomb expands a few lines into gigabytes),
+    repeated keys, and reports impossible dates with their line."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -314,9 +315,20 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
+def _refuse_anchors(text: str) -> None:
+    """Refuse anchors and aliases before anything is built: a few lines of them expand into gigabytes."""
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+            raise yaml.MarkedYAMLError(
+                problem="anchors and aliases (& and *) are not allowed in a directory file",
+                problem_mark=token.start_mark,
+            )
+
+
 def parse_directory(text: str) -> DirectoryFile:
     """Parse and validate a directory file; every problem is reported in one `DirectoryError`."""
     try:
+        _refuse_anchors(text)
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
