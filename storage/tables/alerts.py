@@ -72,6 +72,8 @@ class Alert(SQLModel, table=True):
     render_pending: bool = Field(default=False)
     # Why the alert is shown in the default channel instead of its own (Slack refused that one).
     reroute_note: str | None = Field(default=None, max_length=300)
+    # Snoozed by a security lead: repeats and escalation stay quiet until then.
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AlertOccurrence(SQLModel, table=True):
