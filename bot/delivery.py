@@ -18,6 +18,7 @@ the row was re-rendered meanwhile, so it shows the newest render).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -103,13 +104,19 @@ class DeliveryWorker:
             self._stopping = False
             self._task = asyncio.create_task(self._loop(), name="trustbot-delivery")
 
-    async def stop(self) -> None:
-        """Stop the loop after the current pass."""
+    async def stop(self, *, grace: float = 15.0) -> None:
+        """Stop the loop after the current pass; cancel it if that pass is still running after `grace` seconds."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            log.warning("delivery pass still running after %gs: cancelling it", grace)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -121,10 +128,11 @@ class DeliveryWorker:
             if sent:
                 continue
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and a loop that ignores cancellation never lets its loop close.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._idle_wait()):
+                    await self._wake.wait()
 
     def _idle_wait(self) -> float:
         now = time.monotonic()

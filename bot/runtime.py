@@ -59,6 +59,14 @@ class PostAckTasks:
             await asyncio.sleep(0)
         return True
 
+    async def cancel_all(self, timeout: float = 5.0) -> None:
+        """Cancel the listeners still running and wait (bounded) for them to end: stopping at once."""
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
 
 @dataclass
 class Runtime:

@@ -106,6 +106,7 @@ class TrustbotServer:
         if self._socket_handler is not None:
             await self._socket_handler.close_async()
             self._socket_handler = None
+        await self.rt.post_ack.cancel_all()
         await self.rt.delivery.stop()
         if self._runner is not None:
             await self._runner.cleanup()
