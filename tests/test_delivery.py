@@ -254,6 +254,18 @@ async def test_a_rate_limit_holds_every_row_of_the_lane(db, fake_slack) -> None:
     assert all(r.available_at > datetime.now(UTC) + timedelta(seconds=20) for r in held)
 
 
+async def test_a_post_backing_off_after_a_500_holds_its_lane_for_every_worker(db, fake_slack) -> None:
+    # The backoff of one worker (or a restarted process) lives in the table, not in its memory.
+    fake_slack.fail("chat.postMessage", status=500, times=1)
+    await queue(db, *[("post_message", {"channel": "C1", "key": f"k{i}", "message": str(i)}) for i in range(2)])
+    await make_worker(db, fake_slack).deliver_once()
+    [first, second] = await rows(db)
+    assert first.available_at > datetime.now(UTC) and second.available_at <= datetime.now(UTC)
+    other_replica = make_worker(db, fake_slack)
+    assert await other_replica.deliver_once() == 0
+    assert fake_slack.messages("C1") == []
+
+
 async def test_a_debounced_edit_does_not_hold_up_the_channel(db, fake_slack) -> None:
     await queue(db, ("post_message", {"channel": "C1", "key": "a", "message": "v0"}))
     worker = make_worker(db, fake_slack)

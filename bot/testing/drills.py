@@ -8,7 +8,8 @@ every outbox row is sent or failed, then compares what reached the fake Slack wi
 `bench/drills.py` (full size, one table).
 
 1–6 run an in-process `TrustbotServer`; 7 and 8 a child `trustbot serve`
-(`bot.testing.drill_process`); 9 two replicas on one PostgreSQL database (`bot.testing.drill_replicas`).
+(`bot.testing.drill_process`); 9 and 10 two replicas on one PostgreSQL database (`bot.testing.drill_replicas`),
+the second with 10 % of writes answered 500.
 """
 
 from __future__ import annotations
@@ -166,19 +167,12 @@ async def outage_drill(database_url: str, workdir: Path, quick: bool, seed: int)
 
 def _process_drills() -> list[Drill]:
     from bot.testing.drill_process import sigkill_drill, sigterm_drill
-    from bot.testing.drill_replicas import replicas_drill
+    from bot.testing.drill_replicas import replicas_500_drill, replicas_drill
 
     return [
         Drill("sigkill", "SIGKILL at random moments in an alert storm with approvals (child serve)", sigkill_drill),
         Drill("sigterm", "SIGTERM during a burst of commands (child serve)", sigterm_drill),
         Drill("replicas", "two serve replicas on one database, racing jobs and clicks", replicas_drill, True),
-    ]
-
-
-def _extra_drills() -> list[Drill]:
-    from bot.testing.drill_replicas import replicas_500_drill
-
-    return [
         Drill("replicas-500", "the replicas drill with 10 % of writes answered 500", replicas_500_drill, True),
     ]
 
@@ -196,15 +190,11 @@ DRILLS: list[Drill] = [
     Drill("down", "Slack down (503) for a minute (3 s short), then back", outage_drill),
     *_process_drills(),
 ]
-# Run only when asked for by name (`bench/drills.py --only replicas-500`): they show known problems.
-# replicas-500: a row backing off in one replica holds its lane only in that replica's memory, so the
-# other replica sends rows queued later in the lane first (out of order; nothing lost or duplicated).
-EXTRA_DRILLS: list[Drill] = _extra_drills()
 
 
 def drill_named(name: str) -> Drill:
     """The drill called `name`."""
-    for drill in [*DRILLS, *EXTRA_DRILLS]:
+    for drill in DRILLS:
         if drill.name == name:
             return drill
     raise KeyError(f"no drill {name!r}; drills: {', '.join(d.name for d in DRILLS)}")
