@@ -144,7 +144,7 @@ async def _orgs(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from bot.clock import parse_rfc3339
-    from bot.services.audit import audit_event_json, iter_audit_events
+    from bot.services.audit import ExportTally, iter_audit_export
     from bot.services.audit_checkpoints import parse_checkpoint
     from storage.database import Database
 
@@ -161,9 +161,14 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
         async with _audit_database(db):
             if args.audit_command == "verify":
                 return await _audit_verify(db, settings, given)
+            tally = ExportTally()
             async with db.sessions() as session:
-                async for event in iter_audit_events(session, since=since):
-                    sys.stdout.write(audit_event_json(event) + "\n")
+                async for line in iter_audit_export(session, tally, since=since):
+                    sys.stdout.write(line + "\n")
+        if tally.corrupt:
+            shown = ", ".join(map(str, tally.corrupt[:10])) + (" …" if len(tally.corrupt) > 10 else "")
+            print(f"{len(tally.corrupt)} corrupt event(s) exported as stored, marked corrupt: {shown}", file=sys.stderr)
+            return 1
         return 0
     finally:
         await db.dispose()

@@ -4,6 +4,7 @@ rewrite without them, corrupt rows are named instead of crashing, and the CLI sa
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +23,9 @@ from bot.services.audit import (
     NEEDS_KEY,
     UNLINKED,
     WRONG_KEY_HINT,
+    ExportTally,
     compute_hash,
+    iter_audit_export,
     record_audit,
     verify_audit_chain,
 )
@@ -189,6 +192,12 @@ async def test_corrupt_fields_are_a_broken_event_naming_its_id(
     await _sql(db, f"UPDATE audit_event SET {column} = {value} WHERE id = 3")
     verdict = await _verify(db, clock)
     assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, CORRUPT)
+    tally = ExportTally()
+    async with db.sessions() as session:
+        lines = [json.loads(line) async for line in iter_audit_export(session, tally)]
+    assert [line["id"] for line in lines] == [1, 2, 3, 4, 5] and tally.corrupt == [3]
+    assert lines[2]["corrupt"] is True and lines[2]["stored"]["subject"] == "x:2"
+    assert "corrupt" not in lines[3] and lines[3]["details"] == {"i": 3, "note": "<!channel>"}
 
 
 async def test_other_breaks_are_still_named(db: Database, clock: FixedClock) -> None:
@@ -373,3 +382,21 @@ async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(
     await _sql(db, "DELETE FROM audit_event WHERE id = 5")
     missing = f"1 event recorded by {GIVEN} is missing (the chain ends at event #4)"
     assert await _cli(capsys, "--checkpoint", copied[1]) == (1, "", f"audit chain broken: {missing}\n")
+
+
+async def test_cli_export_marks_a_corrupt_row_and_exits_1_in_one_line(
+    db: Database,
+    database_url: str,
+    clock: FixedClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _env(monkeypatch, tmp_path, database_url)
+    await _seed(db, clock)
+    value = "CAST('[1]' AS JSON)" if db.dialect == "postgresql" else "'not json'"
+    await _sql(db, f"UPDATE audit_event SET details = {value} WHERE id = 4")
+    code = await asyncio.to_thread(bot.cli.main, ["audit", "export"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.err == "1 corrupt event(s) exported as stored, marked corrupt: 4\n"
+    assert [json.loads(line).get("corrupt", False) for line in captured.out.splitlines()] == [False] * 3 + [True, False]

@@ -255,17 +255,45 @@ async def iter_audit_events(
 
 def audit_event_json(event: AuditEvent) -> str:
     """One JSON line for `trustbot audit export`."""
-    return json.dumps(
-        {
-            "id": event.id,
-            "at": event.at.isoformat().replace("+00:00", "Z"),
-            "actor": event.actor,
-            "action": event.action,
-            "subject": event.subject,
-            "details": event.details,
-            "prev_hash": event.prev_hash,
-            "hash": event.hash,
-            "scheme": event.scheme,
-        },
-        sort_keys=True,
-    )
+    return json.dumps(_export_fields(event.id or 0, event.at, event), sort_keys=True)
+
+
+def _export_fields(event_id: int, at: datetime, event: AuditEvent | _Event) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        "scheme": event.scheme,
+    }
+
+
+@dataclass
+class ExportTally:
+    """What one export wrote: the ids of rows that could not be read (exported as stored, marked corrupt)."""
+
+    corrupt: list[int] = field(default_factory=list)
+
+
+async def iter_audit_export(
+    session: AsyncSession, tally: ExportTally, *, since: datetime | None = None, batch: int = 5000
+) -> AsyncIterator[str]:
+    """JSON lines of `trustbot audit export`: rows are read raw, so a corrupt one is a marked line, not a traceback.
+
+    A corrupt row is exported whatever `since` says (its time cannot be read), with each stored field as text.
+    """
+    last_id = 0
+    while rows := await q.stored_events_after(session, after_id=last_id, limit=batch):
+        for row in rows:
+            last_id = row.id
+            event = _decode(row)
+            if event is None:
+                tally.corrupt.append(row.id)
+                stored = {name: None if value is None else str(value) for name, value in vars(row).items()}
+                yield json.dumps({"id": row.id, "corrupt": True, "stored": stored}, sort_keys=True)
+            elif since is None or event.at >= since:
+                yield json.dumps(_export_fields(row.id, event.at, event), sort_keys=True)
