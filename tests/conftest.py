@@ -43,6 +43,12 @@ def _sqlite_template(tmp_root: Path) -> Path:
     return _template_dir / "template.db"
 
 
+_END_OTHER_SESSIONS = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
+
+
 def _pg_reset() -> None:
     """Migrate the PostgreSQL test database once per session, then empty it before each test."""
     global _pg_migrated
@@ -62,6 +68,10 @@ def _pg_reset() -> None:
 
         engine = create_async_engine(PG_URL, poolclass=NullPool)  # type: ignore[arg-type]
         async with engine.begin() as connection:
+            # A connection left behind by an earlier test (its event loop closed, or a child process
+            # not yet reaped) can hold a transaction open, and TRUNCATE would wait for it forever.
+            await connection.execute(text(_END_OTHER_SESSIONS))
+            await connection.execute(text("SET LOCAL lock_timeout = '20s'"))
             names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
             await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         await engine.dispose()
