@@ -175,8 +175,10 @@ def event_callback_body(*, event: dict[str, Any], event_id: str, team_id: str = 
 
 
 def _find_option(message: Message, placeholder: str, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The static select shown as `placeholder` in `message` (with its block_id) and its option labelled `text`."""
-    for block in message.blocks or []:
+    """The static select shown as `placeholder` in `message` (or in an earlier version a stale client still shows),
+    with its block_id, and its option labelled `text`."""
+    blocks = [b for version in [message, *reversed(message.edits)] for b in version.blocks or []]
+    for block in blocks:
         for element in block.get("elements") or [] if block.get("type") == "actions" else []:
             if element.get("type") == "static_select" and (element.get("placeholder") or {}).get("text") == placeholder:
                 for option in element.get("options") or []:
