@@ -186,12 +186,21 @@ async def test_a_repeat_after_the_snooze_ended_is_announced_again(abot: RunningB
 
 async def test_once_the_org_is_suspended_no_alert_of_it_offers_suspend_access(abot: RunningBot) -> None:
     first = await raise_alert(abot, id="a-1", signal="exfiltration")
-    await raise_alert(abot, id="b-1", signal="jailbreak")
+    second = await raise_alert(abot, id="b-1", signal="jailbreak")
     assert all("Suspend access" in m.buttons() for m in abot.slack.messages(CHANNEL))
+    await abot.driver.click(OPS, second, "Suspend access")  # an operator opens the second one's confirmation
+    await abot.settle()
+    racing = abot.slack.views(OPS)[-1]
     await abot.driver.click(SEC, first, "Suspend access")
     await abot.settle()
     await abot.driver.submit(SEC, abot.slack.views(SEC)[-1], reason="Confirmed exfiltration")
     await abot.settle()
+    late = await abot.driver.submit(OPS, racing, reason="Same actor")  # … and confirms after the lead did
+    await abot.settle()
+    assert "already suspended by a security action" in json.dumps(late.json)
+    assert [e.action for e in await audited(abot)] == ["alert.suspend_access"]
+    [_, stored] = await alerts(abot)
+    assert stored.suspended_by is None
     first, second = abot.slack.messages(CHANNEL)
     assert "Suspend access" not in first.buttons() and "Suspend access" not in second.buttons()
     assert status_line(abot, 1) == (
