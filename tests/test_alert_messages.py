@@ -83,9 +83,8 @@ def _all_text(rendered: msg.Rendered) -> str:
 
 
 def _buttons(rendered: msg.Rendered) -> list[dict]:
-    return [
-        e for b in rendered.to_dict()["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"
-    ]
+    actions = [b for b in rendered.to_dict()["blocks"] if b["type"] == "actions"]
+    return [e for b in actions for e in b["elements"] if e["type"] == "button"]
 
 
 def test_message_shows_everything_the_lead_needs() -> None:

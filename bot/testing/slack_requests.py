@@ -119,9 +119,7 @@ def block_actions_body(
         ],
     }
     if selected_option is not None:
-        action = payload["actions"][0]
-        del action["value"], action["text"]
-        action.update(type="static_select", selected_option=selected_option)
+        payload["actions"] = [_as_select(payload["actions"][0], selected_option)]
     if channel_id:
         payload["channel"] = {"id": channel_id, "name": channel_id.lower()}
     if message is not None:
@@ -131,6 +129,12 @@ def block_actions_body(
     if response_url:
         payload["response_url"] = response_url
     return _payload_form(payload)
+
+
+def _as_select(action: dict[str, Any], option: dict[str, Any]) -> dict[str, Any]:
+    """A button action turned into the choice of `option` in a static select, as Slack sends it."""
+    kept = {k: v for k, v in action.items() if k not in ("value", "text")}
+    return {**kept, "type": "static_select", "selected_option": option}
 
 
 def view_submission_body(
