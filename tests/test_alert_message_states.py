@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.ids import Action
+from bot.messages import alert_lists as lists
 from bot.messages import alert_notes as notes
 from bot.messages import alerts as msg
 from bot.messages.text import slack_date
@@ -188,3 +189,11 @@ def test_snooze_notes() -> None:
         f":alarm_clock: The snooze ended: alert #7 is active again (3 occurrences so far, last seen "
         f"{slack_date(NOW + timedelta(minutes=5))})."
     )
+
+
+def test_alert_list_says_which_alerts_are_snoozed() -> None:
+    listing = lists.build_alert_list(
+        [(_alert(snoozed_until=LATER), "Acme Security"), (_alert(id=8), "Acme")], "Open", "UTC"
+    )
+    first, second = [b["text"]["text"] for b in listing.to_dict()["blocks"][1:3]]
+    assert first.endswith(f", snoozed until {slack_date(LATER)}") and "snoozed" not in second
