@@ -1,5 +1,5 @@
 """What security leads and operators do with an alert: acknowledge (and take it back), escalate,
-resolve, mark false positive, and suspend the org's access. Snoozing lives in `snooze`.
+resolve, mark false positive, snooze (its end is in `snooze`), and suspend the org's access.
 
 Every state change is a conditional update, so double clicks and racing clicks change nothing
 twice; each one re-renders the message in place and records who did what in its thread and in
