@@ -19,6 +19,8 @@ class Action(StrEnum):
     ALERT_SUSPEND = "alert.suspend"
     ALERT_FALSE_POSITIVE = "alert.false_positive"
     ALERT_RESOLVE = "alert.resolve"
+    ALERT_UNACKNOWLEDGE = "alert.unacknowledge"
+    ALERT_SNOOZE = "alert.snooze"  # a static select: 1 hour, 4 hours, 24 hours
     ALERT_EVIDENCE = "alert.evidence"  # a link button: Slack opens the URL and tells us of the click
 
 

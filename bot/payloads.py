@@ -7,7 +7,7 @@ tampered or stale value raises `pydantic.ValidationError`, which handlers treat 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,6 +47,17 @@ class AlertRef(_Payload):
     """Names one alert: every alert button's value and the suspend modal's metadata."""
 
     alert_id: Id
+
+
+SnoozeHours = Literal[1, 4, 24]
+SNOOZE_HOURS: tuple[SnoozeHours, ...] = (1, 4, 24)
+
+
+class AlertSnooze(_Payload):
+    """One option of an alert's **Snooze** select: the alert and for how long."""
+
+    alert_id: Id
+    hours: SnoozeHours
 
 
 class DecisionContext(_Payload):

@@ -1,4 +1,4 @@
-"""Alert listeners: the alert buttons, the suspend-confirmation modal, `/trust alerts [org]`."""
+"""Alert listeners: the alert buttons, the Snooze select, the suspend-confirmation modal, `/trust alerts [org]`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.ids import Action, Block, Element, View
 from bot.messages import alert_lists as lists
 from bot.messages import alert_notes as notes
-from bot.messages.text import mention
-from bot.payloads import AlertRef, view_text
+from bot.messages.text import mention, slack_date
+from bot.payloads import AlertRef, AlertSnooze, view_text
 from bot.runtime import Runtime
-from bot.services.alerts.actions import AlertAction, act_on_alert, open_suspend, suspend_access
+from bot.services.alerts.actions import AlertAction, act_on_alert, open_suspend, snooze_alert, suspend_access
 from bot.services.alerts.listing import list_alerts
 from bot.services.context import Person
 from handlers.commands import SlashCall, subcommand
@@ -20,6 +20,7 @@ from handlers.common import action_value, guarded, parse_payload, reply, run_ser
 
 TRANSITION_ACTIONS = {
     Action.ALERT_ACKNOWLEDGE: AlertAction.ACKNOWLEDGE,
+    Action.ALERT_UNACKNOWLEDGE: AlertAction.UNACKNOWLEDGE,
     Action.ALERT_ESCALATE: AlertAction.ESCALATE,
     Action.ALERT_FALSE_POSITIVE: AlertAction.FALSE_POSITIVE,
     Action.ALERT_RESOLVE: AlertAction.RESOLVE,
@@ -35,6 +36,14 @@ def _transition_listener(rt: Runtime, action: AlertAction) -> Any:
         await reply(respond, f"Alert #{done.alert_id}: done — {mention(done.user_id)} {done.verb}.")
 
     return listener
+
+
+def selected_value(body: dict[str, Any]) -> str:
+    """The value of the option chosen in a select (empty when absent or malformed)."""
+    action = (body.get("actions") or [{}])[0]
+    option = action.get("selected_option") if isinstance(action, dict) else None
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 @subcommand("alerts")
@@ -53,6 +62,20 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @app.action(Action.ALERT_EVIDENCE)
     async def evidence_opened(ack: Any) -> None:
         await ack()  # Slack opened the link in the person's browser; there is nothing to do
+
+    @app.action(Action.ALERT_SNOOZE)
+    @guarded(rt)
+    async def snooze_chosen(ack: Any, body: dict[str, Any], respond: Any, person: Person) -> None:
+        await ack()
+        choice = parse_payload(AlertSnooze, selected_value(body))
+        done = await run_service(
+            rt, person, lambda s, ctx: snooze_alert(s, ctx, alert_id=choice.alert_id, hours=choice.hours)
+        )
+        await reply(
+            respond,
+            f"Alert #{done.alert_id}: snoozed until {slack_date(done.until)} — repeats are counted quietly "
+            "and it will not escalate until then.",
+        )
 
     @app.action(Action.ALERT_SUSPEND)
     @guarded(rt)

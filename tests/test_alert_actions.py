@@ -106,8 +106,8 @@ async def test_closed_alert_refuses_further_actions(abot: RunningBot) -> None:
     await abot.driver.click(SEC, stale, "Acknowledge")
     await abot.settle()
     assert (
-        last_text(abot)
-        == ":no_entry: Alert #1 is already resolved by <@U0SEC1> on 2026-11-02 09:00 UTC; nothing changed."
+        last_text(abot) == ":no_entry: Alert #1 is already resolved by <@U0SEC1> on "
+        "<!date^1793610000^{date_short_pretty} {time}|2026-11-02 09:00 UTC>; nothing changed."
     )
     [stored] = await alerts(abot)
     assert stored.status == AlertStatus.RESOLVED

@@ -16,7 +16,7 @@ from bot.payloads import AlertRef
 from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-BUTTONS = ["Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve"]
+BUTTONS = ["Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve"]  # and the Snooze select
 
 
 def _alert(**overrides: object) -> Alert:
@@ -83,11 +83,12 @@ def _all_text(rendered: msg.Rendered) -> str:
 
 
 def _buttons(rendered: msg.Rendered) -> list[dict]:
-    return [e for b in rendered.to_dict()["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    actions = [b for b in rendered.to_dict()["blocks"] if b["type"] == "actions"]
+    return [e for b in actions for e in b["elements"] if e["type"] == "button"]
 
 
 def test_message_shows_everything_the_lead_needs() -> None:
-    rendered = msg.build_alert_message(_card(), "UTC")
+    rendered = msg.build_alert_message(_card())
     body = _all_text(rendered)
     for needle in (
         "Acme Security",
@@ -98,11 +99,11 @@ def test_message_shows_everything_the_lead_needs() -> None:
         "https://mon.example/e/1",
         "Occurrences",
         "*Occurrences*\\n3",
-        "2026-11-02 09:00 UTC",
-        "2026-11-02 09:05 UTC",
+        f"*First seen*\\n<!date^{int(NOW.timestamp())}^{{date_short_pretty}} {{time}}|2026-11-02 09:00 UTC>",
+        f"*Last seen*\\n<!date^{int(NOW.timestamp()) + 300}^{{date_short_pretty}} {{time}}|2026-11-02 09:05 UTC>",
         "Enhanced",
         "blanket + 2 people",
-        "expires 2027-01-01",
+        "expires <!date^1798761600^{date_short_pretty}|2027-01-01>",
         "Open",
     ):
         assert needle in body, needle
@@ -110,7 +111,7 @@ def test_message_shows_everything_the_lead_needs() -> None:
 
 
 def test_buttons_are_the_contract_labels_with_typed_values() -> None:
-    buttons = _buttons(msg.build_alert_message(_card(), "UTC"))
+    buttons = _buttons(msg.build_alert_message(_card()))
     assert [b["text"]["text"] for b in buttons] == BUTTONS
     assert {b["action_id"] for b in buttons} == {
         Action.ALERT_ACKNOWLEDGE,
@@ -124,19 +125,19 @@ def test_buttons_are_the_contract_labels_with_typed_values() -> None:
 
 def test_closed_alert_has_no_buttons_and_says_who() -> None:
     alert = _alert(status=AlertStatus.RESOLVED, closed_by="U0SEC1", closed_at=NOW)
-    rendered = msg.build_alert_message(_card(alert), "UTC")
+    rendered = msg.build_alert_message(_card(alert))
     assert _buttons(rendered) == []
     assert "Resolved" in _all_text(rendered) and "<@U0SEC1>" in _all_text(rendered)
 
 
 def test_medium_does_not_mention_leads() -> None:
-    rendered = msg.build_alert_message(_card(_alert(severity="medium")), "UTC")
+    rendered = msg.build_alert_message(_card(_alert(severity="medium")))
     assert "<@U0SEC1>" not in rendered.text
 
 
 def test_unknown_org_is_marked() -> None:
     alert = _alert(org_id=None, org_slug="initech")
-    rendered = msg.build_alert_message(msg.AlertCard(alert=alert, org=None), "UTC")
+    rendered = msg.build_alert_message(msg.AlertCard(alert=alert, org=None))
     assert "unknown org" in rendered.text
     assert "not in the directory" in _all_text(rendered)
 
@@ -145,13 +146,13 @@ def test_suspension_is_shown() -> None:
     alert = _alert(
         status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="Confirmed exfil"
     )
-    body = _all_text(msg.build_alert_message(_card(alert), "UTC"))
+    body = _all_text(msg.build_alert_message(_card(alert)))
     assert "Access suspended" in body and "Confirmed exfil" in body
 
 
 def test_summary_is_escaped_and_stripped_of_control_characters() -> None:
     alert = _alert(summary="<!channel> ping <@U0OPS1> <https://evil.example|click> & \x07bell\x1b[31m")
-    rendered = msg.build_alert_message(_card(alert), "UTC")
+    rendered = msg.build_alert_message(_card(alert))
     body = _all_text(rendered)
     assert "<!channel>" not in body and "<@U0OPS1>" not in body and "<https://evil" not in body
     assert "&lt;!channel&gt;" in body and "&amp;" in body
@@ -188,7 +189,7 @@ def test_alert_list_and_summary() -> None:
 
 @given(st.text(max_size=500))
 def test_any_summary_renders_within_limits_and_inert(summary: str) -> None:
-    rendered = msg.build_alert_message(_card(_alert(summary=summary)), "UTC")
+    rendered = msg.build_alert_message(_card(_alert(summary=summary)))
     data = rendered.to_dict()
     assert len(rendered.text) <= 3000
     for block in data["blocks"]:

@@ -213,14 +213,16 @@ CASES: list[partial[Any]] = [
     partial(reverification.build_restored_dm, INFO, REQUESTER),
     partial(reverification.build_removed_member_dm, INFO, REQUESTER),
     partial(reverification.build_verify_choices, [INFO, INFO]),
-    partial(alerts.build_alert_message, alert_card(), "UTC"),
-    partial(alerts.build_alert_message, alert_card(**UNKNOWN), "UTC"),
+    partial(alerts.build_alert_message, alert_card()),
+    partial(alerts.build_alert_message, alert_card(**UNKNOWN)),
     partial(alert_notes.action_note, alert(), LEAD, "acknowledged this alert", EVIL),
     partial(alert_notes.critical_dm, alert_card()),
     partial(alert_notes.suspension_dm, alert_card(), LEAD, EVIL, 2),
     partial(alert_notes.escalation_note, alert_card(), 15, [LEAD]),
     partial(alert_notes.escalation_dm, alert_card(**UNKNOWN), 15),
     partial(alert_notes.build_suspend_modal, alert_card()),
+    partial(alert_notes.snooze_note, LEAD, NOW),
+    partial(alert_notes.snooze_ended_note, alert()),
     partial(alert_notes.refused_channel_dm, alert_card(), "C0SEC", EVIL, shown_in="C0OTHER"),
     partial(alert_lists.build_alert_list, UNKNOWN_ROWS, f"Open alerts for {EVIL}", "UTC"),
     partial(alert_lists.build_alert_list, [], f"Open alerts for {EVIL}", "UTC"),
@@ -235,6 +237,7 @@ CASES: list[partial[Any]] = [
 NOTHING_TO_SHOW = {"build_approval_ack", "build_approval_recorded_note", "build_approved_note", "build_expired_note"}
 NOTHING_TO_SHOW |= {"build_nudge_note", "build_escalation_note", "build_request_expired_note", "build_suspended_note"}
 NOTHING_TO_SHOW |= {"escalation_note", "build_request_actions", "build_reverified_note"}
+NOTHING_TO_SHOW |= {"snooze_note", "snooze_ended_note"}
 PLAIN_TEXT_ONLY = (UNKNOWN_HOME, MULTI_ORG_FORM)  # the org select shows names in plain_text only
 # Builders whose text is mrkdwn the caller already escaped, by contract.
 TRUSTED_TEXT = {"build_thread_note", "build_alert_note"}

@@ -16,11 +16,12 @@ from bot.messages.alerts import (
     SEVERITY_EMOJI,
     STATUS_LABEL,
     context_line,
+    is_snoozed,
     mrkdwn,
     one_line,
     severity_label,
 )
-from bot.messages.text import Rendered, format_datetime, mention, plural, safe, truncate
+from bot.messages.text import Rendered, format_datetime, mention, plural, safe, slack_date, truncate
 from storage.tables import Alert
 
 
@@ -63,7 +64,8 @@ def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str
                         f"{one_line(alert.signal, 64)} · {STATUS_LABEL.get(alert.status, alert.status)}\n"
                         f"{one_line(alert.summary, 300)}\n{plural(alert.occurrences, 'occurrence')}, last seen "
                         f"{format_datetime(alert.last_seen, tz)}"
-                        + (f", owner {mention(alert.owner)}" if alert.owner else ""),
+                        + (f", owner {mention(alert.owner)}" if alert.owner else "")
+                        + (f", snoozed until {slack_date(alert.snoozed_until)}" if is_snoozed(alert, None) else ""),
                         3000,
                     )
                 )

@@ -3,6 +3,8 @@ and the suspend-confirmation modal."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from slack_sdk.models.blocks import (
     InputBlock,
     PlainTextInputElement,
@@ -26,7 +28,7 @@ from bot.messages.alerts import (
     severity_label,
     strip_controls,
 )
-from bot.messages.text import Rendered, mention, mentions, plural, quote, safe, truncate
+from bot.messages.text import Rendered, mention, mentions, plural, quote, safe, slack_date, truncate
 from bot.payloads import AlertRef
 from storage.tables import Alert, GrantStatus
 
@@ -42,6 +44,22 @@ def action_note(alert: Alert, user_id: str, verb: str, reason: str | None = None
     if reason:
         text += f"\n{quote(strip_controls(reason), 2500)}"
     return build_alert_note(text)
+
+
+def snooze_note(user_id: str, until: datetime) -> Rendered:
+    """Thread record of a snooze: who, and until when (in each reader's zone)."""
+    return build_alert_note(
+        f":zzz: {mention(user_id)} snoozed this alert until {slack_date(until)}: repeats are counted "
+        "but not announced, and it does not escalate until then."
+    )
+
+
+def snooze_ended_note(alert: Alert) -> Rendered:
+    """Thread record of a snooze running out: the alert is loud again."""
+    return build_alert_note(
+        f":alarm_clock: The snooze ended: alert #{alert.id} is active again "
+        f"({plural(alert.occurrences, 'occurrence')} so far, last seen {slack_date(alert.last_seen)})."
+    )
 
 
 def critical_dm(card: AlertCard) -> Rendered:
@@ -82,7 +100,7 @@ def escalation_dm(card: AlertCard, minutes: float) -> Rendered:
 def build_suspend_modal(card: AlertCard) -> View:
     """Confirmation modal for **Suspend access**: what will be suspended, and a required reason."""
     active = [g for g in card.grants if g.grant.status == GrantStatus.ACTIVE]
-    at_stake = "\n".join(f"• {grant_line(g, None)}" for g in active[:MAX_GRANTS_SHOWN]) or "No active grants right now."
+    at_stake = "\n".join(f"• {grant_line(g)}" for g in active[:MAX_GRANTS_SHOWN]) or "No active grants right now."
     return View(
         type="modal",
         callback_id=ViewId.ALERT_SUSPEND_CONFIRM,

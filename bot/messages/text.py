@@ -138,6 +138,15 @@ def format_datetime(value: datetime | None, tz: tzinfo | str | None = None) -> s
     return f"{local.strftime('%Y-%m-%d %H:%M')} {zone_name(tz)}"
 
 
+def slack_date(value: datetime | None, *, with_time: bool = True) -> str:
+    """`<!date^…>`: Slack shows `value` in each reader's own zone; the fallback (old clients, notifications) is UTC."""
+    if value is None:
+        return "—"
+    token = "{date_short_pretty} {time}" if with_time else "{date_short_pretty}"
+    fallback = format_datetime(value, "UTC") if with_time else format_date(value, "UTC")
+    return f"<!date^{int(value.timestamp())}^{token}|{fallback}>"
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """`1 person`, `3 people`."""
     return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"

@@ -84,8 +84,9 @@ def block_actions_body(
     trigger_id: str | None = None,
     team_id: str = "T0TEAM",
     text: str = "",
+    selected_option: dict[str, Any] | None = None,
 ) -> bytes:
-    """A `block_actions` payload for one button click, form-encoded."""
+    """A `block_actions` payload for one button click (or, with `selected_option`, a static select choice)."""
     now = f"{time.time():.6f}"
     if channel_id and message_ts:
         container: dict[str, Any] = {
@@ -117,6 +118,8 @@ def block_actions_body(
             }
         ],
     }
+    if selected_option is not None:
+        payload["actions"] = [_as_select(payload["actions"][0], selected_option)]
     if channel_id:
         payload["channel"] = {"id": channel_id, "name": channel_id.lower()}
     if message is not None:
@@ -126,6 +129,12 @@ def block_actions_body(
     if response_url:
         payload["response_url"] = response_url
     return _payload_form(payload)
+
+
+def _as_select(action: dict[str, Any], option: dict[str, Any]) -> dict[str, Any]:
+    """A button action turned into the choice of `option` in a static select, as Slack sends it."""
+    kept = {k: v for k, v in action.items() if k not in ("value", "text")}
+    return {**kept, "type": "static_select", "selected_option": option}
 
 
 def view_submission_body(
@@ -167,6 +176,19 @@ def event_callback_body(*, event: dict[str, Any], event_id: str, team_id: str = 
             "is_ext_shared_channel": False,
         }
     ).encode()
+
+
+def _find_option(message: Message, placeholder: str, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The static select shown as `placeholder` in `message` (or in an earlier version a stale client still shows),
+    with its block_id, and its option labelled `text`."""
+    blocks = [b for version in [message, *reversed(message.edits)] for b in version.blocks or []]
+    for block in blocks:
+        for element in block.get("elements") or [] if block.get("type") == "actions" else []:
+            if element.get("type") == "static_select" and (element.get("placeholder") or {}).get("text") == placeholder:
+                for option in element.get("options") or []:
+                    if option["text"]["text"] == text:
+                        return {**element, "block_id": block.get("block_id", "b")}, option
+    raise AssertionError(f"no select {placeholder!r} with option {text!r} in message {message.ts} in {message.channel}")
 
 
 def _find_button(message: Message, text: str) -> dict[str, Any]:
@@ -282,6 +304,24 @@ class SlackDriver:
             trigger_id=self.fake.new_trigger_id(user),
             team_id=self.team_id,
             text=button_text,
+        )
+        return await self.post_signed(body)
+
+    async def choose(self, user: str, message: Message, placeholder: str, option_text: str) -> DriverResponse:
+        """`user` picks `option_text` in the static select shown as `placeholder` in `message`."""
+        select, option = _find_option(message, placeholder, option_text)
+        body = block_actions_body(
+            user_id=user,
+            action_id=select.get("action_id", ""),
+            value="",
+            block_id=select.get("block_id", "b"),
+            channel_id=message.channel,
+            message_ts=message.ts,
+            message={"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+            response_url=self.fake.new_response_url(user, message.channel, message.ts),
+            trigger_id=self.fake.new_trigger_id(user),
+            team_id=self.team_id,
+            selected_option=option,
         )
         return await self.post_signed(body)
 

@@ -39,18 +39,22 @@ async def existing_event_ids(session: AsyncSession, *, event_ids: Sequence[str])
 
 
 async def open_alerts_by_fingerprint(
-    session: AsyncSession, *, fingerprints: Iterable[tuple[str, str]], since: datetime
+    session: AsyncSession, *, fingerprints: Iterable[tuple[str, str]], since: datetime, now: datetime | None = None
 ) -> dict[tuple[str, str], Alert]:
-    """The newest active alert per (org slug, fingerprint) that saw activity at or after `since`."""
+    """The newest active alert per (org slug, fingerprint) that saw activity at or after `since`,
+    or is snoozed past `now` (a snoozed alert keeps grouping its repeats however sparse they are)."""
     wanted = set(fingerprints)
     if not wanted:
         return {}
+    recent = col(Alert.updated_at) >= since
+    if now is not None:
+        recent = recent | (col(Alert.snoozed_until) > now)
     query = (
         select(Alert)
         .where(
             col(Alert.fingerprint).in_(sorted({fp for _, fp in wanted})),
             col(Alert.status).in_(ACTIVE_ALERTS),
-            col(Alert.updated_at) >= since,
+            recent,
         )
         .order_by(col(Alert.id))
     )
@@ -135,20 +139,44 @@ async def count_active_alerts(session: AsyncSession, *, org_ids: Iterable[int] |
 
 
 async def overdue_alerts(
-    session: AsyncSession, *, before: datetime, severities: Sequence[str], limit: int = 500
+    session: AsyncSession, *, before: datetime, severities: Sequence[str], now: datetime, limit: int = 500
 ) -> list[Alert]:
-    """Open (never acknowledged) alerts of these severities opened before `before`."""
+    """Open (unacknowledged) alerts of these severities opened before `before` and not snoozed at `now`."""
     query = (
         select(Alert)
         .where(
             col(Alert.status) == AlertStatus.OPEN,
             col(Alert.severity).in_(list(severities)),
             col(Alert.created_at) <= before,
+            col(Alert.snoozed_until).is_(None) | (col(Alert.snoozed_until) <= now),
         )
         .order_by(col(Alert.id))
         .limit(limit)
     )
     return list((await session.scalars(query)).all())
+
+
+async def ended_snoozes(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[Alert]:
+    """Alerts whose snooze ran out at or before `now` (still marked snoozed), oldest snooze first."""
+    query = (
+        select(Alert)
+        .where(col(Alert.snoozed_until).is_not(None), col(Alert.snoozed_until) <= now)
+        .order_by(col(Alert.snoozed_until), col(Alert.id))
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def clear_snooze(session: AsyncSession, *, alert_id: int, until: datetime) -> bool:
+    """Unmark the snooze that ends at `until` (not a newer one set meanwhile); True when this call did."""
+    query = (
+        update(Alert)
+        .where(col(Alert.id) == alert_id, col(Alert.snoozed_until) == until)
+        .values(snoozed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(query)
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 async def held_back_alerts(session: AsyncSession, *, channel: str, limit: int | None = None) -> list[Alert]:

@@ -1,5 +1,5 @@
-"""What security leads and operators do with an alert: acknowledge, escalate, resolve, mark false
-positive, and suspend the org's access.
+"""What security leads and operators do with an alert: acknowledge (and take it back), escalate,
+resolve, mark false positive, snooze (its end is in `snooze`), and suspend the org's access.
 
 Every state change is a conditional update, so double clicks and racing clicks change nothing
 twice; each one re-renders the message in place and records who did what in its thread and in
@@ -9,6 +9,7 @@ the audit log.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.ids import Block
 from bot.messages import alert_notes as notes
 from bot.messages import alerts as msg
-from bot.messages.text import Rendered, format_datetime, mention, plural
+from bot.messages.text import Rendered, mention, plural, slack_date
+from bot.payloads import SNOOZE_HOURS
 from bot.services import outbox
 from bot.services.alerts.escalation import tell_escalation
 from bot.services.alerts.rendering import load_cards, render_alerts
@@ -26,7 +28,7 @@ from bot.services.context import ServiceContext
 from bot.services.directory.people import org_people
 from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidInput, InvalidState, NotSecurityLead
 from storage.queries import alerts as q
-from storage.queries.grants import suspend_for_security
+from storage.queries.grants import has_security_suspension, suspend_for_security
 from storage.tables import ACTIVE_ALERTS, Alert, AlertStatus
 
 
@@ -34,6 +36,7 @@ class AlertAction(StrEnum):
     """The state changes a button asks for."""
 
     ACKNOWLEDGE = "acknowledge"
+    UNACKNOWLEDGE = "unacknowledge"
     ESCALATE = "escalate"
     RESOLVE = "resolve"
     FALSE_POSITIVE = "false_positive"
@@ -49,6 +52,10 @@ class _Transition:
 TRANSITIONS = {
     AlertAction.ACKNOWLEDGE: _Transition(
         (AlertStatus.OPEN, AlertStatus.ESCALATED), AlertStatus.ACKNOWLEDGED, "acknowledged this alert and owns it"
+    ),
+    # Back to Open, owner dropped: the alert is nobody's again and escalates if still unattended.
+    AlertAction.UNACKNOWLEDGE: _Transition(
+        (AlertStatus.ACKNOWLEDGED,), AlertStatus.OPEN, "unacknowledged this alert; it is open again"
     ),
     AlertAction.ESCALATE: _Transition(
         (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED), AlertStatus.ESCALATED, "escalated this alert"
@@ -89,13 +96,14 @@ async def authorized_alert(session: AsyncSession, ctx: ServiceContext, alert_id:
     raise NotSecurityLead(f"Only the org's security leads or operators can act on alert #{alert_id}; nothing changed.")
 
 
-def _closed_error(alert: Alert, ctx: ServiceContext) -> AlreadyDecided:
+def closed_error(alert: Alert) -> AlreadyDecided:
+    """The refusal for acting on an alert whose state moved on: who moved it, and when."""
     who = f" by {mention(alert.closed_by or alert.owner or '')}" if (alert.closed_by or alert.owner) else ""
-    when = f" on {format_datetime(alert.closed_at, ctx.tz)}" if alert.closed_at else ""
+    when = f" on {slack_date(alert.closed_at)}" if alert.closed_at else ""
     return AlreadyDecided(f"Alert #{alert.id} is already {alert.status.replace('_', ' ')}{who}{when}; nothing changed.")
 
 
-async def _after_change(session: AsyncSession, ctx: ServiceContext, alert_id: int, note: Rendered) -> msg.AlertCard:
+async def after_change(session: AsyncSession, ctx: ServiceContext, alert_id: int, note: Rendered) -> msg.AlertCard:
     """Re-render the message in place (at once) and record the action in its thread."""
     alert = await q.get_alert(session, alert_id=alert_id)
     if alert is None:
@@ -115,6 +123,8 @@ async def act_on_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
     values: dict[str, Any] = {"status": step.to, "updated_at": now}
     if action == AlertAction.ACKNOWLEDGE:
         values["owner"] = user_id
+    elif action == AlertAction.UNACKNOWLEDGE:
+        values["owner"] = None
     elif action == AlertAction.ESCALATE:
         values["escalated_at"] = now
     else:
@@ -123,13 +133,38 @@ async def act_on_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
         alert = await authorized_alert(session, ctx, alert_id)
         if alert.status == step.to and (action != AlertAction.ACKNOWLEDGE or alert.owner == user_id):
             raise AlreadyDone(f"Alert #{alert_id} is already {step.to.replace('_', ' ')}; nothing changed.")
-        raise _closed_error(alert, ctx)
-    card = await _after_change(session, ctx, alert_id, notes.action_note(alert, user_id, step.verb))
+        raise closed_error(alert)
+    card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, step.verb))
     if action == AlertAction.ESCALATE:
         await tell_escalation(session, ctx, card, manual=True)
     details = {"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to}
     await record_audit(session, ctx, action=f"alert.{action}", subject=f"alert:{alert_id}", details=details)
     return Acted(alert_id=alert_id, user_id=user_id, verb=step.verb)
+
+
+@dataclass(frozen=True)
+class Snoozed:
+    """An alert someone just snoozed, and until when."""
+
+    alert_id: int
+    user_id: str
+    until: datetime
+
+
+async def snooze_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: int, hours: int) -> Snoozed:
+    """Mute the alert's repeats and escalation for `hours` (1, 4 or 24); audited, noted in its thread."""
+    if hours not in SNOOZE_HOURS:
+        raise InvalidInput(f"Snooze for {', '.join(str(h) for h in SNOOZE_HOURS)} hours; nothing changed.")
+    alert = await authorized_alert(session, ctx, alert_id)
+    now, user_id = ctx.now(), ctx.user_id
+    until = now + timedelta(hours=hours)
+    values = {"snoozed_until": until, "updated_at": now}
+    if not await q.transition_alert(session, alert_id=alert_id, from_statuses=ACTIVE_ALERTS, values=values):
+        raise closed_error(await authorized_alert(session, ctx, alert_id))
+    await after_change(session, ctx, alert_id, notes.snooze_note(user_id, until))
+    details = {"org": alert.org_slug, "fingerprint": alert.fingerprint, "hours": hours, "until": until.isoformat()}
+    await record_audit(session, ctx, action="alert.snooze", subject=f"alert:{alert_id}", details=details)
+    return Snoozed(alert_id=alert_id, user_id=user_id, until=until)
 
 
 def _check_suspendable(alert: Alert) -> None:
@@ -146,11 +181,20 @@ def _check_suspendable(alert: Alert) -> None:
         raise AlreadyDecided(f"Alert #{alert.id} is {alert.status.replace('_', ' ')}; nothing changed.")
 
 
+def _org_already_suspended(alert: Alert) -> AlreadyDone:
+    return AlreadyDone(
+        f"Every grant of `{msg.clean(alert.org_slug, 64)}` is already suspended by a security action; nothing changed."
+    )
+
+
 async def open_suspend(session: AsyncSession, ctx: ServiceContext, *, alert_id: int) -> msg.AlertCard:
     """What the **Suspend access** confirmation shows, after checking the clicker may suspend."""
     alert = await authorized_alert(session, ctx, alert_id)
     _check_suspendable(alert)
-    return (await load_cards(session, [alert]))[0]
+    card = (await load_cards(session, [alert]))[0]
+    if msg.org_access_suspended(card):
+        raise _org_already_suspended(alert)
+    return card
 
 
 def _reason(text: str) -> str:
@@ -178,10 +222,22 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
     await q.take_ownership(session, alert_id=alert_id, user_id=user_id)
     org_id = alert.org_id or 0
     grant_ids = await suspend_for_security(session, org_id=org_id, at=now, note=reason)
+    if not grant_ids and await has_security_suspension(session, org_id=org_id):
+        raise _org_already_suspended(alert)  # another alert suspended it meanwhile: roll this one back
     verb = f"suspended the org's access ({plural(len(grant_ids), 'active grant')})"
-    card = await _after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
+    card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
     people = await org_people(session, org_id=org_id)
     outbox.dm_all(session, [people.rep, *people.admins], notes.suspension_dm(card, user_id, reason, len(grant_ids)))
+    await _rerender_org_alerts(session, ctx, org_id=org_id, except_id=alert_id)
     details = {"org": alert.org_slug, "grants": grant_ids, "reason": reason}
     await record_audit(session, ctx, action="alert.suspend_access", subject=f"alert:{alert_id}", details=details)
     return Suspended(alert_id=alert_id, org_slug=alert.org_slug, grant_ids=grant_ids)
+
+
+async def _rerender_org_alerts(session: AsyncSession, ctx: ServiceContext, *, org_id: int, except_id: int) -> None:
+    """The org's other active alerts stop offering **Suspend access** once its access is suspended."""
+    others = [
+        a for a in await q.list_active_alerts(session, org_ids=[org_id], include_unknown=False) if a.id != except_id
+    ]
+    if others:
+        await render_alerts(session, ctx, await load_cards(session, others))

@@ -1,5 +1,5 @@
 """Escalation of alerts: by a security lead's click, or by the `alert-escalation` job when nobody acknowledged
-a high or critical alert within `TRUSTBOT_ALERT_ESCALATE_MINUTES`."""
+a high or critical alert within `TRUSTBOT_ALERT_ESCALATE_MINUTES` (a snoozed alert waits until its snooze ends)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.messages import alerts as msg
 from bot.messages.text import mention
 from bot.services import outbox
 from bot.services.alerts.rendering import flush_held_back, load_cards, render_alerts
+from bot.services.alerts.snooze import end_snoozes
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.directory.people import list_operators
@@ -39,8 +40,9 @@ async def escalate_overdue(session: AsyncSession, ctx: ServiceContext) -> str:
     now = ctx.now()
     minutes = ctx.settings.alert_escalate_minutes
     escalated = 0
+    ended = await end_snoozes(session, ctx)  # first, so an alert whose snooze ran out escalates in this run
     overdue = await q.overdue_alerts(
-        session, before=now - timedelta(minutes=minutes), severities=[Severity.HIGH, Severity.CRITICAL]
+        session, before=now - timedelta(minutes=minutes), severities=[Severity.HIGH, Severity.CRITICAL], now=now
     )
     for alert in overdue:
         values = {"status": AlertStatus.ESCALATED, "escalated_at": now, "updated_at": now}
@@ -58,4 +60,5 @@ async def escalate_overdue(session: AsyncSession, ctx: ServiceContext) -> str:
         await record_audit(session, ctx, action="alert.escalate", subject=f"alert:{alert.id}", details=details)
         escalated += 1
     caught_up = await flush_held_back(session, ctx)
-    return f"escalated {escalated} alert(s); {caught_up} held-back alert message(s) caught up"
+    outcome = f"escalated {escalated} alert(s); {caught_up} held-back alert message(s) caught up"
+    return outcome + (f"; {ended} snooze(s) ended" if ended else "")

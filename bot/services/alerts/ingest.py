@@ -184,7 +184,7 @@ async def _group(session: AsyncSession, ctx: ServiceContext, fresh: list[AlertIn
     for item in fresh:
         groups[item.group_key].append(item)
     since = now - timedelta(minutes=ctx.settings.alert_dedup_minutes)
-    open_alerts = await q.open_alerts_by_fingerprint(session, fingerprints=groups, since=since)
+    open_alerts = await q.open_alerts_by_fingerprint(session, fingerprints=groups, since=since, now=now)
     fallback: str | None = None
     touched: list[_Touched] = []
     for (slug, fingerprint), batch in groups.items():
@@ -211,7 +211,8 @@ async def _store(session: AsyncSession, ctx: ServiceContext, fresh: list[AlertIn
         for i in fresh
     ]
     await q.insert_occurrences(session, rows=rows)
-    shown = [t for t in touched if msg.severity_rank(t.alert.severity) >= 1]
+    # A snoozed alert's repeats are stored and counted above, but reach nobody until the snooze ends.
+    shown = [t for t in touched if msg.severity_rank(t.alert.severity) >= 1 and not msg.is_snoozed(t.alert, now)]
     if not shown:
         return
     cards = await load_cards(session, [t.alert for t in shown])

@@ -104,7 +104,7 @@ async def render_alerts(
     rewrites: dict[int, dict[str, Any]] = {}
     need_row: list[tuple[msg.AlertCard, Rendered]] = []
     for card in todo:
-        rendered = msg.build_alert_message(card, ctx.tz)
+        rendered = msg.build_alert_message(card, now=ctx.now())
         row_id = pending.get(card.alert.message_key) if card.alert.message_key else None
         if row_id is not None:
             rewrites[row_id] = outbox.payload_of(rendered)
@@ -212,7 +212,7 @@ async def catch_up(session: AsyncSession, ctx: ServiceContext, channel: str) -> 
         return 0
     wall = _wall()
     for card in await load_cards(session, batch):
-        _queue(session, ctx, card.alert, msg.build_alert_message(card, ctx.tz), wall, immediate=False)
+        _queue(session, ctx, card.alert, msg.build_alert_message(card, now=ctx.now()), wall, immediate=False)
     await session.flush()
     remaining = (await q.held_back_counts(session, channels=[channel]))[channel]
     await refresh_summary(session, ctx, channel, recovered=remaining == 0)
