@@ -22,7 +22,8 @@ from storage.migrate import alembic_config, head_revision, upgrade
 from storage.tables import AuditEvent
 from tests.conftest import START
 from tests.factories import settings, system
-from tests.test_audit_tamper import KEY, _env, _rows, _sql, _verify
+from tests.test_audit_cli import _env
+from tests.test_audit_tamper import KEY, _rows, _sql, _verify
 from tests.test_audit_tamper import _seed as _seed_with
 
 EDITED = "its contents do not match its hash (it was edited)"

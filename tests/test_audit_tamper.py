@@ -3,17 +3,14 @@ rewrite without them, corrupt rows are named instead of crashing, and the CLI sa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
-import bot.cli
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.services.audit import (
@@ -287,116 +284,3 @@ async def test_the_job_refuses_a_chain_that_no_longer_extends_its_checkpoint(
     posts = _posts(await _rows(db, OutboxMessage))
     assert len(posts) == 2 and posts[1].startswith(":warning: The audit log no longer matches") and problem in posts[1]
     assert len(await _rows(db, AuditCheckpoint)) == 1  # the truncated or rewritten head is never checkpointed
-
-
-# The CLI.
-
-
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **extra: str) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env
-    for name in ("TRUSTBOT_AUDIT_KEY", "TRUSTBOT_AUDIT_CHANNEL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"DATABASE_URL": url, **extra}.items():
-        monkeypatch.setenv(name, value)
-
-
-async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = await asyncio.to_thread(bot.cli.main, ["audit", "verify", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-async def test_cli_verify_exit_codes_and_one_line_messages(
-    db: Database,
-    database_url: str,
-    clock: FixedClock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _env(monkeypatch, tmp_path, database_url)
-    await _seed(db, clock)
-    assert await _cli(capsys) == (0, "audit chain intact: 5 events\n", "")
-    await _checkpoint(db, clock)
-    head = (await _rows(db, AuditEvent))[-1].hash
-    given = f"5:{head}"
-    assert await _cli(capsys, "--checkpoint", given) == (
-        0,
-        f"audit chain intact: 5 events (matches {GIVEN} and the checkpoint of {AT_5})\n",
-        "",
-    )
-    assert await _cli(capsys, "--checkpoint", "5:nothex") == (
-        2,
-        "",
-        "trustbot: --checkpoint '5:nothex' is not COUNT:HASH (a positive count, a colon, a 64-digit hex hash)\n",
-    )
-    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
-    missing = _missing(2, f"the checkpoint of {AT_5}", 3)
-    assert await _cli(capsys) == (1, "", f"audit chain broken: {missing}\n")
-    await _sql(db, "DELETE FROM audit_checkpoint")
-    assert (await _cli(capsys))[0] == 0
-    assert await _cli(capsys, "--checkpoint", given) == (1, "", f"audit chain broken: {_missing(2, GIVEN, 3)}\n")
-    await _sql(db, "UPDATE audit_event SET actor = 'UEVIL' WHERE id = 2")
-    assert await _cli(capsys) == (1, "", f"audit chain broken at event 2: {EDITED}\n")
-
-
-async def test_cli_keyed_events_need_the_key(
-    db: Database,
-    database_url: str,
-    clock: FixedClock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    await _seed(db, clock, 1)
-    await _seed(db, clock, 2, settings(TRUSTBOT_AUDIT_KEY=KEY))
-    _env(monkeypatch, tmp_path, database_url)
-    assert await _cli(capsys) == (1, "", f"audit chain cannot be verified at event 2: {NEEDS_KEY}\n")
-    monkeypatch.setenv("TRUSTBOT_AUDIT_KEY", KEY)
-    assert await _cli(capsys) == (0, "audit chain intact: 3 events\n", "")
-
-
-async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(
-    db: Database,
-    database_url: str,
-    fake_slack: Any,
-    clock: FixedClock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    await _seed(db, clock)
-    env = {"SLACK_API_URL": fake_slack.api_url, "SLACK_BOT_TOKEN": "xoxb-test", "TRUSTBOT_CHANNEL_PACE_SECONDS": "0"}
-    _env(monkeypatch, tmp_path, database_url, TRUSTBOT_AUDIT_CHANNEL=CHANNEL, **env)
-    argv = ["jobs", "run", "audit-checkpoint", "--now", "2026-11-02T10:55:00Z"]
-    assert await asyncio.to_thread(bot.cli.main, argv) == 0
-    assert "(1 Slack messages delivered)" in capsys.readouterr().out
-    assert await asyncio.to_thread(bot.cli.main, ["jobs", "list"]) == 0
-    assert re.search(r"audit-checkpoint\s+every hour\s+2026-11-02T10:55:00Z\s+finished", capsys.readouterr().out)
-    [message] = fake_slack.messages(CHANNEL)
-    copied = re.search(r"--checkpoint (\S+)`", message.text)
-    assert copied is not None
-    async with db.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(AuditCheckpoint)) == 1
-    await _sql(db, "DELETE FROM audit_checkpoint")
-    await _sql(db, "DELETE FROM audit_event WHERE id = 5")
-    missing = f"1 event recorded by {GIVEN} is missing (the chain ends at event #4)"
-    assert await _cli(capsys, "--checkpoint", copied[1]) == (1, "", f"audit chain broken: {missing}\n")
-
-
-async def test_cli_export_marks_a_corrupt_row_and_exits_1_in_one_line(
-    db: Database,
-    database_url: str,
-    clock: FixedClock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _env(monkeypatch, tmp_path, database_url)
-    await _seed(db, clock)
-    value = "CAST('[1]' AS JSON)" if db.dialect == "postgresql" else "'not json'"
-    await _sql(db, f"UPDATE audit_event SET details = {value} WHERE id = 4")
-    code = await asyncio.to_thread(bot.cli.main, ["audit", "export"])
-    captured = capsys.readouterr()
-    assert code == 1 and captured.err == "1 corrupt event(s) exported as stored, marked corrupt: 4\n"
-    assert [json.loads(line).get("corrupt", False) for line in captured.out.splitlines()] == [False] * 3 + [True, False]
