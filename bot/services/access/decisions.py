@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.ids import Block
 from bot.messages import requests as msg
-from bot.messages.text import Rendered
+from bot.messages.text import Rendered, escape_mrkdwn
 from bot.services import outbox
 from bot.services.access.cards import (
     authorize_rep,
@@ -159,7 +159,7 @@ async def _check_org_may_receive(session: AsyncSession, ctx: ServiceContext, req
         )
     if request.tier_id not in {t.id for t in allowed_tiers(org, await list_tiers(session))}:
         raise InvalidState(
-            f"The {request.tier_id} tier is no longer allowed for {msg.org_label(org)}; "
+            f"The {escape_mrkdwn(request.tier_id)} tier is no longer allowed for {msg.org_label(org)}; "
             "deny the request or change the directory."
         )
     if await has_security_suspension(session, org_id=org.id or 0):
