@@ -17,12 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from bot.slack_writes import EVENT_TYPE
 from bot.testing.transcript import Message
 from storage.database import Database
+from storage.queries import inspection
 from storage.queries.outbox import DM, POST, REPLY, UPDATE
 from storage.tables import OutboxMessage, OutboxStatus
 
@@ -52,7 +50,7 @@ class Tally:
 async def outbox_rows(db: Database) -> list[OutboxMessage]:
     """Every outbox row, in id order."""
     async with db.sessions() as session:
-        return list((await session.scalars(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
+        return await inspection.all_outbox_rows(session)
 
 
 def row_of(message: Message) -> int | None:

@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
 from bot.testing.drill_count import Tally, tally
 from bot.testing.drill_runtime import drill_settings, serve_process, settle
 from bot.testing.drill_workload import FULL, SIGNING_SECRET, Size, Workload
@@ -25,7 +22,8 @@ from bot.testing.processes import ServerProcess
 from bot.testing.sample import PEOPLE
 from bot.testing.slack_requests import SlackDriver, slash_command_body
 from storage.database import Database
-from storage.tables import AccessRequest, AlertOccurrence, AuditEvent, Grant, RequestStatus
+from storage.queries import inspection
+from storage.tables import RequestStatus
 
 LEASE_SECONDS = "2"  # a row the killed process held is taken over this soon after
 
@@ -85,10 +83,9 @@ async def finish(child: Child, timeout: float) -> Tally:
 async def decision_problems(db: Database, approved: set[int]) -> list[str]:
     """Each request in `approved` approved once (one grant, one `request.approved` event), no other grant."""
     async with db.sessions() as session:
-        grants = Counter((await session.scalars(select(col(Grant.request_id)))).all())
-        approvals = select(col(AuditEvent.subject)).where(col(AuditEvent.action) == "request.approved")
-        events = Counter((await session.scalars(approvals)).all())
-        statuses = dict((await session.execute(select(col(AccessRequest.id), col(AccessRequest.status)))).all())
+        grants = Counter(await inspection.grant_request_ids(session))
+        events = Counter(e.subject for e in await inspection.audit_events(session, action="request.approved"))
+        statuses = await inspection.request_statuses(session)
     problems = [f"request #{r} is {statuses.get(r)}, not approved" for r in sorted(approved)
                 if statuses.get(r) != RequestStatus.APPROVED]  # fmt: skip
     problems += [f"request #{r} has {n} grants" for r, n in sorted(grants.items()) if n != 1 or r not in approved]
@@ -99,14 +96,14 @@ async def decision_problems(db: Database, approved: set[int]) -> list[str]:
 async def pending_requests(db: Database) -> set[int]:
     """Ids of requests still awaiting a decision."""
     async with db.sessions() as session:
-        query = select(col(AccessRequest.id)).where(col(AccessRequest.status) == RequestStatus.PENDING)
-        return {int(i) for i in (await session.scalars(query)).all() if i is not None}
+        statuses = await inspection.request_statuses(session)
+    return {request_id for request_id, status in statuses.items() if status == RequestStatus.PENDING}
 
 
 async def stored_alerts(db: Database) -> int:
     """Alert items stored (one occurrence each)."""
     async with db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(AlertOccurrence)) or 0)
+        return await inspection.count_alert_occurrences(session)
 
 
 # -- SIGKILL -------------------------------------------------------------------------------------

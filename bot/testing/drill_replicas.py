@@ -10,13 +10,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from bot.testing.drill_count import Tally, outbox_rows
 from bot.testing.drill_process import Child, child_servers, decision_problems, finish, wait_settled
 from bot.testing.drill_workload import Size, wait_until
-from storage.tables import AuditEvent, JobRun
+from storage.queries import inspection
 
 JOB = "reverification"
 
@@ -46,7 +43,7 @@ async def job_slot_problems(child: Child) -> list[str]:
     child.notes += [f"jobs run {JOB} from both replicas: {o}" for o in outputs]
     problems = [] if (len(finished), len(skipped)) == (1, 1) else [f"job runs: {outputs}"]
     async with child.db.sessions() as session:
-        runs = (await session.scalars(select(JobRun).where(col(JobRun.job) == JOB))).all()
+        runs = await inspection.job_runs(session, job=JOB)
     problems += [f"{len(runs)} rows for the {JOB} slot"] if len(runs) != 1 else []
     reminders = [r for r in await outbox_rows(child.db) if r.id not in before and r.op == "dm"]
     twice = [k for k, n in Counter((r.channel, r.payload.get("text")) for r in reminders).items() if n > 1]
@@ -81,10 +78,7 @@ async def approve_race(child: Child) -> tuple[int, list[str]]:
 async def approved_events(child: Child, request_id: int) -> int:
     """`request.approved` audit events of one request."""
     async with child.db.sessions() as session:
-        query = select(AuditEvent).where(
-            col(AuditEvent.action) == "request.approved", col(AuditEvent.subject) == f"request:{request_id}"
-        )
-        return len((await session.scalars(query)).all())
+        return len(await inspection.audit_events(session, action="request.approved", subject=f"request:{request_id}"))
 
 
 async def replicas_drill(database_url: str, workdir: Path, quick: bool, seed: int) -> Tally:

@@ -9,11 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-from sqlmodel import col
-
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.testing.drill_workload import INGEST_SECRET, SIGNING_SECRET
@@ -21,7 +16,7 @@ from bot.testing.processes import ServerProcess, clean_env, free_port
 from bot.testing.sample import DIRECTORY_YAML
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.tables import Alert, OutboxMessage, OutboxStatus
+from storage.queries import inspection
 
 # Fast delivery, as in the tests: no pacing, quick polling, short leases, no background scheduler.
 BASE_SETTINGS: dict[str, str] = {
@@ -45,11 +40,10 @@ async def fresh_database(database_url: str | None, workdir: Path, name: str) -> 
         url = f"sqlite+aiosqlite:///{workdir / f'{name}.db'}"
     else:
         url = database_url
-        engine = create_async_engine(url, poolclass=NullPool)
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
+        database = Database(url)
+        async with database.engine.begin() as connection:
+            await inspection.drop_public_schema(connection)
+        await database.dispose()
     await upgrade(url)
     return url
 
@@ -116,11 +110,7 @@ def serve_process(database_url: str, fake: Any, workdir: Path, name: str = "serv
 async def backlog(db: Database) -> tuple[int, int]:
     """(pending outbox rows, alerts whose message is held back by the circuit breaker)."""
     async with db.sessions() as session:
-        pending = col(OutboxMessage.status) == OutboxStatus.PENDING
-        rows = await session.scalar(select(func.count()).select_from(OutboxMessage).where(pending))
-        held_back = col(Alert.render_pending).is_(True)
-        held = await session.scalar(select(func.count()).select_from(Alert).where(held_back))
-    return int(rows or 0), int(held or 0)
+        return await inspection.backlog(session)
 
 
 async def catch_up_held_back(db: Database, settings: Settings) -> None:
