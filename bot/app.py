@@ -26,6 +26,7 @@ from storage.tables import OutboxMessage
 log = logging.getLogger(__name__)
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
 Next = Callable[[], Awaitable[BoltResponse | None]]
+Middleware = Callable[[Any, Next], Awaitable[BoltResponse | None]]
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Runtime:
@@ -90,7 +91,9 @@ def _every_payload(rt: Runtime) -> Any:
     """The checks every payload passes, in order, registered as one Bolt middleware: Bolt builds the
     arguments of each middleware by inspection on every request, which three of them made a visible
     share of the work of acking a command."""
-    repeated, ours, person = _skip_repeated_events(rt), _our_installation_only(rt), _acting_person(rt)
+    repeated: Middleware = _skip_repeated_events(rt)
+    ours: Middleware = _our_installation_only(rt)
+    person: Middleware = _acting_person(rt)
 
     async def middleware(body: dict[str, Any], context: Any, next: Next) -> BoltResponse | None:  # noqa: A002
         async def acting_person() -> BoltResponse | None:
