@@ -16,13 +16,14 @@ The clock starts just before the process is spawned and stops at the first 200 f
 less than wall time on a shared machine. Resident memory (VmRSS) of the restarted server is read once it is ready and
 idle. Prints the median of `--repeats` runs of each.
 
-    .venv/bin/python bench/startup.py [--repeats 5]
+    .venv/bin/python bench/startup.py [--repeats 5] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -164,8 +165,11 @@ def summary(results: dict[str, list[Started]]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", metavar="FILE", help="also write the medians as JSON (bench/report.py)")
     args = parser.parse_args()
     results = asyncio.run(run(args.repeats))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary(results)))
     for kind in ("fresh", "restart", "bare"):
         each = ", ".join(f"{s.seconds:.2f}" for s in results[kind])
         cpu = statistics.median(s.cpu for s in results[kind])
