@@ -6,7 +6,8 @@ floor any real ingest pays. Trustbot additionally validates strictly, groups by 
 renders Slack messages and queues them in the outbox, in one transaction per request.
 
 Each server runs in its own process, so the load generator never competes with it for the
-event loop. Prints alerts/s, p50/p99 latency and Trustbot/minimal ratios.
+event loop. Prints alerts/s, p50/p99 latency, each server's CPU time per alert (steadier than
+rates on a shared machine) and Trustbot/minimal ratios.
 
 Both servers are loaded `--repeats` times, alternating which goes first; the ratio printed is the
 median of the per-repeat ratios.
@@ -193,6 +194,12 @@ async def load(base: str, bodies: list[bytes], concurrency: int) -> tuple[float,
         return time.perf_counter() - started, latencies, failures
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile in milliseconds."""
     ordered = sorted(values)
@@ -200,7 +207,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def scenario(
-    name: str, bases: dict[str, str], make: Any, alerts_per_body: int, concurrency: int, repeats: int
+    name: str,
+    bases: dict[str, str],
+    pids: dict[str, int],
+    make: Any,
+    alerts_per_body: int,
+    concurrency: int,
+    repeats: int,
 ) -> dict[str, Any]:
     """Run the same load against both servers, `repeats` times, alternating which goes first (warm-up first).
 
@@ -215,20 +228,23 @@ async def scenario(
     for repeat in range(repeats):
         for kind in kinds if repeat % 2 == 0 else reversed(kinds):
             bodies = make(f"{kind}-{name}-{repeat}", None)
+            cpu_before = cpu_seconds(pids[kind])
             seconds, latencies, failures = await load(bases[kind], bodies, concurrency)
+            cpu = cpu_seconds(pids[kind]) - cpu_before
             runs[kind].append(
                 {
                     "rate": len(bodies) * alerts_per_body / seconds,
                     "p50": pct(latencies, 0.5),
                     "p99": pct(latencies, 0.99),
                     "failures": failures,
+                    "cpu_ms": cpu * 1000 / (len(bodies) * alerts_per_body),
                 }
             )
         out["ratios"].append(runs["trustbot"][-1]["rate"] / runs["minimal"][-1]["rate"])
     for kind in kinds:
-        out[kind] = {key: statistics.median(run[key] for run in runs[kind]) for key in ("rate", "p50", "p99")} | {
-            "failures": sum(run["failures"] for run in runs[kind])
-        }
+        out[kind] = {
+            key: statistics.median(run[key] for run in runs[kind]) for key in ("rate", "p50", "p99", "cpu_ms")
+        } | {"failures": sum(run["failures"] for run in runs[kind])}
     out["ratio"] = statistics.median(out["ratios"])
     return out
 
@@ -256,6 +272,8 @@ def main() -> None:
     for kind in ("trustbot", "minimal"):
         procs[kind], bases[kind] = start_server(kind, urls[kind])
 
+    pids = {kind: int(process.pid or 0) for kind, process in procs.items()}
+
     def singles(prefix: str, n: int | None) -> list[bytes]:
         return [json.dumps(item).encode() for item in make_items(prefix, n or args.singles, 0)]
 
@@ -264,8 +282,8 @@ def main() -> None:
 
     async def run() -> list[dict[str, Any]]:
         return [
-            await scenario("single", bases, singles, 1, args.concurrency, args.repeats),
-            await scenario("batch-100", bases, batches, 100, args.concurrency, args.repeats),
+            await scenario("single", bases, pids, singles, 1, args.concurrency, args.repeats),
+            await scenario("batch-100", bases, pids, batches, 100, args.concurrency, args.repeats),
         ]
 
     try:
@@ -278,13 +296,15 @@ def main() -> None:
         f"ingest bench on {db_kind}, concurrency {args.concurrency}, cpu {os.cpu_count()}, "
         f"median of {args.repeats} interleaved runs"
     )
-    print(f"{'scenario':<10} {'server':<9} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5}")
+    print(
+        f"{'scenario':<10} {'server':<9} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'CPU ms/alert':>13}"
+    )
     for result in results:
         for kind in ("trustbot", "minimal"):
             r = result[kind]
             print(
                 f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
-                f"{r['failures']:>5}"
+                f"{r['failures']:>5} {r['cpu_ms']:>13.3f}"
             )
         each = ", ".join(f"{r:.0%}" for r in result["ratios"])
         print(f"{result['name']:<10} ratio     {result['ratio']:>10.0%} ({each})")

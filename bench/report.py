@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 # bench → its arguments here (smaller than each bench's defaults, to fit the whole run in ~5 minutes)
 RUNS: dict[str, list[str]] = {
     "startup": ["startup.py", "--repeats", "3"],
-    "ingest": ["ingest.py", "--singles", "1000", "--batches", "50", "--repeats", "3"],
+    "ingest": ["ingest.py", "--singles", "1000", "--batches", "100", "--repeats", "5"],
     "ack": [
         "ack_latency.py",
         "--concurrency",
@@ -77,6 +77,8 @@ def ingest_rows(results: list[dict[str, Any]]) -> list[Row]:
         each = ", ".join(f"{x:.0%}" for x in r["ratios"])
         measured = f"{r['ratio']:.0%} ({r['trustbot']['rate']:.0f} vs {r['minimal']['rate']:.0f} alerts/s; runs {each})"
         rows.append((f"ingest {label}: Trustbot / minimal handler", measured, "≥ 60 %", r["ratio"] >= 0.6))
+        cpu = f"{r['trustbot']['cpu_ms']:.3f} vs {r['minimal']['cpu_ms']:.3f} ms"
+        rows.append((f"  for scale: CPU per alert, Trustbot vs minimal ({label})", cpu, "", True))
     return rows
 
 
