@@ -249,6 +249,29 @@ async def scenario(
     return out
 
 
+def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The table of rates, latencies, CPU per alert and ratios; `--json` also writes them."""
+    db_kind = "PostgreSQL" if args.database_url else "SQLite"
+    print(
+        f"ingest bench on {db_kind}, concurrency {args.concurrency}, cpu {os.cpu_count()}, "
+        f"median of {args.repeats} interleaved runs"
+    )
+    print(
+        f"{'scenario':<10} {'server':<9} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'CPU ms/alert':>13}"
+    )
+    for result in results:
+        for kind in ("trustbot", "minimal"):
+            r = result[kind]
+            print(
+                f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
+                f"{r['failures']:>5} {r['cpu_ms']:>13.3f}"
+            )
+        each = ", ".join(f"{r:.0%}" for r in result["ratios"])
+        print(f"{result['name']:<10} ratio     {result['ratio']:>10.0%} ({each})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--singles", type=int, default=2000, help="single-alert requests")
@@ -291,25 +314,7 @@ def main() -> None:
     finally:
         for process in procs.values():
             process.terminate()
-    db_kind = "PostgreSQL" if args.database_url else "SQLite"
-    print(
-        f"ingest bench on {db_kind}, concurrency {args.concurrency}, cpu {os.cpu_count()}, "
-        f"median of {args.repeats} interleaved runs"
-    )
-    print(
-        f"{'scenario':<10} {'server':<9} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'CPU ms/alert':>13}"
-    )
-    for result in results:
-        for kind in ("trustbot", "minimal"):
-            r = result[kind]
-            print(
-                f"{result['name']:<10} {kind:<9} {r['rate']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
-                f"{r['failures']:>5} {r['cpu_ms']:>13.3f}"
-            )
-        each = ", ".join(f"{r:.0%}" for r in result["ratios"])
-        print(f"{result['name']:<10} ratio     {result['ratio']:>10.0%} ({each})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results))
+    print_results(results, args)
 
 
 if __name__ == "__main__":

@@ -196,6 +196,17 @@ async def storm(args: argparse.Namespace) -> int:
     return await report(run, drained)
 
 
+def print_drain(args: argparse.Namespace, drain: float) -> float:
+    """The drain time against the floor Slack's pace sets, and this process's RSS; returns `drain`."""
+    # Every fingerprint alerts within the storm's last second, so each of its messages needs one more
+    # write after the last alert: at Slack's pace that alone takes fingerprints / pace seconds.
+    floor = args.fingerprints / SLACK_WRITES_PER_SECOND
+    print(f"time to drain:            {drain:.1f}s after the last alert ({drain / floor:.2f}× the {floor:.0f}s "
+          f"that {args.fingerprints} writes at {SLACK_WRITES_PER_SECOND:g}/s take)")  # fmt: skip
+    print(f"RSS of this process:      {rss_mb():.0f} MB (Trustbot, the fake Slack and the load generator together)")
+    return drain
+
+
 async def report(run: Storm, drained: float) -> int:
     """Count what arrived, stop the server and the fake Slack, print the results; 0 if nothing was lost."""
     from sqlalchemy import func, select
@@ -235,14 +246,7 @@ async def report(run: Storm, drained: float) -> int:
     print(f"messages at the end:      {len(messages)} alert messages (+{len(summaries)} breaker summary)")
     print(f"counts shown correct:     {correct} ({sum(counts.values())} occurrences shown)")
     print(f"outbox rows failed:       {failed_rows}")
-    drain = drained - run.sent_done
-    # Every fingerprint alerts within the storm's last second, so each of its messages needs one more
-    # write after the last alert: at Slack's pace that alone takes fingerprints / pace seconds.
-    floor = args.fingerprints / SLACK_WRITES_PER_SECOND
-    rss = rss_mb()
-    print(f"time to drain:            {drain:.1f}s after the last alert ({drain / floor:.2f}× the {floor:.0f}s "
-          f"that {args.fingerprints} writes at {SLACK_WRITES_PER_SECOND:g}/s take)")  # fmt: skip
-    print(f"RSS of this process:      {rss:.0f} MB (Trustbot, the fake Slack and the load generator together)")
+    drain = print_drain(args, drained - run.sent_done)
     ok = (
         stored == args.alerts
         and alert_rows == args.fingerprints
@@ -252,6 +256,7 @@ async def report(run: Storm, drained: float) -> int:
     )
     print("RESULT:", "ok — nothing lost, nothing duplicated" if ok else "PROBLEM")
     if args.json:
+        floor, rss = args.fingerprints / SLACK_WRITES_PER_SECOND, rss_mb()
         result = {
             "drain": drain,
             "floor": floor,
