@@ -25,8 +25,11 @@ starts on that database with an empty outbox. At the end the bench polls the out
 approvals' Slack writes to drain (at most `--drain-timeout` s; at the default pace of ~1 write/s
 per channel the reps channel takes ~3 s per approval, so a projection is printed).
 
-    .venv/bin/python bench/ack_latency.py [--requests 1000] [--approvals 500] [--concurrency 50]
+    .venv/bin/python bench/ack_latency.py [--requests 1000] [--approvals 500] [--concurrency 50 | 1,10,50]
                                           [--repeats 3] [--warmup 50] [--pace SECONDS] [--drain-timeout 60]
+                                          [--json FILE]
+
+With a list of concurrencies the rounds run at each level in turn, on the same two servers.
 
 Its parts are modules next to this script: `ack_latency_servers` (the server processes, seeding,
 the outbox), `ack_latency_load` (the load generator, its rounds and percentiles) and
@@ -47,7 +50,7 @@ from typing import Any
 
 import aiohttp
 from ack_latency_load import Bench, Round, measure, warm_up
-from ack_latency_report import print_summary, print_table, write_dump
+from ack_latency_report import print_summary, print_table, write_dump, write_json
 from ack_latency_servers import PySpy, Workspace, count_rows, seed, start_measured, watch_drain
 
 from bot.testing.processes import ServerProcess
@@ -65,15 +68,16 @@ async def main(args: argparse.Namespace) -> int:
     profiler = PySpy(args.py_spy, args.py_spy_output, ws.tmp / "py-spy.log")
     try:
         # 1. Seed pending requests and deliver their Slack messages with a pace-0 server.
-        ids, click_messages = await seed(fake, ws, args.warmup + args.repeats * args.approvals, children)
+        levels = args.levels
+        ids, click_messages = await seed(fake, ws, args.warmup + args.repeats * args.approvals * len(levels), children)
         # 2. The measured servers.
         targets = await start_measured(fake, ws, args.pace, children)
         for name in ("bare", "real"):
             sessions[name] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=args.concurrency), timeout=aiohttp.ClientTimeout(total=60)
+                connector=aiohttp.TCPConnector(limit=max(levels)), timeout=aiohttp.ClientTimeout(total=60)
             )
         urls = {name: server.url for name, server in targets.items()}
-        bench = Bench(fake, args.concurrency, sessions, urls, click_messages)
+        bench = Bench(fake, max(levels), sessions, urls, click_messages)
         calls_before = len(fake.calls)
         assert targets["real"].proc is not None
         await profiler.start(targets["real"].proc.pid)  # sample the measured server's stacks while under load
@@ -87,6 +91,8 @@ async def main(args: argparse.Namespace) -> int:
         grants = count_rows(ws.db_path, "SELECT count(*) FROM access_grant")
         if args.dump:
             write_dump(args.dump, rounds)
+        if args.json:
+            write_json(args.json, rounds)
         # 5. Report.
         print_table(rounds, args)
         print_summary(rounds, args, load_before, grants, drain, writes)
@@ -104,7 +110,7 @@ async def run_rounds(bench: Bench, ids: list[int], args: argparse.Namespace) -> 
     load_before = os.getloadavg()[0]
     next_id = iter(ids)
     await warm_up(bench, args.warmup, next_id)
-    return load_before, await measure(bench, args.repeats, args.requests, args.approvals, next_id)
+    return load_before, await measure(bench, args.repeats, args.requests, args.approvals, next_id, args.levels)
 
 
 async def shut_down(
@@ -122,7 +128,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="`/trust help` requests per round (default 1000)")
     parser.add_argument("--approvals", type=int, default=500, help="Approve clicks per round (default 500)")
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--concurrency", default="50", help="concurrent clients; a comma-separated list runs each level (1,10,50)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument(
@@ -136,7 +144,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--py-spy-output", default="ack_latency.pyspy.txt", metavar="FILE")
     parser.add_argument("--dump", metavar="FILE", help="write every request's send time and latency as JSON lines")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the database and server logs")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--json", metavar="FILE", help="write the ratios per scenario and concurrency (bench/report.py)"
+    )
+    args = parser.parse_args(argv)
+    args.levels = [int(level) for level in str(args.concurrency).split(",")]
+    return args
 
 
 if __name__ == "__main__":

@@ -31,6 +31,12 @@ class Round:
     wall: float
     starts: list[float] = field(default_factory=list)  # send time of each request, from the round's start
     post_ack: float | None = None  # approve on Trustbot: round start → last response_url answer
+    concurrency: int = 0
+
+    @property
+    def throughput(self) -> float:
+        """Requests answered per second over the round."""
+        return len(self.latencies) / self.wall if self.wall else 0.0
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -148,7 +154,7 @@ class Bench:
             result = await blast(self.sessions[target], self.urls[target], bodies, self.concurrency)
         finally:
             gc.enable()
-        result.scenario, result.target = scenario, target
+        result.scenario, result.target, result.concurrency = scenario, target, self.concurrency
         if tokens is not None:  # Trustbot approving: wait for the work after the ack to finish
             last, kinds = await self.wait_responses(tokens)
             result.post_ack = last - started
@@ -172,16 +178,21 @@ async def warm_up(bench: Bench, n: int, next_id: Iterator[int]) -> None:
         await bench.approve(target, warm_ids)
 
 
-async def measure(bench: Bench, repeats: int, requests: int, approvals: int, next_id: Iterator[int]) -> list[Round]:
-    """`repeats` rounds of each scenario per target, the order of the targets alternating round by round."""
+async def measure(
+    bench: Bench, repeats: int, requests: int, approvals: int, next_id: Iterator[int], levels: list[int]
+) -> list[Round]:
+    """At each concurrency in `levels`: `repeats` rounds of each scenario per target, the order of the
+    targets alternating round by round."""
     rounds: list[Round] = []
-    for repeat in range(repeats):
-        order = ("bare", "real") if repeat % 2 == 0 else ("real", "bare")
-        for target in order:
-            rounds.append(await bench.run("help", target, bench.help_bodies(requests)))
-            print_round(repeat, rounds[-1])
-        round_ids = [next(next_id) for _ in range(approvals)]
-        for target in order:
-            rounds.append(await bench.approve(target, round_ids))
-            print_round(repeat, rounds[-1])
+    for level in levels:
+        bench.concurrency = level
+        for repeat in range(repeats):
+            order = ("bare", "real") if repeat % 2 == 0 else ("real", "bare")
+            for target in order:
+                rounds.append(await bench.run("help", target, bench.help_bodies(requests)))
+                print_round(repeat, rounds[-1])
+            round_ids = [next(next_id) for _ in range(approvals)]
+            for target in order:
+                rounds.append(await bench.approve(target, round_ids))
+                print_round(repeat, rounds[-1])
     return rounds

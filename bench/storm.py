@@ -7,7 +7,12 @@ Checks nothing was lost or duplicated. `--hard-limit N` additionally makes Slack
 every write in the channel for N seconds mid-storm, to show the circuit breaker summarising
 and catching up.
 
+The drain is also given as a ratio to the time Slack's pace alone needs after the last alert (one
+write per message, at 1 write/s), and the process's RSS at the end (an upper bound for Trustbot's,
+since the fake Slack and the load generator share the process).
+
     .venv/bin/python bench/storm.py [--alerts 10000] [--seconds 60] [--fingerprints 50] [--hard-limit 0]
+                                    [--json FILE]
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ CHANNEL = "C0ACMESEC"
 SLACK_WRITES_PER_SECOND = 1.0  # what the fake Slack allows per channel before answering 429
 DIRECTORY = ACME_DIRECTORY
 _COUNT = re.compile(r"\*Occurrences\*\\n(\d+)")
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 @dataclass
@@ -183,6 +196,17 @@ async def storm(args: argparse.Namespace) -> int:
     return await report(run, drained)
 
 
+def print_drain(args: argparse.Namespace, drain: float) -> float:
+    """The drain time against the floor Slack's pace sets, and this process's RSS; returns `drain`."""
+    # Every fingerprint alerts within the storm's last second, so each of its messages needs one more
+    # write after the last alert: at Slack's pace that alone takes fingerprints / pace seconds.
+    floor = args.fingerprints / SLACK_WRITES_PER_SECOND
+    print(f"time to drain:            {drain:.1f}s after the last alert ({drain / floor:.2f}× the {floor:.0f}s "
+          f"that {args.fingerprints} writes at {SLACK_WRITES_PER_SECOND:g}/s take)")  # fmt: skip
+    print(f"RSS of this process:      {rss_mb():.0f} MB (Trustbot, the fake Slack and the load generator together)")
+    return drain
+
+
 async def report(run: Storm, drained: float) -> int:
     """Count what arrived, stop the server and the fake Slack, print the results; 0 if nothing was lost."""
     from sqlalchemy import func, select
@@ -222,7 +246,7 @@ async def report(run: Storm, drained: float) -> int:
     print(f"messages at the end:      {len(messages)} alert messages (+{len(summaries)} breaker summary)")
     print(f"counts shown correct:     {correct} ({sum(counts.values())} occurrences shown)")
     print(f"outbox rows failed:       {failed_rows}")
-    print(f"time to drain:            {drained - run.sent_done:.1f}s after the last alert")
+    drain = print_drain(args, drained - run.sent_done)
     ok = (
         stored == args.alerts
         and alert_rows == args.fingerprints
@@ -231,6 +255,17 @@ async def report(run: Storm, drained: float) -> int:
         and not run.failures
     )
     print("RESULT:", "ok — nothing lost, nothing duplicated" if ok else "PROBLEM")
+    if args.json:
+        floor, rss = args.fingerprints / SLACK_WRITES_PER_SECOND, rss_mb()
+        result = {
+            "drain": drain,
+            "floor": floor,
+            "ratio": drain / floor,
+            "rss_mb": rss,
+            "ok": ok,
+            "429": len(writes) - len(ok_writes),
+        }
+        Path(args.json).write_text(json.dumps(result))
     return 0 if ok else 1
 
 
@@ -243,6 +278,7 @@ def main() -> None:
     parser.add_argument("--hard-limit", type=float, default=0, help="seconds of 429-for-everything mid-storm")
     parser.add_argument("--drain-timeout", type=float, default=300)
     parser.add_argument("--database-url")
+    parser.add_argument("--json", metavar="FILE", help="also write the drain ratio and RSS as JSON (bench/report.py)")
     import logging
 
     logging.basicConfig(level=logging.ERROR)

@@ -74,7 +74,7 @@ class TrustbotServer:
             self._scheduler = await start_scheduler(self.rt)
         # Everything built so far lives as long as the process: keep it out of the collector's
         # sweeps, which otherwise walk it on every full collection and stall the event loop.
-        gc.collect()
+        # No gc.collect() first: at this point it frees nothing and costs ~80 ms of start-up.
         gc.freeze()
         log.info("trustbot listening on %s (%s mode)", self.url, "Socket" if self.settings.socket_mode else "HTTP")
         self._preflight = asyncio.create_task(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp
@@ -93,6 +94,18 @@ def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
     )
 
 
+def _help(note: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """The help message as Bolt sends it (blocks as dicts)."""
+    message = build_help_blocks(note=note)
+    return message.text, [block.to_dict() for block in message.blocks]
+
+
+@cache
+def _plain_help() -> tuple[str, list[dict[str, Any]]]:
+    """`/trust help` never changes: its blocks are built and validated once, not on every request."""
+    return _help(None)
+
+
 def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for `/trust`."""
 
@@ -111,7 +124,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 if parsed.name in ("", "help")
                 else f"I don't know `{safe(parsed.name, 40)}`. Here is what I can do:"
             )
-            help_message = build_help_blocks(note=note)
-            await ack(text=help_message.text, blocks=help_message.blocks, response_type="ephemeral")
+            text, blocks = _help(note) if note else _plain_help()
+            await ack(text=text, blocks=blocks, response_type="ephemeral")
             return
         await handler(SlashCall(rt=rt, command=parsed, person=person, ack=ack, respond=respond, client=client))

@@ -177,6 +177,16 @@ async def test_each_channel_is_paced_but_channels_proceed_in_parallel(db, fake_s
     assert abs(first["C1"] - first["C2"]) < 0.3
 
 
+async def test_the_pace_counts_from_slacks_answer_not_from_the_send(db, fake_slack) -> None:
+    # Slack takes 0.5 s to answer the first post: the next write in the lane waits a full pace after
+    # that answer, or it could reach Slack less than a pace after the one before (and meet a 429).
+    await queue(db, *[("post_message", {"channel": "C1", "key": f"k{i}", "message": str(i)}) for i in range(2)])
+    fake_slack.answer_late("chat.postMessage", 0.5, channel="C1")
+    await make_worker(db, fake_slack, pace_seconds=0.4).drain(timeout=10)
+    first, second = fake_slack.calls_to("chat.postMessage")
+    assert second.at - (first.at + 0.5) >= 0.35
+
+
 async def test_two_workers_never_send_the_same_row(database_url, fake_slack) -> None:
     db_a, db_b = Database(database_url), Database(database_url)
     try:

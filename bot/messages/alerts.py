@@ -98,6 +98,8 @@ def strip_controls(text: str | None) -> str:
     """Drop control and format characters (keeping newlines and tabs) from untrusted text."""
     if not text:
         return ""
+    if text.replace("\n", " ").replace("\t", " ").isprintable():  # none of Cc, Cf, Cs: checked in C
+        return text
     return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
 
 

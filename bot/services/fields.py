@@ -20,7 +20,9 @@ _REFUSED = ("Cc", "Cf", "Cs")
 
 def no_controls(value: str) -> str:
     """Refuse control and format characters, and lone surrogates, in identifiers."""
-    if any(unicodedata.category(c) in _REFUSED for c in value):
+    # isprintable() runs in C and is False for every Cc, Cf and Cs character (and some others,
+    # such as non-ASCII spaces): only a string it rejects needs the per-character look-up.
+    if not value.isprintable() and any(unicodedata.category(c) in _REFUSED for c in value):
         raise ValueError("must not contain control characters or unpaired surrogates")
     return value
 
@@ -41,12 +43,25 @@ def rfc3339(value: object) -> datetime:
 def storable(value: object) -> object:
     """A JSON value with every string made storable: NUL and unpaired surrogates dropped, at any depth."""
     if isinstance(value, str):
+        if "\x00" not in value and _no_surrogates(value):  # the usual case, checked in C
+            return value
         return "".join(c for c in value if c != "\x00" and unicodedata.category(c) != "Cs")
     if isinstance(value, dict):
         return {str(storable(k)): storable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [storable(v) for v in value]
     return value
+
+
+def _no_surrogates(value: str) -> bool:
+    """True when `value` has no surrogate code point (category Cs), the only ones UTF-8 cannot encode."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Token = Annotated[str, AfterValidator(no_controls)]

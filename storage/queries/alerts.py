@@ -69,7 +69,9 @@ async def open_alerts_by_fingerprint(
 async def insert_occurrences(session: AsyncSession, *, rows: list[dict[str, Any]]) -> None:
     """Bulk insert occurrences; an id stored meanwhile is skipped, never a second row."""
     if rows:
-        statement = upsert(session, AlertOccurrence).on_conflict_do_nothing(index_elements=["event_id"])
+        # The Core table, not the ORM class: an executemany without the ORM bulk-insert bookkeeping.
+        table = AlertOccurrence.__table__  # type: ignore[attr-defined]
+        statement = upsert(session, table).on_conflict_do_nothing(index_elements=["event_id"])
         await session.execute(statement, rows)
 
 

@@ -9,6 +9,7 @@ How the alerts then reach Slack lives in `bot.services.alert_rendering`.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from storage.queries.directory import orgs_by_slugs
 from storage.tables import Alert, Org, Severity
 
 DETAILS_MAX_BYTES = 8 * 1024
+_SPACE = re.compile(r"\s")  # for str patterns, exactly the characters str.isspace() accepts
 
 
 # -- the ingest contract --------------------------------------------------------
@@ -38,7 +40,7 @@ def _https(value: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in value):
+    if parts.scheme != "https" or not parts.netloc or _SPACE.search(value):
         raise ValueError("must be an https:// URL")
     return no_controls(value)
 
