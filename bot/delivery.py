@@ -259,10 +259,6 @@ class DeliveryWorker:
             return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
         finally:
             self.metrics.slack_api_seconds.labels(method).observe(time.perf_counter() - started)
-            # Pace from the answer too, not only from the claim: a call that took long to reach Slack
-            # would otherwise leave the next one arriving sooner than the pace after it.
-            ready = time.monotonic() + self.pace_seconds
-            self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
         if outcome.kind == "retry":
             self.metrics.outbox_retried.labels(outcome.error or "unknown").inc()
         if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
