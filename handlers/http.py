@@ -44,14 +44,19 @@ def slack_signature_problem(verifier: SignatureVerifier | None, headers: Any, bo
 
 def payload_shape_problem(body: Any) -> str | None:
     """Why a signed payload cannot be Slack's, for the containers Bolt's own middleware and matchers
-    dereference without checking their type (`event`, `view`, `actions`); None when they are fine."""
+    dereference without checking their type (`event`, `view` and its `callback_id`, `actions` and their
+    `action_id`, the ids it matches listeners on); None when they are fine."""
     event, view, actions = body.get("event"), body.get("view"), body.get("actions")
+    if any(not isinstance(body.get(key, ""), str) for key in ("type", "action_id", "callback_id", "command")):
+        return "an id Bolt matches on is not text"
     if "event" in body and not isinstance(event, dict):
         return "event is not an object"
-    if view is not None and not isinstance(view, dict):
-        return "view is not an object"
-    if actions is not None and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
-        return "actions is not a list of objects"
+    if view is not None and not (isinstance(view, dict) and isinstance(view.get("callback_id", ""), str)):
+        return "view is not an object with a text callback_id"
+    if actions is not None and not (
+        isinstance(actions, list) and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    ):
+        return "actions is not a list of objects with a text action_id"
     return None
 
 

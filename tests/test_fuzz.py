@@ -12,6 +12,7 @@ import os
 import pytest
 
 from bot.testing.fuzzing import SURFACES, FuzzTarget, run_surface
+from bot.testing.slack_requests import view_submission_body
 from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
 
 EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "30"))
@@ -50,6 +51,9 @@ async def test_no_input_gets_a_5xx_a_partial_batch_or_a_traceback(
         {"type": "url_verification", "team_id": "T0TEAM", "event": [1]},
         {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [[1]]},
         {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "view": [[-1], {}]},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [{"value": "x"}]},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [{"action_id": 5}]},
+        {"type": "block_suggestion", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "action_id": 5},
     ],
 )
 async def test_containers_in_a_shape_slack_never_sends_are_400_without_a_traceback(
@@ -67,3 +71,32 @@ async def test_containers_in_a_shape_slack_never_sends_are_400_without_a_traceba
     await bot.settle()
     assert answer.status == 400
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_reverification_submitted_with_malformed_state_is_refused_without_a_traceback(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.ids import View
+
+    view = {"id": "V1", "type": "modal", "blocks": [], "callback_id": View.GRANT_REVERIFY_SUBMIT,
+            "private_metadata": '{"grant_id": 1}'}  # fmt: skip
+    for state in ([None], {"roster": [1]}, {"roster": {"roster_input": {"selected_users": 5}}}):
+        await bot.driver.post_signed(view_submission_body(user_id="U0ADM1", view=view, values=state))
+        await bot.settle()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("grant_id", [2**31, 2**62])
+async def test_ids_too_large_for_the_database_name_nothing(
+    bot: RunningBot, grant_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    from bot.ids import Action
+
+    await bot.driver.command("U0REP1", f"verify {grant_id}")
+    await bot.driver.click_in_view("U0REP1", {"id": "V1", "blocks": []}, Action.GRANT_REVOKE,
+                                   json.dumps({"grant_id": grant_id}))  # fmt: skip
+    await bot.settle()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert bot.slack.dms("U0REP1")[-1].text == ":no_entry: That button or form is out of date. Please start again."
