@@ -100,3 +100,16 @@ async def test_ids_too_large_for_the_database_name_nothing(
     await bot.settle()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert bot.slack.dms("U0REP1")[-1].text == ":no_entry: That button or form is out of date. Please start again."
+
+
+@pytest.mark.parametrize("event_id", ["\x00", "Ev\x00Ev", "\ud800"])
+async def test_an_event_id_that_cannot_be_stored_is_not_a_500(
+    bot: RunningBot, event_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    body = {"type": "event_callback", "team_id": "T0TEAM", "event_id": event_id, "event": {"type": "app_home_opened"}}
+    answer = await bot.driver.post_signed(json.dumps(body).encode(), "application/json")
+    await bot.settle()
+    assert answer.status == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

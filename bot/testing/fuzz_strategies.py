@@ -26,6 +26,9 @@ SLACK_TEXT = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), max_size=60),
     st.sampled_from(["\x00", "²", "#0", "'", '"', "acme", "globex", "<@U0REP1>", "9" * 25]),
 )
+# Inside JSON (events, and interactive payloads, which are JSON in a form field) a lone surrogate
+# travels as a `\ud800` escape, so there anything goes.
+JSON_TEXT = st.one_of(SLACK_TEXT, HOSTILE_TEXT)
 HUGE_INTS = st.one_of(
     st.integers(),
     st.sampled_from([0, -1, 2**31, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30]),
@@ -104,8 +107,9 @@ def ingest_body(item: st.SearchStrategy[dict[str, Any]], key: str) -> st.SearchS
 ALERT_BODY = ingest_body(ALERT_ITEM, "alerts")
 USAGE_BODY = ingest_body(USAGE_ITEM, "usage")
 
-USERS = st.sampled_from([*PEOPLE, "", "UNOBODY"]) | SLACK_TEXT
-TEAMS = st.sampled_from(["T0TEAM", "T0TEAM", "T0OTHER", ""]) | SLACK_TEXT
+COMMAND_USERS = st.sampled_from([*PEOPLE, "", "UNOBODY"]) | SLACK_TEXT
+USERS = st.sampled_from([*PEOPLE, "", "UNOBODY"]) | JSON_TEXT
+TEAMS = st.sampled_from(["T0TEAM", "T0TEAM", "T0OTHER", ""]) | JSON_TEXT
 _ID_VALUES = st.one_of(HUGE_INTS, HOSTILE_TEXT, st.none())
 REF_VALUE = st.one_of(
     st.builds(lambda k, v: {k: v}, st.sampled_from(["request_id", "grant_id", "alert_id", "org_slug"]), _ID_VALUES),
@@ -119,7 +123,7 @@ def _json_text(value: Any) -> str:
     return json.dumps(value)
 
 
-PAYLOAD_TEXT = st.one_of(REF_VALUE.map(_json_text), SLACK_TEXT, st.just(""))
+PAYLOAD_TEXT = st.one_of(REF_VALUE.map(_json_text), JSON_TEXT, st.just(""))
 _CONTAINERS = ["user", "team", "actions", "view", "container", "channel", "message", "enterprise", "type", "state"]
 COMMAND = st.tuples(
     USERS,
@@ -131,7 +135,7 @@ BLOCK_ACTION = st.fixed_dictionaries(
     {
         "user": USERS,
         "team": TEAMS,
-        "action_id": st.sampled_from([str(a) for a in Action]) | SLACK_TEXT,
+        "action_id": st.sampled_from([str(a) for a in Action]) | JSON_TEXT,
         "value": PAYLOAD_TEXT,
         "in_view": st.booleans(),
         # Sometimes one container of the payload in a shape Slack never sends.
@@ -155,40 +159,40 @@ STATE_VALUES = st.dictionaries(
             "attestations",
         ]
     )
-    | SLACK_TEXT,  # fmt: skip
-    st.dictionaries(SLACK_TEXT | st.sampled_from(["reason_input", "roster_input", "members_input"]), JSON, max_size=2),
+    | JSON_TEXT,  # fmt: skip
+    st.dictionaries(JSON_TEXT | st.sampled_from(["reason_input", "roster_input", "members_input"]), JSON, max_size=2),
     max_size=4,
 )
 VIEW_SUBMISSION = st.fixed_dictionaries(
     {
         "user": USERS,
         "team": TEAMS,
-        "callback_id": st.sampled_from([str(v) for v in View]) | SLACK_TEXT,
+        "callback_id": st.sampled_from([str(v) for v in View]) | JSON_TEXT,
         "private_metadata": PAYLOAD_TEXT,
         "values": st.one_of(STATE_VALUES, JSON),
-        "view_id": SLACK_TEXT,
+        "view_id": JSON_TEXT,
         "mangle": st.none() | st.tuples(st.sampled_from(_CONTAINERS), JSON),
     }
 )
 EVENT = st.fixed_dictionaries(
     {
         "team": TEAMS,
-        "event_id": SLACK_TEXT,
+        "event_id": JSON_TEXT,
         "event": st.one_of(
             st.fixed_dictionaries(
                 {"type": st.sampled_from(["app_home_opened", "message", "app_mention", "member_joined_channel"])},
                 optional={
                     "user": USERS,
-                    "tab": st.sampled_from(["home", "messages"]) | SLACK_TEXT,
-                    "channel": SLACK_TEXT,
-                    "text": SLACK_TEXT,
+                    "tab": st.sampled_from(["home", "messages"]) | JSON_TEXT,
+                    "channel": JSON_TEXT,
+                    "text": JSON_TEXT,
                     "view": JSON,
                 },  # fmt: skip
             ),
             JSON,
         ),
         "type": st.sampled_from(["event_callback", "event_callback", "url_verification", "app_rate_limited"])
-        | SLACK_TEXT,
+        | JSON_TEXT,
     }
 )
 
