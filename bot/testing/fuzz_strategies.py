@@ -126,7 +126,7 @@ def _json_text(value: Any) -> str:
 PAYLOAD_TEXT = st.one_of(REF_VALUE.map(_json_text), JSON_TEXT, st.just(""))
 _CONTAINERS = ["user", "team", "actions", "view", "container", "channel", "message", "enterprise", "type", "state"]
 COMMAND = st.tuples(
-    USERS,
+    COMMAND_USERS,
     st.sampled_from(["", "help", "request", "status", "grants", "credits", "alerts", "verify", "revoke"]),
     SLACK_TEXT,
     st.sampled_from(["/trust", "/trust", "/other"]),

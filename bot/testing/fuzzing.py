@@ -244,7 +244,12 @@ def run_surface(
     @given(strategy)
     def one(value: Any) -> None:
         result.tried += 1
-        problems = asyncio.run_coroutine_threadsafe(check(target, value), loop).result(timeout=120)
+        try:
+            problems = asyncio.run_coroutine_threadsafe(check(target, value), loop).result(timeout=120)
+        except Exception as exc:  # the check itself broke (or timed out): a finding too, never a silent stop
+            if not collect:
+                raise
+            problems = [f"the check raised {type(exc).__name__}: {str(exc)[:200]}"]
         if problems and collect:
             result.failures.append((repr(value)[:300], problems))
         elif problems:
