@@ -15,7 +15,7 @@ from bot.testing.fuzzing import SURFACES, FuzzTarget, run_surface
 from bot.testing.slack_requests import view_submission_body
 from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
 
-EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "50"))
 
 
 def fuzz_target(bot: RunningBot) -> FuzzTarget:
