@@ -16,6 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
 from bot.metrics import Metrics
+from bot.payloads import typed
 from bot.runtime import Runtime
 from bot.services.context import Person, system_context
 from bot.services.undelivered import handle_undelivered
@@ -112,10 +113,10 @@ def _skip_repeated_events(rt: Runtime) -> Any:
 
     async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
         rt.metrics.slack_requests.labels(body.get("type") or ("command" if "command" in body else "other")).inc()
-        event_id = body.get("event_id")
+        event_id = typed(str(body.get("event_id") or ""))  # NUL and lone surrogates cannot be stored
         if event_id:
             async with rt.db.transaction() as session:
-                first = await record_event(session, event_id=str(event_id), at=rt.clock.now())
+                first = await record_event(session, event_id=event_id, at=rt.clock.now())
             if not first:
                 log.info("event %s already handled; ignoring the retry", event_id)
                 return BoltResponse(status=200, body="")

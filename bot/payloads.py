@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.ids import Block, Element
 
-# Ids are database keys: PostgreSQL's BIGINT holds 1..2^63-1; anything else names nothing.
-ID_MAX = 2**63 - 1
+# Ids are database keys, INTEGER columns: PostgreSQL holds 1..2^31-1 there (and refuses to even
+# compare a larger parameter with them); anything else names nothing.
+ID_MAX = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
 
 
@@ -105,6 +106,16 @@ def typed(text: object) -> str:
     if not isinstance(text, str):
         return ""
     return "".join(c for c in text if c != "\x00" and not "\ud800" <= c <= "\udfff")
+
+
+def view_input(view: dict[str, Any], block: str, element: str) -> dict[str, Any]:
+    """One input's state in a submitted view; anything malformed reads as left empty."""
+    return _value(_dict(view.get("state")).get("values"), block, element)
+
+
+def typed_list(value: object) -> list[str]:
+    """The texts in a selection (`selected_users`, …); anything else reads as nothing chosen."""
+    return _strings(value)
 
 
 def view_text(view: dict[str, Any], block: str, element: str) -> str:

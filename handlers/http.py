@@ -42,6 +42,24 @@ def slack_signature_problem(verifier: SignatureVerifier | None, headers: Any, bo
     return None
 
 
+def payload_shape_problem(body: Any) -> str | None:
+    """Why a signed payload cannot be Slack's, for the containers Bolt's own middleware and matchers
+    dereference without checking their type (`event`, `view` and its `callback_id`, `actions` and their
+    `action_id`, the ids it matches listeners on); None when they are fine."""
+    event, view, actions = body.get("event"), body.get("view"), body.get("actions")
+    if any(not isinstance(body.get(key, ""), str) for key in ("type", "action_id", "callback_id", "command")):
+        return "an id Bolt matches on is not text"
+    if "event" in body and not isinstance(event, dict):
+        return "event is not an object"
+    if view is not None and not (isinstance(view, dict) and isinstance(view.get("callback_id", ""), str)):
+        return "view is not an object with a text callback_id"
+    if actions is not None and not (
+        isinstance(actions, list) and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    ):
+        return "actions is not a list of objects with a text action_id"
+    return None
+
+
 # Routes that take new work; while shutting down they answer 503 so Slack and producers retry.
 WORK_ROUTES = frozenset({"/slack/events", "/alerts", "/usage"})
 
@@ -78,6 +96,9 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
             bolt_request = AsyncBoltRequest(
                 body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
             )
+            shape = payload_shape_problem(bolt_request.body)
+            if shape is not None:
+                raise ValueError(shape)
             bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         except Exception as exc:  # signed, yet not a payload Bolt can read: say so, once, without a traceback
             log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)

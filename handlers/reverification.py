@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.ids import Action, Block, Element, View
 from bot.messages.reverification import build_reverify_modal, build_verify_choices
-from bot.payloads import GrantRef, parse_id
+from bot.payloads import GrantRef, parse_id, typed_list, view_input
 from bot.runtime import Runtime
 from bot.services.context import Person
 from bot.services.reverification import attest
@@ -18,12 +18,11 @@ from handlers.common import action_value, guarded, parse_payload, run_service, s
 
 def _submitted(view: dict[str, Any]) -> tuple[int, list[str], set[str]]:
     """Grant id, the roster kept and the attestations ticked, read from the submitted modal."""
-    values = view.get("state", {}).get("values", {})
-    roster = (values.get(Block.ROSTER) or {}).get(Element.ROSTER) or {}
-    ticked = (values.get(Block.ATTESTATIONS) or {}).get(Element.ATTESTATIONS) or {}
+    roster = view_input(view, Block.ROSTER, Element.ROSTER).get("selected_users")
+    ticked = view_input(view, Block.ATTESTATIONS, Element.ATTESTATIONS).get("selected_options")
     ref = parse_payload(GrantRef, view.get("private_metadata"))
-    chosen = {str(o.get("value")) for o in ticked.get("selected_options") or [] if isinstance(o, dict)}
-    return ref.grant_id, [str(u) for u in roster.get("selected_users") or []], chosen
+    options = [o for o in ticked if isinstance(o, dict)] if isinstance(ticked, list) else []
+    return ref.grant_id, typed_list(roster), set(typed_list([o.get("value") for o in options]))
 
 
 async def _open(rt: Runtime, client: Any, trigger_id: str, grant_id: int, person: Person) -> None:

@@ -79,11 +79,16 @@ def thread_note(
     outbox.reply_in_thread(session, channel=channel, parent_key=parent_key(request_id), message=message, key=key)
 
 
-async def load_request(session: AsyncSession, request_id: int, *, lock: bool = False) -> AccessRequest:
-    """The request (row-locked with `lock`), or `NotFound`."""
+async def load_request(
+    session: AsyncSession, request_id: int, *, lock: bool = False, refusal: DomainError | None = None
+) -> AccessRequest:
+    """The request (row-locked with `lock`), or `refusal` (default `NotFound`) when there is none.
+
+    Pass the refusal someone without the right role would get, so a missing request and one they
+    may not touch read the same: refusals never reveal which requests exist."""
     request = await get_request(session, request_id=request_id, for_update=lock)
     if request is None:
-        raise NotFound(f"There is no access request #{request_id}.")
+        raise refusal or NotFound(f"There is no access request #{request_id}.")
     return request
 
 
@@ -94,7 +99,12 @@ def decided_error(request: AccessRequest, ctx: ServiceContext) -> AlreadyDecided
     return AlreadyDecided(f"Request #{request.id} was already {request.status}{who}{when}; nothing changed.")
 
 
+def rep_refusal(request_id: int | None) -> NotAccountRep:
+    """The refusal for deciding on a request without being its org's rep (or an operator)."""
+    return NotAccountRep(f"Only the org's account reps or operators can decide on request #{request_id}.")
+
+
 def authorize_rep(actor: Actor, request: AccessRequest) -> None:
     """Only the org's rep, backup reps or operators pass; `NotAccountRep` otherwise."""
     if not (actor.is_operator or actor.is_rep_of(request.org_id)):
-        raise NotAccountRep(f"Only the org's account reps or operators can decide on request #{request.id}.")
+        raise rep_refusal(request.id)

@@ -27,6 +27,7 @@ from bot.services.access.cards import (
     parent_key,
     refresh_both,
     refresh_parent,
+    rep_refusal,
     reps_channel,
     thread_note,
 )
@@ -62,7 +63,8 @@ async def _open_for_decision(
 ) -> AccessRequest:
     """The request, if the actor may decide on it and it is still open."""
     ctx.actor.require_known()
-    request = await load_request(session, request_id, lock=lock)
+    refusal = None if ctx.actor.is_operator else rep_refusal(request_id)
+    request = await load_request(session, request_id, lock=lock, refusal=refusal)
     authorize_rep(ctx.actor, request)
     if approving:
         _refuse_self_approval(ctx, request)
@@ -223,9 +225,10 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
 async def authorize_answer(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:
     """Check, before the answer modal opens, that the actor may answer the request's question."""
     ctx.actor.require_known()
-    request = await load_request(session, request_id)
+    refusal = NotAuthorized(f"Only the requester or the org's admins can answer questions about request #{request_id}.")
+    request = await load_request(session, request_id, refusal=refusal)
     if not (request.requester == ctx.user_id or ctx.actor.is_admin_of(request.org_id)):
-        raise NotAuthorized(f"Only the requester or the org's admins can answer questions about request #{request_id}.")
+        raise refusal
     if request.status != RequestStatus.INFO_REQUESTED:
         raise AlreadyDecided(
             f"Request #{request_id} is {request.status.replace('_', ' ')}; no question is waiting for an answer."
