@@ -26,7 +26,7 @@ from bot.messages.request_modals import (
     build_request_info_modal,
     build_revoke_modal,
 )
-from bot.payloads import AlertRef, DecisionContext, GrantRef, RequestRef
+from bot.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
 from bot.testing.sample import DIRECTORY_YAML
 from bot.testing.slack_requests import DriverResponse, block_actions_body
 from storage.tables import AccessRequest, Alert, RequestStatus
@@ -70,13 +70,14 @@ class Cell:
     async def command(self, text: str) -> DriverResponse:
         return await self.bot.driver.command(self.user, text.format(**self.ids))
 
-    async def click(self, action: str, value: str) -> DriverResponse:
-        """A click on a message in #C0REPS, as Slack sends it (with a response_url)."""
+    async def click(self, action: str, value: str, *, option: bool = False) -> DriverResponse:
+        """A click on a message in #C0REPS, as Slack sends it (with a response_url); `option`: a select's choice."""
         fake = self.bot.slack
+        selected = {"text": {"type": "plain_text", "text": "1 hour"}, "value": value} if option else None
         body = block_actions_body(
-            user_id=self.user, action_id=action, value=value, channel_id="C0REPS", message_ts="1.000001",
-            response_url=fake.new_response_url(self.user, "C0REPS", "1.000001"),
-            trigger_id=fake.new_trigger_id(self.user),
+            user_id=self.user, action_id=action, value="" if option else value, channel_id="C0REPS",
+            message_ts="1.000001", response_url=fake.new_response_url(self.user, "C0REPS", "1.000001"),
+            trigger_id=fake.new_trigger_id(self.user), selected_option=selected,
         )  # fmt: skip
         return await self.bot.driver.post_signed(body)
 
@@ -112,6 +113,24 @@ async def an_alert(cell: Cell) -> None:
     n = await newest(cell.bot, Alert) + 1
     assert (await post(cell.bot, alert(f"am-{n}", fingerprint=f"matrix-{n}", severity="high")))[0] == 202
     cell.ids["alert"] = await newest(cell.bot, Alert)
+
+
+async def an_acknowledged_alert(cell: Cell) -> None:
+    """An alert acme's security lead acknowledged (what **Unacknowledge** is offered on)."""
+    await an_alert(cell)
+    lead = Cell(cell.bot, ROLES["security lead"], ids=cell.ids)
+    assert (await lead.click(Action.ALERT_ACKNOWLEDGE, alert_ref(lead))).status == 200
+    await cell.bot.settle()
+
+
+async def an_alert_on_live_access(cell: Cell) -> None:
+    """An alert at acme with a live grant to suspend (an earlier row's suspension may have covered the others)."""
+    await a_grant(cell)
+    await an_alert(cell)
+
+
+def snooze_for_an_hour(cell: Cell) -> str:
+    return AlertSnooze(alert_id=cell.ids["alert"], hours=1).model_dump_json()
 
 
 async def opened_by(cell: Cell, user: str, action: str, value: str) -> None:
@@ -210,8 +229,14 @@ BUTTONS: dict[Action, Row] = {
     Action.GRANT_REVOKE: button("Revoke", Action.GRANT_REVOKE, a_grant, grant_ref),
     Action.GRANT_REVERIFY: button("Re-verify", Action.GRANT_REVERIFY, a_grant, grant_ref),
     Action.ALERT_ACKNOWLEDGE: button("Acknowledge", Action.ALERT_ACKNOWLEDGE, an_alert, alert_ref),
+    Action.ALERT_UNACKNOWLEDGE: button("Unacknowledge", Action.ALERT_UNACKNOWLEDGE, an_acknowledged_alert, alert_ref),
     Action.ALERT_ESCALATE: button("Escalate", Action.ALERT_ESCALATE, an_alert, alert_ref),
-    Action.ALERT_SUSPEND: button("Suspend access", Action.ALERT_SUSPEND, an_alert, alert_ref),
+    Action.ALERT_SNOOZE: Row(
+        f"Snooze 1 hour (`{Action.ALERT_SNOOZE}`)",
+        an_alert,
+        lambda c: c.click(Action.ALERT_SNOOZE, snooze_for_an_hour(c), option=True),
+    ),
+    Action.ALERT_SUSPEND: button("Suspend access", Action.ALERT_SUSPEND, an_alert_on_live_access, alert_ref),
     Action.ALERT_FALSE_POSITIVE: button("False positive", Action.ALERT_FALSE_POSITIVE, an_alert, alert_ref),
     Action.ALERT_RESOLVE: button("Resolve", Action.ALERT_RESOLVE, an_alert, alert_ref),
     Action.ALERT_EVIDENCE: button(
@@ -259,7 +284,7 @@ VIEWS: dict[View, Row] = {
     ),  # fmt: skip
     View.ALERT_SUSPEND_CONFIRM: view(
         View.ALERT_SUSPEND_CONFIRM,
-        an_alert,
+        an_alert_on_live_access,
         lambda c: opened_by(c, "U0OPS1", Action.ALERT_SUSPEND, alert_ref(c)),
         **REASON,
     ),  # fmt: skip
