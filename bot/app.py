@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
+from bot.logs import BOLT_TOKEN_WARNING
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.services.context import Person, system_context
@@ -49,6 +50,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     """The Bolt app with every Slack listener registered."""
     settings = rt.settings
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    logging.getLogger("trustbot.bolt").addFilter(BOLT_TOKEN_WARNING)
     app = AsyncApp(
         client=rt.client,
         signing_secret=signing_secret,
