@@ -39,7 +39,7 @@ async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
         try:
             now = parse_rfc3339(args.now) if args.now else None
         except (ValueError, OverflowError):
-            raise CliError(f"--now {args.now!r} is not an RFC 3339 time (e.g. 2026-11-02T09:00:00Z)")
+            raise CliError(f"--now {args.now!r} is not an RFC 3339 time (e.g. 2026-11-02T09:00:00Z)") from None
         if now is not None and not 1971 <= now.year <= 9000:
             # Jobs look years ahead of --now (warnings, grant lengths): far ends would overflow the calendar.
             raise CliError(f"--now {args.now!r} is outside the years 1971 to 9000 that jobs can run as")
