@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
-from bot.logs import BOLT_TOKEN_WARNING
+from bot.logs import BOLT_TOKEN_WARNING, log_context
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.services.context import Person, system_context
@@ -58,6 +58,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         process_before_response=False,
         logger=logging.getLogger("trustbot.bolt"),
     )
+    app.middleware(_log_fields)
     app.middleware(_skip_repeated_events(rt))
     app.middleware(_our_installation_only(rt))
     app.middleware(_acting_person(rt))
@@ -83,6 +84,21 @@ def _acknowledge_the_unknown(app: AsyncApp) -> None:
     async def unknown_view(ack: Any, body: dict[str, Any]) -> None:
         await ack()
         log.warning("no listener for view %r", (body.get("view") or {}).get("callback_id"))
+
+
+async def _log_fields(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
+    """Every line logged while handling this payload (in its listeners too) names team, user, action, event."""
+    team, user, view = body.get("team"), body.get("user"), body.get("view")
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    with log_context(
+        team=team.get("id") if isinstance(team, dict) else body.get("team_id"),
+        user=user.get("id") if isinstance(user, dict) else body.get("user_id"),
+        action_id=first.get("action_id"),
+        callback_id=view.get("callback_id") if isinstance(view, dict) else body.get("callback_id"),
+        event_id=body.get("event_id"),
+    ):
+        return await next()
 
 
 def _skip_repeated_events(rt: Runtime) -> Any:

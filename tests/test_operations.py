@@ -142,3 +142,17 @@ async def test_metrics_move_when_their_events_happen(database_url: str, fake_sla
     assert 'trustbot_http_request_seconds_count{route="/healthz",status="200"} 1.0' in text
     assert 'trustbot_http_request_seconds_count{route="/alerts",status="202"} 1.0' in text
     assert "process_resident_memory_bytes" in text and "python_gc_collections_total" in text
+
+
+async def test_job_runs_are_counted_by_job_and_outcome(db: Any, database_url: str, clock: Any) -> None:
+    from bot.metrics import Metrics
+    from scheduler.runs import run_job
+    from tests.conftest import make_settings
+
+    metrics = Metrics()
+    settings = make_settings(database_url, "http://127.0.0.1:9/api/")
+    for _ in range(2):  # the second run of the same slot is skipped
+        await run_job(db, clock, settings, "request-sla", slot_at=clock.now(), metrics=metrics)
+    text = metrics.render().decode()
+    assert 'trustbot_job_runs_total{job="request-sla",outcome="finished"} 1.0' in text
+    assert 'trustbot_job_runs_total{job="request-sla",outcome="skipped"} 1.0' in text
