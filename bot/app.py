@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
+from bot.logs import BOLT_TOKEN_WARNING, log_context
 from bot.metrics import Metrics
 from bot.payloads import typed
 from bot.runtime import Runtime
@@ -53,6 +55,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     # `name` given: without it Bolt derives it from the caller's file name ("app.py") through
     # inspect.stack(), which reads the source of every frame on the stack (~0.1 s of start-up).
+    logging.getLogger("trustbot.bolt").addFilter(BOLT_TOKEN_WARNING)
     app = AsyncApp(
         name="app.py",
         client=rt.client,
@@ -89,7 +92,7 @@ def _acknowledge_the_unknown(app: AsyncApp) -> None:
 
 
 def _every_payload(rt: Runtime) -> Any:
-    """The checks every payload passes, in order, registered as one Bolt middleware: Bolt builds the
+    """The checks every payload passes, in order (with its log fields set), as one Bolt middleware: Bolt builds the
     arguments of each middleware by inspection on every request, which three of them made a visible
     share of the work of acking a command."""
     repeated: Middleware = _skip_repeated_events(rt)
@@ -103,9 +106,24 @@ def _every_payload(rt: Runtime) -> Any:
         async def our_installation() -> BoltResponse | None:
             return await ours(body, acting_person)
 
-        return await repeated(body, our_installation)
+        with _log_fields(body):
+            return await repeated(body, our_installation)
 
     return middleware
+
+
+def _log_fields(body: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """Every line logged while handling this payload (in its listeners too) names team, user, action, event."""
+    team, user, view = body.get("team"), body.get("user"), body.get("view")
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    return log_context(
+        team=team.get("id") if isinstance(team, dict) else body.get("team_id"),
+        user=user.get("id") if isinstance(user, dict) else body.get("user_id"),
+        action_id=first.get("action_id"),
+        callback_id=view.get("callback_id") if isinstance(view, dict) else body.get("callback_id"),
+        event_id=body.get("event_id"),
+    )
 
 
 def _skip_repeated_events(rt: Runtime) -> Any:

@@ -4,58 +4,70 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.cli_errors import EXIT_USAGE, CliError, check_database, one_line
+from bot.config import Settings, load_settings
+from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.services.audit_checkpoints import Checkpoint
     from storage.database import Database
 
-EXIT_USAGE = 2
 
-
-class CliError(Exception):
-    """A one-line problem reported on stderr with exit code 2."""
+def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` says what it does (the same words as in the list above it)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=summary[0].upper() + summary[1:]
+    )
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trustbot", description="Trusted-access program bot for Slack.")
+    parser.add_argument("--version", action="version", version=f"trustbot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("serve", help="run the bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
-    demo = commands.add_parser("demo", help="play the whole story against a local Slack stand-in")
+    _command(commands, "serve", "run the bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
+    demo = _command(commands, "demo", "play the whole story against a local Slack stand-in")
     demo.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
 
-    orgs = commands.add_parser("orgs", help="the directory of orgs, people and tiers").add_subparsers(
+    orgs = _command(commands, "orgs", "the directory of orgs, people and tiers").add_subparsers(
         dest="orgs_command", required=True, metavar="ACTION"
     )
-    apply = orgs.add_parser("apply", help="apply a directory file (all or nothing)")
-    apply.add_argument("file", type=Path)
-    orgs.add_parser("list", help="list orgs")
+    apply = _command(orgs, "apply", "apply a directory file (all or nothing)")
+    apply.add_argument("file", type=Path, help="the directory file (YAML)")
+    _command(orgs, "list", "list orgs")
 
-    audit = commands.add_parser("audit", help="the hash-chained audit log").add_subparsers(
+    audit = _command(commands, "audit", "the hash-chained audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
-    verify = audit.add_parser("verify", help="check the hash chain, and that no checkpointed event is missing")
+    verify = _command(audit, "verify", "check the hash chain, and that no checkpointed event is missing")
     verify.add_argument(
         "--checkpoint", metavar="COUNT:HASH", help="also check against a checkpoint kept elsewhere (the audit channel)"
     )
-    export = audit.add_parser("export", help="print events as JSON lines")
+    export = _command(audit, "export", "print events as JSON lines")
     export.add_argument("--since", help="RFC 3339 time; only events at or after it")
 
-    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+    db = _command(commands, "db", "database maintenance").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"
     )
-    db.add_parser("upgrade", help="apply pending migrations")
+    _command(db, "upgrade", "apply pending migrations")
 
     _add_jobs_parser(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("trustbot")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _add_jobs_parser(commands: Any) -> None:
@@ -67,27 +79,35 @@ def _add_jobs_parser(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `trustbot` console script."""
+    """Entry point of the `trustbot` console script; failures an operator can fix are one line, exit 2."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.command != "serve" else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    database_url = ""
     try:
         settings = load_settings()
-        logging.getLogger().setLevel(settings.log_level.upper() if args.command == "serve" else logging.WARNING)
-        handler = _HANDLERS[args.command]
-        return asyncio.run(handler(settings, args))
-    except (SettingsError, CliError) as exc:
-        print(f"trustbot: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        database_url = settings.database_url
+        # The other commands print their own results: only warnings (or everything, at DEBUG) are logged.
+        quiet = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
+        configure_logging(settings.log_level if args.command == "serve" else quiet, settings.log_format)
+        return asyncio.run(_run(settings, args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = one_line(exc, database_url)
+        if line is None:
+            raise
+        print(f"trustbot: {line}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        settings.require_for_serve()
+    if args.command != "demo":
+        await check_database(settings.database_url)
+    return await _HANDLERS[args.command](settings, args)
 
 
 async def _serve(settings: Settings, _: argparse.Namespace) -> int:
-    settings.require_for_serve()
-    from bot.preflight import SlackUnavailable
     from bot.server import TrustbotServer
     from bot.services.errors import DirectoryError
 
@@ -95,10 +115,6 @@ async def _serve(settings: Settings, _: argparse.Namespace) -> int:
         await TrustbotServer(settings).run_until_signalled()
     except DirectoryError as exc:
         raise CliError(f"TRUSTBOT_DIRECTORY {settings.directory}: {exc.message}") from None
-    except SlackUnavailable as exc:
-        raise CliError(str(exc)) from None
-    except OSError as exc:
-        raise CliError(f"cannot start: {exc.strerror or exc}") from None
     return 0
 
 

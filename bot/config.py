@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class SettingsError(Exception):
@@ -18,6 +20,9 @@ def _split_csv(value: object) -> object:
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_URL_FORMS = "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
 
 # Offsets in days before a date (reminders, warnings) and usage thresholds in percent: bounded so that
 # date arithmetic in the jobs can never overflow.
@@ -85,6 +90,7 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
     shutdown_seconds: float = Field(default=10, ge=0, le=3600, alias="TRUSTBOT_SHUTDOWN_SECONDS")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="TRUSTBOT_LOG_FORMAT")
 
     @field_validator(
         "slack_bot_token", "slack_signing_secret", "slack_app_token", "ingest_secret", "audit_key", mode="before"
@@ -130,6 +136,25 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"not a database URL; use {DATABASE_URL_FORMS}") from None
+        if (url.get_backend_name(), url.get_driver_name()) not in (("sqlite", "aiosqlite"), ("postgresql", "asyncpg")):
+            shown = url.render_as_string(hide_password=True)
+            raise ValueError(f"{shown} is not supported; use {DATABASE_URL_FORMS}") from None
         return value
 
     @field_validator("slack_api_url")

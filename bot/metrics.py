@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 
 class Metrics:
@@ -10,6 +18,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.http_seconds = Histogram(
+            "trustbot_http_request_seconds", "HTTP request latency", ["route", "status"], registry=self.registry
+        )
         self.slack_requests = Counter(
             "trustbot_slack_requests_total", "Requests received from Slack", ["kind"], registry=self.registry
         )

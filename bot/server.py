@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.app import build_bolt_app, build_runtime, build_web_app
 from bot.clock import Clock
 from bot.config import Settings
-from bot.preflight import identify, report_unpostable_channels
+from bot.preflight import SlackUnavailable, identify, report_unpostable_channels
 from bot.runtime import Runtime
 from storage.database import Database
 from storage.migrate import upgrade
@@ -43,9 +44,16 @@ class TrustbotServer:
 
     @property
     def url(self) -> str:
-        """Base URL of the HTTP listener."""
+        """Base URL to reach the HTTP listener from this host (loopback when it listens on every address)."""
         host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def bind_addresses(self) -> list[str]:
+        """Every address the listener is bound to, as `host:port` (what the log reports)."""
+        if self._runner is None:
+            return []
+        return [f"[{a[0]}]:{a[1]}" if ":" in str(a[0]) else f"{a[0]}:{a[1]}" for a in self._runner.addresses]
 
     async def start(self, *, migrate: bool = True, apply_directory: bool = True) -> None:
         """Migrate, apply the directory file, then start listening, delivering and scheduling."""
@@ -66,7 +74,10 @@ class TrustbotServer:
             token = self.settings.slack_app_token
             assert token is not None  # socket_mode means an app token is set
             handler = AsyncSocketModeHandler(self.bolt, token.get_secret_value())
-            await handler.connect_async()
+            try:
+                await handler.connect_async()
+            except SlackApiError as exc:
+                raise SlackUnavailable(f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')})") from None
             self._socket_handler = handler
         if self.settings.scheduler_enabled:
             from scheduler.setup import start_scheduler
@@ -76,7 +87,11 @@ class TrustbotServer:
         # sweeps, which otherwise walk it on every full collection and stall the event loop.
         # No gc.collect() first: at this point it frees nothing and costs ~80 ms of start-up.
         gc.freeze()
-        log.info("trustbot listening on %s (%s mode)", self.url, "Socket" if self.settings.socket_mode else "HTTP")
+        log.info(
+            "trustbot listening on %s (%s mode)",
+            ", ".join(f"http://{address}" for address in self.bind_addresses),
+            "Socket" if self.settings.socket_mode else "HTTP",
+        )
         self._preflight = asyncio.create_task(
             report_unpostable_channels(self.rt.db, self.rt.client, also=[self.settings.audit_channel])
         )
@@ -89,8 +104,13 @@ class TrustbotServer:
     async def _apply_directory(self, path: Path) -> None:
         from bot.services.context import system_context
         from bot.services.directory.apply import apply_directory, format_apply_report, parse_directory
+        from bot.services.errors import DirectoryError
 
-        directory = parse_directory(path.read_text())
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise DirectoryError(f"cannot read the file: {exc.strerror or exc}") from None
+        directory = parse_directory(text)
         async with self.rt.db.transaction() as session:
             report = await apply_directory(session, system_context(self.rt.clock, self.settings), directory)
         log.info("directory %s applied: %s", path, format_apply_report(report).replace("\n", "; "))

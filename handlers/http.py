@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from aiohttp import web
@@ -75,8 +76,31 @@ def _refuse_while_draining(rt: Runtime) -> Any:
     return middleware
 
 
+def _timed(rt: Runtime) -> Any:
+    """HTTP request latency by route (the route's pattern, never the raw path) and status."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response: web.StreamResponse = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            rt.metrics.http_seconds.labels(route, str(status)).observe(time.perf_counter() - started)
+
+    return middleware
+
+
 def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
     """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
+    app.middlewares.append(_timed(rt))
     app.middlewares.append(_refuse_while_draining(rt))
 
     secret = rt.settings.slack_signing_secret

@@ -192,6 +192,11 @@ async def checked_items(
     return parse_items(body, model, key, noun)
 
 
+def _count(rt: Runtime, kind: str, result: Any) -> None:
+    rt.metrics.ingested.labels(kind, "accepted").inc(result.accepted)
+    rt.metrics.ingested.labels(kind, "duplicate").inc(result.duplicates)
+
+
 def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
     """Mount `POST /alerts` and `POST /usage`."""
     group_commit = GroupCommit(rt)
@@ -201,6 +206,7 @@ def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
         if refusal is not None:
             return refusal
         result = await group_commit.submit(items or [])
+        _count(rt, "alert", result)
         return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
 
     async def post_usage(request: web.Request) -> web.Response:
@@ -221,6 +227,7 @@ def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
                 message=str(rejected),
                 errors=[{"item": rejected.item, "field": rejected.field, "message": rejected.message}],
             )
+        _count(rt, "usage", result)
         return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
 
     app.router.add_post("/alerts", post_alerts)

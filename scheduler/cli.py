@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from bot.cli_errors import CliError
 from bot.clock import FixedClock, SystemClock, parse_rfc3339
 from bot.config import Settings
 
 
 def add_jobs_parser(commands: Any) -> None:
     """Register `jobs list` and `jobs run` on the top-level subparsers."""
-    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(
+    summary = "scheduled jobs"
+    jobs = commands.add_parser("jobs", help=summary, description="Scheduled jobs.").add_subparsers(
         dest="jobs_command", required=True, metavar="ACTION"
     )
-    jobs.add_parser("list", help="each job's schedule, last run and outcome")
-    run = jobs.add_parser("run", help="run one job as if it were --now, deliver what it produced, exit")
+    summary = "each job's schedule, last run and outcome"
+    jobs.add_parser("list", help=summary, description=summary[0].upper() + summary[1:])
+    summary = "run one job as if it were --now, deliver what it produced, exit"
+    run = jobs.add_parser("run", help=summary, description=summary[0].upper() + summary[1:])
     run.add_argument("name", help="job name (see `trustbot jobs list`)")
     run.add_argument("--now", help="RFC 3339 time to run as (default: now); it is also the slot claimed")
-
-
-def _usage(message: str) -> int:
-    # Printed here rather than raised as `bot.cli.CliError`, so `python -m bot.cli` (where that
-    # class exists twice) reports it the same way.
-    print(f"trustbot: {message}", file=sys.stderr)
-    return 2
 
 
 def _iso(value: Any) -> str:
@@ -39,14 +35,14 @@ async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
     now = None
     if args.jobs_command == "run":
         if args.name not in JOBS:
-            return _usage(f"unknown job {args.name!r}; known jobs: {', '.join(JOBS)}")
+            raise CliError(f"unknown job {args.name!r}; known jobs: {', '.join(JOBS)}")
         try:
             now = parse_rfc3339(args.now) if args.now else None
         except (ValueError, OverflowError):
-            return _usage(f"--now {args.now!r} is not an RFC 3339 time (e.g. 2026-11-02T09:00:00Z)")
+            raise CliError(f"--now {args.now!r} is not an RFC 3339 time (e.g. 2026-11-02T09:00:00Z)") from None
         if now is not None and not 1971 <= now.year <= 9000:
             # Jobs look years ahead of --now (warnings, grant lengths): far ends would overflow the calendar.
-            return _usage(f"--now {args.now!r} is outside the years 1971 to 9000 that jobs can run as")
+            raise CliError(f"--now {args.now!r} is outside the years 1971 to 9000 that jobs can run as")
     from storage.migrate import upgrade
 
     await upgrade(settings.database_url)
@@ -85,13 +81,17 @@ async def _list(settings: Settings) -> int:
 
 async def _run(settings: Settings, name: str, now: Any) -> int:
     from bot.app import build_runtime
+    from bot.preflight import identify
     from scheduler.runs import run_job
 
+    settings.require("SLACK_BOT_TOKEN")
     clock = FixedClock(now) if now is not None else SystemClock()
     rt = build_runtime(settings, clock=clock)
     try:
+        # What the job produces is delivered before exiting: without Slack, say so before changing anything.
+        await identify(rt.client)
         # The slot is the moment asked for, so a second run for the same moment finds it taken.
-        result = await run_job(rt.db, rt.clock, settings, name, slot_at=clock.now())
+        result = await run_job(rt.db, rt.clock, settings, name, slot_at=clock.now(), metrics=rt.metrics)
         delivered = await rt.delivery.drain()
     finally:
         await rt.db.dispose()

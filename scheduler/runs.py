@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, as_utc
 from bot.config import Settings
+from bot.metrics import Metrics
 from scheduler.jobs import JOBS
 from storage.database import Database
 from storage.queries import jobs as q
@@ -81,8 +82,18 @@ async def run_job(
     *,
     slot_at: datetime | None = None,
     owner: str | None = None,
+    metrics: Metrics | None = None,
 ) -> RunResult:
     """Claim the slot (default: the latest scheduled moment by `clock`) and run the job once in it."""
+    result = await _run_in_slot(db, clock, settings, name, slot_at=slot_at, owner=owner)
+    if metrics is not None:
+        metrics.job_runs.labels(name, result.status).inc()
+    return result
+
+
+async def _run_in_slot(
+    db: Database, clock: Clock, settings: Settings, name: str, *, slot_at: datetime | None, owner: str | None
+) -> RunResult:
     spec = JOBS[name]
     slot = as_utc(slot_at) if slot_at is not None else spec.slot_for(clock.now(), settings)
     owner = owner or runner_id()

@@ -194,10 +194,11 @@ def test_cli_unmigrated_or_unreachable_database_is_one_line_exit_2(
     )
     assert verify(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db") == (
         2,
-        "trustbot: cannot read the audit log from the database: unable to open database file\n",
+        f"trustbot: cannot reach the database at DATABASE_URL sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db: "
+        "unable to open database file\n",
     )
     code, err = verify("postgresql+asyncpg://trustbot@127.0.0.1:9/none")
-    assert code == 2 and err.startswith("trustbot: cannot read the audit log from the database: ")
+    assert code == 2 and err.startswith("trustbot: cannot reach the database at DATABASE_URL postgresql+asyncpg://")
 
 
 def test_the_audit_settings() -> None:

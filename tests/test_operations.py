@@ -1,0 +1,158 @@
+"""Operating Trustbot: one-line errors with exit 2, JSON log lines, and metrics that move."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+import aiohttp
+import pytest
+
+import bot.cli
+from bot.logs import configure_logging, log_context
+from tests.alert_helpers import alert_bot, raise_alert
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, **values: str) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("SLACK_APP_TOKEN", "TRUSTBOT_DIRECTORY", "TRUSTBOT_LOG_LEVEL", "TRUSTBOT_LOG_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db", "PORT": "0", "HOST": "127.0.0.1"}
+    for name, value in {**defaults, **values}.items():
+        monkeypatch.setenv(name, value)
+
+
+async def _serve() -> tuple[int, list[str]]:
+    """`trustbot serve` in a process of its own (it installs signal handlers, which need the main thread)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, err.decode().splitlines()
+
+
+async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    code = await asyncio.to_thread(bot.cli.main, list(argv))
+    return code, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"TRUSTBOT_LOG_LEVEL": "LOUD"}, "TRUSTBOT_LOG_LEVEL: Value error, must be one of DEBUG, INFO, WARNING"),
+        ({"TRUSTBOT_LOG_FORMAT": "xml"}, "TRUSTBOT_LOG_FORMAT: Input should be 'text' or 'json'"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL: Value error, mysql://x is not supported"),
+        ({"DATABASE_URL": "notaurl"}, "DATABASE_URL: Value error, not a database URL"),
+        ({"DATABASE_URL": "postgresql+asyncpg://u:pw@127.0.0.1:9/x"}, "cannot reach the database at DATABASE_URL "
+         "postgresql+asyncpg://u:***@127.0.0.1:9/x"),
+    ],
+)  # fmt: skip
+async def test_bad_settings_and_databases_are_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], env: dict[str, str], line: str
+) -> None:
+    _env(monkeypatch, tmp_path, **env)
+    code, err = await _cli(capsys, "orgs", "list")
+    assert code == 2 and len(err) == 1 and err[0].startswith("trustbot: ") and line in err[0], err
+    assert "pw" not in err[0]
+
+
+async def test_audit_verify_on_an_empty_database_says_unmigrated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env(monkeypatch, tmp_path)
+    assert await _cli(capsys, "audit", "verify") == (
+        2,
+        ["trustbot: the database is not migrated: run `trustbot db upgrade`"],
+    )
+
+
+async def test_serve_names_a_missing_directory_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+) -> None:
+    missing = tmp_path / "nope.yml"
+    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
+         TRUSTBOT_DIRECTORY=str(missing), TRUSTBOT_SCHEDULER_ENABLED="false")  # fmt: skip
+    assert await _serve() == (
+        2,
+        [f"trustbot: TRUSTBOT_DIRECTORY {missing}: cannot read the file: No such file or directory"],
+    )
+
+
+async def test_serve_refuses_a_token_slack_rejects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+) -> None:
+    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-bad", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
+         TRUSTBOT_SCHEDULER_ENABLED="false")  # fmt: skip
+    fake_slack.fail("auth.test", error="invalid_auth")
+    assert await _serve() == (2, ["trustbot: Slack refused SLACK_BOT_TOKEN (invalid_auth)"])
+
+
+async def test_jobs_run_without_slack_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_API_URL="http://127.0.0.1:9/api/")
+    code, err = await _cli(capsys, "jobs", "run", "credit-digest")
+    assert code == 2 and err == ["trustbot: cannot reach Slack at http://127.0.0.1:9/api/: ClientConnectorError"]
+    _env(monkeypatch, tmp_path)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    assert await _cli(capsys, "jobs", "run", "credit-digest") == (
+        2,
+        ["trustbot: missing required setting(s): SLACK_BOT_TOKEN"],
+    )
+
+
+def test_version_and_every_subcommand_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bot.cli.main(["--version"])
+    assert capsys.readouterr().out.startswith("trustbot ")
+    for argv in (["serve"], ["demo"], ["orgs", "apply"], ["orgs", "list"], ["audit", "verify"], ["audit", "export"],
+                 ["db", "upgrade"], ["jobs", "list"], ["jobs", "run"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            bot.cli.main([*argv, "--help"])
+        paragraphs = capsys.readouterr().out.split("\n\n")
+        assert len(paragraphs) > 2 and paragraphs[1].strip()[0].isupper(), argv
+
+
+def test_json_log_lines_parse_and_carry_the_context(capsys: pytest.CaptureFixture[str]) -> None:
+    handler = configure_logging("INFO", "json")
+    try:
+        with log_context(team="T0TEAM", user="U0REP1", action_id="approve"):
+            logging.getLogger("trustbot.test").info("approved %s", "req-1")
+        logging.getLogger("alembic.runtime.migration").info("library noise")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert entry["message"] == "approved req-1" and entry["level"] == "INFO" and entry["logger"] == "trustbot.test"
+    assert (entry["team"], entry["user"], entry["action_id"]) == ("T0TEAM", "U0REP1", "approve")
+    assert entry["time"].endswith("Z")
+
+
+async def test_metrics_move_when_their_events_happen(database_url: str, fake_slack: Any, clock: Any) -> None:
+    async with alert_bot(database_url, fake_slack, clock) as running, aiohttp.ClientSession() as http:
+        await raise_alert(running)
+        async with http.get(f"{running.server.url}/healthz") as response:
+            assert response.status == 200
+        async with http.get(f"{running.server.url}/metrics") as response:
+            text = await response.text()
+    assert 'trustbot_ingested_total{kind="alert",outcome="accepted"} 1.0' in text
+    assert 'trustbot_http_request_seconds_count{route="/healthz",status="200"} 1.0' in text
+    assert 'trustbot_http_request_seconds_count{route="/alerts",status="202"} 1.0' in text
+    assert "process_resident_memory_bytes" in text and "python_gc_collections_total" in text
+
+
+async def test_job_runs_are_counted_by_job_and_outcome(db: Any, database_url: str, clock: Any) -> None:
+    from bot.metrics import Metrics
+    from scheduler.runs import run_job
+    from tests.conftest import make_settings
+
+    metrics = Metrics()
+    settings = make_settings(database_url, "http://127.0.0.1:9/api/")
+    for _ in range(2):  # the second run of the same slot is skipped
+        await run_job(db, clock, settings, "request-sla", slot_at=clock.now(), metrics=metrics)
+    text = metrics.render().decode()
+    assert 'trustbot_job_runs_total{job="request-sla",outcome="finished"} 1.0' in text
+    assert 'trustbot_job_runs_total{job="request-sla",outcome="skipped"} 1.0' in text
