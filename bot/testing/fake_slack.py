@@ -19,8 +19,8 @@ from bot.testing.block_kit_limits import message_problems, view_problems
 from bot.testing.fake_faults import WRITES, Chaos, Fault, Faults
 from bot.testing.fake_methods import METHODS
 from bot.testing.fake_socket_mode import FakeSocketMode
-from bot.testing.sample import EMAILS
 from bot.testing.fake_state import SlackState
+from bot.testing.sample import EMAILS
 from bot.testing.transcript import (
     Call,
     CallList,
