@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings, SettingsError, load_settings
+from bot.entitlements_cli import add_entitlements_parser, run_entitlements
 
 if TYPE_CHECKING:
     from bot.services.audit_checkpoints import Checkpoint
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply pending migrations")
 
     _add_jobs_parser(commands)
+    add_entitlements_parser(commands)
     return parser
 
 
@@ -239,6 +241,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "serve": _serve,
     "demo": _demo,
+    "entitlements": run_entitlements,
     "orgs": _orgs,
     "audit": _audit,
     "db": _db,
