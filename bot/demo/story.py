@@ -39,6 +39,8 @@ class Story:
     driver: Any
     clock: FixedClock
     quiet: bool = False
+    gateway: Any = None  # the provider's gateway stand-in (`bot.testing.gateway.FakeGateway`)
+    shown_events: int = 0
     _shown: int = field(default=0)
 
     @property
@@ -80,6 +82,8 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     from bot.services.context import system_context
     from bot.services.directory.apply import apply_directory, parse_directory
     from bot.testing.fake_slack import FakeSlack
+    from bot.testing.gateway import API_TOKEN, FakeGateway
+    from bot.testing.gateway import SECRET as WEBHOOK_SECRET
     from bot.testing.sample import DIRECTORY_YAML
     from bot.testing.slack_requests import SlackDriver
 
@@ -88,6 +92,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="trustbot-demo-") as tmp:
         slack = FakeSlack(users=dict(PEOPLE))
         await slack.start()
+        gateway = await FakeGateway().start()
         clock = FixedClock(DEMO_START)
         settings = Settings(
             _env_file=None,
@@ -102,11 +107,15 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             TRUSTBOT_OUTBOX_POLL_SECONDS=0.05,
             TRUSTBOT_SCHEDULER_ENABLED=False,
             TRUSTBOT_ALERT_UPDATE_SECONDS=0,
+            TRUSTBOT_API_TOKEN=API_TOKEN,
+            TRUSTBOT_WEBHOOK_URL=gateway.url,
+            TRUSTBOT_WEBHOOK_SECRET=WEBHOOK_SECRET,
         )
         server = TrustbotServer(settings, clock=clock)
         await server.start()
         driver = SlackDriver(f"{server.url}/slack/events", signing_secret, slack)
-        story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet)
+        gateway.api_base = server.url
+        story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet, gateway=gateway)
         try:
             async with server.rt.db.transaction() as session:
                 await apply_directory(
@@ -129,3 +138,4 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             await driver.close()
             await server.stop()
             await slack.stop()
+            await gateway.stop()
