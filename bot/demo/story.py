@@ -92,7 +92,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="trustbot-demo-") as tmp:
         slack = FakeSlack(users=dict(PEOPLE))
         await slack.start()
-        gateway = await FakeGateway().start()
+        gateway = await FakeGateway().start()  # it asks the bot's `/v1/*` once the bot is up (see its chapters)
         clock = FixedClock(DEMO_START)
         settings = Settings(
             _env_file=None,
@@ -107,14 +107,11 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             TRUSTBOT_OUTBOX_POLL_SECONDS=0.05,
             TRUSTBOT_SCHEDULER_ENABLED=False,
             TRUSTBOT_ALERT_UPDATE_SECONDS=0,
-            TRUSTBOT_API_TOKEN=API_TOKEN,
-            TRUSTBOT_WEBHOOK_URL=gateway.url,
-            TRUSTBOT_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        )
+            TRUSTBOT_API_TOKEN=API_TOKEN, TRUSTBOT_WEBHOOK_URL=gateway.url, TRUSTBOT_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        )  # fmt: skip
         server = TrustbotServer(settings, clock=clock)
         await server.start()
         driver = SlackDriver(f"{server.url}/slack/events", signing_secret, slack)
-        gateway.api_base = server.url
         story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet, gateway=gateway)
         try:
             async with server.rt.db.transaction() as session:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.services.access.grants import revoke_grant
 from bot.services.context import Person
 from bot.testing.drill_runtime import settle, start_inprocess
@@ -27,8 +25,8 @@ from bot.testing.fake_slack import FakeSlack
 from bot.testing.gateway import SECRET, FakeGateway
 from bot.testing.sample import PEOPLE
 from storage.migrate import upgrade
-from storage.queries.outbox import WEBHOOK
-from storage.tables import Grant, OutboxMessage, OutboxStatus
+from storage.queries.entitlements import all_grant_ids, webhook_rows
+from storage.tables import OutboxStatus
 
 
 @dataclass
@@ -56,7 +54,7 @@ async def _revoke_all(server: Any) -> None:
     """The operator revokes every grant, one at a time (each a `grant.revoked` behind its `grant.activated`)."""
     rt = server.rt
     async with rt.db.sessions() as session:
-        ids = [g for g in (await session.scalars(select(Grant.id).order_by(Grant.id))).all() if g is not None]
+        ids = await all_grant_ids(session)
     person = Person("U0OPS1", rt.clock, rt.settings)
     for grant_id in ids:
         async with rt.db.transaction() as session:
@@ -65,8 +63,7 @@ async def _revoke_all(server: Any) -> None:
 
 async def _count(db: Any, gateway: FakeGateway, tally: WebhookTally) -> None:
     async with db.sessions() as session:
-        rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == WEBHOOK)
-                                      .order_by(OutboxMessage.id))).all()  # fmt: skip
+        rows = await webhook_rows(session)
     tally.queued = len(rows)
     tally.problems += [f"outbox row {r.id} is {r.status}" for r in rows if r.status != OutboxStatus.SENT]
     kept_ids = [str(e["id"]) for e in gateway.events]

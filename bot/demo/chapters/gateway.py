@@ -28,6 +28,7 @@ def _events(story: Story, since: int) -> int:
 
 async def gateway_before(story: Story) -> None:
     """Before any request: nobody at Acme is entitled."""
+    story.gateway.api_base = story.server.url
     story.say("The provider's API gateway asks Trustbot about two Acme people")
     await _ask_all(story)
 

@@ -123,10 +123,7 @@ async def submit_request(
     profiles: Mapping[str, Profile] | None = None,
 ) -> SubmittedRequest:
     """Create a request, audit it, post it to the reps channel and put the decision buttons in its thread.
-
-    `profiles` is what Slack showed for the named members (`users.info`); a member it lacks, or who
-    is not a verified person of the org, is refused inline by name (deny by default).
-    """
+    `profiles` is what Slack shows of the named members; anyone missing or unverified is refused by name."""
     org = await _org_to_request_for(session, ctx, submission.org_slug)
     if submission.submission_key:
         # A double click on Submit sends the same view twice: the second finds the first's request.
@@ -166,13 +163,8 @@ async def submit_request(
     request_id = request.id or 0
     request.message_key = parent_key(request_id)
     await session.flush()
-    details = {
-        "org": org.slug,
-        "tier": tier.id,
-        "members": members,
-        "blanket": sub.blanket,
-        "duration_days": sub.duration_days,
-    }
+    details = {"org": org.slug, "tier": tier.id, "members": members, "blanket": sub.blanket,
+               "duration_days": sub.duration_days}  # fmt: skip
     await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)
     card = await build_card(session, request)
     outbox.post_message(
