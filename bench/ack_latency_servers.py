@@ -175,6 +175,7 @@ async def seed_requests(db_url: str, count: int) -> list[int]:
     from bot.payloads import RequestSubmission
     from bot.services.access.requests import submit_request
     from bot.services.context import Person
+    from bot.testing.sample import sample_profiles
     from storage.database import Database
 
     db = Database(db_url)
@@ -193,7 +194,7 @@ async def seed_requests(db_url: str, count: int) -> list[int]:
             )
             async with db.transaction() as session:
                 ctx = await Person(ADMIN, clock, Settings(_env_file=None)).context(session)  # type: ignore[call-arg]
-                result = await submit_request(session, ctx, submission=submission)
+                result = await submit_request(session, ctx, submission=submission, profiles=sample_profiles())
                 ids.append(int(result.request.id or 0))
     finally:
         await db.dispose()

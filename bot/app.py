@@ -69,9 +69,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     app.middleware(_every_payload(rt))
     app.error(_refusal_replier(rt))
 
-    from handlers import alerts, commands, credits, home, requests, reverification
+    from handlers import alerts, commands, credits, home, identity, requests, reverification
 
-    for feature in (commands, requests, reverification, alerts, credits, home):
+    for feature in (commands, requests, reverification, alerts, credits, home, identity):
         feature.register(app, rt)
     _acknowledge_the_unknown(app)
     return app
@@ -178,10 +178,11 @@ def _refusal_replier(rt: Runtime) -> Any:
 
 def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """The aiohttp app: `/slack/events` (HTTP mode), health, readiness and metrics."""
-    from handlers import http
+    from handlers import gateway, http
 
     # Bodies stay as sent (never inflated by aiohttp): signatures are checked on the raw bytes before
     # anything is parsed or decompressed, and compressed bodies are refused.
     app = web.Application(client_max_size=2 * 1024 * 1024, handler_args={"auto_decompress": False})
     http.register_routes(app, rt, bolt)
+    gateway.register_gateway_routes(app, rt)
     return app

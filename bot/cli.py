@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli_errors import EXIT_USAGE, CliError, check_database, one_line
 from bot.config import Settings, load_settings
+from bot.entitlements_cli import add_entitlements_parser, run_entitlements
 from bot.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     _command(db, "upgrade", "apply pending migrations")
 
     _add_jobs_parser(commands)
+    add_entitlements_parser(commands)
     return parser
 
 
@@ -260,6 +262,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "serve": _serve,
     "demo": _demo,
+    "entitlements": run_entitlements,
     "orgs": _orgs,
     "audit": _audit,
     "db": _db,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -87,13 +89,27 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = Field(default=None, alias="TRUSTBOT_AUDIT_KEY")
     audit_channel: str | None = Field(default=None, alias="TRUSTBOT_AUDIT_CHANNEL")
 
+    # The provider's gateway: the entitlements API and grant change webhooks.
+    api_token: SecretStr | None = Field(default=None, alias="TRUSTBOT_API_TOKEN")
+    webhook_url: str | None = Field(default=None, alias="TRUSTBOT_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="TRUSTBOT_WEBHOOK_SECRET")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=600, alias="TRUSTBOT_WEBHOOK_TIMEOUT_SECONDS")
+    webhook_retry_hours: float = Field(default=24.0, gt=0, le=8760, alias="TRUSTBOT_WEBHOOK_RETRY_HOURS")
+
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
     shutdown_seconds: float = Field(default=10, ge=0, le=3600, alias="TRUSTBOT_SHUTDOWN_SECONDS")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="TRUSTBOT_LOG_FORMAT")
 
     @field_validator(
-        "slack_bot_token", "slack_signing_secret", "slack_app_token", "ingest_secret", "audit_key", mode="before"
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "ingest_secret",
+        "audit_key",
+        "api_token",
+        "webhook_secret",
+        mode="before",
     )
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
@@ -106,6 +122,25 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        raw = value.get_secret_value()
+        try:
+            key = base64.b64decode(raw.removeprefix("whsec_") + "==", validate=False)
+        except (ValueError, binascii.Error):
+            key = b""
+        if not raw.startswith("whsec_") or not key:
+            raise ValueError("must be whsec_ followed by a base64 key")
+        return value
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, value: object) -> object:
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("audit_channel", mode="before")
     @classmethod
@@ -183,6 +218,8 @@ class Settings(BaseSettings):
         needed = ["SLACK_BOT_TOKEN"]
         if not self.socket_mode:
             needed.append("SLACK_SIGNING_SECRET")
+        if self.webhook_url:
+            needed.append("TRUSTBOT_WEBHOOK_SECRET")
         self.require(*needed)
 
 

@@ -46,9 +46,10 @@ from bot.slack_writes import (
     metadata_for,
     transport_failure,
 )
+from bot.webhooks import WebhookSender
 from storage.database import Database
 from storage.queries import outbox as outbox_q
-from storage.queries.outbox import DM, POST, RATE_LIMIT_ERRORS, REPLY, UPDATE
+from storage.queries.outbox import DM, POST, RATE_LIMIT_ERRORS, REPLY, UPDATE, WEBHOOK
 from storage.tables import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class DeliveryWorker:
         self.poll_seconds = settings.outbox_poll_seconds
         self.metrics = metrics or Metrics()
         self.on_failure = on_failure
+        self.webhooks = WebhookSender(settings)
+        self.webhook_window = timedelta(hours=settings.webhook_retry_hours)
         self.worker_id = f"delivery-{uuid.uuid4().hex[:12]}"
         self._lane_ready: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -117,6 +120,7 @@ class DeliveryWorker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.webhooks.close()
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -182,14 +186,16 @@ class DeliveryWorker:
             claimed: list[tuple[OutboxMessage, datetime | None]] = []
             for row in ready:
                 prior = row.doubt_since
+                posts = row.op not in (UPDATE, WEBHOOK)  # a webhook resent is harmless: same webhook-id
                 if await outbox_q.claim(
                     session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease,
-                    posts=row.op != UPDATE,
+                    posts=posts,
                 ):  # fmt: skip
                     row.attempts += 1
-                    row.doubt_since = prior or (now if row.op != UPDATE else None)
+                    row.doubt_since = prior or (now if posts else None)
                     claimed.append((row, prior))
-                    self._lane_ready[row.channel] = mono + self.pace_seconds
+                    # Slack's pace is per channel; the gateway's lanes only keep their order.
+                    self._lane_ready[row.channel] = mono + (0.0 if row.op == WEBHOOK else self.pace_seconds)
         return claimed
 
     async def _supersede_stale_updates(
@@ -236,6 +242,11 @@ class DeliveryWorker:
         return "chat.update", {"channel": channel, "ts": ts, **payload}
 
     async def _send(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
+        if row.op == WEBHOOK:
+            outcome = await self.webhooks.send(row)
+            if outcome.kind == "retry":
+                self.metrics.outbox_retried.labels("webhook").inc()
+            return outcome
         call = await self._call_for(row)
         if isinstance(call, Outcome):
             return call
@@ -307,12 +318,16 @@ class DeliveryWorker:
                     channel = outcome.channel or row.channel
                     await outbox_q.save_coordinates(session, key=row.save_as, channel=channel, ts=outcome.ts)
                 self.metrics.outbox_sent.labels(row.op).inc()
-            elif outcome.kind == "failed" or (
-                row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
-            ):
+            elif outcome.kind == "failed" or self._exhausted(row, outcome, now):
                 await self._give_up(session, row, outcome.error or "unknown")
             else:
                 await self._retry(session, row, outcome, now)
+
+    def _exhausted(self, row: OutboxMessage, outcome: Outcome, now: datetime) -> bool:
+        """Out of retries: a gateway event after its retry window, a Slack write after its attempts."""
+        if row.op == WEBHOOK:
+            return now - row.created_at >= self.webhook_window
+        return row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
 
     async def _give_up(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
         await outbox_q.mark_failed(session, row_id=row.id or 0, worker=self.worker_id, error=error)

@@ -41,12 +41,16 @@ async def run_service(rt: Runtime, person: Person, call: Service[T], *, after_ac
 # A modal submission must be answered within Slack's 3 s; work that would take longer is abandoned
 # (rolled back) and the person asked to submit again, rather than shown a failure by Slack.
 SUBMIT_BUDGET_SECONDS = 2.5
+# Of that budget, what `users.info` lookups of the people a modal names may take (before its service runs).
+LOOKUP_SECONDS = 1.0
 
 
-async def submit_view(rt: Runtime, person: Person, ack: Any, block: str, call: Service[T]) -> T | None:
+async def submit_view(
+    rt: Runtime, person: Person, ack: Any, block: str, call: Service[T], *, budget: float = SUBMIT_BUDGET_SECONDS
+) -> T | None:
     """Run a modal's service, then ack; refusals and failures show inline on `block` so the person sees why."""
     try:
-        result = await asyncio.wait_for(run_service(rt, person, call, after_ack=False), SUBMIT_BUDGET_SECONDS)
+        result = await asyncio.wait_for(run_service(rt, person, call, after_ack=False), max(budget, 0.5))
     except InvalidInput as error:
         await ack(response_action="errors", errors=error.errors or {block: error.message})
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -23,8 +24,18 @@ from bot.runtime import Runtime
 from bot.services.access import decisions, grants, requests, status
 from bot.services.context import Person
 from bot.services.errors import InvalidInput
+from bot.slack_people import look_up_people
 from handlers.commands import SlashCall, subcommand
-from handlers.common import action_value, guarded, parse_payload, reply, run_service, submit_view
+from handlers.common import (
+    LOOKUP_SECONDS,
+    SUBMIT_BUDGET_SECONDS,
+    action_value,
+    guarded,
+    parse_payload,
+    reply,
+    run_service,
+    submit_view,
+)
 
 REVOKE_USAGE = "Usage: `/trust revoke <grant-id> <reason>`, e.g. `/trust revoke 12 contract ended`."
 
@@ -129,9 +140,13 @@ def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
     @guarded(rt)
     async def request_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
         submission = submission_from_view(view)
+        started = time.monotonic()
+        profiles = await look_up_people(rt.client, submission.members, deadline=LOOKUP_SECONDS)
         await submit_view(
-            rt, person, ack, Block.JUSTIFICATION, lambda s, ctx: requests.submit_request(s, ctx, submission=submission)
-        )
+            rt, person, ack, Block.JUSTIFICATION,
+            lambda s, ctx: requests.submit_request(s, ctx, submission=submission, profiles=profiles),
+            budget=SUBMIT_BUDGET_SECONDS - (time.monotonic() - started),
+        )  # fmt: skip
 
     @app.action(Action.GRANT_REVOKE)
     @guarded(rt)

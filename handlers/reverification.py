@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,8 +13,17 @@ from bot.payloads import GrantRef, parse_id, typed_list, view_input
 from bot.runtime import Runtime
 from bot.services.context import Person
 from bot.services.reverification import attest
+from bot.slack_people import look_up_people
 from handlers.commands import SlashCall, subcommand
-from handlers.common import action_value, guarded, parse_payload, run_service, submit_view
+from handlers.common import (
+    LOOKUP_SECONDS,
+    SUBMIT_BUDGET_SECONDS,
+    action_value,
+    guarded,
+    parse_payload,
+    run_service,
+    submit_view,
+)
 
 
 def _submitted(view: dict[str, Any]) -> tuple[int, list[str], set[str]]:
@@ -44,14 +54,17 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @guarded(rt)
     async def reverify_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
         grant_id, members, attestations = _submitted(view)
+        started = time.monotonic()
+        profiles = await look_up_people(rt.client, members, deadline=LOOKUP_SECONDS)
         await submit_view(
             rt,
             person,
             ack,
             Block.ATTESTATIONS,
             lambda s, ctx: attest.submit_reverification(
-                s, ctx, grant_id=grant_id, members=members, attestations=attestations
+                s, ctx, grant_id=grant_id, members=members, attestations=attestations, profiles=profiles
             ),
+            budget=SUBMIT_BUDGET_SECONDS - (time.monotonic() - started),
         )
 
 

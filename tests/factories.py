@@ -12,9 +12,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.services.context import Person, ServiceContext, system_context
 from bot.services.directory.apply import ApplyReport, apply_directory, parse_directory
-from bot.testing.sample import DIRECTORY_YAML
+from bot.testing.sample import DIRECTORY_YAML, EMAILS
 from storage.database import Database
 from storage.queries.directory import get_org
+from storage.queries.entitlements import add_members
 from storage.tables import AccessRequest, Grant, GrantStatus, RequestStatus
 
 ADMIN, DEV = "U0ADM1", "U0DEV1"
@@ -95,8 +96,11 @@ async def make_grant(
         grant = Grant(
             request_id=request_id, org_id=request.org_id, members=list(members), blanket=blanket, tier_id=tier,
             status=status, starts_at=now - timedelta(days=10), expires_at=now + expires, reverify_due_at=now + due,
-            suspended_reason=suspended_reason, suspended_at=now if suspended_reason else None,
+            suspended_reason=suspended_reason, suspended_at=now if suspended_reason else None, updated_at=now,
         )  # fmt: skip
         session.add(grant)
         await session.flush()
+        # Named members with the emails Slack shows for the sample people, as an approval records them.
+        emails = {m: EMAILS[m] for m in members if m in EMAILS}
+        await add_members(session, grant_id=grant.id or 0, emails=emails)
         return grant.id or 0

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.payloads import RequestSubmission
 from bot.services.access.requests import submit_request
 from bot.services.context import ServiceContext
-from bot.testing.sample import DIRECTORY_YAML
+from bot.testing.sample import DIRECTORY_YAML, sample_profiles
 from storage.database import Database
 from storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 from tests.factories import acting, seed_directory
@@ -70,7 +70,12 @@ async def call(
     config: Settings | None = None,
     **kwargs: Any,
 ) -> T:
-    """Run one service as `user` in its own transaction, as a Slack request would."""
+    """Run one service as `user` in its own transaction, as a Slack request would.
+
+    A request submission gets what Slack would show for the sample people (the handler looks them up).
+    """
+    if service is submit_request:
+        kwargs.setdefault("profiles", sample_profiles())
     async with db.transaction() as s:
         return await service(s, await acting(s, user, clock, config), **kwargs)
 

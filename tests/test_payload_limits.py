@@ -38,6 +38,9 @@ MEMBERS = [f"U{i:08d}" for i in range(MAX_MEMBERS - 1)] + ["U0DEV1"]
 
 @pytest.fixture
 async def big(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIterator[RunningBot]:
+    for member in MEMBERS:  # verified people of acme, as users.info shows them
+        if member not in fake_slack.users:
+            fake_slack.set_profile(member, f"Member {member}", email=f"{member.lower()}@acme.com")
     running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)
     await seed_directory(running.rt.db, clock, BIG_DIRECTORY)
     yield running

@@ -52,7 +52,11 @@ async def test_validation_errors_are_keyed_by_block(db: Database, clock: FixedCl
     for tier in ("enhanced", "frontier"):  # globex allows standard at most
         with pytest.raises(errors.InvalidInput) as caught:
             await call(
-                db, clock, GLX, submit_request, submission=sub(org_slug="globex", tier_id=tier, duration_days=30)
+                db,
+                clock,
+                GLX,
+                submit_request,
+                submission=sub(org_slug="globex", members=[GLX], tier_id=tier, duration_days=30),
             )
         assert caught.value.errors == {
             Block.TIER: f"Globex may request tiers up to standard; {tier.capitalize()} is above that."

@@ -39,6 +39,8 @@ class Story:
     driver: Any
     clock: FixedClock
     quiet: bool = False
+    gateway: Any = None  # the provider's gateway stand-in (`bot.testing.gateway.FakeGateway`)
+    shown_events: int = 0
     _shown: int = field(default=0)
 
     @property
@@ -73,6 +75,30 @@ class Story:
         self.out.flush()
 
 
+def _demo_settings(tmp: Path, api_url: str, signing_secret: str, gateway_url: str) -> Settings:
+    """The demo bot: a throw-away SQLite file, the local Slack stand-in and gateway, no pacing, no scheduler."""
+    from bot.testing.gateway import API_TOKEN
+    from bot.testing.gateway import SECRET as WEBHOOK_SECRET
+
+    return Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-demo",
+        SLACK_SIGNING_SECRET=signing_secret,
+        SLACK_API_URL=api_url,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'demo.db'}",
+        HOST="127.0.0.1",
+        PORT=0,
+        TRUSTBOT_INGEST_SECRET=secrets.token_hex(16),
+        TRUSTBOT_CHANNEL_PACE_SECONDS=0,
+        TRUSTBOT_OUTBOX_POLL_SECONDS=0.05,
+        TRUSTBOT_SCHEDULER_ENABLED=False,
+        TRUSTBOT_ALERT_UPDATE_SECONDS=0,
+        TRUSTBOT_API_TOKEN=API_TOKEN,
+        TRUSTBOT_WEBHOOK_URL=gateway_url,
+        TRUSTBOT_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+
+
 async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     """Play every chapter; return the exit code."""
     from bot.demo import chapters
@@ -80,6 +106,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     from bot.services.context import system_context
     from bot.services.directory.apply import apply_directory, parse_directory
     from bot.testing.fake_slack import FakeSlack
+    from bot.testing.gateway import FakeGateway
     from bot.testing.sample import DIRECTORY_YAML
     from bot.testing.slack_requests import SlackDriver
 
@@ -88,25 +115,13 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="trustbot-demo-") as tmp:
         slack = FakeSlack(users=dict(PEOPLE))
         await slack.start()
+        gateway = await FakeGateway().start()  # it asks the bot's `/v1/*` once the bot is up (see its chapters)
         clock = FixedClock(DEMO_START)
-        settings = Settings(
-            _env_file=None,
-            SLACK_BOT_TOKEN="xoxb-demo",
-            SLACK_SIGNING_SECRET=signing_secret,
-            SLACK_API_URL=slack.api_url,
-            DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
-            HOST="127.0.0.1",
-            PORT=0,
-            TRUSTBOT_INGEST_SECRET=secrets.token_hex(16),
-            TRUSTBOT_CHANNEL_PACE_SECONDS=0,
-            TRUSTBOT_OUTBOX_POLL_SECONDS=0.05,
-            TRUSTBOT_SCHEDULER_ENABLED=False,
-            TRUSTBOT_ALERT_UPDATE_SECONDS=0,
-        )
+        settings = _demo_settings(Path(tmp), slack.api_url, signing_secret, gateway.url)
         server = TrustbotServer(settings, clock=clock)
         await server.start()
         driver = SlackDriver(f"{server.url}/slack/events", signing_secret, slack)
-        story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet)
+        story = Story(out=out, slack=slack, server=server, driver=driver, clock=clock, quiet=quiet, gateway=gateway)
         try:
             async with server.rt.db.transaction() as session:
                 await apply_directory(
@@ -129,3 +144,4 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             await driver.close()
             await server.stop()
             await slack.stop()
+            await gateway.stop()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages.text import MESSAGE_TEXT, Rendered
-from storage.queries.outbox import DM, POST, REPLY, UPDATE, assign_ids
+from storage.queries.outbox import DM, POST, REPLY, UPDATE, WEBHOOK, assign_ids
 from storage.tables import OutboxMessage
 
 __all__ = [
@@ -23,9 +23,11 @@ __all__ = [
     "POST",
     "REPLY",
     "UPDATE",
+    "WEBHOOK",
     "dm_all",
     "flush_outbox",
     "post_message",
+    "queue_webhook",
     "reply_in_thread",
     "send_dm",
     "update_message",
@@ -108,6 +110,11 @@ def dm_all(session: AsyncSession, users: Iterable[str | None], message: Message)
     for user in people:
         send_dm(session, user=user, message=message)
     return len(people)
+
+
+def queue_webhook(session: AsyncSession, *, lane: str, payload: dict[str, Any]) -> OutboxMessage:
+    """Queue a grant change event for the gateway in `lane` (one lane per org keeps its events in order)."""
+    return _add(session, op=WEBHOOK, channel=lane, payload=payload)
 
 
 async def flush_outbox(session: AsyncSession) -> None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import requests as request_msg
+from bot.messages.gateway import build_webhook_undelivered_notice
 from bot.services import outbox
 from bot.services.access.cards import build_card
 from bot.services.alerts.reroute import reroute_refused_alert
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.directory.people import list_operators
-from storage.queries.outbox import POST
+from storage.queries.directory import orgs_by_ids
+from storage.queries.grants import get_grant
+from storage.queries.outbox import POST, WEBHOOK
 from storage.queries.requests import get_request
 from storage.tables import OutboxMessage
 
@@ -36,7 +39,10 @@ CHANNEL_REFUSALS = frozenset(
 
 
 async def handle_undelivered(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:
-    """React to Slack refusing `row` for good."""
+    """React to Slack (or the gateway) refusing `row` for good."""
+    if row.op == WEBHOOK:
+        await _tell_operators_of_event(session, ctx, row, error)
+        return
     key = row.save_as or ""
     if row.op != POST or error not in CHANNEL_REFUSALS:
         return
@@ -59,3 +65,16 @@ async def _tell_operators_of_request(
     outbox.dm_all(session, operators, request_msg.build_request_refused_notice(card, channel, error))
     details = {"refused_channel": channel, "error": error, "told": operators}
     await record_audit(session, ctx, action="request.undelivered", subject=f"request:{request_id}", details=details)
+
+
+async def _tell_operators_of_event(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:
+    """A grant change event the gateway never took: audited, and operators told to have it resync."""
+    grant_id, event_type = int(row.payload.get("grant") or 0), str(row.payload.get("type") or "")
+    grant = await get_grant(session, grant_id=grant_id)
+    orgs = await orgs_by_ids(session, org_ids=[grant.org_id] if grant else [])
+    org_name = orgs[grant.org_id].name if grant and grant.org_id in orgs else "an org no longer in the directory"
+    operators = await list_operators(session, ctx.settings.operators)
+    outbox.dm_all(session, operators, build_webhook_undelivered_notice(event_type, grant_id, org_name, error))
+    details = {"event": row.payload.get("id"), "type": event_type, "error": error, "attempts": row.attempts,
+               "told": operators}  # fmt: skip
+    await record_audit(session, ctx, action="webhook.undelivered", subject=f"grant:{grant_id}", details=details)

@@ -190,6 +190,10 @@ def _users_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     if user not in fake.users:
         return {"ok": False, "error": "user_not_found"}
     name = fake.users[user]
+    facts = fake.profiles.get(user, {})
+    profile: dict[str, Any] = {"real_name": name, "display_name": name}
+    if facts.get("email"):  # absent: Slack hides it (no users:read.email, or the person has none)
+        profile["email"] = facts["email"]
     return {
         "ok": True,
         "user": {
@@ -198,9 +202,9 @@ def _users_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
             "name": name.split()[0].lower(),
             "real_name": name,
             "tz": "UTC",
-            "is_bot": False,
-            "deleted": False,
-            "profile": {"real_name": name, "display_name": name},
+            "is_bot": bool(facts.get("is_bot", False)),
+            "deleted": bool(facts.get("deleted", False)),
+            "profile": profile,
         },
     }
 

@@ -20,6 +20,7 @@ from bot.testing.fake_faults import WRITES, Chaos, Fault, Faults
 from bot.testing.fake_methods import METHODS
 from bot.testing.fake_socket_mode import FakeSocketMode
 from bot.testing.fake_state import SlackState
+from bot.testing.sample import EMAILS
 from bot.testing.transcript import (
     Call,
     CallList,
@@ -34,8 +35,19 @@ _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 class FakeSlack(SlackState):
     """A real local Slack stand-in that records every call and can misbehave on demand."""
 
-    def __init__(self, users: dict[str, str] | None = None, *, app_id: str = "A0APP") -> None:
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        *,
+        app_id: str = "A0APP",
+        profiles: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.users: dict[str, str] = dict(users or {})
+        # users.info's profile facts per user (`email`, `deleted`, `is_bot`); the sample people get
+        # their sample emails unless `profiles` says otherwise.
+        self.profiles: dict[str, dict[str, Any]] = (
+            {u: {"email": EMAILS[u]} for u in self.users if u in EMAILS} if profiles is None else dict(profiles)
+        )
         self.app_id = app_id
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -46,6 +58,12 @@ class FakeSlack(SlackState):
         self.socket_mode = FakeSocketMode(app_id)
         self.faults = Faults()
         self.reset()
+
+    def set_profile(self, user: str, name: str | None = None, **facts: Any) -> None:
+        """Change what users.info shows for `user` (`email=`, `deleted=`, `is_bot=`); adds them if new."""
+        if name is not None or user not in self.users:
+            self.users[user] = name or user
+        self.profiles.setdefault(user, {}).update(facts)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:

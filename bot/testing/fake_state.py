@@ -15,6 +15,7 @@ class SlackState:
     """Messages, views and recordings, changed by the fake's Web API methods and read by tests."""
 
     users: dict[str, str]
+    profiles: dict[str, dict[str, Any]]
     app_id: str
     calls: CallList
     _channels: dict[str, list[Message]]

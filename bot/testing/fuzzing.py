@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlencode
 import aiohttp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -38,6 +37,7 @@ from bot.testing.slack_requests import (
     view_submission_body,
 )
 from storage.database import Database
+from storage.queries import inspection
 from storage.tables import Alert, UsageRecord
 
 
@@ -90,7 +90,7 @@ class FuzzTarget:
     async def count(self, table: Any) -> int:
         """Rows in `table`."""
         async with self.db.sessions() as session:
-            return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+            return await inspection.count_rows(session, table=table)
 
 
 def _items(value: Any, key: str) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.services.entitlements.identity import Profile
+
 PEOPLE = {
     "U0OPS1": "Olga Operator",
     "U0REP1": "Rita Rep",
@@ -14,6 +16,27 @@ PEOPLE = {
     "U0OUT1": "Otto Outsider",
     "U0GLX1": "Gia Globex",
 }
+
+# What Slack shows as each sample person's email (users.info): members at their org's domains; the
+# provider's own staff and the outsider are not at any customer's domain.
+EMAILS = {
+    "U0OPS1": "olga@trustbot.example",
+    "U0REP1": "rita@trustbot.example",
+    "U0REP2": "bob@trustbot.example",
+    "U0ADM1": "ada@acme.com",
+    "U0ADM2": "alan@acme.com",
+    "U0SEC1": "sam@acme.com",
+    "U0DEV1": "dana@acme.com",
+    "U0DEV2": "eli@acme.com",
+    "U0OUT1": "otto@gmail.com",
+    "U0GLX1": "gia@globex.example",
+}
+
+
+def sample_profiles() -> dict[str, Profile]:
+    """The sample people as `users.info` shows them, for services called without Slack (tests, benchmarks)."""
+    return {user: Profile(user_id=user, name=PEOPLE[user], email=email) for user, email in EMAILS.items()}
+
 
 DIRECTORY_YAML = """
 operators: [U0OPS1]

@@ -5,6 +5,8 @@ They live here because SQL lives only in `storage/queries`, test support include
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
@@ -67,3 +69,8 @@ async def backlog(session: AsyncSession) -> tuple[int, int]:
     rows = await session.scalar(select(func.count()).select_from(OutboxMessage).where(pending))
     held = await session.scalar(select(func.count()).select_from(Alert).where(col(Alert.render_pending).is_(True)))
     return int(rows or 0), int(held or 0)
+
+
+async def count_rows(session: AsyncSession, *, table: Any) -> int:
+    """Rows in one table."""
+    return int(await session.scalar(select(func.count()).select_from(table)) or 0)

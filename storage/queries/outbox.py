@@ -21,6 +21,8 @@ from storage.queries.dialect import dialect_of, upsert
 from storage.tables import OutboxMessage, OutboxStatus, SlackMessage
 
 POST, REPLY, UPDATE, DM = "post", "reply", "update", "dm"
+# A grant change event for the gateway (DESIGN §4.9); its lane is `wh:<org id>`, not a Slack channel.
+WEBHOOK = "webhook"
 RATE_LIMIT_ERRORS = ("ratelimited", "rate_limited", "message_limit_exceeded")
 
 

@@ -5,6 +5,7 @@ from storage.tables.access import (
     OPEN_REQUESTS,
     AccessRequest,
     Grant,
+    GrantMember,
     GrantStatus,
     RequestApproval,
     RequestStatus,
@@ -14,7 +15,7 @@ from storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertSt
 from storage.tables.audit import AuditCheckpoint, AuditEvent
 from storage.tables.credits import CreditGrant, UsageRecord
 from storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
-from storage.tables.directory import DirectoryState, Org, OrgRole, Role, Tier
+from storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier
 from storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
@@ -31,9 +32,11 @@ __all__ = [
     "CreditGrant",
     "DirectoryState",
     "Grant",
+    "GrantMember",
     "GrantStatus",
     "JobRun",
     "Org",
+    "OrgDomain",
     "OrgRole",
     "OutboxMessage",
     "OutboxStatus",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -53,6 +53,8 @@ class AccessRequest(SQLModel, table=True):
     org_id: int = Field(foreign_key="org.id", index=True)
     requester: str = Field(max_length=32)
     members: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Each named member's email as Slack showed it when the request was submitted (user id -> address).
+    member_emails: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     blanket: bool = False
     tier_id: str = Field(max_length=64)
     use_case: str = Field(max_length=3000)
@@ -90,6 +92,7 @@ class Grant(SQLModel, table=True):
     """Trusted access created by an approved request."""
 
     __tablename__ = "access_grant"
+    __table_args__ = (Index("ix_access_grant_changes", "updated_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(foreign_key="access_request.id", unique=True)
@@ -109,3 +112,15 @@ class Grant(SQLModel, table=True):
     end_reason: str | None = Field(default=None, max_length=3000)
     last_reverified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_reverified_by: str | None = Field(default=None, max_length=32)
+    # Moved on by every change a gateway must hear of; `/v1/grants` pages by (updated_at, id).
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC), sa_type=UTCDateTime)
+
+
+class GrantMember(SQLModel, table=True):
+    """A named member of a grant with the email Slack showed for them: what `/v1/entitlements` matches."""
+
+    __tablename__ = "grant_member"
+
+    grant_id: int = Field(foreign_key="access_grant.id", primary_key=True)
+    slack_id: str = Field(primary_key=True, max_length=32, index=True)
+    email: str = Field(max_length=320, index=True)

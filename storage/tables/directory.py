@@ -44,6 +44,15 @@ class Org(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class OrgDomain(SQLModel, table=True):
+    """One verified email domain of an org, kept in step with `Org.domains` so an address finds its org by index."""
+
+    __tablename__ = "org_domain"
+
+    domain: str = Field(primary_key=True, max_length=253)
+    org_id: int = Field(foreign_key="org.id", primary_key=True, index=True)
+
+
 class OrgRole(SQLModel, table=True):
     """One person holding one role in one org; the rep is the single `rep` row."""
 

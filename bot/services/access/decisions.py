@@ -35,8 +35,10 @@ from bot.services.access.limits import typed_text
 from bot.services.access.requests import allowed_tiers
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidState, NotAuthorized, SelfApproval
 from storage.queries.directory import get_org_by_id, get_tier, list_tiers
+from storage.queries.entitlements import add_members
 from storage.queries.grants import has_security_suspension
 from storage.queries.requests import add_approval, count_approvals, transition_request
 from storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus
@@ -204,6 +206,9 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
     await _move(session, ctx, request, values)
     session.add(grant)
     await session.flush()
+    emails = {m: e for m, e in (request.member_emails or {}).items() if m in grant.members}
+    await add_members(session, grant_id=grant.id or 0, emails=emails)
+    await grant_changed(session, ctx, [grant.id or 0], GrantEvent.ACTIVATED)
     await _audit(session, ctx, request, "request.approved", approvals=approvals, needed=needed, grant=grant.id)
     details = {
         "request": request_id,

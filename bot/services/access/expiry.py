@@ -19,6 +19,7 @@ from bot.services import outbox
 from bot.services.access.lifecycle import audit_grants, tell_request_thread
 from bot.services.context import ServiceContext
 from bot.services.directory.snapshot import load_snapshot
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.notices import claim_countdown, days_until
 from storage.queries import grants as gq
 from storage.tables import Grant
@@ -71,6 +72,7 @@ async def expire(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Gr
     changed = [g for g in grants if g.id in won]
     snap = await load_snapshot(session, org_ids=[g.org_id for g in changed])
     await audit_grants(session, ctx, snap, action="grant.expired", grants=changed, details={"reason": END_REASON})
+    await grant_changed(session, ctx, sorted(won), GrantEvent.EXPIRED)
     for grant in changed:
         info, rep = snap.info(grant), snap.rep(grant.org_id)
         outbox.dm_all(session, [*snap.admins(grant.org_id), *grant.members], msg.build_expired_dm(info, ctx.tz))

@@ -20,6 +20,7 @@ from bot.services.access.limits import typed_text
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.directory.people import Actor, org_people, viewable_orgs
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.errors import AlreadyDecided, NotAccountRep, NotFound
 from storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids
 from storage.queries.grants import get_grant, list_grants, transition_grant
@@ -80,6 +81,7 @@ async def revoke_grant(session: AsyncSession, ctx: ServiceContext, *, grant_id: 
         raise AlreadyDecided(f"Grant #{grant_id} is already {grant.status if grant else 'gone'}; nothing changed.")
     details = {"reason": reason, "request": grant.request_id}
     await record_audit(session, ctx, action="grant.revoked", subject=f"grant:{grant_id}", details=details)
+    await grant_changed(session, ctx, [grant_id], GrantEvent.REVOKED)
     row = (await grant_rows(session, ctx.actor, [grant], await orgs_by_ids(session, org_ids=[grant.org_id])))[0]
     people = await org_people(session, org_id=grant.org_id)
     requester = row.request.requester if row.request else None

@@ -6,6 +6,7 @@ audit, and queue the rep-channel message with its decision buttons in the thread
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from bot.services.access.cards import actions_key, build_card, parent_key, reps_
 from bot.services.access.limits import JUSTIFICATION_MIN, MAX_MEMBERS, TEXT_MAX
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
+from bot.services.entitlements.identity import Profile, check_members
 from bot.services.errors import DomainError, InvalidInput, NotOrgAdmin
 from storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
 from storage.queries.requests import insert_request, request_by_submission
@@ -114,9 +116,14 @@ async def _org_to_request_for(session: AsyncSession, ctx: ServiceContext, slug: 
 
 
 async def submit_request(
-    session: AsyncSession, ctx: ServiceContext, *, submission: RequestSubmission
+    session: AsyncSession,
+    ctx: ServiceContext,
+    *,
+    submission: RequestSubmission,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> SubmittedRequest:
-    """Create a request, audit it, post it to the reps channel and put the decision buttons in its thread."""
+    """Create a request, audit it, post it to the reps channel and put the decision buttons in its thread.
+    `profiles` is what Slack shows of the named members; anyone missing or unverified is refused by name."""
     org = await _org_to_request_for(session, ctx, submission.org_slug)
     if submission.submission_key:
         # A double click on Submit sends the same view twice: the second finds the first's request.
@@ -127,6 +134,9 @@ async def submit_request(
     sub = submission.model_copy(update={"members": members})
     tier = await get_tier(session, tier_id=sub.tier_id) if sub.tier_id else None
     errors = validate(sub, org, tier, await list_tiers(session))
+    emails, refused = check_members(members, profiles, org.domains)
+    if refused and str(Block.MEMBERS) not in errors:
+        errors[str(Block.MEMBERS)] = refused
     if errors or tier is None or sub.duration_days is None:
         raise InvalidInput("Please fix the highlighted fields.", errors=errors)
     channel = await reps_channel(session)
@@ -135,6 +145,7 @@ async def submit_request(
         org_id=org.id or 0,
         requester=ctx.user_id,
         members=members,
+        member_emails=emails,
         blanket=sub.blanket,
         tier_id=tier.id,
         use_case=sub.use_case.strip(),
@@ -152,13 +163,8 @@ async def submit_request(
     request_id = request.id or 0
     request.message_key = parent_key(request_id)
     await session.flush()
-    details = {
-        "org": org.slug,
-        "tier": tier.id,
-        "members": members,
-        "blanket": sub.blanket,
-        "duration_days": sub.duration_days,
-    }
+    details = {"org": org.slug, "tier": tier.id, "members": members, "blanket": sub.blanket,
+               "duration_days": sub.duration_days}  # fmt: skip
     await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)
     card = await build_card(session, request)
     outbox.post_message(

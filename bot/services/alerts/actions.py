@@ -26,6 +26,7 @@ from bot.services.alerts.rendering import load_cards, render_alerts
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.directory.people import org_people
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidInput, InvalidState, NotSecurityLead
 from storage.queries import alerts as q
 from storage.queries.grants import has_security_suspension, suspend_for_security
@@ -224,6 +225,7 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
     grant_ids = await suspend_for_security(session, org_id=org_id, at=now, note=reason)
     if not grant_ids and await has_security_suspension(session, org_id=org_id):
         raise _org_already_suspended(alert)  # another alert suspended it meanwhile: roll this one back
+    await grant_changed(session, ctx, grant_ids, GrantEvent.SUSPENDED)
     verb = f"suspended the org's access ({plural(len(grant_ids), 'active grant')})"
     card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
     people = await org_people(session, org_id=org_id)

@@ -41,6 +41,7 @@ from storage.queries.directory import (
     orgs_with_roles,
     tier_usage,
 )
+from storage.queries.entitlements import set_org_domains
 from storage.tables import CreditGrant, Org, OrgRole, Role, Tier
 
 __all__ = [
@@ -161,6 +162,8 @@ async def _apply_org(
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
             setattr(org, name, list(new) if isinstance(new, list) else new)
+    if "domains" in changes:  # the index `/v1/entitlements` finds an address's org by
+        await set_org_domains(session, org_id=org.id or 0, domains=org.domains)
     desired = {
         Role.REP: [spec.rep],
         Role.BACKUP_REP: spec.backup_reps,

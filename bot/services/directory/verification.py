@@ -21,6 +21,7 @@ from bot.services import outbox
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.directory.snapshot import load_snapshot
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.notices import claim_countdown
 from storage.queries import grants as gq
 from storage.queries.directory import orgs_by_ids, orgs_verified_until
@@ -74,6 +75,7 @@ async def suspend_lapsed(session: AsyncSession, ctx: ServiceContext, orgs: Seque
     """Suspend the active grants of orgs whose verification lapsed; tell their admins and rep."""
     changed = await gq.suspend_org_grants(session, org_ids=[o.id or 0 for o in orgs], reason=LAPSED, at=ctx.now())
     await _announce(session, ctx, changed, action="grant.suspended", build=msg.build_org_lapsed)
+    await grant_changed(session, ctx, [grant_id for grant_id, _ in changed], GrantEvent.SUSPENDED)
     return Counter(suspended=len(changed))
 
 
@@ -84,6 +86,7 @@ async def restore_org_verification(session: AsyncSession, ctx: ServiceContext, *
     verified = [o.id for o in orgs.values() if o.id is not None and o.verified_until and o.verified_until >= today]
     changed = await gq.restore_org_grants(session, org_ids=verified, reason=LAPSED)
     await _announce(session, ctx, changed, action="grant.restored", build=msg.build_org_restored)
+    await grant_changed(session, ctx, [grant_id for grant_id, _ in changed], GrantEvent.RESTORED)
     return [grant_id for grant_id, _ in changed]
 
 

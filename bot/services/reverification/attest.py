@@ -7,6 +7,7 @@ restores a grant suspended for the missed re-verification, never one the securit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,8 +22,11 @@ from bot.services.access.lifecycle import tell_request_thread
 from bot.services.audit import record_audit
 from bot.services.context import ServiceContext
 from bot.services.directory.snapshot import load_snapshot
+from bot.services.entitlements.events import GrantEvent, grant_changed
+from bot.services.entitlements.identity import Profile, check_members
 from bot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
 from storage.queries.directory import get_tier
+from storage.queries.entitlements import keep_members, member_emails, upsert_members
 from storage.queries.grants import get_grant, live_grants_for_orgs, transition_grant
 from storage.queries.requests import get_request
 from storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Role, SuspensionReason
@@ -99,14 +103,29 @@ def _validate(grant: Grant, members: list[str], attestations: set[str]) -> dict[
 
 
 async def submit_reverification(
-    session: AsyncSession, ctx: ServiceContext, *, grant_id: int, members: list[str], attestations: set[str]
+    session: AsyncSession,
+    ctx: ServiceContext,
+    *,
+    grant_id: int,
+    members: list[str],
+    attestations: set[str],
+    profiles: Mapping[str, Profile] | None = None,
 ) -> Reverified:
-    """Record an admin's re-verification: roster trimmed, due date moved on, restored if suspended for it."""
+    """Record an admin's re-verification: roster trimmed, due date moved on, restored if suspended for it.
+
+    With `profiles` (what Slack shows now; the Slack handler always looks them up) everyone kept must
+    still be a verified person of the org, as when the request was made, and their emails are renewed.
+    """
     form = await open_reverify(session, ctx, grant_id=grant_id, lock=True)
     grant = form.info.grant
     before = list(grant.members)  # the update below refreshes `grant` in place
     kept = list(dict.fromkeys(m.strip() for m in members if m and m.strip()))
     errors = _validate(grant, kept, attestations)
+    emails: dict[str, str] = {}
+    if profiles is not None and str(Block.ROSTER) not in errors:
+        emails, refused = check_members(kept, profiles, form.info.org.domains)
+        if refused:
+            errors[str(Block.ROSTER)] = f"{refused} Remove them from the roster."[:1900]
     if errors:
         raise InvalidInput("Please fix the highlighted fields.", errors=errors)
     now = ctx.now()
@@ -124,8 +143,14 @@ async def submit_reverification(
     if not await transition_grant(session, grant_id=grant_id, from_statuses=LIVE_GRANTS, values=values):
         _check_live(await get_grant(session, grant_id=grant_id) or grant)
         raise InvalidState(f"Grant #{grant_id} changed while you were re-verifying it; nothing changed. Try again.")
+    await keep_members(session, grant_id=grant_id, slack_ids=kept)
+    known = await member_emails(session, grant_ids=[grant_id])
+    renewed = {m: e for m, e in emails.items() if known.get(grant_id, {}).get(m) != e}
+    await upsert_members(session, grant_id=grant_id, emails=renewed)
     grant = await get_grant(session, grant_id=grant_id) or grant
     removed = [m for m in before if m not in kept]
+    kind = GrantEvent.RESTORED if restored else GrantEvent.MEMBERS_CHANGED if removed or renewed else None
+    await grant_changed(session, ctx, [grant_id], kind)
     details = {"removed": removed, "members": kept, "next_due": grant.reverify_due_at.isoformat(), "restored": restored}
     await record_audit(session, ctx, action="grant.reverified", subject=f"grant:{grant_id}", details=details)
     done = Reverified(

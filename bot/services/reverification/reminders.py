@@ -21,6 +21,7 @@ from bot.services import outbox
 from bot.services.access.lifecycle import audit_grants, tell_request_thread
 from bot.services.context import ServiceContext
 from bot.services.directory.snapshot import load_snapshot
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.notices import claim_countdown, days_until
 from storage.queries import grants as gq
 from storage.tables import Grant, SuspensionReason
@@ -74,6 +75,7 @@ async def suspend_overdue(session: AsyncSession, ctx: ServiceContext, grants: Se
     changed = [g for g in grants if g.id in set(won)]
     snap = await load_snapshot(session, org_ids=[g.org_id for g in changed])
     await audit_grants(session, ctx, snap, action="grant.suspended", grants=changed, details={"reason": MISSED})
+    await grant_changed(session, ctx, won, GrantEvent.SUSPENDED)
     for grant in changed:
         info, rep = snap.info(grant), snap.rep(grant.org_id)
         outbox.dm_all(session, snap.admins(grant.org_id), msg.build_suspended_dm(info, ctx.tz))

@@ -1,0 +1,135 @@
+"""`/v1/entitlements` and `/v1/grants`: who may use which tier right now, and every grant in change order.
+
+Both read only; an address is answered with a handful of indexed queries whatever the number of
+grants (see `storage.queries.entitlements`). The sync cursor is opaque to the gateway: the
+(updated_at, id) position of the last grant it got, base64url-encoded, so paging is stable while
+grants keep changing (a grant that changes again moves behind the cursor and comes once more).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import parse_rfc3339
+from bot.services.context import ServiceContext
+from bot.services.entitlements.grant_view import entitles, grant_object, reason_for, rfc3339
+from bot.services.errors import InvalidInput
+from storage.queries import entitlements as q
+from storage.queries.directory import get_org, list_tiers, orgs_by_ids
+from storage.tables import Grant, GrantStatus
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 100
+# Deliberately plain: one @, no spaces, a dotted domain. Slack already verified the real ones.
+ADDRESS = re.compile(r"^[^@\s]{1,64}@([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+)$")
+
+
+def parse_address(raw: str | None) -> tuple[str, str]:
+    """(address, domain), lower case; `InvalidInput` when it is missing or not an address."""
+    email = (raw or "").strip().lower()
+    match = ADDRESS.match(email) if len(email) <= 320 else None
+    if match is None:
+        raise InvalidInput("email is missing or not an address" if email else "email is required")
+    return email, match.group(1)
+
+
+async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: str) -> dict[str, Any]:
+    """Whether an active grant covers `email` now, its highest tier, the grants covering it, and why not."""
+    address, domain = parse_address(email)
+    now = ctx.now()
+    orgs = await q.orgs_for_domain(session, domain=domain)
+    grants = await q.grants_for_address(session, email=address, org_ids=[o.id or 0 for o in orgs])
+    by_id = {o.id or 0: o for o in orgs}
+    by_id.update(await orgs_by_ids(session, org_ids={g.org_id for g in grants} - set(by_id)))
+    emails = await q.member_emails(session, grant_ids=[g.id or 0 for g in grants])
+    entitling = [g for g in grants if entitles(g, now)]
+    rank = {t.id: t.rank for t in await list_tiers(session)}
+    best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.id or 0), default=None)
+    org = orgs[0] if orgs else (by_id.get(grants[0].org_id) if grants else None)
+    return {
+        "email": address,
+        "org": org.slug if org else None,
+        "entitled": best is not None,
+        "tier": best.tier_id if best else None,
+        "grants": [grant_object(g, by_id.get(g.org_id), emails.get(g.id or 0, {})) for g in grants],
+        "reason": None if best else reason_for(grants, org, now),
+        "checked_at": rfc3339(now),
+    }
+
+
+@dataclass(frozen=True)
+class GrantQuery:
+    """The filters and position of one `/v1/grants` page, as typed by the gateway."""
+
+    org: str | None = None
+    status: str | None = None
+    updated_since: str | None = None
+    cursor: str | None = None
+    limit: str | None = None
+
+
+def encode_cursor(grant: Grant) -> str:
+    """The opaque position after `grant`."""
+    raw = json.dumps([rfc3339(grant.updated_at), grant.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The position a cursor names; `InvalidInput` when it is not one of ours."""
+    try:
+        at, grant_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(grant_id, int) or isinstance(grant_id, bool) or not isinstance(at, str):
+            raise ValueError(cursor)
+        return parse_rfc3339(at), grant_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise InvalidInput("cursor is not one this API gave out") from None
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _since(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return parse_rfc3339(raw)
+    except (ValueError, OverflowError):
+        raise InvalidInput("updated_since must be an RFC 3339 time such as 2026-11-02T09:00:00Z") from None
+
+
+async def list_changes(session: AsyncSession, ctx: ServiceContext, *, query: GrantQuery) -> dict[str, Any]:
+    """One page of grants, oldest change first, and the cursor of the next page (None: up to date)."""
+    limit = _limit(query.limit)
+    after = decode_cursor(query.cursor) if query.cursor else None
+    if query.status is not None and query.status not in {s.value for s in GrantStatus}:
+        raise InvalidInput(f"status must be one of {', '.join(s.value for s in GrantStatus)}")
+    org_id: int | None = None
+    if query.org is not None:
+        org = await get_org(session, slug=query.org)
+        if org is None:
+            return {"grants": [], "next_cursor": None}
+        org_id = org.id
+    grants = await q.page_grants(
+        session, org_id=org_id, status=query.status, updated_since=_since(query.updated_since), after=after,
+        limit=limit + 1,
+    )  # fmt: skip
+    page, more = grants[:limit], len(grants) > limit
+    orgs = await orgs_by_ids(session, org_ids={g.org_id for g in page})
+    emails = await q.member_emails(session, grant_ids=[g.id or 0 for g in page])
+    return {
+        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.id or 0, {})) for g in page],
+        "next_cursor": encode_cursor(page[-1]) if more else None,
+    }

@@ -1,0 +1,27 @@
+"""`user_change` events: Slack tells us a person changed; covered people who left the org are removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.runtime import Runtime
+from bot.services.context import system_context
+from bot.services.entitlements.identity import profile_from_user
+from bot.services.entitlements.members import apply_user_change
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    """Listen for `user_change` (scope `users:read`, bot event `user_change` in manifest.yml)."""
+
+    @app.event("user_change")
+    async def user_changed(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        user = (body.get("event") or {}).get("user")
+        if not isinstance(user, dict) or not user.get("id"):
+            return
+        profile = profile_from_user(user)
+        with rt.post_ack.tracking():
+            async with rt.work_slots, rt.db.transaction() as session:
+                await apply_user_change(session, system_context(rt.clock, rt.settings), profile=profile)

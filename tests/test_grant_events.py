@@ -1,0 +1,134 @@
+"""Every path that changes a grant writes its change event in the same transaction (DESIGN §4.9), and
+re-verification applies the identity rules of a new request."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FixedClock
+from bot.config import Settings
+from bot.messages.reverification import ATTEST_ROSTER, ATTEST_USE_CASE
+from bot.services.access.grants import revoke_grant
+from bot.services.entitlements.identity import Profile
+from bot.services.errors import InvalidInput
+from bot.services.reverification.attest import submit_reverification
+from bot.testing.gateway import SECRET
+from bot.testing.sample import DIRECTORY_YAML, sample_profiles
+from storage.database import Database
+from storage.queries.outbox import WEBHOOK
+from storage.tables import Grant, GrantMember, GrantStatus, OutboxMessage
+from tests.factories import acting, make_grant, seed_directory, settings
+
+HOOKED = {"TRUSTBOT_WEBHOOK_URL": "http://127.0.0.1:9/hooks", "TRUSTBOT_WEBHOOK_SECRET": SECRET}
+BOTH = {ATTEST_ROSTER, ATTEST_USE_CASE}
+
+
+def hooked() -> Settings:
+    return settings(**HOOKED)
+
+
+async def events(db: Database) -> list[tuple[str, int, str]]:
+    """(type, grant id, lane) of every queued event, in outbox order."""
+    async with db.sessions() as session:
+        rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == WEBHOOK)
+                                      .order_by(OutboxMessage.id))).all()  # fmt: skip
+    found = []
+    for row in rows:
+        body = json.loads(row.payload["body"])
+        assert body["id"] == row.payload["id"] and body["data"]["grant"]["id"] == row.payload["grant"]
+        found.append((body["type"], int(row.payload["grant"]), row.channel))
+    return found
+
+
+async def run(db: Database, clock: FixedClock, name: str, config: Settings) -> str:
+    from scheduler.runs import run_job
+
+    result = await run_job(db, clock, config, name)
+    assert result.status == "finished", result
+    return result.outcome
+
+
+async def test_expiry_job_emits_grant_expired(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, expires=timedelta(days=1), due=timedelta(days=30))
+    clock.advance(timedelta(days=2))
+    assert await run(db, clock, "grant-expiry", hooked()) == "1 expired"
+    [(kind, grant_id, lane)] = await events(db)
+    assert (kind, grant_id) == ("grant.expired", gid) and lane.startswith("wh:")
+
+
+async def test_no_webhook_url_queues_nothing_but_the_change_is_still_ordered(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, expires=timedelta(days=1), due=timedelta(days=30))
+    clock.advance(timedelta(days=2))
+    assert await run(db, clock, "grant-expiry", settings()) == "1 expired"
+    assert await events(db) == []
+    async with db.sessions() as session:
+        assert (await session.get(Grant, gid)).updated_at == clock.now()  # type: ignore[union-attr]
+
+
+async def test_missed_reverification_suspends_then_reverifying_restores(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(hours=1), members=("U0DEV1", "U0DEV2"))
+    clock.advance(timedelta(hours=2))
+    assert "1 suspended" in await run(db, clock, "reverification", hooked())
+    async with db.transaction() as session:
+        ctx = await acting(session, "U0ADM1", clock, hooked())
+        await submit_reverification(session, ctx, grant_id=gid, members=["U0DEV1"], attestations=BOTH,
+                                    profiles=sample_profiles())  # fmt: skip
+    assert [(k, g) for k, g, _ in await events(db)] == [("grant.suspended", gid), ("grant.restored", gid)]
+    async with db.sessions() as session:
+        members = (await session.scalars(select(GrantMember.slack_id).where(GrantMember.grant_id == gid))).all()
+    assert list(members) == ["U0DEV1"]
+
+
+async def test_reverification_trimming_the_roster_emits_members_changed(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=3), members=("U0DEV1", "U0DEV2"))
+    async with db.transaction() as session:
+        ctx = await acting(session, "U0ADM1", clock, hooked())
+        await submit_reverification(session, ctx, grant_id=gid, members=["U0DEV2"], attestations=BOTH,
+                                    profiles=sample_profiles())  # fmt: skip
+    assert [(k, g) for k, g, _ in await events(db)] == [("grant.members_changed", gid)]
+
+
+async def test_reverification_refuses_a_member_no_longer_verified(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=3), members=("U0DEV1", "U0DEV2"))
+    profiles = sample_profiles()
+    profiles["U0DEV2"] = Profile(user_id="U0DEV2", name="Eli Engineer", email="eli@gmail.com")
+    with pytest.raises(InvalidInput) as caught:
+        async with db.transaction() as session:
+            ctx = await acting(session, "U0ADM1", clock, hooked())
+            await submit_reverification(session, ctx, grant_id=gid, members=["U0DEV1", "U0DEV2"], attestations=BOTH,
+                                        profiles=profiles)  # fmt: skip
+    assert "Eli Engineer has an email (eli@gmail.com) outside" in caught.value.errors["roster"]
+    assert await events(db) == []
+
+
+async def test_org_verification_lapse_suspends_and_the_directory_restores(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, org="globex", members=("U0GLX1",), due=timedelta(days=170),
+                           expires=timedelta(days=360))  # fmt: skip
+    clock.set(datetime(2027, 4, 1, 0, 10, tzinfo=UTC))
+    assert await run(db, clock, "org-verification", hooked()) == "1 suspended"
+    await seed_directory(db, clock, DIRECTORY_YAML.replace("2027-03-31", "2028-03-31"), config=hooked())
+    assert [(k, g) for k, g, _ in await events(db)] == [("grant.suspended", gid), ("grant.restored", gid)]
+
+
+async def test_revoke_emits_grant_revoked_in_the_orgs_lane(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    acme = await make_grant(db, clock)
+    globex = await make_grant(db, clock, org="globex", members=("U0GLX1",))
+    for gid in (acme, globex):
+        async with db.transaction() as session:
+            await revoke_grant(session, await acting(session, "U0OPS1", clock, hooked()), grant_id=gid, reason="done")
+    found = await events(db)
+    assert [(k, g) for k, g, _ in found] == [("grant.revoked", acme), ("grant.revoked", globex)]
+    assert found[0][2] != found[1][2]  # one lane per org
+    async with db.sessions() as session:
+        assert (await session.get(Grant, acme)).status == GrantStatus.REVOKED  # type: ignore[union-attr]
