@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, build_slack_client
-from bot.logs import BOLT_TOKEN_WARNING, log_context
+from bot.logs import BOLT_TOKEN_WARNING, bind_log_context
 from bot.metrics import Metrics
 from bot.payloads import typed
 from bot.runtime import Runtime
@@ -37,7 +36,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Databas
     metrics = Metrics()
     database = db or Database(settings.database_url)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-unset"
-    client = build_slack_client(token, settings.slack_api_url, settings.slack_timeout_seconds)
+    client = build_slack_client(token, settings.slack_api_url, settings.slack_timeout_seconds, metrics=metrics)
 
     async def undelivered(session: AsyncSession, row: OutboxMessage, error: str) -> None:
         await handle_undelivered(session, system_context(SystemClock(), settings), row, error)
@@ -100,24 +99,28 @@ def _every_payload(rt: Runtime) -> Any:
     person: Middleware = _acting_person(rt)
 
     async def middleware(body: dict[str, Any], context: Any, next: Next) -> BoltResponse | None:  # noqa: A002
+        # Bolt hands listeners a fresh plain AsyncWebClient per request; ours (the same static token)
+        # times every call, `views.*` included.
+        context["client"] = rt.client
+
         async def acting_person() -> BoltResponse | None:
             return await person(context, next)
 
         async def our_installation() -> BoltResponse | None:
             return await ours(body, acting_person)
 
-        with _log_fields(body):
-            return await repeated(body, our_installation)
+        _log_fields(body)
+        return await repeated(body, our_installation)
 
     return middleware
 
 
-def _log_fields(body: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+def _log_fields(body: dict[str, Any]) -> None:
     """Every line logged while handling this payload (in its listeners too) names team, user, action, event."""
     team, user, view = body.get("team"), body.get("user"), body.get("view")
     actions = body.get("actions")
     first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
-    return log_context(
+    bind_log_context(
         team=team.get("id") if isinstance(team, dict) else body.get("team_id"),
         user=user.get("id") if isinstance(user, dict) else body.get("user_id"),
         action_id=first.get("action_id"),

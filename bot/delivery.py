@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.metrics import Metrics
+from bot.metrics import Metrics, TimedWebClient
 from bot.services.audit import record_audit
 from bot.services.context import system_context
 from bot.slack_writes import (
@@ -176,7 +176,6 @@ class DeliveryWorker:
             # wait for it via `parent_not_posted`; a rate limit holds the whole lane by pushing
             # every row's `available_at`.
             heads = await outbox_q.lane_heads(session, now=now, limit=BATCH)
-            self.metrics.outbox_pending.set(len(heads))
             ready = [
                 row
                 for row in heads
@@ -259,7 +258,6 @@ class DeliveryWorker:
                 self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
                 if found is not None:
                     return await self._refresh(row, found) if found.stale else found
-        started = time.perf_counter()
         try:
             response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
@@ -268,8 +266,6 @@ class DeliveryWorker:
             outcome = transport_failure(exc, row.attempts)
         else:
             return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
-        finally:
-            self.metrics.slack_api_seconds.labels(method).observe(time.perf_counter() - started)
         if outcome.kind == "retry":
             self.metrics.outbox_retried.labels(outcome.error or "unknown").inc()
         if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
@@ -358,6 +354,9 @@ class DeliveryWorker:
             await outbox_q.hold_lane(session, channel=row.channel, until=until)
 
 
-def build_slack_client(token: str, base_url: str, timeout: float) -> AsyncWebClient:
-    """A Web API client with slack_sdk's own retries off: the outbox decides when to retry."""
-    return AsyncWebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[])
+def build_slack_client(token: str, base_url: str, timeout: float, *, metrics: Metrics | None = None) -> AsyncWebClient:
+    """A Web API client, every call timed, with slack_sdk's own retries off: the outbox decides when to retry."""
+    seconds = metrics.slack_api_seconds if metrics is not None else None
+    return TimedWebClient(
+        token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[], seconds=seconds
+    )

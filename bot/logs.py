@@ -1,7 +1,8 @@
 """Logging: `text` or `json` lines (TRUSTBOT_LOG_FORMAT), our level (TRUSTBOT_LOG_LEVEL), libraries quiet.
 
-The Slack request or ingest batch being handled is kept in a context variable (`log_context`), set by a
-Bolt middleware and the ingest endpoints, so every line logged while handling it — in the listener's
+The Slack request or ingest batch being handled is kept in a context variable: a Bolt middleware binds
+the payload's fields (`bind_log_context`) inside the `log_context()` scope of its dispatch, and the ingest
+endpoints name their items (`log_context`), so every line logged while handling it — in the listener's
 own task too, since tasks copy the context they start in — names the team, user, action or items.
 """
 
@@ -36,6 +37,13 @@ def log_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+def bind_log_context(**fields: Any) -> None:
+    """Make `fields` (None values dropped) the context of the rest of this task: for a Bolt middleware, which
+    returns before its listeners run (Bolt calls them after the whole chain), so a `with` block would not reach them.
+    The caller of the dispatch scopes it with an empty `log_context()`."""
+    _context.set({k: v for k, v in fields.items() if v not in (None, "", [])})
 
 
 def current_context() -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -11,6 +14,11 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+# Outbox op -> the kind of lane it waits in (see storage/tables/delivery.py).
+LANE_KINDS = {"post": "channel", "reply": "channel", "update": "channel", "dm": "dm"}
 
 
 class Metrics:
@@ -35,7 +43,9 @@ class Metrics:
         self.outbox_failed = Counter(
             "trustbot_outbox_failed_total", "Slack writes given up on", ["error"], registry=self.registry
         )
-        self.outbox_pending = Gauge("trustbot_outbox_pending", "Slack writes waiting", registry=self.registry)
+        self.outbox_pending = Gauge(
+            "trustbot_outbox_pending", "Slack writes waiting, by lane kind", ["kind"], registry=self.registry
+        )
         self.slack_api_seconds = Histogram(
             "trustbot_slack_api_seconds", "Slack Web API call latency", ["method"], registry=self.registry
         )
@@ -52,6 +62,33 @@ class Metrics:
             "trustbot_job_runs_total", "Scheduled job runs", ["job", "outcome"], registry=self.registry
         )
 
+    def set_outbox_backlog(self, pending_by_op: dict[str, int]) -> None:
+        """The backlog by lane kind: DMs (a person's lane), channel writes, and any other op by its name."""
+        kinds = dict.fromkeys(LANE_KINDS.values(), 0)
+        for op, count in pending_by_op.items():
+            kind = LANE_KINDS.get(op, op)
+            kinds[kind] = kinds.get(kind, 0) + count
+        for kind, count in kinds.items():
+            self.outbox_pending.labels(kind).set(count)
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class TimedWebClient(AsyncWebClient):
+    """A Web API client that times every call by method: every `client.views_open(...)`, `chat_postMessage`
+    and the rest end in `api_call`, so this one override covers delivery and Bolt listeners alike."""
+
+    def __init__(self, *args: Any, seconds: Histogram | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seconds = seconds
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        """The call, its latency observed under `method` whether it succeeds or raises."""
+        started = time.perf_counter()
+        try:
+            return await super().api_call(api_method, **kwargs)
+        finally:
+            if self.seconds is not None:
+                self.seconds.labels(api_method).observe(time.perf_counter() - started)

@@ -14,9 +14,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.logs import log_context
 from bot.runtime import Runtime
 from handlers.ingest import read_body, register_ingest_routes
 from storage.migrate import is_up_to_date
+from storage.queries import outbox as outbox_q
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +125,8 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
             shape = payload_shape_problem(bolt_request.body)
             if shape is not None:
                 raise ValueError(shape)
-            bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
+            with log_context():  # the payload's fields, bound by Bolt middleware, end with its dispatch
+                bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         except Exception as exc:  # signed, yet not a payload Bolt can read: say so, once, without a traceback
             log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)
             return web.json_response({"error": "malformed body"}, status=400)
@@ -144,6 +147,11 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
         return web.json_response({"status": "ok"})
 
     async def metrics(_: web.Request) -> web.Response:
+        try:
+            async with rt.db.sessions() as session:
+                rt.metrics.set_outbox_backlog(await outbox_q.pending_by_op(session))
+        except Exception as exc:  # the other metrics still say something while the database does not
+            log.warning("could not count the outbox backlog: %s", exc)
         return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     if bolt is not None and not rt.settings.socket_mode:

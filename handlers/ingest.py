@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot.logs import log_context
 from bot.runtime import Runtime
 from bot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
 from bot.services.context import system_context
@@ -67,14 +68,16 @@ class GroupCommit:
                 results = await self._commit([items for items, _ in group])
             except Exception as exc:
                 if len(group) == 1:
-                    log.exception("alert ingest failed")
+                    with log_context(items=_ids(group[0][0])):
+                        log.exception("alert ingest failed")
                     _settle(group[0][1], exc=exc)
                     continue
                 for items, future in group:
                     try:
                         _settle(future, (await self._commit([items]))[0])
                     except Exception as single_exc:
-                        log.exception("alert ingest failed")
+                        with log_context(items=_ids(items)):
+                            log.exception("alert ingest failed")
                         _settle(future, exc=single_exc)
                 continue
             for (_, future), result in zip(group, results, strict=True):
@@ -83,6 +86,11 @@ class GroupCommit:
     async def _commit(self, requests: list[list[AlertIn]]) -> list[IngestResult]:
         async with self.rt.db.transaction() as session:
             return await ingest_alert_requests(session, system_context(self.rt.clock, self.rt.settings), requests)
+
+
+def _ids(items: list[AlertIn]) -> list[str]:
+    """The producer's ids of a request's alerts, for its log lines (the drain task logs for many requests)."""
+    return [item.id for item in items]
 
 
 def _settle(

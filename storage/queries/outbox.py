@@ -38,6 +38,16 @@ async def count_due(session: AsyncSession, *, until: datetime) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def pending_by_op(session: AsyncSession) -> dict[str, int]:
+    """Pending rows (due or not) for each op: the backlog, one cheap COUNT per op."""
+    query = (
+        select(col(OutboxMessage.op), func.count())
+        .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .group_by(col(OutboxMessage.op))
+    )
+    return {op: int(n) for op, n in (await session.execute(query)).all()}
+
+
 async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> list[OutboxMessage]:
     """The oldest due pending row of each lane, oldest lanes first.
 
