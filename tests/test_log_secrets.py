@@ -5,6 +5,7 @@ Mode (where the app token is in play)."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.clock import FixedClock
+from bot.testing.gateway import FakeGateway
 from bot.testing.slack_requests import SlackDriver
 from tests.conftest import PG_URL, RunningBot, start_bot
 from tests.test_alert_ingest import alert, post
@@ -26,7 +28,10 @@ APP_TOKEN = "xapp-1-LEAKCHECK-app-93be11"
 INGEST = "LEAKCHECK-ingest-c08e55"
 AUDIT_KEY = "LEAKCHECK-audit-5a61f2"
 DB_PASSWORD = "LEAKCHECK-dbpass-e7710d"
-SECRETS = (BOT_TOKEN, SIGNING, APP_TOKEN, INGEST, AUDIT_KEY, DB_PASSWORD)
+API_TOKEN = "LEAKCHECK-api-31c0d4"
+WEBHOOK_KEY = "LEAKCHECK-webhook-key-0b9e"  # the key; the setting is its base64 after `whsec_`
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(WEBHOOK_KEY.encode()).decode()
+SECRETS = (BOT_TOKEN, SIGNING, APP_TOKEN, INGEST, AUDIT_KEY, DB_PASSWORD, API_TOKEN, WEBHOOK_KEY, WEBHOOK_SECRET)
 
 
 class Everything(logging.Handler):
@@ -91,16 +96,23 @@ def test_the_password_really_is_in_the_url() -> None:
 
 
 async def test_a_full_run_at_debug_logs_no_secret(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
+    gateway = await FakeGateway(secret=WEBHOOK_SECRET, api_token=API_TOKEN).start()
     secrets = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING, "TRUSTBOT_INGEST_SECRET": INGEST,
-               "TRUSTBOT_AUDIT_KEY": AUDIT_KEY, "TRUSTBOT_LOG_LEVEL": "DEBUG"}  # fmt: skip
+               "TRUSTBOT_AUDIT_KEY": AUDIT_KEY, "TRUSTBOT_API_TOKEN": API_TOKEN, "TRUSTBOT_WEBHOOK_URL": gateway.url,
+               "TRUSTBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "TRUSTBOT_LOG_LEVEL": "DEBUG"}  # fmt: skip
     with everything_at_debug() as logs:
         bot = await start_bot(with_password(database_url), fake_slack, clock, **secrets)
         bot.driver = SlackDriver(bot.driver.url, SIGNING, fake_slack)
+        gateway.api_base = bot.server.url
         try:
             await http_story(bot)
+            assert (await gateway.ask("dana@acme.com"))["entitled"] is True  # the webhook signed, the API asked
+            assert (await gateway.get("/v1/entitlements", {"email": "dana@acme.com"}, token="wrong"))[0] == 401
+            assert "grant.activated" in gateway.types()
         finally:
             await bot.driver.close()
             await bot.server.stop()
+            await gateway.stop()
     assert len(logs.lines) > 50  # DEBUG really was on: Bolt, slack_sdk and SQLAlchemy had their say
     assert any(r.startswith("slack_sdk") for r in logs.lines) and any("sqlalchemy" in r for r in logs.lines)
     assert not leaks(logs.lines)
