@@ -218,8 +218,9 @@ class DeliveryWorker:
                 outcome = Outcome("retry", delay=backoff(row.attempts), error=type(exc).__name__, ambiguous=True)
             # The pace counts from Slack's answer, not from the claim: a write that waited for a slot
             # or a slow commit would otherwise reach Slack less than a pace after the one before it.
-            ready = time.monotonic() + self.pace_seconds
-            self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
+            if row.op != WEBHOOK:  # Slack's pace is per channel; the gateway's lanes only keep their order
+                ready = time.monotonic() + self.pace_seconds
+                self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
             await self._settle(row, outcome)
             return outcome
 

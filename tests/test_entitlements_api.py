@@ -47,7 +47,7 @@ async def test_unset_token_turns_the_api_off(database_url: str, fake_slack: Any,
 
 
 @pytest.mark.parametrize("email", [None, "", "dana", "dana@", "@acme.com", "da na@acme.com", "dana@acme", "a@b@c.com",
-                                   "x" * 70 + "@acme.com"])  # fmt: skip
+                                   "x" * 70 + "@acme.com", "da\x00na@acme.com", "da\x01na@acme.com"])  # fmt: skip
 async def test_missing_or_malformed_email_is_400(api: tuple[RunningBot, FakeGateway], email: str | None) -> None:
     _, gateway = api
     status, body = await gateway.get("/v1/entitlements", {} if email is None else {"email": email})
@@ -57,7 +57,8 @@ async def test_missing_or_malformed_email_is_400(api: tuple[RunningBot, FakeGate
 @pytest.mark.parametrize(
     "params",
     [{"limit": "501"}, {"limit": "0"}, {"limit": "-1"}, {"limit": "ten"}, {"cursor": "nope"}, {"cursor": "W10"},
-     {"status": "sleeping"}, {"updated_since": "yesterday"}],
+     {"status": "sleeping"}, {"updated_since": "yesterday"}, {"limit": "²"}, {"limit": "١٠"}, {"org": "ac\x00me"},
+     {"org": "Acme Security"}],
 )  # fmt: skip
 async def test_bad_paging_is_400(api: tuple[RunningBot, FakeGateway], params: dict[str, str]) -> None:
     _, gateway = api

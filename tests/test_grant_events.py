@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.clock import FixedClock
 from bot.config import Settings
@@ -108,6 +108,32 @@ async def test_reverification_refuses_a_member_no_longer_verified(db: Database, 
                                         profiles=profiles)  # fmt: skip
     assert "Eli Engineer has an email (eli@gmail.com) outside" in caught.value.errors["roster"]
     assert await events(db) == []
+
+
+async def test_reverification_keeps_a_verified_member_slack_did_not_answer_for_in_time(
+    db: Database, clock: FixedClock
+) -> None:
+    # A roster of hundreds cannot all be looked up within the modal's 3 s: a member whose email was
+    # recorded stays (user_change keeps it current); one never verified is still refused.
+    await seed_directory(db, clock)
+    gid = await make_grant(db, clock, due=timedelta(days=3), members=("U0DEV1", "U0DEV2"))
+    async with db.transaction() as session:
+        await session.execute(delete(GrantMember).where(GrantMember.slack_id == "U0DEV2"))
+    unanswered = {m: Profile(user_id=m, name=m, found=False) for m in ("U0DEV1", "U0DEV2")}
+    with pytest.raises(InvalidInput) as caught:
+        async with db.transaction() as session:
+            ctx = await acting(session, "U0ADM1", clock, hooked())
+            await submit_reverification(session, ctx, grant_id=gid, members=["U0DEV1", "U0DEV2"], attestations=BOTH,
+                                        profiles=unanswered)  # fmt: skip
+    assert "U0DEV2 could not be looked up in Slack" in caught.value.errors["roster"]
+    assert "U0DEV1" not in caught.value.errors["roster"]
+    async with db.transaction() as session:
+        ctx = await acting(session, "U0ADM1", clock, hooked())
+        await submit_reverification(session, ctx, grant_id=gid, members=["U0DEV1"], attestations=BOTH,
+                                    profiles=unanswered)  # fmt: skip
+    async with db.sessions() as session:
+        grant = await session.get(Grant, gid)
+    assert grant is not None and grant.members == ["U0DEV1"]
 
 
 async def test_org_verification_lapse_suspends_and_the_directory_restores(db: Database, clock: FixedClock) -> None:

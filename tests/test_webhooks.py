@@ -8,9 +8,12 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import FixedClock
+from bot.services.context import system_context
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.testing.drill_webhooks import run_webhook_drill
 from storage.queries.outbox import WEBHOOK
 from storage.tables import AuditEvent, OutboxMessage, OutboxStatus
+from tests.factories import make_grant
 from tests.gateway_helpers import approve_latest, gateway_bot, submit_request
 
 
@@ -39,3 +42,18 @@ async def test_an_event_never_taken_is_given_up_audited_and_operators_told(
         assert len({d.webhook_id for d in gateway.deliveries}) == 1  # the same webhook-id on every retry
         told = [m.text for m in bot.slack.dms("U0OPS1") if "never accepted" in m.text]
         assert len(told) == 1 and "grant.activated" in told[0] and "/v1/grants" in told[0]
+
+
+async def test_an_orgs_events_are_not_held_to_slacks_per_channel_pace(
+    database_url: str, fake_slack: Any, clock: FixedClock
+) -> None:
+    # Suspending an org with many grants must reach the gateway in one pass, not one event per pace.
+    async with gateway_bot(database_url, fake_slack, clock, TRUSTBOT_CHANNEL_PACE_SECONDS=2) as (bot, gateway):
+        grant_ids = [await make_grant(bot.rt.db, clock) for _ in range(4)]
+        async with bot.rt.db.transaction() as session:
+            await grant_changed(session, system_context(clock, bot.rt.settings), grant_ids, GrantEvent.SUSPENDED)
+        bot.rt.delivery.wake()
+        await bot.rt.delivery.drain(timeout=10)
+        delivered = [d for d in gateway.deliveries if d.status == 200]
+        assert len(delivered) == 4
+        assert delivered[-1].at - delivered[0].at < 1.5  # four events, well under one 2 s pace apart

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import parse_rfc3339
 from bot.services.context import ServiceContext
+from bot.services.directory.file import SLUG_RE
 from bot.services.entitlements.grant_view import entitles, grant_object, reason_for, rfc3339
 from bot.services.errors import InvalidInput
 from storage.queries import entitlements as q
@@ -28,8 +29,8 @@ from storage.tables import Grant, GrantStatus
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
-# Deliberately plain: one @, no spaces, a dotted domain. Slack already verified the real ones.
-ADDRESS = re.compile(r"^[^@\s]{1,64}@([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+)$")
+# Deliberately plain: one @, no spaces or control characters, a dotted domain. Slack already verified the real ones.
+ADDRESS = re.compile(r"^[^@\s\x00-\x1f\x7f\ud800-\udfff]{1,64}@([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+)$")
 
 
 def parse_address(raw: str | None) -> tuple[str, str]:
@@ -96,7 +97,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def _limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:  # "²".isdigit() is true
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
@@ -118,6 +119,8 @@ async def list_changes(session: AsyncSession, ctx: ServiceContext, *, query: Gra
         raise InvalidInput(f"status must be one of {', '.join(s.value for s in GrantStatus)}")
     org_id: int | None = None
     if query.org is not None:
+        if not SLUG_RE.fullmatch(query.org):
+            raise InvalidInput("org must be an org's slug (lowercase letters, digits and dashes)")
         org = await get_org(session, slug=query.org)
         if org is None:
             return {"grants": [], "next_cursor": None}
