@@ -57,9 +57,11 @@ def payload_shape_problem(body: Any) -> str | None:
     if view is not None and not (isinstance(view, dict) and isinstance(view.get("callback_id", ""), str)):
         return "view is not an object with a text callback_id"
     if actions is not None and not (
-        isinstance(actions, list) and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+        isinstance(actions, list)
+        and actions  # Bolt reads actions[0] of every block_actions payload
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
     ):
-        return "actions is not a list of objects with a text action_id"
+        return "actions is not a non-empty list of objects with a text action_id"
     return None
 
 
@@ -125,11 +127,12 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
             shape = payload_shape_problem(bolt_request.body)
             if shape is not None:
                 raise ValueError(shape)
-            with log_context():  # the payload's fields, bound by Bolt middleware, end with its dispatch
-                bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         except Exception as exc:  # signed, yet not a payload Bolt can read: say so, once, without a traceback
             log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)
             return web.json_response({"error": "malformed body"}, status=400)
+        # Outside the try: a failure while handling a well-formed payload is a bug, and must show as one.
+        with log_context():  # the payload's fields, bound by Bolt middleware, end with its dispatch
+            bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:

@@ -53,6 +53,7 @@ async def test_no_input_gets_a_5xx_a_partial_batch_or_a_traceback(
         {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "view": [[-1], {}]},
         {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [{"value": "x"}]},
         {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [{"action_id": 5}]},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": []},
         {"type": "block_suggestion", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "action_id": 5},
     ],
 )

@@ -19,7 +19,7 @@ from bot.services.directory.snapshot import load_snapshot
 from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.entitlements.identity import Profile, membership_problem
 from storage.queries import entitlements as q
-from storage.queries.grants import transition_grant
+from storage.queries.grants import get_grant, transition_grant
 from storage.tables import LIVE_GRANTS
 
 
@@ -38,6 +38,11 @@ async def apply_user_change(session: AsyncSession, ctx: ServiceContext, *, profi
                 await grant_changed(session, ctx, [grant_id], GrantEvent.MEMBERS_CHANGED)
                 counts["renewed"] += 1
             continue
+        # Re-read under a row lock: a re-verification or another user_change may be changing this roster.
+        fresh = await get_grant(session, grant_id=grant_id, for_update=True)
+        if fresh is None or profile.user_id not in fresh.members:
+            continue
+        grant = fresh
         kept = [m for m in grant.members if m != profile.user_id]
         if not await transition_grant(session, grant_id=grant_id, from_statuses=LIVE_GRANTS, values={"members": kept}):
             continue
