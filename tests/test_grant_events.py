@@ -146,6 +146,14 @@ async def test_org_verification_lapse_suspends_and_the_directory_restores(db: Da
     assert [(k, g) for k, g, _ in await events(db)] == [("grant.suspended", gid), ("grant.restored", gid)]
 
 
+async def test_a_change_of_an_orgs_domains_tells_the_gateway_about_its_grants(db: Database, clock: FixedClock) -> None:
+    await seed_directory(db, clock)
+    acme = await make_grant(db, clock)
+    await make_grant(db, clock, org="globex", members=("U0GLX1",))
+    await seed_directory(db, clock, DIRECTORY_YAML.replace("[acme.com]", "[acme.com, acme.io]"), config=hooked())
+    assert [(k, g) for k, g, _ in await events(db)] == [("grant.members_changed", acme)]
+
+
 async def test_revoke_emits_grant_revoked_in_the_orgs_lane(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock)
     acme = await make_grant(db, clock)

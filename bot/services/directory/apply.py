@@ -28,6 +28,7 @@ from bot.services.directory.file import (  # the file format lives there; re-exp
     parse_directory,
 )
 from bot.services.directory.verification import restore_org_verification
+from bot.services.entitlements.events import GrantEvent, grant_changed
 from bot.services.errors import DirectoryError
 from storage.queries.directory import (
     clear_roles,
@@ -42,6 +43,7 @@ from storage.queries.directory import (
     tier_usage,
 )
 from storage.queries.entitlements import set_org_domains
+from storage.queries.grants import live_grants_for_orgs
 from storage.tables import CreditGrant, Org, OrgRole, Role, Tier
 
 __all__ = [
@@ -222,6 +224,9 @@ async def _apply_orgs(
         if spec.verified_until is not None and (old_verified is None or spec.verified_until > old_verified):
             report.verification_extended.append(spec.slug)
         await record_audit(session, ctx, action="org.updated", subject=f"org:{spec.slug}", details=changes)
+        if "domains" in changes:  # what the org's grants cover changed: the gateway must hear of it
+            live = await live_grants_for_orgs(session, org_ids=[org.id or 0])
+            await grant_changed(session, ctx, [g.id or 0 for g in live], GrantEvent.MEMBERS_CHANGED)
     file_slugs = {o.slug for o in directory.orgs}
     report.missing_from_file = sorted(s for s in existing if s not in file_slugs)
 
