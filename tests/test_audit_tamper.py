@@ -20,6 +20,7 @@ from bot.services.audit import (
     NEEDS_KEY,
     UNLINKED,
     WRONG_KEY_HINT,
+    AuditKeyMissing,
     ExportTally,
     compute_hash,
     iter_audit_export,
@@ -224,12 +225,15 @@ async def test_plain_events_before_the_key_stay_valid_and_keyed_ones_need_the_ke
     assert (wrong.chain.first_bad_id, wrong.chain.problem) == (3, EDITED + WRONG_KEY_HINT)
 
 
-async def test_a_plain_event_after_a_keyed_one_is_a_downgrade(db: Database, clock: FixedClock) -> None:
+async def test_a_process_without_the_key_refuses_to_extend_a_keyed_chain(db: Database, clock: FixedClock) -> None:
+    # Its plain event would read as a downgrade (tampering) for good; a downgrade written behind
+    # Trustbot's back is still caught (the rewrite test above).
     keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
     await _seed(db, clock, 2, keyed)
-    await _seed(db, clock, 1)  # recorded by a process without the key
+    with pytest.raises(AuditKeyMissing, match="set TRUSTBOT_AUDIT_KEY"):
+        await _seed(db, clock, 1)  # a process without the key
     verdict = await _verify(db, clock, keyed)
-    assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, DOWNGRADE)
+    assert verdict.intact and verdict.chain.count == 2
 
 
 # The audit-checkpoint job.

@@ -72,6 +72,13 @@ def compute_hash(
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+KEY_MISSING = "the audit chain is keyed (HMAC): set TRUSTBOT_AUDIT_KEY to record audit events"
+
+
+class AuditKeyMissing(RuntimeError):
+    """This process has no TRUSTBOT_AUDIT_KEY, but the chain it would extend is keyed."""
+
+
 async def record_audit(
     session: AsyncSession,
     ctx: ServiceContext,
@@ -82,9 +89,13 @@ async def record_audit(
 ) -> AuditEvent:
     """Append one event by `ctx`'s actor, chained to the previous one, inside the caller's transaction."""
     await q.lock_chain(session)
-    prev = await q.last_hash(session) or GENESIS
+    link = await q.last_link(session)
+    prev = link[0] if link else GENESIS
     actor = ctx.user_id
     key = audit_key(ctx.settings)
+    if key is None and link is not None and link[1] == KEYED:
+        # A plain event after a keyed one would read as a downgrade (tampering) for good: refuse to write it.
+        raise AuditKeyMissing(KEY_MISSING)
     # JSON round trip so the hash covers exactly what the database will give back.
     clean = json.loads(json.dumps(details or {}, default=str))
     now = ctx.now()

@@ -45,9 +45,11 @@ async def lock_chain(session: AsyncSession) -> None:
     await take_lock(session, Lock.AUDIT)
 
 
-async def last_hash(session: AsyncSession) -> str | None:
-    """The hash of the newest event, if any."""
-    return await session.scalar(select(col(AuditEvent.hash)).order_by(col(AuditEvent.id).desc()).limit(1))
+async def last_link(session: AsyncSession) -> tuple[str, str] | None:
+    """The hash and scheme of the newest event, if any."""
+    query = select(col(AuditEvent.hash), col(AuditEvent.scheme)).order_by(col(AuditEvent.id).desc()).limit(1)
+    row = (await session.execute(query)).first()
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 async def events_after(
