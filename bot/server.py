@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.preflight import SlackUnavailable, identify, report_unpostable_channels
 from bot.runtime import Runtime
+from bot.services.audit import check_audit_key
 from storage.database import Database
 from storage.migrate import upgrade
 
@@ -59,6 +60,8 @@ class TrustbotServer:
         """Migrate, apply the directory file, then start listening, delivering and scheduling."""
         if migrate:
             await upgrade(self.settings.database_url)
+        async with self.rt.db.sessions() as session:
+            await check_audit_key(session, self.settings)
         if apply_directory and self.settings.directory:
             await self._apply_directory(Path(self.settings.directory))
         self.rt.installation = await identify(self.rt.client)

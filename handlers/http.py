@@ -130,8 +130,8 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
         except Exception as exc:  # signed, yet not a payload Bolt can read: say so, once, without a traceback
             log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)
             return web.json_response({"error": "malformed body"}, status=400)
-        # Outside the try: a failure while handling a well-formed payload is a bug, and must show as one.
-        with log_context():  # the payload's fields, bound by Bolt middleware, end with its dispatch
+        # Outside the try (a failure handling a well-formed payload is a bug); the payload's log fields end with it.
+        with log_context():
             bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         return await to_aiohttp_response(bolt_response)
 

@@ -288,3 +288,18 @@ async def test_the_job_refuses_a_chain_that_no_longer_extends_its_checkpoint(
     posts = _posts(await _rows(db, OutboxMessage))
     assert len(posts) == 2 and posts[1].startswith(":warning: The audit log no longer matches") and problem in posts[1]
     assert len(await _rows(db, AuditCheckpoint)) == 1  # the truncated or rewritten head is never checkpointed
+
+
+async def test_serve_without_the_key_of_a_keyed_chain_does_not_start(
+    db: Database, database_url: str, clock: FixedClock, fake_slack: Any
+) -> None:
+    from bot.server import TrustbotServer
+    from tests.conftest import make_settings
+
+    await _seed(db, clock, 1, settings(TRUSTBOT_AUDIT_KEY=KEY))
+    server = TrustbotServer(make_settings(database_url, fake_slack.api_url), clock=clock)
+    try:
+        with pytest.raises(AuditKeyMissing, match="set TRUSTBOT_AUDIT_KEY"):
+            await server.start()
+    finally:
+        await server.stop()

@@ -79,6 +79,13 @@ class AuditKeyMissing(RuntimeError):
     """This process has no TRUSTBOT_AUDIT_KEY, but the chain it would extend is keyed."""
 
 
+async def check_audit_key(session: AsyncSession, settings: Settings) -> None:
+    """Refuse to start (`AuditKeyMissing`) when the chain is keyed and this process has no key."""
+    link = await q.last_link(session)
+    if audit_key(settings) is None and link is not None and link[1] == KEYED:
+        raise AuditKeyMissing(KEY_MISSING)
+
+
 async def record_audit(
     session: AsyncSession,
     ctx: ServiceContext,
