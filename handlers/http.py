@@ -102,6 +102,24 @@ def _timed(rt: Runtime) -> Any:
     return middleware
 
 
+def _bolt_request(request: web.Request, body: bytes) -> AsyncBoltRequest | None:
+    """The signed body as Bolt reads it, or None (logged once) when it is not a payload Bolt can read.
+
+    Only the parsing is guarded: a failure while handling a well-formed payload is a bug and shows as one.
+    """
+    try:
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+        )
+        shape = payload_shape_problem(bolt_request.body)
+        if shape is not None:
+            raise ValueError(shape)
+    except Exception as exc:  # signed, yet malformed: say so without a traceback
+        log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)
+        return None
+    return bolt_request
+
+
 def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
     """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
     app.middlewares.append(_timed(rt))
@@ -120,18 +138,10 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
             return web.json_response({"error": "invalid signature"}, status=401)
         if request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
             return web.json_response({"error": "Content-Encoding is not accepted"}, status=415)
-        try:
-            bolt_request = AsyncBoltRequest(
-                body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
-            )
-            shape = payload_shape_problem(bolt_request.body)
-            if shape is not None:
-                raise ValueError(shape)
-        except Exception as exc:  # signed, yet not a payload Bolt can read: say so, once, without a traceback
-            log.warning("malformed signed body on /slack/events from %s: %s", request.remote, type(exc).__name__)
+        bolt_request = _bolt_request(request, body)
+        if bolt_request is None:
             return web.json_response({"error": "malformed body"}, status=400)
-        # Outside the try (a failure handling a well-formed payload is a bug); the payload's log fields end with it.
-        with log_context():
+        with log_context():  # the payload's fields, bound by Bolt middleware, end with its dispatch
             bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
         return await to_aiohttp_response(bolt_response)
 
