@@ -21,7 +21,7 @@ WORK_SLOTS = 4
 
 
 class PostAckTasks:
-    """The listeners still working after they acknowledged Slack, so tests and shutdown can wait for them.
+    """Tasks still working that stopping must end first: listeners after their ack, or scheduled job runs.
 
     Bolt runs each listener in a task of its own and keeps no handle on it; every guarded listener
     registers its task here while it runs.
@@ -80,6 +80,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     work_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WORK_SLOTS))
     post_ack: PostAckTasks = field(default_factory=PostAckTasks)
+    running_jobs: PostAckTasks = field(default_factory=PostAckTasks)  # scheduled runs in flight, for stop()
     # Set when shutting down: new Slack requests and ingest are refused (503) while work in flight ends.
     draining: bool = False
     installation: Installation | None = None  # from auth.test at start; payloads of other workspaces are ignored

@@ -123,12 +123,16 @@ class TrustbotServer:
         self.rt.draining = True
         if self._preflight is not None:
             self._preflight.cancel()
+            await asyncio.wait([self._preflight], timeout=5)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._socket_handler is not None:
             await self._socket_handler.close_async()
             self._socket_handler = None
+        # Whatever still runs is cancelled and awaited while the database is open: a task cancelled
+        # in the middle of a query needs its connection to clean up, or it never ends.
+        await self.rt.running_jobs.cancel_all()
         await self.rt.post_ack.cancel_all()
         await self.rt.delivery.stop()
         if self._runner is not None:
@@ -154,6 +158,7 @@ class TrustbotServer:
             await self._socket_handler.close_async()
             self._socket_handler = None
         finished = await self.rt.post_ack.wait(timeout=max(0.0, deadline - loop.time()))
+        await self.rt.running_jobs.wait(timeout=max(0.0, deadline - loop.time()))
         delivered = await self.rt.delivery.drain(timeout=max(0.0, deadline - loop.time()))
         unfinished = len(self.rt.post_ack)
         await self.stop()

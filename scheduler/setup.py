@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 async def fire(rt: Runtime, name: str) -> None:
     """What the scheduler calls: run the job in the slot the runtime's clock says it is."""
-    result = await run_job(rt.db, rt.clock, rt.settings, name, metrics=rt.metrics)
+    with rt.running_jobs.tracking():  # so stopping ends the run before the database is closed under it
+        result = await run_job(rt.db, rt.clock, rt.settings, name, metrics=rt.metrics)
     if result.status == "skipped":
         log.debug("job %s slot %s skipped: %s", name, result.slot_at.isoformat(), result.outcome)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import traceback
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -184,3 +186,25 @@ async def bot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIte
     yield running
     await running.driver.close()
     await running.server.stop()
+
+
+@pytest.fixture(autouse=True)
+async def _no_task_outlives_its_test() -> AsyncIterator[None]:
+    """After each test (and its fixtures' teardown), cancel what is left and wait for it, briefly.
+
+    The event loop's own close waits for every task without a limit, so one task that ignores its
+    cancellation (seen rarely, inside a database driver cancelled mid-query) would stall the whole run.
+    Such a task is reported with its stack and let go, so the run goes on and the report says where.
+    """
+    yield
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in left:
+        task.cancel()
+    if not left:
+        return
+    _, stuck = await asyncio.wait(left, timeout=5)
+    for task in stuck:
+        stack = "".join(traceback.format_stack(task.get_stack()[-1])) if task.get_stack() else ""
+        warnings.warn(f"a task ignored its cancellation and was let go: {task!r}\n{stack}", stacklevel=1)
+        asyncio.tasks._unregister_task(task)  # the loop's close would otherwise wait for it forever
