@@ -127,3 +127,33 @@ async def test_start_up_logs_the_real_bind_address(
         await bot.driver.close()
         await bot.server.stop()
     assert line == f"trustbot listening on http://0.0.0.0:{port} (HTTP mode)"
+
+
+async def test_delivery_counters_move_with_what_slack_answers(db: Any, fake_slack: Any) -> None:
+    from bot.metrics import Metrics
+    from tests.test_delivery import make_worker, queue
+
+    worker = make_worker(db, fake_slack, timeout=1)
+    worker.metrics = metrics = Metrics()
+    fake_slack.fail("chat.postMessage", status=429, retry_after=0.1, times=1)
+    await queue(db, ("post_message", {"channel": "C1", "key": "a", "message": "retried, then sent"}))
+    await worker.drain(timeout=10)
+    fake_slack.fail("chat.postMessage", error="channel_not_found", times=1)
+    await queue(db, ("post_message", {"channel": "C2", "key": "b", "message": "refused"}))
+    await worker.drain(timeout=10)
+    fake_slack.answer_late("chat.postMessage", seconds=2.5)
+    await queue(db, ("post_message", {"channel": "C3", "key": "c", "message": "late, then found"}))
+    await worker.drain(timeout=20)
+    text = metrics.render().decode()
+    assert 'trustbot_outbox_sent_total{op="post"} 2.0' in text
+    assert re.search(r'trustbot_outbox_retried_total\{reason="[^"]+"\} [1-9]', text)
+    assert 'trustbot_outbox_failed_total{error="channel_not_found"} 1.0' in text
+    assert re.search(r'trustbot_outbox_lookups_total\{result="[^"]+"\} 1.0', text)
+
+
+async def test_every_slack_request_is_counted_by_kind(database_url: str, fake_slack: Any, clock: Any) -> None:
+    async with alert_bot(database_url, fake_slack, clock) as bot:
+        await bot.driver.command(SEC, "help")
+        await bot.settle()
+        text = await _scrape(bot)
+    assert 'trustbot_slack_requests_total{kind="command"} 1.0' in text
