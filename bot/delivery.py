@@ -210,7 +210,11 @@ class DeliveryWorker:
         return [r for r in rows if (r.id or 0) not in set(stale)]
 
     async def _send_guarded(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
+        claimed_at = self.clock.now()
         async with self._sem:
+            if not await self._still_mine(row, claimed_at):
+                log.info("outbox row %s: its lease ran out while it waited to be sent; another worker has it", row.id)
+                return Outcome("retry", error="lease_lost")
             try:
                 outcome = await self._send(row, prior)
             except Exception as exc:  # never leave a claimed row without a verdict
@@ -223,6 +227,20 @@ class DeliveryWorker:
                 self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
             await self._settle(row, outcome)
             return outcome
+
+    async def _still_mine(self, row: OutboxMessage, claimed_at: datetime) -> bool:
+        """Renew the lease of a row that waited long for a send slot; False when another worker took it meanwhile.
+
+        A pass claims up to `BATCH` rows but sends `concurrency` at a time: behind a slow Slack a row
+        can wait past its lease, and a replica that claims it then would post it a second time.
+        """
+        now = self.clock.now()
+        if now - claimed_at < self.lease / 2:
+            return True
+        async with self.db.transaction() as session:
+            return await outbox_q.renew_lease(
+                session, row_id=row.id or 0, worker=self.worker_id, lease_until=now + self.lease
+            )
 
     async def _call_for(self, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
         """The Web API call this row makes, or why it cannot be made yet."""

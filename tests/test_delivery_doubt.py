@@ -142,3 +142,30 @@ async def test_blocks_slack_refuses_are_replaced_by_the_plain_text_version(db: D
     async with db.sessions() as session:
         [row] = (await session.scalars(select(OutboxMessage))).all()
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 1)
+
+
+async def test_rows_waiting_for_a_send_slot_past_their_lease_are_not_posted_by_a_second_replica(
+    db: Database, fake_slack: Any
+) -> None:
+    """A pass claims up to 100 rows and sends 16 at a time; behind a slow Slack the last ones wait past
+    their lease. A replica starting then must not take them: the first worker renews them before sending."""
+    import asyncio
+    from collections import Counter
+
+    from bot.testing.fake_faults import Fault
+
+    channels = [f"C{i:03d}" for i in range(80)]
+    await queue(db, *[("post_message", {"channel": c, "key": f"k-{c}", "message": f"to {c}"}) for c in channels])
+    fake_slack.faults.queued.append(Fault("chat.postMessage", times=10_000, late=0.5))  # done, answered in 0.5 s
+    first = make_worker(db, fake_slack, lease_seconds=1)
+    second = make_worker(db, fake_slack, lease_seconds=1)
+
+    async def second_replica() -> int:
+        await asyncio.sleep(1.2)  # the first worker's third wave of sends waits for slots, its lease run out
+        return await second.drain(timeout=15)
+
+    await asyncio.gather(first.drain(timeout=15), second_replica())
+    copies = Counter(m.text for c in channels for m in fake_slack.messages(c))
+    assert sorted(copies) == sorted(f"to {c}" for c in channels)
+    assert [text for text, n in copies.items() if n > 1] == []
+    assert {row.status for row in await rows(db)} == {OutboxStatus.SENT}

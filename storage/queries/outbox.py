@@ -157,6 +157,17 @@ def _mine(row_id: int, worker: str) -> ColumnElement[bool]:
     return and_(col(OutboxMessage.id) == row_id, col(OutboxMessage.claimed_by) == worker)
 
 
+async def renew_lease(session: AsyncSession, *, row_id: int, worker: str, lease_until: datetime) -> bool:
+    """Extend the lease `worker` holds on a pending row; False when another worker has claimed it since."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(_mine(row_id, worker), col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(lease_until=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 async def mark_sent(session: AsyncSession, *, row_id: int, worker: str, at: datetime) -> None:
     """Record a delivery made by `worker`."""
     await session.execute(
