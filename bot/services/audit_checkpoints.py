@@ -10,10 +10,18 @@ from that channel, which survives a deleted checkpoint row).
 A checkpoint is only recorded when the chain still extends the previous one; otherwise the job
 fails, says so once in the audit channel, and records nothing, so a truncated or rewritten chain
 is never laundered into a new checkpoint.
+
+With TRUSTBOT_AUDIT_KEY set, every checkpoint is signed (`mac`, HMAC-SHA256 of its fields). Someone
+who can write the database but lacks the key could otherwise rewrite the whole chain as plain
+SHA-256 and move the checkpoint row to the new head; `audit verify` with the key refuses a latest
+checkpoint whose signature is missing or wrong. A checkpoint recorded before the key was set is
+unsigned: the next `audit-checkpoint` run records a signed one of the same head.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -23,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import as_utc
 from bot.services import outbox
-from bot.services.audit import ChainReport, verify_audit_chain
+from bot.services.audit import ChainReport, audit_key, verify_audit_chain
 from bot.services.context import ServiceContext
 from bot.services.notices import claim_notice
 from storage.queries import audit as q
@@ -58,6 +66,29 @@ def parse_checkpoint(text: str) -> Checkpoint:
 
 def _iso(at: datetime) -> str:
     return as_utc(at).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def checkpoint_mac(key: bytes, *, count: int, last_hash: str, scheme: str, at: datetime) -> str:
+    """The signature of a checkpoint's fields with the audit key."""
+    message = f"trustbot-audit-checkpoint:{count}:{last_hash}:{scheme}:{_iso(at)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signature_problem(row: AuditCheckpoint, key: bytes | None) -> str | None:
+    """Why a stored checkpoint cannot be trusted under `key` (None: it can, or there is no key to check with)."""
+    if key is None:
+        return None
+    source = stored_checkpoint(row).source
+    if row.mac is None:
+        return (
+            f"{source} is not signed with TRUSTBOT_AUDIT_KEY: it was recorded before the key was set, or forged. "
+            "Run `trustbot jobs run audit-checkpoint` once after setting the key, and compare with the audit "
+            "channel's copy (`--checkpoint COUNT:HASH`)"
+        )
+    expected = checkpoint_mac(key, count=row.count, last_hash=row.last_hash, scheme=row.scheme, at=row.created_at)
+    if not hmac.compare_digest(expected, row.mac):
+        return f"{source} was altered: its signature does not match TRUSTBOT_AUDIT_KEY"
+    return None
 
 
 def stored_checkpoint(row: AuditCheckpoint) -> Checkpoint:
@@ -104,6 +135,9 @@ async def verify_audit_log(
     chain = await verify_audit_chain(session, ctx, positions={c.count for c in checkpoints}, batch=batch)
     if not chain.intact:
         return AuditVerdict(chain, checkpoints)
+    unsigned = signature_problem(latest, audit_key(ctx.settings)) if latest else None
+    if unsigned is not None:
+        return AuditVerdict(chain, checkpoints, unsigned)
     for checkpoint in checkpoints:
         same = chain.hashes_at.get(checkpoint.count) == checkpoint.hash
         problem = mismatch(checkpoint, chain_count=chain.count, same_hash=same)
@@ -120,11 +154,15 @@ def checkpoint_text(row: AuditCheckpoint) -> str:
     )
 
 
-async def _diverged(session: AsyncSession, ctx: ServiceContext, last: AuditCheckpoint, count: int) -> str | None:
-    """Whether the chain (of `count` events) no longer extends `last`; says so once in the audit channel."""
+async def _diverged(
+    session: AsyncSession, ctx: ServiceContext, last: AuditCheckpoint, count: int, *, problem: str | None = None
+) -> str | None:
+    """Whether the chain (of `count` events) no longer extends `last` (or `problem`, already found with
+    `last`); says so once in the audit channel."""
     checkpoint = stored_checkpoint(last)
-    same = await q.position_of(session, hash_=last.last_hash) == last.count
-    problem = mismatch(checkpoint, chain_count=count, same_hash=same)
+    if problem is None:
+        same = await q.position_of(session, hash_=last.last_hash) == last.count
+        problem = mismatch(checkpoint, chain_count=count, same_hash=same)
     if problem is None:
         return None
     log.warning("audit chain no longer extends %s: %s", checkpoint.source, problem)
@@ -155,15 +193,26 @@ async def take_checkpoint(session: AsyncSession, ctx: ServiceContext) -> Checkpo
     await q.lock_chain(session)  # the head cannot move while it is read
     head = await q.chain_head(session)
     last = await q.latest_checkpoint(session)
+    key = audit_key(ctx.settings)
+    altered = signature_problem(last, key) if last is not None and last.mac is not None else None
+    if last is not None and altered is not None:
+        await _diverged(session, ctx, last, head.count if head else 0, problem=altered)
+        return CheckpointRun(f"no checkpoint recorded: {altered}", diverged=True)
+    unsigned = last is not None and key is not None and last.mac is None  # recorded before the key was set
     if last is not None and head is not None and (head.count, head.last_hash) == (last.count, last.last_hash):
-        return CheckpointRun(f"head unchanged since {stored_checkpoint(last).source} ({last.count} events)")
-    if last is not None:
+        if not unsigned:
+            return CheckpointRun(f"head unchanged since {stored_checkpoint(last).source} ({last.count} events)")
+    elif last is not None:
         problem = await _diverged(session, ctx, last, head.count if head else 0)
         if problem is not None:
             return CheckpointRun(f"no checkpoint recorded: {problem}", diverged=True)
     if head is None:
         return CheckpointRun("no audit events yet")
-    row = await q.add_checkpoint(session, count=head.count, last_hash=head.last_hash, scheme=head.scheme, at=ctx.now())
+    at = ctx.now()
+    mac = checkpoint_mac(key, count=head.count, last_hash=head.last_hash, scheme=head.scheme, at=at) if key else None
+    row = await q.add_checkpoint(
+        session, count=head.count, last_hash=head.last_hash, scheme=head.scheme, at=at, mac=mac
+    )
     outcome = f"checkpoint {row.count}:{row.last_hash} recorded"
     channel = ctx.settings.audit_channel
     if channel:

@@ -128,10 +128,10 @@ async def latest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
 
 
 async def add_checkpoint(
-    session: AsyncSession, *, count: int, last_hash: str, scheme: str, at: datetime
+    session: AsyncSession, *, count: int, last_hash: str, scheme: str, at: datetime, mac: str | None
 ) -> AuditCheckpoint:
-    """Insert a checkpoint of the head (`count` events, the last hashed `last_hash`)."""
-    row = AuditCheckpoint(count=count, last_hash=last_hash, scheme=scheme, created_at=at)
+    """Insert a checkpoint of the head (`count` events, the last hashed `last_hash`), signed by `mac`."""
+    row = AuditCheckpoint(count=count, last_hash=last_hash, scheme=scheme, created_at=at, mac=mac)
     session.add(row)
     await session.flush()
     return row

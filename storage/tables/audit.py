@@ -41,3 +41,6 @@ class AuditCheckpoint(SQLModel, table=True):
     last_hash: str = Field(max_length=64)
     scheme: str = Field(max_length=16)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # HMAC-SHA256 of the fields above with TRUSTBOT_AUDIT_KEY (None when recorded without a key):
+    # whoever can write the database but lacks the key cannot record a checkpoint of a rewritten chain.
+    mac: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,100 @@
+"""With TRUSTBOT_AUDIT_KEY, checkpoints are signed: someone who can write the database but lacks the key
+cannot rewrite the whole chain as plain SHA-256, or cut its tail, and move the checkpoint to match."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.clock import FixedClock
+from bot.services.audit import compute_hash
+from storage.database import Database
+from storage.tables import AuditCheckpoint, AuditEvent
+from tests.factories import settings
+from tests.test_audit_tamper import _checkpoint, _rows, _seed, _sql, _verify
+
+KEYED = settings(TRUSTBOT_AUDIT_KEY="test-audit-key")
+AT_5 = "2026-11-02T09:05:00Z"
+
+
+async def _rewrite_all_as_plain(db: Database) -> None:
+    """Edit the second event and recompute every hash as plain SHA-256, as one without the key can."""
+    async with db.transaction() as session:
+        events = list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
+        events[1].actor = "UEVIL"
+        prev = events[0].prev_hash
+        for e in events:
+            e.prev_hash, e.scheme = prev, "sha256"
+            e.hash = compute_hash(
+                prev_hash=prev, at=e.at, actor=e.actor, action=e.action, subject=e.subject, details=e.details
+            )
+            prev = e.hash
+
+
+async def _move_checkpoint_to_head(db: Database, *, mac: str | None = "keep") -> None:
+    events = await _rows(db, AuditEvent)
+    head = events[-1]
+    await _sql(
+        db,
+        "UPDATE audit_checkpoint SET count = :count, last_hash = :hash, scheme = :scheme"
+        + ("" if mac == "keep" else ", mac = NULL"),
+        count=len(events),
+        hash=head.hash,
+        scheme=head.scheme,
+    )
+
+
+async def test_a_keyed_chain_rewritten_as_plain_with_its_checkpoint_moved_is_caught(
+    db: Database, clock: FixedClock
+) -> None:
+    await _seed(db, clock, config=KEYED)
+    await _checkpoint(db, clock, KEYED)
+    assert (await _verify(db, clock, KEYED)).intact
+    await _rewrite_all_as_plain(db)
+    await _move_checkpoint_to_head(db)
+    verdict = await _verify(db, clock, KEYED)
+    assert verdict.chain.intact  # every link and plain hash checks out on its own
+    assert (verdict.intact, verdict.problem) == (
+        False,
+        f"the checkpoint of {AT_5} was altered: its signature does not match TRUSTBOT_AUDIT_KEY",
+    )
+    # … and the job refuses to launder it into a fresh checkpoint.
+    assert (await _checkpoint(db, clock, KEYED)).startswith("no checkpoint recorded: the checkpoint of")
+    assert len(await _rows(db, AuditCheckpoint)) == 1
+
+
+async def test_a_moved_checkpoint_with_its_signature_removed_is_caught(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock, config=KEYED)
+    await _checkpoint(db, clock, KEYED)
+    await _sql(db, "DELETE FROM audit_event WHERE id = 5")  # cut the tail …
+    await _move_checkpoint_to_head(db, mac=None)  # … and pass the checkpoint off as one from before the key
+    verdict = await _verify(db, clock, KEYED)
+    assert verdict.chain.intact and not verdict.intact
+    assert verdict.problem is not None and verdict.problem.startswith(
+        f"the checkpoint of {AT_5} is not signed with TRUSTBOT_AUDIT_KEY"
+    )
+
+
+async def test_a_cut_tail_with_the_checkpoint_moved_is_caught(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock, config=KEYED)
+    await _checkpoint(db, clock, KEYED)
+    await _sql(db, "DELETE FROM audit_event WHERE id = 5")
+    await _move_checkpoint_to_head(db)
+    verdict = await _verify(db, clock, KEYED)
+    assert (verdict.intact, verdict.chain.count) == (False, 4)
+    assert verdict.problem == f"the checkpoint of {AT_5} was altered: its signature does not match TRUSTBOT_AUDIT_KEY"
+
+
+async def test_setting_a_key_later_signs_the_next_checkpoint_of_the_same_head(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock)  # no key yet: plain events, an unsigned checkpoint
+    await _checkpoint(db, clock)
+    assert (await _verify(db, clock)).intact
+    assert not (await _verify(db, clock, KEYED)).intact  # with the key, an unsigned latest checkpoint is not trusted
+    clock.advance(timedelta(hours=1))
+    assert (await _checkpoint(db, clock, KEYED)).startswith("checkpoint 5:")  # same head, now signed
+    [unsigned, signed] = await _rows(db, AuditCheckpoint)
+    assert (unsigned.mac, signed.count, signed.last_hash) == (None, 5, unsigned.last_hash)
+    assert signed.mac is not None and len(signed.mac) == 64
+    assert (await _verify(db, clock, KEYED)).intact
+    assert (await _verify(db, clock)).intact  # without the key the signature is not checked, the chain still is
