@@ -51,4 +51,7 @@ def parse_rfc3339(text: str) -> datetime:
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone offset")
-    return as_utc(value)
+    try:
+        return as_utc(value)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is a valid string but before year 1 in UTC
+        raise ValueError(f"timestamp {text!r} is outside the years 1 to 9999 in UTC") from None

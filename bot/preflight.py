@@ -40,12 +40,17 @@ class Installation:
         view, team, enterprise = _part(payload, "view"), _part(payload, "team"), _part(payload, "enterprise")
         auths = payload.get("authorizations")
         first: dict[str, Any] = auths[0] if isinstance(auths, list) and auths and isinstance(auths[0], dict) else {}
-        teams = {view.get("app_installed_team_id"), team.get("id"), payload.get("team_id"), first.get("team_id")}
-        orgs = {enterprise.get("id"), payload.get("enterprise_id"), team.get("enterprise_id")}
-        orgs.add(first.get("enterprise_id"))
+        teams = _ids(view.get("app_installed_team_id"), team.get("id"), payload.get("team_id"), first.get("team_id"))
+        orgs = _ids(enterprise.get("id"), payload.get("enterprise_id"), team.get("enterprise_id"))
+        orgs |= _ids(first.get("enterprise_id"))
         if self.team_id and self.team_id in teams:
             return True
         return bool(self.enterprise_id and self.enterprise_id in orgs)
+
+
+def _ids(*values: Any) -> set[str]:
+    # A signed payload can still hold anything where Slack puts an id: only text can name us.
+    return {value for value in values if isinstance(value, str)}
 
 
 def _part(payload: dict[str, Any], key: str) -> dict[str, Any]:

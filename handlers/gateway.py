@@ -29,7 +29,8 @@ def authorization_problem(rt: Runtime, header: str | None) -> web.Response | Non
         return web.json_response({"error": "the entitlements API is not configured"}, status=503)
     given = header or ""
     offered = given[len(BEARER) :].strip() if given[: len(BEARER)].lower() == BEARER else ""
-    if not hmac.compare_digest(offered.encode(), token.get_secret_value().encode()):
+    # surrogatepass: header bytes that are not UTF-8 arrive as surrogates; they compare unequal, never raise.
+    if not hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), token.get_secret_value().encode()):
         return web.json_response(
             {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
         )

@@ -54,8 +54,10 @@ def payload_shape_problem(body: Any) -> str | None:
         return "an id Bolt matches on is not text"
     if "event" in body and not isinstance(event, dict):
         return "event is not an object"
-    if view is not None and not (isinstance(view, dict) and isinstance(view.get("callback_id", ""), str)):
-        return "view is not an object with a text callback_id"
+    if view is not None and not (
+        isinstance(view, dict) and isinstance(view.get("callback_id", ""), str) and isinstance(view.get("type"), str)
+    ):
+        return "view is not an object with a text type and callback_id"
     if actions is not None and not (
         isinstance(actions, list)
         and actions  # Bolt reads actions[0] of every block_actions payload

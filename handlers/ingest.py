@@ -130,7 +130,7 @@ def parse_items(
     """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer saying why not."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer past Python's 4,300 digits
         return None, _error(400, f"body is not valid JSON: {str(exc)[:200]}")
     if isinstance(data, dict) and key in data:
         raw = data[key]

@@ -96,7 +96,7 @@ async def test_ids_too_large_for_the_database_name_nothing(
     from bot.ids import Action
 
     await bot.driver.command("U0REP1", f"verify {grant_id}")
-    await bot.driver.click_in_view("U0REP1", {"id": "V1", "blocks": []}, Action.GRANT_REVOKE,
+    await bot.driver.click_in_view("U0REP1", {"id": "V1", "type": "modal", "blocks": []}, Action.GRANT_REVOKE,
                                    json.dumps({"grant_id": grant_id}))  # fmt: skip
     await bot.settle()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -161,7 +161,7 @@ async def test_a_forged_button_id_above_int64_is_out_of_date(bot: RunningBot) ->
     from bot.ids import Action
 
     value = json.dumps({"request_id": 2**63})
-    await bot.driver.click_in_view(REP, {"id": "V1", "blocks": []}, Action.REQUEST_APPROVE, value)
+    await bot.driver.click_in_view(REP, {"id": "V1", "type": "modal", "blocks": []}, Action.REQUEST_APPROVE, value)
     await bot.settle()
     assert [m.text for m in bot.slack.dms(REP)] == [
         ":no_entry: That button or form is out of date. Please start again."

@@ -40,16 +40,25 @@ def rfc3339(value: object) -> datetime:
     return moment
 
 
-def storable(value: object) -> object:
-    """A JSON value with every string made storable: NUL and unpaired surrogates dropped, at any depth."""
+MAX_JSON_DEPTH = 32  # levels of objects and lists in a producer's `details`
+
+
+def storable(value: object, depth: int = 0) -> object:
+    """A JSON value with every string made storable: NUL and unpaired surrogates dropped, at any depth.
+
+    Objects and lists nested deeper than `MAX_JSON_DEPTH` are refused (ValueError): no evidence
+    needs them, and walking them would exhaust Python's recursion limit.
+    """
     if isinstance(value, str):
         if "\x00" not in value and _no_surrogates(value):  # the usual case, checked in C
             return value
         return "".join(c for c in value if c != "\x00" and unicodedata.category(c) != "Cs")
+    if isinstance(value, dict | list) and depth >= MAX_JSON_DEPTH:
+        raise ValueError(f"must be nested at most {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {str(storable(k)): storable(v) for k, v in value.items()}
+        return {str(storable(k)): storable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [storable(v) for v in value]
+        return [storable(v, depth + 1) for v in value]
     return value
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import parse_rfc3339
+from bot.payloads import ID_MAX
 from bot.services.context import ServiceContext
 from bot.services.directory.file import SLUG_RE
 from bot.services.entitlements.grant_view import entitles, grant_object, reason_for, rfc3339
@@ -87,7 +88,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """The position a cursor names; `InvalidInput` when it is not one of ours."""
     try:
         at, grant_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(grant_id, int) or isinstance(grant_id, bool) or not isinstance(at, str):
+        if not isinstance(grant_id, int) or isinstance(grant_id, bool) or not 0 <= grant_id <= ID_MAX:
+            raise ValueError(cursor)
+        if not isinstance(at, str):
             raise ValueError(cursor)
         return parse_rfc3339(at), grant_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
