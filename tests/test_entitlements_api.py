@@ -11,6 +11,7 @@ import pytest
 from bot.clock import FixedClock
 from bot.services.entitlements.events import grant_changed
 from bot.testing.gateway import FakeGateway
+from storage.queries.entitlements import MAX_GRANTS_PER_ADDRESS
 from storage.tables import GrantStatus
 from tests.conftest import RunningBot, start_bot
 from tests.factories import make_grant, system
@@ -121,3 +122,15 @@ async def test_grants_page_in_change_order_with_a_stable_cursor(
     assert (await gateway.get("/v1/grants", {"org": "globex"}))[1]["grants"] == []
     assert (await gateway.get("/v1/grants", {"org": "initech"}))[1] == {"grants": [], "next_cursor": None}
     assert len((await gateway.get("/v1/grants", {"status": "active", "org": "acme"}))[1]["grants"]) == 5
+
+
+async def test_a_long_history_never_hides_an_active_grant(api: tuple[RunningBot, FakeGateway]) -> None:
+    running, gateway = api
+    clock = running.clock
+    live = await make_grant(running.rt.db, clock, blanket=True, members=(), tier="enhanced")
+    for _ in range(MAX_GRANTS_PER_ADDRESS + 5):  # newer grants, all ended
+        await make_grant(running.rt.db, clock, blanket=True, members=(), status=GrantStatus.REVOKED)
+    answer = await gateway.ask("anyone@acme.com")
+    assert (answer["entitled"], answer["tier"]) == (True, "enhanced")
+    ids = [g["id"] for g in answer["grants"]]
+    assert live in ids and len(ids) == MAX_GRANTS_PER_ADDRESS + 1 and ids == sorted(ids, reverse=True)

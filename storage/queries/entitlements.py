@@ -20,7 +20,8 @@ from storage.queries.chunks import chunks
 from storage.queries.outbox import WEBHOOK
 from storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain, OutboxMessage
 
-# The most grants one address is answered with; more would only be the same people's history.
+# The most ended grants (revoked, expired, denied…) one address is answered with, besides every live
+# one: more would only be the same people's history.
 MAX_GRANTS_PER_ADDRESS = 50
 
 
@@ -36,13 +37,21 @@ async def orgs_for_domain(session: AsyncSession, *, domain: str) -> list[Org]:
 
 
 async def grants_for_address(session: AsyncSession, *, email: str, org_ids: Sequence[int]) -> list[Grant]:
-    """Grants naming `email`, and blanket grants of `org_ids`; newest first."""
+    """Grants naming `email`, and blanket grants of `org_ids`, newest first: every live one, and the
+    newest `MAX_GRANTS_PER_ADDRESS` ended ones (so a long history never hides an active grant)."""
     named = select(col(GrantMember.grant_id)).where(col(GrantMember.email) == email)
     where: ColumnElement[bool] = col(Grant.id).in_(named)
     if org_ids:
         where = or_(where, and_(col(Grant.org_id).in_(list(org_ids)), col(Grant.blanket).is_(True)))
-    query = select(Grant).where(where).order_by(col(Grant.id).desc()).limit(MAX_GRANTS_PER_ADDRESS)
-    return list((await session.scalars(query)).all())
+    live = select(Grant).where(where, col(Grant.status).in_(LIVE_GRANTS))
+    ended = (
+        select(Grant)
+        .where(where, col(Grant.status).not_in(LIVE_GRANTS))
+        .order_by(col(Grant.id).desc())
+        .limit(MAX_GRANTS_PER_ADDRESS)
+    )
+    found = [*(await session.scalars(live)).all(), *(await session.scalars(ended)).all()]
+    return sorted(found, key=lambda g: g.id or 0, reverse=True)
 
 
 async def member_emails(session: AsyncSession, *, grant_ids: Iterable[int]) -> dict[int, dict[str, str]]:
