@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,7 +53,9 @@ async def grant_changed(
     if not ids:
         return 0
     now = ctx.now()
-    await q.touch_grants(session, grant_ids=ids, at=now)
+    # The sync order is the wall clock's, like the outbox's: `jobs run --now` in the future must not
+    # stamp a change ahead of changes made after it, or a gateway resuming from it would skip them.
+    await q.touch_grants(session, grant_ids=ids, at=datetime.now(UTC))
     if kind is None or not ctx.settings.webhook_url:
         return 0
     grants = [g for g in [await get_grant(session, grant_id=i) for i in ids] if g is not None]
