@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     _command(db, "upgrade", "apply pending migrations")
 
     _add_jobs_parser(commands)
-    add_entitlements_parser(commands)
+    add_entitlements_parser(commands, _command)
     return parser
 
 
@@ -197,13 +197,13 @@ async def _audit_database(db: Database) -> AsyncIterator[None]:
     """Refuse an unmigrated database and turn an unreachable one into one line (exit 2), not a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.migrate import current_revision, head_revision
+    from storage.migrate import current_revision, revision_problem
 
     try:
         revision = await current_revision(db.engine)
-        if revision != head_revision():
-            at = f"at revision {revision}, not {head_revision()}" if revision else "not migrated"
-            raise CliError(f"the database is {at}: run `trustbot db upgrade`")
+        problem = revision_problem(revision)
+        if problem is not None:
+            raise CliError(problem)
         yield
     except (SQLAlchemyError, OSError) as exc:
         # After a failed connect aiosqlite stops its worker thread without waiting for it; let the thread

@@ -53,8 +53,9 @@ def one_line(exc: BaseException, database_url: str) -> str | None:
     from bot.config import SettingsError
     from bot.preflight import SlackUnavailable
     from bot.services.audit import AuditKeyMissing
+    from storage.migrate import UnknownRevision
 
-    if isinstance(exc, CliError | SettingsError | SlackUnavailable | AuditKeyMissing):
+    if isinstance(exc, CliError | SettingsError | SlackUnavailable | AuditKeyMissing | UnknownRevision):
         return str(exc)
     if isinstance(exc, SQLAlchemyError):
         return f"the database at DATABASE_URL {safe_url(database_url)} failed: {first_line(exc)}"

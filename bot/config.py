@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -141,6 +142,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_url_is_unset(cls, value: object) -> object:
         return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_is_http(cls, value: str | None) -> str | None:
+        # Checked at start: a URL no event can reach would fail every event for 24 hours first.
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return value
 
     @field_validator("audit_channel", mode="before")
     @classmethod

@@ -112,15 +112,14 @@ class DeliveryWorker:
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None
-        if task is None:
-            return
-        done, _ = await asyncio.wait({task}, timeout=grace)
-        if not done:
-            log.warning("delivery pass still running after %gs: cancelling it", grace)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.webhooks.close()
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=grace)
+            if not done:
+                log.warning("delivery pass still running after %gs: cancelling it", grace)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.webhooks.close()  # also after passes run by `drain()` alone (`jobs run`)
 
     async def _loop(self) -> None:
         while not self._stopping:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bot.config import Settings
@@ -17,12 +18,12 @@ from bot.config import Settings
 EXIT_ENTITLED, EXIT_NOT_ENTITLED, EXIT_PROBLEM = 0, 1, 2
 
 
-def add_entitlements_parser(commands: Any) -> None:
-    """Register `entitlements check EMAIL`."""
-    parser = commands.add_parser("entitlements", help="who may use which capability tier (as the gateway asks)")
+def add_entitlements_parser(commands: Any, command: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
+    """Register `entitlements check EMAIL` (`command` makes a subcommand whose help says what it does)."""
+    parser = command(commands, "entitlements", "who may use which capability tier (as the gateway asks)")
     actions = parser.add_subparsers(dest="entitlements_command", required=True, metavar="ACTION")
-    check = actions.add_parser("check", help="is EMAIL entitled now? exit 0 yes, 1 no, 2 bad address")
-    check.add_argument("email")
+    check = command(actions, "check", "is EMAIL entitled now? exit 0 yes, 1 no, 2 bad address or database")
+    check.add_argument("email", help="the address the gateway would ask about, e.g. dana@acme.com")
 
 
 async def run_entitlements(settings: Settings, args: argparse.Namespace) -> int:
@@ -34,12 +35,13 @@ async def run_entitlements(settings: Settings, args: argparse.Namespace) -> int:
     from bot.services.entitlements.check import check_address
     from bot.services.errors import InvalidInput
     from storage.database import Database
-    from storage.migrate import current_revision, head_revision
+    from storage.migrate import current_revision, revision_problem
 
     db = Database(settings.database_url)
     try:
-        if await current_revision(db.engine) != head_revision():
-            print("trustbot: the database is not migrated; run `trustbot db upgrade`", file=sys.stderr)
+        problem = revision_problem(await current_revision(db.engine))
+        if problem is not None:
+            print(f"trustbot: {problem}", file=sys.stderr)
             return EXIT_PROBLEM
         async with db.sessions() as session:
             answer = await check_address(session, system_context(SystemClock(), settings), email=args.email)

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_bolt_app, build_runtime, build_web_app
+from bot.cli_errors import CliError
 from bot.clock import Clock
 from bot.config import Settings
 from bot.preflight import SlackUnavailable, identify, report_unpostable_channels
@@ -68,7 +69,11 @@ class TrustbotServer:
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # a HOST that names no local address, a PORT in use or not ours to take
+            where = f"HOST {self.settings.host} PORT {self.settings.port}"
+            raise CliError(f"cannot listen on {where}: {exc.strerror or exc}") from None
         self.port = self._runner.addresses[0][1]
         self.rt.delivery.start()
         if self.settings.socket_mode:

@@ -94,6 +94,7 @@ async def _run(settings: Settings, name: str, now: Any) -> int:
         result = await run_job(rt.db, rt.clock, settings, name, slot_at=clock.now(), metrics=rt.metrics)
         delivered = await rt.delivery.drain()
     finally:
+        await rt.delivery.stop()  # closes the webhook sender's connections
         await rt.db.dispose()
     if result.status == "skipped":
         print(f"{name} at {_iso(result.slot_at)}: slot {result.outcome}; nothing sent again")

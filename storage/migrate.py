@@ -49,16 +49,43 @@ def _revision_ids(source: str) -> tuple[str | None, set[str]]:
     return revision, down
 
 
+class UnknownRevision(Exception):
+    """The database records a revision this version does not ship: a newer release migrated it."""
+
+
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision shipped with this version."""
+    return frozenset(revision for revision, _ in _shipped())
+
+
+def _shipped() -> list[tuple[str, set[str]]]:
+    found = [_revision_ids(path.read_text()) for path in sorted((MIGRATIONS / "versions").glob("*.py"))]
+    return [(revision, down) for revision, down in found if revision is not None]
+
+
+def revision_problem(revision: str | None) -> str | None:
+    """What an operator must do about a database at `revision` before using it (None: it is at head)."""
+    if revision == head_revision():
+        return None
+    if revision is None:
+        return "the database is not migrated: run `trustbot db upgrade`"
+    if revision not in known_revisions():
+        return (
+            f"the database is at revision {revision}, which this version of trustbot does not know "
+            f"(its newest is {head_revision()}): a newer release migrated it; run that release"
+        )
+    return f"the database is at revision {revision}, not {head_revision()}: run `trustbot db upgrade`"
+
+
 @cache
 def head_revision() -> str | None:
     """The newest revision shipped with this version: the one no other revision builds on."""
     revisions: set[str] = set()
     parents: set[str] = set()
-    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
-        revision, down = _revision_ids(path.read_text())
-        if revision is not None:
-            revisions.add(revision)
-            parents |= down
+    for revision, down in _shipped():
+        revisions.add(revision)
+        parents |= down
     heads = sorted(revisions - parents)
     if len(heads) > 1:
         raise RuntimeError(f"the migrations have more than one head: {heads}")
@@ -69,10 +96,13 @@ async def upgrade(url: str) -> None:
     """Bring the database at `url` to the newest revision (runs Alembic in a worker thread, if needed)."""
     engine = create_engine(url)
     try:
-        if await current_revision(engine) == head_revision():
-            return
+        revision = await current_revision(engine)
     finally:
         await engine.dispose()
+    if revision == head_revision():
+        return
+    if revision is not None and revision not in known_revisions():
+        raise UnknownRevision(revision_problem(revision))
     from alembic import command
 
     await asyncio.to_thread(command.upgrade, alembic_config(url), "head")

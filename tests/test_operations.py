@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 import bot.cli
 from bot.logs import configure_logging, log_context
+from storage.migrate import head_revision
 from tests.alert_helpers import alert_bot, raise_alert
 
 
@@ -46,6 +48,7 @@ async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, lis
         ({"TRUSTBOT_LOG_FORMAT": "xml"}, "TRUSTBOT_LOG_FORMAT: Input should be 'text' or 'json'"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL: Value error, mysql://x is not supported"),
         ({"DATABASE_URL": "notaurl"}, "DATABASE_URL: Value error, not a database URL"),
+        ({"TRUSTBOT_WEBHOOK_URL": "notaurl"}, "TRUSTBOT_WEBHOOK_URL: Value error, must be an http:// or https://"),
         ({"DATABASE_URL": "postgresql+asyncpg://u:pw@127.0.0.1:9/x"}, "cannot reach the database at DATABASE_URL "
          "postgresql+asyncpg://u:***@127.0.0.1:9/x"),
     ],
@@ -67,6 +70,31 @@ async def test_audit_verify_on_an_empty_database_says_unmigrated(
         2,
         ["trustbot: the database is not migrated: run `trustbot db upgrade`"],
     )
+
+
+async def test_a_database_migrated_by_a_newer_release_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env(monkeypatch, tmp_path)
+    assert (await _cli(capsys, "db", "upgrade"))[0] == 0
+    with sqlite3.connect(tmp_path / "t.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    line = (
+        f"trustbot: the database is at revision 9999_future, which this version of trustbot does not know "
+        f"(its newest is {head_revision()}): a newer release migrated it; run that release"
+    )
+    for argv in (["db", "upgrade"], ["orgs", "list"], ["jobs", "list"], ["audit", "verify"],
+                 ["entitlements", "check", "dana@acme.com"]):  # fmt: skip
+        assert await _cli(capsys, *argv) == (2, [line]), argv
+
+
+async def test_serve_names_a_host_it_cannot_listen_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+) -> None:
+    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
+         TRUSTBOT_SCHEDULER_ENABLED="false", HOST="256.1.1.1")  # fmt: skip
+    code, err = await _serve()
+    assert code == 2 and len(err) == 1 and err[0].startswith("trustbot: cannot listen on HOST 256.1.1.1 PORT 0: "), err
 
 
 async def test_serve_names_a_missing_directory_file(

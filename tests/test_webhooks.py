@@ -57,3 +57,16 @@ async def test_an_orgs_events_are_not_held_to_slacks_per_channel_pace(
         delivered = [d for d in gateway.deliveries if d.status == 200]
         assert len(delivered) == 4
         assert delivered[-1].at - delivered[0].at < 1.5  # four events, well under one 2 s pace apart
+
+
+async def test_stopping_a_worker_that_only_drained_closes_the_gateway_connections(db: Any, fake_slack: Any) -> None:
+    """`jobs run` drains without starting the loop; its stop must still close the webhook sender's session."""
+    import aiohttp
+
+    from tests.test_delivery import make_worker
+
+    worker = make_worker(db, fake_slack)
+    session = aiohttp.ClientSession()
+    worker.webhooks._session = session  # as after a drained webhook row
+    await worker.stop()
+    assert session.closed

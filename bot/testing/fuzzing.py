@@ -164,7 +164,8 @@ async def check_block_action(target: FuzzTarget, value: dict[str, Any]) -> list[
     body = block_actions_body(
         user_id=user, action_id=value["action_id"], value=value["value"], team_id=value["team"],
         channel_id=None if in_view else "C0REPS", message_ts=None if in_view else "1.000001",
-        view={"id": "V0FUZZ", "type": "modal", "blocks": []} if in_view else None, trigger_id=target.fake.new_trigger_id(user),
+        view={"id": "V0FUZZ", "type": "modal", "blocks": []} if in_view else None,
+        trigger_id=target.fake.new_trigger_id(user),
         response_url=None if in_view else target.fake.new_response_url(user, "C0REPS", "1.000001"),
     )  # fmt: skip
     return await _slack(target, _mangled(body, value["mangle"]))
