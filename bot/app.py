@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import DeliveryWorker, build_slack_client
+from bot.delivery import DeliveryWorker
 from bot.logs import BOLT_TOKEN_WARNING, bind_log_context
-from bot.metrics import Metrics
+from bot.metrics import Metrics, build_slack_client
 from bot.payloads import typed
 from bot.runtime import Runtime
 from bot.services.context import Person, system_context

@@ -23,7 +23,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.metrics import Metrics, TimedWebClient
+from bot.metrics import Metrics
 from bot.services.audit import record_audit
 from bot.services.context import system_context
 from bot.slack_writes import (
@@ -44,6 +43,7 @@ from bot.slack_writes import (
     classify,
     find_post,
     metadata_for,
+    refresh_found_post,
     transport_failure,
 )
 from bot.webhooks import WebhookSender
@@ -275,7 +275,7 @@ class DeliveryWorker:
                 found = await find_post(self.client, row, args, prior)
                 self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
                 if found is not None:
-                    return await self._refresh(row, found) if found.stale else found
+                    return await refresh_found_post(self.client, row, found) if found.stale else found
         try:
             response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
@@ -289,25 +289,6 @@ class DeliveryWorker:
         if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
             return Outcome("retry", error="plain_text_fallback")
         return outcome
-
-    async def _refresh(self, row: OutboxMessage, found: Outcome) -> Outcome:
-        """An earlier attempt's post is in Slack but shows an older render of the row (re-rendered while
-        in doubt): edit it to the row's payload, so the newest render is what people see."""
-        payload = row.payload
-        args = {"channel": found.channel, "ts": found.ts, "text": payload.get("text", ""),
-                "blocks": payload.get("blocks") or []}  # fmt: skip
-        try:
-            await self.client.api_call("chat.update", json=args)
-        except SlackApiError as exc:
-            outcome = classify(exc, row.attempts)
-        except TRANSPORT_ERRORS as exc:
-            outcome = transport_failure(exc, row.attempts)
-        else:
-            return replace(found, stale=False)
-        if outcome.kind == "retry":  # still in doubt: the next attempt finds the post again and edits it
-            return replace(outcome, ambiguous=True)
-        log.warning("outbox row %s: its post shows an older render; the edit failed (%s)", row.id, outcome.error)
-        return replace(found, stale=False)
 
     async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
         if key is None:
@@ -370,11 +351,3 @@ class DeliveryWorker:
         )  # fmt: skip
         if error in RATE_LIMITS:
             await outbox_q.hold_lane(session, channel=row.channel, until=until)
-
-
-def build_slack_client(token: str, base_url: str, timeout: float, *, metrics: Metrics | None = None) -> AsyncWebClient:
-    """A Web API client, every call timed, with slack_sdk's own retries off: the outbox decides when to retry."""
-    seconds = metrics.slack_api_seconds if metrics is not None else None
-    return TimedWebClient(
-        token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[], seconds=seconds
-    )

@@ -92,3 +92,11 @@ class TimedWebClient(AsyncWebClient):
         finally:
             if self.seconds is not None:
                 self.seconds.labels(api_method).observe(time.perf_counter() - started)
+
+
+def build_slack_client(token: str, base_url: str, timeout: float, *, metrics: Metrics | None = None) -> AsyncWebClient:
+    """A Web API client, every call timed, with slack_sdk's own retries off: the outbox decides when to retry."""
+    seconds = metrics.slack_api_seconds if metrics is not None else None
+    return TimedWebClient(
+        token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[], seconds=seconds
+    )

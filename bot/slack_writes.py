@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -175,3 +175,23 @@ async def find_post(
         return None
     except TRANSPORT_ERRORS as exc:
         return Outcome("retry", delay=backoff(row.attempts), error=f"lookup_{type(exc).__name__}", ambiguous=True)
+
+
+async def refresh_found_post(client: AsyncWebClient, row: OutboxMessage, found: Outcome) -> Outcome:
+    """An earlier attempt's post is in Slack but shows an older render of the row (re-rendered while
+    in doubt): edit it to the row's payload, so the newest render is what people see."""
+    payload = row.payload
+    args = {"channel": found.channel, "ts": found.ts, "text": payload.get("text", ""),
+            "blocks": payload.get("blocks") or []}  # fmt: skip
+    try:
+        await client.api_call("chat.update", json=args)
+    except SlackApiError as exc:
+        outcome = classify(exc, row.attempts)
+    except TRANSPORT_ERRORS as exc:
+        outcome = transport_failure(exc, row.attempts)
+    else:
+        return replace(found, stale=False)
+    if outcome.kind == "retry":  # still in doubt: the next attempt finds the post again and edits it
+        return replace(outcome, ambiguous=True)
+    log.warning("outbox row %s: its post shows an older render; the edit failed (%s)", row.id, outcome.error)
+    return replace(found, stale=False)

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.clock import SystemClock
-from bot.delivery import DeliveryWorker, build_slack_client
+from bot.delivery import DeliveryWorker
+from bot.metrics import build_slack_client
 from bot.services import outbox
 from bot.services.audit import verify_audit_chain
 from storage.database import Database
