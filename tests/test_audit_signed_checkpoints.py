@@ -98,3 +98,25 @@ async def test_setting_a_key_later_signs_the_next_checkpoint_of_the_same_head(db
     assert signed.mac is not None and len(signed.mac) == 64
     assert (await _verify(db, clock, KEYED)).intact
     assert (await _verify(db, clock)).intact  # without the key the signature is not checked, the chain still is
+
+
+async def test_an_unsigned_checkpoint_after_signed_ones_is_never_signed_by_the_job(
+    db: Database, clock: FixedClock
+) -> None:
+    """Someone without the key rewrites the chain and adds an unsigned checkpoint of it, as if the key were new."""
+    await _seed(db, clock, config=KEYED)
+    await _checkpoint(db, clock, KEYED)
+    await _rewrite_all_as_plain(db)
+    head = (await _rows(db, AuditEvent))[-1]
+    await _sql(
+        db,
+        "INSERT INTO audit_checkpoint (count, last_hash, scheme, created_at) VALUES (5, :hash, 'sha256', :at)",
+        hash=head.hash,
+        at=clock.now(),
+    )
+    problem = f"the checkpoint of {AT_5} is not signed, though earlier checkpoints are: it was not recorded by trustbot"
+    assert (await _verify(db, clock, KEYED)).problem == problem
+    clock.advance(timedelta(hours=1))
+    assert await _checkpoint(db, clock, KEYED) == f"no checkpoint recorded: {problem}"
+    assert [c.mac is None for c in await _rows(db, AuditCheckpoint)] == [False, True]
+    assert not (await _verify(db, clock, KEYED)).intact

@@ -74,11 +74,16 @@ def checkpoint_mac(key: bytes, *, count: int, last_hash: str, scheme: str, at: d
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def signature_problem(row: AuditCheckpoint, key: bytes | None) -> str | None:
-    """Why a stored checkpoint cannot be trusted under `key` (None: it can, or there is no key to check with)."""
+def signature_problem(row: AuditCheckpoint, key: bytes | None, *, signed_exist: bool) -> str | None:
+    """Why a stored checkpoint cannot be trusted under `key` (None: it can, or there is no key to check with).
+
+    `signed_exist`: some checkpoint is signed, so the key was set before and an unsigned latest one is forged.
+    """
     if key is None:
         return None
     source = stored_checkpoint(row).source
+    if row.mac is None and signed_exist:
+        return f"{source} is not signed, though earlier checkpoints are: it was not recorded by trustbot"
     if row.mac is None:
         return (
             f"{source} is not signed with TRUSTBOT_AUDIT_KEY: it was recorded before the key was set, or forged. "
@@ -135,7 +140,9 @@ async def verify_audit_log(
     chain = await verify_audit_chain(session, ctx, positions={c.count for c in checkpoints}, batch=batch)
     if not chain.intact:
         return AuditVerdict(chain, checkpoints)
-    unsigned = signature_problem(latest, audit_key(ctx.settings)) if latest else None
+    key = audit_key(ctx.settings)
+    signed_exist = key is not None and await q.has_signed_checkpoint(session)
+    unsigned = signature_problem(latest, key, signed_exist=signed_exist) if latest else None
     if unsigned is not None:
         return AuditVerdict(chain, checkpoints, unsigned)
     for checkpoint in checkpoints:
@@ -194,10 +201,13 @@ async def take_checkpoint(session: AsyncSession, ctx: ServiceContext) -> Checkpo
     head = await q.chain_head(session)
     last = await q.latest_checkpoint(session)
     key = audit_key(ctx.settings)
-    altered = signature_problem(last, key) if last is not None and last.mac is not None else None
-    if last is not None and altered is not None:
-        await _diverged(session, ctx, last, head.count if head else 0, problem=altered)
-        return CheckpointRun(f"no checkpoint recorded: {altered}", diverged=True)
+    # An unsigned latest checkpoint is re-signed only while no checkpoint was ever signed (the key is new):
+    # otherwise it was written by someone without the key, and signing it would launder their chain.
+    signed_exist = key is not None and await q.has_signed_checkpoint(session)
+    refused = signature_problem(last, key, signed_exist=signed_exist) if last is not None else None
+    if last is not None and refused is not None and (last.mac is not None or signed_exist):
+        await _diverged(session, ctx, last, head.count if head else 0, problem=refused)
+        return CheckpointRun(f"no checkpoint recorded: {refused}", diverged=True)
     unsigned = last is not None and key is not None and last.mac is None  # recorded before the key was set
     if last is not None and head is not None and (head.count, head.last_hash) == (last.count, last.last_hash):
         if not unsigned:

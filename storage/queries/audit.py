@@ -127,6 +127,12 @@ async def latest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
     return (await session.scalars(query)).first()
 
 
+async def has_signed_checkpoint(session: AsyncSession) -> bool:
+    """Whether any checkpoint carries a signature (the audit key was set when it was taken)."""
+    query = select(col(AuditCheckpoint.id)).where(col(AuditCheckpoint.mac).is_not(None)).limit(1)
+    return (await session.scalar(query)) is not None
+
+
 async def add_checkpoint(
     session: AsyncSession, *, count: int, last_hash: str, scheme: str, at: datetime, mac: str | None
 ) -> AuditCheckpoint:
