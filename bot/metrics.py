@@ -26,6 +26,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._backlog_kinds: set[str] = set()
         ProcessCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.http_seconds = Histogram(
@@ -64,12 +65,14 @@ class Metrics:
 
     def set_outbox_backlog(self, pending_by_op: dict[str, int]) -> None:
         """The backlog by lane kind: DMs (a person's lane), channel writes, and any other op by its name."""
-        kinds = dict.fromkeys(LANE_KINDS.values(), 0)
+        # Every kind ever reported is set each scrape: one whose rows all went out must read 0, not its last count.
+        kinds = dict.fromkeys([*LANE_KINDS.values(), *self._backlog_kinds], 0)
         for op, count in pending_by_op.items():
             kind = LANE_KINDS.get(op, op)
             kinds[kind] = kinds.get(kind, 0) + count
         for kind, count in kinds.items():
             self.outbox_pending.labels(kind).set(count)
+        self._backlog_kinds = set(kinds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

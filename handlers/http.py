@@ -122,6 +122,30 @@ def _bolt_request(request: web.Request, body: bytes) -> AsyncBoltRequest | None:
     return bolt_request
 
 
+def _readiness(rt: Runtime) -> Any:
+    """`/readyz`: 200 when the database answers at the head revision; a failure is logged when its reason changes."""
+    failing: list[str] = []  # the reason last logged: a probe every few seconds logs a change, not each failure
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            await rt.db.ping()
+            migrated = await is_up_to_date(rt.db.engine)
+        except Exception as exc:  # readiness reports, never raises
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if failing != [reason]:
+                log.warning("readiness check failed: %s (logged again only when the reason changes)", reason)
+                failing[:] = [reason]
+            return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+        if failing:
+            log.warning("readiness check passes again")
+            failing.clear()
+        if not migrated:
+            return web.json_response({"status": "unavailable", "database": "not migrated"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    return readyz
+
+
 def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
     """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
     app.middlewares.append(_timed(rt))
@@ -150,17 +174,6 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def readyz(_: web.Request) -> web.Response:
-        try:
-            await rt.db.ping()
-            migrated = await is_up_to_date(rt.db.engine)
-        except Exception as exc:  # readiness reports, never raises
-            log.warning("readiness check failed: %s", exc)
-            return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-        if not migrated:
-            return web.json_response({"status": "unavailable", "database": "not migrated"}, status=503)
-        return web.json_response({"status": "ok"})
-
     async def metrics(_: web.Request) -> web.Response:
         try:
             async with rt.db.sessions() as session:
@@ -173,5 +186,5 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
         app.router.add_post("/slack/events", slack_events)
     register_ingest_routes(app, rt)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/readyz", _readiness(rt))
     app.router.add_get("/metrics", metrics)

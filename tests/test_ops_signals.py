@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import update
 
 import handlers.ingest
 from bot.logs import configure_logging
@@ -42,6 +43,17 @@ async def test_outbox_backlog_counts_every_pending_row_by_lane_kind(
         assert 'trustbot_outbox_pending{kind="dm"} 1.0' in text
         await bot.rt.delivery.drain(timeout=1)  # lane heads (nothing due) leave the backlog as it is
         assert 'trustbot_outbox_pending{kind="channel"} 3.0' in await _scrape(bot)
+
+
+async def test_a_backlog_kind_that_emptied_reads_zero(database_url: str, fake_slack: Any, clock: Any) -> None:
+    async with alert_bot(database_url, fake_slack, clock) as bot:
+        later, now = datetime.now(UTC) + timedelta(days=1), datetime.now(UTC)
+        async with bot.rt.db.transaction() as session:
+            session.add(OutboxMessage(op="webhook", channel="wh:1", payload={}, available_at=later, created_at=now))
+        assert 'trustbot_outbox_pending{kind="webhook"} 1.0' in await _scrape(bot)
+        async with bot.rt.db.transaction() as session:
+            await session.execute(update(OutboxMessage).values(status="sent"))
+        assert 'trustbot_outbox_pending{kind="webhook"} 0.0' in await _scrape(bot)
 
 
 async def test_every_slack_call_is_timed_listeners_views_included(
@@ -79,6 +91,28 @@ async def test_probes_never_log(
         configure_logging("WARNING", "text")
         await bot.driver.close()
         await bot.server.stop()
+
+
+async def test_a_failing_readiness_probe_logs_once_per_reason(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable() -> None:
+        raise OSError("database is gone")
+
+    monkeypatch.setattr(bot.rt.db, "ping", unreachable)
+    async with aiohttp.ClientSession() as http:
+        with caplog.at_level(logging.INFO):
+            for _ in range(5):  # a probe every few seconds must not flood the log
+                async with http.get(f"{bot.server.url}/readyz") as response:
+                    assert response.status == 503
+            monkeypatch.undo()
+            async with http.get(f"{bot.server.url}/readyz") as response:
+                assert response.status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "handlers.http"]
+    assert lines == [
+        "readiness check failed: database is gone (logged again only when the reason changes)",
+        "readiness check passes again",
+    ]
 
 
 async def test_a_failed_alert_ingest_line_names_its_items(
