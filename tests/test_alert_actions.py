@@ -32,7 +32,7 @@ from tests.alert_helpers import (
     raise_alert,
     thread,
 )
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, start_bot
 from tests.factories import acting
 from tests.test_alert_ingest import alert, alerts, post
 
@@ -228,3 +228,35 @@ async def test_security_suspension_outranks_a_missed_reverification(abot: Runnin
     assert done.restored is False
     first = (await grants(abot))[0]
     assert (first.status, first.suspended_reason) == (GrantStatus.SUSPENDED, "security_action")
+
+
+async def test_an_org_without_live_grants_cannot_be_suspended(
+    database_url: str, fake_slack: Any, clock: FixedClock
+) -> None:
+    """Nothing to suspend: the button is not offered, and a forged click is refused without audit or DMs."""
+    from bot.ids import Action
+    from bot.payloads import AlertRef
+    from bot.testing.slack_requests import block_actions_body
+    from storage.tables import AuditEvent
+
+    bot = await start_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)  # no grants seeded
+    try:
+        message = await raise_alert(bot)
+        assert "Suspend access" not in message.buttons() and "Acknowledge" in message.buttons()
+        body = block_actions_body(
+            user_id=SEC, action_id=Action.ALERT_SUSPEND, value=AlertRef(alert_id=1).model_dump_json(),
+            channel_id=CHANNEL, message_ts=message.ts, trigger_id=fake_slack.new_trigger_id(SEC),
+            response_url=fake_slack.new_response_url(SEC, CHANNEL, message.ts),
+        )  # fmt: skip
+        assert (await bot.driver.post_signed(body)).status == 200
+        await bot.settle()
+        assert [e["text"] for e in fake_slack.ephemerals(SEC)] == [
+            ":no_entry: `acme` has no live grants: there is no access to suspend."
+        ]
+        assert fake_slack.views(SEC) == [] and fake_slack.dms(REP) == []
+        async with bot.rt.db.sessions() as session:
+            actions = (await session.scalars(select(AuditEvent.action))).all()
+        assert "alert.suspend_access" not in actions
+    finally:
+        await bot.driver.close()
+        await bot.server.stop()

@@ -138,6 +138,11 @@ def test_unknown_org_offers_no_suspension() -> None:
     assert "Suspend access" not in _controls(msg.build_alert_message(card, now=NOW))
 
 
+def test_an_org_without_live_grants_offers_no_suspension() -> None:
+    rendered = msg.build_alert_message(_card(grants=()), now=NOW)
+    assert "Suspend access" not in _controls(rendered) and "Acknowledge" in _controls(rendered)
+
+
 def test_snooze_select_offers_one_four_and_twenty_four_hours_as_typed_values() -> None:
     [actions] = [b for b in msg.build_alert_message(_card(), now=NOW).to_dict()["blocks"] if b["type"] == "actions"]
     [select] = [e for e in actions["elements"] if e["type"] == "static_select"]

@@ -196,12 +196,14 @@ def org_access_suspended(card: AlertCard) -> bool:
 
 
 def can_suspend(card: AlertCard) -> bool:
-    """Whether **Suspend access** means anything: an active alert of a known org whose access is not yet suspended."""
+    """Whether **Suspend access** means anything: an active alert of a known org with live grants (access)
+    not yet all suspended."""
     alert = card.alert
     return (
         alert.status in ACTIVE_STATUSES
         and not card.unknown_org
         and not alert.suspended_by
+        and bool(card.grants)
         and not org_access_suspended(card)
     )
 

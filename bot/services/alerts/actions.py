@@ -188,6 +188,10 @@ def _org_already_suspended(alert: Alert) -> AlreadyDone:
     )
 
 
+def _nothing_to_suspend(alert: Alert) -> InvalidState:
+    return InvalidState(f"`{msg.clean(alert.org_slug, 64)}` has no live grants: there is no access to suspend.")
+
+
 async def open_suspend(session: AsyncSession, ctx: ServiceContext, *, alert_id: int) -> msg.AlertCard:
     """What the **Suspend access** confirmation shows, after checking the clicker may suspend."""
     alert = await authorized_alert(session, ctx, alert_id)
@@ -195,6 +199,8 @@ async def open_suspend(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
     card = (await load_cards(session, [alert]))[0]
     if msg.org_access_suspended(card):
         raise _org_already_suspended(alert)
+    if not card.grants:
+        raise _nothing_to_suspend(alert)
     return card
 
 
@@ -223,8 +229,10 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
     await q.take_ownership(session, alert_id=alert_id, user_id=user_id)
     org_id = alert.org_id or 0
     grant_ids = await suspend_for_security(session, org_id=org_id, at=now, note=reason)
-    if not grant_ids and await has_security_suspension(session, org_id=org_id):
-        raise _org_already_suspended(alert)  # another alert suspended it meanwhile: roll this one back
+    if not grant_ids:  # roll this one back: another alert suspended the org meanwhile, or it has no access
+        if await has_security_suspension(session, org_id=org_id):
+            raise _org_already_suspended(alert)
+        raise _nothing_to_suspend(alert)
     await grant_changed(session, ctx, grant_ids, GrantEvent.SUSPENDED)
     verb = f"suspended the org's access ({plural(len(grant_ids), 'active grant')})"
     card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
