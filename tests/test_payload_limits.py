@@ -19,7 +19,7 @@ from bot.services.access.limits import MAX_MEMBERS, TEXT_MAX
 from storage.tables import OutboxMessage, OutboxStatus
 from tests.alert_helpers import alert, post
 from tests.conftest import DIRECTORY_YAML, RunningBot, start_bot
-from tests.factories import seed_directory
+from tests.factories import make_grant, seed_directory
 
 HOSTILE = "&<>|<!channel>&amp;<@U0ADM1>|"
 
@@ -63,6 +63,7 @@ def biggest_alert(i: int, org: str = "acme") -> dict[str, Any]:
 
 
 async def test_alerts_at_every_contract_maximum_are_all_shown(big: RunningBot) -> None:
+    await make_grant(big.rt.db, big.clock, members=(), blanket=True)  # access at stake, so it can be suspended
     assert (await post(big, {"alerts": [biggest_alert(1), biggest_alert(2, org=hostile(64))]}))[0] == 202
     await big.settle()
     assert big.slack.rejected == []
