@@ -53,12 +53,12 @@ from ack_latency_load import Bench, Round, measure, warm_up
 from ack_latency_report import print_summary, print_table, write_dump, write_json
 from ack_latency_servers import PySpy, Workspace, count_rows, seed, start_measured, watch_drain
 
-from bot.testing.processes import ServerProcess
-from bot.testing.sample import PEOPLE
+from tests.support.processes import ServerProcess
+from trustbot.standin.sample import PEOPLE
 
 
 async def main(args: argparse.Namespace) -> int:
-    from bot.testing.fake_slack import FakeSlack
+    from trustbot.standin.fake_slack import FakeSlack
 
     ws = Workspace(Path(tempfile.mkdtemp(prefix="trustbot-ack-")))
     fake = FakeSlack(users=dict(PEOPLE))

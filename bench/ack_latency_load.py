@@ -19,7 +19,7 @@ import aiohttp
 from ack_latency_report import print_round
 from ack_latency_servers import REP, SECRET
 
-from bot.testing.slack_requests import FORM, block_actions_body, sign_request, slash_command_body
+from trustbot.standin.slack_requests import FORM, block_actions_body, sign_request, slash_command_body
 
 
 @dataclass

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.testing.processes import ServerProcess, clean_env, free_port
-from bot.testing.sample import DIRECTORY_YAML as SAMPLE_DIRECTORY
+from tests.support.processes import ServerProcess, clean_env, free_port
+from trustbot.standin.sample import DIRECTORY_YAML as SAMPLE_DIRECTORY
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-ack-signing-secret"
@@ -74,7 +74,7 @@ def trustbot_serve(name: str, fake: Any, ws: Workspace, log: str, **extra: str) 
     port = free_port()
     return ServerProcess(
         name,
-        [sys.executable, "-m", "bot.cli", "serve"],
+        [sys.executable, "-m", "trustbot", "serve"],
         serve_env(fake, ws.db_url, ws.directory, port, **extra),
         port,
         ws.tmp / log,
@@ -170,13 +170,13 @@ def count_rows(db_path: Path, sql: str) -> int:
 
 async def seed_requests(db_url: str, count: int) -> list[int]:
     """`count` pending requests for acme (tier standard: one approval), submitted by its admin."""
-    from bot.clock import SystemClock
-    from bot.config import Settings
-    from bot.payloads import RequestSubmission
-    from bot.services.access.requests import submit_request
-    from bot.services.context import Person
-    from bot.testing.sample import sample_profiles
-    from storage.database import Database
+    from trustbot.clock import SystemClock
+    from trustbot.config import Settings
+    from trustbot.services.access.requests import submit_request
+    from trustbot.services.context import Person
+    from trustbot.slack.payloads import RequestSubmission
+    from trustbot.standin.sample import sample_profiles
+    from trustbot.storage.database import Database
 
     db = Database(db_url)
     clock = SystemClock()

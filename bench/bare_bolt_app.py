@@ -24,7 +24,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.ids import Action
+from trustbot.ids import Action
 
 
 def build_app(*, token: str, signing_secret: str, api_url: str) -> AsyncApp:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from bot.clock import Clock
-    from bot.config import Settings
-    from bot.server import TrustbotServer
+    from trustbot.clock import Clock
+    from trustbot.config import Settings
+    from trustbot.web.server import TrustbotServer
 
 # One org, acme, whose security channel gets the alerts (storm and ingest).
 ACME_DIRECTORY = """
@@ -28,8 +28,8 @@ orgs:
 
 async def apply_bench_directory(session: AsyncSession, clock: Clock, settings: Settings, yaml: str) -> None:
     """Apply a directory file's text in `session`, as the user "bench"."""
-    from bot.services.context import system_context
-    from bot.services.directory.apply import apply_directory, parse_directory
+    from trustbot.services.context import system_context
+    from trustbot.services.directory.apply import apply_directory, parse_directory
 
     await apply_directory(session, system_context(clock, settings, as_user="bench"), parse_directory(yaml))
 
@@ -41,9 +41,9 @@ async def start_trustbot(
 
     The scheduler is off; `extra` are further settings (e.g. `TRUSTBOT_OUTBOX_POLL_SECONDS=0.2`).
     """
-    from bot.clock import SystemClock
-    from bot.config import Settings
-    from bot.server import TrustbotServer
+    from trustbot.clock import SystemClock
+    from trustbot.config import Settings
+    from trustbot.web.server import TrustbotServer
 
     settings = Settings(
         _env_file=None,

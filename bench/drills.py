@@ -1,4 +1,4 @@
-"""Failure drills at full size: every drill of `bot.testing.drills`, one table.
+"""Failure drills at full size: every drill of `tests.support.drills`, one table.
 
 Each drill runs on a fresh database (a new SQLite file, or the PostgreSQL database given, its schema
 dropped and migrated again before every drill) against the fake Slack on 127.0.0.1, and prints
@@ -23,7 +23,7 @@ HEADER = ("drill", "database", "expected", "delivered", "lost", "duplicated", "o
 
 def row(result: object) -> tuple[str, ...]:
     """One table row of a `DrillResult`."""
-    from bot.testing.drills import DrillResult
+    from tests.support.drills import DrillResult
 
     assert isinstance(result, DrillResult)
     if result.tally is None:
@@ -46,8 +46,8 @@ def table(rows: list[tuple[str, ...]]) -> str:
 
 
 async def run_all(args: argparse.Namespace) -> int:
-    from bot.testing.drill_runtime import fresh_database, is_postgres
-    from bot.testing.drills import DRILLS, run_drill
+    from tests.support.drill_runtime import fresh_database, is_postgres
+    from tests.support.drills import DRILLS, run_drill
 
     names = args.only.split(",") if args.only else [d.name for d in DRILLS]
     if args.database_url and not is_postgres(args.database_url):

@@ -28,12 +28,12 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import insert, text
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from storage.database import Database
-from storage.migrate import upgrade
-from storage.queries.directory import list_orgs
-from storage.tables import AccessRequest, Grant, GrantMember
+from trustbot.clock import FixedClock
+from trustbot.config import Settings
+from trustbot.storage.database import Database
+from trustbot.storage.migrate import upgrade
+from trustbot.storage.queries.directory import list_orgs
+from trustbot.storage.tables import AccessRequest, Grant, GrantMember
 
 TOKEN = "bench-api-token"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ def free_port() -> int:
 
 def serve_trustbot(url: str, port: int) -> None:
     """Trustbot's web app (no Slack, no delivery): the real `/v1/entitlements`."""
-    from bot.app import build_runtime, build_web_app
+    from trustbot.app import build_runtime, build_web_app
 
     settings = Settings(_env_file=None, DATABASE_URL=url, TRUSTBOT_API_TOKEN=TOKEN, TRUSTBOT_SCHEDULER_ENABLED=False)
     web.run_app(build_web_app(build_runtime(settings), None), host="127.0.0.1", port=port, print=None,

@@ -24,9 +24,9 @@ INGEST_SECRET = "bench-ingest-secret"
 
 async def fuzz(examples: int, surfaces: list[str], database_url: str) -> int:
     """Run each surface against one in-process Trustbot and the fake Slack; returns the failure count."""
-    from bot.testing.fake_slack import FakeSlack
-    from bot.testing.fuzzing import FuzzTarget, run_surface
-    from bot.testing.sample import DIRECTORY_YAML, PEOPLE
+    from tests.support.fuzzing import FuzzTarget, run_surface
+    from trustbot.standin.fake_slack import FakeSlack
+    from trustbot.standin.sample import DIRECTORY_YAML, PEOPLE
 
     fake = await FakeSlack(users=dict(PEOPLE)).start()
     server = await start_trustbot(
@@ -67,7 +67,7 @@ async def fuzz(examples: int, surfaces: list[str], database_url: str) -> int:
 
 def main() -> int:
     """Parse arguments, fuzz, print the summary."""
-    from bot.testing.fuzzing import SURFACES
+    from tests.support.fuzzing import SURFACES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1000, help="inputs per surface (default 1000)")

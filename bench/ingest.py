@@ -86,9 +86,9 @@ async def _serve_minimal(url: str, ready: Any) -> None:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    from bot.signing import v0_problem
-    from handlers.ingest import read_body
-    from storage.database import Database
+    from trustbot.handlers.ingest import read_body
+    from trustbot.slack.signing import v0_problem
+    from trustbot.storage.database import Database
 
     db = Database(url)
     table = Table(
@@ -170,7 +170,7 @@ async def load(base: str, bodies: list[bytes], concurrency: int) -> tuple[float,
     """POST every body (signed) with `concurrency` workers; return seconds, latencies, failures."""
     import aiohttp
 
-    from bot.testing.producers import ingest_headers as sign
+    from trustbot.standin.producers import ingest_headers as sign
 
     latencies: list[float] = []
     failures = 0

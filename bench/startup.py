@@ -36,8 +36,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.testing.processes import clean_env, free_port
-from bot.testing.sample import DIRECTORY_YAML, PEOPLE
+from tests.support.processes import clean_env, free_port
+from trustbot.standin.sample import DIRECTORY_YAML, PEOPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-startup-secret"
@@ -95,7 +95,7 @@ class StartBench:
         if kind == "bare":
             argv = [sys.executable, str(ROOT / "bench" / "bare_bolt_app.py")]
         else:
-            argv = [sys.executable, "-m", "bot.cli", "serve"]
+            argv = [sys.executable, "-m", "trustbot", "serve"]
         log = (self.tmp / f"{kind}.log").open("ab")
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(*argv, env=self.env(port, db), cwd=ROOT, stdout=log, stderr=log)
@@ -137,7 +137,7 @@ async def wait_ready(port: int, proc: asyncio.subprocess.Process, started: float
 
 async def run(repeats: int) -> dict[str, list[Started]]:
     """`repeats` rounds of fresh, bare and restart starts; the results by kind."""
-    from bot.testing.fake_slack import FakeSlack
+    from trustbot.standin.fake_slack import FakeSlack
 
     tmp = Path(tempfile.mkdtemp(prefix="trustbot-startup-"))
     fake = FakeSlack(users=dict(PEOPLE))

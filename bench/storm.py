@@ -59,8 +59,8 @@ class Storm:
 
     async def escalate(self) -> None:
         """What the scheduler's alert job does: escalation plus catching up held-back messages."""
-        from bot.services.context import system_context
-        from scheduler.jobs import run_alert_escalation
+        from trustbot.scheduler.jobs import run_alert_escalation
+        from trustbot.services.context import system_context
 
         await run_alert_escalation(self.server.rt.db, system_context(self.server.rt.clock, self.server.settings))
 
@@ -77,7 +77,7 @@ class Storm:
 
 async def set_up(args: argparse.Namespace) -> Storm:
     """The fake Slack (1 write/s per channel) and a Trustbot on a fresh database with the acme directory."""
-    from bot.testing.fake_slack import FakeSlack
+    from trustbot.standin.fake_slack import FakeSlack
 
     fake = FakeSlack()
     await fake.start()
@@ -129,7 +129,7 @@ async def drive(run: Storm) -> None:
     """Send the alerts, one request every `seconds / alerts * batch` s, without waiting for answers."""
     import aiohttp
 
-    from bot.testing.producers import ingest_headers as sign
+    from trustbot.standin.producers import ingest_headers as sign
 
     args = run.args
     interval = args.seconds / args.alerts * args.batch
@@ -156,7 +156,7 @@ async def pending(run: Storm) -> int:
     """Outbox rows still to send plus alerts whose message is held back (breaker open)."""
     from sqlalchemy import func, select
 
-    from storage.tables import Alert, OutboxMessage, OutboxStatus
+    from trustbot.storage.tables import Alert, OutboxMessage, OutboxStatus
 
     async with run.server.rt.db.sessions() as session:
         rows = await session.scalar(
@@ -211,7 +211,7 @@ async def report(run: Storm, drained: float) -> int:
     """Count what arrived, stop the server and the fake Slack, print the results; 0 if nothing was lost."""
     from sqlalchemy import func, select
 
-    from storage.tables import Alert, AlertOccurrence, OutboxMessage, OutboxStatus
+    from trustbot.storage.tables import Alert, AlertOccurrence, OutboxMessage, OutboxStatus
 
     args, fake = run.args, run.fake
     async with run.server.rt.db.sessions() as session:

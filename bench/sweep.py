@@ -23,14 +23,14 @@ from common import apply_bench_directory
 from sqlalchemy import event, insert, text
 from sqlmodel import SQLModel
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.services.context import system_context
-from scheduler.jobs import run_reverification
-from storage.database import Database
-from storage.migrate import upgrade
-from storage.queries.directory import list_orgs
-from storage.tables import AccessRequest, Grant
+from trustbot.clock import FixedClock
+from trustbot.config import Settings
+from trustbot.scheduler.jobs import run_reverification
+from trustbot.services.context import system_context
+from trustbot.storage.database import Database
+from trustbot.storage.migrate import upgrade
+from trustbot.storage.queries.directory import list_orgs
+from trustbot.storage.tables import AccessRequest, Grant
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ORGS = 20
@@ -109,7 +109,7 @@ async def seed(db: Database, clock: FixedClock, total: int) -> int:
 async def reset_pg(url: str) -> None:
     """Empty a PostgreSQL database (migrating it first)."""
     await upgrade(url)
-    import storage.tables  # noqa: F401
+    import trustbot.storage.tables  # noqa: F401
 
     db = Database(url)
     async with db.transaction() as session:

@@ -12,18 +12,18 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, SystemClock
-from bot.config import Settings
-from bot.delivery import DeliveryWorker
-from bot.logs import BOLT_TOKEN_WARNING, bind_log_context
-from bot.metrics import Metrics, build_slack_client
-from bot.payloads import typed
-from bot.runtime import Runtime
-from bot.services.context import Person, system_context
-from bot.services.undelivered import handle_undelivered
-from storage.database import Database
-from storage.queries.events import record_event
-from storage.tables import OutboxMessage
+from trustbot.clock import Clock, SystemClock
+from trustbot.config import Settings
+from trustbot.delivery.worker import DeliveryWorker
+from trustbot.logs import BOLT_TOKEN_WARNING, bind_log_context
+from trustbot.metrics import Metrics, build_slack_client
+from trustbot.runtime import Runtime
+from trustbot.services.context import Person, system_context
+from trustbot.services.undelivered import handle_undelivered
+from trustbot.slack.payloads import typed
+from trustbot.storage.database import Database
+from trustbot.storage.queries.events import record_event
+from trustbot.storage.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
@@ -68,7 +68,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     app.middleware(_every_payload(rt))
     app.error(_refusal_replier(rt))
 
-    from handlers import alerts, commands, credits, home, identity, requests, reverification
+    from trustbot.handlers import alerts, commands, credits, home, identity, requests, reverification
 
     for feature in (commands, requests, reverification, alerts, credits, home, identity):
         feature.register(app, rt)
@@ -171,7 +171,7 @@ def _acting_person(rt: Runtime) -> Any:
 
 def _refusal_replier(rt: Runtime) -> Any:
     """Last resort for errors outside guarded listeners (middleware); the reply is the same."""
-    from handlers.common import reply_refusal
+    from trustbot.handlers.common import reply_refusal
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
         await reply_refusal(error, body, respond, client)
@@ -181,7 +181,7 @@ def _refusal_replier(rt: Runtime) -> Any:
 
 def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """The aiohttp app: `/slack/events` (HTTP mode), health, readiness and metrics."""
-    from handlers import gateway, http
+    from trustbot.handlers import gateway, http
 
     # Bodies stay as sent (never inflated by aiohttp): signatures are checked on the raw bytes before
     # anything is parsed or decompressed, and compressed bodies are refused.

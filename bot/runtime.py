@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.delivery import DeliveryWorker
-from bot.metrics import Metrics
-from bot.preflight import Installation
-from storage.database import Database
+from trustbot.clock import Clock
+from trustbot.config import Settings
+from trustbot.delivery.worker import DeliveryWorker
+from trustbot.metrics import Metrics
+from trustbot.slack.preflight import Installation
+from trustbot.storage.database import Database
 
 # Services running after ack() at once; more only makes each wait longer for the event loop.
 WORK_SLOTS = 4

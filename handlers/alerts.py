@@ -6,17 +6,17 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.ids import Action, Block, Element, View
-from bot.messages import alert_lists as lists
-from bot.messages import alert_notes as notes
-from bot.messages.text import mention, slack_date
-from bot.payloads import AlertRef, AlertSnooze, view_text
-from bot.runtime import Runtime
-from bot.services.alerts.actions import AlertAction, act_on_alert, open_suspend, snooze_alert, suspend_access
-from bot.services.alerts.listing import list_alerts
-from bot.services.context import Person
-from handlers.commands import SlashCall, subcommand
-from handlers.common import action_value, guarded, parse_payload, reply, run_service, submit_view
+from trustbot.handlers.commands import SlashCall, subcommand
+from trustbot.handlers.common import action_value, guarded, parse_payload, reply, run_service, submit_view
+from trustbot.ids import Action, Block, Element, View
+from trustbot.messages import alert_lists as lists
+from trustbot.messages import alert_notes as notes
+from trustbot.messages.text import mention, slack_date
+from trustbot.runtime import Runtime
+from trustbot.services.alerts.actions import AlertAction, act_on_alert, open_suspend, snooze_alert, suspend_access
+from trustbot.services.alerts.listing import list_alerts
+from trustbot.services.context import Person
+from trustbot.slack.payloads import AlertRef, AlertSnooze, view_text
 
 TRANSITION_ACTIONS = {
     Action.ALERT_ACKNOWLEDGE: AlertAction.ACKNOWLEDGE,

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.messages.help import build_help_blocks
-from bot.messages.text import Rendered, safe
-from bot.payloads import typed
-from bot.runtime import Runtime
-from bot.services.context import Person
-from handlers.common import Service, guarded, reply, run_service
+from trustbot.handlers.common import Service, guarded, reply, run_service
+from trustbot.messages.help import build_help_blocks
+from trustbot.messages.text import Rendered, safe
+from trustbot.runtime import Runtime
+from trustbot.services.context import Person
+from trustbot.slack.payloads import typed
 
 T = TypeVar("T")
 

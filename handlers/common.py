@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.text import Rendered
-from bot.runtime import Runtime
-from bot.services.context import Person, ServiceContext
-from bot.services.errors import DomainError, InvalidInput
+from trustbot.messages.text import Rendered
+from trustbot.runtime import Runtime
+from trustbot.services.context import Person, ServiceContext
+from trustbot.services.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.messages.credits import build_credit_list
-from bot.runtime import Runtime
-from bot.services.credits.listing import list_credits
-from handlers.commands import SlashCall, subcommand
+from trustbot.handlers.commands import SlashCall, subcommand
+from trustbot.messages.credits import build_credit_list
+from trustbot.runtime import Runtime
+from trustbot.services.credits.listing import list_credits
 
 
 @subcommand("credits")

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.runtime import Runtime
-from bot.services.context import system_context
-from bot.services.entitlements.check import GrantQuery, check_address, list_changes
-from bot.services.errors import InvalidInput
+from trustbot.runtime import Runtime
+from trustbot.services.context import system_context
+from trustbot.services.entitlements.check import GrantQuery, check_address, list_changes
+from trustbot.services.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 BEARER = "bearer "

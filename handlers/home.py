@@ -11,11 +11,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.messages.home import build_home_view
-from bot.runtime import Runtime
-from bot.services.context import Person
-from bot.services.home import build_home
-from handlers.common import guarded, run_service
+from trustbot.handlers.common import guarded, run_service
+from trustbot.messages.home import build_home_view
+from trustbot.runtime import Runtime
+from trustbot.services.context import Person
+from trustbot.services.home import build_home
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:

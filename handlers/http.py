@@ -14,11 +14,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.logs import log_context
-from bot.runtime import Runtime
-from handlers.ingest import read_body, register_ingest_routes
-from storage.migrate import is_up_to_date
-from storage.queries import outbox as outbox_q
+from trustbot.handlers.ingest import read_body, register_ingest_routes
+from trustbot.logs import log_context
+from trustbot.runtime import Runtime
+from trustbot.storage.migrate import is_up_to_date
+from trustbot.storage.queries import outbox as outbox_q
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.runtime import Runtime
-from bot.services.context import system_context
-from bot.services.entitlements.identity import profile_from_user
-from bot.services.entitlements.members import apply_user_change
+from trustbot.runtime import Runtime
+from trustbot.services.context import system_context
+from trustbot.services.entitlements.identity import profile_from_user
+from trustbot.services.entitlements.members import apply_user_change
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:

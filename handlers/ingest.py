@@ -18,12 +18,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from bot.logs import log_context
-from bot.runtime import Runtime
-from bot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
-from bot.services.context import system_context
-from bot.services.credits.ingest import UsageConflict, UsageIn, UsageRejected, ingest_usage
-from bot.signing import v0_problem
+from trustbot.logs import log_context
+from trustbot.runtime import Runtime
+from trustbot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
+from trustbot.services.context import system_context
+from trustbot.services.credits.ingest import UsageConflict, UsageIn, UsageRejected, ingest_usage
+from trustbot.slack.signing import v0_problem
 
 log = logging.getLogger(__name__)
 

@@ -8,25 +8,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.models.views import View
 
-from bot.ids import Action, Block, Element
-from bot.ids import View as ViewId
-from bot.messages.grants import build_grant_list, build_revoke_ack, build_status
-from bot.messages.request_modals import (
-    build_deny_modal,
-    build_info_answer_modal,
-    build_request_info_modal,
-    build_request_modal,
-    build_revoke_modal,
-)
-from bot.messages.requests import build_approval_ack
-from bot.payloads import DecisionContext, GrantRef, RequestRef, parse_id, submission_from_view, view_text
-from bot.runtime import Runtime
-from bot.services.access import decisions, grants, requests, status
-from bot.services.context import Person
-from bot.services.errors import InvalidInput
-from bot.slack_people import look_up_people
-from handlers.commands import SlashCall, subcommand
-from handlers.common import (
+from trustbot.handlers.commands import SlashCall, subcommand
+from trustbot.handlers.common import (
     LOOKUP_SECONDS,
     SUBMIT_BUDGET_SECONDS,
     action_value,
@@ -36,6 +19,23 @@ from handlers.common import (
     run_service,
     submit_view,
 )
+from trustbot.ids import Action, Block, Element
+from trustbot.ids import View as ViewId
+from trustbot.messages.grants import build_grant_list, build_revoke_ack, build_status
+from trustbot.messages.request_modals import (
+    build_deny_modal,
+    build_info_answer_modal,
+    build_request_info_modal,
+    build_request_modal,
+    build_revoke_modal,
+)
+from trustbot.messages.requests import build_approval_ack
+from trustbot.runtime import Runtime
+from trustbot.services.access import decisions, grants, requests, status
+from trustbot.services.context import Person
+from trustbot.services.errors import InvalidInput
+from trustbot.slack.payloads import DecisionContext, GrantRef, RequestRef, parse_id, submission_from_view, view_text
+from trustbot.slack.people import look_up_people
 
 REVOKE_USAGE = "Usage: `/trust revoke <grant-id> <reason>`, e.g. `/trust revoke 12 contract ended`."
 

@@ -7,15 +7,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.ids import Action, Block, Element, View
-from bot.messages.reverification import build_reverify_modal, build_verify_choices
-from bot.payloads import GrantRef, parse_id, typed_list, view_input
-from bot.runtime import Runtime
-from bot.services.context import Person
-from bot.services.reverification import attest
-from bot.slack_people import look_up_people
-from handlers.commands import SlashCall, subcommand
-from handlers.common import (
+from trustbot.handlers.commands import SlashCall, subcommand
+from trustbot.handlers.common import (
     LOOKUP_SECONDS,
     SUBMIT_BUDGET_SECONDS,
     action_value,
@@ -24,6 +17,13 @@ from handlers.common import (
     run_service,
     submit_view,
 )
+from trustbot.ids import Action, Block, Element, View
+from trustbot.messages.reverification import build_reverify_modal, build_verify_choices
+from trustbot.runtime import Runtime
+from trustbot.services.context import Person
+from trustbot.services.reverification import attest
+from trustbot.slack.payloads import GrantRef, parse_id, typed_list, view_input
+from trustbot.slack.people import look_up_people
 
 
 def _submitted(view: dict[str, Any]) -> tuple[int, list[str], set[str]]:

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.outbox import flush_outbox
-from storage.database import Database
+from trustbot.services.outbox import flush_outbox
+from trustbot.storage.database import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli_errors import CliError
-from bot.clock import FixedClock, SystemClock, parse_rfc3339
-from bot.config import Settings
+from trustbot.cli.errors import CliError
+from trustbot.clock import FixedClock, SystemClock, parse_rfc3339
+from trustbot.config import Settings
 
 
 def add_jobs_parser(commands: Any) -> None:
@@ -30,7 +30,7 @@ def _iso(value: Any) -> str:
 
 async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
     """Carry out `trustbot jobs …`; bad input is one line on stderr and exit code 2."""
-    from scheduler.jobs import JOBS
+    from trustbot.scheduler.jobs import JOBS
 
     now = None
     if args.jobs_command == "run":
@@ -43,7 +43,7 @@ async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
         if now is not None and not 1971 <= now.year <= 9000:
             # Jobs look years ahead of --now (warnings, grant lengths): far ends would overflow the calendar.
             raise CliError(f"--now {args.now!r} is outside the years 1971 to 9000 that jobs can run as")
-    from storage.migrate import upgrade
+    from trustbot.storage.migrate import upgrade
 
     await upgrade(settings.database_url)
     if args.jobs_command == "list":
@@ -52,9 +52,9 @@ async def run_jobs_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _list(settings: Settings) -> int:
-    from scheduler.jobs import JOBS
-    from scheduler.runs import last_runs
-    from storage.database import Database
+    from trustbot.scheduler.jobs import JOBS
+    from trustbot.scheduler.runs import last_runs
+    from trustbot.storage.database import Database
 
     db = Database(settings.database_url)
     try:
@@ -80,9 +80,9 @@ async def _list(settings: Settings) -> int:
 
 
 async def _run(settings: Settings, name: str, now: Any) -> int:
-    from bot.app import build_runtime
-    from bot.preflight import identify
-    from scheduler.runs import run_job
+    from trustbot.app import build_runtime
+    from trustbot.scheduler.runs import run_job
+    from trustbot.slack.preflight import identify
 
     settings.require("SLACK_BOT_TOKEN")
     clock = FixedClock(now) if now is not None else SystemClock()

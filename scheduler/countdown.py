@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.batches import Work, describe, run_batch
-from storage.database import Database
+from trustbot.scheduler.batches import Work, describe, run_batch
+from trustbot.storage.database import Database
 
 T = TypeVar("T")
 

@@ -16,18 +16,18 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.clock import Clock, as_utc
-from bot.config import Settings
-from bot.services import audit_checkpoints
-from bot.services.access import expiry, sla
-from bot.services.alerts.escalation import escalate_overdue
-from bot.services.context import ServiceContext, system_context
-from bot.services.credits import notices as credit_notices
-from bot.services.directory import verification
-from bot.services.reverification import reminders
-from scheduler.batches import describe, run_batch
-from scheduler.countdown import Countdown, run_countdown
-from storage.database import Database
+from trustbot.clock import Clock, as_utc
+from trustbot.config import Settings
+from trustbot.scheduler.batches import describe, run_batch
+from trustbot.scheduler.countdown import Countdown, run_countdown
+from trustbot.services import audit_checkpoints
+from trustbot.services.access import expiry, sla
+from trustbot.services.alerts.escalation import escalate_overdue
+from trustbot.services.context import ServiceContext, system_context
+from trustbot.services.credits import notices as credit_notices
+from trustbot.services.directory import verification
+from trustbot.services.reverification import reminders
+from trustbot.storage.database import Database
 
 JobFunc = Callable[[Database, ServiceContext], Awaitable[str]]
 

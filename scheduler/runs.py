@@ -14,14 +14,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.clock import Clock, as_utc
-from bot.config import Settings
-from bot.metrics import Metrics
-from scheduler.jobs import JOBS
-from storage.database import Database
-from storage.queries import jobs as q
-from storage.queries.jobs import FAILED, FINISHED, RUNNING
-from storage.tables import JobRun
+from trustbot.clock import Clock, as_utc
+from trustbot.config import Settings
+from trustbot.metrics import Metrics
+from trustbot.scheduler.jobs import JOBS
+from trustbot.storage.database import Database
+from trustbot.storage.queries import jobs as q
+from trustbot.storage.queries.jobs import FAILED, FINISHED, RUNNING
+from trustbot.storage.tables import JobRun
 
 __all__ = ["FAILED", "FINISHED", "LEASE", "RUNNING", "RunResult", "claim_slot", "get_run", "last_runs", "run_job"]
 

@@ -7,9 +7,9 @@ from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.runtime import Runtime
-from scheduler.jobs import JOBS
-from scheduler.runs import run_job
+from trustbot.runtime import Runtime
+from trustbot.scheduler.jobs import JOBS
+from trustbot.scheduler.runs import run_job
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.database import create_engine
-from storage.queries.schema import stored_revisions
+from trustbot.storage.database import create_engine
+from trustbot.storage.queries.schema import stored_revisions
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.testing.sample import DIRECTORY_YAML, PEOPLE  # noqa: F401  (re-exported to tests)
-from storage.database import Database
-from storage.migrate import upgrade
+from trustbot.clock import FixedClock
+from trustbot.config import Settings
+from trustbot.standin.sample import DIRECTORY_YAML, PEOPLE  # noqa: F401  (re-exported to tests)
+from trustbot.storage.database import Database
+from trustbot.storage.migrate import upgrade
 
 SIGNING_SECRET = "test-signing-secret"
 INGEST_SECRET = "test-ingest-secret"
@@ -66,7 +66,7 @@ def _pg_reset() -> None:
         if not _pg_migrated:
             await upgrade(PG_URL)  # type: ignore[arg-type]
             _pg_migrated = True
-        import storage.tables  # noqa: F401
+        import trustbot.storage.tables  # noqa: F401
 
         engine = create_async_engine(PG_URL, poolclass=NullPool)  # type: ignore[arg-type]
         async with engine.begin() as connection:
@@ -114,7 +114,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 async def fake_slack() -> AsyncIterator[Any]:
     """The fake Slack Web API server on 127.0.0.1."""
-    from bot.testing.fake_slack import FakeSlack
+    from trustbot.standin.fake_slack import FakeSlack
 
     fake = FakeSlack(users=dict(USERS))
     await fake.start()
@@ -165,13 +165,13 @@ class RunningBot:
 
 async def start_bot(database_url: str, fake_slack: Any, clock: FixedClock, **overrides: Any) -> RunningBot:
     """Start a Trustbot with the test directory applied."""
-    from bot.server import TrustbotServer
-    from bot.testing.slack_requests import SlackDriver
+    from trustbot.standin.slack_requests import SlackDriver
+    from trustbot.web.server import TrustbotServer
 
     settings = make_settings(database_url, fake_slack.api_url, **overrides)
     server = TrustbotServer(settings, clock=clock)
     await server.start(migrate=False)
-    from tests.factories import seed_directory
+    from tests.support.factories import seed_directory
 
     await seed_directory(server.rt.db, clock, config=settings)
     await server.preflight_finished()

@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.clock import FixedClock
-from bot.ids import Block
-from bot.services.reverification.attest import submit_reverification
-from storage.tables import AlertStatus, AuditEvent, Grant, GrantStatus, OutboxMessage
-from tests.alert_helpers import (
+from tests.conftest import RunningBot, start_bot
+from tests.support.alert_helpers import (
     ADM1,
     ADM2,
     CHANNEL,
@@ -32,9 +29,12 @@ from tests.alert_helpers import (
     raise_alert,
     thread,
 )
-from tests.conftest import RunningBot, start_bot
-from tests.factories import acting
+from tests.support.factories import acting
 from tests.test_alert_ingest import alert, alerts, post
+from trustbot.clock import FixedClock
+from trustbot.ids import Block
+from trustbot.services.reverification.attest import submit_reverification
+from trustbot.storage.tables import AlertStatus, AuditEvent, Grant, GrantStatus, OutboxMessage
 
 NOT_LEAD = ":no_entry: Only the org's security leads or operators can act on alert #1; nothing changed."
 NOT_IN_DIRECTORY = (
@@ -234,10 +234,10 @@ async def test_an_org_without_live_grants_cannot_be_suspended(
     database_url: str, fake_slack: Any, clock: FixedClock
 ) -> None:
     """Nothing to suspend: the button is not offered, and a forged click is refused without audit or DMs."""
-    from bot.ids import Action
-    from bot.payloads import AlertRef
-    from bot.testing.slack_requests import block_actions_body
-    from storage.tables import AuditEvent
+    from trustbot.ids import Action
+    from trustbot.slack.payloads import AlertRef
+    from trustbot.standin.slack_requests import block_actions_body
+    from trustbot.storage.tables import AuditEvent
 
     bot = await start_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS=0)  # no grants seeded
     try:

@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.clock import FixedClock
-from bot.services.alerts.ingest import AlertIn, ingest_alert_requests, ingest_alerts
-from bot.services.alerts.rendering import BREAKER_RATE_LIMITED, flush_held_back
-from storage.database import Database
-from storage.tables import Alert, OutboxMessage, OutboxStatus
-from tests.alert_helpers import CHANNEL
 from tests.conftest import make_settings
-from tests.factories import seed_directory, system
+from tests.support.alert_helpers import CHANNEL
+from tests.support.factories import seed_directory, system
+from trustbot.clock import FixedClock
+from trustbot.services.alerts.ingest import AlertIn, ingest_alert_requests, ingest_alerts
+from trustbot.services.alerts.rendering import BREAKER_RATE_LIMITED, flush_held_back
+from trustbot.storage.database import Database
+from trustbot.storage.tables import Alert, OutboxMessage, OutboxStatus
 
 
 def _item(i: int, fp: int = 0, severity: str = "medium") -> AlertIn:

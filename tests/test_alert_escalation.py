@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from scheduler.jobs import run_alert_escalation
-from storage.tables import AlertStatus
-from tests.alert_helpers import CHANNEL, OPS, SEC, alert_bot, raise_alert, thread
 from tests.conftest import START, RunningBot
-from tests.factories import system
+from tests.support.alert_helpers import CHANNEL, OPS, SEC, alert_bot, raise_alert, thread
+from tests.support.factories import system
 from tests.test_alert_ingest import alert, alerts, post
+from trustbot.clock import FixedClock
+from trustbot.scheduler.jobs import run_alert_escalation
+from trustbot.storage.tables import AlertStatus
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIt
 
 
 async def test_escalation_job_via_jobs_run_now(abot: RunningBot) -> None:
-    from scheduler.cli import run_jobs_command
+    from trustbot.scheduler.cli import run_jobs_command
 
     message = await raise_alert(abot, severity="critical", id="e-1")
     await post(abot, alert("e-2", signal="medium-one", severity="medium"))

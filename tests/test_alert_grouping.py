@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from storage.tables import AlertStatus
-from tests.alert_helpers import CHANNEL, SEC, alert_bot, raise_alert
 from tests.conftest import RunningBot
+from tests.support.alert_helpers import CHANNEL, SEC, alert_bot, raise_alert
 from tests.test_alert_ingest import alert, alerts, post
+from trustbot.clock import FixedClock
+from trustbot.storage.tables import AlertStatus
 
 
 @pytest.fixture

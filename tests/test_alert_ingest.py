@@ -14,15 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.clock import FixedClock
-from bot.testing.producers import ingest_headers
-from handlers.ingest import parse_items
-from storage.tables import Alert, AlertOccurrence, OutboxMessage
 from tests.conftest import (
     INGEST_SECRET,
     RunningBot,
     start_bot,
 )
+from trustbot.clock import FixedClock
+from trustbot.handlers.ingest import parse_items
+from trustbot.standin.producers import ingest_headers
+from trustbot.storage.tables import Alert, AlertOccurrence, OutboxMessage
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from bot.ids import Action
-from bot.messages import alert_lists as lists
-from bot.messages import alert_notes as notes
-from bot.messages import alerts as msg
-from bot.messages.text import slack_date
-from bot.payloads import AlertSnooze
-from storage.tables import Alert, AlertStatus, GrantStatus, SuspensionReason
 from tests.test_alert_messages import NOW, _alert, _grant, _org
+from trustbot.ids import Action
+from trustbot.messages import alert_lists as lists
+from trustbot.messages import alert_notes as notes
+from trustbot.messages import alerts as msg
+from trustbot.messages.text import slack_date
+from trustbot.slack.payloads import AlertSnooze
+from trustbot.storage.tables import Alert, AlertStatus, GrantStatus, SuspensionReason
 
 LATER = NOW + timedelta(hours=4)
 SNOOZE_OPTIONS = ["1 hour", "4 hours", "24 hours"]

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ids import Action, Block, Element, View
-from bot.messages import alert_lists as lists
-from bot.messages import alert_notes as notes
-from bot.messages import alerts as msg
-from bot.payloads import AlertRef
-from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
+from trustbot.ids import Action, Block, Element, View
+from trustbot.messages import alert_lists as lists
+from trustbot.messages import alert_notes as notes
+from trustbot.messages import alerts as msg
+from trustbot.slack.payloads import AlertRef
+from trustbot.storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 BUTTONS = ["Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve"]  # and the Snooze select

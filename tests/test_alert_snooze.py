@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.messages.text import slack_date
-from scheduler.jobs import run_alert_escalation
-from storage.tables import AlertStatus, AuditEvent
-from tests.alert_helpers import CHANNEL, OPS, REP, SEC, alert_bot, last_text, raise_alert, thread
 from tests.conftest import START, RunningBot
-from tests.factories import system
+from tests.support.alert_helpers import CHANNEL, OPS, REP, SEC, alert_bot, last_text, raise_alert, thread
+from tests.support.factories import system
 from tests.test_alert_actions import NOT_LEAD
 from tests.test_alert_ingest import alert, alerts, post
+from trustbot.clock import FixedClock
+from trustbot.messages.text import slack_date
+from trustbot.scheduler.jobs import run_alert_escalation
+from trustbot.storage.tables import AlertStatus, AuditEvent
 
 ACKED = "<@U0SEC1> acknowledged this alert and owns it."
 UNACKED = "<@U0OPS1> unacknowledged this alert; it is open again."

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.messages.home import MAX_ALERTS, MAX_BLOCKS
-from storage.tables import Alert, Org, UsageRecord
 from tests.conftest import START, RunningBot
-from tests.factories import make_grant, make_request
+from tests.support.factories import make_grant, make_request
 from tests.test_request_flow import open_and_submit, request_messages
+from trustbot.messages.home import MAX_ALERTS, MAX_BLOCKS
+from trustbot.storage.tables import Alert, Org, UsageRecord
 
 ADMIN, REP, LEAD, OPS, OUTSIDER, GLOBEX_ADMIN = "U0ADM1", "U0REP1", "U0SEC1", "U0OPS1", "U0OUT1", "U0GLX1"
 TITLE = "Trustbot — trusted access"

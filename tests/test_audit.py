@@ -13,18 +13,18 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, select, update
 
-import bot.cli
-from bot.clock import FixedClock
-from bot.services.audit import compute_hash, iter_audit_events, record_audit, verify_audit_chain
-from bot.services.audit_checkpoints import GIVEN, Checkpoint, parse_checkpoint
-from storage.database import Database
-from storage.migrate import alembic_config, head_revision, upgrade
-from storage.tables import AuditEvent
 from tests.conftest import START
-from tests.factories import settings, system
+from tests.support.factories import settings, system
 from tests.test_audit_cli import _env
 from tests.test_audit_tamper import KEY, _rows, _sql, _verify
 from tests.test_audit_tamper import _seed as _seed_with
+from trustbot.cli import main as cli
+from trustbot.clock import FixedClock
+from trustbot.services.audit import compute_hash, iter_audit_events, record_audit, verify_audit_chain
+from trustbot.services.audit_checkpoints import GIVEN, Checkpoint, parse_checkpoint
+from trustbot.storage.database import Database
+from trustbot.storage.migrate import alembic_config, head_revision, upgrade
+from trustbot.storage.tables import AuditEvent
 
 EDITED = "its contents do not match its hash (it was edited)"
 UNLINKED = "its link to the previous event is broken (an event was removed or reordered)"
@@ -95,7 +95,7 @@ async def test_export_since_filters_by_time(db: Database, clock: FixedClock) -> 
 def test_cli_verify_and_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from trustbot.cli.main import main
 
     url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
     monkeypatch.setenv("DATABASE_URL", url)
@@ -177,7 +177,7 @@ def test_cli_unmigrated_or_unreachable_database_is_one_line_exit_2(
 ) -> None:
     def verify(url: str) -> tuple[int, str]:
         _env(monkeypatch, tmp_path, url)
-        code = bot.cli.main(["audit", "verify"])
+        code = cli.main(["audit", "verify"])
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.count("\n") == 1
         return code, captured.err

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import bot.cli
-from bot.clock import FixedClock
-from bot.services.audit import EDITED, NEEDS_KEY
-from bot.services.audit_checkpoints import GIVEN
-from storage.database import Database
-from storage.tables import AuditCheckpoint, AuditEvent
-from tests.factories import settings
+from tests.support.factories import settings
 from tests.test_audit_tamper import AT_5, CHANNEL, KEY, _checkpoint, _missing, _rows, _seed, _sql
+from trustbot.cli import main as cli
+from trustbot.clock import FixedClock
+from trustbot.services.audit import EDITED, NEEDS_KEY
+from trustbot.services.audit_checkpoints import GIVEN
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AuditCheckpoint, AuditEvent
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **extra: str) -> None:
@@ -31,7 +31,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **extra: str
 
 
 async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = await asyncio.to_thread(bot.cli.main, ["audit", "verify", *argv])
+    code = await asyncio.to_thread(cli.main, ["audit", "verify", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -99,9 +99,9 @@ async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(
     env = {"SLACK_API_URL": fake_slack.api_url, "SLACK_BOT_TOKEN": "xoxb-test", "TRUSTBOT_CHANNEL_PACE_SECONDS": "0"}
     _env(monkeypatch, tmp_path, database_url, TRUSTBOT_AUDIT_CHANNEL=CHANNEL, **env)
     argv = ["jobs", "run", "audit-checkpoint", "--now", "2026-11-02T10:55:00Z"]
-    assert await asyncio.to_thread(bot.cli.main, argv) == 0
+    assert await asyncio.to_thread(cli.main, argv) == 0
     assert "(1 Slack messages delivered)" in capsys.readouterr().out
-    assert await asyncio.to_thread(bot.cli.main, ["jobs", "list"]) == 0
+    assert await asyncio.to_thread(cli.main, ["jobs", "list"]) == 0
     assert re.search(r"audit-checkpoint\s+every hour\s+2026-11-02T10:55:00Z\s+finished", capsys.readouterr().out)
     [message] = fake_slack.messages(CHANNEL)
     copied = re.search(r"--checkpoint (\S+)`", message.text)
@@ -126,7 +126,7 @@ async def test_cli_export_marks_a_corrupt_row_and_exits_1_in_one_line(
     await _seed(db, clock)
     value = "CAST('[1]' AS JSON)" if db.dialect == "postgresql" else "'not json'"
     await _sql(db, f"UPDATE audit_event SET details = {value} WHERE id = 4")
-    code = await asyncio.to_thread(bot.cli.main, ["audit", "export"])
+    code = await asyncio.to_thread(cli.main, ["audit", "export"])
     captured = capsys.readouterr()
     assert code == 1 and captured.err == "1 corrupt event(s) exported as stored, marked corrupt: 4\n"
     assert [json.loads(line).get("corrupt", False) for line in captured.out.splitlines()] == [False] * 3 + [True, False]

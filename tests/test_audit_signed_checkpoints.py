@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.services.audit import compute_hash
-from storage.database import Database
-from storage.tables import AuditCheckpoint, AuditEvent
-from tests.factories import settings
+from tests.support.factories import settings
 from tests.test_audit_tamper import _checkpoint, _rows, _seed, _sql, _verify
+from trustbot.clock import FixedClock
+from trustbot.services.audit import compute_hash
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AuditCheckpoint, AuditEvent
 
 KEYED = settings(TRUSTBOT_AUDIT_KEY="test-audit-key")
 AT_5 = "2026-11-02T09:05:00Z"

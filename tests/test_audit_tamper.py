@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.services.audit import (
+from tests.conftest import START
+from tests.support.factories import settings, system
+from trustbot.clock import FixedClock
+from trustbot.config import Settings
+from trustbot.scheduler.runs import FAILED, FINISHED, run_job
+from trustbot.services.audit import (
     CORRUPT,
     DOWNGRADE,
     EDITED,
@@ -27,7 +30,7 @@ from bot.services.audit import (
     record_audit,
     verify_audit_chain,
 )
-from bot.services.audit_checkpoints import (
+from trustbot.services.audit_checkpoints import (
     GIVEN,
     AuditVerdict,
     Checkpoint,
@@ -35,11 +38,8 @@ from bot.services.audit_checkpoints import (
     take_checkpoint,
     verify_audit_log,
 )
-from scheduler.runs import FAILED, FINISHED, run_job
-from storage.database import Database
-from storage.tables import AuditCheckpoint, AuditEvent, OutboxMessage
-from tests.conftest import START
-from tests.factories import settings, system
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AuditCheckpoint, AuditEvent, OutboxMessage
 
 KEY = "test-audit-key"
 CHANNEL = "C0AUDIT"
@@ -293,8 +293,8 @@ async def test_the_job_refuses_a_chain_that_no_longer_extends_its_checkpoint(
 async def test_serve_without_the_key_of_a_keyed_chain_does_not_start(
     db: Database, database_url: str, clock: FixedClock, fake_slack: Any
 ) -> None:
-    from bot.server import TrustbotServer
     from tests.conftest import make_settings
+    from trustbot.web.server import TrustbotServer
 
     await _seed(db, clock, 1, settings(TRUSTBOT_AUDIT_KEY=KEY))
     server = TrustbotServer(make_settings(database_url, fake_slack.api_url), clock=clock)

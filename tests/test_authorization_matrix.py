@@ -19,22 +19,22 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.ids import Action, View
-from bot.messages.request_modals import (
+from tests.conftest import RunningBot
+from tests.support.alert_helpers import post
+from tests.support.factories import make_grant, seed_directory
+from tests.test_alert_ingest import alert
+from tests.test_request_flow import open_and_submit
+from trustbot.ids import Action, View
+from trustbot.messages.request_modals import (
     build_deny_modal,
     build_info_answer_modal,
     build_request_info_modal,
     build_revoke_modal,
 )
-from bot.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
-from bot.testing.sample import DIRECTORY_YAML
-from bot.testing.slack_requests import DriverResponse, block_actions_body
-from storage.tables import AccessRequest, Alert, RequestStatus
-from tests.alert_helpers import post
-from tests.conftest import RunningBot
-from tests.factories import make_grant, seed_directory
-from tests.test_alert_ingest import alert
-from tests.test_request_flow import open_and_submit
+from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
+from trustbot.standin.sample import DIRECTORY_YAML
+from trustbot.standin.slack_requests import DriverResponse, block_actions_body
+from trustbot.storage.tables import AccessRequest, Alert, RequestStatus
 
 ROLES = {
     "operator": "U0OPS1",

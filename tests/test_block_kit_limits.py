@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.testing.block_kit_limits import block_problems, message_problems, view_problems
-from tests.block_kit_payloads import (
+from tests.support.block_kit_payloads import (
     accessory,
     actions,
     button,
@@ -29,6 +28,7 @@ from tests.block_kit_payloads import (
     url,
     x,
 )
+from trustbot.standin.block_kit_limits import block_problems, message_problems, view_problems
 
 # (limit, payload checker given n characters or items, json pointer of the offending node)
 MAXIMA: dict[str, tuple[int, Callable[[int], list[str]], str]] = {

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.testing.block_kit_limits import message_problems, view_problems
-from tests.block_kit_payloads import (
+from tests.support.block_kit_payloads import (
     Json,
     accessory,
     actions,
@@ -28,6 +27,7 @@ from tests.block_kit_payloads import (
     select,
     text_input,
 )
+from trustbot.standin.block_kit_limits import message_problems, view_problems
 
 
 @pytest.mark.parametrize(

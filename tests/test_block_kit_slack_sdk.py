@@ -33,9 +33,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.testing import block_kit_elements as el
-from bot.testing import block_kit_limits as lim
-from bot.testing.block_kit_limits import message_problems, view_problems
+from trustbot.standin import block_kit_elements as el
+from trustbot.standin import block_kit_limits as lim
+from trustbot.standin.block_kit_limits import message_problems, view_problems
 
 
 def test_slack_sdk_message_blocks_pass() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.clock import FixedClock
-from storage.database import Database
 from tests.conftest import DIRECTORY_YAML
-from tests.factories import make_grant
+from tests.support.factories import make_grant
+from trustbot.cli.main import main
+from trustbot.clock import FixedClock
+from trustbot.storage.database import Database
 
 
 def test_check_answers_like_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.cli import main
-from storage.database import Database
-from storage.tables import AuditEvent
 from tests.conftest import DIRECTORY_YAML
+from trustbot.cli.main import main
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AuditEvent
 
 LISTING = (
     "SLUG    NAME           REP     ADMINS  SECURITY_CHANNEL  MAX_TIER  VERIFIED_UNTIL\n"

@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bot.testing.processes import ServerProcess, clean_env, free_port
 from tests.conftest import DIRECTORY_YAML, SIGNING_SECRET
+from tests.support.processes import ServerProcess, clean_env, free_port
 
 ADMIN, REP = "U0ADM1", "U0REP1"
 
@@ -19,12 +19,12 @@ ADMIN, REP = "U0ADM1", "U0REP1"
 async def test_messages_survive_sigkill_and_are_sent_exactly_once(
     database_url: str, fake_slack: Any, tmp_path: Path
 ) -> None:
-    from bot.testing.slack_requests import SlackDriver
+    from trustbot.standin.slack_requests import SlackDriver
 
     port = free_port()
     env = serve_env(database_url, fake_slack, tmp_path, port)
     server = ServerProcess(
-        "trustbot serve", [sys.executable, "-m", "bot.cli", "serve"], env, port, tmp_path / "serve.log"
+        "trustbot serve", [sys.executable, "-m", "trustbot", "serve"], env, port, tmp_path / "serve.log"
     )
     driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, fake_slack)
     try:

@@ -12,15 +12,15 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.services.credits.usage import credit_statuses, credit_usage
-from bot.testing.producers import ingest_headers
-from scheduler.runs import run_job
-from storage.database import Database
-from storage.queries.directory import get_org
-from storage.tables import AuditEvent, CreditGrant, OutboxMessage, SentNotice, UsageRecord
 from tests.conftest import INGEST_SECRET, RunningBot
-from tests.factories import seed_directory, settings
+from tests.support.factories import seed_directory, settings
+from trustbot.clock import FixedClock
+from trustbot.scheduler.runs import run_job
+from trustbot.services.credits.usage import credit_statuses, credit_usage
+from trustbot.standin.producers import ingest_headers
+from trustbot.storage.database import Database
+from trustbot.storage.queries.directory import get_org
+from trustbot.storage.tables import AuditEvent, CreditGrant, OutboxMessage, SentNotice, UsageRecord
 
 ADM1, ADM2, REP1, OUT, OPS, GLX = "U0ADM1", "U0ADM2", "U0REP1", "U0OUT1", "U0OPS1", "U0GLX1"
 

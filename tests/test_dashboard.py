@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.alert_helpers import alert_bot, raise_alert
+from tests.support.alert_helpers import alert_bot, raise_alert
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "bot" / "ops" / "grafana-dashboard.json"
 # Our series and the process / GC collectors' are the only metric names; the rest of an expression is

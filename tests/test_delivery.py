@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.clock import SystemClock
-from bot.delivery import DeliveryWorker
-from bot.metrics import build_slack_client
-from bot.services import outbox
-from bot.services.audit import verify_audit_chain
-from storage.database import Database
-from storage.tables import AuditEvent, OutboxMessage, OutboxStatus, SlackMessage
 from tests.conftest import make_settings
+from trustbot.clock import SystemClock
+from trustbot.delivery.worker import DeliveryWorker
+from trustbot.metrics import build_slack_client
+from trustbot.services import outbox
+from trustbot.services.audit import verify_audit_chain
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus, SlackMessage
 
 # The worker's old keyword arguments, as the settings that now tune it.
 _TUNING = {

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.slack_writes import EVENT_TYPE
-from storage.database import Database
-from storage.tables import OutboxMessage, OutboxStatus, SlackMessage
 from tests.test_delivery import make_worker, queue, rows
+from trustbot.delivery.slack_writes import EVENT_TYPE
+from trustbot.storage.database import Database
+from trustbot.storage.tables import OutboxMessage, OutboxStatus, SlackMessage
 
 
 def posted(fake_slack: Any, channel: str) -> list[Any]:
@@ -152,7 +152,7 @@ async def test_rows_waiting_for_a_send_slot_past_their_lease_are_not_posted_by_a
     import asyncio
     from collections import Counter
 
-    from bot.testing.fake_faults import Fault
+    from trustbot.standin.fake_faults import Fault
 
     channels = [f"C{i:03d}" for i in range(80)]
     await queue(db, *[("post_message", {"channel": c, "key": f"k-{c}", "message": f"to {c}"}) for c in channels])

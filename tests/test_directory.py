@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FixedClock
-from bot.services.audit import verify_audit_chain
-from bot.services.directory.apply import DEFAULT_TIERS, ApplyReport, format_apply_report, list_orgs_summary
-from bot.services.directory.people import org_people
-from bot.services.errors import DirectoryError
-from storage.database import Database
-from storage.queries.directory import get_directory_state, get_org, list_tiers, people_of
-from storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role
 from tests.conftest import DIRECTORY_YAML, START
-from tests.factories import seed_directory
+from tests.support.factories import seed_directory
+from trustbot.clock import FixedClock
+from trustbot.services.audit import verify_audit_chain
+from trustbot.services.directory.apply import DEFAULT_TIERS, ApplyReport, format_apply_report, list_orgs_summary
+from trustbot.services.directory.people import org_people
+from trustbot.services.errors import DirectoryError
+from trustbot.storage.database import Database
+from trustbot.storage.queries.directory import get_directory_state, get_org, list_tiers, people_of
+from trustbot.storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role
 
 DIRECTORY = DIRECTORY_YAML
 

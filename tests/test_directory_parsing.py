@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from bot.services.directory.apply import parse_directory
-from bot.services.errors import DirectoryError
 from tests.conftest import DIRECTORY_YAML
+from trustbot.services.directory.apply import parse_directory
+from trustbot.services.errors import DirectoryError
 
 DIRECTORY = DIRECTORY_YAML
 

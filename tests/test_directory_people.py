@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bot.clock import FixedClock
-from bot.services.directory.people import resolve_actor
-from storage.database import Database
-from storage.queries.directory import get_org
-from storage.tables import Role
 from tests.conftest import DIRECTORY_YAML
-from tests.factories import acting, seed_directory, settings
+from tests.support.factories import acting, seed_directory, settings
+from trustbot.clock import FixedClock
+from trustbot.services.directory.people import resolve_actor
+from trustbot.storage.database import Database
+from trustbot.storage.queries.directory import get_org
+from trustbot.storage.tables import Role
 
 DIRECTORY = DIRECTORY_YAML
 

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.messages import (
+from tests.conftest import RunningBot
+from tests.support.factories import seed_directory
+from tests.test_alert_ingest import alert as alert_item
+from tests.test_alert_ingest import post
+from tests.test_app_home import open_home
+from tests.test_request_flow import open_and_submit, request_messages
+from trustbot.messages import (
     alert_lists,
     alert_notes,
     alerts,
@@ -29,17 +35,21 @@ from bot.messages import (
     reverification,
     text,
 )
-from bot.messages import help as help_msg
-from bot.payloads import DecisionContext
-from bot.testing.block_kit_limits import message_problems, view_problems
-from bot.testing.sample import DIRECTORY_YAML
-from storage.tables import AccessRequest, Alert, AlertStatus, CreditGrant, Grant, GrantStatus, Org, RequestStatus, Tier
-from tests.conftest import RunningBot
-from tests.factories import seed_directory
-from tests.test_alert_ingest import alert as alert_item
-from tests.test_alert_ingest import post
-from tests.test_app_home import open_home
-from tests.test_request_flow import open_and_submit, request_messages
+from trustbot.messages import help as help_msg
+from trustbot.slack.payloads import DecisionContext
+from trustbot.standin.block_kit_limits import message_problems, view_problems
+from trustbot.standin.sample import DIRECTORY_YAML
+from trustbot.storage.tables import (
+    AccessRequest,
+    Alert,
+    AlertStatus,
+    CreditGrant,
+    Grant,
+    GrantStatus,
+    Org,
+    RequestStatus,
+    Tier,
+)
 
 EVIL = "<!channel> & <@U0ADM1> <https://evil.example|click>"
 ESCAPED = "&lt;!channel&gt; &amp; &lt;@U0ADM1&gt; &lt;https://evil.example|click&gt;"

@@ -1,4 +1,4 @@
-"""The failure drills of `bot.testing.drills`, short versions: Trustbot under a misbehaving Slack, SIGKILL,
+"""The failure drills of `tests.support.drills`, short versions: Trustbot under a misbehaving Slack, SIGKILL,
 SIGTERM and two replicas. Each must end with every expected Slack message delivered exactly once, in
 order per thread and lane. SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (the replica
 drill runs only there). `bench/drills.py` runs them at full size."""
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.testing.drills import DRILLS, run_drill
-from storage.database import Database
-from storage.queries import outbox as outbox_q
-from storage.tables import OutboxStatus
+from tests.support.drills import DRILLS, run_drill
 from tests.test_delivery import make_worker, queue, rows
+from trustbot.storage.database import Database
+from trustbot.storage.queries import outbox as outbox_q
+from trustbot.storage.tables import OutboxStatus
 
 
 @pytest.mark.parametrize("name", [d.name for d in DRILLS])

@@ -7,10 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.ids import Block
-from storage.tables import AuditEvent, Grant, GrantMember
-from tests.gateway_helpers import (
+from tests.support.gateway_helpers import (
     ADMIN,
     DEV1,
     DEV2,
@@ -21,6 +18,9 @@ from tests.gateway_helpers import (
     submit_request,
     suspend_from_alert,
 )
+from trustbot.clock import FixedClock
+from trustbot.ids import Block
+from trustbot.storage.tables import AuditEvent, Grant, GrantMember
 
 
 async def test_named_grant_reaches_the_gateway_then_a_suspension_cuts_it(

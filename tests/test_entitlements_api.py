@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from bot.services.entitlements.events import grant_changed
-from bot.testing.gateway import FakeGateway
-from storage.queries.entitlements import MAX_GRANTS_PER_ADDRESS
-from storage.tables import GrantStatus
 from tests.conftest import RunningBot, start_bot
-from tests.factories import make_grant, system
-from tests.gateway_helpers import gateway_bot
+from tests.support.factories import make_grant, system
+from tests.support.gateway_helpers import gateway_bot
+from trustbot.clock import FixedClock
+from trustbot.services.entitlements.events import grant_changed
+from trustbot.standin.gateway import FakeGateway
+from trustbot.storage.queries.entitlements import MAX_GRANTS_PER_ADDRESS
+from trustbot.storage.tables import GrantStatus
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.testing.fake_slack import FakeSlack
-from bot.testing.slack_requests import view_values
+from trustbot.standin.fake_slack import FakeSlack
+from trustbot.standin.slack_requests import view_values
 
 USERS = {"U0ADM1": "Ada Admin", "U0REP1": "Rita Rep"}
 

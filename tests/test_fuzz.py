@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from bot.testing.fuzzing import SURFACES, FuzzTarget, run_surface
-from bot.testing.slack_requests import view_submission_body
 from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.fuzzing import SURFACES, FuzzTarget, run_surface
+from trustbot.standin.slack_requests import view_submission_body
 
 EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "50"))
 
@@ -77,7 +77,7 @@ async def test_containers_in_a_shape_slack_never_sends_are_400_without_a_traceba
 async def test_a_reverification_submitted_with_malformed_state_is_refused_without_a_traceback(
     bot: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.ids import View
+    from trustbot.ids import View
 
     view = {"id": "V1", "type": "modal", "blocks": [], "callback_id": View.GRANT_REVERIFY_SUBMIT,
             "private_metadata": '{"grant_id": 1}'}  # fmt: skip
@@ -93,7 +93,7 @@ async def test_ids_too_large_for_the_database_name_nothing(
 ) -> None:
     import json
 
-    from bot.ids import Action
+    from trustbot.ids import Action
 
     await bot.driver.command("U0REP1", f"verify {grant_id}")
     await bot.driver.click_in_view("U0REP1", {"id": "V1", "type": "modal", "blocks": []}, Action.GRANT_REVOKE,

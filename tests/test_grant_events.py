@@ -9,19 +9,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.messages.reverification import ATTEST_ROSTER, ATTEST_USE_CASE
-from bot.services.access.grants import revoke_grant
-from bot.services.entitlements.identity import Profile
-from bot.services.errors import InvalidInput
-from bot.services.reverification.attest import submit_reverification
-from bot.testing.gateway import SECRET
-from bot.testing.sample import DIRECTORY_YAML, sample_profiles
-from storage.database import Database
-from storage.queries.outbox import WEBHOOK
-from storage.tables import Grant, GrantMember, GrantStatus, OutboxMessage
-from tests.factories import acting, make_grant, seed_directory, settings
+from tests.support.factories import acting, make_grant, seed_directory, settings
+from trustbot.clock import FixedClock
+from trustbot.config import Settings
+from trustbot.messages.reverification import ATTEST_ROSTER, ATTEST_USE_CASE
+from trustbot.services.access.grants import revoke_grant
+from trustbot.services.entitlements.identity import Profile
+from trustbot.services.errors import InvalidInput
+from trustbot.services.reverification.attest import submit_reverification
+from trustbot.standin.gateway import SECRET
+from trustbot.standin.sample import DIRECTORY_YAML, sample_profiles
+from trustbot.storage.database import Database
+from trustbot.storage.queries.outbox import WEBHOOK
+from trustbot.storage.tables import Grant, GrantMember, GrantStatus, OutboxMessage
 
 HOOKED = {"TRUSTBOT_WEBHOOK_URL": "http://127.0.0.1:9/hooks", "TRUSTBOT_WEBHOOK_SECRET": SECRET}
 BOTH = {ATTEST_ROSTER, ATTEST_USE_CASE}
@@ -45,7 +45,7 @@ async def events(db: Database) -> list[tuple[str, int, str]]:
 
 
 async def run(db: Database, clock: FixedClock, name: str, config: Settings) -> str:
-    from scheduler.runs import run_job
+    from trustbot.scheduler.runs import run_job
 
     result = await run_job(db, clock, config, name)
     assert result.status == "finished", result

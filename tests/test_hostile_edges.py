@@ -12,15 +12,15 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from bot.cli import main
-from bot.services.fields import MAX_JSON_DEPTH
-from bot.testing.gateway import FakeGateway
-from bot.testing.slack_requests import FORM
-from storage.tables import Alert
 from tests.conftest import RunningBot
-from tests.gateway_helpers import gateway_bot
+from tests.support.gateway_helpers import gateway_bot
 from tests.test_alert_ingest import alert, post
 from tests.test_hostile_input import count
+from trustbot.cli.main import main
+from trustbot.services.fields import MAX_JSON_DEPTH
+from trustbot.standin.gateway import FakeGateway
+from trustbot.standin.slack_requests import FORM
+from trustbot.storage.tables import Alert
 
 
 def _nested(depth: int, leaf: str = "1", *, as_list: bool = False) -> str:

@@ -14,14 +14,14 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
-from bot.testing.producers import ingest_headers
-from bot.testing.slack_requests import FORM, sign_request, slash_command_body
-from storage.tables import AccessRequest, Alert, UsageRecord
-from tests.alert_helpers import alert, post
 from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.alert_helpers import alert, post
 from tests.test_credits import post_usage, usage
 from tests.test_request_flow import GOOD
+from trustbot.cli.main import main
+from trustbot.standin.producers import ingest_headers
+from trustbot.standin.slack_requests import FORM, sign_request, slash_command_body
+from trustbot.storage.tables import AccessRequest, Alert, UsageRecord
 
 ADMIN, REP = "U0ADM1", "U0REP1"
 GARBAGE_BODIES = [b"[1]", b"null", b"5", b"payload=null", b"[" * 5000 + b"]" * 5000, b"\xff\xfe not utf-8"]
@@ -158,7 +158,7 @@ async def test_ids_that_are_not_ids_get_the_usage_line(bot: RunningBot, text: st
 
 
 async def test_a_forged_button_id_above_int64_is_out_of_date(bot: RunningBot) -> None:
-    from bot.ids import Action
+    from trustbot.ids import Action
 
     value = json.dumps({"request_id": 2**63})
     await bot.driver.click_in_view(REP, {"id": "V1", "type": "modal", "blocks": []}, Action.REQUEST_APPROVE, value)
@@ -197,7 +197,7 @@ async def test_the_same_view_submitted_twice_makes_one_request(bot: RunningBot) 
 async def test_a_submission_that_fails_unexpectedly_is_still_answered_inline(
     bot: RunningBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.services.access import requests
+    from trustbot.services.access import requests
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
@@ -220,8 +220,8 @@ async def test_a_huge_command_is_refused_at_once(bot: RunningBot) -> None:
 
 
 async def test_a_click_from_another_workspace_changes_nothing(bot: RunningBot) -> None:
-    from bot.testing.slack_requests import SlackDriver
     from tests.test_request_flow import open_and_submit, request_messages
+    from trustbot.standin.slack_requests import SlackDriver
 
     await open_and_submit(bot)
     _, actions = request_messages(bot)

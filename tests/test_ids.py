@@ -11,9 +11,9 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.app import build_bolt_app, build_runtime
-from bot.ids import Action, View
 from tests.conftest import make_settings
+from trustbot.app import build_bolt_app, build_runtime
+from trustbot.ids import Action, View
 
 # Registered last, they acknowledge stale buttons and forms; they are not a feature's listener.
 CATCH_ALLS = {"unknown_action", "unknown_view"}

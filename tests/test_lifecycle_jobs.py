@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from storage.database import Database
-from storage.tables import (
+from tests.conftest import DIRECTORY_YAML
+from tests.support.factories import make_grant, make_request, seed_directory, settings, system
+from trustbot.clock import FixedClock
+from trustbot.storage.database import Database
+from trustbot.storage.tables import (
     AccessRequest,
     AuditEvent,
     Grant,
@@ -19,8 +21,6 @@ from storage.tables import (
     RequestStatus,
     SentNotice,
 )
-from tests.conftest import DIRECTORY_YAML
-from tests.factories import make_grant, make_request, seed_directory, settings, system
 
 REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (
     "U0REP1",
@@ -95,7 +95,7 @@ async def notice_keys(db: Database) -> list[str]:
 
 async def run(db: Database, clock: FixedClock, name: str, **overrides: Any) -> str:
     """Run one job in the slot the clock says it is; returns its outcome."""
-    from scheduler.runs import run_job
+    from trustbot.scheduler.runs import run_job
 
     result = await run_job(db, clock, settings(**overrides), name)
     assert result.status == "finished", result
@@ -204,7 +204,7 @@ async def test_request_sla_jump_escalates_without_separate_nudge_and_skips_info_
 
 
 async def test_org_verification_warns_reps_then_suspends_and_restores(db: Database, clock: FixedClock) -> None:
-    from bot.services.directory.verification import restore_org_verification
+    from trustbot.services.directory.verification import restore_org_verification
 
     await seed_directory(db, clock)
     gid = await make_grant(db, clock, org="globex", due=timedelta(days=170), expires=timedelta(days=360))

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from bot.testing.gateway import FakeGateway
-from bot.testing.slack_requests import SlackDriver
 from tests.conftest import PG_URL, RunningBot, start_bot
 from tests.test_alert_ingest import alert, post
 from tests.test_credits import post_usage, usage
 from tests.test_request_flow import GOOD, request_messages
 from tests.test_socket_mode import approve_click, submit_request_over_socket
+from trustbot.clock import FixedClock
+from trustbot.standin.gateway import FakeGateway
+from trustbot.standin.slack_requests import SlackDriver
 
 BOT_TOKEN = "xoxb-LEAKCHECK-bot-4f1c9e"
 SIGNING = "LEAKCHECK-signing-7d2a0b"

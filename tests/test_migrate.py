@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from storage.database import Database
-from storage.migrate import alembic_config, current_revision, head_revision, is_up_to_date, upgrade
+from trustbot.storage.database import Database
+from trustbot.storage.migrate import alembic_config, current_revision, head_revision, is_up_to_date, upgrade
 
 
 def test_the_head_is_the_one_alembic_finds() -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-import bot.cli
-from bot.logs import configure_logging, log_context
-from storage.migrate import head_revision
-from tests.alert_helpers import alert_bot, raise_alert
+from tests.support.alert_helpers import alert_bot, raise_alert
+from trustbot.cli import main as cli
+from trustbot.logs import configure_logging, log_context
+from trustbot.storage.migrate import head_revision
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, **values: str) -> None:
@@ -30,14 +30,14 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, **values: str) -> None:
 async def _serve() -> tuple[int, list[str]]:
     """`trustbot serve` in a process of its own (it installs signal handlers, which need the main thread)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "trustbot", "serve", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     return proc.returncode or 0, err.decode().splitlines()
 
 
 async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
-    code = await asyncio.to_thread(bot.cli.main, list(argv))
+    code = await asyncio.to_thread(cli.main, list(argv))
     return code, capsys.readouterr().err.splitlines()
 
 
@@ -134,12 +134,12 @@ async def test_jobs_run_without_slack_is_one_line_exit_2(
 
 def test_version_and_every_subcommand_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        bot.cli.main(["--version"])
+        cli.main(["--version"])
     assert capsys.readouterr().out.startswith("trustbot ")
     for argv in (["serve"], ["demo"], ["orgs", "apply"], ["orgs", "list"], ["audit", "verify"], ["audit", "export"],
                  ["db", "upgrade"], ["jobs", "list"], ["jobs", "run"]):  # fmt: skip
         with pytest.raises(SystemExit):
-            bot.cli.main([*argv, "--help"])
+            cli.main([*argv, "--help"])
         paragraphs = capsys.readouterr().out.split("\n\n")
         assert len(paragraphs) > 2 and paragraphs[1].strip()[0].isupper(), argv
 
@@ -173,9 +173,9 @@ async def test_metrics_move_when_their_events_happen(database_url: str, fake_sla
 
 
 async def test_job_runs_are_counted_by_job_and_outcome(db: Any, database_url: str, clock: Any) -> None:
-    from bot.metrics import Metrics
-    from scheduler.runs import run_job
     from tests.conftest import make_settings
+    from trustbot.metrics import Metrics
+    from trustbot.scheduler.runs import run_job
 
     metrics = Metrics()
     settings = make_settings(database_url, "http://127.0.0.1:9/api/")

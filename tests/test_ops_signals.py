@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 from sqlalchemy import update
 
-import handlers.ingest
-from bot.logs import configure_logging
-from storage.tables import OutboxMessage
-from tests.alert_helpers import SEC, alert_bot, raise_alert
 from tests.conftest import RunningBot, start_bot
+from tests.support.alert_helpers import SEC, alert_bot, raise_alert
 from tests.test_alert_ingest import alert, post
+from trustbot.handlers import ingest as ingest_handlers
+from trustbot.logs import configure_logging
+from trustbot.storage.tables import OutboxMessage
 
 
 async def _scrape(bot: RunningBot) -> str:
@@ -108,7 +108,7 @@ async def test_a_failing_readiness_probe_logs_once_per_reason(
             monkeypatch.undo()
             async with http.get(f"{bot.server.url}/readyz") as response:
                 assert response.status == 200
-    lines = [r.getMessage() for r in caplog.records if r.name == "handlers.http"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "trustbot.handlers.http"]
     assert lines == [
         "readiness check failed: database is gone (logged again only when the reason changes)",
         "readiness check passes again",
@@ -122,7 +122,7 @@ async def test_a_failed_alert_ingest_line_names_its_items(
         raise RuntimeError("database fell over")
 
     async with alert_bot(database_url, fake_slack, clock) as bot:
-        monkeypatch.setattr(handlers.ingest, "ingest_alert_requests", broken)
+        monkeypatch.setattr(ingest_handlers, "ingest_alert_requests", broken)
         handler = configure_logging("INFO", "json")
         try:
             capsys.readouterr()
@@ -146,13 +146,13 @@ async def test_a_listener_line_carries_the_requests_fields(
         finally:
             logging.getLogger().removeHandler(handler)
     [line] = [e for e in _json_lines(capsys) if e["message"].startswith("no listener for action")]
-    assert (line["action_id"], line["user"], line["logger"]) == ("no_such_button", SEC, "bot.app")
+    assert (line["action_id"], line["user"], line["logger"]) == ("no_such_button", SEC, "trustbot.app")
 
 
 async def test_start_up_logs_the_real_bind_address(
     database_url: str, fake_slack: Any, clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.server")
+    caplog.set_level(logging.INFO, logger="trustbot.web.server")
     bot = await start_bot(database_url, fake_slack, clock, HOST="0.0.0.0")
     try:
         port = bot.server.bind_addresses[0].rsplit(":", 1)[1]
@@ -164,8 +164,8 @@ async def test_start_up_logs_the_real_bind_address(
 
 
 async def test_delivery_counters_move_with_what_slack_answers(db: Any, fake_slack: Any) -> None:
-    from bot.metrics import Metrics
     from tests.test_delivery import make_worker, queue
+    from trustbot.metrics import Metrics
 
     worker = make_worker(db, fake_slack, timeout=1)
     worker.metrics = metrics = Metrics()

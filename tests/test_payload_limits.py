@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.services.access.limits import MAX_MEMBERS, TEXT_MAX
-from storage.tables import OutboxMessage, OutboxStatus
-from tests.alert_helpers import alert, post
 from tests.conftest import DIRECTORY_YAML, RunningBot, start_bot
-from tests.factories import make_grant, seed_directory
+from tests.support.alert_helpers import alert, post
+from tests.support.factories import make_grant, seed_directory
+from trustbot.clock import FixedClock
+from trustbot.services.access.limits import MAX_MEMBERS, TEXT_MAX
+from trustbot.storage.tables import OutboxMessage, OutboxStatus
 
 HOSTILE = "&<>|<!channel>&amp;<@U0ADM1>|"
 

@@ -11,24 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.clock import FixedClock
-from bot.ids import Action, Block
-from bot.payloads import RequestRef
-from bot.services import errors
-from bot.services.access.decisions import (
-    answer_info,
-    approve_request,
-    authorize_answer,
-    authorize_decision,
-    deny_request,
-    request_info,
-)
-from bot.services.access.grants import authorize_revoke, revoke_grant
-from storage.database import Database
-from storage.tables import AuditEvent, GrantStatus, Org, RequestApproval, SuspensionReason
 from tests.conftest import START
-from tests.factories import make_grant, settings
-from tests.request_helpers import (
+from tests.support.factories import make_grant, settings
+from tests.support.request_helpers import (
     ADM,
     ADM2,
     BACKUP,
@@ -51,6 +36,21 @@ from tests.request_helpers import (
     seed,
     submit,
 )
+from trustbot.clock import FixedClock
+from trustbot.ids import Action, Block
+from trustbot.services import errors
+from trustbot.services.access.decisions import (
+    answer_info,
+    approve_request,
+    authorize_answer,
+    authorize_decision,
+    deny_request,
+    request_info,
+)
+from trustbot.services.access.grants import authorize_revoke, revoke_grant
+from trustbot.slack.payloads import RequestRef
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AuditEvent, GrantStatus, Org, RequestApproval, SuspensionReason
 
 
 async def test_single_approval_creates_grant_and_queues_messages(db: Database, clock: FixedClock) -> None:

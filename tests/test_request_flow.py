@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.ids import Block
-from storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 from tests.conftest import RunningBot
+from trustbot.ids import Block
+from trustbot.storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 
 ADMIN, ADMIN2, REP, BACKUP, OUTSIDER, OPS = "U0ADM1", "U0ADM2", "U0REP1", "U0REP2", "U0OUT1", "U0OPS1"
 SEC, GLX, DEV = "U0SEC1", "U0GLX1", "U0DEV1"
@@ -69,7 +69,7 @@ async def test_help_is_ephemeral_and_lists_every_subcommand(bot: RunningBot) -> 
 
 
 async def test_bad_signature_and_stale_timestamp_are_401(bot: RunningBot) -> None:
-    from bot.testing.slack_requests import sign_request, slash_command_body
+    from trustbot.standin.slack_requests import sign_request, slash_command_body
 
     body = slash_command_body(text="help", user_id=ADMIN, response_url=bot.slack.response_url_base + "x")
     headers = sign_request("wrong-secret", body)
@@ -359,8 +359,8 @@ async def test_revoke_command_for_reps_only(bot: RunningBot) -> None:
 
 
 async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot) -> None:
-    from bot.testing.slack_requests import block_actions_body, sign_request
     from tests.conftest import SIGNING_SECRET
+    from trustbot.standin.slack_requests import block_actions_body, sign_request
 
     body = block_actions_body(
         user_id=REP, action_id="no.such.action", value="{}", channel_id="C0REPS", message_ts="1.1"

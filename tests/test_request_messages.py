@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ids import Action, Block, Element
-from bot.ids import View as ViewId
-from bot.messages.grants import (
+from trustbot.ids import Action, Block, Element
+from trustbot.ids import View as ViewId
+from trustbot.messages.grants import (
     GrantListing,
     GrantRow,
     RequestRow,
@@ -19,7 +19,7 @@ from bot.messages.grants import (
     build_grant_list,
     build_status,
 )
-from bot.messages.request_modals import (
+from trustbot.messages.request_modals import (
     OrgOption,
     RequestForm,
     build_deny_modal,
@@ -28,14 +28,14 @@ from bot.messages.request_modals import (
     build_request_modal,
     build_revoke_modal,
 )
-from bot.messages.requests import (
+from trustbot.messages.requests import (
     RequestCard,
     build_info_question_dm,
     build_request_actions,
     build_request_parent,
     build_requester_approved_dm,
 )
-from bot.messages.text import (
+from trustbot.messages.text import (
     format_date,
     format_datetime,
     mention,
@@ -43,15 +43,15 @@ from bot.messages.text import (
     safe,
     truncate,
 )
-from bot.payloads import (
+from trustbot.services.access.limits import JUSTIFICATION_MIN, TEXT_MAX
+from trustbot.slack.payloads import (
     DecisionContext,
     GrantRef,
     RequestFormMeta,
     RequestRef,
     submission_from_view,
 )
-from bot.services.access.limits import JUSTIFICATION_MIN, TEXT_MAX
-from storage.tables import AccessRequest, Grant, Org, Tier
+from trustbot.storage.tables import AccessRequest, Grant, Org, Tier
 
 NOW = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)
 EVIL = "Please <!channel> & <@U0BOSS> see <https://evil.example|this> > now"
@@ -331,7 +331,7 @@ def test_status_report() -> None:
 
 
 def test_help_lists_every_subcommand() -> None:
-    from bot.messages.help import build_help_blocks
+    from trustbot.messages.help import build_help_blocks
 
     rendered = build_help_blocks()
     dump = _dump(rendered.blocks)

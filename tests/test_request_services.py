@@ -10,17 +10,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.clock import FixedClock
-from bot.ids import Block
-from bot.messages.text import escape_mrkdwn, unescape_mrkdwn
-from bot.services import errors
-from bot.services.access.decisions import approve_request
-from bot.services.access.grants import list_org_grants
-from bot.services.access.requests import open_request_form, submit_request
-from bot.services.access.status import list_status
-from storage.database import Database
-from storage.tables import AccessRequest, DirectoryState
-from tests.request_helpers import ADM, BACKUP, GLX, OPS, OUT, REP, SEC, call, count, ctx, outbox, seed, sub, submit
+from tests.support.request_helpers import (
+    ADM,
+    BACKUP,
+    GLX,
+    OPS,
+    OUT,
+    REP,
+    SEC,
+    call,
+    count,
+    ctx,
+    outbox,
+    seed,
+    sub,
+    submit,
+)
+from trustbot.clock import FixedClock
+from trustbot.ids import Block
+from trustbot.messages.text import escape_mrkdwn, unescape_mrkdwn
+from trustbot.services import errors
+from trustbot.services.access.decisions import approve_request
+from trustbot.services.access.grants import list_org_grants
+from trustbot.services.access.requests import open_request_form, submit_request
+from trustbot.services.access.status import list_status
+from trustbot.storage.database import Database
+from trustbot.storage.tables import AccessRequest, DirectoryState
 
 
 async def test_validation_errors_are_keyed_by_block(db: Database, clock: FixedClock) -> None:

@@ -13,17 +13,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.ids import Block
-from bot.services import errors
-from bot.services import outbox as outbox_service
-from bot.services.access.cards import parent_key
-from bot.services.reverification.attest import Reverified, open_reverify, submit_reverification, verify_choices
-from scheduler.runs import run_job
-from storage.database import Database
-from storage.tables import Grant, GrantStatus, SentNotice, SuspensionReason
 from tests.conftest import RunningBot
-from tests.factories import acting, make_grant, seed_directory, settings
+from tests.support.factories import acting, make_grant, seed_directory, settings
 from tests.test_lifecycle_jobs import (
     ADM1,
     ADM2,
@@ -40,6 +31,15 @@ from tests.test_lifecycle_jobs import (
     outbox,
     thread_replies,
 )
+from trustbot.clock import FixedClock
+from trustbot.ids import Block
+from trustbot.scheduler.runs import run_job
+from trustbot.services import errors
+from trustbot.services import outbox as outbox_service
+from trustbot.services.access.cards import parent_key
+from trustbot.services.reverification.attest import Reverified, open_reverify, submit_reverification, verify_choices
+from trustbot.storage.database import Database
+from trustbot.storage.tables import Grant, GrantStatus, SentNotice, SuspensionReason
 
 BOTH = {"roster", "use_case"}
 
@@ -228,7 +228,7 @@ class Due:
 async def test_claim_countdown_claims_only_the_most_urgent_applicable_notice_once(
     db: Database, clock: FixedClock, days: list[int], offsets: list[int], data: st.DataObject
 ) -> None:
-    from bot.services.notices import claim_countdown, claim_notices, days_until
+    from trustbot.services.notices import claim_countdown, claim_notices, days_until
 
     run_id = uuid.uuid4().hex  # the database outlives one example: keys must not collide across examples
     now = clock.now()
@@ -328,8 +328,8 @@ async def test_trust_verify_opens_the_modal_or_offers_a_choice(bot: RunningBot) 
 
 
 async def test_a_tampered_reverify_button_is_refused(bot: RunningBot) -> None:
-    from bot.testing.slack_requests import block_actions_body, sign_request
     from tests.conftest import SIGNING_SECRET
+    from trustbot.standin.slack_requests import block_actions_body, sign_request
 
     body = block_actions_body(
         user_id=ADM1,

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-import bot.cli
-from bot.clock import FixedClock
-from scheduler import jobs as jobs_mod
-from scheduler.jobs import JOBS, run_reverification
-from scheduler.runs import FAILED, FINISHED, RUNNING, claim_slot, get_run, run_job
-from storage.database import Database
-from storage.tables import JobRun
 from tests.conftest import START, make_settings
-from tests.factories import make_grant, seed_directory, settings, system
+from tests.support.factories import make_grant, seed_directory, settings, system
 from tests.test_lifecycle_jobs import ADM1, ADM2, dms, outbox
+from trustbot.cli import main as cli
+from trustbot.clock import FixedClock
+from trustbot.scheduler import jobs as jobs_mod
+from trustbot.scheduler.jobs import JOBS, run_reverification
+from trustbot.scheduler.runs import FAILED, FINISHED, RUNNING, claim_slot, get_run, run_job
+from trustbot.storage.database import Database
+from trustbot.storage.tables import JobRun
 
 SLOT = START
 
@@ -84,7 +84,7 @@ async def test_two_racing_runs_without_slot_claims_split_the_work_exactly_once(
 async def test_one_bad_item_does_not_stop_the_batch(
     db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.messages import reverification as msg
+    from trustbot.messages import reverification as msg
 
     await seed_directory(db, clock)
     good = [await make_grant(db, clock, due=timedelta(days=3)) for _ in range(3)]
@@ -125,7 +125,7 @@ async def test_a_countdown_warns_only_within_its_largest_offset_and_ends_what_is
 ) -> None:
     from collections import Counter
 
-    from scheduler.countdown import Countdown, run_countdown
+    from trustbot.scheduler.countdown import Countdown, run_countdown
 
     asked: list[datetime] = []
     warned: list[int] = []
@@ -172,8 +172,8 @@ def test_slots_are_the_latest_scheduled_moment() -> None:
 async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(
     database_url: str, fake_slack: Any, clock: FixedClock
 ) -> None:
-    from bot.server import TrustbotServer
-    from scheduler.setup import start_scheduler
+    from trustbot.scheduler.setup import start_scheduler
+    from trustbot.web.server import TrustbotServer
 
     server = TrustbotServer(make_settings(database_url, fake_slack.api_url), clock=clock)
     await server.start(migrate=False)
@@ -217,9 +217,9 @@ async def test_cli_rejects_unknown_jobs_and_bad_times(
     monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _env(monkeypatch, database_url, "http://127.0.0.1:9/api/")
-    assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "nope"]) == 2
-    assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "reverification", "--now", "tomorrow"]) == 2
-    assert await asyncio.to_thread(bot.cli.main, ["jobs", "run", "reverification", "--now", "2026-11-02T09:00:00"]) == 2
+    assert await asyncio.to_thread(cli.main, ["jobs", "run", "nope"]) == 2
+    assert await asyncio.to_thread(cli.main, ["jobs", "run", "reverification", "--now", "tomorrow"]) == 2
+    assert await asyncio.to_thread(cli.main, ["jobs", "run", "reverification", "--now", "2026-11-02T09:00:00"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "unknown job 'nope'" in err[0]
     assert "'tomorrow' is not an RFC 3339 time" in err[1] and "'2026-11-02T09:00:00' is not an RFC 3339 time" in err[2]
@@ -237,24 +237,24 @@ async def test_cli_run_delivers_once_per_moment_and_list_shows_it(
     await make_grant(db, clock, due=timedelta(days=3))
     _env(monkeypatch, database_url, fake_slack.api_url)
     argv = ["jobs", "run", "reverification", "--now", "2026-11-02T09:30:00Z"]
-    assert await asyncio.to_thread(bot.cli.main, argv) == 0
+    assert await asyncio.to_thread(cli.main, argv) == 0
     assert "reverification at 2026-11-02T09:30:00Z: 2 reminders (2 Slack messages delivered)" in capsys.readouterr().out
     assert len(fake_slack.dms(ADM1)) == len(fake_slack.dms(ADM2)) == 1
-    assert await asyncio.to_thread(bot.cli.main, argv) == 0
+    assert await asyncio.to_thread(cli.main, argv) == 0
     assert "already finished: 2 reminders; nothing sent again" in capsys.readouterr().out
-    assert await asyncio.to_thread(bot.cli.main, [*argv[:3], "--now", "2026-11-02T10:30:00Z"]) == 0
+    assert await asyncio.to_thread(cli.main, [*argv[:3], "--now", "2026-11-02T10:30:00Z"]) == 0
     assert len(fake_slack.dms(ADM1)) == len(fake_slack.dms(ADM2)) == 1
-    assert await asyncio.to_thread(bot.cli.main, ["jobs", "list"]) == 0
+    assert await asyncio.to_thread(cli.main, ["jobs", "list"]) == 0
     out = capsys.readouterr().out
     assert "reverification" in out and "2026-11-02T10:30:00Z" in out and "finished" in out and "request-sla" in out
 
 
 _RUNNER = """
 import asyncio, sys
-from bot.clock import FixedClock, parse_rfc3339
-from bot.config import Settings
-from scheduler.runs import run_job
-from storage.database import Database
+from trustbot.clock import FixedClock, parse_rfc3339
+from trustbot.config import Settings
+from trustbot.scheduler.runs import run_job
+from trustbot.storage.database import Database
 
 async def main(url, slot, now):
     db = Database(url)

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import storage.tables  # noqa: F401  (registers every table)
-from storage.database import Database
+import trustbot.storage.tables  # noqa: F401  (registers every table)
+from trustbot.storage.database import Database
 
 
 def _drift(connection: Any) -> list[Any]:

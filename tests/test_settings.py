@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import main
-from bot.config import SettingsError, load_settings
-from tests.factories import settings
+from tests.support.factories import settings
+from trustbot.cli.main import main
+from trustbot.config import SettingsError, load_settings
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

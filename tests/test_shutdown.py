@@ -10,18 +10,18 @@ from typing import Any
 
 import aiohttp
 
-from bot.testing.processes import ServerProcess, free_port
-from bot.testing.producers import ingest_headers
-from bot.testing.slack_requests import SlackDriver
 from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.processes import ServerProcess, free_port
 from tests.test_crash_recovery import ADMIN, REP, request_access, serve_env
+from trustbot.standin.producers import ingest_headers
+from trustbot.standin.slack_requests import SlackDriver
 
 
 def serve(database_url: str, fake_slack: Any, tmp_path: Path) -> ServerProcess:
     port = free_port()
     env = serve_env(database_url, fake_slack, tmp_path, port)
     return ServerProcess(
-        "trustbot serve", [sys.executable, "-m", "bot.cli", "serve"], env, port, tmp_path / "serve.log"
+        "trustbot serve", [sys.executable, "-m", "trustbot", "serve"], env, port, tmp_path / "serve.log"
     )
 
 

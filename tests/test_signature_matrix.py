@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from bot.signing import v0_signature
-from bot.testing.slack_requests import FORM, slash_command_body
-from storage.tables import Alert, UsageRecord
 from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
 from tests.test_alert_ingest import alert
 from tests.test_credits import usage
 from tests.test_hostile_input import count
+from trustbot.slack.signing import v0_signature
+from trustbot.standin.slack_requests import FORM, slash_command_body
+from trustbot.storage.tables import Alert, UsageRecord
 
 # A forgery: given the right secret, the body and now, the (timestamp, signature, body) actually sent.
 Forge = Callable[[str, bytes, int], tuple[str | None, str | None, bytes]]

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 import aiohttp
 from sqlalchemy import select
 
-from bot.messages.help import build_help_blocks
-from storage.tables import AccessRequest, Grant
 from tests.conftest import start_bot
+from trustbot.messages.help import build_help_blocks
+from trustbot.storage.tables import AccessRequest, Grant
 
 
 def form(body: bytes) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def form(body: bytes) -> dict[str, Any]:
 
 
 async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fake_slack: Any, clock: Any) -> None:
-    from bot.testing.slack_requests import slash_command_body
+    from trustbot.standin.slack_requests import slash_command_body
 
     bot = await start_bot(database_url, fake_slack, clock, SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET=None)
     try:
@@ -61,7 +61,7 @@ async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fak
 
 async def submit_request_over_socket(fake_slack: Any) -> None:
     """The admin runs `/trust request` and submits the modal, both as Socket Mode envelopes."""
-    from bot.testing.slack_requests import slash_command_body, view_submission_body, view_values
+    from trustbot.standin.slack_requests import slash_command_body, view_submission_body, view_values
 
     await fake_slack.send_envelope(
         "slash_commands",
@@ -96,7 +96,7 @@ async def submit_request_over_socket(fake_slack: Any) -> None:
 
 def approve_click(fake_slack: Any, actions: Any) -> Any:
     """The block_actions payload of the rep clicking Approve on the request's buttons in the reps channel."""
-    from bot.testing.slack_requests import block_actions_body
+    from trustbot.standin.slack_requests import block_actions_body
 
     approve = actions.button("Approve")
     return json.loads(

@@ -7,9 +7,9 @@ import unicodedata
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.messages.alerts import strip_controls
-from bot.services.alerts.ingest import _https
-from bot.services.fields import no_controls, storable
+from trustbot.messages.alerts import strip_controls
+from trustbot.services.alerts.ingest import _https
+from trustbot.services.fields import no_controls, storable
 
 # Every category, surrogates included, and plenty of the characters the shortcuts single out.
 TEXT = st.text(

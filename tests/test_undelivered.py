@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from storage.tables import AuditEvent
-from tests.alert_helpers import CHANNEL, OPS, SEC, alert, alert_bot, post
 from tests.conftest import RunningBot
+from tests.support.alert_helpers import CHANNEL, OPS, SEC, alert, alert_bot, post
 from tests.test_request_flow import open_and_submit
+from trustbot.clock import FixedClock
+from trustbot.storage.tables import AuditEvent
 
 DEFAULT = "C0SEC"
 
@@ -106,15 +106,15 @@ async def test_the_start_up_check_names_the_configured_channels_that_refuse_post
     running = await start_bot(database_url, fake_slack, clock)
     try:
         # The directory was applied after start: check again, as the next start would.
-        from bot.preflight import report_unpostable_channels
+        from trustbot.slack.preflight import report_unpostable_channels
 
         caplog.clear()
-        with caplog.at_level("WARNING", logger="bot.preflight"):
+        with caplog.at_level("WARNING", logger="trustbot.slack.preflight"):
             await report_unpostable_channels(running.rt.db, running.rt.client)
     finally:
         await running.driver.close()
         await running.server.stop()
-    assert sorted(r.getMessage() for r in caplog.records if r.name == "bot.preflight") == [
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "trustbot.slack.preflight") == [
         "Trustbot cannot post in configured channel C0ACMESEC: the bot is not a member: invite Trustbot to it",
         "Trustbot cannot post in configured channel C0REPS: archived",
     ]

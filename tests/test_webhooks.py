@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.clock import FixedClock
-from bot.services.context import system_context
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.testing.drill_webhooks import run_webhook_drill
-from storage.queries.outbox import WEBHOOK
-from storage.tables import AuditEvent, OutboxMessage, OutboxStatus
-from tests.factories import make_grant
-from tests.gateway_helpers import approve_latest, gateway_bot, submit_request
+from tests.support.drill_webhooks import run_webhook_drill
+from tests.support.factories import make_grant
+from tests.support.gateway_helpers import approve_latest, gateway_bot, submit_request
+from trustbot.clock import FixedClock
+from trustbot.services.context import system_context
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.storage.queries.outbox import WEBHOOK
+from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus
 
 
 async def test_gateway_down_then_back_gets_every_event_once_in_order(database_url: str) -> None:

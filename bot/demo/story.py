@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.clock import FixedClock
-from bot.config import Settings
+from trustbot.clock import FixedClock
+from trustbot.config import Settings
 
 DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -39,7 +39,7 @@ class Story:
     driver: Any
     clock: FixedClock
     quiet: bool = False
-    gateway: Any = None  # the provider's gateway stand-in (`bot.testing.gateway.FakeGateway`)
+    gateway: Any = None  # the provider's gateway stand-in (`trustbot.standin.gateway.FakeGateway`)
     shown_events: int = 0
     _shown: int = field(default=0)
 
@@ -77,8 +77,8 @@ class Story:
 
 def _demo_settings(tmp: Path, api_url: str, signing_secret: str, gateway_url: str) -> Settings:
     """The demo bot: a throw-away SQLite file, the local Slack stand-in and gateway, no pacing, no scheduler."""
-    from bot.testing.gateway import API_TOKEN
-    from bot.testing.gateway import SECRET as WEBHOOK_SECRET
+    from trustbot.standin.gateway import API_TOKEN
+    from trustbot.standin.gateway import SECRET as WEBHOOK_SECRET
 
     return Settings(
         _env_file=None,
@@ -101,14 +101,14 @@ def _demo_settings(tmp: Path, api_url: str, signing_secret: str, gateway_url: st
 
 async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     """Play every chapter; return the exit code."""
-    from bot.demo import chapters
-    from bot.server import TrustbotServer
-    from bot.services.context import system_context
-    from bot.services.directory.apply import apply_directory, parse_directory
-    from bot.testing.fake_slack import FakeSlack
-    from bot.testing.gateway import FakeGateway
-    from bot.testing.sample import DIRECTORY_YAML
-    from bot.testing.slack_requests import SlackDriver
+    from trustbot.demo import chapters
+    from trustbot.services.context import system_context
+    from trustbot.services.directory.apply import apply_directory, parse_directory
+    from trustbot.standin.fake_slack import FakeSlack
+    from trustbot.standin.gateway import FakeGateway
+    from trustbot.standin.sample import DIRECTORY_YAML
+    from trustbot.standin.slack_requests import SlackDriver
+    from trustbot.web.server import TrustbotServer
 
     logging.getLogger().setLevel(logging.ERROR)
     signing_secret = secrets.token_hex(16)
@@ -133,7 +133,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             for chapter in chapters.ALL:
                 await chapter(story)
             story.say("The audit log")
-            from bot.services.audit import verify_audit_chain
+            from trustbot.services.audit import verify_audit_chain
 
             async with server.rt.db.sessions() as session:
                 report = await verify_audit_chain(session, system_context(clock, settings))

@@ -5,6 +5,6 @@ DMs), `request_modals` (request form and reason modals), `grants` (grant lists, 
 `help` (`/trust help`).
 """
 
-from bot.messages.text import Rendered, escape_mrkdwn, mention, safe, truncate
+from trustbot.messages.text import Rendered, escape_mrkdwn, mention, safe, truncate
 
 __all__ = ["Rendered", "escape_mrkdwn", "mention", "safe", "truncate"]

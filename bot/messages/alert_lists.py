@@ -10,8 +10,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.messages.alert_notes import build_alert_note
-from bot.messages.alerts import (
+from trustbot.messages.alert_notes import build_alert_note
+from trustbot.messages.alerts import (
     MAX_LIST_ROWS,
     SEVERITY_EMOJI,
     STATUS_LABEL,
@@ -21,8 +21,8 @@ from bot.messages.alerts import (
     one_line,
     severity_label,
 )
-from bot.messages.text import Rendered, format_datetime, mention, plural, safe, slack_date, truncate
-from storage.tables import Alert
+from trustbot.messages.text import Rendered, format_datetime, mention, plural, safe, slack_date, truncate
+from trustbot.storage.tables import Alert
 
 
 @dataclass(frozen=True)

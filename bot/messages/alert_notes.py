@@ -13,10 +13,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.ids import Block as BlockId
-from bot.ids import Element
-from bot.ids import View as ViewId
-from bot.messages.alerts import (
+from trustbot.ids import Block as BlockId
+from trustbot.ids import Element
+from trustbot.ids import View as ViewId
+from trustbot.messages.alerts import (
     MAX_GRANTS_SHOWN,
     REASON_MAX,
     AlertCard,
@@ -28,9 +28,9 @@ from bot.messages.alerts import (
     severity_label,
     strip_controls,
 )
-from bot.messages.text import Rendered, mention, mentions, plural, quote, safe, slack_date, truncate
-from bot.payloads import AlertRef
-from storage.tables import Alert, GrantStatus
+from trustbot.messages.text import Rendered, mention, mentions, plural, quote, safe, slack_date, truncate
+from trustbot.slack.payloads import AlertRef
+from trustbot.storage.tables import Alert, GrantStatus
 
 
 def build_alert_note(text: str) -> Rendered:

@@ -25,8 +25,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.ids import Action
-from bot.messages.text import (
+from trustbot.ids import Action
+from trustbot.messages.text import (
     BUTTON_URL,
     CONTEXT_TEXT,
     OPTION_TEXT,
@@ -38,8 +38,8 @@ from bot.messages.text import (
     slack_date,
     truncate,
 )
-from bot.payloads import SNOOZE_HOURS, AlertRef, AlertSnooze
-from storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org, Severity, SuspensionReason
+from trustbot.slack.payloads import SNOOZE_HOURS, AlertRef, AlertSnooze
+from trustbot.storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org, Severity, SuspensionReason
 
 ACKNOWLEDGE, UNACKNOWLEDGE, ESCALATE, SUSPEND, SNOOZE, FALSE_POSITIVE, RESOLVE = (
     "Acknowledge",

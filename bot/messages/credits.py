@@ -16,9 +16,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.messages.alerts import clean
-from bot.messages.text import Rendered, format_date, plural, safe, truncate
-from storage.tables import CreditGrant, Org
+from trustbot.messages.alerts import clean
+from trustbot.messages.text import Rendered, format_date, plural, safe, truncate
+from trustbot.storage.tables import CreditGrant, Org
 
 MAX_ROWS = 40  # sections per message (Slack allows 50 blocks)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.messages.lifecycle import GrantInfo, grant_label, note
-from bot.messages.text import Rendered, mention, safe
+from trustbot.messages.lifecycle import GrantInfo, grant_label, note
+from trustbot.messages.text import Rendered, mention, safe
 
 
 def build_webhook_undelivered_notice(event_type: str, grant_id: int, org_name: str, error: str) -> Rendered:

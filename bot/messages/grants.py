@@ -16,11 +16,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.ids import Action
-from bot.messages.requests import scope_summary
-from bot.messages.text import Rendered, format_date, mention, plural, quote, safe, truncate
-from bot.payloads import GrantRef
-from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus
+from trustbot.ids import Action
+from trustbot.messages.requests import scope_summary
+from trustbot.messages.text import Rendered, format_date, mention, plural, quote, safe, truncate
+from trustbot.slack.payloads import GrantRef
+from trustbot.storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus
 
 REVOKE = "Revoke"
 MAX_ROWS = 20  # Slack allows 50 blocks per message; stay well under with headers and notes

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot.messages.text import SECTION_TEXT, truncate
+from trustbot.messages.text import SECTION_TEXT, truncate
 
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("/trust help", "this help"),

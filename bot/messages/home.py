@@ -22,11 +22,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.messages.alerts import clean, severity_label, strip_controls
-from bot.messages.grants import GrantRow, RequestRow, grant_line, request_line
-from bot.messages.reverification import reverify_button
-from bot.messages.text import format_date, format_datetime, plural, safe, truncate
-from storage.tables import Alert, AlertStatus, CreditGrant, GrantStatus, Severity, SuspensionReason
+from trustbot.messages.alerts import clean, severity_label, strip_controls
+from trustbot.messages.grants import GrantRow, RequestRow, grant_line, request_line
+from trustbot.messages.reverification import reverify_button
+from trustbot.messages.text import format_date, format_datetime, plural, safe, truncate
+from trustbot.storage.tables import Alert, AlertStatus, CreditGrant, GrantStatus, Severity, SuspensionReason
 
 MAX_BLOCKS = 100  # Slack's limit for a Home tab view
 MAX_AWAITING = 10

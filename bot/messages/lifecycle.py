@@ -12,8 +12,8 @@ from datetime import tzinfo
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
-from bot.messages.text import Rendered, format_date, mention, mentions, plural, safe, truncate
-from storage.tables import AccessRequest, Grant, Org
+from trustbot.messages.text import Rendered, format_date, mention, mentions, plural, safe, truncate
+from trustbot.storage.tables import AccessRequest, Grant, Org
 
 Tz = tzinfo | str | None
 OrgNotice = Callable[[Org, list[int]], Rendered]

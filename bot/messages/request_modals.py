@@ -26,11 +26,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.ids import Block, Element
-from bot.ids import View as ViewId
-from bot.messages.text import OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
-from bot.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
-from storage.tables import Tier
+from trustbot.ids import Block, Element
+from trustbot.ids import View as ViewId
+from trustbot.messages.text import OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
+from trustbot.slack.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
+from trustbot.storage.tables import Tier
 
 LABEL_ORG = "Organisation"
 LABEL_MEMBERS = "Team members to cover"

@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.ids import Action
-from bot.messages.text import (
+from trustbot.ids import Action
+from trustbot.messages.text import (
     FIELD_TEXT,
     Rendered,
     format_date,
@@ -33,8 +33,8 @@ from bot.messages.text import (
     safe,
     truncate,
 )
-from bot.payloads import RequestRef
-from storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Tier
+from trustbot.slack.payloads import RequestRef
+from trustbot.storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Tier
 
 APPROVE, DENY, REQUEST_INFO, REPLY = "Approve", "Deny", "Request info", "Reply"
 

@@ -17,13 +17,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.ids import Action, Element
-from bot.ids import Block as BlockId
-from bot.ids import View as ViewId
-from bot.messages.lifecycle import GrantInfo, Tz, days_phrase, grant_label, note
-from bot.messages.text import Rendered, format_date, mention, mentions, plural, quote, safe, truncate
-from bot.payloads import GrantRef
-from storage.tables import AccessRequest
+from trustbot.ids import Action, Element
+from trustbot.ids import Block as BlockId
+from trustbot.ids import View as ViewId
+from trustbot.messages.lifecycle import GrantInfo, Tz, days_phrase, grant_label, note
+from trustbot.messages.text import Rendered, format_date, mention, mentions, plural, quote, safe, truncate
+from trustbot.slack.payloads import GrantRef
+from trustbot.storage.tables import AccessRequest
 
 REVERIFY = "Re-verify"
 ATTEST_ROSTER, ATTEST_USE_CASE = "roster", "use_case"

@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import as_utc
-from bot.config import Settings
-from bot.services.context import ServiceContext
-from storage.queries import audit as q
-from storage.tables import AuditEvent
-from storage.tables.audit import KEYED, PLAIN
+from trustbot.clock import as_utc
+from trustbot.config import Settings
+from trustbot.services.context import ServiceContext
+from trustbot.storage.queries import audit as q
+from trustbot.storage.tables import AuditEvent
+from trustbot.storage.tables.audit import KEYED, PLAIN
 
 GENESIS = "0" * 64
 SCHEMES = (PLAIN, KEYED)

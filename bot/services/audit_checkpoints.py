@@ -29,13 +29,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import as_utc
-from bot.services import outbox
-from bot.services.audit import ChainReport, audit_key, verify_audit_chain
-from bot.services.context import ServiceContext
-from bot.services.notices import claim_notice
-from storage.queries import audit as q
-from storage.tables import AuditCheckpoint
+from trustbot.clock import as_utc
+from trustbot.services import outbox
+from trustbot.services.audit import ChainReport, audit_key, verify_audit_chain
+from trustbot.services.context import ServiceContext
+from trustbot.services.notices import claim_notice
+from trustbot.storage.queries import audit as q
+from trustbot.storage.tables import AuditCheckpoint
 
 log = logging.getLogger(__name__)
 

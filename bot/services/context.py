@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.services.directory.people import SYSTEM_ACTOR, Actor, resolve_actor
+from trustbot.clock import Clock
+from trustbot.config import Settings
+from trustbot.services.directory.people import SYSTEM_ACTOR, Actor, resolve_actor
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,16 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.grants import GrantRow, RequestRow
-from bot.messages.home import MAX_ALERTS, MAX_CREDITS, AlertLine, CreditLine, HomeCounts, HomeData
-from bot.services.access.status import list_status
-from bot.services.context import ServiceContext
-from bot.services.credits.usage import credit_usage
-from bot.services.directory.people import Actor
-from storage.queries import alerts as alerts_q
-from storage.queries import counts
-from storage.queries.directory import credit_grants_of, orgs_by_ids
-from storage.tables import Org, Role
+from trustbot.messages.grants import GrantRow, RequestRow
+from trustbot.messages.home import MAX_ALERTS, MAX_CREDITS, AlertLine, CreditLine, HomeCounts, HomeData
+from trustbot.services.access.status import list_status
+from trustbot.services.context import ServiceContext
+from trustbot.services.credits.usage import credit_usage
+from trustbot.services.directory.people import Actor
+from trustbot.storage.queries import alerts as alerts_q
+from trustbot.storage.queries import counts
+from trustbot.storage.queries.directory import credit_grants_of, orgs_by_ids
+from trustbot.storage.tables import Org, Role
 
 _REP_ROLES = (Role.REP, Role.BACKUP_REP)
 

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
-from storage.queries import notices as q
+from trustbot.clock import Clock
+from trustbot.storage.queries import notices as q
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.text import MESSAGE_TEXT, Rendered
-from storage.queries.outbox import DM, POST, REPLY, UPDATE, WEBHOOK, assign_ids
-from storage.tables import OutboxMessage
+from trustbot.messages.text import MESSAGE_TEXT, Rendered
+from trustbot.storage.queries.outbox import DM, POST, REPLY, UPDATE, WEBHOOK, assign_ids
+from trustbot.storage.tables import OutboxMessage
 
 __all__ = [
     "DM",

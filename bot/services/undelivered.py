@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import requests as request_msg
-from bot.messages.gateway import build_webhook_undelivered_notice
-from bot.services import outbox
-from bot.services.access.cards import build_card
-from bot.services.alerts.reroute import reroute_refused_alert
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.people import list_operators
-from storage.queries.directory import orgs_by_ids
-from storage.queries.grants import get_grant
-from storage.queries.outbox import POST, WEBHOOK
-from storage.queries.requests import get_request
-from storage.tables import OutboxMessage
+from trustbot.messages import requests as request_msg
+from trustbot.messages.gateway import build_webhook_undelivered_notice
+from trustbot.services import outbox
+from trustbot.services.access.cards import build_card
+from trustbot.services.alerts.reroute import reroute_refused_alert
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import list_operators
+from trustbot.storage.queries.directory import orgs_by_ids
+from trustbot.storage.queries.grants import get_grant
+from trustbot.storage.queries.outbox import POST, WEBHOOK
+from trustbot.storage.queries.requests import get_request
+from trustbot.storage.tables import OutboxMessage
 
 CHANNEL_REFUSALS = frozenset(
     {

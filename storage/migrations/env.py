@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-import storage.tables  # noqa: F401  (registers the tables)
+import trustbot.storage.tables  # noqa: F401  (registers the tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

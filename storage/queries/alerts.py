@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from storage.queries.dialect import Lock, take_lock, upsert
-from storage.tables import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, OutboxMessage, OutboxStatus
+from trustbot.storage.queries.dialect import Lock, take_lock, upsert
+from trustbot.storage.tables import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, OutboxMessage, OutboxStatus
 
 MAX_REPOSTS = 3  # posts of one alert Slack may refuse before Trustbot stops trying (and says so)
 

@@ -9,8 +9,8 @@ from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.queries.dialect import Lock, take_lock
-from storage.tables import AuditCheckpoint, AuditEvent
+from trustbot.storage.queries.dialect import Lock, take_lock
+from trustbot.storage.tables import AuditCheckpoint, AuditEvent
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import ACTIVE_ALERTS, LIVE_GRANTS, OPEN_REQUESTS, AccessRequest, Alert, Grant, Org
+from trustbot.storage.tables import ACTIVE_ALERTS, LIVE_GRANTS, OPEN_REQUESTS, AccessRequest, Alert, Grant, Org
 
 
 async def _count_by(session: AsyncSession, column: Any, status: Any, statuses: Sequence[str]) -> dict[str, int]:

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.queries.dialect import Lock, take_lock
-from storage.tables import CreditGrant, UsageRecord
+from trustbot.storage.queries.dialect import Lock, take_lock
+from trustbot.storage.tables import CreditGrant, UsageRecord
 
 
 async def lock_usage(session: AsyncSession) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.queries.dialect import Lock, take_lock
-from storage.tables import (
+from trustbot.storage.queries.dialect import Lock, take_lock
+from trustbot.storage.tables import (
     LIVE_GRANTS,
     OPEN_REQUESTS,
     AccessRequest,

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from storage.queries.chunks import chunks
-from storage.queries.outbox import WEBHOOK
-from storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain, OutboxMessage
+from trustbot.storage.queries.chunks import chunks
+from trustbot.storage.queries.outbox import WEBHOOK
+from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain, OutboxMessage
 
 # The most ended grants (revoked, expired, denied…) one address is answered with, besides every live
 # one: more would only be the same people's history.

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.queries.dialect import upsert
-from storage.tables import ProcessedSlackEvent
+from trustbot.storage.queries.dialect import upsert
+from trustbot.storage.tables import ProcessedSlackEvent
 
 
 async def record_event(session: AsyncSession, *, event_id: str, at: datetime) -> bool:

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from storage.queries.chunks import chunks
-from storage.tables import LIVE_GRANTS, Grant, GrantStatus, SuspensionReason, Tier
+from trustbot.storage.queries.chunks import chunks
+from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantStatus, SuspensionReason, Tier
 
 SECURITY = SuspensionReason.SECURITY_ACTION
 

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.queries.dialect import upsert
-from storage.tables import JobRun
+from trustbot.storage.queries.dialect import upsert
+from trustbot.storage.tables import JobRun
 
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 

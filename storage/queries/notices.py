@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.queries.dialect import upsert
-from storage.tables import SentNotice
+from trustbot.storage.queries.dialect import upsert
+from trustbot.storage.tables import SentNotice
 
 # Two bound parameters per row; stays under SQLite's 32766 and asyncpg's 32767 limits.
 _CHUNK = 5000

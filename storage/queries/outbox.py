@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from storage.queries.dialect import dialect_of, upsert
-from storage.tables import OutboxMessage, OutboxStatus, SlackMessage
+from trustbot.storage.queries.dialect import dialect_of, upsert
+from trustbot.storage.tables import OutboxMessage, OutboxStatus, SlackMessage
 
 POST, REPLY, UPDATE, DM = "post", "reply", "update", "dm"
 # A grant change event for the gateway (DESIGN §4.9); its lane is `wh:<org id>`, not a Slack channel.

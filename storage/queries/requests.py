@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from storage.queries.chunks import chunks
-from storage.tables import OPEN_REQUESTS, AccessRequest, RequestApproval, RequestStatus
+from trustbot.storage.queries.chunks import chunks
+from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, RequestApproval, RequestStatus
 
 
 async def get_request(session: AsyncSession, *, request_id: int, for_update: bool = False) -> AccessRequest | None:

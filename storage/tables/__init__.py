@@ -1,6 +1,6 @@
 """SQLModel tables; importing this package registers every table on `SQLModel.metadata`."""
 
-from storage.tables.access import (
+from trustbot.storage.tables.access import (
     LIVE_GRANTS,
     OPEN_REQUESTS,
     AccessRequest,
@@ -11,12 +11,12 @@ from storage.tables.access import (
     RequestStatus,
     SuspensionReason,
 )
-from storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
-from storage.tables.audit import AuditCheckpoint, AuditEvent
-from storage.tables.credits import CreditGrant, UsageRecord
-from storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
-from storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier
-from storage.tables.jobs import JobRun, SentNotice
+from trustbot.storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
+from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
+from trustbot.storage.tables.credits import CreditGrant, UsageRecord
+from trustbot.storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
+from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier
+from trustbot.storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
     "ACTIVE_ALERTS",

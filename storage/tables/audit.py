@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from trustbot.storage.types import UTCDateTime
 
 PLAIN = "sha256"
 KEYED = "hmac-sha256"

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Numeric
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from trustbot.storage.types import UTCDateTime
 
 
 class CreditGrant(SQLModel, table=True):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from trustbot.storage.types import UTCDateTime
 
 
 class OutboxStatus(StrEnum):

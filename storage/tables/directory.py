@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from trustbot.storage.types import UTCDateTime
 
 
 class Role(StrEnum):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from trustbot.storage.types import UTCDateTime
 
 
 class JobRun(SQLModel, table=True):

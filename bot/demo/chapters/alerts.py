@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import aiohttp
 
-from bot.demo.story import Story
+from trustbot.demo.story import Story
 
 LEAD, OUTSIDER = "U0SEC1", "U0OUT1"
 
 
 async def send_alerts(story: Story, *alerts: dict[str, object]) -> None:
     """POST `/alerts` signed as the monitoring producer would, and print the answer."""
-    from bot.testing.producers import ingest_headers
+    from trustbot.standin.producers import ingest_headers
 
     body = json.dumps({"alerts": list(alerts)} if len(alerts) > 1 else alerts[0]).encode()
     secret = story.rt.settings.ingest_secret.get_secret_value()

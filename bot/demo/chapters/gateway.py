@@ -3,7 +3,7 @@ approval and after the security lead's one-click suspension, and shows the signe
 
 from __future__ import annotations
 
-from bot.demo.story import Story
+from trustbot.demo.story import Story
 
 PEOPLE = ("dana@acme.com", "new.hire@acme.com")  # a named member, and someone only the blanket scope covers
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.demo.story import Story
+from trustbot.demo.story import Story
 
 ADMIN, REP, BACKUP, OUTSIDER = "U0ADM1", "U0REP1", "U0REP2", "U0OUT1"
 

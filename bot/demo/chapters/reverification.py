@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.demo.story import Story
+from trustbot.demo.story import Story
 
 ADMIN = "U0ADM1"
 
 
 async def run_job(story: Story, name: str, at: datetime) -> None:
     """Move the clock to `at` and run one scheduled job as the scheduler would, then deliver."""
-    from scheduler.runs import run_job as run
+    from trustbot.scheduler.runs import run_job as run
 
     story.clock.set(at)
     result = await run(story.rt.db, story.clock, story.rt.settings, name, slot_at=at)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import requests as msg
-from bot.messages.text import Rendered, format_datetime, mention
-from bot.services import outbox
-from bot.services.context import ServiceContext
-from bot.services.directory.people import Actor, org_people
-from bot.services.errors import AlreadyDecided, DomainError, NotAccountRep, NotFound
-from storage.queries.directory import get_directory_state, get_org_by_id, get_tier
-from storage.queries.grants import grant_for_request
-from storage.queries.requests import get_request, list_approvals
-from storage.tables import AccessRequest, Grant, RequestStatus
+from trustbot.messages import requests as msg
+from trustbot.messages.text import Rendered, format_datetime, mention
+from trustbot.services import outbox
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import Actor, org_people
+from trustbot.services.errors import AlreadyDecided, DomainError, NotAccountRep, NotFound
+from trustbot.storage.queries.directory import get_directory_state, get_org_by_id, get_tier
+from trustbot.storage.queries.grants import grant_for_request
+from trustbot.storage.queries.requests import get_request, list_approvals
+from trustbot.storage.tables import AccessRequest, Grant, RequestStatus
 
 
 def parent_key(request_id: int) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ids import Block
-from bot.messages import requests as msg
-from bot.messages.text import Rendered, escape_mrkdwn
-from bot.services import outbox
-from bot.services.access.cards import (
+from trustbot.ids import Block
+from trustbot.messages import requests as msg
+from trustbot.messages.text import Rendered, escape_mrkdwn
+from trustbot.services import outbox
+from trustbot.services.access.cards import (
     authorize_rep,
     build_card,
     decided_error,
@@ -31,17 +31,17 @@ from bot.services.access.cards import (
     reps_channel,
     thread_note,
 )
-from bot.services.access.limits import typed_text
-from bot.services.access.requests import allowed_tiers
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidState, NotAuthorized, SelfApproval
-from storage.queries.directory import get_org_by_id, get_tier, list_tiers
-from storage.queries.entitlements import add_members
-from storage.queries.grants import has_security_suspension
-from storage.queries.requests import add_approval, count_approvals, transition_request
-from storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus
+from trustbot.services.access.limits import typed_text
+from trustbot.services.access.requests import allowed_tiers
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.errors import AlreadyDecided, AlreadyDone, InvalidState, NotAuthorized, SelfApproval
+from trustbot.storage.queries.directory import get_org_by_id, get_tier, list_tiers
+from trustbot.storage.queries.entitlements import add_members
+from trustbot.storage.queries.grants import has_security_suspension
+from trustbot.storage.queries.requests import add_approval, count_approvals, transition_request
+from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import lifecycle as msg
-from bot.services import outbox
-from bot.services.access.lifecycle import audit_grants, tell_request_thread
-from bot.services.context import ServiceContext
-from bot.services.directory.snapshot import load_snapshot
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.notices import claim_countdown, days_until
-from storage.queries import grants as gq
-from storage.tables import Grant
+from trustbot.messages import lifecycle as msg
+from trustbot.services import outbox
+from trustbot.services.access.lifecycle import audit_grants, tell_request_thread
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.snapshot import load_snapshot
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.notices import claim_countdown, days_until
+from trustbot.storage.queries import grants as gq
+from trustbot.storage.tables import Grant
 
 END_REASON = "reached its end date"
 

@@ -11,21 +11,21 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ids import Block
-from bot.messages.grants import GrantListing, GrantRow, build_revoked_dm, build_revoked_note
-from bot.messages.requests import build_request_parent
-from bot.services import outbox
-from bot.services.access.cards import build_card, parent_key
-from bot.services.access.limits import typed_text
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.people import Actor, org_people, viewable_orgs
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.errors import AlreadyDecided, NotAccountRep, NotFound
-from storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids
-from storage.queries.grants import get_grant, list_grants, transition_grant
-from storage.queries.requests import requests_by_ids
-from storage.tables import LIVE_GRANTS, Grant, GrantStatus, Org, Role
+from trustbot.ids import Block
+from trustbot.messages.grants import GrantListing, GrantRow, build_revoked_dm, build_revoked_note
+from trustbot.messages.requests import build_request_parent
+from trustbot.services import outbox
+from trustbot.services.access.cards import build_card, parent_key
+from trustbot.services.access.limits import typed_text
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import Actor, org_people, viewable_orgs
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.errors import AlreadyDecided, NotAccountRep, NotFound
+from trustbot.storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids
+from trustbot.storage.queries.grants import get_grant, list_grants, transition_grant
+from trustbot.storage.queries.requests import requests_by_ids
+from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantStatus, Org, Role
 
 VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
 

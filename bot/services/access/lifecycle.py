@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.text import Rendered
-from bot.services import outbox
-from bot.services.access.cards import parent_key
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.snapshot import Snapshot
-from storage.tables import Grant
+from trustbot.messages.text import Rendered
+from trustbot.services import outbox
+from trustbot.services.access.cards import parent_key
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.snapshot import Snapshot
+from trustbot.storage.tables import Grant
 
 
 def tell_request_thread(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.services.errors import InvalidInput
+from trustbot.services.errors import InvalidInput
 
 TEXT_MAX = 3000  # use case, justification, reasons, questions, answers
 JUSTIFICATION_MIN = 20

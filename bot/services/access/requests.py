@@ -11,20 +11,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ids import Block
-from bot.messages import requests as msg
-from bot.messages.request_modals import OrgOption, RequestForm
-from bot.payloads import RequestSubmission
-from bot.services import outbox
-from bot.services.access.cards import actions_key, build_card, parent_key, reps_channel, thread_note
-from bot.services.access.limits import JUSTIFICATION_MIN, MAX_MEMBERS, TEXT_MAX
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.entitlements.identity import Profile, check_members
-from bot.services.errors import DomainError, InvalidInput, NotOrgAdmin
-from storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
-from storage.queries.requests import insert_request, request_by_submission
-from storage.tables import AccessRequest, Org, RequestStatus, Role, Tier
+from trustbot.ids import Block
+from trustbot.messages import requests as msg
+from trustbot.messages.request_modals import OrgOption, RequestForm
+from trustbot.services import outbox
+from trustbot.services.access.cards import actions_key, build_card, parent_key, reps_channel, thread_note
+from trustbot.services.access.limits import JUSTIFICATION_MIN, MAX_MEMBERS, TEXT_MAX
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.entitlements.identity import Profile, check_members
+from trustbot.services.errors import DomainError, InvalidInput, NotOrgAdmin
+from trustbot.slack.payloads import RequestSubmission
+from trustbot.storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
+from trustbot.storage.queries.requests import insert_request, request_by_submission
+from trustbot.storage.tables import AccessRequest, Org, RequestStatus, Role, Tier
 
 
 @dataclass(frozen=True)

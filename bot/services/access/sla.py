@@ -18,16 +18,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import lifecycle as msg
-from bot.messages.text import Rendered
-from bot.services import outbox
-from bot.services.access.cards import build_card, refresh_both
-from bot.services.access.lifecycle import tell_request_thread
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.snapshot import Snapshot, load_snapshot
-from storage.queries import requests as rq
-from storage.tables import AccessRequest, RequestStatus
+from trustbot.messages import lifecycle as msg
+from trustbot.messages.text import Rendered
+from trustbot.services import outbox
+from trustbot.services.access.cards import build_card, refresh_both
+from trustbot.services.access.lifecycle import tell_request_thread
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.snapshot import Snapshot, load_snapshot
+from trustbot.storage.queries import requests as rq
+from trustbot.storage.tables import AccessRequest, RequestStatus
 
 
 @dataclass(frozen=True)

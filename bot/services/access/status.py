@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.grants import RequestRow, StatusReport
-from bot.services.access.grants import grant_rows
-from bot.services.context import ServiceContext
-from storage.queries.directory import list_orgs, list_tiers, orgs_by_ids
-from storage.queries.grants import list_grants
-from storage.queries.requests import approvals_by_request, open_requests
-from storage.tables import LIVE_GRANTS, AccessRequest, Org, Role
+from trustbot.messages.grants import RequestRow, StatusReport
+from trustbot.services.access.grants import grant_rows
+from trustbot.services.context import ServiceContext
+from trustbot.storage.queries.directory import list_orgs, list_tiers, orgs_by_ids
+from trustbot.storage.queries.grants import list_grants
+from trustbot.storage.queries.requests import approvals_by_request, open_requests
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Org, Role
 
 
 async def _request_rows(

@@ -15,22 +15,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ids import Block
-from bot.messages import alert_notes as notes
-from bot.messages import alerts as msg
-from bot.messages.text import Rendered, mention, plural, slack_date
-from bot.payloads import SNOOZE_HOURS
-from bot.services import outbox
-from bot.services.alerts.escalation import tell_escalation
-from bot.services.alerts.rendering import load_cards, render_alerts
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.people import org_people
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.errors import AlreadyDecided, AlreadyDone, InvalidInput, InvalidState, NotSecurityLead
-from storage.queries import alerts as q
-from storage.queries.grants import has_security_suspension, suspend_for_security
-from storage.tables import ACTIVE_ALERTS, Alert, AlertStatus
+from trustbot.ids import Block
+from trustbot.messages import alert_notes as notes
+from trustbot.messages import alerts as msg
+from trustbot.messages.text import Rendered, mention, plural, slack_date
+from trustbot.services import outbox
+from trustbot.services.alerts.escalation import tell_escalation
+from trustbot.services.alerts.rendering import load_cards, render_alerts
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import org_people
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.errors import AlreadyDecided, AlreadyDone, InvalidInput, InvalidState, NotSecurityLead
+from trustbot.slack.payloads import SNOOZE_HOURS
+from trustbot.storage.queries import alerts as q
+from trustbot.storage.queries.grants import has_security_suspension, suspend_for_security
+from trustbot.storage.tables import ACTIVE_ALERTS, Alert, AlertStatus
 
 
 class AlertAction(StrEnum):

@@ -7,17 +7,17 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import alert_notes as notes
-from bot.messages import alerts as msg
-from bot.messages.text import mention
-from bot.services import outbox
-from bot.services.alerts.rendering import flush_held_back, load_cards, render_alerts
-from bot.services.alerts.snooze import end_snoozes
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.people import list_operators
-from storage.queries import alerts as q
-from storage.tables import AlertStatus, Severity
+from trustbot.messages import alert_notes as notes
+from trustbot.messages import alerts as msg
+from trustbot.messages.text import mention
+from trustbot.services import outbox
+from trustbot.services.alerts.rendering import flush_held_back, load_cards, render_alerts
+from trustbot.services.alerts.snooze import end_snoozes
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import list_operators
+from trustbot.storage.queries import alerts as q
+from trustbot.storage.tables import AlertStatus, Severity
 
 
 async def tell_escalation(session: AsyncSession, ctx: ServiceContext, card: msg.AlertCard, *, manual: bool) -> None:

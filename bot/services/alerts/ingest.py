@@ -19,15 +19,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import alert_notes as notes
-from bot.messages import alerts as msg
-from bot.services import outbox
-from bot.services.alerts.rendering import default_channel, load_cards, render_alerts
-from bot.services.context import ServiceContext
-from bot.services.fields import Timestamp, Token, no_controls, storable
-from storage.queries import alerts as q
-from storage.queries.directory import orgs_by_slugs
-from storage.tables import Alert, Org, Severity
+from trustbot.messages import alert_notes as notes
+from trustbot.messages import alerts as msg
+from trustbot.services import outbox
+from trustbot.services.alerts.rendering import default_channel, load_cards, render_alerts
+from trustbot.services.context import ServiceContext
+from trustbot.services.fields import Timestamp, Token, no_controls, storable
+from trustbot.storage.queries import alerts as q
+from trustbot.storage.queries.directory import orgs_by_slugs
+from trustbot.storage.tables import Alert, Org, Severity
 
 DETAILS_MAX_BYTES = 8 * 1024
 _SPACE = re.compile(r"\s")  # for str patterns, exactly the characters str.isspace() accepts

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.context import ServiceContext
-from bot.services.directory.people import viewable_orgs
-from storage.queries import alerts as q
-from storage.queries.directory import get_org, orgs_by_ids
-from storage.tables import Alert, Role
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import viewable_orgs
+from trustbot.storage.queries import alerts as q
+from trustbot.storage.queries.directory import get_org, orgs_by_ids
+from trustbot.storage.tables import Alert, Role
 
 UNKNOWN_ORG = "{slug} (unknown org)"
 

@@ -21,18 +21,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import alert_lists as lists
-from bot.messages import alerts as msg
-from bot.messages.text import Rendered
-from bot.services import outbox
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.people import list_operators
-from storage.queries import alerts as q
-from storage.queries import outbox as outbox_q
-from storage.queries.directory import get_directory_state, orgs_by_ids, orgs_with_roles
-from storage.queries.grants import grants_with_tier_names
-from storage.tables import LIVE_GRANTS, Alert, Org, Role
+from trustbot.messages import alert_lists as lists
+from trustbot.messages import alerts as msg
+from trustbot.messages.text import Rendered
+from trustbot.services import outbox
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import list_operators
+from trustbot.storage.queries import alerts as q
+from trustbot.storage.queries import outbox as outbox_q
+from trustbot.storage.queries.directory import get_directory_state, orgs_by_ids, orgs_with_roles
+from trustbot.storage.queries.grants import grants_with_tier_names
+from trustbot.storage.tables import LIVE_GRANTS, Alert, Org, Role
 
 DEFAULT_SECURITY_CHANNEL = "C0SEC"  # used only when the directory names no security channel
 BREAKER_BACKLOG = 150  # pending rows in one channel's lane that open the breaker

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import alert_notes as notes
-from bot.messages.text import safe
-from bot.services import outbox
-from bot.services.alerts.rendering import default_channel, load_cards, render_alerts
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.people import list_operators
-from storage.queries import alerts as q
-from storage.tables import ACTIVE_ALERTS, Severity
+from trustbot.messages import alert_notes as notes
+from trustbot.messages.text import safe
+from trustbot.services import outbox
+from trustbot.services.alerts.rendering import default_channel, load_cards, render_alerts
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.people import list_operators
+from trustbot.storage.queries import alerts as q
+from trustbot.storage.tables import ACTIVE_ALERTS, Severity
 
 
 async def reroute_refused_alert(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import alert_notes as notes
-from bot.messages import alerts as msg
-from bot.services import outbox
-from bot.services.alerts.rendering import load_cards, render_alerts
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from storage.queries import alerts as q
+from trustbot.messages import alert_notes as notes
+from trustbot.messages import alerts as msg
+from trustbot.services import outbox
+from trustbot.services.alerts.rendering import load_cards, render_alerts
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.storage.queries import alerts as q
 
 
 async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:

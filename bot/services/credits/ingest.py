@@ -10,11 +10,11 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.context import ServiceContext
-from bot.services.fields import Timestamp, Token
-from storage.queries.credits import credit_grants_by_ids, lock_usage, usage_records_by_ids
-from storage.queries.directory import orgs_by_slugs
-from storage.tables import CreditGrant, Org, UsageRecord
+from trustbot.services.context import ServiceContext
+from trustbot.services.fields import Timestamp, Token
+from trustbot.storage.queries.credits import credit_grants_by_ids, lock_usage, usage_records_by_ids
+from trustbot.storage.queries.directory import orgs_by_slugs
+from trustbot.storage.tables import CreditGrant, Org, UsageRecord
 
 
 def _amount(value: object) -> Decimal:

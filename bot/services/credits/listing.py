@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.credits import CreditStatus
-from bot.services.context import ServiceContext
-from bot.services.credits.usage import credit_statuses
-from bot.services.directory.people import viewable_orgs
-from storage.queries.directory import credit_grants_of
-from storage.tables import Role
+from trustbot.messages.credits import CreditStatus
+from trustbot.services.context import ServiceContext
+from trustbot.services.credits.usage import credit_statuses
+from trustbot.services.directory.people import viewable_orgs
+from trustbot.storage.queries.directory import credit_grants_of
+from trustbot.storage.tables import Role
 
 VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
 

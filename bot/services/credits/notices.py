@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import credits as msg
-from bot.services import outbox
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.credits.usage import credit_statuses
-from bot.services.directory.snapshot import load_snapshot
-from bot.services.notices import claim_notice, claim_notices
-from storage.queries.directory import credit_grants_of
-from storage.tables import CreditGrant
+from trustbot.messages import credits as msg
+from trustbot.services import outbox
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.credits.usage import credit_statuses
+from trustbot.services.directory.snapshot import load_snapshot
+from trustbot.services.notices import claim_notice, claim_notices
+from trustbot.storage.queries.directory import credit_grants_of
+from trustbot.storage.tables import CreditGrant
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.credits import CreditStatus
-from storage.queries.credits import usage_named, usage_unnamed
-from storage.queries.directory import orgs_by_ids
-from storage.tables import CreditGrant
+from trustbot.messages.credits import CreditStatus
+from trustbot.storage.queries.credits import usage_named, usage_unnamed
+from trustbot.storage.queries.directory import orgs_by_ids
+from trustbot.storage.tables import CreditGrant
 
 BURN_WINDOW = timedelta(days=30)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.file import (  # the file format lives there; re-exported for callers
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.file import (  # the file format lives there; re-exported for callers
     _ROLE_FIELDS,
     DEFAULT_TIERS,
     CreditSpec,
@@ -27,10 +27,10 @@ from bot.services.directory.file import (  # the file format lives there; re-exp
     _summary,
     parse_directory,
 )
-from bot.services.directory.verification import restore_org_verification
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.errors import DirectoryError
-from storage.queries.directory import (
+from trustbot.services.directory.verification import restore_org_verification
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.errors import DirectoryError
+from trustbot.storage.queries.directory import (
     clear_roles,
     count_tiers,
     credit_grants_of,
@@ -42,9 +42,9 @@ from storage.queries.directory import (
     orgs_with_roles,
     tier_usage,
 )
-from storage.queries.entitlements import set_org_domains
-from storage.queries.grants import live_grants_for_orgs
-from storage.tables import CreditGrant, Org, OrgRole, Role, Tier
+from trustbot.storage.queries.entitlements import set_org_domains
+from trustbot.storage.queries.grants import live_grants_for_orgs
+from trustbot.storage.tables import CreditGrant, Org, OrgRole, Role, Tier
 
 __all__ = [
     "DEFAULT_TIERS",

@@ -25,8 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bot.services.errors import DirectoryError
-from storage.tables import Role
+from trustbot.services.errors import DirectoryError
+from trustbot.storage.tables import Role
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 USER_RE = re.compile(r"[UW][A-Z0-9]{2,31}")  # ≤ 32 chars: the width of the user id columns

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.text import escape_mrkdwn
-from bot.services.errors import NotAuthorized, NotFound, UnknownUser
-from storage.queries.directory import get_directory_state, get_org, orgs_by_ids, orgs_with_roles, roles_of_user
-from storage.tables import Org, Role
+from trustbot.messages.text import escape_mrkdwn
+from trustbot.services.errors import NotAuthorized, NotFound, UnknownUser
+from trustbot.storage.queries.directory import get_directory_state, get_org, orgs_by_ids, orgs_with_roles, roles_of_user
+from trustbot.storage.tables import Org, Role
 
 _REP_ROLES = (Role.REP, Role.BACKUP_REP)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.lifecycle import GrantInfo
-from storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids, orgs_with_roles
-from storage.tables import Grant, Org, Role, Tier
+from trustbot.messages.lifecycle import GrantInfo
+from trustbot.storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids, orgs_with_roles
+from trustbot.storage.tables import Grant, Org, Role, Tier
 
 
 @dataclass(frozen=True)

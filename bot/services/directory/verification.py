@@ -16,16 +16,16 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import lifecycle as msg
-from bot.services import outbox
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.snapshot import load_snapshot
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.notices import claim_countdown
-from storage.queries import grants as gq
-from storage.queries.directory import orgs_by_ids, orgs_verified_until
-from storage.tables import Org, SuspensionReason
+from trustbot.messages import lifecycle as msg
+from trustbot.services import outbox
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.snapshot import load_snapshot
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.notices import claim_countdown
+from trustbot.storage.queries import grants as gq
+from trustbot.storage.queries.directory import orgs_by_ids, orgs_verified_until
+from trustbot.storage.tables import Org, SuspensionReason
 
 LAPSED = SuspensionReason.ORG_VERIFICATION_LAPSED
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import parse_rfc3339
-from bot.payloads import ID_MAX
-from bot.services.context import ServiceContext
-from bot.services.directory.file import SLUG_RE
-from bot.services.entitlements.grant_view import entitles, grant_object, reason_for, rfc3339
-from bot.services.errors import InvalidInput
-from storage.queries import entitlements as q
-from storage.queries.directory import get_org, list_tiers, orgs_by_ids
-from storage.tables import Grant, GrantStatus
+from trustbot.clock import parse_rfc3339
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.file import SLUG_RE
+from trustbot.services.entitlements.grant_view import entitles, grant_object, reason_for, rfc3339
+from trustbot.services.errors import InvalidInput
+from trustbot.slack.payloads import ID_MAX
+from trustbot.storage.queries import entitlements as q
+from trustbot.storage.queries.directory import get_org, list_tiers, orgs_by_ids
+from trustbot.storage.tables import Grant, GrantStatus
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100

@@ -18,12 +18,12 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import outbox
-from bot.services.context import ServiceContext
-from bot.services.entitlements.grant_view import grant_object, rfc3339
-from storage.queries import entitlements as q
-from storage.queries.directory import orgs_by_ids
-from storage.queries.grants import get_grant
+from trustbot.services import outbox
+from trustbot.services.context import ServiceContext
+from trustbot.services.entitlements.grant_view import grant_object, rfc3339
+from trustbot.storage.queries import entitlements as q
+from trustbot.storage.queries.directory import orgs_by_ids
+from trustbot.storage.queries.grants import get_grant
 
 
 class GrantEvent(StrEnum):

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.tables import Grant, GrantStatus, Org, SuspensionReason
+from trustbot.storage.tables import Grant, GrantStatus, Org, SuspensionReason
 
 # Strongest first: a security action outranks a lapsed org verification, which outranks a missed re-verification.
 SUSPENSION_WORDS: dict[str, str] = {

@@ -11,16 +11,16 @@ from collections import Counter
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages.gateway import build_member_removed_notice
-from bot.services import outbox
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.snapshot import load_snapshot
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.entitlements.identity import Profile, membership_problem
-from storage.queries import entitlements as q
-from storage.queries.grants import get_grant, transition_grant
-from storage.tables import LIVE_GRANTS
+from trustbot.messages.gateway import build_member_removed_notice
+from trustbot.services import outbox
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.snapshot import load_snapshot
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.entitlements.identity import Profile, membership_problem
+from trustbot.storage.queries import entitlements as q
+from trustbot.storage.queries.grants import get_grant, transition_grant
+from trustbot.storage.tables import LIVE_GRANTS
 
 
 async def apply_user_change(session: AsyncSession, ctx: ServiceContext, *, profile: Profile) -> Counter[str]:

@@ -13,23 +13,23 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ids import Block
-from bot.messages import reverification as msg
-from bot.messages.lifecycle import GrantInfo
-from bot.messages.text import mention, safe
-from bot.services import outbox
-from bot.services.access.lifecycle import tell_request_thread
-from bot.services.audit import record_audit
-from bot.services.context import ServiceContext
-from bot.services.directory.snapshot import load_snapshot
-from bot.services.entitlements.events import GrantEvent, grant_changed
-from bot.services.entitlements.identity import Profile, check_members
-from bot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
-from storage.queries.directory import get_tier
-from storage.queries.entitlements import keep_members, member_emails, upsert_members
-from storage.queries.grants import get_grant, live_grants_for_orgs, transition_grant
-from storage.queries.requests import get_request
-from storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Role, SuspensionReason
+from trustbot.ids import Block
+from trustbot.messages import reverification as msg
+from trustbot.messages.lifecycle import GrantInfo
+from trustbot.messages.text import mention, safe
+from trustbot.services import outbox
+from trustbot.services.access.lifecycle import tell_request_thread
+from trustbot.services.audit import record_audit
+from trustbot.services.context import ServiceContext
+from trustbot.services.directory.snapshot import load_snapshot
+from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.entitlements.identity import Profile, check_members
+from trustbot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
+from trustbot.storage.queries.directory import get_tier
+from trustbot.storage.queries.entitlements import keep_members, member_emails, upsert_members
+from trustbot.storage.queries.grants import get_grant, live_grants_for_orgs, transition_grant
+from trustbot.storage.queries.requests import get_request
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Role, SuspensionReason
 
 # A tier removed from the directory leaves its grants on the strictest default period.
 FALLBACK_REVERIFY_DAYS = 30

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import storage.types
+from trustbot.storage import types as column_types
 
 revision = "0001"
 down_revision = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -45,19 +45,19 @@ def upgrade() -> None:
         sa.Column("reps_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("security_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("operators", sa.JSON(), nullable=False),
-        sa.Column("applied_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("applied_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "job_run",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("job", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("slot_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("slot_at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("lease_until", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("job", "slot_at"),
@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("security_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("max_tier", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("verified_until", sa.Date(), nullable=True),
-        sa.Column("updated_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("org", schema=None) as batch_op:
@@ -90,11 +90,11 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("available_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("lease_until", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("available_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -107,13 +107,13 @@ def upgrade() -> None:
     op.create_table(
         "processed_slack_event",
         sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
     )
     op.create_table(
         "sent_notice",
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
     op.create_table(
@@ -145,16 +145,16 @@ def upgrade() -> None:
         sa.Column("justification", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=False),
         sa.Column("duration_days", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("decided_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("decided_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decision_reason", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=True),
         sa.Column("info_question", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=True),
         sa.Column("info_asked_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("info_answer", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=True),
-        sa.Column("nudged_at", storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("escalated_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("nudged_at", column_types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("message_key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_id"],
@@ -181,18 +181,18 @@ def upgrade() -> None:
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
         sa.Column("occurrences", sa.Integer(), nullable=False),
-        sa.Column("first_seen", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_seen", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("owner", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("escalated_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("closed_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("suspended_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("suspension_reason", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=True),
-        sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("rendered_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rendered_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("message_key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_id"],
@@ -246,8 +246,8 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("credit_grant_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
         sa.Column("amount_usd", sa.Numeric(precision=14, scale=4), nullable=False),
-        sa.Column("occurred_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"],
             ["org.id"],
@@ -267,16 +267,16 @@ def upgrade() -> None:
         sa.Column("blanket", sa.Boolean(), nullable=False),
         sa.Column("tier_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("starts_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("reverify_due_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reverify_due_at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("suspended_reason", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("suspended_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("suspended_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("suspension_note", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=True),
         sa.Column("ended_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("ended_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("end_reason", sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=True),
-        sa.Column("last_reverified_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_reverified_at", column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_reverified_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_id"],
@@ -299,8 +299,8 @@ def upgrade() -> None:
         "alert_occurrence",
         sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("alert_id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["alert_id"],
             ["alert.id"],
@@ -315,7 +315,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.Integer(), nullable=False),
         sa.Column("approver", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", column_types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["request_id"],
             ["access_request.id"],

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import storage.types
+from trustbot.storage import types as column_types
 
 revision = "0003"
 down_revision = "0002"
@@ -21,7 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("doubt_since", storage.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("doubt_since", column_types.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("alert", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reroute_note", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.types
+from trustbot.storage import types as column_types
 
 revision = "0006"
 down_revision = "0005"
@@ -19,7 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("alert", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("snoozed_until", storage.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("snoozed_until", column_types.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

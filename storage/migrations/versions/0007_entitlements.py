@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import storage.types
+from trustbot.storage import types as column_types
 
 revision = "0007"
 down_revision = "0006"
@@ -50,10 +50,10 @@ def upgrade() -> None:
     with op.batch_alter_table("access_request", schema=None) as batch_op:
         batch_op.add_column(sa.Column("member_emails", sa.JSON(), nullable=False, server_default="{}"))
     with op.batch_alter_table("access_grant", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("updated_at", storage.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("updated_at", column_types.UTCDateTime(timezone=True), nullable=True))
     op.execute("UPDATE access_grant SET updated_at = starts_at")
     with op.batch_alter_table("access_grant", schema=None) as batch_op:
-        batch_op.alter_column("updated_at", existing_type=storage.types.UTCDateTime(timezone=True), nullable=False)
+        batch_op.alter_column("updated_at", existing_type=column_types.UTCDateTime(timezone=True), nullable=False)
         batch_op.create_index("ix_access_grant_changes", ["updated_at", "id"], unique=False)
     _copy_org_domains()
 

@@ -1,0 +1,197 @@
+"""One Slack write of an outbox row: the call it makes, what Slack's answer means, and how to find a post
+whose answer never came.
+
+Every post carries message metadata naming its outbox row (`trustbot_outbox`, with the row id and
+when it was queued). When an attempt's outcome is unknown — no answer in time, a connection
+dropped after sending, a 5xx or `internal_error`, a worker that died mid-send — the next attempt
+first looks for that message in the channel or thread (`conversations.history` /
+`conversations.replies` with `include_all_metadata`) and, when it is there, records its `ts`
+instead of posting it twice (and edits it when it shows an older render of the row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from trustbot.storage.queries.outbox import RATE_LIMIT_ERRORS
+from trustbot.storage.tables import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "trustbot_outbox"
+# ok:false errors worth retrying; everything else is final for that row.
+RETRYABLE_ERRORS = frozenset(
+    {*RATE_LIMIT_ERRORS, "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+# Slack says these may have partly succeeded: the next attempt looks before it posts again.
+AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error"})
+# A channel that hit Slack's per-channel message cap is held much longer than a plain 429.
+SLOW_ERRORS = {"message_limit_exceeded": 60.0}
+# The channel will not take the post: people must hear some other way.
+CHANNEL_REFUSALS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "restricted_action_read_only_channel",
+     "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel", "team_access_not_granted",
+     "messages_tab_disabled", "user_disabled", "cannot_dm_bot"}
+)  # fmt: skip
+# Slack refused the formatting: the plain-text version is sent instead, so the message still arrives.
+BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long", "msg_too_long"})
+MAX_BACKOFF_SECONDS = 300.0
+LOOKBACK = timedelta(minutes=2)  # clock skew between us and Slack, and the time a send took
+LOOKUP_PAGES = 10
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one send attempt.
+
+    `ambiguous`: Slack may have carried a post out though we do not know it (or we could not look
+    whether an earlier attempt's post is there); the row stays in doubt, and its next attempt looks
+    before posting. Any other outcome settles the doubt: the row is sent, or nothing of it is out there.
+    """
+
+    kind: str  # sent | retry | failed
+    ts: str | None = None
+    channel: str | None = None
+    delay: float = 0.0
+    error: str | None = None
+    ambiguous: bool = False
+    # A post an earlier attempt made, found showing other content than the row now holds (the row
+    # was re-rendered while in doubt): delivery edits it to the row's payload before calling it sent.
+    stale: bool = False
+
+
+def backoff(attempts: int) -> float:
+    """Exponential backoff with jitter, capped."""
+    return min(MAX_BACKOFF_SECONDS, 0.5 * 2.0 ** max(attempts - 1, 0)) * (0.8 + 0.4 * random.random())
+
+
+def retry_after(response: Any) -> float:
+    """Seconds a 429 asks us to wait (1 when it does not say)."""
+    headers = getattr(response, "headers", {}) or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(float(value), 0.0) if value is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def error_of(exc: SlackApiError) -> tuple[int, str]:
+    """(HTTP status, Slack's error code) of a refused call."""
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = response.data if isinstance(response.data, dict) else {}
+    return status, str(data.get("error") or f"http_{status}")
+
+
+def classify(exc: SlackApiError, attempts: int) -> Outcome:
+    """What a refused call means for its row."""
+    status, error = error_of(exc)
+    if status == 429:
+        return Outcome("retry", delay=retry_after(exc.response), error="ratelimited")
+    if status >= 500:
+        return Outcome("retry", delay=backoff(attempts), error=f"http_{status}", ambiguous=True)
+    if error in RETRYABLE_ERRORS:
+        delay = max(SLOW_ERRORS.get(error, 0.0), retry_after(exc.response) if error == "ratelimited" else 0.0)
+        return Outcome("retry", delay=delay or backoff(attempts), error=error, ambiguous=error in AMBIGUOUS_ERRORS)
+    return Outcome("failed", error=error)
+
+
+def transport_failure(exc: BaseException, attempts: int) -> Outcome:
+    """No answer, or no usable one: the call may or may not have been carried out."""
+    return Outcome("retry", delay=backoff(attempts), error=type(exc).__name__, ambiguous=True)
+
+
+TRANSPORT_ERRORS = (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError)
+
+
+def metadata_for(row: OutboxMessage) -> dict[str, Any]:
+    """The message metadata that lets a later attempt recognise this row's post."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"outbox_row": row.id, "queued_at": row.created_at.isoformat()}}
+
+
+def _is_ours(message: dict[str, Any], row: OutboxMessage) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(
+        metadata.get("event_type") == EVENT_TYPE
+        and payload.get("outbox_row") == row.id
+        and payload.get("queued_at") == row.created_at.isoformat()
+    )
+
+
+def _differs(message: dict[str, Any], args: dict[str, Any]) -> bool:
+    """True when the message Slack holds does not show what the row would post now."""
+    return bool(message.get("text") != args.get("text") or (message.get("blocks") or []) != (args.get("blocks") or []))
+
+
+async def _dm_channel(client: AsyncWebClient, user: str) -> str:
+    opened = await client.conversations_open(users=user)
+    return str((opened.get("channel") or {}).get("id") or user)
+
+
+async def find_post(
+    client: AsyncWebClient, row: OutboxMessage, args: dict[str, Any], since: datetime
+) -> Outcome | None:
+    """The row's message if an earlier attempt did post it (`sent`), None if it is not there, or a retry when
+    Slack would not let us look right now."""
+    try:
+        channel = await _dm_channel(client, row.channel) if row.op == "dm" else str(args["channel"])
+        oldest = f"{(since - LOOKBACK).timestamp():.6f}"
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if "thread_ts" in args:
+                page = await client.conversations_replies(
+                    channel=channel, ts=args["thread_ts"], oldest=oldest, include_all_metadata=True, limit=200,
+                    cursor=cursor,
+                )  # fmt: skip
+            else:
+                page = await client.conversations_history(
+                    channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+                )
+            for message in page.get("messages") or []:
+                if _is_ours(message, row):
+                    return Outcome("sent", ts=str(message.get("ts")), channel=channel, stale=_differs(message, args))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+    except SlackApiError as exc:
+        status, error = error_of(exc)
+        if status == 429 or status >= 500 or error in RETRYABLE_ERRORS:
+            delay = retry_after(exc.response) if status == 429 else backoff(row.attempts)
+            return Outcome("retry", delay=delay, error=f"lookup_{error}", ambiguous=True)
+        # We may not read this conversation (a missing history scope, say): posting again is the
+        # only way the message can arrive, at the risk of a copy. Say so where operators look.
+        log.warning("cannot look for outbox row %s in Slack (%s); sending it again may duplicate it", row.id, error)
+        return None
+    except TRANSPORT_ERRORS as exc:
+        return Outcome("retry", delay=backoff(row.attempts), error=f"lookup_{type(exc).__name__}", ambiguous=True)
+
+
+async def refresh_found_post(client: AsyncWebClient, row: OutboxMessage, found: Outcome) -> Outcome:
+    """An earlier attempt's post is in Slack but shows an older render of the row (re-rendered while
+    in doubt): edit it to the row's payload, so the newest render is what people see."""
+    payload = row.payload
+    args = {"channel": found.channel, "ts": found.ts, "text": payload.get("text", ""),
+            "blocks": payload.get("blocks") or []}  # fmt: skip
+    try:
+        await client.api_call("chat.update", json=args)
+    except SlackApiError as exc:
+        outcome = classify(exc, row.attempts)
+    except TRANSPORT_ERRORS as exc:
+        outcome = transport_failure(exc, row.attempts)
+    else:
+        return replace(found, stale=False)
+    if outcome.kind == "retry":  # still in doubt: the next attempt finds the post again and edits it
+        return replace(outcome, ambiguous=True)
+    log.warning("outbox row %s: its post shows an older render; the edit failed (%s)", row.id, outcome.error)
+    return replace(found, stale=False)

@@ -1,0 +1,353 @@
+"""The outbox worker: the only code that writes to Slack on its own.
+
+Rows are delivered per *lane* (a channel, or a user for DMs) strictly in id order, so an update
+never overtakes the post it edits. Each lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`), a 429
+holds the lane for its `Retry-After` (in every replica), 5xx and timeouts back off exponentially,
+and `ok:false` errors are classified (`bot.slack_writes`): retryable ones back off, final ones
+fail the row, which is logged, audited and handed to the failure handler (a refused channel is
+routed elsewhere so people still hear). Blocks Slack refuses are replaced by the plain-text
+version of the message.
+
+Rows are claimed with a conditional UPDATE and a lease, so two workers (processes or replicas)
+never hold the same row. A post whose outcome is unknown — no answer, a dropped connection, a
+worker that died holding it — stays *in doubt*: its next attempt first looks for it in Slack by
+the metadata every post carries, and records it as sent when it is there (editing it first when
+the row was re-rendered meanwhile, so it shows the newest render).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trustbot.clock import Clock
+from trustbot.config import Settings
+from trustbot.delivery.slack_writes import (
+    BLOCK_ERRORS,
+    TRANSPORT_ERRORS,
+    Outcome,
+    backoff,
+    classify,
+    find_post,
+    metadata_for,
+    refresh_found_post,
+    transport_failure,
+)
+from trustbot.delivery.webhooks import WebhookSender
+from trustbot.metrics import Metrics
+from trustbot.services.audit import record_audit
+from trustbot.services.context import system_context
+from trustbot.storage.database import Database
+from trustbot.storage.queries import outbox as outbox_q
+from trustbot.storage.queries.outbox import DM, POST, RATE_LIMIT_ERRORS, REPLY, UPDATE, WEBHOOK
+from trustbot.storage.tables import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+# Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and rate
+# limits hold the whole lane, since Slack's limit is per channel.
+RATE_LIMITS = frozenset(RATE_LIMIT_ERRORS)
+UNCOUNTED = RATE_LIMITS | {"parent_not_posted", "plain_text_fallback"}
+BATCH = 100
+# What happens when a row is given up: (session, row, error), in the transaction that fails it.
+FailureHandler = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]
+
+
+class DeliveryWorker:
+    """Claims due outbox rows and sends them to Slack."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: AsyncWebClient,
+        clock: Clock,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        concurrency: int = 16,
+        on_failure: FailureHandler | None = None,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.clock = clock
+        self.ctx = system_context(clock, settings)
+        self.pace_seconds = settings.channel_pace_seconds
+        self.lease = timedelta(seconds=settings.outbox_lease_seconds)
+        self.max_attempts = settings.outbox_max_attempts
+        self.poll_seconds = settings.outbox_poll_seconds
+        self.metrics = metrics or Metrics()
+        self.on_failure = on_failure
+        self.webhooks = WebhookSender(settings)
+        self.webhook_window = timedelta(hours=settings.webhook_retry_hours)
+        self.worker_id = f"delivery-{uuid.uuid4().hex[:12]}"
+        self._lane_ready: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._sem = asyncio.Semaphore(concurrency)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Tell the worker new rows were committed."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the delivery loop in the background."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._loop(), name="trustbot-delivery")
+
+    async def stop(self, *, grace: float = 15.0) -> None:
+        """Stop the loop after the current pass; cancel it if that pass is still running after `grace` seconds."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=grace)
+            if not done:
+                log.warning("delivery pass still running after %gs: cancelling it", grace)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.webhooks.close()  # also after passes run by `drain()` alone (`jobs run`)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.deliver_once()
+            except Exception:  # the loop must outlive any one bad pass
+                log.exception("delivery pass failed")
+                sent = 0
+            if sent:
+                continue
+            self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and a loop that ignores cancellation never lets its loop close.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._idle_wait()):
+                    await self._wake.wait()
+
+    def _idle_wait(self) -> float:
+        now = time.monotonic()
+        soonest = min((t - now for t in self._lane_ready.values() if t > now), default=self.poll_seconds)
+        return max(0.005, min(self.poll_seconds, soonest))
+
+    async def drain(self, *, timeout: float = 30.0) -> int:
+        """Deliver until nothing is due within the timeout (waiting out pacing and short backoffs)."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            total += await self.deliver_once()
+            if not await self._has_pending(horizon=deadline - time.monotonic()):
+                return total
+            await asyncio.sleep(min(0.02, max(0.0, self._idle_wait())))
+        return total
+
+    async def _has_pending(self, *, horizon: float) -> bool:
+        async with self.db.sessions() as session:
+            return bool(await outbox_q.count_due(session, until=self.clock.now() + timedelta(seconds=max(horizon, 0))))
+
+    # -- one pass --------------------------------------------------------------------------
+    async def deliver_once(self) -> int:
+        """Claim the head row of every ready lane and send them concurrently; return how many were sent."""
+        claimed = await self._claim_heads()
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self._send_guarded(row, prior) for row, prior in claimed))
+        return sum(1 for r in results if r.kind == "sent")
+
+    async def _claim_heads(self) -> list[tuple[OutboxMessage, datetime | None]]:
+        """Claimed rows, each with when its earlier, unresolved attempt began (None: nothing in doubt)."""
+        now = self.clock.now()
+        mono = time.monotonic()
+        async with self.db.transaction() as session:
+            # Rows that depend on an earlier one (an edit or reply of a message not yet posted)
+            # wait for it via `parent_not_posted`; a rate limit holds the whole lane by pushing
+            # every row's `available_at`.
+            heads = await outbox_q.lane_heads(session, now=now, limit=BATCH)
+            ready = [
+                row
+                for row in heads
+                if (row.lease_until is None or row.lease_until < now) and self._lane_ready.get(row.channel, 0.0) <= mono
+            ]
+            ready = await self._supersede_stale_updates(session, ready, now)
+            claimed: list[tuple[OutboxMessage, datetime | None]] = []
+            for row in ready:
+                prior = row.doubt_since
+                posts = row.op not in (UPDATE, WEBHOOK)  # a webhook resent is harmless: same webhook-id
+                if await outbox_q.claim(
+                    session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease,
+                    posts=posts,
+                ):  # fmt: skip
+                    row.attempts += 1
+                    row.doubt_since = prior or (now if posts else None)
+                    claimed.append((row, prior))
+                    # Slack's pace is per channel; the gateway's lanes only keep their order.
+                    self._lane_ready[row.channel] = mono + (0.0 if row.op == WEBHOOK else self.pace_seconds)
+        return claimed
+
+    async def _supersede_stale_updates(
+        self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
+    ) -> list[OutboxMessage]:
+        """Skip an edit when a newer edit of the same message is already queued: only the last state matters."""
+        keys = [r.message_key for r in rows if r.op == UPDATE and r.message_key]
+        newest = await outbox_q.newest_pending_updates(session, keys=keys)
+        stale = [
+            r.id or 0 for r in rows if r.op == UPDATE and r.message_key and newest.get(r.message_key, 0) > (r.id or 0)
+        ]
+        await outbox_q.supersede(session, row_ids=stale, now=now)
+        return [r for r in rows if (r.id or 0) not in set(stale)]
+
+    async def _send_guarded(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
+        claimed_at = self.clock.now()
+        async with self._sem:
+            if not await self._still_mine(row, claimed_at):
+                log.info("outbox row %s: its lease ran out while it waited to be sent; another worker has it", row.id)
+                return Outcome("retry", error="lease_lost")
+            try:
+                outcome = await self._send(row, prior)
+            except Exception as exc:  # never leave a claimed row without a verdict
+                log.exception("unexpected error delivering outbox row %s", row.id)
+                outcome = Outcome("retry", delay=backoff(row.attempts), error=type(exc).__name__, ambiguous=True)
+            # The pace counts from Slack's answer, not from the claim: a write that waited for a slot
+            # or a slow commit would otherwise reach Slack less than a pace after the one before it.
+            if row.op != WEBHOOK:  # Slack's pace is per channel; the gateway's lanes only keep their order
+                ready = time.monotonic() + self.pace_seconds
+                self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
+            await self._settle(row, outcome)
+            return outcome
+
+    async def _still_mine(self, row: OutboxMessage, claimed_at: datetime) -> bool:
+        """Renew the lease of a row that waited long for a send slot; False when another worker took it meanwhile.
+
+        A pass claims up to `BATCH` rows but sends `concurrency` at a time: behind a slow Slack a row
+        can wait past its lease, and a replica that claims it then would post it a second time.
+        """
+        now = self.clock.now()
+        if now - claimed_at < self.lease / 2:
+            return True
+        async with self.db.transaction() as session:
+            return await outbox_q.renew_lease(
+                session, row_id=row.id or 0, worker=self.worker_id, lease_until=now + self.lease
+            )
+
+    async def _call_for(self, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
+        """The Web API call this row makes, or why it cannot be made yet."""
+        payload = dict(row.payload)
+        if row.op in (POST, DM):
+            return "chat.postMessage", {"channel": row.channel, **payload}
+        if row.op not in (REPLY, UPDATE):
+            return Outcome("failed", error=f"unknown_op:{row.op}")
+        target = await self._coordinates(row.message_key)
+        if target is None:
+            if await self._parent_failed(row.message_key):
+                return Outcome("failed", error="parent_message_failed")
+            return Outcome("retry", delay=1.0, error="parent_not_posted")
+        channel, ts = target
+        if row.op == REPLY:
+            return "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
+        return "chat.update", {"channel": channel, "ts": ts, **payload}
+
+    async def _send(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
+        if row.op == WEBHOOK:
+            outcome = await self.webhooks.send(row)
+            if outcome.kind == "retry":
+                self.metrics.outbox_retried.labels("webhook").inc()
+            return outcome
+        call = await self._call_for(row)
+        if isinstance(call, Outcome):
+            return call
+        method, args = call
+        if method == "chat.postMessage":
+            args.setdefault("unfurl_links", False)
+            args["metadata"] = metadata_for(row)
+            if prior is not None:
+                found = await find_post(self.client, row, args, prior)
+                self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
+                if found is not None:
+                    return await refresh_found_post(self.client, row, found) if found.stale else found
+        try:
+            response = await self.client.api_call(method, json=args)
+        except SlackApiError as exc:
+            outcome = classify(exc, row.attempts)
+        except TRANSPORT_ERRORS as exc:
+            outcome = transport_failure(exc, row.attempts)
+        else:
+            return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
+        if outcome.kind == "retry":
+            self.metrics.outbox_retried.labels(outcome.error or "unknown").inc()
+        if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
+            return Outcome("retry", error="plain_text_fallback")
+        return outcome
+
+    async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
+        if key is None:
+            return None
+        async with self.db.sessions() as session:
+            return await outbox_q.coordinates(session, key=key)
+
+    async def _parent_failed(self, key: str | None) -> bool:
+        if key is None:
+            return True
+        async with self.db.sessions() as session:
+            status = await outbox_q.first_post_status(session, key=key)
+        return status in (OutboxStatus.FAILED, None)
+
+    # -- verdicts --------------------------------------------------------------------------
+    async def _settle(self, row: OutboxMessage, outcome: Outcome) -> None:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            if outcome.kind == "sent":
+                await outbox_q.mark_sent(session, row_id=row.id or 0, worker=self.worker_id, at=now)
+                if row.save_as and outcome.ts:
+                    channel = outcome.channel or row.channel
+                    await outbox_q.save_coordinates(session, key=row.save_as, channel=channel, ts=outcome.ts)
+                self.metrics.outbox_sent.labels(row.op).inc()
+            elif outcome.kind == "failed" or self._exhausted(row, outcome, now):
+                await self._give_up(session, row, outcome.error or "unknown")
+            else:
+                await self._retry(session, row, outcome, now)
+
+    def _exhausted(self, row: OutboxMessage, outcome: Outcome, now: datetime) -> bool:
+        """Out of retries: a gateway event after its retry window, a Slack write after its attempts."""
+        if row.op == WEBHOOK:
+            return now - row.created_at >= self.webhook_window
+        return row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
+
+    async def _give_up(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
+        await outbox_q.mark_failed(session, row_id=row.id or 0, worker=self.worker_id, error=error)
+        log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
+        self.metrics.outbox_failed.labels(error).inc()
+        details = {"op": row.op, "channel": row.channel, "error": error, "attempts": row.attempts}
+        await record_audit(session, self.ctx, action="delivery.failed", subject=f"outbox:{row.id}", details=details)
+        if self.on_failure is not None:
+            await self.on_failure(session, row, error)
+
+    async def _retry(self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, now: datetime) -> None:
+        """The lane waits; a 429's Retry-After applies to the whole lane, in every replica."""
+        error = outcome.error or "unknown"
+        if error == "plain_text_fallback":
+            log.warning("Slack refused the blocks of outbox row %s; sending its plain-text version", row.id)
+            plain: dict[str, Any] = {"text": row.payload.get("text") or "(no text)"}
+            if row.op == UPDATE:
+                plain["blocks"] = []  # an edit without blocks would keep the old ones
+            await outbox_q.rewrite_payloads(session, payloads={row.id or 0: plain})
+        self._lane_ready[row.channel] = time.monotonic() + outcome.delay
+        until = now + timedelta(seconds=outcome.delay)
+        await outbox_q.reschedule(
+            session, row_id=row.id or 0, worker=self.worker_id, until=until, error=error,
+            attempts=row.attempts - 1 if error in UNCOUNTED else row.attempts,
+            doubt_since=row.doubt_since if outcome.ambiguous else None,
+        )  # fmt: skip
+        if error in RATE_LIMITS:
+            await outbox_q.hold_lane(session, channel=row.channel, until=until)
