@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.clock import Clock, SystemClock
 from trustbot.config import Settings
-from trustbot.delivery.worker import DeliveryWorker
+from trustbot.delivery.worker import DeliveryWorker, FailureHandler
 from trustbot.logs import BOLT_TOKEN_WARNING, bind_log_context
-from trustbot.metrics import Metrics, build_slack_client
+from trustbot.metrics import Metrics
 from trustbot.runtime import Runtime
 from trustbot.services.context import Person, system_context
 from trustbot.services.undelivered import handle_undelivered
+from trustbot.slack.client import build_slack_client
 from trustbot.slack.payloads import typed
 from trustbot.storage.database import Database
 from trustbot.storage.queries.events import record_event
@@ -36,16 +37,26 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Databas
     metrics = Metrics()
     database = db or Database(settings.database_url)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-unset"
-    client = build_slack_client(token, settings.slack_api_url, settings.slack_timeout_seconds, metrics=metrics)
+    client = build_slack_client(
+        token, settings.slack_api_url, settings.slack_timeout_seconds, seconds=metrics.slack_api_seconds
+    )
 
-    async def undelivered(session: AsyncSession, row: OutboxMessage, error: str) -> None:
-        await handle_undelivered(session, system_context(SystemClock(), settings), row, error)
-
-    delivery = DeliveryWorker(database, client, SystemClock(), settings, metrics=metrics, on_failure=undelivered)
+    delivery = DeliveryWorker(
+        database, client, SystemClock(), settings, metrics=metrics, on_failure=undelivered_handler(settings)
+    )
     database.on_outbox_commit(delivery.wake)
     return Runtime(
         settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics
     )
+
+
+def undelivered_handler(settings: Settings) -> FailureHandler:
+    """What delivery does with a row it gives up on: audit it, and tell the people concerned another way."""
+
+    async def undelivered(session: AsyncSession, row: OutboxMessage, error: str) -> None:
+        await handle_undelivered(session, system_context(SystemClock(), settings), row, error)
+
+    return undelivered
 
 
 def build_bolt_app(rt: Runtime) -> AsyncApp:
@@ -66,7 +77,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("trustbot.bolt"),
     )
     app.middleware(_every_payload(rt))
-    app.error(_refusal_replier(rt))
+    app.error(_refusal_replier())
 
     from trustbot.handlers import alerts, commands, credits, home, identity, requests, reverification
 
@@ -98,7 +109,7 @@ def _every_payload(rt: Runtime) -> Any:
     ours: Middleware = _our_installation_only(rt)
     person: Middleware = _acting_person(rt)
 
-    async def middleware(body: dict[str, Any], context: Any, next: Next) -> BoltResponse | None:  # noqa: A002
+    async def middleware(body: dict[str, Any], context: Any, next: Next) -> BoltResponse | None:
         # Bolt hands listeners a fresh plain AsyncWebClient per request; ours (the same static token)
         # times every call, `views.*` included.
         context["client"] = rt.client
@@ -132,7 +143,7 @@ def _log_fields(body: dict[str, Any]) -> None:
 def _skip_repeated_events(rt: Runtime) -> Any:
     """Slack re-sends an event when it did not see our 200 in time; handle each `event_id` once."""
 
-    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
+    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:
         rt.metrics.slack_requests.labels(body.get("type") or ("command" if "command" in body else "other")).inc()
         event_id = typed(str(body.get("event_id") or ""))  # NUL and lone surrogates cannot be stored
         if event_id:
@@ -149,7 +160,7 @@ def _skip_repeated_events(rt: Runtime) -> Any:
 def _our_installation_only(rt: Runtime) -> Any:
     """Payloads from another workspace where the same app is installed are acknowledged and ignored."""
 
-    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
+    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:
         if rt.installation is not None and not rt.installation.owns(body):
             log.warning("ignored a Slack payload for another workspace (%s)", body.get("type") or "command")
             return BoltResponse(status=200, body="")
@@ -161,7 +172,7 @@ def _our_installation_only(rt: Runtime) -> Any:
 def _acting_person(rt: Runtime) -> Any:
     """Who acts in this request, resolved against the directory once, by the first service call."""
 
-    async def middleware(context: Any, next: Next) -> BoltResponse | None:  # noqa: A002
+    async def middleware(context: Any, next: Next) -> BoltResponse | None:
         user = context.user_id if isinstance(context.user_id, str) and SLACK_USER_ID.fullmatch(context.user_id) else ""
         context["person"] = Person(user, rt.clock, rt.settings)  # no valid id: nobody, refused as unknown
         return await next()
@@ -169,7 +180,7 @@ def _acting_person(rt: Runtime) -> Any:
     return middleware
 
 
-def _refusal_replier(rt: Runtime) -> Any:
+def _refusal_replier() -> Any:
     """Last resort for errors outside guarded listeners (middleware); the reply is the same."""
     from trustbot.handlers.common import reply_refusal
 

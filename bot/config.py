@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     channel_pace_seconds: float = Field(default=1.0, ge=0, le=86400, alias="TRUSTBOT_CHANNEL_PACE_SECONDS")
     outbox_lease_seconds: float = Field(default=30.0, gt=0, le=86400, alias="TRUSTBOT_OUTBOX_LEASE_SECONDS")
     outbox_max_attempts: int = Field(default=12, ge=1, le=1000, alias="TRUSTBOT_OUTBOX_MAX_ATTEMPTS")
+    # How long a channel that hit Slack's per-channel message cap (`message_limit_exceeded`) is held.
+    message_limit_hold_seconds: float = Field(default=60.0, ge=0, le=3600, alias="TRUSTBOT_MESSAGE_LIMIT_HOLD_SECONDS")
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600, alias="TRUSTBOT_OUTBOX_POLL_SECONDS")
     slack_timeout_seconds: float = Field(default=10.0, gt=0, le=600, alias="TRUSTBOT_SLACK_TIMEOUT_SECONDS")
 

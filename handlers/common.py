@@ -150,7 +150,7 @@ def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[.
             with rt.post_ack.tracking():
                 try:
                     await listener(**{name: available[name] for name in wanted})
-                except Exception as error:  # noqa: BLE001 — every failure gets a reply, see reply_refusal
+                except Exception as error:
                     if not acked:  # Slack must hear back in 3 s whatever happened; a modal then closes
                         await ack()
                     await reply_refusal(error, body, respond, client)

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import make_settings
+from trustbot.app import undelivered_handler
 from trustbot.clock import SystemClock
 from trustbot.delivery.worker import DeliveryWorker
-from trustbot.metrics import build_slack_client
 from trustbot.services import outbox
 from trustbot.services.audit import verify_audit_chain
+from trustbot.slack.client import build_slack_client
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus, SlackMessage
 
@@ -32,7 +33,7 @@ def make_worker(db: Database, fake_slack: Any, *, timeout: float = 5.0, **tuning
     overrides.update({_TUNING[name]: value for name, value in tuning.items()})
     settings = make_settings(db.url, fake_slack.api_url, **overrides)
     client = build_slack_client("xoxb-test", fake_slack.api_url, timeout)
-    return DeliveryWorker(db, client, SystemClock(), settings)
+    return DeliveryWorker(db, client, SystemClock(), settings, on_failure=undelivered_handler(settings))
 
 
 async def queue(db: Database, *writes: tuple[str, dict[str, Any]]) -> None:

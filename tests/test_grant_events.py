@@ -20,8 +20,7 @@ from trustbot.services.reverification.attest import submit_reverification
 from trustbot.standin.gateway import SECRET
 from trustbot.standin.sample import DIRECTORY_YAML, sample_profiles
 from trustbot.storage.database import Database
-from trustbot.storage.queries.outbox import WEBHOOK
-from trustbot.storage.tables import Grant, GrantMember, GrantStatus, OutboxMessage
+from trustbot.storage.tables import Grant, GrantMember, GrantStatus, OutboxMessage, OutboxOp
 
 HOOKED = {"TRUSTBOT_WEBHOOK_URL": "http://127.0.0.1:9/hooks", "TRUSTBOT_WEBHOOK_SECRET": SECRET}
 BOTH = {ATTEST_ROSTER, ATTEST_USE_CASE}
@@ -34,7 +33,7 @@ def hooked() -> Settings:
 async def events(db: Database) -> list[tuple[str, int, str]]:
     """(type, grant id, lane) of every queued event, in outbox order."""
     async with db.sessions() as session:
-        rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == WEBHOOK)
+        rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == OutboxOp.WEBHOOK)
                                       .order_by(OutboxMessage.id))).all()  # fmt: skip
     found = []
     for row in rows:

@@ -13,8 +13,7 @@ from tests.support.gateway_helpers import approve_latest, gateway_bot, submit_re
 from trustbot.clock import FixedClock
 from trustbot.services.context import system_context
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
-from trustbot.storage.queries.outbox import WEBHOOK
-from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus
+from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxOp, OutboxStatus
 
 
 async def test_gateway_down_then_back_gets_every_event_once_in_order(database_url: str) -> None:
@@ -35,7 +34,7 @@ async def test_an_event_never_taken_is_given_up_audited_and_operators_told(
         await asyncio.sleep(1.2)
         await bot.rt.delivery.drain(timeout=10)
         async with bot.rt.db.sessions() as session:
-            [row] = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == WEBHOOK))).all()
+            [row] = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == OutboxOp.WEBHOOK))).all()
             audit = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "webhook.undelivered"))).all()
         assert row.status == OutboxStatus.FAILED and row.attempts >= 2
         assert len(audit) == 1 and audit[0].details["type"] == "grant.activated"

@@ -54,8 +54,9 @@ def one_line(exc: BaseException, database_url: str) -> str | None:
     from trustbot.services.audit import AuditKeyMissing
     from trustbot.slack.preflight import SlackUnavailable
     from trustbot.storage.migrate import UnknownRevision
+    from trustbot.web.server import ListenError
 
-    if isinstance(exc, CliError | SettingsError | SlackUnavailable | AuditKeyMissing | UnknownRevision):
+    if isinstance(exc, CliError | SettingsError | SlackUnavailable | AuditKeyMissing | UnknownRevision | ListenError):
         return str(exc)
     if isinstance(exc, SQLAlchemyError):
         return f"the database at DATABASE_URL {safe_url(database_url)} failed: {first_line(exc)}"

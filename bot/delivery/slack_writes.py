@@ -22,28 +22,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from trustbot.storage.queries.outbox import RATE_LIMIT_ERRORS
+from trustbot.slack.errors import AMBIGUOUS_ERRORS, MESSAGE_LIMIT_EXCEEDED, is_retryable
 from trustbot.storage.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "trustbot_outbox"
-# ok:false errors worth retrying; everything else is final for that row.
-RETRYABLE_ERRORS = frozenset(
-    {*RATE_LIMIT_ERRORS, "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
-)
-# Slack says these may have partly succeeded: the next attempt looks before it posts again.
-AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error"})
-# A channel that hit Slack's per-channel message cap is held much longer than a plain 429.
-SLOW_ERRORS = {"message_limit_exceeded": 60.0}
-# The channel will not take the post: people must hear some other way.
-CHANNEL_REFUSALS = frozenset(
-    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "restricted_action_read_only_channel",
-     "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel", "team_access_not_granted",
-     "messages_tab_disabled", "user_disabled", "cannot_dm_bot"}
-)  # fmt: skip
-# Slack refused the formatting: the plain-text version is sent instead, so the message still arrives.
-BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long", "msg_too_long"})
 MAX_BACKOFF_SECONDS = 300.0
 LOOKBACK = timedelta(minutes=2)  # clock skew between us and Slack, and the time a send took
 LOOKUP_PAGES = 10
@@ -92,15 +76,18 @@ def error_of(exc: SlackApiError) -> tuple[int, str]:
     return status, str(data.get("error") or f"http_{status}")
 
 
-def classify(exc: SlackApiError, attempts: int) -> Outcome:
-    """What a refused call means for its row."""
+def classify(exc: SlackApiError, attempts: int, *, message_limit_hold: float = 60.0) -> Outcome:
+    """What a refused call means for its row (a channel at Slack's message cap waits `message_limit_hold` s)."""
     status, error = error_of(exc)
     if status == 429:
         return Outcome("retry", delay=retry_after(exc.response), error="ratelimited")
     if status >= 500:
         return Outcome("retry", delay=backoff(attempts), error=f"http_{status}", ambiguous=True)
-    if error in RETRYABLE_ERRORS:
-        delay = max(SLOW_ERRORS.get(error, 0.0), retry_after(exc.response) if error == "ratelimited" else 0.0)
+    if is_retryable(error):
+        delay = max(
+            message_limit_hold if error == MESSAGE_LIMIT_EXCEEDED else 0.0,
+            retry_after(exc.response) if error == "ratelimited" else 0.0,
+        )
         return Outcome("retry", delay=delay or backoff(attempts), error=error, ambiguous=error in AMBIGUOUS_ERRORS)
     return Outcome("failed", error=error)
 
@@ -166,7 +153,7 @@ async def find_post(
         return None
     except SlackApiError as exc:
         status, error = error_of(exc)
-        if status == 429 or status >= 500 or error in RETRYABLE_ERRORS:
+        if is_retryable(error, status=status):
             delay = retry_after(exc.response) if status == 429 else backoff(row.attempts)
             return Outcome("retry", delay=delay, error=f"lookup_{error}", ambiguous=True)
         # We may not read this conversation (a missing history scope, say): posting again is the

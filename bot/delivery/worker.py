@@ -3,10 +3,10 @@
 Rows are delivered per *lane* (a channel, or a user for DMs) strictly in id order, so an update
 never overtakes the post it edits. Each lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`), a 429
 holds the lane for its `Retry-After` (in every replica), 5xx and timeouts back off exponentially,
-and `ok:false` errors are classified (`bot.slack_writes`): retryable ones back off, final ones
-fail the row, which is logged, audited and handed to the failure handler (a refused channel is
-routed elsewhere so people still hear). Blocks Slack refuses are replaced by the plain-text
-version of the message.
+and `ok:false` errors are classified (`trustbot.slack.errors`): retryable ones back off, final ones
+fail the row, which is logged and handed to the failure handler that composition wires in (it audits
+the failure and routes a refused channel's message elsewhere, so people still hear). Blocks Slack
+refuses are replaced by the plain-text version of the message.
 
 Rows are claimed with a conditional UPDATE and a lease, so two workers (processes or replicas)
 never hold the same row. A post whose outcome is unknown — no answer, a dropped connection, a
@@ -33,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.clock import Clock
 from trustbot.config import Settings
 from trustbot.delivery.slack_writes import (
-    BLOCK_ERRORS,
     TRANSPORT_ERRORS,
     Outcome,
     backoff,
@@ -45,19 +44,16 @@ from trustbot.delivery.slack_writes import (
 )
 from trustbot.delivery.webhooks import WebhookSender
 from trustbot.metrics import Metrics
-from trustbot.services.audit import record_audit
-from trustbot.services.context import system_context
+from trustbot.slack.errors import BLOCK_ERRORS, RATE_LIMIT_ERRORS
 from trustbot.storage.database import Database
 from trustbot.storage.queries import outbox as outbox_q
-from trustbot.storage.queries.outbox import DM, POST, RATE_LIMIT_ERRORS, REPLY, UPDATE, WEBHOOK
-from trustbot.storage.tables import OutboxMessage, OutboxStatus
+from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 # Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and rate
 # limits hold the whole lane, since Slack's limit is per channel.
-RATE_LIMITS = frozenset(RATE_LIMIT_ERRORS)
-UNCOUNTED = RATE_LIMITS | {"parent_not_posted", "plain_text_fallback"}
+UNCOUNTED = RATE_LIMIT_ERRORS | {"parent_not_posted", "plain_text_fallback"}
 BATCH = 100
 # What happens when a row is given up: (session, row, error), in the transaction that fails it.
 FailureHandler = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]
@@ -80,10 +76,10 @@ class DeliveryWorker:
         self.db = db
         self.client = client
         self.clock = clock
-        self.ctx = system_context(clock, settings)
         self.pace_seconds = settings.channel_pace_seconds
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
         self.max_attempts = settings.outbox_max_attempts
+        self.message_limit_hold = settings.message_limit_hold_seconds
         self.poll_seconds = settings.outbox_poll_seconds
         self.metrics = metrics or Metrics()
         self.on_failure = on_failure
@@ -184,7 +180,10 @@ class DeliveryWorker:
             claimed: list[tuple[OutboxMessage, datetime | None]] = []
             for row in ready:
                 prior = row.doubt_since
-                posts = row.op not in (UPDATE, WEBHOOK)  # a webhook resent is harmless: same webhook-id
+                posts = row.op not in (
+                    OutboxOp.UPDATE,
+                    OutboxOp.WEBHOOK,
+                )  # a webhook resent is harmless: same webhook-id
                 if await outbox_q.claim(
                     session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease,
                     posts=posts,
@@ -193,17 +192,19 @@ class DeliveryWorker:
                     row.doubt_since = prior or (now if posts else None)
                     claimed.append((row, prior))
                     # Slack's pace is per channel; the gateway's lanes only keep their order.
-                    self._lane_ready[row.channel] = mono + (0.0 if row.op == WEBHOOK else self.pace_seconds)
+                    self._lane_ready[row.channel] = mono + (0.0 if row.op == OutboxOp.WEBHOOK else self.pace_seconds)
         return claimed
 
     async def _supersede_stale_updates(
         self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
     ) -> list[OutboxMessage]:
         """Skip an edit when a newer edit of the same message is already queued: only the last state matters."""
-        keys = [r.message_key for r in rows if r.op == UPDATE and r.message_key]
+        keys = [r.message_key for r in rows if r.op == OutboxOp.UPDATE and r.message_key]
         newest = await outbox_q.newest_pending_updates(session, keys=keys)
         stale = [
-            r.id or 0 for r in rows if r.op == UPDATE and r.message_key and newest.get(r.message_key, 0) > (r.id or 0)
+            r.id or 0
+            for r in rows
+            if r.op == OutboxOp.UPDATE and r.message_key and newest.get(r.message_key, 0) > (r.id or 0)
         ]
         await outbox_q.supersede(session, row_ids=stale, now=now)
         return [r for r in rows if (r.id or 0) not in set(stale)]
@@ -221,7 +222,7 @@ class DeliveryWorker:
                 outcome = Outcome("retry", delay=backoff(row.attempts), error=type(exc).__name__, ambiguous=True)
             # The pace counts from Slack's answer, not from the claim: a write that waited for a slot
             # or a slow commit would otherwise reach Slack less than a pace after the one before it.
-            if row.op != WEBHOOK:  # Slack's pace is per channel; the gateway's lanes only keep their order
+            if row.op != OutboxOp.WEBHOOK:  # Slack's pace is per channel; the gateway's lanes only keep their order
                 ready = time.monotonic() + self.pace_seconds
                 self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
             await self._settle(row, outcome)
@@ -244,9 +245,9 @@ class DeliveryWorker:
     async def _call_for(self, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
         """The Web API call this row makes, or why it cannot be made yet."""
         payload = dict(row.payload)
-        if row.op in (POST, DM):
+        if row.op in (OutboxOp.POST, OutboxOp.DM):
             return "chat.postMessage", {"channel": row.channel, **payload}
-        if row.op not in (REPLY, UPDATE):
+        if row.op not in (OutboxOp.REPLY, OutboxOp.UPDATE):
             return Outcome("failed", error=f"unknown_op:{row.op}")
         target = await self._coordinates(row.message_key)
         if target is None:
@@ -254,16 +255,13 @@ class DeliveryWorker:
                 return Outcome("failed", error="parent_message_failed")
             return Outcome("retry", delay=1.0, error="parent_not_posted")
         channel, ts = target
-        if row.op == REPLY:
+        if row.op == OutboxOp.REPLY:
             return "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
         return "chat.update", {"channel": channel, "ts": ts, **payload}
 
     async def _send(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
-        if row.op == WEBHOOK:
-            outcome = await self.webhooks.send(row)
-            if outcome.kind == "retry":
-                self.metrics.outbox_retried.labels("webhook").inc()
-            return outcome
+        if row.op == OutboxOp.WEBHOOK:
+            return await self._send_webhook(row)
         call = await self._call_for(row)
         if isinstance(call, Outcome):
             return call
@@ -271,15 +269,12 @@ class DeliveryWorker:
         if method == "chat.postMessage":
             args.setdefault("unfurl_links", False)
             args["metadata"] = metadata_for(row)
-            if prior is not None:
-                found = await find_post(self.client, row, args, prior)
-                self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
-                if found is not None:
-                    return await refresh_found_post(self.client, row, found) if found.stale else found
+            if prior is not None and (found := await self._look_for_post(row, args, prior)) is not None:
+                return found
         try:
             response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
-            outcome = classify(exc, row.attempts)
+            outcome = classify(exc, row.attempts, message_limit_hold=self.message_limit_hold)
         except TRANSPORT_ERRORS as exc:
             outcome = transport_failure(exc, row.attempts)
         else:
@@ -289,6 +284,20 @@ class DeliveryWorker:
         if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
             return Outcome("retry", error="plain_text_fallback")
         return outcome
+
+    async def _send_webhook(self, row: OutboxMessage) -> Outcome:
+        outcome = await self.webhooks.send(row)
+        if outcome.kind == "retry":
+            self.metrics.outbox_retried.labels("webhook").inc()
+        return outcome
+
+    async def _look_for_post(self, row: OutboxMessage, args: dict[str, Any], prior: datetime) -> Outcome | None:
+        """An earlier attempt's outcome is unknown: its post, when Slack has it (refreshed if stale), else None."""
+        found = await find_post(self.client, row, args, prior)
+        self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
+        if found is None:
+            return None
+        return await refresh_found_post(self.client, row, found) if found.stale else found
 
     async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
         if key is None:
@@ -320,7 +329,7 @@ class DeliveryWorker:
 
     def _exhausted(self, row: OutboxMessage, outcome: Outcome, now: datetime) -> bool:
         """Out of retries: a gateway event after its retry window, a Slack write after its attempts."""
-        if row.op == WEBHOOK:
+        if row.op == OutboxOp.WEBHOOK:
             return now - row.created_at >= self.webhook_window
         return row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
 
@@ -328,8 +337,6 @@ class DeliveryWorker:
         await outbox_q.mark_failed(session, row_id=row.id or 0, worker=self.worker_id, error=error)
         log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
         self.metrics.outbox_failed.labels(error).inc()
-        details = {"op": row.op, "channel": row.channel, "error": error, "attempts": row.attempts}
-        await record_audit(session, self.ctx, action="delivery.failed", subject=f"outbox:{row.id}", details=details)
         if self.on_failure is not None:
             await self.on_failure(session, row, error)
 
@@ -339,7 +346,7 @@ class DeliveryWorker:
         if error == "plain_text_fallback":
             log.warning("Slack refused the blocks of outbox row %s; sending its plain-text version", row.id)
             plain: dict[str, Any] = {"text": row.payload.get("text") or "(no text)"}
-            if row.op == UPDATE:
+            if row.op == OutboxOp.UPDATE:
                 plain["blocks"] = []  # an edit without blocks would keep the old ones
             await outbox_q.rewrite_payloads(session, payloads={row.id or 0: plain})
         self._lane_ready[row.channel] = time.monotonic() + outcome.delay
@@ -349,5 +356,5 @@ class DeliveryWorker:
             attempts=row.attempts - 1 if error in UNCOUNTED else row.attempts,
             doubt_since=row.doubt_since if outcome.ambiguous else None,
         )  # fmt: skip
-        if error in RATE_LIMITS:
+        if error in RATE_LIMIT_ERRORS:
             await outbox_q.hold_lane(session, channel=row.channel, until=until)

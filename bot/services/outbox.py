@@ -15,15 +15,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages.text import MESSAGE_TEXT, Rendered
-from trustbot.storage.queries.outbox import DM, POST, REPLY, UPDATE, WEBHOOK, assign_ids
-from trustbot.storage.tables import OutboxMessage
+from trustbot.storage.queries.outbox import assign_ids
+from trustbot.storage.tables import OutboxMessage, OutboxOp
 
 __all__ = [
-    "DM",
-    "POST",
-    "REPLY",
-    "UPDATE",
-    "WEBHOOK",
     "dm_all",
     "flush_outbox",
     "post_message",
@@ -49,7 +44,7 @@ def payload_of(message: Message, **extra: Any) -> dict[str, Any]:
 def _add(
     session: AsyncSession,
     *,
-    op: str,
+    op: OutboxOp,
     channel: str,
     payload: dict[str, Any],
     message_key: str | None = None,
@@ -73,7 +68,7 @@ def _add(
 
 def post_message(session: AsyncSession, *, channel: str, key: str, message: Message) -> OutboxMessage:
     """Queue a new channel message whose coordinates will be saved under `key`."""
-    return _add(session, op=POST, channel=channel, save_as=key, payload=payload_of(message))
+    return _add(session, op=OutboxOp.POST, channel=channel, save_as=key, payload=payload_of(message))
 
 
 def reply_in_thread(
@@ -87,7 +82,7 @@ def reply_in_thread(
 ) -> OutboxMessage:
     """Queue a thread reply under the message saved as `parent_key`; save its own coordinates as `key`."""
     payload = payload_of(message, reply_broadcast=broadcast or None)
-    return _add(session, op=REPLY, channel=channel, message_key=parent_key, save_as=key, payload=payload)
+    return _add(session, op=OutboxOp.REPLY, channel=channel, message_key=parent_key, save_as=key, payload=payload)
 
 
 def update_message(
@@ -95,13 +90,18 @@ def update_message(
 ) -> OutboxMessage:
     """Queue an in-place edit of the message saved as `key`; only the newest pending edit is sent."""
     return _add(
-        session, op=UPDATE, channel=channel, message_key=key, payload=payload_of(message), delay_seconds=delay_seconds
+        session,
+        op=OutboxOp.UPDATE,
+        channel=channel,
+        message_key=key,
+        payload=payload_of(message),
+        delay_seconds=delay_seconds,
     )
 
 
 def send_dm(session: AsyncSession, *, user: str, message: Message, key: str | None = None) -> OutboxMessage:
     """Queue a direct message to `user` (optionally saving its coordinates under `key`)."""
-    return _add(session, op=DM, channel=user, save_as=key, payload=payload_of(message))
+    return _add(session, op=OutboxOp.DM, channel=user, save_as=key, payload=payload_of(message))
 
 
 def dm_all(session: AsyncSession, users: Iterable[str | None], message: Message) -> int:
@@ -114,7 +114,7 @@ def dm_all(session: AsyncSession, users: Iterable[str | None], message: Message)
 
 def queue_webhook(session: AsyncSession, *, lane: str, payload: dict[str, Any]) -> OutboxMessage:
     """Queue a grant change event for the gateway in `lane` (one lane per org keeps its events in order)."""
-    return _add(session, op=WEBHOOK, channel=lane, payload=payload)
+    return _add(session, op=OutboxOp.WEBHOOK, channel=lane, payload=payload)
 
 
 async def flush_outbox(session: AsyncSession) -> None:

@@ -1,6 +1,6 @@
 """What happens when Slack will not take a message: the people concerned hear another way.
 
-Delivery calls `handle_undelivered` in the transaction that gives up on an outbox row. A post
+Delivery calls `handle_undelivered` in the transaction that gives up on an outbox row; it is audited. A post
 refused because of its channel (the bot is not in it, it is archived or gone, posting is
 restricted) is rerouted: an alert to the default security channel with its leads told, a request
 to the operators, who must fix the channel for the reps to decide in its thread.
@@ -18,33 +18,22 @@ from trustbot.services.alerts.reroute import reroute_refused_alert
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import list_operators
+from trustbot.slack.errors import CHANNEL_REFUSALS
 from trustbot.storage.queries.directory import orgs_by_ids
 from trustbot.storage.queries.grants import get_grant
-from trustbot.storage.queries.outbox import POST, WEBHOOK
 from trustbot.storage.queries.requests import get_request
-from trustbot.storage.tables import OutboxMessage
-
-CHANNEL_REFUSALS = frozenset(
-    {
-        "not_in_channel",
-        "channel_not_found",
-        "is_archived",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "restricted_action_non_threadable_channel",
-        "team_access_not_granted",
-    }
-)
+from trustbot.storage.tables import OutboxMessage, OutboxOp
 
 
 async def handle_undelivered(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:
-    """React to Slack (or the gateway) refusing `row` for good."""
-    if row.op == WEBHOOK:
+    """Record that Slack (or the gateway) refused `row` for good, and make sure the people concerned hear."""
+    details = {"op": row.op, "channel": row.channel, "error": error, "attempts": row.attempts}
+    await record_audit(session, ctx, action="delivery.failed", subject=f"outbox:{row.id}", details=details)
+    if row.op == OutboxOp.WEBHOOK:
         await _tell_operators_of_event(session, ctx, row, error)
         return
     key = row.save_as or ""
-    if row.op != POST or error not in CHANNEL_REFUSALS:
+    if row.op != OutboxOp.POST or error not in CHANNEL_REFUSALS:
         return
     if key.startswith("alert:"):
         await reroute_refused_alert(session, ctx, key=key, channel=row.channel, error=error)

@@ -14,7 +14,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from trustbot.app import build_bolt_app, build_runtime, build_web_app
-from trustbot.cli.errors import CliError
 from trustbot.clock import Clock
 from trustbot.config import Settings
 from trustbot.runtime import Runtime
@@ -28,6 +27,10 @@ if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(Exception):
+    """The HTTP listener cannot take `HOST`/`PORT` (an operator's setting, reported in one line)."""
 
 
 class TrustbotServer:
@@ -73,7 +76,7 @@ class TrustbotServer:
             await site.start()
         except OSError as exc:  # a HOST that names no local address, a PORT in use or not ours to take
             where = f"HOST {self.settings.host} PORT {self.settings.port}"
-            raise CliError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+            raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
         self.port = self._runner.addresses[0][1]
         self.rt.delivery.start()
         if self.settings.socket_mode:

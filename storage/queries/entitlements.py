@@ -17,8 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.chunks import chunks
-from trustbot.storage.queries.outbox import WEBHOOK
-from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain, OutboxMessage
+from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain, OutboxMessage, OutboxOp
 
 # The most ended grants (revoked, expired, denied…) one address is answered with, besides every live
 # one: more would only be the same people's history.
@@ -158,7 +157,7 @@ async def set_org_domains(session: AsyncSession, *, org_id: int, domains: Iterab
 
 async def webhook_rows(session: AsyncSession) -> list[OutboxMessage]:
     """Every grant change event row, in outbox order (drills compare them with what the gateway got)."""
-    query = select(OutboxMessage).where(col(OutboxMessage.op) == WEBHOOK).order_by(col(OutboxMessage.id))
+    query = select(OutboxMessage).where(col(OutboxMessage.op) == OutboxOp.WEBHOOK).order_by(col(OutboxMessage.id))
     return list((await session.scalars(query)).all())
 
 

@@ -18,12 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.dialect import dialect_of, upsert
-from trustbot.storage.tables import OutboxMessage, OutboxStatus, SlackMessage
-
-POST, REPLY, UPDATE, DM = "post", "reply", "update", "dm"
-# A grant change event for the gateway (DESIGN §4.9); its lane is `wh:<org id>`, not a Slack channel.
-WEBHOOK = "webhook"
-RATE_LIMIT_ERRORS = ("ratelimited", "rate_limited", "message_limit_exceeded")
+from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus, SlackMessage
 
 
 def _unleased(now: datetime) -> ColumnElement[bool]:
@@ -63,7 +58,7 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
         .where(
             col(waiting.channel) == col(OutboxMessage.channel),
             col(waiting.status) == OutboxStatus.PENDING,
-            col(waiting.op) != UPDATE,
+            col(waiting.op) != OutboxOp.UPDATE,
             col(waiting.available_at) > now,
             col(waiting.id) < col(OutboxMessage.id),
         )
@@ -113,7 +108,7 @@ async def newest_pending_updates(session: AsyncSession, *, keys: Sequence[str]) 
     rows = await session.execute(
         select(col(OutboxMessage.message_key), func.max(OutboxMessage.id))
         .where(
-            col(OutboxMessage.op) == UPDATE,
+            col(OutboxMessage.op) == OutboxOp.UPDATE,
             col(OutboxMessage.status) == OutboxStatus.PENDING,
             col(OutboxMessage.message_key).in_(list(keys)),
         )
@@ -258,8 +253,8 @@ async def pending_renders(session: AsyncSession, *, keys: Sequence[str], now: da
         select(col(OutboxMessage.id), key)
         .where(
             or_(
-                and_(col(OutboxMessage.op) == POST, col(OutboxMessage.save_as).in_(wanted)),
-                and_(col(OutboxMessage.op) == UPDATE, col(OutboxMessage.message_key).in_(wanted)),
+                and_(col(OutboxMessage.op) == OutboxOp.POST, col(OutboxMessage.save_as).in_(wanted)),
+                and_(col(OutboxMessage.op) == OutboxOp.UPDATE, col(OutboxMessage.message_key).in_(wanted)),
             ),
             col(OutboxMessage.status) == OutboxStatus.PENDING,
             _unleased(now),
@@ -295,12 +290,14 @@ async def expedite(session: AsyncSession, *, row_ids: Sequence[int], at: datetim
         )
 
 
-async def channel_backlog(session: AsyncSession, *, channels: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """For each channel: (pending rows, most attempts of a pending row Slack rate-limited)."""
+async def channel_backlog(
+    session: AsyncSession, *, channels: Iterable[str], rate_limit_errors: Iterable[str]
+) -> dict[str, tuple[int, int]]:
+    """For each channel: (pending rows, most attempts of a pending row Slack rate-limited, by those error codes)."""
     chans = sorted(set(channels))
     if not chans:
         return {}
-    limited = case((col(OutboxMessage.last_error).in_(RATE_LIMIT_ERRORS), col(OutboxMessage.attempts)), else_=0)
+    limited = case((col(OutboxMessage.last_error).in_(sorted(rate_limit_errors)), col(OutboxMessage.attempts)), else_=0)
     rows = await session.execute(
         select(col(OutboxMessage.channel), func.count(), func.max(limited))
         .where(col(OutboxMessage.channel).in_(chans), col(OutboxMessage.status) == OutboxStatus.PENDING)
@@ -316,7 +313,7 @@ async def latest_post_key(session: AsyncSession, *, channel: str, prefix: str) -
         select(col(OutboxMessage.save_as))
         .where(
             col(OutboxMessage.channel) == channel,
-            col(OutboxMessage.op) == POST,
+            col(OutboxMessage.op) == OutboxOp.POST,
             col(OutboxMessage.save_as).startswith(prefix, autoescape=True),
         )
         .order_by(col(OutboxMessage.id).desc())
@@ -328,7 +325,7 @@ async def latest_post_key(session: AsyncSession, *, channel: str, prefix: str) -
 async def failed_post_keys(session: AsyncSession, *, prefix: str) -> list[str]:
     """Keys of posts delivery gave up on, among keys starting with `prefix`."""
     query = select(col(OutboxMessage.save_as)).where(
-        col(OutboxMessage.op) == POST,
+        col(OutboxMessage.op) == OutboxOp.POST,
         col(OutboxMessage.status) == OutboxStatus.FAILED,
         col(OutboxMessage.save_as).startswith(prefix, autoescape=True),
     )

@@ -14,7 +14,7 @@ from trustbot.storage.tables.access import (
 from trustbot.storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
 from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
 from trustbot.storage.tables.credits import CreditGrant, UsageRecord
-from trustbot.storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
+from trustbot.storage.tables.delivery import OutboxMessage, OutboxOp, OutboxStatus, ProcessedSlackEvent, SlackMessage
 from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier
 from trustbot.storage.tables.jobs import JobRun, SentNotice
 
@@ -39,6 +39,7 @@ __all__ = [
     "OrgDomain",
     "OrgRole",
     "OutboxMessage",
+    "OutboxOp",
     "OutboxStatus",
     "ProcessedSlackEvent",
     "RequestApproval",

@@ -21,6 +21,16 @@ class OutboxStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+class OutboxOp(StrEnum):
+    """What one outbox row does: the Slack write it makes, or the gateway event it sends."""
+
+    POST = "post"  # a new message; its coordinates are saved under `save_as`
+    REPLY = "reply"  # a thread reply under the message saved as `message_key`
+    UPDATE = "update"  # an edit of the message saved as `message_key`
+    DM = "dm"  # a direct message; `channel` is the user id
+    WEBHOOK = "webhook"  # a grant change event for the gateway; its lane is `wh:<org id>`, not a channel
+
+
 class OutboxMessage(SQLModel, table=True):
     """One Slack write, committed with the state change that caused it.
 

@@ -7,7 +7,7 @@
 - lost: rows with none, or whose message does not show its newest sent edit (or lost an edit
   delivery gave up on);
 - out of order: within each thread, replies whose ts order differs from their outbox id order,
-  and within each lane (channel, or DM user) top-level posts likewise.
+  and within each lane (channel, or OutboxOp.DM user) top-level posts likewise.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from tests.support import queries as inspection
 from trustbot.delivery.slack_writes import EVENT_TYPE
 from trustbot.standin.transcript import Message
 from trustbot.storage.database import Database
-from trustbot.storage.queries.outbox import DM, POST, REPLY, UPDATE
-from trustbot.storage.tables import OutboxMessage, OutboxStatus
+from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
 
-SENT_OPS = (POST, REPLY, DM)
+SENT_OPS = (OutboxOp.POST, OutboxOp.REPLY, OutboxOp.DM)
 
 
 @dataclass
@@ -110,7 +109,7 @@ def _stale_messages(rows: list[OutboxMessage], by_row: dict[int, list[Message]])
     newest: dict[str, OutboxMessage] = {}
     gave_up: set[str] = set()
     for row in rows:
-        if row.op == UPDATE and row.message_key:
+        if row.op == OutboxOp.UPDATE and row.message_key:
             if row.status == OutboxStatus.SENT:
                 newest[row.message_key] = row
             elif row.status == OutboxStatus.FAILED:
@@ -138,7 +137,7 @@ def _out_of_order(rows: list[OutboxMessage], by_row: dict[int, list[Message]]) -
         if not found:
             continue
         message = found[0]
-        if row.op == REPLY:
+        if row.op == OutboxOp.REPLY:
             group: tuple[str, ...] = ("thread", message.channel, message.thread_ts or "")
         else:
             group = ("lane", row.channel)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from typing import Any
 from tests.support.drill_count import Tally, tally
 from tests.support.drill_runtime import is_postgres, settle, start_inprocess
 from tests.support.drill_workload import FULL, QUICK, Size, Workload
-from trustbot.delivery import slack_writes
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import PEOPLE
 
@@ -122,24 +121,12 @@ def chaos_drill(
     return run
 
 
-@contextlib.contextmanager
-def lane_hold(seconds: float | None) -> Iterator[None]:
-    """Hold a lane `seconds` (instead of Slack's 60) on `message_limit_exceeded`, for short drills."""
-    before = slack_writes.SLOW_ERRORS["message_limit_exceeded"]
-    if seconds is not None:
-        slack_writes.SLOW_ERRORS["message_limit_exceeded"] = seconds
-    try:
-        yield
-    finally:
-        slack_writes.SLOW_ERRORS["message_limit_exceeded"] = before
-
-
 async def message_limit_drill(database_url: str, workdir: Path, quick: bool, seed: int) -> Tally:
     """`ok:false message_limit_exceeded` (HTTP 200) on a share of writes; each holds its lane 60 s
     (2 s in the short version, which would otherwise wait minutes)."""
-    run = chaos_drill({"message_limit": 0.04 if quick else 0.01}, timeout=(60, 600))
-    with lane_hold(2.0 if quick else None):
-        return await run(database_url, workdir, quick, seed)
+    hold = {"TRUSTBOT_MESSAGE_LIMIT_HOLD_SECONDS": 2.0} if quick else {}
+    run = chaos_drill({"message_limit": 0.04 if quick else 0.01}, timeout=(60, 600), **hold)
+    return await run(database_url, workdir, quick, seed)
 
 
 async def outage_drill(database_url: str, workdir: Path, quick: bool, seed: int) -> Tally:

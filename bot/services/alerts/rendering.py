@@ -28,6 +28,7 @@ from trustbot.services import outbox
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import list_operators
+from trustbot.slack.errors import RATE_LIMIT_ERRORS
 from trustbot.storage.queries import alerts as q
 from trustbot.storage.queries import outbox as outbox_q
 from trustbot.storage.queries.directory import get_directory_state, orgs_by_ids, orgs_with_roles
@@ -166,7 +167,7 @@ def _queue(
 
 async def _breaker_states(session: AsyncSession, channels: set[str]) -> dict[str, tuple[int, bool]]:
     """For each channel: (alerts held back, whether the breaker is open)."""
-    backlog = await outbox_q.channel_backlog(session, channels=channels)
+    backlog = await outbox_q.channel_backlog(session, channels=channels, rate_limit_errors=RATE_LIMIT_ERRORS)
     held = await q.held_back_counts(session, channels=channels)
     states = {}
     for channel in channels:

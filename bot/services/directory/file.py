@@ -329,7 +329,7 @@ def parse_directory(text: str) -> DirectoryFile:
     """Parse and validate a directory file; every problem is reported in one `DirectoryError`."""
     try:
         _refuse_anchors(text)
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
