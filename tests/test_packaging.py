@@ -10,6 +10,7 @@ the package index into an empty environment.)
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig

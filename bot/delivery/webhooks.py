@@ -1,4 +1,4 @@
-"""Sending one grant change event to the gateway (DESIGN §4.9), signed by the Standard Webhooks scheme.
+"""Sending one grant change event to the gateway, signed by the Standard Webhooks scheme.
 
 The `standardwebhooks` package signs (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`), so
 the gateway can verify with any Standard Webhooks library. The event's id and body are fixed when
