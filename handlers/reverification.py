@@ -78,5 +78,5 @@ async def verify_command(call: SlashCall) -> None:
         return await _open(call.rt, call.client, trigger, grant_id, call.person)
     choices = await call.run(attest.verify_choices)
     if len(choices) == 1:
-        return await _open(call.rt, call.client, trigger, choices[0].info.grant.id or 0, call.person)
+        return await _open(call.rt, call.client, trigger, choices[0].info.grant.pk, call.person)
     await call.reply(build_verify_choices([c.info for c in choices], call.rt.settings.tz))

@@ -71,7 +71,7 @@ async def last_runs(db: Database) -> dict[str, JobRun]:
 
 async def _finish(db: Database, run: JobRun, owner: str, status: str, outcome: str) -> None:
     async with db.transaction() as session:
-        await q.finish_run(session, run_id=run.id or 0, owner=owner, status=status, outcome=outcome, at=_wall())
+        await q.finish_run(session, run_id=run.pk, owner=owner, status=status, outcome=outcome, at=_wall())
 
 
 async def run_job(

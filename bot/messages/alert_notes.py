@@ -104,7 +104,7 @@ def build_suspend_modal(card: AlertCard) -> View:
     return View(
         type="modal",
         callback_id=ViewId.ALERT_SUSPEND_CONFIRM,
-        private_metadata=AlertRef(alert_id=card.alert.id or 0).model_dump_json(),
+        private_metadata=AlertRef(alert_id=card.alert.pk).model_dump_json(),
         title=PlainTextObject(text="Suspend access"),
         submit=PlainTextObject(text="Suspend"),
         close=PlainTextObject(text="Cancel"),

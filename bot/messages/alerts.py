@@ -267,7 +267,7 @@ def snooze_select(alert_id: int) -> StaticSelectElement:
 
 def alert_buttons(card: AlertCard) -> ActionsBlock | None:
     """The actions offered in the alert's state (see `offered_actions`); None once it is closed."""
-    alert_id = card.alert.id or 0
+    alert_id = card.alert.pk
     value = AlertRef(alert_id=alert_id).model_dump_json()
     elements: list[ButtonElement | StaticSelectElement] = []
     for action in offered_actions(card):

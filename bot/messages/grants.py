@@ -109,7 +109,7 @@ def revoke_button(grant_id: int) -> ButtonElement:
 
 def _grant_block(row: GrantRow, tz: tzinfo | str | None) -> SectionBlock:
     accessory = (
-        revoke_button(row.grant.id or 0)
+        revoke_button(row.grant.pk)
         if row.can_revoke and row.grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
         else None
     )

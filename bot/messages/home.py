@@ -175,7 +175,7 @@ def _grant_block(row: GrantRow, now: datetime, tz: tzinfo | str | None) -> Secti
     show_button = (grant.status == GrantStatus.ACTIVE and due) or missed
     return SectionBlock(
         text=MarkdownTextObject(text=truncate(text, 3000)),
-        accessory=reverify_button(grant.id or 0) if show_button else None,
+        accessory=reverify_button(grant.pk) if show_button else None,
     )
 
 

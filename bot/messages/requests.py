@@ -200,7 +200,7 @@ def build_request_actions(card: RequestCard, tz: tzinfo | str | None = None) -> 
     if card.approvers:
         note += f" Approved so far by {mentions(list(card.approvers))}."
     text = f"{who}, please decide on access request #{req.id}.{note}"
-    return Rendered(text=truncate(text, 3000), blocks=[_section(text), decision_buttons(req.id or 0)])
+    return Rendered(text=truncate(text, 3000), blocks=[_section(text), decision_buttons(req.pk)])
 
 
 def build_thread_note(text: str) -> Rendered:
@@ -292,7 +292,7 @@ def build_info_question_dm(card: RequestCard) -> Rendered:
     button = ButtonElement(
         text=PlainTextObject(text=REPLY),
         action_id=Action.REQUEST_REPLY,
-        value=RequestRef(request_id=req.id or 0).model_dump_json(),
+        value=RequestRef(request_id=req.pk).model_dump_json(),
         style="primary",
     )
     return Rendered(text=truncate(text, 3000), blocks=[_section(text), ActionsBlock(elements=[button])])

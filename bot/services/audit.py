@@ -268,12 +268,12 @@ async def iter_audit_events(
             return
         for event in rows:
             yield event
-            last_id = event.id or last_id
+            last_id = event.pk
 
 
 def audit_event_json(event: AuditEvent) -> str:
     """One JSON line for `trustbot audit export`."""
-    return json.dumps(_export_fields(event.id or 0, event.at, event), sort_keys=True)
+    return json.dumps(_export_fields(event.pk, event.at, event), sort_keys=True)
 
 
 def _export_fields(event_id: int, at: datetime, event: AuditEvent | _Event) -> dict[str, Any]:

@@ -69,7 +69,8 @@ async def _tell_operators_of_request(
 
 async def _tell_operators_of_event(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:
     """A grant change event the gateway never took: audited, and operators told to have it resync."""
-    grant_id, event_type = int(row.payload.get("grant") or 0), str(row.payload.get("type") or "")
+    # Every webhook row names its grant: `grant_changed` is the only writer of them.
+    grant_id, event_type = int(row.payload["grant"]), str(row.payload.get("type") or "")
     grant = await get_grant(session, grant_id=grant_id)
     orgs = await orgs_by_ids(session, org_ids=[grant.org_id] if grant else [])
     org_name = orgs[grant.org_id].name if grant and grant.org_id in orgs else "an org no longer in the directory"

@@ -232,10 +232,10 @@ async def reset_failed_posts(session: AsyncSession, *, fallback_channel: str | N
     query = select(Alert).where(col(Alert.message_key).in_(failed), col(Alert.status).in_(ACTIVE_ALERTS))
     abandoned: list[int] = []
     for alert in (await session.scalars(query)).all():
-        reposts = select(func.count()).select_from(OutboxMessage).where(_failed_posts(f"alert:{alert.id}:%"))
+        reposts = select(func.count()).select_from(OutboxMessage).where(_failed_posts(f"alert:{alert.pk}:%"))
         alert.message_key = None
         if int(await session.scalar(reposts) or 0) >= MAX_REPOSTS:
-            abandoned.append(alert.id or 0)
+            abandoned.append(alert.pk)
             continue
         alert.render_pending = True
         if fallback_channel:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 
@@ -34,7 +35,7 @@ class AlertStatus(StrEnum):
 ACTIVE_ALERTS: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
 
 
-class Alert(SQLModel, table=True):
+class Alert(Keyed, SQLModel, table=True):
     """One open-or-closed group of occurrences sharing a fingerprint."""
 
     __table_args__ = (Index("ix_alert_fingerprint_status", "fingerprint", "status"),)

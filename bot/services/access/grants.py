@@ -100,6 +100,6 @@ async def list_org_grants(session: AsyncSession, ctx: ServiceContext, *, org_slu
     ctx.actor.require_known()
     scope = await viewable_orgs(session, ctx.actor, roles=VIEWERS, org_slug=org_slug, what="grants")
     grants = await list_grants(session, org_ids=scope.org_ids)
-    grants.sort(key=lambda g: (g.status not in LIVE_GRANTS, -(g.id or 0)))
+    grants.sort(key=lambda g: (g.status not in LIVE_GRANTS, -g.pk))
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in grants})
     return GrantListing(title=scope.title, rows=tuple(await grant_rows(session, ctx.actor, grants, orgs)))

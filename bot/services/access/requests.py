@@ -110,7 +110,7 @@ async def _org_to_request_for(session: AsyncSession, ctx: ServiceContext, slug: 
     if not slug:
         raise InvalidInput("Choose an organisation.", errors={Block.ORG: "Choose an organisation."})
     org = await get_org(session, slug=slug)
-    if org is None or org.id is None or not (ctx.actor.is_operator or ctx.actor.is_admin_of(org.id)):
+    if org is None or not (ctx.actor.is_operator or ctx.actor.is_admin_of(org.pk)):
         raise NotOrgAdmin("Only an org's enterprise admins can request trusted access for it.")
     return org
 
@@ -142,7 +142,7 @@ async def submit_request(
     channel = await reps_channel(session)
     now = ctx.now()
     request = AccessRequest(
-        org_id=org.id or 0,
+        org_id=org.pk,
         requester=ctx.user_id,
         members=members,
         member_emails=emails,
@@ -160,7 +160,7 @@ async def submit_request(
         earlier = await request_by_submission(session, key=sub.submission_key or "")
         assert earlier is not None  # the key was taken by a request that exists
         return SubmittedRequest(request=earlier, card=await build_card(session, earlier))
-    request_id = request.id or 0
+    request_id = request.pk
     request.message_key = parent_key(request_id)
     await session.flush()
     details = {"org": org.slug, "tier": tier.id, "members": members, "blanket": sub.blanket,

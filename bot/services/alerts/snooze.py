@@ -24,7 +24,7 @@ async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
     ended = 0
     for alert in await q.ended_snoozes(session, now=ctx.now()):
         until = alert.snoozed_until
-        if until is None or not await q.clear_snooze(session, alert_id=alert.id or 0, until=until):
+        if until is None or not await q.clear_snooze(session, alert_id=alert.pk, until=until):
             continue
         ended += 1
         alert.snoozed_until = None
@@ -35,5 +35,5 @@ async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
             note = notes.snooze_ended_note(alert)
             outbox.reply_in_thread(session, channel=alert.channel, parent_key=alert.message_key, message=note)
         details = {"org": alert.org_slug, "until": until.isoformat()}
-        await record_audit(session, ctx, action="alert.snooze_ended", subject=f"alert:{alert.id}", details=details)
+        await record_audit(session, ctx, action="alert.snooze_ended", subject=f"alert:{alert.pk}", details=details)
     return ended

@@ -102,7 +102,7 @@ async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequen
     stored = await usage_records_by_ids(session, ids=[i.id for i in items])
     fresh: dict[str, UsageIn] = {}
     for index, item in enumerate(items):
-        org_id = orgs[item.org.lower()].id or 0
+        org_id = orgs[item.org.lower()].pk
         earlier = stored.get(item.id)
         if (earlier is not None and not _same(earlier, item, org_id)) or fresh.get(item.id, item) != item:
             raise UsageConflict(index, item.id)

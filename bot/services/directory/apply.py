@@ -165,7 +165,7 @@ async def _apply_org(
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
             setattr(org, name, list(new) if isinstance(new, list) else new)
     if "domains" in changes:  # the index `/v1/entitlements` finds an address's org by
-        await set_org_domains(session, org_id=org.id or 0, domains=org.domains)
+        await set_org_domains(session, org_id=org.pk, domains=org.domains)
     desired = {
         Role.REP: [spec.rep],
         Role.BACKUP_REP: spec.backup_reps,
@@ -176,16 +176,16 @@ async def _apply_org(
         for role, people in desired.items():
             if roles.get(role, []) != people:
                 changes[_ROLE_FIELDS[role]] = {"from": roles.get(role, []), "to": list(people)}
-        await clear_roles(session, org_id=org.id or 0)
+        await clear_roles(session, org_id=org.pk)
         for role, people in desired.items():
             for position, user_id in enumerate(people):
-                session.add(OrgRole(org_id=org.id or 0, user_id=user_id, role=role.value, position=position))
-    current = {c.id: c for c in await credit_grants_of(session, org_ids=[org.id or 0])}
+                session.add(OrgRole(org_id=org.pk, user_id=user_id, role=role.value, position=position))
+    current = {c.id: c for c in await credit_grants_of(session, org_ids=[org.pk])}
     for credit in spec.credits:
         row = current.get(credit.id)
         values = {"amount_usd": credit.amount_usd, "starts": credit.starts, "expires": credit.expires}
         if row is None:
-            session.add(CreditGrant(id=credit.id, org_id=org.id, **values))  # type: ignore[arg-type]
+            session.add(CreditGrant(id=credit.id, org_id=org.pk, **credit.model_dump(exclude={"id"})))
             changes.setdefault("credits", {}).setdefault("added", []).append(credit.id)
         elif any(getattr(row, k) != v for k, v in values.items()):
             for key, value in values.items():
@@ -202,7 +202,7 @@ async def _apply_orgs(
 ) -> None:
     """Create or update each org of the file, auditing each change, and report what happened to it."""
     now = ctx.now()
-    roles = await orgs_with_roles(session, org_ids=[o.id for o in existing.values() if o.id is not None])
+    roles = await orgs_with_roles(session, org_ids=[o.pk for o in existing.values()])
     for spec in directory.orgs:
         org = existing.get(spec.slug)
         if org is None:
@@ -216,7 +216,7 @@ async def _apply_orgs(
             await record_audit(session, ctx, action="org.created", subject=f"org:{spec.slug}", details=details)
             continue
         old_verified = org.verified_until
-        changes = await _apply_org(session, spec, org, roles.get(org.id or 0, {}), now)
+        changes = await _apply_org(session, spec, org, roles.get(org.pk, {}), now)
         if not changes:
             report.unchanged.append(spec.slug)
             continue
@@ -225,8 +225,8 @@ async def _apply_orgs(
             report.verification_extended.append(spec.slug)
         await record_audit(session, ctx, action="org.updated", subject=f"org:{spec.slug}", details=changes)
         if "domains" in changes:  # what the org's grants cover changed: the gateway must hear of it
-            live = await live_grants_for_orgs(session, org_ids=[org.id or 0])
-            await grant_changed(session, ctx, [g.id or 0 for g in live], GrantEvent.MEMBERS_CHANGED)
+            live = await live_grants_for_orgs(session, org_ids=[org.pk])
+            await grant_changed(session, ctx, [g.pk for g in live], GrantEvent.MEMBERS_CHANGED)
     file_slugs = {o.slug for o in directory.orgs}
     report.missing_from_file = sorted(s for s in existing if s not in file_slugs)
 
@@ -264,7 +264,7 @@ async def apply_directory(session: AsyncSession, ctx: ServiceContext, directory:
                    "tiers": report.tiers_changed, "settings": report.settings_changed}  # fmt: skip
         await record_audit(session, ctx, action="directory.applied", subject="directory", details=details)
     if report.verification_extended:
-        extended = [org_id for slug in report.verification_extended if (org_id := existing[slug].id) is not None]
+        extended = [existing[slug].pk for slug in report.verification_extended]
         report.grants_restored = await restore_org_verification(session, ctx, org_ids=extended)
     return report
 
@@ -295,10 +295,10 @@ def format_apply_report(report: ApplyReport) -> str:
 async def list_orgs_summary(session: AsyncSession) -> list[dict[str, Any]]:
     """One row per org for `trustbot orgs list`."""
     orgs = await list_orgs(session)
-    roles = await orgs_with_roles(session, org_ids=[o.id for o in orgs if o.id is not None])
+    roles = await orgs_with_roles(session, org_ids=[o.pk for o in orgs])
     rows = []
     for org in orgs:
-        people = roles.get(org.id or 0, {})
+        people = roles.get(org.pk, {})
         rows.append(
             {
                 "slug": org.slug,

@@ -126,8 +126,8 @@ async def viewable_orgs(
     """
     if org_slug:
         org = await get_org(session, slug=org_slug.strip().lower())
-        if org is not None and org.id is not None and (actor.is_operator or actor.has_role(org.id, *roles)):
-            return OrgScope(org_ids=[org.id], title=org.name, org=org)
+        if org is not None and (actor.is_operator or actor.has_role(org.pk, *roles)):
+            return OrgScope(org_ids=[org.pk], title=org.name, org=org)
         if actor.is_operator:
             raise NotFound(f"There is no org `{escape_mrkdwn(org_slug[:64])}` in the directory.")
         raise NotAuthorized(f"You can't see {what} of `{escape_mrkdwn(org_slug[:64])}`. {_WHO_SEES}")

@@ -48,20 +48,20 @@ async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: st
     address, domain = parse_address(email)
     now = ctx.now()
     orgs = await q.orgs_for_domain(session, domain=domain)
-    grants = await q.grants_for_address(session, email=address, org_ids=[o.id or 0 for o in orgs])
-    by_id = {o.id or 0: o for o in orgs}
+    grants = await q.grants_for_address(session, email=address, org_ids=[o.pk for o in orgs])
+    by_id = {o.pk: o for o in orgs}
     by_id.update(await orgs_by_ids(session, org_ids={g.org_id for g in grants} - set(by_id)))
-    emails = await q.member_emails(session, grant_ids=[g.id or 0 for g in grants])
+    emails = await q.member_emails(session, grant_ids=[g.pk for g in grants])
     entitling = [g for g in grants if entitles(g, now)]
     rank = {t.id: t.rank for t in await list_tiers(session)}
-    best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.id or 0), default=None)
+    best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.pk), default=None)
     org = orgs[0] if orgs else (by_id.get(grants[0].org_id) if grants else None)
     return {
         "email": address,
         "org": org.slug if org else None,
         "entitled": best is not None,
         "tier": best.tier_id if best else None,
-        "grants": [grant_object(g, by_id.get(g.org_id), emails.get(g.id or 0, {})) for g in grants],
+        "grants": [grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {})) for g in grants],
         "reason": None if best else reason_for(grants, org, now),
         "checked_at": rfc3339(now),
     }
@@ -134,8 +134,8 @@ async def list_changes(session: AsyncSession, ctx: ServiceContext, *, query: Gra
     )  # fmt: skip
     page, more = grants[:limit], len(grants) > limit
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in page})
-    emails = await q.member_emails(session, grant_ids=[g.id or 0 for g in page])
+    emails = await q.member_emails(session, grant_ids=[g.pk for g in page])
     return {
-        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.id or 0, {})) for g in page],
+        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.pk, {})) for g in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }
