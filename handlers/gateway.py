@@ -58,7 +58,7 @@ def register_gateway_routes(app: web.Application, rt: Runtime) -> None:
 
     async def grants(request: web.Request) -> web.Response:
         query = GrantQuery(**{k: request.query.get(k) for k in ("org", "status", "updated_since", "cursor", "limit")})
-        return await answer(request, lambda s, ctx: list_changes(s, ctx, query=query))
+        return await answer(request, lambda s, _: list_changes(s, query=query))
 
     app.router.add_get("/v1/entitlements", entitlements)
     app.router.add_get("/v1/grants", grants)

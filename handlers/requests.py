@@ -214,4 +214,4 @@ async def revoke_command(call: SlashCall) -> None:
     if grant_id is None or not reason.strip():
         raise InvalidInput(REVOKE_USAGE)
     revoked = await call.run(lambda s, ctx: grants.revoke_grant(s, ctx, grant_id=grant_id, reason=reason))
-    await call.reply(build_revoke_ack(revoked.row, call.rt.settings.tz))
+    await call.reply(build_revoke_ack(revoked.row))

@@ -38,7 +38,7 @@ def build_alert_note(text: str) -> Rendered:
     return Rendered(text=truncate(text, 3000), blocks=[SectionBlock(text=mrkdwn(truncate(text, 3000)))])
 
 
-def action_note(alert: Alert, user_id: str, verb: str, reason: str | None = None) -> Rendered:
+def action_note(user_id: str, verb: str, reason: str | None = None) -> Rendered:
     """Thread record of who did what: `@sam acknowledged this alert.`"""
     text = f"{mention(user_id)} {verb}."
     if reason:

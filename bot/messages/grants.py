@@ -205,7 +205,7 @@ def build_revoked_note(row: GrantRow, tz: tzinfo | str | None = None) -> Rendere
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 
-def build_revoke_ack(row: GrantRow, tz: tzinfo | str | None = None) -> Rendered:
+def build_revoke_ack(row: GrantRow) -> Rendered:
     """Ephemeral answer to the person who revoked."""
     text = f"Grant #{row.grant.id} for {safe(row.org.name, 200)} is revoked. Admins and the requester are told."
     return Rendered(text=text, blocks=[_section(text)])

@@ -138,7 +138,7 @@ def money(amount: Decimal) -> str:
     return f"${amount:,.2f}"
 
 
-def credit_text(line: CreditLine, tz: tzinfo | str | None = None) -> str:
+def credit_text(line: CreditLine) -> str:
     """`*acme-2026* · Acme · $250,000.00 · used $1,200.00 (0%) · $248,800.00 left · expires 2027-01-01`."""
     credit = line.credit
     amount = Decimal(credit.amount_usd)
@@ -250,7 +250,7 @@ def _admin_section(data: HomeData, tz: tzinfo | str | None) -> list[Block]:
         blocks.append(_md("*Grants*\nNo active or suspended grants."))
     if data.credits:
         blocks.append(_md(f"*Credits ({data.credits_total})*"))
-        blocks += [_md(credit_text(line, tz)) for line in data.credits]
+        blocks += [_md(credit_text(line)) for line in data.credits]
         blocks += _more(data.credits_total, len(data.credits), "credit grants")
     else:
         blocks.append(_md("*Credits*\nNo credit grants."))

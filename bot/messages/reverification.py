@@ -174,9 +174,7 @@ def build_verify_choices(infos: list[GrantInfo], tz: Tz = None) -> Rendered:
     for info in infos[:MAX_CHOICES]:
         line = f"{grant_label(info)} · {info.grant.status} · due {format_date(info.grant.reverify_due_at, tz)}"
         blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=truncate(line, 3000)), accessory=reverify_button(info.grant.pk)
-            )
+            SectionBlock(text=MarkdownTextObject(text=truncate(line, 3000)), accessory=reverify_button(info.grant.pk))
         )
     if len(infos) > MAX_CHOICES:
         blocks.append(

@@ -18,9 +18,12 @@ async def send_alerts(story: Story, *alerts: dict[str, object]) -> None:
 
     body = json.dumps({"alerts": list(alerts)} if len(alerts) > 1 else alerts[0]).encode()
     secret = story.rt.settings.ingest_secret.get_secret_value()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{story.server.url}/alerts", data=body, headers=ingest_headers(secret, body)) as response:
-            answer = await response.text()
+    headers = ingest_headers(secret, body)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{story.server.url}/alerts", data=body, headers=headers) as response,
+    ):
+        answer = await response.text()
     if not story.quiet:
         story.out.write(f"   [monitoring → POST /alerts: {response.status} {answer.strip()}]\n")
     await story.settle()

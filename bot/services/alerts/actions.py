@@ -135,7 +135,7 @@ async def act_on_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
         if alert.status == step.to and (action != AlertAction.ACKNOWLEDGE or alert.owner == user_id):
             raise AlreadyDone(f"Alert #{alert_id} is already {step.to.replace('_', ' ')}; nothing changed.")
         raise closed_error(alert)
-    card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, step.verb))
+    card = await after_change(session, ctx, alert_id, notes.action_note(user_id, step.verb))
     if action == AlertAction.ESCALATE:
         await tell_escalation(session, ctx, card, manual=True)
     details = {"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to}
@@ -236,7 +236,7 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
         raise _nothing_to_suspend(alert)
     await grant_changed(session, ctx, grant_ids, GrantEvent.SUSPENDED)
     verb = f"suspended the org's access ({plural(len(grant_ids), 'active grant')})"
-    card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
+    card = await after_change(session, ctx, alert_id, notes.action_note(user_id, verb, reason))
     people = await org_people(session, org_id=org_id)
     outbox.dm_all(session, [people.rep, *people.admins], notes.suspension_dm(card, user_id, reason, len(grant_ids)))
     await _rerender_org_alerts(session, ctx, org_id=org_id, except_id=alert_id)

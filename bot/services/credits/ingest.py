@@ -20,7 +20,7 @@ from trustbot.storage.tables import CreditGrant, Org, UsageRecord
 def _amount(value: object) -> Decimal:
     # A JSON number only (no strings, no booleans), read exactly via its decimal text.
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValueError("must be a number of US dollars")  # noqa: TRY004 (pydantic reports ValueError)
+        raise ValueError("must be a number of US dollars")  # a ValueError: pydantic reports it as the field's error
     try:
         amount = Decimal(str(value))
     except InvalidOperation:

@@ -74,7 +74,7 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
         people = [*snap.admins(org_id), snap.rep(org_id)]
         threshold = pct.most_urgent(won)
         if threshold is not None:
-            outbox.dm_all(session, people, msg.build_threshold_notice(status, threshold, ctx.tz))
+            outbox.dm_all(session, people, msg.build_threshold_notice(status, threshold))
             details = {
                 "org": status.org.slug,
                 "threshold": threshold,
@@ -85,7 +85,7 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
             counts["threshold notices"] += 1
         warn = expiry.most_urgent(won)
         if warn is not None:
-            outbox.dm_all(session, people, msg.build_expiry_notice(status, days_left, ctx.tz))
+            outbox.dm_all(session, people, msg.build_expiry_notice(status, days_left))
             details = {
                 "org": status.org.slug,
                 "days": warn,

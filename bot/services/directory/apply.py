@@ -92,39 +92,49 @@ async def ensure_default_tiers(session: AsyncSession) -> bool:
 
 async def _database_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
     """What the file cannot do to this database: steal credits, drop tiers still in use."""
-    problems: list[str] = []
-    slug_of = {org.id: slug for slug, org in existing.items()}
+    return [*await _credit_problems(session, directory, existing), *await _tier_problems(session, directory, existing)]
+
+
+async def _credit_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
+    """Credit ids the file gives an org other than the one that owns them."""
     wanted = {c.id: (org.slug, i) for org in directory.orgs for i, c in enumerate(org.credits)}
-    if wanted:
-        for credit_id, org_id in (await credit_owners(session, credit_ids=list(wanted))).items():
-            slug, i = wanted[credit_id]
-            if slug_of.get(org_id) != slug:
-                problems.append(
-                    f"org {slug!r}: field 'credits[{i}].id': credit id {credit_id!r} already belongs to org "
-                    f"{slug_of.get(org_id, org_id)!r}"
-                )
+    if not wanted:
+        return []
+    slug_of = {org.pk: slug for slug, org in existing.items()}
+    problems: list[str] = []
+    for credit_id, org_id in (await credit_owners(session, credit_ids=list(wanted))).items():
+        slug, i = wanted[credit_id]
+        if slug_of.get(org_id) != slug:
+            problems.append(
+                f"org {slug!r}: field 'credits[{i}].id': credit id {credit_id!r} already belongs to org "
+                f"{slug_of.get(org_id, org_id)!r}"
+            )
+    return problems
+
+
+async def _tier_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
+    """Tiers the file drops that grants, requests or unlisted orgs still use; `max_tier`s naming no tier."""
     db_tiers = {t.id for t in await list_tiers(session)}
-    if directory.tiers is not None:
-        file_slugs = {o.slug for o in directory.orgs}
-        for tier_id in sorted(db_tiers - {t.id for t in directory.tiers}):
-            grants, requests = await tier_usage(session, tier_id=tier_id)
-            if grants or requests:
-                problems.append(
-                    f"tier {tier_id!r}: cannot be removed: {grants} active or suspended grants and {requests} open "
-                    "requests use it"
-                )
-            for slug in sorted(s for s, o in existing.items() if o.max_tier == tier_id and s not in file_slugs):
-                problems.append(
-                    f"tier {tier_id!r}: cannot be removed: it is the max_tier of org {slug!r}, which this file does "
-                    "not list"
-                )
-    elif db_tiers:  # the file keeps the tiers already defined; max_tier must name one of those
-        for org in directory.orgs:
-            if org.max_tier is not None and org.max_tier not in db_tiers:
-                problems.append(
-                    f"org {org.slug!r}: field 'max_tier': unknown tier {org.max_tier!r} (tiers: "
-                    f"{', '.join(sorted(db_tiers))})"
-                )
+    if directory.tiers is None:  # the file keeps the tiers already defined; max_tier must name one of those
+        return [
+            f"org {org.slug!r}: field 'max_tier': unknown tier {org.max_tier!r} (tiers: {', '.join(sorted(db_tiers))})"
+            for org in directory.orgs
+            if db_tiers and org.max_tier is not None and org.max_tier not in db_tiers
+        ]
+    problems: list[str] = []
+    file_slugs = {o.slug for o in directory.orgs}
+    for tier_id in sorted(db_tiers - {t.id for t in directory.tiers}):
+        grants, requests = await tier_usage(session, tier_id=tier_id)
+        if grants or requests:
+            problems.append(
+                f"tier {tier_id!r}: cannot be removed: {grants} active or suspended grants and {requests} open "
+                "requests use it"
+            )
+        for slug in sorted(s for s, o in existing.items() if o.max_tier == tier_id and s not in file_slugs):
+            problems.append(
+                f"tier {tier_id!r}: cannot be removed: it is the max_tier of org {slug!r}, which this file does not "
+                "list"
+            )
     return problems
 
 
@@ -158,42 +168,65 @@ async def _apply_org(
     session: AsyncSession, spec: OrgSpec, org: Org, roles: dict[Role, list[str]], now: datetime
 ) -> dict[str, Any]:
     """Bring one existing (or just added) org in line with its spec; return what changed."""
+    changes = _apply_fields(spec, org)
+    if "domains" in changes:  # the index `/v1/entitlements` finds an address's org by
+        await set_org_domains(session, org_id=org.pk, domains=org.domains)
+    changes.update(await _apply_roles(session, spec, org, roles))
+    credits = await _apply_credits(session, spec, org)
+    if credits:
+        changes["credits"] = credits
+    if changes:
+        org.updated_at = now
+    await session.flush()
+    return changes
+
+
+def _apply_fields(spec: OrgSpec, org: Org) -> dict[str, Any]:
+    """Copy the org's own fields from its spec; each change as `{"from": …, "to": …}`."""
     changes: dict[str, Any] = {}
     for name in ("name", "domains", "security_channel", "max_tier", "verified_until"):
         old, new = getattr(org, name), getattr(spec, name)
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
             setattr(org, name, list(new) if isinstance(new, list) else new)
-    if "domains" in changes:  # the index `/v1/entitlements` finds an address's org by
-        await set_org_domains(session, org_id=org.pk, domains=org.domains)
+    return changes
+
+
+async def _apply_roles(session: AsyncSession, spec: OrgSpec, org: Org, roles: dict[Role, list[str]]) -> dict[str, Any]:
+    """Replace the org's roles when the spec names other people; the changes by role field."""
     desired = {
         Role.REP: [spec.rep],
         Role.BACKUP_REP: spec.backup_reps,
         Role.ADMIN: spec.admins,
         Role.SECURITY_LEAD: spec.security_leads,
     }
-    if any(roles.get(role, []) != people for role, people in desired.items()):
-        for role, people in desired.items():
-            if roles.get(role, []) != people:
-                changes[_ROLE_FIELDS[role]] = {"from": roles.get(role, []), "to": list(people)}
+    changes = {
+        _ROLE_FIELDS[role]: {"from": roles.get(role, []), "to": list(people)}
+        for role, people in desired.items()
+        if roles.get(role, []) != people
+    }
+    if changes:
         await clear_roles(session, org_id=org.pk)
         for role, people in desired.items():
             for position, user_id in enumerate(people):
                 session.add(OrgRole(org_id=org.pk, user_id=user_id, role=role.value, position=position))
+    return changes
+
+
+async def _apply_credits(session: AsyncSession, spec: OrgSpec, org: Org) -> dict[str, list[str]]:
+    """Add or change the org's credit grants the spec lists (others are kept); the ids `added` and `changed`."""
+    changes: dict[str, list[str]] = {}
     current = {c.id: c for c in await credit_grants_of(session, org_ids=[org.pk])}
     for credit in spec.credits:
         row = current.get(credit.id)
-        values = {"amount_usd": credit.amount_usd, "starts": credit.starts, "expires": credit.expires}
+        values = credit.model_dump(exclude={"id"})
         if row is None:
-            session.add(CreditGrant(id=credit.id, org_id=org.pk, **credit.model_dump(exclude={"id"})))
-            changes.setdefault("credits", {}).setdefault("added", []).append(credit.id)
+            session.add(CreditGrant(id=credit.id, org_id=org.pk, **values))
+            changes.setdefault("added", []).append(credit.id)
         elif any(getattr(row, k) != v for k, v in values.items()):
             for key, value in values.items():
                 setattr(row, key, value)
-            changes.setdefault("credits", {}).setdefault("changed", []).append(credit.id)
-    if changes:
-        org.updated_at = now
-    await session.flush()
+            changes.setdefault("changed", []).append(credit.id)
     return changes
 
 

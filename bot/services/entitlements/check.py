@@ -114,7 +114,7 @@ def _since(raw: str | None) -> datetime | None:
         raise InvalidInput("updated_since must be an RFC 3339 time such as 2026-11-02T09:00:00Z") from None
 
 
-async def list_changes(session: AsyncSession, ctx: ServiceContext, *, query: GrantQuery) -> dict[str, Any]:
+async def list_changes(session: AsyncSession, *, query: GrantQuery) -> dict[str, Any]:
     """One page of grants, oldest change first, and the cursor of the next page (None: up to date)."""
     limit = _limit(query.limit)
     after = decode_cursor(query.cursor) if query.cursor else None
