@@ -77,6 +77,7 @@ def subcommand(name: str) -> Callable[[SubcommandHandler], SubcommandHandler]:
 # Longer than any /trust command needs (a reason is at most 3,000 characters). Longer text is refused
 # before it is split, so a pasted novel cannot hold the event loop.
 COMMAND_MAX = 4000
+TOO_LONG = f":no_entry: That is longer than any `/trust` command ({COMMAND_MAX} characters at most); nothing was done."
 
 
 def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
@@ -118,8 +119,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, person: Person
     ) -> None:
         if len(str(command.get("text") or "")) > COMMAND_MAX:
-            await ack(text=f":no_entry: That is longer than any `/trust` command ({COMMAND_MAX} characters at most); "
-                      "nothing was done.", response_type="ephemeral")  # fmt: skip
+            await ack(text=TOO_LONG, response_type="ephemeral")
             return
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)

@@ -153,10 +153,13 @@ def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
         started = time.monotonic()
         profiles = await look_up_people(rt.client, submission.members, deadline=LOOKUP_SECONDS)
         await submit_view(
-            rt, person, ack, Block.JUSTIFICATION,
+            rt,
+            person,
+            ack,
+            Block.JUSTIFICATION,
             lambda s, ctx: requests.submit_request(s, ctx, submission=submission, profiles=profiles),
             budget=SUBMIT_BUDGET_SECONDS - (time.monotonic() - started),
-        )  # fmt: skip
+        )
 
     @app.action(Action.GRANT_REVOKE)
     @guarded(rt)

@@ -165,7 +165,7 @@ def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
             LABEL_USE_CASE,
             max_length=form.text_max,
             placeholder="What will the team use the capability for?",
-        ),  # fmt: skip
+        ),
         InputBlock(
             block_id=Block.DURATION,
             label=PlainTextObject(text=LABEL_DURATION),
@@ -174,7 +174,7 @@ def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
                 is_decimal_allowed=False,
                 min_value="1",
                 max_value=str(max((t.max_days for t in tiers), default=365)),
-            ),  # fmt: skip
+            ),
             hint=PlainTextObject(text=truncate(caps, PLAIN_LABEL)),
         ),
         _text_input(
@@ -184,7 +184,7 @@ def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
             min_length=form.justification_min,
             max_length=form.text_max,
             placeholder=f"Why does this team need trusted access? (at least {form.justification_min} characters)",
-        ),  # fmt: skip
+        ),
     ]
 
 

@@ -76,6 +76,11 @@ async def _tell_operators_of_event(session: AsyncSession, ctx: ServiceContext, r
     org_name = orgs[grant.org_id].name if grant and grant.org_id in orgs else "an org no longer in the directory"
     operators = await list_operators(session, ctx.settings.operators)
     outbox.dm_all(session, operators, build_webhook_undelivered_notice(event_type, grant_id, org_name, error))
-    details = {"event": row.payload.get("id"), "type": event_type, "error": error, "attempts": row.attempts,
-               "told": operators}  # fmt: skip
+    details = {
+        "event": row.payload.get("id"),
+        "type": event_type,
+        "error": error,
+        "attempts": row.attempts,
+        "told": operators,
+    }
     await record_audit(session, ctx, action="webhook.undelivered", subject=f"grant:{grant_id}", details=details)

@@ -163,8 +163,13 @@ async def submit_request(
     request_id = request.pk
     request.message_key = parent_key(request_id)
     await session.flush()
-    details = {"org": org.slug, "tier": tier.id, "members": members, "blanket": sub.blanket,
-               "duration_days": sub.duration_days}  # fmt: skip
+    details = {
+        "org": org.slug,
+        "tier": tier.id,
+        "members": members,
+        "blanket": sub.blanket,
+        "duration_days": sub.duration_days,
+    }
     await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)
     card = await build_card(session, request)
     outbox.post_message(

@@ -108,9 +108,14 @@ async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequen
             raise UsageConflict(index, item.id)
         if earlier is None and item.id not in fresh:
             fresh[item.id] = item
-            session.add(UsageRecord(
-                id=item.id, org_id=org_id, credit_grant_id=item.credit_grant, amount_usd=item.amount_usd,
-                occurred_at=item.occurred_at, received_at=ctx.now(),
-            ))  # fmt: skip
+            record = UsageRecord(
+                id=item.id,
+                org_id=org_id,
+                credit_grant_id=item.credit_grant,
+                amount_usd=item.amount_usd,
+                occurred_at=item.occurred_at,
+                received_at=ctx.now(),
+            )
+            session.add(record)
     await session.flush()
     return UsageResult(len(fresh), len(items) - len(fresh))

@@ -293,8 +293,13 @@ async def apply_directory(session: AsyncSession, ctx: ServiceContext, directory:
     await _apply_orgs(session, ctx, directory, existing, report)
     await _apply_program_settings(session, ctx, directory, report)
     if report.changed:
-        details = {"created": report.created, "updated": report.updated, "missing_from_file": report.missing_from_file,
-                   "tiers": report.tiers_changed, "settings": report.settings_changed}  # fmt: skip
+        details = {
+            "created": report.created,
+            "updated": report.updated,
+            "missing_from_file": report.missing_from_file,
+            "tiers": report.tiers_changed,
+            "settings": report.settings_changed,
+        }
         await record_audit(session, ctx, action="directory.applied", subject="directory", details=details)
     if report.verification_extended:
         extended = [existing[slug].pk for slug in report.verification_extended]

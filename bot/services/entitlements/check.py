@@ -127,11 +127,15 @@ async def list_changes(session: AsyncSession, *, query: GrantQuery) -> dict[str,
         org = await get_org(session, slug=query.org)
         if org is None:
             return {"grants": [], "next_cursor": None}
-        org_id = org.id
+        org_id = org.pk
     grants = await q.page_grants(
-        session, org_id=org_id, status=query.status, updated_since=_since(query.updated_since), after=after,
+        session,
+        org_id=org_id,
+        status=query.status,
+        updated_since=_since(query.updated_since),
+        after=after,
         limit=limit + 1,
-    )  # fmt: skip
+    )
     page, more = grants[:limit], len(grants) > limit
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in page})
     emails = await q.member_emails(session, grant_ids=[g.pk for g in page])
