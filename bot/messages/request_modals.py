@@ -28,7 +28,7 @@ from slack_sdk.models.views import View
 
 from trustbot.ids import Block, Element
 from trustbot.ids import View as ViewId
-from trustbot.messages.text import OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
+from trustbot.messages.text import MODAL_TITLE, OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
 from trustbot.slack.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
 from trustbot.storage.tables import Tier
 
@@ -208,8 +208,8 @@ def _reason_modal(
     return View(
         type="modal",
         callback_id=callback_id,
-        title=PlainTextObject(text=truncate(title, 24)),
-        submit=PlainTextObject(text=truncate(submit, 24)),
+        title=PlainTextObject(text=truncate(title, MODAL_TITLE)),
+        submit=PlainTextObject(text=truncate(submit, MODAL_TITLE)),
         close=PlainTextObject(text="Cancel"),
         private_metadata=metadata,
         blocks=[

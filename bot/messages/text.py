@@ -21,7 +21,7 @@ CONTEXT_TEXT = 3000
 FIELD_TEXT = 2000
 PLAIN_LABEL = 150  # keep labels, titles, placeholders short
 OPTION_TEXT = 75  # option and button text
-MODAL_TITLE = 24
+MODAL_TITLE = 24  # a modal's title and submit label
 MESSAGE_TEXT = 3000  # our own cap on the `text` fallback
 BUTTON_VALUE = 2000
 BUTTON_URL = 3000
@@ -86,11 +86,6 @@ def quote(text: str | None, limit: int = SECTION_TEXT) -> str:
     """Typed text as an escaped mrkdwn block quote (every line prefixed with `>`)."""
     body = safe(text, max(limit - 2 * (text or "").count("\n") - 2, 1))
     return "\n".join("> " + line for line in body.split("\n")) if body else ""
-
-
-def plain(text: str | None, limit: int = PLAIN_LABEL) -> str:
-    """Text for a `plain_text` object: no escaping needed, only Slack's length limit."""
-    return truncate((text or "").strip() or "—", limit)
 
 
 def mention(user_id: str) -> str:
