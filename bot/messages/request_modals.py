@@ -28,9 +28,9 @@ from slack_sdk.models.views import View
 
 from trustbot.ids import Block, Element
 from trustbot.ids import View as ViewId
-from trustbot.messages.text import MODAL_TITLE, OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
+from trustbot.messages.text import MODAL_TITLE, OPTION_TEXT, PLAIN_LABEL, mention, plural, quote, safe, truncate
 from trustbot.slack.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
-from trustbot.storage.tables import Tier
+from trustbot.storage.tables import Tier, approvals_needed
 
 LABEL_ORG = "Organisation"
 LABEL_MEMBERS = "Team members to cover"
@@ -74,7 +74,7 @@ def _option(text: str, value: str) -> Option:
 
 
 def _tier_option(tier: Tier) -> Option:
-    approvals = "2 approvals" if tier.approvals > 1 else "1 approval"
+    approvals = plural(approvals_needed(tier), "approval")
     return _option(f"{tier.name} — up to {tier.max_days} days, {approvals}", tier.id)
 
 

@@ -15,7 +15,7 @@ from trustbot.storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence
 from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
 from trustbot.storage.tables.credits import CreditGrant, UsageRecord
 from trustbot.storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
-from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier
+from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier, approvals_needed
 from trustbot.storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
@@ -49,4 +49,5 @@ __all__ = [
     "SlackMessage",
     "Tier",
     "UsageRecord",
+    "approvals_needed",
 ]

@@ -32,6 +32,12 @@ class Tier(SQLModel, table=True):
     rank: int = 0
 
 
+def approvals_needed(tier: Tier | None) -> int:
+    """How many different people must approve a request on `tier`: its `approvals`, never fewer than one, and
+    one when the tier has left the directory."""
+    return max(1, tier.approvals) if tier is not None else 1
+
+
 class Org(Keyed, SQLModel, table=True):
     """A customer organisation."""
 

@@ -41,7 +41,7 @@ from trustbot.storage.queries.directory import get_org_by_id, get_tier, list_tie
 from trustbot.storage.queries.entitlements import add_members
 from trustbot.storage.queries.grants import has_security_suspension
 from trustbot.storage.queries.requests import add_approval, count_approvals, transition_request
-from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus
+from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus, approvals_needed
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
     if not await add_approval(session, request_id=request_id, approver=ctx.user_id, at=ctx.now()):
         raise AlreadyDone(f"You already approved request #{request_id}; it needs a different second approver.")
     tier = await get_tier(session, tier_id=request.tier_id)
-    needed = max(1, tier.approvals) if tier else 1
+    needed = approvals_needed(tier)
     approvals = await count_approvals(session, request_id=request_id)
     if approvals < needed:
         await _move(session, ctx, request, {})

@@ -10,7 +10,7 @@ from trustbot.services.context import ServiceContext
 from trustbot.storage.queries.directory import list_orgs, list_tiers, orgs_by_ids
 from trustbot.storage.queries.grants import list_grants
 from trustbot.storage.queries.requests import approvals_by_request, open_requests
-from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Org, Role
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Org, Role, approvals_needed
 
 
 async def _request_rows(
@@ -28,7 +28,7 @@ async def _request_rows(
                 org=orgs[req.org_id],
                 tier_name=tier.name if tier else req.tier_id,
                 approvals=len(approvers.get(req.pk, [])),
-                approvals_needed=max(1, tier.approvals) if tier else 1,
+                approvals_needed=approvals_needed(tier),
             )
         )
     return rows
