@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from trustbot.messages.alerts import clean
-from trustbot.messages.text import Rendered, format_date, plural, safe, truncate
+from trustbot.messages.text import Rendered, format_date, money, plural, safe, truncate
 from trustbot.storage.tables import CreditGrant, Org
 
 MAX_ROWS = 40  # sections per message (Slack allows 50 blocks)
@@ -65,11 +65,6 @@ class CreditStatus:
             return self.now.astimezone(UTC).date() + timedelta(days=days)
         except OverflowError:
             return None
-
-
-def money(amount: Decimal) -> str:
-    """`$250,000.00`."""
-    return f"${amount:,.2f}"
 
 
 def _md(text: str) -> MarkdownTextObject:

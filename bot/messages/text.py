@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -140,6 +141,11 @@ def slack_date(value: datetime | None, *, with_time: bool = True) -> str:
     token = "{date_short_pretty} {time}" if with_time else "{date_short_pretty}"
     fallback = format_datetime(value, "UTC") if with_time else format_date(value, "UTC")
     return f"<!date^{int(value.timestamp())}^{token}|{fallback}>"
+
+
+def money(amount: Decimal) -> str:
+    """`$250,000.00`."""
+    return f"${amount:,.2f}"
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

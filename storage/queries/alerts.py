@@ -16,13 +16,21 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.dialect import Lock, take_lock, upsert
-from trustbot.storage.tables import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, OutboxMessage, OutboxStatus
+from trustbot.storage.tables import (
+    ACTIVE_ALERTS,
+    SEVERITY_RANK,
+    Alert,
+    AlertOccurrence,
+    AlertStatus,
+    OutboxMessage,
+    OutboxStatus,
+)
 
 MAX_REPOSTS = 3  # posts of one alert Slack may refuse before Trustbot stops trying (and says so)
 
 
 def _severity_rank() -> ColumnElement[int]:
-    return case({"critical": 3, "high": 2, "medium": 1}, value=col(Alert.severity), else_=0)
+    return case({str(severity): rank for severity, rank in SEVERITY_RANK.items()}, value=col(Alert.severity), else_=0)
 
 
 async def lock_ingest(session: AsyncSession) -> None:

@@ -11,7 +11,7 @@ from trustbot.storage.tables.access import (
     RequestStatus,
     SuspensionReason,
 )
-from trustbot.storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
+from trustbot.storage.tables.alerts import ACTIVE_ALERTS, SEVERITY_RANK, Alert, AlertOccurrence, AlertStatus, Severity
 from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
 from trustbot.storage.tables.credits import CreditGrant, UsageRecord
 from trustbot.storage.tables.delivery import OutboxMessage, OutboxStatus, ProcessedSlackEvent, SlackMessage
@@ -22,6 +22,7 @@ __all__ = [
     "ACTIVE_ALERTS",
     "LIVE_GRANTS",
     "OPEN_REQUESTS",
+    "SEVERITY_RANK",
     "SuspensionReason",
     "AccessRequest",
     "Alert",

@@ -33,6 +33,8 @@ class AlertStatus(StrEnum):
 
 
 ACTIVE_ALERTS: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
+# How severe, least to most: what orders alerts everywhere (queries and messages alike).
+SEVERITY_RANK: dict[str, int] = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
 
 class Alert(Keyed, SQLModel, table=True):

@@ -11,12 +11,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages import alert_notes as notes
-from trustbot.messages import alerts as msg
 from trustbot.services import outbox
 from trustbot.services.alerts.rendering import load_cards, render_alerts
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.storage.queries import alerts as q
+from trustbot.storage.tables import ACTIVE_ALERTS
 
 
 async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
@@ -28,7 +28,7 @@ async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
             continue
         ended += 1
         alert.snoozed_until = None
-        if alert.status not in msg.ACTIVE_STATUSES:
+        if alert.status not in ACTIVE_ALERTS:
             continue  # closed while snoozed: nothing left to announce
         await render_alerts(session, ctx, await load_cards(session, [alert]))
         if alert.message_key and alert.channel:

@@ -17,6 +17,8 @@ from trustbot.storage.queries.directory import get_directory_state, get_org, org
 from trustbot.storage.tables import Org, Role
 
 _REP_ROLES = (Role.REP, Role.BACKUP_REP)
+# Who may see an org's grants and credits (operators: every org's); `_WHO_SEES` says it in words.
+ORG_VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
 
 
 @dataclass(frozen=True)
