@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.messages import requests as request_msg
 from trustbot.messages.gateway import build_webhook_undelivered_notice
 from trustbot.services import outbox
-from trustbot.services.access.cards import build_card
+from trustbot.services.access.cards import build_card, parent_key, request_of_parent_key
 from trustbot.services.alerts.reroute import reroute_refused_alert
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
@@ -46,12 +46,11 @@ async def handle_undelivered(session: AsyncSession, ctx: ServiceContext, row: Ou
     key = row.save_as or ""
     if row.op != POST or error not in CHANNEL_REFUSALS:
         return
+    request_id = request_of_parent_key(key)
     if key.startswith("alert:"):
         await reroute_refused_alert(session, ctx, key=key, channel=row.channel, error=error)
-    elif key.startswith("request:") and key.count(":") == 1:
-        await _tell_operators_of_request(
-            session, ctx, request_id=int(key.split(":")[1]), channel=row.channel, error=error
-        )
+    elif request_id is not None:
+        await _tell_operators_of_request(session, ctx, request_id=request_id, channel=row.channel, error=error)
 
 
 async def _tell_operators_of_request(
@@ -64,7 +63,7 @@ async def _tell_operators_of_request(
     operators = await list_operators(session, ctx.settings.operators)
     outbox.dm_all(session, operators, request_msg.build_request_refused_notice(card, channel, error))
     details = {"refused_channel": channel, "error": error, "told": operators}
-    await record_audit(session, ctx, action="request.undelivered", subject=f"request:{request_id}", details=details)
+    await record_audit(session, ctx, action="request.undelivered", subject=parent_key(request_id), details=details)
 
 
 async def _tell_operators_of_event(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:

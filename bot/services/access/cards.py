@@ -25,6 +25,12 @@ def parent_key(request_id: int) -> str:
     return f"request:{request_id}"
 
 
+def request_of_parent_key(key: str) -> int | None:
+    """The request whose rep-channel message `key` is (`parent_key`'s inverse); None for any other key."""
+    kind, _, rest = key.partition(":")
+    return int(rest) if kind == "request" and rest.isascii() and rest.isdigit() else None
+
+
 def actions_key(request_id: int) -> str:
     """Outbox key of the thread reply holding a request's decision buttons."""
     return f"request:{request_id}:actions"
