@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -78,7 +78,7 @@ async def insert_occurrences(session: AsyncSession, *, rows: list[dict[str, Any]
     """Bulk insert occurrences; an id stored meanwhile is skipped, never a second row."""
     if rows:
         # The Core table, not the ORM class: an executemany without the ORM bulk-insert bookkeeping.
-        table = AlertOccurrence.__table__  # type: ignore[attr-defined]
+        table = inspect(AlertOccurrence).local_table
         statement = upsert(session, table).on_conflict_do_nothing(index_elements=["event_id"])
         await session.execute(statement, rows)
 
