@@ -1,7 +1,7 @@
 """Running a job in its slot, once across replicas.
 
 Every replica runs the scheduler. A run first claims its slot — the job name and the scheduled
-moment — in the database (`storage.queries.jobs`), so a slot runs once across replicas, and a
+moment — in the database (`trustbot.storage.queries.jobs`), so a slot runs once across replicas, and a
 run that crashed is taken over after its lease.
 """
 

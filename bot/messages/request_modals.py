@@ -1,7 +1,7 @@
 """Modals for access requests: the request form, deny reason, info question and answer, revoke reason.
 
-Labels carry the contract words people and scripts rely on; block and action ids come from `bot.ids`, so the
-handler reads values back with `bot.payloads` and services key inline errors by `Block`.
+Labels carry the contract words people and scripts rely on; block and action ids come from `trustbot.ids`, so the
+handler reads values back with `trustbot.slack.payloads` and services key inline errors by `Block`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ SHA-256 (`sha256`), or HMAC-SHA256 keyed with TRUSTBOT_AUDIT_KEY (`hmac-sha256`)
 set. The scheme is stored with each event, so events hashed before a key was set stay valid,
 while a plain event after a keyed one (a downgrade) is refused when the key is set. Deleting the
 newest events or rewriting the chain from some event on is caught against checkpoints of the
-head (`bot.services.audit_checkpoints`).
+head (`trustbot.services.audit_checkpoints`).
 """
 
 from __future__ import annotations

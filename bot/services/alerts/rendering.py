@@ -88,7 +88,7 @@ def message_key(alert: Alert) -> str:
 
 
 def _wall() -> datetime:
-    # Delivery schedules on the wall clock even when the domain clock is moved (see bot.services.outbox).
+    # Delivery schedules on the wall clock even when the domain clock is moved (see `trustbot.services.outbox`).
     return datetime.now(UTC)
 
 

@@ -1,7 +1,7 @@
 """`/v1/entitlements` and `/v1/grants`: who may use which tier right now, and every grant in change order.
 
 Both read only; an address is answered with a handful of indexed queries whatever the number of
-grants (see `storage.queries.entitlements`). The sync cursor is opaque to the gateway: the
+grants (see `trustbot.storage.queries.entitlements`). The sync cursor is opaque to the gateway: the
 (updated_at, id) position of the last grant it got, base64url-encoded, so paging is stable while
 grants keep changing (a grant that changes again moves behind the cursor and comes once more).
 """

@@ -1,4 +1,4 @@
-"""Grant change events (DESIGN §4.9), written in the transaction of the change and sent by the outbox.
+"""Grant change events for the gateway's webhook, written in the transaction of the change and sent by the outbox.
 
 Every service that changes a grant calls `grant_changed` after its conditional update won: the
 grants' `updated_at` moves on (the order `/v1/grants` pages by) and, when `TRUSTBOT_WEBHOOK_URL`
