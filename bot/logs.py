@@ -20,9 +20,19 @@ from typing import Any, TextIO
 # Libraries whose INFO lines are noise to an operator (start banners, every migration context, every
 # Bolt dispatch): WARNING unless TRUSTBOT_LOG_LEVEL=DEBUG.
 LIBRARIES = (
-    "slack_bolt", "slack_sdk", "trustbot.bolt", "aiohttp", "alembic", "apscheduler", "asyncio", "sqlalchemy",
-    "aiosqlite", "asyncpg", "urllib3", "websockets",
-)  # fmt: skip
+    "slack_bolt",
+    "slack_sdk",
+    "trustbot.bolt",
+    "aiohttp",
+    "alembic",
+    "apscheduler",
+    "asyncio",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "urllib3",
+    "websockets",
+)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("trustbot_log_context", default=None)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.handlers.commands import SlashCall, subcommand
-from trustbot.handlers.common import action_value, guarded, parse_payload, reply, run_service, submit_view
+from trustbot.handlers.common import BoltListener, action_value, guarded, parse_payload, reply, run_service, submit_view
 from trustbot.ids import Action, Block, Element, View
 from trustbot.messages import alert_lists as lists
 from trustbot.messages import alert_notes as notes
@@ -27,9 +30,9 @@ TRANSITION_ACTIONS = {
 }
 
 
-def _transition_listener(rt: Runtime, action: AlertAction) -> Any:
+def _transition_listener(rt: Runtime, action: AlertAction) -> BoltListener:
     @guarded(rt)
-    async def listener(ack: Any, body: dict[str, Any], respond: Any, person: Person) -> None:
+    async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, person: Person) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
         done = await run_service(rt, person, lambda s, ctx: act_on_alert(s, ctx, alert_id=ref.alert_id, action=action))
@@ -60,12 +63,12 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         app.action(action_id)(_transition_listener(rt, action))
 
     @app.action(Action.ALERT_EVIDENCE)
-    async def evidence_opened(ack: Any) -> None:
+    async def evidence_opened(ack: AsyncAck) -> None:
         await ack()  # Slack opened the link in the person's browser; there is nothing to do
 
     @app.action(Action.ALERT_SNOOZE)
     @guarded(rt)
-    async def snooze_chosen(ack: Any, body: dict[str, Any], respond: Any, person: Person) -> None:
+    async def snooze_chosen(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, person: Person) -> None:
         await ack()
         choice = parse_payload(AlertSnooze, selected_value(body))
         done = await run_service(
@@ -79,7 +82,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.action(Action.ALERT_SUSPEND)
     @guarded(rt)
-    async def suspend_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def suspend_clicked(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         ref = parse_payload(AlertRef, action_value(body))
         card = await run_service(rt, person, lambda s, ctx: open_suspend(s, ctx, alert_id=ref.alert_id))
@@ -87,7 +90,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.view(View.ALERT_SUSPEND_CONFIRM)
     @guarded(rt)
-    async def suspend_confirmed(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def suspend_confirmed(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         ref = parse_payload(AlertRef, view.get("private_metadata"))
         reason = view_text(view, Block.REASON, Element.REASON)
         await submit_view(

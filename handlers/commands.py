@@ -9,6 +9,9 @@ from functools import cache
 from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.handlers.common import Service, guarded, reply, run_service
 from trustbot.messages.help import build_help_blocks
@@ -44,9 +47,9 @@ class SlashCall:
     rt: Runtime
     command: TrustCommand
     person: Person
-    ack: Any
-    respond: Any
-    client: Any
+    ack: AsyncAck
+    respond: AsyncRespond
+    client: AsyncWebClient
 
     async def run(self, call: Service[T]) -> T:
         """Run one service for the person who typed the command."""
@@ -74,6 +77,7 @@ def subcommand(name: str) -> Callable[[SubcommandHandler], SubcommandHandler]:
 # Longer than any /trust command needs (a reason is at most 3,000 characters). Longer text is refused
 # before it is split, so a pasted novel cannot hold the event loop.
 COMMAND_MAX = 4000
+TOO_LONG = f":no_entry: That is longer than any `/trust` command ({COMMAND_MAX} characters at most); nothing was done."
 
 
 def parse_trust_command(payload: dict[str, Any]) -> TrustCommand:
@@ -111,10 +115,11 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.command("/trust")
     @guarded(rt)
-    async def trust(ack: Any, command: dict[str, Any], respond: Any, client: Any, person: Person) -> None:
+    async def trust(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, person: Person
+    ) -> None:
         if len(str(command.get("text") or "")) > COMMAND_MAX:
-            await ack(text=f":no_entry: That is longer than any `/trust` command ({COMMAND_MAX} characters at most); "
-                      "nothing was done.", response_type="ephemeral")  # fmt: skip
+            await ack(text=TOO_LONG, response_type="ephemeral")
             return
         parsed = parse_trust_command(command)
         handler = _SUBCOMMANDS.get(parsed.name)

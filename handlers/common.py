@@ -10,6 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages.text import Rendered
@@ -21,6 +25,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 Service = Callable[[AsyncSession, ServiceContext], Awaitable[T]]
+# What Bolt calls: it passes a listener the arguments its signature names, here these five.
+BoltListener = Callable[[AsyncAck, dict[str, Any], AsyncRespond, AsyncWebClient, AsyncBoltContext], Awaitable[None]]
 
 
 async def run_service(rt: Runtime, person: Person, call: Service[T], *, after_ack: bool = True) -> T:
@@ -46,7 +52,7 @@ LOOKUP_SECONDS = 1.0
 
 
 async def submit_view(
-    rt: Runtime, person: Person, ack: Any, block: str, call: Service[T], *, budget: float = SUBMIT_BUDGET_SECONDS
+    rt: Runtime, person: Person, ack: AsyncAck, block: str, call: Service[T], *, budget: float = SUBMIT_BUDGET_SECONDS
 ) -> T | None:
     """Run a modal's service, then ack; refusals and failures show inline on `block` so the person sees why."""
     try:
@@ -69,7 +75,7 @@ async def submit_view(
     return result
 
 
-async def reply(respond: Any, message: Rendered | str) -> None:
+async def reply(respond: AsyncRespond, message: Rendered | str) -> None:
     """An ephemeral answer to the person who asked, leaving the message they clicked as it is."""
     body = {"text": message} if isinstance(message, str) else message.to_dict()
     await respond(**body, response_type="ephemeral", replace_original=False)
@@ -96,7 +102,7 @@ def user_of(body: dict[str, Any]) -> str:
     return str(found or body.get("user_id") or "")
 
 
-async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
+async def reply_refusal(error: Exception, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
     """The one place a refusal (or an unexpected failure) becomes an ephemeral reply."""
     if isinstance(error, DomainError):
         text = f":no_entry: {error.message}"
@@ -104,7 +110,7 @@ async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, cl
         log.error("unhandled error in a Slack listener", exc_info=error)
         text = ":warning: Something went wrong on our side and nothing was changed. Please try again."
     try:
-        if getattr(respond, "response_url", None):
+        if respond.response_url:
             await respond(text=text, response_type="ephemeral", replace_original=False)
             return
         user = user_of(body)
@@ -114,7 +120,7 @@ async def reply_refusal(error: Exception, body: dict[str, Any], respond: Any, cl
         log.exception("could not deliver a refusal")
 
 
-def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
+def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[None]]], BoltListener]:
     """Wrap a Bolt listener so refusals are replied to instead of raised, and its work is tracked.
 
     Raising after `ack()` is not safe in Bolt: its runner resets an ack it has not yet seen
@@ -124,20 +130,19 @@ def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[.
     the arguments it declares: Bolt's, plus `person` (the acting `Person`) and `view`/`action`.
     """
 
-    def decorate(listener: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    def decorate(listener: Callable[..., Awaitable[None]]) -> BoltListener:
         wanted = set(inspect.signature(listener).parameters)
 
         @functools.wraps(listener, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
-        async def wrapper(ack: Any, body: dict[str, Any], respond: Any, client: Any, context: Any) -> None:
-            acked = False
-
-            async def tracked_ack(*args: Any, **kwargs: Any) -> Any:
-                nonlocal acked
-                acked = True
-                return await ack(*args, **kwargs)
-
-            available = {
-                "ack": tracked_ack,
+        async def wrapper(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+            context: AsyncBoltContext,
+        ) -> None:
+            available: dict[str, object] = {
+                "ack": ack,
                 "body": body,
                 "respond": respond,
                 "client": client,
@@ -150,9 +155,9 @@ def guarded(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[.
             with rt.post_ack.tracking():
                 try:
                     await listener(**{name: available[name] for name in wanted})
-                except Exception as error:
-                    if not acked:  # Slack must hear back in 3 s whatever happened; a modal then closes
-                        await ack()
+                except Exception as error:  # every failure gets a reply, see reply_refusal
+                    if ack.response is None:  # not acked yet (Bolt's own record): Slack must hear back in 3 s
+                        await ack()  # a modal then closes
                     await reply_refusal(error, body, respond, client)
 
         del wrapper.__wrapped__  # Bolt must see the wrapper's own parameters

@@ -15,7 +15,7 @@ async def credits_command(call: SlashCall) -> None:
     """`/trust credits [org]`."""
     await call.ack()
     listing = await call.run(lambda s, ctx: list_credits(s, ctx, org_slug=call.command.first))
-    await call.reply(build_credit_list(listing.statuses, listing.title, call.rt.settings.tz))
+    await call.reply(build_credit_list(listing.statuses, listing.title))
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:

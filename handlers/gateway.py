@@ -1,4 +1,4 @@
-"""`/v1/entitlements` and `/v1/grants` (DESIGN §4.8): what the provider's gateway asks, read-only.
+"""`/v1/entitlements` and `/v1/grants`: what the provider's gateway asks, read-only.
 
 Bearer token `TRUSTBOT_API_TOKEN`, compared in constant time; unset → 503 (the API is off, not
 open). Reads use a plain session, not a write transaction, so on SQLite many gateway questions
@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from trustbot.handlers.common import Service
 from trustbot.runtime import Runtime
 from trustbot.services.context import system_context
 from trustbot.services.entitlements.check import GrantQuery, check_address, list_changes
@@ -40,7 +41,7 @@ def authorization_problem(rt: Runtime, header: str | None) -> web.Response | Non
 def register_gateway_routes(app: web.Application, rt: Runtime) -> None:
     """Mount `/v1/entitlements` and `/v1/grants`."""
 
-    async def answer(request: web.Request, call: Any) -> web.Response:
+    async def answer(request: web.Request, call: Service[dict[str, Any]]) -> web.Response:
         refusal = authorization_problem(rt, request.headers.get("Authorization"))
         if refusal is not None:
             return refusal
@@ -57,7 +58,7 @@ def register_gateway_routes(app: web.Application, rt: Runtime) -> None:
 
     async def grants(request: web.Request) -> web.Response:
         query = GrantQuery(**{k: request.query.get(k) for k in ("org", "status", "updated_since", "cursor", "limit")})
-        return await answer(request, lambda s, ctx: list_changes(s, ctx, query=query))
+        return await answer(request, lambda s, _: list_changes(s, query=query))
 
     app.router.add_get("/v1/entitlements", entitlements)
     app.router.add_get("/v1/grants", grants)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.handlers.common import guarded, run_service
 from trustbot.messages.home import build_home_view
@@ -23,7 +25,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.event("app_home_opened")
     @guarded(rt)
-    async def home_opened(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def home_opened(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         event = body.get("event") or {}
         if event.get("tab", "home") != "home" or not person.user_id:

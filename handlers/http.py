@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -28,7 +30,7 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
-def slack_signature_problem(verifier: SignatureVerifier | None, headers: Any, body: bytes) -> str | None:
+def slack_signature_problem(verifier: SignatureVerifier | None, headers: Mapping[str, str], body: bytes) -> str | None:
     """None when Slack signed `body`, else why not. Shapes are checked first, so hostile headers or bytes
     never reach the verifier (which would raise on them)."""
     if verifier is None:
@@ -45,7 +47,7 @@ def slack_signature_problem(verifier: SignatureVerifier | None, headers: Any, bo
     return None
 
 
-def payload_shape_problem(body: Any) -> str | None:
+def payload_shape_problem(body: dict[str, Any]) -> str | None:
     """Why a signed payload cannot be Slack's, for the containers Bolt's own middleware and matchers
     dereference without checking their type (`event`, `view` and its `callback_id`, `actions` and their
     `action_id`, the ids it matches listeners on); None when they are fine."""
@@ -71,9 +73,9 @@ def payload_shape_problem(body: Any) -> str | None:
 WORK_ROUTES = frozenset({"/slack/events", "/alerts", "/usage"})
 
 
-def _refuse_while_draining(rt: Runtime) -> Any:
+def _refuse_while_draining(rt: Runtime) -> Middleware:
     @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if rt.draining and (request.path in WORK_ROUTES or request.path == "/readyz"):
             return web.json_response({"status": "shutting down"}, status=503, headers={"Retry-After": "5"})
         response: web.StreamResponse = await handler(request)
@@ -82,11 +84,11 @@ def _refuse_while_draining(rt: Runtime) -> Any:
     return middleware
 
 
-def _timed(rt: Runtime) -> Any:
+def _timed(rt: Runtime) -> Middleware:
     """HTTP request latency by route (the route's pattern, never the raw path) and status."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
@@ -122,7 +124,7 @@ def _bolt_request(request: web.Request, body: bytes) -> AsyncBoltRequest | None:
     return bolt_request
 
 
-def _readiness(rt: Runtime) -> Any:
+def _readiness(rt: Runtime) -> Callable[[web.Request], Awaitable[web.Response]]:
     """`/readyz`: 200 when the database answers at the head revision; a failure is logged when its reason changes."""
     failing: list[str] = []  # the reason last logged: a probe every few seconds logs a change, not each failure
 
@@ -146,13 +148,10 @@ def _readiness(rt: Runtime) -> Any:
     return readyz
 
 
-def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
-    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
-    app.middlewares.append(_timed(rt))
-    app.middlewares.append(_refuse_while_draining(rt))
-
-    secret = rt.settings.slack_signing_secret
-    verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
+def _slack_events(
+    bolt: AsyncApp, verifier: SignatureVerifier | None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`/slack/events`: a signed, well-formed body is dispatched to Bolt; anything else is refused before it."""
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         body = await read_body(request, SLACK_BODY_MAX)
@@ -168,8 +167,16 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
         if bolt_request is None:
             return web.json_response({"error": "malformed body"}, status=400)
         with log_context():  # the payload's fields, bound by Bolt middleware, end with its dispatch
-            bolt_response = await bolt.async_dispatch(bolt_request)  # type: ignore[union-attr]
+            bolt_response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+    return slack_events
+
+
+def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
+    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
+    app.middlewares.append(_timed(rt))
+    app.middlewares.append(_refuse_while_draining(rt))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -183,7 +190,9 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
         return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     if bolt is not None and not rt.settings.socket_mode:
-        app.router.add_post("/slack/events", slack_events)
+        secret = rt.settings.slack_signing_secret
+        verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
+        app.router.add_post("/slack/events", _slack_events(bolt, verifier))
     register_ingest_routes(app, rt)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", _readiness(rt))

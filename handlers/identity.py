@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 
 from trustbot.runtime import Runtime
 from trustbot.services.context import system_context
@@ -16,7 +17,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     """Listen for `user_change` (scope `users:read`, bot event `user_change` in manifest.yml)."""
 
     @app.event("user_change")
-    async def user_changed(ack: Any, body: dict[str, Any]) -> None:
+    async def user_changed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user = (body.get("event") or {}).get("user")
         if not isinstance(user, dict) or not user.get("id"):

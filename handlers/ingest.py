@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -22,10 +22,11 @@ from trustbot.logs import log_context
 from trustbot.runtime import Runtime
 from trustbot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
 from trustbot.services.context import system_context
-from trustbot.services.credits.ingest import UsageConflict, UsageIn, UsageRejected, ingest_usage
+from trustbot.services.credits.ingest import UsageConflict, UsageIn, UsageRejected, UsageResult, ingest_usage
 from trustbot.slack.signing import v0_problem
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY = 1024 * 1024
 MAX_ITEMS = 500
@@ -70,7 +71,7 @@ class GroupCommit:
                 if len(group) == 1:
                     with log_context(items=_ids(group[0][0])):
                         log.exception("alert ingest failed")
-                    _settle(group[0][1], exc=exc)
+                    _settle(group[0][1], exc)
                     continue
                 for items, future in group:
                     try:
@@ -78,7 +79,7 @@ class GroupCommit:
                     except Exception as single_exc:
                         with log_context(items=_ids(items)):
                             log.exception("alert ingest failed")
-                        _settle(future, exc=single_exc)
+                        _settle(future, single_exc)
                 continue
             for (_, future), result in zip(group, results, strict=True):
                 _settle(future, result)
@@ -93,15 +94,14 @@ def _ids(items: list[AlertIn]) -> list[str]:
     return [item.id for item in items]
 
 
-def _settle(
-    future: asyncio.Future[IngestResult], result: IngestResult | None = None, exc: BaseException | None = None
-) -> None:
+def _settle(future: asyncio.Future[IngestResult], result: IngestResult | BaseException) -> None:
+    """Hand a request its result, or the exception its transaction failed with (once: later answers are dropped)."""
     if future.done():
         return
-    if exc is not None:
-        future.set_exception(exc)
+    if isinstance(result, BaseException):
+        future.set_exception(result)
     else:
-        future.set_result(result)  # type: ignore[arg-type]
+        future.set_result(result)
 
 
 def _error(status: int, error: str, **extra: Any) -> web.Response:
@@ -124,61 +124,67 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes | None
         chunks.append(chunk)
 
 
-def parse_items(
-    body: bytes, model: type[BaseModel] = AlertIn, key: str = "alerts", noun: str = "alert"
-) -> tuple[list[Any] | None, web.Response | None]:
-    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer saying why not."""
+def _raw_items(body: bytes, key: str, noun: str) -> tuple[list[Any] | None, web.Response | None]:
+    """The batch as decoded JSON (one object, or the list under `key`), or the 400/413/422 answer saying why not."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer past Python's 4,300 digits
         return None, _error(400, f"body is not valid JSON: {str(exc)[:200]}")
-    if isinstance(data, dict) and key in data:
-        raw = data[key]
-        if not isinstance(raw, list):
-            return None, _error(422, "invalid", item=None, field=key, message=f"must be a list of {noun}s")
-        if len(raw) > MAX_ITEMS:
-            return None, _error(413, f"at most {MAX_ITEMS} {noun}s per request (got {len(raw)})")
-    elif isinstance(data, dict):
-        raw = [data]
-    else:
-        return None, _error(
-            422,
-            "invalid",
-            item=None,
-            field="body",
-            message=f'must be {"an" if noun[0] in "aeiou" else "a"} {noun} object or {{"{key}": [...]}}',
-        )
-    items: list[Any] = []
+    if not isinstance(data, dict):
+        article = "an" if noun[0] in "aeiou" else "a"
+        message = f'must be {article} {noun} object or {{"{key}": [...]}}'
+        return None, _error(422, "invalid", item=None, field="body", message=message)
+    if key not in data:
+        return [data], None
+    raw = data[key]
+    if not isinstance(raw, list):
+        return None, _error(422, "invalid", item=None, field=key, message=f"must be a list of {noun}s")
+    if len(raw) > MAX_ITEMS:
+        return None, _error(413, f"at most {MAX_ITEMS} {noun}s per request (got {len(raw)})")
+    return raw, None
+
+
+def _validated(raw: list[Any], model: type[M]) -> tuple[list[M], list[dict[str, Any]]]:
+    """Each entry as `model`, and the problems of those that are not (at most 20 are collected)."""
+    items: list[M] = []
     problems: list[dict[str, Any]] = []
     for index, entry in enumerate(raw):
-        try:
-            if not isinstance(entry, dict):
-                raise ValueError("not an object")
-            items.append(model.model_validate(entry))
-        except ValidationError as exc:
-            for err in exc.errors()[:5]:
-                field = ".".join(str(part) for part in err["loc"]) or "item"
-                problems.append({"item": index, "field": field, "message": err["msg"]})
-        except ValueError:
+        if not isinstance(entry, dict):
             problems.append({"item": index, "field": "item", "message": "must be a JSON object"})
+        else:
+            try:
+                items.append(model.model_validate(entry))
+            except ValidationError as exc:
+                for err in exc.errors()[:5]:
+                    field = ".".join(str(part) for part in err["loc"]) or "item"
+                    problems.append({"item": index, "field": field, "message": err["msg"]})
         if len(problems) >= 20:
             break
-    if problems:
-        first = problems[0]
-        return None, _error(
-            422,
-            "invalid",
-            item=first["item"],
-            field=first["field"],
-            message=f"item {first['item']}, field {first['field']}: {first['message']}",
-            errors=problems,
-        )
-    return items, None
+    return items, problems
+
+
+def parse_items(body: bytes, model: type[M], key: str, noun: str) -> tuple[list[M] | None, web.Response | None]:
+    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer saying why not."""
+    raw, refusal = _raw_items(body, key, noun)
+    if raw is None:
+        return None, refusal
+    items, problems = _validated(raw, model)
+    if not problems:
+        return items, None
+    first = problems[0]
+    return None, _error(
+        422,
+        "invalid",
+        item=first["item"],
+        field=first["field"],
+        message=f"item {first['item']}, field {first['field']}: {first['message']}",
+        errors=problems,
+    )
 
 
 async def checked_items(
-    rt: Runtime, request: web.Request, model: type[BaseModel], key: str, noun: str
-) -> tuple[list[Any] | None, web.Response | None]:
+    rt: Runtime, request: web.Request, model: type[M], key: str, noun: str
+) -> tuple[list[M] | None, web.Response | None]:
     """The checks every ingest endpoint shares, cheapest first (503, 413, 401, 415, 400/422)."""
     secret = rt.settings.ingest_secret
     if secret is None or not secret.get_secret_value():
@@ -200,7 +206,7 @@ async def checked_items(
     return parse_items(body, model, key, noun)
 
 
-def _count(rt: Runtime, kind: str, result: Any) -> None:
+def _count(rt: Runtime, kind: str, result: IngestResult | UsageResult) -> None:
     rt.metrics.ingested.labels(kind, "accepted").inc(result.accepted)
     rt.metrics.ingested.labels(kind, "duplicate").inc(result.duplicates)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.handlers.commands import SlashCall, subcommand
 from trustbot.handlers.common import (
@@ -37,6 +40,11 @@ from trustbot.services.errors import InvalidInput
 from trustbot.slack.payloads import DecisionContext, GrantRef, RequestRef, parse_id, submission_from_view, view_text
 from trustbot.slack.people import look_up_people
 
+
+class _DecisionModal(Protocol):
+    def __call__(self, ctx: DecisionContext, *, summary: str = "") -> View: ...
+
+
 REVOKE_USAGE = "Usage: `/trust revoke <grant-id> <reason>`, e.g. `/trust revoke 12 contract ended`."
 
 
@@ -50,7 +58,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
     @app.action(Action.REQUEST_APPROVE)
     @guarded(rt)
-    async def approve(ack: Any, body: dict[str, Any], respond: Any, person: Person) -> None:
+    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, person: Person) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
         done = await run_service(
@@ -61,7 +69,9 @@ def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
             respond, build_approval_ack(ref.request_id, grant_id=grant_id, approvals=done.approvals, needed=done.needed)
         )
 
-    async def open_decision_modal(body: dict[str, Any], client: Any, person: Person, builder: Any) -> None:
+    async def open_decision_modal(
+        body: dict[str, Any], client: AsyncWebClient, person: Person, builder: _DecisionModal
+    ) -> None:
         ref = parse_payload(RequestRef, action_value(body))
         card = await run_service(
             rt, person, lambda s, ctx: decisions.authorize_decision(s, ctx, request_id=ref.request_id)
@@ -71,19 +81,19 @@ def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
 
     @app.action(Action.REQUEST_DENY)
     @guarded(rt)
-    async def deny(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def deny(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         await open_decision_modal(body, client, person, build_deny_modal)
 
     @app.action(Action.REQUEST_INFO)
     @guarded(rt)
-    async def ask(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def ask(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         await open_decision_modal(body, client, person, build_request_info_modal)
 
     @app.view(ViewId.REQUEST_DENY_REASON)
     @guarded(rt)
-    async def deny_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def deny_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         ctx_ = parse_payload(DecisionContext, view.get("private_metadata"))
         reason = view_text(view, Block.REASON, Element.REASON)
         await submit_view(
@@ -98,7 +108,7 @@ def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
 def _register_questions(app: AsyncApp, rt: Runtime) -> None:
     @app.view(ViewId.REQUEST_INFO_QUESTION)
     @guarded(rt)
-    async def question_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def question_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         ctx_ = parse_payload(DecisionContext, view.get("private_metadata"))
         question = view_text(view, Block.QUESTION, Element.QUESTION)
         await submit_view(
@@ -111,7 +121,7 @@ def _register_questions(app: AsyncApp, rt: Runtime) -> None:
 
     @app.action(Action.REQUEST_REPLY)
     @guarded(rt)
-    async def reply_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def reply_clicked(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
         card = await run_service(
@@ -123,7 +133,7 @@ def _register_questions(app: AsyncApp, rt: Runtime) -> None:
 
     @app.view(ViewId.REQUEST_INFO_ANSWER)
     @guarded(rt)
-    async def answer_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def answer_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         ref = parse_payload(RequestRef, view.get("private_metadata"))
         answer = view_text(view, Block.ANSWER, Element.ANSWER)
         await submit_view(
@@ -138,19 +148,22 @@ def _register_questions(app: AsyncApp, rt: Runtime) -> None:
 def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
     @app.view(ViewId.REQUEST_SUBMIT)
     @guarded(rt)
-    async def request_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def request_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         submission = submission_from_view(view)
         started = time.monotonic()
         profiles = await look_up_people(rt.client, submission.members, deadline=LOOKUP_SECONDS)
         await submit_view(
-            rt, person, ack, Block.JUSTIFICATION,
+            rt,
+            person,
+            ack,
+            Block.JUSTIFICATION,
             lambda s, ctx: requests.submit_request(s, ctx, submission=submission, profiles=profiles),
             budget=SUBMIT_BUDGET_SECONDS - (time.monotonic() - started),
-        )  # fmt: skip
+        )
 
     @app.action(Action.GRANT_REVOKE)
     @guarded(rt)
-    async def revoke_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def revoke_clicked(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         ref = parse_payload(GrantRef, action_value(body))
         await run_service(rt, person, lambda s, ctx: grants.authorize_revoke(s, ctx, grant_id=ref.grant_id))
@@ -158,7 +171,7 @@ def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
 
     @app.view(ViewId.GRANT_REVOKE_REASON)
     @guarded(rt)
-    async def revoke_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def revoke_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         ref = parse_payload(GrantRef, view.get("private_metadata"))
         reason = view_text(view, Block.REASON, Element.REASON)
         await submit_view(
@@ -204,4 +217,4 @@ async def revoke_command(call: SlashCall) -> None:
     if grant_id is None or not reason.strip():
         raise InvalidInput(REVOKE_USAGE)
     revoked = await call.run(lambda s, ctx: grants.revoke_grant(s, ctx, grant_id=grant_id, reason=reason))
-    await call.reply(build_revoke_ack(revoked.row, call.rt.settings.tz))
+    await call.reply(build_revoke_ack(revoked.row))

@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.handlers.commands import SlashCall, subcommand
 from trustbot.handlers.common import (
@@ -35,7 +37,7 @@ def _submitted(view: dict[str, Any]) -> tuple[int, list[str], set[str]]:
     return ref.grant_id, typed_list(roster), set(typed_list([o.get("value") for o in options]))
 
 
-async def _open(rt: Runtime, client: Any, trigger_id: str, grant_id: int, person: Person) -> None:
+async def _open(rt: Runtime, client: AsyncWebClient, trigger_id: str, grant_id: int, person: Person) -> None:
     form = await run_service(rt, person, lambda s, ctx: attest.open_reverify(s, ctx, grant_id=grant_id))
     await client.views_open(trigger_id=trigger_id, view=build_reverify_modal(form.info, form.request, rt.settings.tz))
 
@@ -45,14 +47,14 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.action(Action.GRANT_REVERIFY)
     @guarded(rt)
-    async def reverify_clicked(ack: Any, body: dict[str, Any], client: Any, person: Person) -> None:
+    async def reverify_clicked(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person) -> None:
         await ack()
         ref = parse_payload(GrantRef, action_value(body))
         await _open(rt, client, str(body.get("trigger_id") or ""), ref.grant_id, person)
 
     @app.view(View.GRANT_REVERIFY_SUBMIT)
     @guarded(rt)
-    async def reverify_submitted(ack: Any, view: dict[str, Any], person: Person) -> None:
+    async def reverify_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         grant_id, members, attestations = _submitted(view)
         started = time.monotonic()
         profiles = await look_up_people(rt.client, members, deadline=LOOKUP_SECONDS)
@@ -78,5 +80,5 @@ async def verify_command(call: SlashCall) -> None:
         return await _open(call.rt, call.client, trigger, grant_id, call.person)
     choices = await call.run(attest.verify_choices)
     if len(choices) == 1:
-        return await _open(call.rt, call.client, trigger, choices[0].info.grant.id or 0, call.person)
+        return await _open(call.rt, call.client, trigger, choices[0].info.grant.pk, call.person)
     await call.reply(build_verify_choices([c.info for c in choices], call.rt.settings.tz))

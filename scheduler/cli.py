@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from datetime import datetime
 
 from trustbot.cli.errors import CliError
 from trustbot.clock import FixedClock, SystemClock, parse_rfc3339
 from trustbot.config import Settings
 
 
-def add_jobs_parser(commands: Any) -> None:
+def add_jobs_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `jobs list` and `jobs run` on the top-level subparsers."""
     summary = "scheduled jobs"
     jobs = commands.add_parser("jobs", help=summary, description="Scheduled jobs.").add_subparsers(
@@ -24,7 +24,7 @@ def add_jobs_parser(commands: Any) -> None:
     run.add_argument("--now", help="RFC 3339 time to run as (default: now); it is also the slot claimed")
 
 
-def _iso(value: Any) -> str:
+def _iso(value: datetime | None) -> str:
     return value.isoformat().replace("+00:00", "Z") if value is not None else "—"
 
 
@@ -79,7 +79,7 @@ async def _list(settings: Settings) -> int:
     return 0
 
 
-async def _run(settings: Settings, name: str, now: Any) -> int:
+async def _run(settings: Settings, name: str, now: datetime | None) -> int:
     from trustbot.app import build_runtime
     from trustbot.scheduler.runs import run_job
     from trustbot.slack.preflight import identify

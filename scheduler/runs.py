@@ -1,7 +1,7 @@
 """Running a job in its slot, once across replicas.
 
 Every replica runs the scheduler. A run first claims its slot — the job name and the scheduled
-moment — in the database (`storage.queries.jobs`), so a slot runs once across replicas, and a
+moment — in the database (`trustbot.storage.queries.jobs`), so a slot runs once across replicas, and a
 run that crashed is taken over after its lease.
 """
 
@@ -71,7 +71,7 @@ async def last_runs(db: Database) -> dict[str, JobRun]:
 
 async def _finish(db: Database, run: JobRun, owner: str, status: str, outcome: str) -> None:
     async with db.transaction() as session:
-        await q.finish_run(session, run_id=run.id or 0, owner=owner, status=status, outcome=outcome, at=_wall())
+        await q.finish_run(session, run_id=run.pk, owner=owner, status=status, outcome=outcome, at=_wall())
 
 
 async def run_job(

@@ -21,6 +21,7 @@ from tests.conftest import (
 )
 from trustbot.clock import FixedClock
 from trustbot.handlers.ingest import parse_items
+from trustbot.services.alerts.ingest import AlertIn
 from trustbot.standin.producers import ingest_headers
 from trustbot.storage.tables import Alert, AlertOccurrence, OutboxMessage
 
@@ -289,7 +290,9 @@ async def test_severity_policy(abot: RunningBot) -> None:
 
 
 def test_parse_items_accepts_rfc3339_offsets() -> None:
-    items, refusal = parse_items(json.dumps(alert("a", occurred_at="2026-11-02T10:59:00.123+02:00")).encode())
+    items, refusal = parse_items(
+        json.dumps(alert("a", occurred_at="2026-11-02T10:59:00.123+02:00")).encode(), AlertIn, "alerts", "alert"
+    )
     assert refusal is None and items and items[0].occurred_at.hour == 8
 
 
@@ -303,7 +306,7 @@ def test_parse_items_accepts_rfc3339_offsets() -> None:
 )
 def test_any_json_is_either_parsed_or_refused_with_a_client_status(value: Any) -> None:
     for body in (value, {"alerts": value}, {**alert("x"), "details": value}):
-        items, refusal = parse_items(json.dumps(body).encode())
+        items, refusal = parse_items(json.dumps(body).encode(), AlertIn, "alerts", "alert")
         assert (items is None) != (refusal is None)
         if refusal is not None:
             # Valid JSON of at most a handful of items is never 400 (unparseable) nor 413 (too many items):

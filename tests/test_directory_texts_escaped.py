@@ -225,7 +225,7 @@ CASES: list[partial[Any]] = [
     partial(reverification.build_verify_choices, [INFO, INFO]),
     partial(alerts.build_alert_message, alert_card()),
     partial(alerts.build_alert_message, alert_card(**UNKNOWN)),
-    partial(alert_notes.action_note, alert(), LEAD, "acknowledged this alert", EVIL),
+    partial(alert_notes.action_note, LEAD, "acknowledged this alert", EVIL),
     partial(alert_notes.critical_dm, alert_card()),
     partial(alert_notes.suspension_dm, alert_card(), LEAD, EVIL, 2),
     partial(alert_notes.escalation_note, alert_card(), 15, [LEAD]),

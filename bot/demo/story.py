@@ -8,10 +8,17 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from trustbot.clock import FixedClock
 from trustbot.config import Settings
+
+if TYPE_CHECKING:  # the stand-ins are loaded only when the demo runs
+    from trustbot.runtime import Runtime
+    from trustbot.standin.fake_slack import FakeSlack
+    from trustbot.standin.gateway import FakeGateway
+    from trustbot.standin.slack_requests import DriverResponse, SlackDriver
+    from trustbot.web.server import TrustbotServer
 
 DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -34,17 +41,17 @@ class Story:
     """Everything a chapter needs to act and narrate."""
 
     out: TextIO
-    slack: Any
-    server: Any
-    driver: Any
+    slack: FakeSlack
+    server: TrustbotServer
+    driver: SlackDriver
     clock: FixedClock
+    gateway: FakeGateway  # the provider's gateway stand-in
     quiet: bool = False
-    gateway: Any = None  # the provider's gateway stand-in (`trustbot.standin.gateway.FakeGateway`)
     shown_events: int = 0
     _shown: int = field(default=0)
 
     @property
-    def rt(self) -> Any:
+    def rt(self) -> Runtime:
         """The bot's runtime (database, settings, delivery)."""
         return self.server.rt
 
@@ -59,7 +66,7 @@ class Story:
         await self.rt.delivery.drain(timeout=30)
         self.show()
 
-    def show_form_errors(self, response: Any) -> None:
+    def show_form_errors(self, response: DriverResponse) -> None:
         """Print the inline errors a modal answered with, as the person sees them under the fields."""
         errors = (response.json or {}).get("errors") if response.body else None
         if errors and not self.quiet:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import tzinfo
 
 from slack_sdk.models.blocks import (
@@ -43,7 +43,6 @@ class ChannelSummary:
     lines: tuple[SummaryLine, ...]
     total_alerts: int
     recovered: bool = False
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def build_alert_list(rows: list[tuple[Alert, str]], title: str, tz: tzinfo | str | None) -> Rendered:

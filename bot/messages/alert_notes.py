@@ -38,7 +38,7 @@ def build_alert_note(text: str) -> Rendered:
     return Rendered(text=truncate(text, 3000), blocks=[SectionBlock(text=mrkdwn(truncate(text, 3000)))])
 
 
-def action_note(alert: Alert, user_id: str, verb: str, reason: str | None = None) -> Rendered:
+def action_note(user_id: str, verb: str, reason: str | None = None) -> Rendered:
     """Thread record of who did what: `@sam acknowledged this alert.`"""
     text = f"{mention(user_id)} {verb}."
     if reason:
@@ -104,7 +104,7 @@ def build_suspend_modal(card: AlertCard) -> View:
     return View(
         type="modal",
         callback_id=ViewId.ALERT_SUSPEND_CONFIRM,
-        private_metadata=AlertRef(alert_id=card.alert.id or 0).model_dump_json(),
+        private_metadata=AlertRef(alert_id=card.alert.pk).model_dump_json(),
         title=PlainTextObject(text="Suspend access"),
         submit=PlainTextObject(text="Suspend"),
         close=PlainTextObject(text="Cancel"),

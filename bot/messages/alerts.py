@@ -39,7 +39,17 @@ from trustbot.messages.text import (
     truncate,
 )
 from trustbot.slack.payloads import SNOOZE_HOURS, AlertRef, AlertSnooze
-from trustbot.storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org, Severity, SuspensionReason
+from trustbot.storage.tables import (
+    ACTIVE_ALERTS,
+    SEVERITY_RANK,
+    Alert,
+    AlertStatus,
+    Grant,
+    GrantStatus,
+    Org,
+    Severity,
+    SuspensionReason,
+)
 
 ACKNOWLEDGE, UNACKNOWLEDGE, ESCALATE, SUSPEND, SNOOZE, FALSE_POSITIVE, RESOLVE = (
     "Acknowledge",
@@ -50,8 +60,6 @@ ACKNOWLEDGE, UNACKNOWLEDGE, ESCALATE, SUSPEND, SNOOZE, FALSE_POSITIVE, RESOLVE =
     "False positive",
     "Resolve",
 )
-ACTIVE_STATUSES: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
-SEVERITY_RANK: dict[str, int] = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 SEVERITY_EMOJI: dict[str, str] = {
     Severity.LOW: ":white_circle:",
     Severity.MEDIUM: ":large_yellow_circle:",
@@ -184,7 +192,7 @@ def grant_line(line: GrantLine) -> str:
 def is_snoozed(alert: Alert, now: datetime | None) -> bool:
     """True while a snooze of an active alert runs (`now` None: whatever is stored counts)."""
     until = alert.snoozed_until
-    return until is not None and alert.status in ACTIVE_STATUSES and (now is None or until > now)
+    return until is not None and alert.status in ACTIVE_ALERTS and (now is None or until > now)
 
 
 def org_access_suspended(card: AlertCard) -> bool:
@@ -200,7 +208,7 @@ def can_suspend(card: AlertCard) -> bool:
     not yet all suspended."""
     alert = card.alert
     return (
-        alert.status in ACTIVE_STATUSES
+        alert.status in ACTIVE_ALERTS
         and not card.unknown_org
         and not alert.suspended_by
         and bool(card.grants)
@@ -225,7 +233,7 @@ def status_text(card: AlertCard, now: datetime | None = None) -> str:
         line += (
             f"\n:lock: *Access suspended* by {mention(alert.suspended_by)}: {one_line(alert.suspension_reason, 500)}"
         )
-    elif alert.status in ACTIVE_STATUSES and org_access_suspended(card):
+    elif alert.status in ACTIVE_ALERTS and org_access_suspended(card):
         line += "\n:lock: The org's access is already suspended (every grant, by a security action)."
     return line
 
@@ -233,7 +241,7 @@ def status_text(card: AlertCard, now: datetime | None = None) -> str:
 def offered_actions(card: AlertCard) -> list[Action]:
     """The actions that mean something in the alert's state, in the order they are shown."""
     status = card.alert.status
-    if status not in ACTIVE_STATUSES:
+    if status not in ACTIVE_ALERTS:
         return []  # resolved or false positive: nothing left to do
     actions = [Action.ALERT_UNACKNOWLEDGE if status == AlertStatus.ACKNOWLEDGED else Action.ALERT_ACKNOWLEDGE]
     if status != AlertStatus.ESCALATED:
@@ -267,7 +275,7 @@ def snooze_select(alert_id: int) -> StaticSelectElement:
 
 def alert_buttons(card: AlertCard) -> ActionsBlock | None:
     """The actions offered in the alert's state (see `offered_actions`); None once it is closed."""
-    alert_id = card.alert.id or 0
+    alert_id = card.alert.pk
     value = AlertRef(alert_id=alert_id).model_dump_json()
     elements: list[ButtonElement | StaticSelectElement] = []
     for action in offered_actions(card):
@@ -301,7 +309,7 @@ def _main_blocks(card: AlertCard) -> list[Block]:
 def _notifies(card: AlertCard) -> bool:
     """High and critical alerts mention the org's security leads while they are active."""
     alert = card.alert
-    return severity_rank(alert.severity) >= 2 and bool(card.security_leads) and alert.status in ACTIVE_STATUSES
+    return severity_rank(alert.severity) >= 2 and bool(card.security_leads) and alert.status in ACTIVE_ALERTS
 
 
 def _grants_block(card: AlertCard) -> Block:

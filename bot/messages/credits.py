@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from trustbot.messages.alerts import clean
-from trustbot.messages.text import Rendered, format_date, plural, safe, truncate
+from trustbot.messages.text import Rendered, format_date, money, plural, safe, truncate
 from trustbot.storage.tables import CreditGrant, Org
 
 MAX_ROWS = 40  # sections per message (Slack allows 50 blocks)
@@ -67,11 +67,6 @@ class CreditStatus:
             return None
 
 
-def money(amount: Decimal) -> str:
-    """`$250,000.00`."""
-    return f"${amount:,.2f}"
-
-
 def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text)
 
@@ -91,7 +86,7 @@ def _projection(status: CreditStatus) -> str:
     return f"runs out around {format_date(end)}"
 
 
-def credit_line(status: CreditStatus, tz: tzinfo | str | None = None, *, with_org: bool = True) -> str:
+def credit_line(status: CreditStatus, *, with_org: bool = True) -> str:
     """Amount, used (%), remaining, burn rate, projection and expiry of one credit grant."""
     credit = status.credit
     state = f"expired {format_date(credit.expires)}" if status.lapsed else f"expires {format_date(credit.expires)}"
@@ -103,14 +98,14 @@ def credit_line(status: CreditStatus, tz: tzinfo | str | None = None, *, with_or
     )
 
 
-def build_credit_list(statuses: list[CreditStatus], title: str, tz: tzinfo | str | None = None) -> Rendered:
+def build_credit_list(statuses: list[CreditStatus], title: str) -> Rendered:
     """`/trust credits [org]`: each credit grant's balance, burn rate and expiry (`title` is raw text)."""
     if not statuses:
         text = f"*{safe(title, 200)}*\nNo credit grants."
         return Rendered(text=f"{safe(title, 200)}: no credit grants", blocks=[_section(text)])
     blocks: list[Block] = [_section(f"*{safe(title, 200)}* — {plural(len(statuses), 'credit grant')}")]
     for status in statuses[:MAX_ROWS]:
-        blocks.append(_section(credit_line(status, tz)))
+        blocks.append(_section(credit_line(status)))
     if len(statuses) > MAX_ROWS:
         blocks.append(ContextBlock(elements=[_md(f"…and {len(statuses) - MAX_ROWS} more.")]))
     blocks.append(
@@ -122,23 +117,23 @@ def build_credit_list(statuses: list[CreditStatus], title: str, tz: tzinfo | str
     return Rendered(text=truncate(text, 3000), blocks=blocks)
 
 
-def build_threshold_notice(status: CreditStatus, threshold: int, tz: tzinfo | str | None = None) -> Rendered:
+def build_threshold_notice(status: CreditStatus, threshold: int) -> Rendered:
     """DM to admins and rep: a usage threshold was crossed."""
     head = (
         f":bar_chart: {safe(status.org.name, 200)} has used {threshold}% or more of credit "
         f"*{clean(status.credit.id, 128)}*."
     )
-    text = f"{head}\n{credit_line(status, tz, with_org=False)}"
+    text = f"{head}\n{credit_line(status, with_org=False)}"
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 
-def build_expiry_notice(status: CreditStatus, days_left: int, tz: tzinfo | str | None = None) -> Rendered:
+def build_expiry_notice(status: CreditStatus, days_left: int) -> Rendered:
     """DM to admins and rep: credit expires soon with unused credit."""
     head = (
         f":hourglass_flowing_sand: Credit *{clean(status.credit.id, 128)}* of {safe(status.org.name, 200)} expires "
         f"{format_date(status.credit.expires)} (in {plural(days_left, 'day')}) with {money(status.remaining)} unused."
     )
-    text = f"{head}\n{credit_line(status, tz, with_org=False)}"
+    text = f"{head}\n{credit_line(status, with_org=False)}"
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 
@@ -151,7 +146,7 @@ def build_digest(statuses: list[CreditStatus], now: datetime, tz: tzinfo | str |
     ordered = sorted(statuses, key=lambda s: (s.org.name, s.credit.expires, s.credit.id))
     shown = 0
     for status in ordered[:MAX_ROWS]:
-        blocks.append(_section(credit_line(status, tz)))
+        blocks.append(_section(credit_line(status)))
         shown += 1
     if len(statuses) > shown:
         blocks.append(ContextBlock(elements=[_md(f"…and {len(statuses) - shown} more.")]))

@@ -20,7 +20,7 @@ from trustbot.ids import Action
 from trustbot.messages.requests import scope_summary
 from trustbot.messages.text import Rendered, format_date, mention, plural, quote, safe, truncate
 from trustbot.slack.payloads import GrantRef
-from trustbot.storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Org, RequestStatus
 
 REVOKE = "Revoke"
 MAX_ROWS = 20  # Slack allows 50 blocks per message; stay well under with headers and notes
@@ -67,7 +67,7 @@ class StatusReport:
     grants: tuple[GrantRow, ...]
 
 
-_STATUS_ICON = {
+_STATUS_ICON: dict[str, str] = {
     GrantStatus.ACTIVE: ":large_green_circle:",
     GrantStatus.SUSPENDED: ":large_orange_circle:",
     GrantStatus.REVOKED: ":red_circle:",
@@ -78,11 +78,11 @@ _STATUS_ICON = {
 def grant_line(row: GrantRow, tz: tzinfo | str | None = None) -> str:
     """`:green: *Grant #3* · Acme · Frontier · blanket (acme.com) · active until 2027-01-01`."""
     grant = row.grant
-    icon = _STATUS_ICON.get(grant.status, ":grey_question:")  # type: ignore[call-overload]
+    icon = _STATUS_ICON.get(grant.status, ":grey_question:")
     scope = scope_summary(grant, row.org)  # the grant's own roster: re-verification may have trimmed it
     org, tier = safe(row.org.name, 200), safe(row.tier_name, 100)
     line = f"{icon} *Grant #{grant.id}* · {org} · {tier} · {scope} · {grant.status}"
-    if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
+    if grant.status in LIVE_GRANTS:
         line += (
             f" · expires {format_date(grant.expires_at, tz)} · re-verify by {format_date(grant.reverify_due_at, tz)}"
         )
@@ -108,11 +108,7 @@ def revoke_button(grant_id: int) -> ButtonElement:
 
 
 def _grant_block(row: GrantRow, tz: tzinfo | str | None) -> SectionBlock:
-    accessory = (
-        revoke_button(row.grant.id or 0)
-        if row.can_revoke and row.grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
-        else None
-    )
+    accessory = revoke_button(row.grant.pk) if row.can_revoke and row.grant.status in LIVE_GRANTS else None
     return SectionBlock(text=MarkdownTextObject(text=grant_line(row, tz)), accessory=accessory)
 
 
@@ -205,7 +201,7 @@ def build_revoked_note(row: GrantRow, tz: tzinfo | str | None = None) -> Rendere
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 
-def build_revoke_ack(row: GrantRow, tz: tzinfo | str | None = None) -> Rendered:
+def build_revoke_ack(row: GrantRow) -> Rendered:
     """Ephemeral answer to the person who revoked."""
     text = f"Grant #{row.grant.id} for {safe(row.org.name, 200)} is revoked. Admins and the requester are told."
     return Rendered(text=text, blocks=[_section(text)])

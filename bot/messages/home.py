@@ -22,11 +22,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from trustbot.messages.alerts import clean, severity_label, strip_controls
+from trustbot.messages.alerts import SEVERITY_EMOJI, clean, one_line, severity_label
 from trustbot.messages.grants import GrantRow, RequestRow, grant_line, request_line
 from trustbot.messages.reverification import reverify_button
-from trustbot.messages.text import format_date, format_datetime, plural, safe, truncate
-from trustbot.storage.tables import Alert, AlertStatus, CreditGrant, GrantStatus, Severity, SuspensionReason
+from trustbot.messages.text import format_date, format_datetime, money, plural, safe, truncate
+from trustbot.storage.tables import Alert, AlertStatus, CreditGrant, GrantStatus, SuspensionReason
 
 MAX_BLOCKS = 100  # Slack's limit for a Home tab view
 MAX_AWAITING = 10
@@ -44,13 +44,11 @@ NOT_IN_PROGRAM = (
     "grants, credits or alerts."
 )
 
-_SEVERITY_EMOJI = {
-    Severity.LOW: ":white_circle:",
-    Severity.MEDIUM: ":large_yellow_circle:",
-    Severity.HIGH: ":large_orange_circle:",
-    Severity.CRITICAL: ":red_circle:",
+_ALERT_STATUS: dict[str, str] = {
+    AlertStatus.OPEN: "open",
+    AlertStatus.ACKNOWLEDGED: "acknowledged",
+    AlertStatus.ESCALATED: "escalated",
 }
-_ALERT_STATUS = {AlertStatus.OPEN: "open", AlertStatus.ACKNOWLEDGED: "acknowledged", AlertStatus.ESCALATED: "escalated"}
 
 
 @dataclass(frozen=True)
@@ -133,12 +131,7 @@ def age(since: datetime, now: datetime) -> str:
     return plural(seconds // 86400, "day")
 
 
-def money(amount: Decimal) -> str:
-    """`$250,000.00`."""
-    return f"${amount:,.2f}"
-
-
-def credit_text(line: CreditLine, tz: tzinfo | str | None = None) -> str:
+def credit_text(line: CreditLine) -> str:
     """`*acme-2026* · Acme · $250,000.00 · used $1,200.00 (0%) · $248,800.00 left · expires 2027-01-01`."""
     credit = line.credit
     amount = Decimal(credit.amount_usd)
@@ -156,10 +149,10 @@ def alert_text(line: AlertLine, tz: tzinfo | str | None) -> str:
     """Severity, org, signal, status, summary, occurrences and last seen of one active alert."""
     alert = line.alert
     org = safe(line.org_name, 200) if line.org_name else f"`{clean(alert.org_slug, 64)}` (unknown org)"
-    summary = clean(" ".join(strip_controls(alert.summary).split()), 300)
+    summary = one_line(alert.summary, 300)
     return (
-        f"{_SEVERITY_EMOJI.get(alert.severity, ':grey_question:')} *#{alert.id} {severity_label(alert.severity)}* · "  # type: ignore[call-overload]
-        f"{org} · {clean(alert.signal, 64)} · {_ALERT_STATUS.get(alert.status, clean(alert.status, 32))}\n"  # type: ignore[call-overload]
+        f"{SEVERITY_EMOJI.get(alert.severity, ':grey_question:')} *#{alert.id} {severity_label(alert.severity)}* · "
+        f"{org} · {clean(alert.signal, 64)} · {_ALERT_STATUS.get(alert.status, clean(alert.status, 32))}\n"
         f"{summary}\n{plural(alert.occurrences, 'occurrence')}, last seen {format_datetime(alert.last_seen, tz)}"
     )
 
@@ -175,7 +168,7 @@ def _grant_block(row: GrantRow, now: datetime, tz: tzinfo | str | None) -> Secti
     show_button = (grant.status == GrantStatus.ACTIVE and due) or missed
     return SectionBlock(
         text=MarkdownTextObject(text=truncate(text, 3000)),
-        accessory=reverify_button(grant.id or 0) if show_button else None,
+        accessory=reverify_button(grant.pk) if show_button else None,
     )
 
 
@@ -250,7 +243,7 @@ def _admin_section(data: HomeData, tz: tzinfo | str | None) -> list[Block]:
         blocks.append(_md("*Grants*\nNo active or suspended grants."))
     if data.credits:
         blocks.append(_md(f"*Credits ({data.credits_total})*"))
-        blocks += [_md(credit_text(line, tz)) for line in data.credits]
+        blocks += [_md(credit_text(line)) for line in data.credits]
         blocks += _more(data.credits_total, len(data.credits), "credit grants")
     else:
         blocks.append(_md("*Credits*\nNo credit grants."))

@@ -1,7 +1,7 @@
 """Modals for access requests: the request form, deny reason, info question and answer, revoke reason.
 
-Labels carry the contract words people and scripts rely on; block and action ids come from `bot.ids`, so the
-handler reads values back with `bot.payloads` and services key inline errors by `Block`.
+Labels carry the contract words people and scripts rely on; block and action ids come from `trustbot.ids`, so the
+handler reads values back with `trustbot.slack.payloads` and services key inline errors by `Block`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from slack_sdk.models.views import View
 
 from trustbot.ids import Block, Element
 from trustbot.ids import View as ViewId
-from trustbot.messages.text import OPTION_TEXT, PLAIN_LABEL, mention, quote, safe, truncate
+from trustbot.messages.text import MODAL_TITLE, OPTION_TEXT, PLAIN_LABEL, mention, plural, quote, safe, truncate
 from trustbot.slack.payloads import DecisionContext, GrantRef, RequestFormMeta, RequestRef
-from trustbot.storage.tables import Tier
+from trustbot.storage.tables import Tier, approvals_needed
 
 LABEL_ORG = "Organisation"
 LABEL_MEMBERS = "Team members to cover"
@@ -74,7 +74,7 @@ def _option(text: str, value: str) -> Option:
 
 
 def _tier_option(tier: Tier) -> Option:
-    approvals = "2 approvals" if tier.approvals > 1 else "1 approval"
+    approvals = plural(approvals_needed(tier), "approval")
     return _option(f"{tier.name} — up to {tier.max_days} days, {approvals}", tier.id)
 
 
@@ -165,7 +165,7 @@ def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
             LABEL_USE_CASE,
             max_length=form.text_max,
             placeholder="What will the team use the capability for?",
-        ),  # fmt: skip
+        ),
         InputBlock(
             block_id=Block.DURATION,
             label=PlainTextObject(text=LABEL_DURATION),
@@ -174,7 +174,7 @@ def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
                 is_decimal_allowed=False,
                 min_value="1",
                 max_value=str(max((t.max_days for t in tiers), default=365)),
-            ),  # fmt: skip
+            ),
             hint=PlainTextObject(text=truncate(caps, PLAIN_LABEL)),
         ),
         _text_input(
@@ -184,7 +184,7 @@ def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
             min_length=form.justification_min,
             max_length=form.text_max,
             placeholder=f"Why does this team need trusted access? (at least {form.justification_min} characters)",
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -208,8 +208,8 @@ def _reason_modal(
     return View(
         type="modal",
         callback_id=callback_id,
-        title=PlainTextObject(text=truncate(title, 24)),
-        submit=PlainTextObject(text=truncate(submit, 24)),
+        title=PlainTextObject(text=truncate(title, MODAL_TITLE)),
+        submit=PlainTextObject(text=truncate(submit, MODAL_TITLE)),
         close=PlainTextObject(text="Cancel"),
         private_metadata=metadata,
         blocks=[

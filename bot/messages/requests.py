@@ -34,7 +34,16 @@ from trustbot.messages.text import (
     truncate,
 )
 from trustbot.slack.payloads import RequestRef
-from trustbot.storage.tables import AccessRequest, Grant, GrantStatus, Org, RequestStatus, Tier
+from trustbot.storage.tables import (
+    OPEN_REQUESTS,
+    AccessRequest,
+    Grant,
+    GrantStatus,
+    Org,
+    RequestStatus,
+    Tier,
+    approvals_needed,
+)
 
 APPROVE, DENY, REQUEST_INFO, REPLY = "Approve", "Deny", "Request info", "Reply"
 
@@ -52,8 +61,8 @@ class RequestCard:
 
     @property
     def approvals_needed(self) -> int:
-        """1 or 2, from the tier (1 when the tier vanished from the directory)."""
-        return max(1, self.tier.approvals) if self.tier else 1
+        """Different approvers the request needs (`approvals_needed`)."""
+        return approvals_needed(self.tier)
 
     @property
     def tier_name(self) -> str:
@@ -190,8 +199,7 @@ def decision_buttons(request_id: int) -> ActionsBlock:
 def build_request_actions(card: RequestCard, tz: tzinfo | str | None = None) -> Rendered:
     """The thread reply holding the decision buttons while the request is open; no buttons after."""
     req = card.request
-    open_ = req.status in (RequestStatus.PENDING, RequestStatus.INFO_REQUESTED)
-    if not open_:
+    if req.status not in OPEN_REQUESTS:
         line = status_line(card, tz)
         return Rendered(text=f"Request #{req.id} is {req.status}.", blocks=[_section(line)])
     who = mention(card.rep) if card.rep else "Account reps"
@@ -200,7 +208,7 @@ def build_request_actions(card: RequestCard, tz: tzinfo | str | None = None) -> 
     if card.approvers:
         note += f" Approved so far by {mentions(list(card.approvers))}."
     text = f"{who}, please decide on access request #{req.id}.{note}"
-    return Rendered(text=truncate(text, 3000), blocks=[_section(text), decision_buttons(req.id or 0)])
+    return Rendered(text=truncate(text, 3000), blocks=[_section(text), decision_buttons(req.pk)])
 
 
 def build_thread_note(text: str) -> Rendered:
@@ -292,7 +300,7 @@ def build_info_question_dm(card: RequestCard) -> Rendered:
     button = ButtonElement(
         text=PlainTextObject(text=REPLY),
         action_id=Action.REQUEST_REPLY,
-        value=RequestRef(request_id=req.id or 0).model_dump_json(),
+        value=RequestRef(request_id=req.pk).model_dump_json(),
         style="primary",
     )
     return Rendered(text=truncate(text, 3000), blocks=[_section(text), ActionsBlock(elements=[button])])

@@ -54,7 +54,7 @@ def build_reminder_dm(info: GrantInfo, days_left: int, tz: Tz = None) -> Rendere
     return _with_button(
         f":clipboard: Re-verification of trusted-access {grant_label(info)} is due {days_phrase(days_left)} (*{due}*). "
         f"Confirm who is covered and that the use case is unchanged, or the grant will be suspended.",
-        info.grant.id or 0,
+        info.grant.pk,
     )
 
 
@@ -63,7 +63,7 @@ def build_suspended_dm(info: GrantInfo, tz: Tz = None) -> Rendered:
     return _with_button(
         f":large_orange_circle: Trusted-access {grant_label(info)} is *suspended*: its re-verification was due "
         f"{format_date(info.grant.reverify_due_at, tz)}. Re-verify it to restore access.",
-        info.grant.id or 0,
+        info.grant.pk,
     )
 
 
@@ -124,7 +124,7 @@ def build_reverify_modal(info: GrantInfo, request: AccessRequest | None, tz: Tz 
         title=PlainTextObject(text="Re-verify grant"),
         submit=PlainTextObject(text=REVERIFY),
         close=PlainTextObject(text="Cancel"),
-        private_metadata=GrantRef(grant_id=grant.id or 0).model_dump_json(),
+        private_metadata=GrantRef(grant_id=grant.pk).model_dump_json(),
         blocks=blocks,
     )
 
@@ -174,9 +174,7 @@ def build_verify_choices(infos: list[GrantInfo], tz: Tz = None) -> Rendered:
     for info in infos[:MAX_CHOICES]:
         line = f"{grant_label(info)} · {info.grant.status} · due {format_date(info.grant.reverify_due_at, tz)}"
         blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=truncate(line, 3000)), accessory=reverify_button(info.grant.id or 0)
-            )
+            SectionBlock(text=MarkdownTextObject(text=truncate(line, 3000)), accessory=reverify_button(info.grant.pk))
         )
     if len(infos) > MAX_CHOICES:
         blocks.append(

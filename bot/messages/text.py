@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ CONTEXT_TEXT = 3000
 FIELD_TEXT = 2000
 PLAIN_LABEL = 150  # keep labels, titles, placeholders short
 OPTION_TEXT = 75  # option and button text
-MODAL_TITLE = 24
+MODAL_TITLE = 24  # a modal's title and submit label
 MESSAGE_TEXT = 3000  # our own cap on the `text` fallback
 BUTTON_VALUE = 2000
 BUTTON_URL = 3000
@@ -88,11 +89,6 @@ def quote(text: str | None, limit: int = SECTION_TEXT) -> str:
     return "\n".join("> " + line for line in body.split("\n")) if body else ""
 
 
-def plain(text: str | None, limit: int = PLAIN_LABEL) -> str:
-    """Text for a `plain_text` object: no escaping needed, only Slack's length limit."""
-    return truncate((text or "").strip() or "—", limit)
-
-
 def mention(user_id: str) -> str:
     """A user mention for mrkdwn; ids that are not Slack user ids are shown escaped instead."""
     if user_id and user_id.isalnum() and user_id[:1] in ("U", "W"):
@@ -145,6 +141,11 @@ def slack_date(value: datetime | None, *, with_time: bool = True) -> str:
     token = "{date_short_pretty} {time}" if with_time else "{date_short_pretty}"
     fallback = format_datetime(value, "UTC") if with_time else format_date(value, "UTC")
     return f"<!date^{int(value.timestamp())}^{token}|{fallback}>"
+
+
+def money(amount: Decimal) -> str:
+    """`$250,000.00`."""
+    return f"${amount:,.2f}"
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

@@ -5,7 +5,7 @@ SHA-256 (`sha256`), or HMAC-SHA256 keyed with TRUSTBOT_AUDIT_KEY (`hmac-sha256`)
 set. The scheme is stored with each event, so events hashed before a key was set stay valid,
 while a plain event after a keyed one (a downgrade) is refused when the key is set. Deleting the
 newest events or rewriting the chain from some event on is caught against checkpoints of the
-head (`bot.services.audit_checkpoints`).
+head (`trustbot.services.audit_checkpoints`).
 """
 
 from __future__ import annotations
@@ -268,18 +268,13 @@ async def iter_audit_events(
             return
         for event in rows:
             yield event
-            last_id = event.id or last_id
+            last_id = event.pk
 
 
-def audit_event_json(event: AuditEvent) -> str:
-    """One JSON line for `trustbot audit export`."""
-    return json.dumps(_export_fields(event.id or 0, event.at, event), sort_keys=True)
-
-
-def _export_fields(event_id: int, at: datetime, event: AuditEvent | _Event) -> dict[str, Any]:
+def _export_fields(event_id: int, event: _Event) -> dict[str, Any]:
     return {
         "id": event_id,
-        "at": at.isoformat().replace("+00:00", "Z"),
+        "at": event.at.isoformat().replace("+00:00", "Z"),
         "actor": event.actor,
         "action": event.action,
         "subject": event.subject,
@@ -314,4 +309,4 @@ async def iter_audit_export(
                 stored = {name: None if value is None else str(value) for name, value in vars(row).items()}
                 yield json.dumps({"id": row.id, "corrupt": True, "stored": stored}, sort_keys=True)
             elif since is None or event.at >= since:
-                yield json.dumps(_export_fields(row.id, event.at, event), sort_keys=True)
+                yield json.dumps(_export_fields(row.id, event), sort_keys=True)

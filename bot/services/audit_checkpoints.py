@@ -174,12 +174,12 @@ async def _diverged(
         return None
     log.warning("audit chain no longer extends %s: %s", checkpoint.source, problem)
     channel = ctx.settings.audit_channel
-    if channel and await claim_notice(session, ctx.clock, f"audit-checkpoint:diverged:{last.id}"):
+    if channel and await claim_notice(session, ctx.clock, f"audit-checkpoint:diverged:{last.pk}"):
         text = (
             f":warning: The audit log no longer matches {checkpoint.source} ({last.count}:{last.last_hash}): "
             f"{problem}. No checkpoint is recorded until this is looked into; run `trustbot audit verify`."
         )
-        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:diverged:{last.id}", message=text)
+        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:diverged:{last.pk}", message=text)
     return problem
 
 
@@ -226,6 +226,6 @@ async def take_checkpoint(session: AsyncSession, ctx: ServiceContext) -> Checkpo
     outcome = f"checkpoint {row.count}:{row.last_hash} recorded"
     channel = ctx.settings.audit_channel
     if channel:
-        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:{row.id}", message=checkpoint_text(row))
+        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:{row.pk}", message=checkpoint_text(row))
         outcome += f" and posted to {channel}"
     return CheckpointRun(outcome)

@@ -1,6 +1,6 @@
 """Queue Slack writes as outbox rows in the caller's transaction.
 
-Nothing here talks to Slack: `bot.delivery` sends the rows after commit, so a crash between
+Nothing here talks to Slack: `trustbot.delivery` sends the rows after commit, so a crash between
 commit and delivery loses nothing, and a rolled-back state change sends nothing. Delivery is
 infrastructure and runs on wall-clock time even when the domain clock is moved (tests,
 `jobs run --now`), so a row is always due relative to the real now.

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.messages import requests as request_msg
 from trustbot.messages.gateway import build_webhook_undelivered_notice
 from trustbot.services import outbox
-from trustbot.services.access.cards import build_card
+from trustbot.services.access.cards import build_card, parent_key, request_of_parent_key
 from trustbot.services.alerts.reroute import reroute_refused_alert
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
@@ -35,12 +35,11 @@ async def handle_undelivered(session: AsyncSession, ctx: ServiceContext, row: Ou
     key = row.save_as or ""
     if row.op != OutboxOp.POST or error not in CHANNEL_REFUSALS:
         return
+    request_id = request_of_parent_key(key)
     if key.startswith("alert:"):
         await reroute_refused_alert(session, ctx, key=key, channel=row.channel, error=error)
-    elif key.startswith("request:") and key.count(":") == 1:
-        await _tell_operators_of_request(
-            session, ctx, request_id=int(key.split(":")[1]), channel=row.channel, error=error
-        )
+    elif request_id is not None:
+        await _tell_operators_of_request(session, ctx, request_id=request_id, channel=row.channel, error=error)
 
 
 async def _tell_operators_of_request(
@@ -53,17 +52,23 @@ async def _tell_operators_of_request(
     operators = await list_operators(session, ctx.settings.operators)
     outbox.dm_all(session, operators, request_msg.build_request_refused_notice(card, channel, error))
     details = {"refused_channel": channel, "error": error, "told": operators}
-    await record_audit(session, ctx, action="request.undelivered", subject=f"request:{request_id}", details=details)
+    await record_audit(session, ctx, action="request.undelivered", subject=parent_key(request_id), details=details)
 
 
 async def _tell_operators_of_event(session: AsyncSession, ctx: ServiceContext, row: OutboxMessage, error: str) -> None:
     """A grant change event the gateway never took: audited, and operators told to have it resync."""
-    grant_id, event_type = int(row.payload.get("grant") or 0), str(row.payload.get("type") or "")
+    # Every webhook row names its grant: `grant_changed` is the only writer of them.
+    grant_id, event_type = int(row.payload["grant"]), str(row.payload.get("type") or "")
     grant = await get_grant(session, grant_id=grant_id)
     orgs = await orgs_by_ids(session, org_ids=[grant.org_id] if grant else [])
     org_name = orgs[grant.org_id].name if grant and grant.org_id in orgs else "an org no longer in the directory"
     operators = await list_operators(session, ctx.settings.operators)
     outbox.dm_all(session, operators, build_webhook_undelivered_notice(event_type, grant_id, org_name, error))
-    details = {"event": row.payload.get("id"), "type": event_type, "error": error, "attempts": row.attempts,
-               "told": operators}  # fmt: skip
+    details = {
+        "event": row.payload.get("id"),
+        "type": event_type,
+        "error": error,
+        "attempts": row.attempts,
+        "told": operators,
+    }
     await record_audit(session, ctx, action="webhook.undelivered", subject=f"grant:{grant_id}", details=details)

@@ -10,19 +10,27 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.dialect import Lock, take_lock, upsert
-from trustbot.storage.tables import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, OutboxMessage, OutboxStatus
+from trustbot.storage.tables import (
+    ACTIVE_ALERTS,
+    SEVERITY_RANK,
+    Alert,
+    AlertOccurrence,
+    AlertStatus,
+    OutboxMessage,
+    OutboxStatus,
+)
 
 MAX_REPOSTS = 3  # posts of one alert Slack may refuse before Trustbot stops trying (and says so)
 
 
 def _severity_rank() -> ColumnElement[int]:
-    return case({"critical": 3, "high": 2, "medium": 1}, value=col(Alert.severity), else_=0)
+    return case({str(severity): rank for severity, rank in SEVERITY_RANK.items()}, value=col(Alert.severity), else_=0)
 
 
 async def lock_ingest(session: AsyncSession) -> None:
@@ -70,7 +78,7 @@ async def insert_occurrences(session: AsyncSession, *, rows: list[dict[str, Any]
     """Bulk insert occurrences; an id stored meanwhile is skipped, never a second row."""
     if rows:
         # The Core table, not the ORM class: an executemany without the ORM bulk-insert bookkeeping.
-        table = AlertOccurrence.__table__  # type: ignore[attr-defined]
+        table = inspect(AlertOccurrence).local_table
         statement = upsert(session, table).on_conflict_do_nothing(index_elements=["event_id"])
         await session.execute(statement, rows)
 
@@ -232,10 +240,10 @@ async def reset_failed_posts(session: AsyncSession, *, fallback_channel: str | N
     query = select(Alert).where(col(Alert.message_key).in_(failed), col(Alert.status).in_(ACTIVE_ALERTS))
     abandoned: list[int] = []
     for alert in (await session.scalars(query)).all():
-        reposts = select(func.count()).select_from(OutboxMessage).where(_failed_posts(f"alert:{alert.id}:%"))
+        reposts = select(func.count()).select_from(OutboxMessage).where(_failed_posts(f"alert:{alert.pk}:%"))
         alert.message_key = None
         if int(await session.scalar(reposts) or 0) >= MAX_REPOSTS:
-            abandoned.append(alert.id or 0)
+            abandoned.append(alert.pk)
             continue
         alert.render_pending = True
         if fallback_channel:

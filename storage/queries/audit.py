@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, Text, cast, func, select, type_coerce
+from sqlalchemy import Integer, String, Text, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -70,7 +70,7 @@ async def stored_events_after(session: AsyncSession, *, after_id: int, limit: in
     """
     query = (
         select(
-            col(AuditEvent.id),
+            type_coerce(col(AuditEvent.id), Integer),  # a stored row's key, never NULL
             type_coerce(col(AuditEvent.at), String),
             col(AuditEvent.actor),
             col(AuditEvent.action),
@@ -86,7 +86,7 @@ async def stored_events_after(session: AsyncSession, *, after_id: int, limit: in
     )
     return [
         StoredEvent(
-            id=event_id or 0,
+            id=event_id,
             at=at,
             actor=actor,
             action=action,

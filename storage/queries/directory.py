@@ -60,7 +60,7 @@ async def orgs_by_ids(session: AsyncSession, *, org_ids: Iterable[int]) -> dict[
     if not ids:
         return {}
     rows = (await session.scalars(select(Org).where(col(Org.id).in_(ids)))).all()
-    return {org.id: org for org in rows if org.id is not None}
+    return {org.pk: org for org in rows}
 
 
 async def get_tier(session: AsyncSession, *, tier_id: str) -> Tier | None:

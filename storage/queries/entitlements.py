@@ -50,7 +50,7 @@ async def grants_for_address(session: AsyncSession, *, email: str, org_ids: Sequ
         .limit(MAX_GRANTS_PER_ADDRESS)
     )
     found = [*(await session.scalars(live)).all(), *(await session.scalars(ended)).all()]
-    return sorted(found, key=lambda g: g.id or 0, reverse=True)
+    return sorted(found, key=lambda g: g.pk, reverse=True)
 
 
 async def member_emails(session: AsyncSession, *, grant_ids: Iterable[int]) -> dict[int, dict[str, str]]:

@@ -50,7 +50,7 @@ async def requests_by_ids(session: AsyncSession, *, request_ids: Iterable[int]) 
     result: dict[int, AccessRequest] = {}
     for chunk in chunks(sorted(set(request_ids))):
         rows = (await session.scalars(select(AccessRequest).where(col(AccessRequest.id).in_(chunk)))).all()
-        result.update({r.id: r for r in rows if r.id is not None})
+        result.update({r.pk: r for r in rows})
     return result
 
 

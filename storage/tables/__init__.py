@@ -11,17 +11,18 @@ from trustbot.storage.tables.access import (
     RequestStatus,
     SuspensionReason,
 )
-from trustbot.storage.tables.alerts import ACTIVE_ALERTS, Alert, AlertOccurrence, AlertStatus, Severity
+from trustbot.storage.tables.alerts import ACTIVE_ALERTS, SEVERITY_RANK, Alert, AlertOccurrence, AlertStatus, Severity
 from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
 from trustbot.storage.tables.credits import CreditGrant, UsageRecord
 from trustbot.storage.tables.delivery import OutboxMessage, OutboxOp, OutboxStatus, ProcessedSlackEvent, SlackMessage
-from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier
+from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier, approvals_needed
 from trustbot.storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
     "ACTIVE_ALERTS",
     "LIVE_GRANTS",
     "OPEN_REQUESTS",
+    "SEVERITY_RANK",
     "SuspensionReason",
     "AccessRequest",
     "Alert",
@@ -50,4 +51,5 @@ __all__ = [
     "SlackMessage",
     "Tier",
     "UsageRecord",
+    "approvals_needed",
 ]

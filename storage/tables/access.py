@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 
@@ -44,7 +45,7 @@ OPEN_REQUESTS: tuple[str, ...] = (RequestStatus.PENDING, RequestStatus.INFO_REQU
 LIVE_GRANTS: tuple[str, ...] = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
 
 
-class AccessRequest(SQLModel, table=True):
+class AccessRequest(Keyed, SQLModel, table=True):
     """A request for trusted access for named members and/or a whole org (blanket)."""
 
     __tablename__ = "access_request"
@@ -76,7 +77,7 @@ class AccessRequest(SQLModel, table=True):
     submission_key: str | None = Field(default=None, max_length=128, unique=True, index=True)
 
 
-class RequestApproval(SQLModel, table=True):
+class RequestApproval(Keyed, SQLModel, table=True):
     """One approver's yes; two-approval tiers need two different rows."""
 
     __tablename__ = "request_approval"
@@ -88,7 +89,7 @@ class RequestApproval(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Grant(SQLModel, table=True):
+class Grant(Keyed, SQLModel, table=True):
     """Trusted access created by an approved request."""
 
     __tablename__ = "access_grant"

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 
@@ -32,9 +33,11 @@ class AlertStatus(StrEnum):
 
 
 ACTIVE_ALERTS: tuple[str, ...] = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ESCALATED)
+# How severe, least to most: what orders alerts everywhere (queries and messages alike).
+SEVERITY_RANK: dict[str, int] = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
 
-class Alert(SQLModel, table=True):
+class Alert(Keyed, SQLModel, table=True):
     """One open-or-closed group of occurrences sharing a fingerprint."""
 
     __table_args__ = (Index("ix_alert_fingerprint_status", "fingerprint", "status"),)

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 PLAIN = "sha256"
 KEYED = "hmac-sha256"
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(Keyed, SQLModel, table=True):
     """One audited action; `hash` covers the fields and `prev_hash`, computed as `scheme` says."""
 
     __tablename__ = "audit_event"
@@ -31,7 +32,7 @@ class AuditEvent(SQLModel, table=True):
     scheme: str = Field(default=PLAIN, max_length=16, sa_column_kwargs={"server_default": PLAIN})
 
 
-class AuditCheckpoint(SQLModel, table=True):
+class AuditCheckpoint(Keyed, SQLModel, table=True):
     """The chain's head at one moment: `count` events, the last one hashed `last_hash` (by `scheme`)."""
 
     __tablename__ = "audit_checkpoint"

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 
@@ -31,7 +32,13 @@ class Tier(SQLModel, table=True):
     rank: int = 0
 
 
-class Org(SQLModel, table=True):
+def approvals_needed(tier: Tier | None) -> int:
+    """How many different people must approve a request on `tier`: its `approvals`, never fewer than one, and
+    one when the tier has left the directory."""
+    return max(1, tier.approvals) if tier is not None else 1
+
+
+class Org(Keyed, SQLModel, table=True):
     """A customer organisation."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -53,7 +60,7 @@ class OrgDomain(SQLModel, table=True):
     org_id: int = Field(foreign_key="org.id", primary_key=True, index=True)
 
 
-class OrgRole(SQLModel, table=True):
+class OrgRole(Keyed, SQLModel, table=True):
     """One person holding one role in one org; the rep is the single `rep` row."""
 
     __table_args__ = (UniqueConstraint("org_id", "user_id", "role"),)

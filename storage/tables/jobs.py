@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 
-class JobRun(SQLModel, table=True):
+class JobRun(Keyed, SQLModel, table=True):
     """One job slot (name + scheduled time); the unique pair is the cross-replica claim."""
 
     __tablename__ = "job_run"

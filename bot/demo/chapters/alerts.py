@@ -17,10 +17,14 @@ async def send_alerts(story: Story, *alerts: dict[str, object]) -> None:
     from trustbot.standin.producers import ingest_headers
 
     body = json.dumps({"alerts": list(alerts)} if len(alerts) > 1 else alerts[0]).encode()
-    secret = story.rt.settings.ingest_secret.get_secret_value()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{story.server.url}/alerts", data=body, headers=ingest_headers(secret, body)) as response:
-            answer = await response.text()
+    secret = story.rt.settings.ingest_secret
+    assert secret is not None  # the demo's settings always set one
+    headers = ingest_headers(secret.get_secret_value(), body)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{story.server.url}/alerts", data=body, headers=headers) as response,
+    ):
+        answer = await response.text()
     if not story.quiet:
         story.out.write(f"   [monitoring → POST /alerts: {response.status} {answer.strip()}]\n")
     await story.settle()

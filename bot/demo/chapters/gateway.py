@@ -21,8 +21,10 @@ def _events(story: Story, since: int) -> int:
     if not story.quiet:
         for event in events[since:]:
             grant = event["data"]["grant"]
-            story.out.write(f"   [gateway ← webhook {event['type']} grant #{grant['id']} ({grant['org']}, "
-                            f"{grant['status']}), signature verified]\n")  # fmt: skip
+            story.out.write(
+                f"   [gateway ← webhook {event['type']} grant #{grant['id']} ({grant['org']}, "
+                f"{grant['status']}), signature verified]\n"
+            )
     return len(events)
 
 

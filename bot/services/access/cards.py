@@ -25,6 +25,12 @@ def parent_key(request_id: int) -> str:
     return f"request:{request_id}"
 
 
+def request_of_parent_key(key: str) -> int | None:
+    """The request whose rep-channel message `key` is (`parent_key`'s inverse); None for any other key."""
+    kind, _, rest = key.partition(":")
+    return int(rest) if kind == "request" and rest.isascii() and rest.isdigit() else None
+
+
 def actions_key(request_id: int) -> str:
     """Outbox key of the thread reply holding a request's decision buttons."""
     return f"request:{request_id}:actions"
@@ -37,9 +43,9 @@ async def build_card(session: AsyncSession, request: AccessRequest, *, grant: Gr
         raise NotFound(f"Request #{request.id} belongs to an org that no longer exists.")
     tier = await get_tier(session, tier_id=request.tier_id)
     people = await org_people(session, org_id=request.org_id)
-    approvals = await list_approvals(session, request_id=request.id or 0)
+    approvals = await list_approvals(session, request_id=request.pk)
     if grant is None and request.status == RequestStatus.APPROVED:
-        grant = await grant_for_request(session, request_id=request.id or 0)
+        grant = await grant_for_request(session, request_id=request.pk)
     approvers = tuple(a.approver for a in approvals)
     return msg.RequestCard(request=request, org=org, tier=tier, rep=people.rep, approvers=approvers, grant=grant)
 
@@ -57,13 +63,13 @@ async def reps_channel(session: AsyncSession) -> str:
 def refresh_parent(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
     """Queue an update of the request's parent message (`request:{id}`)."""
     rendered = msg.build_request_parent(card, ctx.tz)
-    outbox.update_message(session, channel=channel, key=parent_key(card.request.id or 0), message=rendered)
+    outbox.update_message(session, channel=channel, key=parent_key(card.request.pk), message=rendered)
 
 
 def refresh_actions(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
     """Queue a re-render of the thread message holding the decision buttons (`request:{id}:actions`)."""
     rendered = msg.build_request_actions(card, ctx.tz)
-    outbox.update_message(session, channel=channel, key=actions_key(card.request.id or 0), message=rendered)
+    outbox.update_message(session, channel=channel, key=actions_key(card.request.pk), message=rendered)
 
 
 def refresh_both(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:

@@ -41,7 +41,7 @@ from trustbot.storage.queries.directory import get_org_by_id, get_tier, list_tie
 from trustbot.storage.queries.entitlements import add_members
 from trustbot.storage.queries.grants import has_security_suspension
 from trustbot.storage.queries.requests import add_approval, count_approvals, transition_request
-from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus
+from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus, approvals_needed
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ async def _open_for_decision(
 
 async def _move(session: AsyncSession, ctx: ServiceContext, request: AccessRequest, values: dict[str, Any]) -> None:
     """Change the request's state if it is still open; `AlreadyDecided` when another decision won."""
-    request_id = request.id or 0
+    request_id = request.pk
     values = {**values, "updated_at": ctx.now()}
     if not await transition_request(session, request_id=request_id, from_statuses=OPEN_REQUESTS, values=values):
         raise decided_error(await load_request(session, request_id), ctx)
@@ -86,7 +86,7 @@ async def _move(session: AsyncSession, ctx: ServiceContext, request: AccessReque
 async def _audit(
     session: AsyncSession, ctx: ServiceContext, request: AccessRequest, action: str, **details: Any
 ) -> None:
-    await record_audit(session, ctx, action=action, subject=parent_key(request.id or 0), details=details)
+    await record_audit(session, ctx, action=action, subject=parent_key(request.pk), details=details)
 
 
 def _publish(
@@ -98,7 +98,7 @@ def _publish(
     dms: dict[str, Rendered],
 ) -> None:
     refresh_both(session, ctx, channel, card)
-    thread_note(session, channel, card.request.id or 0, note)
+    thread_note(session, channel, card.request.pk, note)
     for user, message in dms.items():
         outbox.send_dm(session, user=user, message=message)
 
@@ -166,7 +166,7 @@ async def _check_org_may_receive(session: AsyncSession, ctx: ServiceContext, req
             f"The {escape_mrkdwn(request.tier_id)} tier is no longer allowed for {msg.org_label(org)}; "
             "deny the request or change the directory."
         )
-    if await has_security_suspension(session, org_id=org.id or 0):
+    if await has_security_suspension(session, org_id=org.pk):
         raise InvalidState(
             f"{msg.org_label(org)}'s access is suspended by the security team; "
             "no new grant can be approved until that is lifted."
@@ -180,7 +180,7 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
     if not await add_approval(session, request_id=request_id, approver=ctx.user_id, at=ctx.now()):
         raise AlreadyDone(f"You already approved request #{request_id}; it needs a different second approver.")
     tier = await get_tier(session, tier_id=request.tier_id)
-    needed = max(1, tier.approvals) if tier else 1
+    needed = approvals_needed(tier)
     approvals = await count_approvals(session, request_id=request_id)
     if approvals < needed:
         await _move(session, ctx, request, {})
@@ -207,9 +207,9 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
     session.add(grant)
     await session.flush()
     emails = {m: e for m, e in (request.member_emails or {}).items() if m in grant.members}
-    await add_members(session, grant_id=grant.id or 0, emails=emails)
-    await grant_changed(session, ctx, [grant.id or 0], GrantEvent.ACTIVATED)
-    await _audit(session, ctx, request, "request.approved", approvals=approvals, needed=needed, grant=grant.id)
+    await add_members(session, grant_id=grant.pk, emails=emails)
+    await grant_changed(session, ctx, [grant.pk], GrantEvent.ACTIVATED)
+    await _audit(session, ctx, request, "request.approved", approvals=approvals, needed=needed, grant=grant.pk)
     details = {
         "request": request_id,
         "tier": grant.tier_id,
@@ -218,7 +218,7 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
         "members": grant.members,
         "blanket": grant.blanket,
     }
-    await record_audit(session, ctx, action="grant.created", subject=f"grant:{grant.id}", details=details)
+    await record_audit(session, ctx, action="grant.created", subject=f"grant:{grant.pk}", details=details)
     channel, card = await reps_channel(session), await build_card(session, request, grant=grant)
     covered = msg.build_member_covered_dm(card, ctx.tz)
     dms = {request.requester: msg.build_requester_approved_dm(card, ctx.tz)}

@@ -29,7 +29,7 @@ END_REASON = "reached its end date"
 
 def warning_key(grant: Grant, offset: int, tz: tzinfo) -> str:
     """Once-only key of one expiry warning."""
-    return f"expiry:{grant.id}:{grant.expires_at.astimezone(tz).date().isoformat()}:{offset}"
+    return f"expiry:{grant.pk}:{grant.expires_at.astimezone(tz).date().isoformat()}:{offset}"
 
 
 def days_to_expiry(ctx: ServiceContext, grant: Grant) -> int:
@@ -68,8 +68,8 @@ async def warn_admins(session: AsyncSession, ctx: ServiceContext, grants: Sequen
 
 async def expire(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Grant]) -> Counter[str]:
     """Expire grants still past their end; tell admins and members, and the rep in the request's thread."""
-    won = set(await gq.expire_grants(session, grant_ids=[g.id or 0 for g in grants], now=ctx.now(), reason=END_REASON))
-    changed = [g for g in grants if g.id in won]
+    won = set(await gq.expire_grants(session, grant_ids=[g.pk for g in grants], now=ctx.now(), reason=END_REASON))
+    changed = [g for g in grants if g.pk in won]
     snap = await load_snapshot(session, org_ids=[g.org_id for g in changed])
     await audit_grants(session, ctx, snap, action="grant.expired", grants=changed, details={"reason": END_REASON})
     await grant_changed(session, ctx, sorted(won), GrantEvent.EXPIRED)

@@ -19,15 +19,13 @@ from trustbot.services.access.cards import build_card, parent_key
 from trustbot.services.access.limits import typed_text
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
-from trustbot.services.directory.people import Actor, org_people, viewable_orgs
+from trustbot.services.directory.people import ORG_VIEWERS, Actor, org_people, viewable_orgs
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.errors import AlreadyDecided, NotAccountRep, NotFound
 from trustbot.storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids
 from trustbot.storage.queries.grants import get_grant, list_grants, transition_grant
 from trustbot.storage.queries.requests import requests_by_ids
-from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantStatus, Org, Role
-
-VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
+from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantStatus, Org
 
 
 @dataclass(frozen=True)
@@ -98,8 +96,8 @@ async def revoke_grant(session: AsyncSession, ctx: ServiceContext, *, grant_id: 
 async def list_org_grants(session: AsyncSession, ctx: ServiceContext, *, org_slug: str | None) -> GrantListing:
     """`/trust grants [org]`: live grants first, then ended ones, for the orgs the actor may see."""
     ctx.actor.require_known()
-    scope = await viewable_orgs(session, ctx.actor, roles=VIEWERS, org_slug=org_slug, what="grants")
+    scope = await viewable_orgs(session, ctx.actor, roles=ORG_VIEWERS, org_slug=org_slug, what="grants")
     grants = await list_grants(session, org_ids=scope.org_ids)
-    grants.sort(key=lambda g: (g.status not in LIVE_GRANTS, -(g.id or 0)))
+    grants.sort(key=lambda g: (g.status not in LIVE_GRANTS, -g.pk))
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in grants})
     return GrantListing(title=scope.title, rows=tuple(await grant_rows(session, ctx.actor, grants, orgs)))

@@ -37,7 +37,7 @@ async def audit_grants(
     """One audit event per org listing the grants a job changed (statements grow with orgs, not grants)."""
     by_org: dict[int, list[int]] = {}
     for grant in grants:
-        by_org.setdefault(grant.org_id, []).append(grant.id or 0)
+        by_org.setdefault(grant.org_id, []).append(grant.pk)
     for org_id, ids in sorted(by_org.items()):
         org = snap.orgs.get(org_id)
         subject = f"org:{org.slug if org else org_id}"

@@ -110,7 +110,7 @@ async def _org_to_request_for(session: AsyncSession, ctx: ServiceContext, slug: 
     if not slug:
         raise InvalidInput("Choose an organisation.", errors={Block.ORG: "Choose an organisation."})
     org = await get_org(session, slug=slug)
-    if org is None or org.id is None or not (ctx.actor.is_operator or ctx.actor.is_admin_of(org.id)):
+    if org is None or not (ctx.actor.is_operator or ctx.actor.is_admin_of(org.pk)):
         raise NotOrgAdmin("Only an org's enterprise admins can request trusted access for it.")
     return org
 
@@ -142,7 +142,7 @@ async def submit_request(
     channel = await reps_channel(session)
     now = ctx.now()
     request = AccessRequest(
-        org_id=org.id or 0,
+        org_id=org.pk,
         requester=ctx.user_id,
         members=members,
         member_emails=emails,
@@ -160,11 +160,23 @@ async def submit_request(
         earlier = await request_by_submission(session, key=sub.submission_key or "")
         assert earlier is not None  # the key was taken by a request that exists
         return SubmittedRequest(request=earlier, card=await build_card(session, earlier))
-    request_id = request.id or 0
-    request.message_key = parent_key(request_id)
+    request.message_key = parent_key(request.pk)
     await session.flush()
-    details = {"org": org.slug, "tier": tier.id, "members": members, "blanket": sub.blanket,
-               "duration_days": sub.duration_days}  # fmt: skip
+    return SubmittedRequest(request=request, card=await _announce(session, ctx, channel, request, org))
+
+
+async def _announce(
+    session: AsyncSession, ctx: ServiceContext, channel: str, request: AccessRequest, org: Org
+) -> msg.RequestCard:
+    """Audit a new request, post it to the reps channel with its decision buttons in the thread, DM the requester."""
+    request_id = request.pk
+    details = {
+        "org": org.slug,
+        "tier": request.tier_id,
+        "members": request.members,
+        "blanket": request.blanket,
+        "duration_days": request.duration_days,
+    }
     await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)
     card = await build_card(session, request)
     outbox.post_message(
@@ -173,4 +185,4 @@ async def submit_request(
     thread_note(session, channel, request_id, msg.build_request_actions(card, ctx.tz), key=actions_key(request_id))
     # A modal submission has nowhere to answer ephemerally, so the confirmation is a DM.
     outbox.send_dm(session, user=ctx.user_id, message=msg.build_request_submitted_ack(card))
-    return SubmittedRequest(request=request, card=card)
+    return card

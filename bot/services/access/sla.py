@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.messages import lifecycle as msg
 from trustbot.messages.text import Rendered
 from trustbot.services import outbox
-from trustbot.services.access.cards import build_card, refresh_both
+from trustbot.services.access.cards import build_card, parent_key, refresh_both
 from trustbot.services.access.lifecycle import tell_request_thread
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
@@ -66,7 +66,7 @@ def _to_thread(
 ) -> None:
     # The thread is where the decision happens; without a reps channel, DM the people mentioned.
     if snap.reps_channel:
-        tell_request_thread(session, snap, request_id=request.id or 0, rep=None, message=message)
+        tell_request_thread(session, snap, request_id=request.pk, rep=None, message=message)
     else:
         outbox.dm_all(session, users, message)
 
@@ -76,18 +76,18 @@ async def expire_requests(
 ) -> Counter[str]:
     """Expire requests still undecided; update their messages and tell the requester."""
     _, _, expire_at = _cutoffs(ctx)
-    ids = [r.id or 0 for r in requests]
+    ids = [r.pk for r in requests]
     won = await rq.expire_requests(session, request_ids=ids, created_before=expire_at, at=ctx.now())
     fresh = await rq.requests_by_ids(session, request_ids=won)
     snap = await load_snapshot(session, org_ids=[r.org_id for r in fresh.values()])
     days = ctx.settings.request_expire_days
     for request in (fresh[i] for i in won):
-        subject = f"request:{request.id}"
+        subject = parent_key(request.pk)
         await record_audit(session, ctx, action="request.expired", subject=subject, details={"after_days": days})
         if snap.reps_channel:
             refresh_both(session, ctx, snap.reps_channel, await build_card(session, request))
         note = msg.build_request_expired_note(request, days)
-        tell_request_thread(session, snap, request_id=request.id or 0, rep=None, message=note)
+        tell_request_thread(session, snap, request_id=request.pk, rep=None, message=note)
         outbox.send_dm(
             session,
             user=request.requester,
@@ -100,27 +100,27 @@ async def escalate_requests(
     session: AsyncSession, ctx: ServiceContext, requests: Sequence[AccessRequest]
 ) -> Counter[str]:
     """Mention the backup reps in the thread of requests waiting too long (an escalation covers the nudge)."""
-    won = set(await rq.mark_escalated(session, request_ids=[r.id or 0 for r in requests], at=ctx.now()))
+    won = set(await rq.mark_escalated(session, request_ids=[r.pk for r in requests], at=ctx.now()))
     hours = ctx.settings.request_escalate_hours
-    snap = await load_snapshot(session, org_ids=[r.org_id for r in requests if r.id in won])
-    for request in (r for r in requests if r.id in won):
+    snap = await load_snapshot(session, org_ids=[r.org_id for r in requests if r.pk in won])
+    for request in (r for r in requests if r.pk in won):
         backups = snap.backup_reps(request.org_id)
         note = msg.build_escalation_note(request, snap.rep(request.org_id), backups, hours)
         _to_thread(session, snap, request, note, backups)
         details = {"after_hours": hours, "backup_reps": backups}
-        await record_audit(session, ctx, action="request.escalated", subject=f"request:{request.id}", details=details)
+        await record_audit(session, ctx, action="request.escalated", subject=parent_key(request.pk), details=details)
     await rq.mark_nudged(session, request_ids=sorted(won), at=ctx.now(), pending_only=False)
     return Counter(escalated=len(won))
 
 
 async def nudge_requests(session: AsyncSession, ctx: ServiceContext, requests: Sequence[AccessRequest]) -> Counter[str]:
     """Remind the rep in the thread of requests waiting for a decision."""
-    won = set(await rq.mark_nudged(session, request_ids=[r.id or 0 for r in requests], at=ctx.now()))
+    won = set(await rq.mark_nudged(session, request_ids=[r.pk for r in requests], at=ctx.now()))
     hours = ctx.settings.request_nudge_hours
-    snap = await load_snapshot(session, org_ids=[r.org_id for r in requests if r.id in won])
-    for request in (r for r in requests if r.id in won):
+    snap = await load_snapshot(session, org_ids=[r.org_id for r in requests if r.pk in won])
+    for request in (r for r in requests if r.pk in won):
         rep = snap.rep(request.org_id)
         _to_thread(session, snap, request, msg.build_nudge_note(request, rep, hours), [rep or ""])
         details = {"after_hours": hours, "rep": rep}
-        await record_audit(session, ctx, action="request.nudged", subject=f"request:{request.id}", details=details)
+        await record_audit(session, ctx, action="request.nudged", subject=parent_key(request.pk), details=details)
     return Counter(nudged=len(won))

@@ -10,7 +10,7 @@ from trustbot.services.context import ServiceContext
 from trustbot.storage.queries.directory import list_orgs, list_tiers, orgs_by_ids
 from trustbot.storage.queries.grants import list_grants
 from trustbot.storage.queries.requests import approvals_by_request, open_requests
-from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Org, Role
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Org, Role, approvals_needed
 
 
 async def _request_rows(
@@ -27,8 +27,8 @@ async def _request_rows(
                 request=req,
                 org=orgs[req.org_id],
                 tier_name=tier.name if tier else req.tier_id,
-                approvals=len(approvers.get(req.id or 0, [])),
-                approvals_needed=max(1, tier.approvals) if tier else 1,
+                approvals=len(approvers.get(req.pk, [])),
+                approvals_needed=approvals_needed(tier),
             )
         )
     return rows
@@ -39,7 +39,7 @@ async def list_status(session: AsyncSession, ctx: ServiceContext) -> StatusRepor
     actor = ctx.actor
     actor.require_known()
     if actor.is_operator:
-        orgs = {o.id: o for o in await list_orgs(session) if o.id is not None}
+        orgs = {o.pk: o for o in await list_orgs(session)}
         decide_ids = list(orgs)
     else:
         orgs = await orgs_by_ids(session, org_ids=actor.org_ids())
@@ -49,9 +49,9 @@ async def list_status(session: AsyncSession, ctx: ServiceContext) -> StatusRepor
     ]
     requests = await open_requests(session, org_ids=mine)
     to_decide = await open_requests(session, org_ids=decide_ids)
-    approvers = await approvals_by_request(session, request_ids=[r.id or 0 for r in [*requests, *to_decide]])
-    awaiting = [r for r in to_decide if r.requester != ctx.user_id and ctx.user_id not in approvers.get(r.id or 0, [])]
-    awaiting_ids = {r.id for r in awaiting}
+    approvers = await approvals_by_request(session, request_ids=[r.pk for r in [*requests, *to_decide]])
+    awaiting = [r for r in to_decide if r.requester != ctx.user_id and ctx.user_id not in approvers.get(r.pk, [])]
+    awaiting_ids = {r.pk for r in awaiting}
     grants = await list_grants(session, org_ids=mine, statuses=LIVE_GRANTS)
     names = ("all orgs",) if actor.is_operator else tuple(o.name for o in sorted(orgs.values(), key=lambda o: o.slug))
     return StatusReport(

@@ -135,7 +135,7 @@ async def act_on_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
         if alert.status == step.to and (action != AlertAction.ACKNOWLEDGE or alert.owner == user_id):
             raise AlreadyDone(f"Alert #{alert_id} is already {step.to.replace('_', ' ')}; nothing changed.")
         raise closed_error(alert)
-    card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, step.verb))
+    card = await after_change(session, ctx, alert_id, notes.action_note(user_id, step.verb))
     if action == AlertAction.ESCALATE:
         await tell_escalation(session, ctx, card, manual=True)
     details = {"org": alert.org_slug, "fingerprint": alert.fingerprint, "status": step.to}
@@ -168,7 +168,8 @@ async def snooze_alert(session: AsyncSession, ctx: ServiceContext, *, alert_id: 
     return Snoozed(alert_id=alert_id, user_id=user_id, until=until)
 
 
-def _check_suspendable(alert: Alert) -> None:
+def _check_suspendable(alert: Alert) -> int:
+    """The id of the alert's org, whose access can still be suspended for it; the refusal otherwise."""
     if alert.org_id is None:
         raise InvalidState(
             f"Alert #{alert.id} is for `{msg.clean(alert.org_slug, 64)}`, which is not in the directory: "
@@ -180,6 +181,7 @@ def _check_suspendable(alert: Alert) -> None:
         )
     if alert.status not in ACTIVE_ALERTS:
         raise AlreadyDecided(f"Alert #{alert.id} is {alert.status.replace('_', ' ')}; nothing changed.")
+    return alert.org_id
 
 
 def _org_already_suspended(alert: Alert) -> AlreadyDone:
@@ -217,7 +219,7 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
     """Suspend the org's live grants for this alert, tell the rep and admins, audit, show it on the alert."""
     reason = _reason(reason)
     alert = await authorized_alert(session, ctx, alert_id)
-    _check_suspendable(alert)
+    org_id = _check_suspendable(alert)
     now, user_id = ctx.now(), ctx.user_id
     values = {"suspended_by": user_id, "suspension_reason": reason, "updated_at": now}
     if not await q.transition_alert(
@@ -227,7 +229,6 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
         raise AlreadyDone(f"Alert #{alert_id} changed meanwhile; nothing changed.")
     # Suspending is acting on the alert: it counts as acknowledged, so it will not escalate.
     await q.take_ownership(session, alert_id=alert_id, user_id=user_id)
-    org_id = alert.org_id or 0
     grant_ids = await suspend_for_security(session, org_id=org_id, at=now, note=reason)
     if not grant_ids:  # roll this one back: another alert suspended the org meanwhile, or it has no access
         if await has_security_suspension(session, org_id=org_id):
@@ -235,7 +236,7 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
         raise _nothing_to_suspend(alert)
     await grant_changed(session, ctx, grant_ids, GrantEvent.SUSPENDED)
     verb = f"suspended the org's access ({plural(len(grant_ids), 'active grant')})"
-    card = await after_change(session, ctx, alert_id, notes.action_note(alert, user_id, verb, reason))
+    card = await after_change(session, ctx, alert_id, notes.action_note(user_id, verb, reason))
     people = await org_people(session, org_id=org_id)
     outbox.dm_all(session, [people.rep, *people.admins], notes.suspension_dm(card, user_id, reason, len(grant_ids)))
     await _rerender_org_alerts(session, ctx, org_id=org_id, except_id=alert_id)
@@ -247,7 +248,7 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
 async def _rerender_org_alerts(session: AsyncSession, ctx: ServiceContext, *, org_id: int, except_id: int) -> None:
     """The org's other active alerts stop offering **Suspend access** once its access is suspended."""
     others = [
-        a for a in await q.list_active_alerts(session, org_ids=[org_id], include_unknown=False) if a.id != except_id
+        a for a in await q.list_active_alerts(session, org_ids=[org_id], include_unknown=False) if a.pk != except_id
     ]
     if others:
         await render_alerts(session, ctx, await load_cards(session, others))

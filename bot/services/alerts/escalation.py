@@ -47,17 +47,17 @@ async def escalate_overdue(session: AsyncSession, ctx: ServiceContext) -> str:
     for alert in overdue:
         values = {"status": AlertStatus.ESCALATED, "escalated_at": now, "updated_at": now}
         if alert.suspended_by or not await q.transition_alert(
-            session, alert_id=alert.id or 0, from_statuses=(AlertStatus.OPEN,), values=values
+            session, alert_id=alert.pk, from_statuses=(AlertStatus.OPEN,), values=values
         ):
             continue
-        fresh = await q.get_alert(session, alert_id=alert.id or 0)
+        fresh = await q.get_alert(session, alert_id=alert.pk)
         if fresh is None:
             continue
         card = (await load_cards(session, [fresh]))[0]
         await render_alerts(session, ctx, [card], immediate=True)
         await tell_escalation(session, ctx, card, manual=False)
         details = {"org": alert.org_slug, "reason": "unacknowledged", "minutes": minutes}
-        await record_audit(session, ctx, action="alert.escalate", subject=f"alert:{alert.id}", details=details)
+        await record_audit(session, ctx, action="alert.escalate", subject=f"alert:{alert.pk}", details=details)
         escalated += 1
     caught_up = await flush_held_back(session, ctx)
     outcome = f"escalated {escalated} alert(s); {caught_up} held-back alert message(s) caught up"

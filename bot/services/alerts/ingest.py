@@ -3,7 +3,7 @@
 Ingest is one transaction per request and set-based: a fixed number of round trips whatever
 the batch size (ids already stored, open alerts for the batch's fingerprints, one bulk insert
 of new alerts, one batched update of repeats, one bulk insert of occurrences, then the outbox).
-How the alerts then reach Slack lives in `bot.services.alert_rendering`.
+How the alerts then reach Slack lives in `trustbot.services.alerts.rendering`.
 """
 
 from __future__ import annotations

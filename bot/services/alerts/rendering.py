@@ -33,7 +33,7 @@ from trustbot.storage.queries import alerts as q
 from trustbot.storage.queries import outbox as outbox_q
 from trustbot.storage.queries.directory import get_directory_state, orgs_by_ids, orgs_with_roles
 from trustbot.storage.queries.grants import grants_with_tier_names
-from trustbot.storage.tables import LIVE_GRANTS, Alert, Org, Role
+from trustbot.storage.tables import LIVE_GRANTS, Alert, Role
 
 DEFAULT_SECURITY_CHANNEL = "C0SEC"  # used only when the directory names no security channel
 BREAKER_BACKLOG = 150  # pending rows in one channel's lane that open the breaker
@@ -66,14 +66,17 @@ async def load_cards(session: AsyncSession, alerts: Sequence[Alert]) -> list[msg
     grants = await grants_with_tier_names(session, org_ids=org_ids, statuses=LIVE_GRANTS)
     cards = []
     for alert in alerts:
-        org: Org | None = orgs.get(alert.org_id) if alert.org_id is not None else None
-        people = roles.get(alert.org_id or -1, {})
+        if alert.org_id is None:  # an org the directory lacks: nobody and no grants to show
+            cards.append(msg.AlertCard(alert=alert, org=None))
+            continue
+        people = roles.get(alert.org_id, {})
         reps = people.get(Role.REP, [])
-        lines = tuple(msg.GrantLine(g, name) for g, name in grants.get(alert.org_id or -1, []))
+        lines = tuple(msg.GrantLine(g, name) for g, name in grants.get(alert.org_id, []))
         leads = tuple(people.get(Role.SECURITY_LEAD, []))
-        cards.append(
-            msg.AlertCard(alert=alert, org=org, grants=lines, security_leads=leads, rep=reps[0] if reps else None)
+        card = msg.AlertCard(
+            alert=alert, org=orgs.get(alert.org_id), grants=lines, security_leads=leads, rep=reps[0] if reps else None
         )
+        cards.append(card)
     return cards
 
 
@@ -82,11 +85,11 @@ async def load_cards(session: AsyncSession, alerts: Sequence[Alert]) -> list[msg
 
 def message_key(alert: Alert) -> str:
     """Outbox key of an alert's channel message."""
-    return alert.message_key or f"alert:{alert.id}"
+    return alert.message_key or f"alert:{alert.pk}"
 
 
 def _wall() -> datetime:
-    # Delivery schedules on the wall clock even when the domain clock is moved (see bot.services.outbox).
+    # Delivery schedules on the wall clock even when the domain clock is moved (see `trustbot.services.outbox`).
     return datetime.now(UTC)
 
 
@@ -154,7 +157,7 @@ def _queue(
     channel = alert.channel or ""
     if alert.message_key is None:
         # A re-post (the first post's delivery failed) needs a key of its own.
-        alert.message_key = f"alert:{alert.id}" if alert.rendered_at is None else f"alert:{alert.id}:{time.time_ns()}"
+        alert.message_key = f"alert:{alert.pk}" if alert.rendered_at is None else f"alert:{alert.pk}:{time.time_ns()}"
         outbox.post_message(session, channel=channel, key=alert.message_key, message=rendered)
         delay = 0.0
     else:
@@ -190,7 +193,7 @@ async def refresh_summary(
         return
     held = await q.held_back_alerts(session, channel=channel)
     lines = tuple(
-        lists.SummaryLine(a.id or 0, a.org_slug, a.signal, a.severity, a.occurrences) for a in held[: msg.MAX_LIST_ROWS]
+        lists.SummaryLine(a.pk, a.org_slug, a.signal, a.severity, a.occurrences) for a in held[: msg.MAX_LIST_ROWS]
     )
     rendered = lists.build_channel_summary(
         lists.ChannelSummary(lines=lines, total_alerts=len(held), recovered=recovered)

@@ -47,4 +47,4 @@ async def reroute_refused_alert(
         "error": error,
         "shown_in": fallback if rerouted else None,
     }
-    await record_audit(session, ctx, action="alert.rerouted", subject=f"alert:{alert.id}", details=details)
+    await record_audit(session, ctx, action="alert.rerouted", subject=f"alert:{alert.pk}", details=details)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages import alert_notes as notes
-from trustbot.messages import alerts as msg
 from trustbot.services import outbox
 from trustbot.services.alerts.rendering import load_cards, render_alerts
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.storage.queries import alerts as q
+from trustbot.storage.tables import ACTIVE_ALERTS
 
 
 async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
@@ -24,16 +24,16 @@ async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
     ended = 0
     for alert in await q.ended_snoozes(session, now=ctx.now()):
         until = alert.snoozed_until
-        if until is None or not await q.clear_snooze(session, alert_id=alert.id or 0, until=until):
+        if until is None or not await q.clear_snooze(session, alert_id=alert.pk, until=until):
             continue
         ended += 1
         alert.snoozed_until = None
-        if alert.status not in msg.ACTIVE_STATUSES:
+        if alert.status not in ACTIVE_ALERTS:
             continue  # closed while snoozed: nothing left to announce
         await render_alerts(session, ctx, await load_cards(session, [alert]))
         if alert.message_key and alert.channel:
             note = notes.snooze_ended_note(alert)
             outbox.reply_in_thread(session, channel=alert.channel, parent_key=alert.message_key, message=note)
         details = {"org": alert.org_slug, "until": until.isoformat()}
-        await record_audit(session, ctx, action="alert.snooze_ended", subject=f"alert:{alert.id}", details=details)
+        await record_audit(session, ctx, action="alert.snooze_ended", subject=f"alert:{alert.pk}", details=details)
     return ended

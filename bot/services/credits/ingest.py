@@ -20,7 +20,7 @@ from trustbot.storage.tables import CreditGrant, Org, UsageRecord
 def _amount(value: object) -> Decimal:
     # A JSON number only (no strings, no booleans), read exactly via its decimal text.
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValueError("must be a number of US dollars")
+        raise ValueError("must be a number of US dollars")  # a ValueError: pydantic reports it as the field's error
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
@@ -102,15 +102,20 @@ async def ingest_usage(session: AsyncSession, ctx: ServiceContext, items: Sequen
     stored = await usage_records_by_ids(session, ids=[i.id for i in items])
     fresh: dict[str, UsageIn] = {}
     for index, item in enumerate(items):
-        org_id = orgs[item.org.lower()].id or 0
+        org_id = orgs[item.org.lower()].pk
         earlier = stored.get(item.id)
         if (earlier is not None and not _same(earlier, item, org_id)) or fresh.get(item.id, item) != item:
             raise UsageConflict(index, item.id)
         if earlier is None and item.id not in fresh:
             fresh[item.id] = item
-            session.add(UsageRecord(
-                id=item.id, org_id=org_id, credit_grant_id=item.credit_grant, amount_usd=item.amount_usd,
-                occurred_at=item.occurred_at, received_at=ctx.now(),
-            ))  # fmt: skip
+            record = UsageRecord(
+                id=item.id,
+                org_id=org_id,
+                credit_grant_id=item.credit_grant,
+                amount_usd=item.amount_usd,
+                occurred_at=item.occurred_at,
+                received_at=ctx.now(),
+            )
+            session.add(record)
     await session.flush()
     return UsageResult(len(fresh), len(items) - len(fresh))

@@ -9,11 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.messages.credits import CreditStatus
 from trustbot.services.context import ServiceContext
 from trustbot.services.credits.usage import credit_statuses
-from trustbot.services.directory.people import viewable_orgs
+from trustbot.services.directory.people import ORG_VIEWERS, viewable_orgs
 from trustbot.storage.queries.directory import credit_grants_of
-from trustbot.storage.tables import Role
-
-VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
 
 
 @dataclass(frozen=True)
@@ -27,7 +24,7 @@ class CreditListing:
 async def list_credits(session: AsyncSession, ctx: ServiceContext, *, org_slug: str | None) -> CreditListing:
     """Admins, reps and security leads see their orgs' credits, operators any org's."""
     ctx.actor.require_known("show credits")
-    scope = await viewable_orgs(session, ctx.actor, roles=VIEWERS, org_slug=org_slug, what="credits")
+    scope = await viewable_orgs(session, ctx.actor, roles=ORG_VIEWERS, org_slug=org_slug, what="credits")
     if scope.org is not None:
         title = f"Credits of {scope.org.name}"
     else:

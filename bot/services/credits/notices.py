@@ -61,7 +61,7 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
     statuses = [
         s for s in await credit_statuses(session, credit_grants=all_of_org, now=ctx.now()) if s.credit.id in wanted
     ]
-    snap = await load_snapshot(session, org_ids={s.org.id or 0 for s in statuses})
+    snap = await load_snapshot(session, org_ids={s.org.pk for s in statuses})
     counts: Counter[str] = Counter()
     settings = ctx.settings
     for status in statuses:
@@ -70,11 +70,11 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
         ahead = [n for n in settings.credit_expiry_warn_days if 0 < days_left <= n] if status.remaining > 0 else []
         expiry = _Due({n: f"credit:{gid}:expiry:{n}" for n in ahead}, False)
         won = await claim_notices(session, ctx.clock, [*pct.steps.values(), *expiry.steps.values()])
-        org_id = status.org.id or 0
+        org_id = status.org.pk
         people = [*snap.admins(org_id), snap.rep(org_id)]
         threshold = pct.most_urgent(won)
         if threshold is not None:
-            outbox.dm_all(session, people, msg.build_threshold_notice(status, threshold, ctx.tz))
+            outbox.dm_all(session, people, msg.build_threshold_notice(status, threshold))
             details = {
                 "org": status.org.slug,
                 "threshold": threshold,
@@ -85,7 +85,7 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
             counts["threshold notices"] += 1
         warn = expiry.most_urgent(won)
         if warn is not None:
-            outbox.dm_all(session, people, msg.build_expiry_notice(status, days_left, ctx.tz))
+            outbox.dm_all(session, people, msg.build_expiry_notice(status, days_left))
             details = {
                 "org": status.org.slug,
                 "days": warn,

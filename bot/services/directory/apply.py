@@ -92,39 +92,49 @@ async def ensure_default_tiers(session: AsyncSession) -> bool:
 
 async def _database_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
     """What the file cannot do to this database: steal credits, drop tiers still in use."""
-    problems: list[str] = []
-    slug_of = {org.id: slug for slug, org in existing.items()}
+    return [*await _credit_problems(session, directory, existing), *await _tier_problems(session, directory, existing)]
+
+
+async def _credit_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
+    """Credit ids the file gives an org other than the one that owns them."""
     wanted = {c.id: (org.slug, i) for org in directory.orgs for i, c in enumerate(org.credits)}
-    if wanted:
-        for credit_id, org_id in (await credit_owners(session, credit_ids=list(wanted))).items():
-            slug, i = wanted[credit_id]
-            if slug_of.get(org_id) != slug:
-                problems.append(
-                    f"org {slug!r}: field 'credits[{i}].id': credit id {credit_id!r} already belongs to org "
-                    f"{slug_of.get(org_id, org_id)!r}"
-                )
+    if not wanted:
+        return []
+    slug_of = {org.pk: slug for slug, org in existing.items()}
+    problems: list[str] = []
+    for credit_id, org_id in (await credit_owners(session, credit_ids=list(wanted))).items():
+        slug, i = wanted[credit_id]
+        if slug_of.get(org_id) != slug:
+            problems.append(
+                f"org {slug!r}: field 'credits[{i}].id': credit id {credit_id!r} already belongs to org "
+                f"{slug_of.get(org_id, org_id)!r}"
+            )
+    return problems
+
+
+async def _tier_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
+    """Tiers the file drops that grants, requests or unlisted orgs still use; `max_tier`s naming no tier."""
     db_tiers = {t.id for t in await list_tiers(session)}
-    if directory.tiers is not None:
-        file_slugs = {o.slug for o in directory.orgs}
-        for tier_id in sorted(db_tiers - {t.id for t in directory.tiers}):
-            grants, requests = await tier_usage(session, tier_id=tier_id)
-            if grants or requests:
-                problems.append(
-                    f"tier {tier_id!r}: cannot be removed: {grants} active or suspended grants and {requests} open "
-                    "requests use it"
-                )
-            for slug in sorted(s for s, o in existing.items() if o.max_tier == tier_id and s not in file_slugs):
-                problems.append(
-                    f"tier {tier_id!r}: cannot be removed: it is the max_tier of org {slug!r}, which this file does "
-                    "not list"
-                )
-    elif db_tiers:  # the file keeps the tiers already defined; max_tier must name one of those
-        for org in directory.orgs:
-            if org.max_tier is not None and org.max_tier not in db_tiers:
-                problems.append(
-                    f"org {org.slug!r}: field 'max_tier': unknown tier {org.max_tier!r} (tiers: "
-                    f"{', '.join(sorted(db_tiers))})"
-                )
+    if directory.tiers is None:  # the file keeps the tiers already defined; max_tier must name one of those
+        return [
+            f"org {org.slug!r}: field 'max_tier': unknown tier {org.max_tier!r} (tiers: {', '.join(sorted(db_tiers))})"
+            for org in directory.orgs
+            if db_tiers and org.max_tier is not None and org.max_tier not in db_tiers
+        ]
+    problems: list[str] = []
+    file_slugs = {o.slug for o in directory.orgs}
+    for tier_id in sorted(db_tiers - {t.id for t in directory.tiers}):
+        grants, requests = await tier_usage(session, tier_id=tier_id)
+        if grants or requests:
+            problems.append(
+                f"tier {tier_id!r}: cannot be removed: {grants} active or suspended grants and {requests} open "
+                "requests use it"
+            )
+        for slug in sorted(s for s, o in existing.items() if o.max_tier == tier_id and s not in file_slugs):
+            problems.append(
+                f"tier {tier_id!r}: cannot be removed: it is the max_tier of org {slug!r}, which this file does not "
+                "list"
+            )
     return problems
 
 
@@ -158,42 +168,65 @@ async def _apply_org(
     session: AsyncSession, spec: OrgSpec, org: Org, roles: dict[Role, list[str]], now: datetime
 ) -> dict[str, Any]:
     """Bring one existing (or just added) org in line with its spec; return what changed."""
+    changes = _apply_fields(spec, org)
+    if "domains" in changes:  # the index `/v1/entitlements` finds an address's org by
+        await set_org_domains(session, org_id=org.pk, domains=org.domains)
+    changes.update(await _apply_roles(session, spec, org, roles))
+    credits = await _apply_credits(session, spec, org)
+    if credits:
+        changes["credits"] = credits
+    if changes:
+        org.updated_at = now
+    await session.flush()
+    return changes
+
+
+def _apply_fields(spec: OrgSpec, org: Org) -> dict[str, Any]:
+    """Copy the org's own fields from its spec; each change as `{"from": …, "to": …}`."""
     changes: dict[str, Any] = {}
     for name in ("name", "domains", "security_channel", "max_tier", "verified_until"):
         old, new = getattr(org, name), getattr(spec, name)
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
             setattr(org, name, list(new) if isinstance(new, list) else new)
-    if "domains" in changes:  # the index `/v1/entitlements` finds an address's org by
-        await set_org_domains(session, org_id=org.id or 0, domains=org.domains)
+    return changes
+
+
+async def _apply_roles(session: AsyncSession, spec: OrgSpec, org: Org, roles: dict[Role, list[str]]) -> dict[str, Any]:
+    """Replace the org's roles when the spec names other people; the changes by role field."""
     desired = {
         Role.REP: [spec.rep],
         Role.BACKUP_REP: spec.backup_reps,
         Role.ADMIN: spec.admins,
         Role.SECURITY_LEAD: spec.security_leads,
     }
-    if any(roles.get(role, []) != people for role, people in desired.items()):
-        for role, people in desired.items():
-            if roles.get(role, []) != people:
-                changes[_ROLE_FIELDS[role]] = {"from": roles.get(role, []), "to": list(people)}
-        await clear_roles(session, org_id=org.id or 0)
+    changes = {
+        _ROLE_FIELDS[role]: {"from": roles.get(role, []), "to": list(people)}
+        for role, people in desired.items()
+        if roles.get(role, []) != people
+    }
+    if changes:
+        await clear_roles(session, org_id=org.pk)
         for role, people in desired.items():
             for position, user_id in enumerate(people):
-                session.add(OrgRole(org_id=org.id or 0, user_id=user_id, role=role.value, position=position))
-    current = {c.id: c for c in await credit_grants_of(session, org_ids=[org.id or 0])}
+                session.add(OrgRole(org_id=org.pk, user_id=user_id, role=role.value, position=position))
+    return changes
+
+
+async def _apply_credits(session: AsyncSession, spec: OrgSpec, org: Org) -> dict[str, list[str]]:
+    """Add or change the org's credit grants the spec lists (others are kept); the ids `added` and `changed`."""
+    changes: dict[str, list[str]] = {}
+    current = {c.id: c for c in await credit_grants_of(session, org_ids=[org.pk])}
     for credit in spec.credits:
         row = current.get(credit.id)
-        values = {"amount_usd": credit.amount_usd, "starts": credit.starts, "expires": credit.expires}
+        values = credit.model_dump(exclude={"id"})
         if row is None:
-            session.add(CreditGrant(id=credit.id, org_id=org.id, **values))  # type: ignore[arg-type]
-            changes.setdefault("credits", {}).setdefault("added", []).append(credit.id)
+            session.add(CreditGrant(id=credit.id, org_id=org.pk, **values))
+            changes.setdefault("added", []).append(credit.id)
         elif any(getattr(row, k) != v for k, v in values.items()):
             for key, value in values.items():
                 setattr(row, key, value)
-            changes.setdefault("credits", {}).setdefault("changed", []).append(credit.id)
-    if changes:
-        org.updated_at = now
-    await session.flush()
+            changes.setdefault("changed", []).append(credit.id)
     return changes
 
 
@@ -202,7 +235,7 @@ async def _apply_orgs(
 ) -> None:
     """Create or update each org of the file, auditing each change, and report what happened to it."""
     now = ctx.now()
-    roles = await orgs_with_roles(session, org_ids=[o.id for o in existing.values() if o.id is not None])
+    roles = await orgs_with_roles(session, org_ids=[o.pk for o in existing.values()])
     for spec in directory.orgs:
         org = existing.get(spec.slug)
         if org is None:
@@ -216,7 +249,7 @@ async def _apply_orgs(
             await record_audit(session, ctx, action="org.created", subject=f"org:{spec.slug}", details=details)
             continue
         old_verified = org.verified_until
-        changes = await _apply_org(session, spec, org, roles.get(org.id or 0, {}), now)
+        changes = await _apply_org(session, spec, org, roles.get(org.pk, {}), now)
         if not changes:
             report.unchanged.append(spec.slug)
             continue
@@ -225,8 +258,8 @@ async def _apply_orgs(
             report.verification_extended.append(spec.slug)
         await record_audit(session, ctx, action="org.updated", subject=f"org:{spec.slug}", details=changes)
         if "domains" in changes:  # what the org's grants cover changed: the gateway must hear of it
-            live = await live_grants_for_orgs(session, org_ids=[org.id or 0])
-            await grant_changed(session, ctx, [g.id or 0 for g in live], GrantEvent.MEMBERS_CHANGED)
+            live = await live_grants_for_orgs(session, org_ids=[org.pk])
+            await grant_changed(session, ctx, [g.pk for g in live], GrantEvent.MEMBERS_CHANGED)
     file_slugs = {o.slug for o in directory.orgs}
     report.missing_from_file = sorted(s for s in existing if s not in file_slugs)
 
@@ -260,11 +293,16 @@ async def apply_directory(session: AsyncSession, ctx: ServiceContext, directory:
     await _apply_orgs(session, ctx, directory, existing, report)
     await _apply_program_settings(session, ctx, directory, report)
     if report.changed:
-        details = {"created": report.created, "updated": report.updated, "missing_from_file": report.missing_from_file,
-                   "tiers": report.tiers_changed, "settings": report.settings_changed}  # fmt: skip
+        details = {
+            "created": report.created,
+            "updated": report.updated,
+            "missing_from_file": report.missing_from_file,
+            "tiers": report.tiers_changed,
+            "settings": report.settings_changed,
+        }
         await record_audit(session, ctx, action="directory.applied", subject="directory", details=details)
     if report.verification_extended:
-        extended = [org_id for slug in report.verification_extended if (org_id := existing[slug].id) is not None]
+        extended = [existing[slug].pk for slug in report.verification_extended]
         report.grants_restored = await restore_org_verification(session, ctx, org_ids=extended)
     return report
 
@@ -295,10 +333,10 @@ def format_apply_report(report: ApplyReport) -> str:
 async def list_orgs_summary(session: AsyncSession) -> list[dict[str, Any]]:
     """One row per org for `trustbot orgs list`."""
     orgs = await list_orgs(session)
-    roles = await orgs_with_roles(session, org_ids=[o.id for o in orgs if o.id is not None])
+    roles = await orgs_with_roles(session, org_ids=[o.pk for o in orgs])
     rows = []
     for org in orgs:
-        people = roles.get(org.id or 0, {})
+        people = roles.get(org.pk, {})
         rows.append(
             {
                 "slug": org.slug,

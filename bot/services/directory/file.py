@@ -86,7 +86,12 @@ CreditId = Annotated[str, _matching("a credit id (letters, digits, '.', '_', '-'
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Days = Annotated[StrictInt, Field(gt=0, le=36500)]
 Day = Annotated[date, BeforeValidator(_day)]
-_is_number = lambda v: not isinstance(v, bool) and isinstance(v, int | float | str | Decimal)  # noqa: E731
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float | str | Decimal)
+
+
 Amount = Annotated[
     Decimal,
     _only_if(_is_number, "not an amount in USD"),
@@ -329,7 +334,7 @@ def parse_directory(text: str) -> DirectoryFile:
     """Parse and validate a directory file; every problem is reported in one `DirectoryError`."""
     try:
         _refuse_anchors(text)
-        raw = yaml.load(text, Loader=_Loader)
+        raw = yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

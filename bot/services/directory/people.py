@@ -17,6 +17,8 @@ from trustbot.storage.queries.directory import get_directory_state, get_org, org
 from trustbot.storage.tables import Org, Role
 
 _REP_ROLES = (Role.REP, Role.BACKUP_REP)
+# Who may see an org's grants and credits (operators: every org's); `_WHO_SEES` says it in words.
+ORG_VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,8 @@ async def viewable_orgs(
     """
     if org_slug:
         org = await get_org(session, slug=org_slug.strip().lower())
-        if org is not None and org.id is not None and (actor.is_operator or actor.has_role(org.id, *roles)):
-            return OrgScope(org_ids=[org.id], title=org.name, org=org)
+        if org is not None and (actor.is_operator or actor.has_role(org.pk, *roles)):
+            return OrgScope(org_ids=[org.pk], title=org.name, org=org)
         if actor.is_operator:
             raise NotFound(f"There is no org `{escape_mrkdwn(org_slug[:64])}` in the directory.")
         raise NotAuthorized(f"You can't see {what} of `{escape_mrkdwn(org_slug[:64])}`. {_WHO_SEES}")

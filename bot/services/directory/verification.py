@@ -32,7 +32,7 @@ LAPSED = SuspensionReason.ORG_VERIFICATION_LAPSED
 
 def warning_key(org: Org, offset: int) -> str:
     """Once-only key of one verification warning; a new date starts a fresh cycle."""
-    return f"orgverify:{org.id}:{org.verified_until}:{offset}"
+    return f"orgverify:{org.pk}:{org.verified_until}:{offset}"
 
 
 def _today(ctx: ServiceContext) -> date:
@@ -63,17 +63,17 @@ async def warn_reps(session: AsyncSession, ctx: ServiceContext, orgs: Sequence[O
     todo = await claim_countdown(
         session, ctx.clock, orgs, offsets=offsets, days_left=lambda o: days_to_lapse(ctx, o), key=warning_key
     )
-    snap = await load_snapshot(session, org_ids=[o.id or 0 for o in todo])
+    snap = await load_snapshot(session, org_ids=[o.pk for o in todo])
     counts: Counter[str] = Counter()
     for org in todo:
         rendered = msg.build_org_verification_warning(org, days_to_lapse(ctx, org))
-        counts["warnings"] += outbox.dm_all(session, [snap.rep(org.id or 0), *snap.backup_reps(org.id or 0)], rendered)
+        counts["warnings"] += outbox.dm_all(session, [snap.rep(org.pk), *snap.backup_reps(org.pk)], rendered)
     return counts
 
 
 async def suspend_lapsed(session: AsyncSession, ctx: ServiceContext, orgs: Sequence[Org]) -> Counter[str]:
     """Suspend the active grants of orgs whose verification lapsed; tell their admins and rep."""
-    changed = await gq.suspend_org_grants(session, org_ids=[o.id or 0 for o in orgs], reason=LAPSED, at=ctx.now())
+    changed = await gq.suspend_org_grants(session, org_ids=[o.pk for o in orgs], reason=LAPSED, at=ctx.now())
     await _announce(session, ctx, changed, action="grant.suspended", build=msg.build_org_lapsed)
     await grant_changed(session, ctx, [grant_id for grant_id, _ in changed], GrantEvent.SUSPENDED)
     return Counter(suspended=len(changed))
@@ -83,7 +83,7 @@ async def restore_org_verification(session: AsyncSession, ctx: ServiceContext, *
     """Re-activate grants suspended for a lapsed verification of orgs now verified again; returns their ids."""
     today = _today(ctx)
     orgs = await orgs_by_ids(session, org_ids=org_ids)
-    verified = [o.id for o in orgs.values() if o.id is not None and o.verified_until and o.verified_until >= today]
+    verified = [o.pk for o in orgs.values() if o.verified_until and o.verified_until >= today]
     changed = await gq.restore_org_grants(session, org_ids=verified, reason=LAPSED)
     await _announce(session, ctx, changed, action="grant.restored", build=msg.build_org_restored)
     await grant_changed(session, ctx, [grant_id for grant_id, _ in changed], GrantEvent.RESTORED)

@@ -1,2 +1,2 @@
-"""What the provider's gateway reads: who is entitled (`/v1/entitlements`, `/v1/grants`), grant change
-events (§4.9 webhooks) and the identity rules that keep named members verified people of their org."""
+"""What the provider's gateway reads: who is entitled (`/v1/entitlements`, `/v1/grants`), grant change events
+(webhooks, sent through the outbox) and the identity rules that keep named members verified people of their org."""

@@ -1,7 +1,7 @@
 """`/v1/entitlements` and `/v1/grants`: who may use which tier right now, and every grant in change order.
 
 Both read only; an address is answered with a handful of indexed queries whatever the number of
-grants (see `storage.queries.entitlements`). The sync cursor is opaque to the gateway: the
+grants (see `trustbot.storage.queries.entitlements`). The sync cursor is opaque to the gateway: the
 (updated_at, id) position of the last grant it got, base64url-encoded, so paging is stable while
 grants keep changing (a grant that changes again moves behind the cursor and comes once more).
 """
@@ -48,20 +48,20 @@ async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: st
     address, domain = parse_address(email)
     now = ctx.now()
     orgs = await q.orgs_for_domain(session, domain=domain)
-    grants = await q.grants_for_address(session, email=address, org_ids=[o.id or 0 for o in orgs])
-    by_id = {o.id or 0: o for o in orgs}
+    grants = await q.grants_for_address(session, email=address, org_ids=[o.pk for o in orgs])
+    by_id = {o.pk: o for o in orgs}
     by_id.update(await orgs_by_ids(session, org_ids={g.org_id for g in grants} - set(by_id)))
-    emails = await q.member_emails(session, grant_ids=[g.id or 0 for g in grants])
+    emails = await q.member_emails(session, grant_ids=[g.pk for g in grants])
     entitling = [g for g in grants if entitles(g, now)]
     rank = {t.id: t.rank for t in await list_tiers(session)}
-    best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.id or 0), default=None)
+    best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.pk), default=None)
     org = orgs[0] if orgs else (by_id.get(grants[0].org_id) if grants else None)
     return {
         "email": address,
         "org": org.slug if org else None,
         "entitled": best is not None,
         "tier": best.tier_id if best else None,
-        "grants": [grant_object(g, by_id.get(g.org_id), emails.get(g.id or 0, {})) for g in grants],
+        "grants": [grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {})) for g in grants],
         "reason": None if best else reason_for(grants, org, now),
         "checked_at": rfc3339(now),
     }
@@ -114,7 +114,7 @@ def _since(raw: str | None) -> datetime | None:
         raise InvalidInput("updated_since must be an RFC 3339 time such as 2026-11-02T09:00:00Z") from None
 
 
-async def list_changes(session: AsyncSession, ctx: ServiceContext, *, query: GrantQuery) -> dict[str, Any]:
+async def list_changes(session: AsyncSession, *, query: GrantQuery) -> dict[str, Any]:
     """One page of grants, oldest change first, and the cursor of the next page (None: up to date)."""
     limit = _limit(query.limit)
     after = decode_cursor(query.cursor) if query.cursor else None
@@ -127,15 +127,19 @@ async def list_changes(session: AsyncSession, ctx: ServiceContext, *, query: Gra
         org = await get_org(session, slug=query.org)
         if org is None:
             return {"grants": [], "next_cursor": None}
-        org_id = org.id
+        org_id = org.pk
     grants = await q.page_grants(
-        session, org_id=org_id, status=query.status, updated_since=_since(query.updated_since), after=after,
+        session,
+        org_id=org_id,
+        status=query.status,
+        updated_since=_since(query.updated_since),
+        after=after,
         limit=limit + 1,
-    )  # fmt: skip
+    )
     page, more = grants[:limit], len(grants) > limit
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in page})
-    emails = await q.member_emails(session, grant_ids=[g.id or 0 for g in page])
+    emails = await q.member_emails(session, grant_ids=[g.pk for g in page])
     return {
-        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.id or 0, {})) for g in page],
+        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.pk, {})) for g in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }

@@ -1,4 +1,4 @@
-"""Grant change events (DESIGN §4.9), written in the transaction of the change and sent by the outbox.
+"""Grant change events for the gateway's webhook, written in the transaction of the change and sent by the outbox.
 
 Every service that changes a grant calls `grant_changed` after its conditional update won: the
 grants' `updated_at` moves on (the order `/v1/grants` pages by) and, when `TRUSTBOT_WEBHOOK_URL`
@@ -67,12 +67,12 @@ async def grant_changed(
             "id": event_id,
             "type": str(kind),
             "created_at": rfc3339(now),
-            "data": {"grant": grant_object(grant, orgs.get(grant.org_id), emails.get(grant.id or 0, {}))},
+            "data": {"grant": grant_object(grant, orgs.get(grant.org_id), emails.get(grant.pk, {}))},
         }
         payload = {
             "id": event_id,
             "type": str(kind),
-            "grant": grant.id,
+            "grant": grant.pk,
             "body": json.dumps(body, separators=(",", ":")),
         }
         outbox.queue_webhook(session, lane=webhook_lane(grant.org_id), payload=payload)

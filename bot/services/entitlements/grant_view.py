@@ -1,4 +1,5 @@
-"""A grant as the gateway sees it (DESIGN §4.8's grant object), and the words for why access is missing."""
+"""A grant as the gateway sees it (the object `/v1/entitlements`, `/v1/grants` and the change events carry), and
+the words for why access is missing."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Who may be a named member (DESIGN §5 Identity): a verified person of the org, as Slack shows them.
+"""Who may be a named member: a verified person of the org, as Slack shows them.
 
 A member must be a real, active person whose email Slack shows at one of the org's verified
 domains. The facts come from `users.info` (looked up before the modal's service runs, outside
-its transaction, see `bot.slack_people`) or from a `user_change` event; the rules are here.
+its transaction, see `trustbot.slack.people`) or from a `user_change` event; the rules are here.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ async def apply_user_change(session: AsyncSession, ctx: ServiceContext, *, profi
     counts: Counter[str] = Counter()
     for grant, recorded in named:
         org = snap.orgs.get(grant.org_id)
-        grant_id = grant.id or 0
+        grant_id = grant.pk
         problem = membership_problem(profile, org.domains if org else [])
         if problem is None:
             if profile.email and profile.email != recorded:

@@ -31,7 +31,7 @@ MISSED = SuspensionReason.MISSED_REVERIFICATION
 
 def reminder_key(grant: Grant, offset: int, tz: tzinfo) -> str:
     """Once-only key of one reminder; the due date in it makes re-verification reset the cycle."""
-    return f"reverify:{grant.id}:{grant.reverify_due_at.astimezone(tz).date().isoformat()}:{offset}"
+    return f"reverify:{grant.pk}:{grant.reverify_due_at.astimezone(tz).date().isoformat()}:{offset}"
 
 
 def days_to_due(ctx: ServiceContext, grant: Grant) -> int:
@@ -71,8 +71,8 @@ async def remind_admins(session: AsyncSession, ctx: ServiceContext, grants: Sequ
 async def suspend_overdue(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Grant]) -> Counter[str]:
     """Suspend grants still overdue; tell their admins and, in the request's thread, the rep."""
     now = ctx.now()
-    won = await gq.suspend_missed_reverifications(session, grant_ids=[g.id or 0 for g in grants], now=now)
-    changed = [g for g in grants if g.id in set(won)]
+    won = await gq.suspend_missed_reverifications(session, grant_ids=[g.pk for g in grants], now=now)
+    changed = [g for g in grants if g.pk in set(won)]
     snap = await load_snapshot(session, org_ids=[g.org_id for g in changed])
     await audit_grants(session, ctx, snap, action="grant.suspended", grants=changed, details={"reason": MISSED})
     await grant_changed(session, ctx, won, GrantEvent.SUSPENDED)
