@@ -9,7 +9,11 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.clock import Clock, SystemClock
@@ -29,7 +33,10 @@ from trustbot.storage.tables import OutboxMessage
 log = logging.getLogger(__name__)
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
 Next = Callable[[], Awaitable[BoltResponse | None]]
-Middleware = Callable[[Any, Next], Awaitable[BoltResponse | None]]
+PayloadStep = Callable[[dict[str, Any], Next], Awaitable[BoltResponse | None]]
+ContextStep = Callable[[AsyncBoltContext, Next], Awaitable[BoltResponse | None]]
+EveryPayload = Callable[[dict[str, Any], AsyncBoltContext, Next], Awaitable[BoltResponse | None]]
+ErrorHandler = Callable[[Exception, dict[str, Any], AsyncRespond, AsyncWebClient], Awaitable[None]]
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Runtime:
@@ -91,25 +98,25 @@ def _acknowledge_the_unknown(app: AsyncApp) -> None:
     """Registered last: a click or submission nothing handles (a stale button) is logged and acked."""
 
     @app.action(re.compile(".*"))
-    async def unknown_action(ack: Any, body: dict[str, Any]) -> None:
+    async def unknown_action(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         log.warning("no listener for action %r", [a.get("action_id") for a in body.get("actions") or []])
 
     @app.view(re.compile(".*"))
-    async def unknown_view(ack: Any, body: dict[str, Any]) -> None:
+    async def unknown_view(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         log.warning("no listener for view %r", (body.get("view") or {}).get("callback_id"))
 
 
-def _every_payload(rt: Runtime) -> Any:
+def _every_payload(rt: Runtime) -> EveryPayload:
     """The checks every payload passes, in order (with its log fields set), as one Bolt middleware: Bolt builds the
     arguments of each middleware by inspection on every request, which three of them made a visible
     share of the work of acking a command."""
-    repeated: Middleware = _skip_repeated_events(rt)
-    ours: Middleware = _our_installation_only(rt)
-    person: Middleware = _acting_person(rt)
+    repeated = _skip_repeated_events(rt)
+    ours = _our_installation_only(rt)
+    person = _acting_person(rt)
 
-    async def middleware(body: dict[str, Any], context: Any, next: Next) -> BoltResponse | None:
+    async def middleware(body: dict[str, Any], context: AsyncBoltContext, next: Next) -> BoltResponse | None:
         # Bolt hands listeners a fresh plain AsyncWebClient per request; ours (the same static token)
         # times every call, `views.*` included.
         context["client"] = rt.client
@@ -140,7 +147,7 @@ def _log_fields(body: dict[str, Any]) -> None:
     )
 
 
-def _skip_repeated_events(rt: Runtime) -> Any:
+def _skip_repeated_events(rt: Runtime) -> PayloadStep:
     """Slack re-sends an event when it did not see our 200 in time; handle each `event_id` once."""
 
     async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:
@@ -157,7 +164,7 @@ def _skip_repeated_events(rt: Runtime) -> Any:
     return middleware
 
 
-def _our_installation_only(rt: Runtime) -> Any:
+def _our_installation_only(rt: Runtime) -> PayloadStep:
     """Payloads from another workspace where the same app is installed are acknowledged and ignored."""
 
     async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:
@@ -169,10 +176,10 @@ def _our_installation_only(rt: Runtime) -> Any:
     return middleware
 
 
-def _acting_person(rt: Runtime) -> Any:
+def _acting_person(rt: Runtime) -> ContextStep:
     """Who acts in this request, resolved against the directory once, by the first service call."""
 
-    async def middleware(context: Any, next: Next) -> BoltResponse | None:
+    async def middleware(context: AsyncBoltContext, next: Next) -> BoltResponse | None:
         user = context.user_id if isinstance(context.user_id, str) and SLACK_USER_ID.fullmatch(context.user_id) else ""
         context["person"] = Person(user, rt.clock, rt.settings)  # no valid id: nobody, refused as unknown
         return await next()
@@ -180,11 +187,11 @@ def _acting_person(rt: Runtime) -> Any:
     return middleware
 
 
-def _refusal_replier() -> Any:
+def _refusal_replier() -> ErrorHandler:
     """Last resort for errors outside guarded listeners (middleware); the reply is the same."""
     from trustbot.handlers.common import reply_refusal
 
-    async def on_error(error: Exception, body: dict[str, Any], respond: Any, client: Any) -> None:
+    async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await reply_refusal(error, body, respond, client)
 
     return on_error

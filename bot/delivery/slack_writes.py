@@ -137,9 +137,13 @@ async def find_post(
         for _ in range(LOOKUP_PAGES):
             if "thread_ts" in args:
                 page = await client.conversations_replies(
-                    channel=channel, ts=args["thread_ts"], oldest=oldest, include_all_metadata=True, limit=200,
+                    channel=channel,
+                    ts=args["thread_ts"],
+                    oldest=oldest,
+                    include_all_metadata=True,
+                    limit=200,
                     cursor=cursor,
-                )  # fmt: skip
+                )
             else:
                 page = await client.conversations_history(
                     channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
@@ -168,8 +172,12 @@ async def refresh_found_post(client: AsyncWebClient, row: OutboxMessage, found: 
     """An earlier attempt's post is in Slack but shows an older render of the row (re-rendered while
     in doubt): edit it to the row's payload, so the newest render is what people see."""
     payload = row.payload
-    args = {"channel": found.channel, "ts": found.ts, "text": payload.get("text", ""),
-            "blocks": payload.get("blocks") or []}  # fmt: skip
+    args = {
+        "channel": found.channel,
+        "ts": found.ts,
+        "text": payload.get("text", ""),
+        "blocks": payload.get("blocks") or [],
+    }
     try:
         await client.api_call("chat.update", json=args)
     except SlackApiError as exc:

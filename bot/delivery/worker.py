@@ -185,9 +185,13 @@ class DeliveryWorker:
                     OutboxOp.WEBHOOK,
                 )  # a webhook resent is harmless: same webhook-id
                 if await outbox_q.claim(
-                    session, row_id=row.id or 0, worker=self.worker_id, now=now, lease_until=now + self.lease,
+                    session,
+                    row_id=row.pk,
+                    worker=self.worker_id,
+                    now=now,
+                    lease_until=now + self.lease,
                     posts=posts,
-                ):  # fmt: skip
+                ):
                     row.attempts += 1
                     row.doubt_since = prior or (now if posts else None)
                     claimed.append((row, prior))
@@ -202,12 +206,10 @@ class DeliveryWorker:
         keys = [r.message_key for r in rows if r.op == OutboxOp.UPDATE and r.message_key]
         newest = await outbox_q.newest_pending_updates(session, keys=keys)
         stale = [
-            r.id or 0
-            for r in rows
-            if r.op == OutboxOp.UPDATE and r.message_key and newest.get(r.message_key, 0) > (r.id or 0)
+            r.pk for r in rows if r.op == OutboxOp.UPDATE and r.message_key and newest.get(r.message_key, 0) > r.pk
         ]
         await outbox_q.supersede(session, row_ids=stale, now=now)
-        return [r for r in rows if (r.id or 0) not in set(stale)]
+        return [r for r in rows if r.pk not in set(stale)]
 
     async def _send_guarded(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
         claimed_at = self.clock.now()
@@ -239,7 +241,7 @@ class DeliveryWorker:
             return True
         async with self.db.transaction() as session:
             return await outbox_q.renew_lease(
-                session, row_id=row.id or 0, worker=self.worker_id, lease_until=now + self.lease
+                session, row_id=row.pk, worker=self.worker_id, lease_until=now + self.lease
             )
 
     async def _call_for(self, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
@@ -317,7 +319,7 @@ class DeliveryWorker:
         now = self.clock.now()
         async with self.db.transaction() as session:
             if outcome.kind == "sent":
-                await outbox_q.mark_sent(session, row_id=row.id or 0, worker=self.worker_id, at=now)
+                await outbox_q.mark_sent(session, row_id=row.pk, worker=self.worker_id, at=now)
                 if row.save_as and outcome.ts:
                     channel = outcome.channel or row.channel
                     await outbox_q.save_coordinates(session, key=row.save_as, channel=channel, ts=outcome.ts)
@@ -334,7 +336,7 @@ class DeliveryWorker:
         return row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
 
     async def _give_up(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
-        await outbox_q.mark_failed(session, row_id=row.id or 0, worker=self.worker_id, error=error)
+        await outbox_q.mark_failed(session, row_id=row.pk, worker=self.worker_id, error=error)
         log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
         self.metrics.outbox_failed.labels(error).inc()
         if self.on_failure is not None:
@@ -348,13 +350,17 @@ class DeliveryWorker:
             plain: dict[str, Any] = {"text": row.payload.get("text") or "(no text)"}
             if row.op == OutboxOp.UPDATE:
                 plain["blocks"] = []  # an edit without blocks would keep the old ones
-            await outbox_q.rewrite_payloads(session, payloads={row.id or 0: plain})
+            await outbox_q.rewrite_payloads(session, payloads={row.pk: plain})
         self._lane_ready[row.channel] = time.monotonic() + outcome.delay
         until = now + timedelta(seconds=outcome.delay)
         await outbox_q.reschedule(
-            session, row_id=row.id or 0, worker=self.worker_id, until=until, error=error,
+            session,
+            row_id=row.pk,
+            worker=self.worker_id,
+            until=until,
+            error=error,
             attempts=row.attempts - 1 if error in UNCOUNTED else row.attempts,
             doubt_since=row.doubt_since if outcome.ambiguous else None,
-        )  # fmt: skip
+        )
         if error in RATE_LIMIT_ERRORS:
             await outbox_q.hold_lane(session, channel=row.channel, until=until)

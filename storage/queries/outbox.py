@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, inspect, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -88,8 +88,11 @@ async def claim(
     A post is in doubt from now until its outcome is known (`doubt_since`, kept if already set), so
     a worker that dies holding it leaves a row the next attempt looks for before posting again.
     """
-    values: dict[str, Any] = {"claimed_by": worker, "lease_until": lease_until,
-                              "attempts": col(OutboxMessage.attempts) + 1}  # fmt: skip
+    values: dict[str, Any] = {
+        "claimed_by": worker,
+        "lease_until": lease_until,
+        "attempts": col(OutboxMessage.attempts) + 1,
+    }
     if posts:
         values["doubt_since"] = func.coalesce(OutboxMessage.doubt_since, now)
     result = await session.execute(
@@ -182,9 +185,15 @@ async def mark_failed(session: AsyncSession, *, row_id: int, worker: str, error:
 
 
 async def reschedule(
-    session: AsyncSession, *, row_id: int, worker: str, until: datetime, error: str, attempts: int,
+    session: AsyncSession,
+    *,
+    row_id: int,
+    worker: str,
+    until: datetime,
+    error: str,
+    attempts: int,
     doubt_since: datetime | None,
-) -> None:  # fmt: skip
+) -> None:
     """Release a row `worker` holds for another try at `until`, in doubt since `doubt_since` (None: settled)."""
     await session.execute(
         update(OutboxMessage)
@@ -270,7 +279,8 @@ async def rewrite_payloads(session: AsyncSession, *, payloads: dict[int, dict[st
     """Replace the payload of pending rows (locked by `pending_renders`) in one round trip."""
     if not payloads:
         return
-    table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
+    # The Core table: an executemany of one UPDATE, without the ORM's per-row bookkeeping.
+    table = cast(Table, inspect(OutboxMessage).local_table)
     statement = (
         table.update()
         .where(table.c.id == bindparam("b_id"), table.c.status == OutboxStatus.PENDING)
@@ -320,13 +330,3 @@ async def latest_post_key(session: AsyncSession, *, channel: str, prefix: str) -
         .limit(1)
     )
     return await session.scalar(query)
-
-
-async def failed_post_keys(session: AsyncSession, *, prefix: str) -> list[str]:
-    """Keys of posts delivery gave up on, among keys starting with `prefix`."""
-    query = select(col(OutboxMessage.save_as)).where(
-        col(OutboxMessage.op) == OutboxOp.POST,
-        col(OutboxMessage.status) == OutboxStatus.FAILED,
-        col(OutboxMessage.save_as).startswith(prefix, autoescape=True),
-    )
-    return [key for key in (await session.scalars(query)).all() if key]

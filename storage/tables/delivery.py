@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
+from trustbot.storage.tables.keyed import Keyed
 from trustbot.storage.types import UTCDateTime
 
 
@@ -31,7 +32,7 @@ class OutboxOp(StrEnum):
     WEBHOOK = "webhook"  # a grant change event for the gateway; its lane is `wh:<org id>`, not a channel
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(Keyed, SQLModel, table=True):
     """One Slack write, committed with the state change that caused it.
 
     `op` is `post` (new message; its coordinates are saved under `save_as`), `reply` (thread
