@@ -14,14 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.conftest import (
-    INGEST_SECRET,
-    RunningBot,
-    start_bot,
-)
+from tests.support.bots import INGEST_SECRET, RunningBot, start_bot
 from trustbot.clock import FixedClock
 from trustbot.handlers.ingest import parse_items
 from trustbot.standin.producers import ingest_headers
+from trustbot.standin.sample import REP
 from trustbot.storage.tables import Alert, AlertOccurrence, OutboxMessage
 
 
@@ -284,7 +281,7 @@ async def test_severity_policy(abot: RunningBot) -> None:
     by_signal = {sig: next(s for s in shown if sig in s) for sig in ("med-sig", "high-sig", "crit-sig")}
     assert "<@U0SEC1>" not in by_signal["med-sig"]
     assert "<@U0SEC1>" in by_signal["high-sig"] and "<@U0SEC1>" in by_signal["crit-sig"]
-    rep_dms = [m.text for m in abot.slack.messages("U0REP1")]
+    rep_dms = [m.text for m in abot.slack.messages(REP)]
     assert len(rep_dms) == 1 and "crit-sig" in rep_dms[0]
 
 

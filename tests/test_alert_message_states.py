@@ -14,6 +14,7 @@ from trustbot.messages import alert_notes as notes
 from trustbot.messages import alerts as msg
 from trustbot.messages.text import slack_date
 from trustbot.slack.payloads import AlertSnooze
+from trustbot.standin.sample import OPERATOR, REP, SEC_LEAD
 from trustbot.storage.tables import Alert, AlertStatus, GrantStatus, SuspensionReason
 
 LATER = NOW + timedelta(hours=4)
@@ -25,8 +26,8 @@ def _card(alert: Alert | None = None, *, grants: tuple[msg.GrantLine, ...] | Non
         alert=alert or _alert(),
         org=_org(),
         grants=grants if grants is not None else (msg.GrantLine(_grant(), "Enhanced"),),
-        security_leads=("U0SEC1",),
-        rep="U0REP1",
+        security_leads=(SEC_LEAD,),
+        rep=REP,
     )
 
 
@@ -60,7 +61,7 @@ CASES = [
     ("open", _alert(), None, ACTIVE, "*Status:* Open"),
     (
         "acknowledged",
-        _alert(status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1"),
+        _alert(status=AlertStatus.ACKNOWLEDGED, owner=SEC_LEAD),
         None,
         ["Unacknowledge", "Escalate", "Suspend access", "[Snooze]", "False positive", "Resolve"],
         "*Status:* Acknowledged · owner <@U0SEC1>",
@@ -74,7 +75,7 @@ CASES = [
     ),
     (
         "suspended by this alert",
-        _alert(status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="exfil"),
+        _alert(status=AlertStatus.ACKNOWLEDGED, owner=SEC_LEAD, suspended_by=SEC_LEAD, suspension_reason="exfil"),
         None,
         ["Unacknowledge", "Escalate", "[Snooze]", "False positive", "Resolve"],
         "*Status:* Acknowledged · owner <@U0SEC1>\n:lock: *Access suspended* by <@U0SEC1>: exfil",
@@ -109,14 +110,14 @@ CASES = [
     ),
     (
         "resolved",
-        _alert(status=AlertStatus.RESOLVED, closed_by="U0SEC1", closed_at=NOW, snoozed_until=LATER),
+        _alert(status=AlertStatus.RESOLVED, closed_by=SEC_LEAD, closed_at=NOW, snoozed_until=LATER),
         None,
         [],
         f"*Status:* Resolved · by <@U0SEC1> {slack_date(NOW)}",
     ),
     (
         "false positive",
-        _alert(status=AlertStatus.FALSE_POSITIVE, closed_by="U0OPS1", closed_at=NOW),
+        _alert(status=AlertStatus.FALSE_POSITIVE, closed_by=OPERATOR, closed_at=NOW),
         None,
         [],
         f"*Status:* False positive · by <@U0OPS1> {slack_date(NOW)}",
@@ -186,7 +187,7 @@ def test_dates_are_slack_date_tokens_with_a_utc_fallback() -> None:
 
 
 def test_snooze_notes() -> None:
-    assert notes.snooze_note("U0SEC1", LATER).text == (
+    assert notes.snooze_note(SEC_LEAD, LATER).text == (
         f":zzz: <@U0SEC1> snoozed this alert until {slack_date(LATER)}: repeats are counted "
         "but not announced, and it does not escalate until then."
     )

@@ -13,6 +13,7 @@ from trustbot.messages import alert_lists as lists
 from trustbot.messages import alert_notes as notes
 from trustbot.messages import alerts as msg
 from trustbot.slack.payloads import AlertRef
+from trustbot.standin.sample import DEV, DEV2, REP, SEC_LEAD
 from trustbot.storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ def _grant(**overrides: object) -> Grant:
         id=12,
         request_id=1,
         org_id=1,
-        members=["U0DEV1", "U0DEV2"],
+        members=[DEV, DEV2],
         blanket=True,
         tier_id="enhanced",
         status=GrantStatus.ACTIVE,
@@ -73,8 +74,8 @@ def _card(alert: Alert | None = None, **kw: object) -> msg.AlertCard:
         alert=alert or _alert(),
         org=kw.get("org", _org()),  # type: ignore[arg-type]
         grants=(msg.GrantLine(_grant(), "Enhanced"),),
-        security_leads=("U0SEC1",),
-        rep="U0REP1",
+        security_leads=(SEC_LEAD,),
+        rep=REP,
     )
 
 
@@ -124,7 +125,7 @@ def test_buttons_are_the_contract_labels_with_typed_values() -> None:
 
 
 def test_closed_alert_has_no_buttons_and_says_who() -> None:
-    alert = _alert(status=AlertStatus.RESOLVED, closed_by="U0SEC1", closed_at=NOW)
+    alert = _alert(status=AlertStatus.RESOLVED, closed_by=SEC_LEAD, closed_at=NOW)
     rendered = msg.build_alert_message(_card(alert))
     assert _buttons(rendered) == []
     assert "Resolved" in _all_text(rendered) and "<@U0SEC1>" in _all_text(rendered)
@@ -144,7 +145,7 @@ def test_unknown_org_is_marked() -> None:
 
 def test_suspension_is_shown() -> None:
     alert = _alert(
-        status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="Confirmed exfil"
+        status=AlertStatus.ACKNOWLEDGED, owner=SEC_LEAD, suspended_by=SEC_LEAD, suspension_reason="Confirmed exfil"
     )
     body = _all_text(msg.build_alert_message(_card(alert)))
     assert "Access suspended" in body and "Confirmed exfil" in body

@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, select, update
 
-from tests.conftest import START
+from tests.support.bots import START
 from tests.support.factories import settings, system
 from tests.test_audit_cli import _env
 from tests.test_audit_tamper import KEY, _rows, _sql, _verify

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from tests.conftest import START
+from tests.support.bots import START
 from tests.support.factories import settings, system
 from trustbot.clock import FixedClock
 from trustbot.config import Settings
@@ -293,7 +293,7 @@ async def test_the_job_refuses_a_chain_that_no_longer_extends_its_checkpoint(
 async def test_serve_without_the_key_of_a_keyed_chain_does_not_start(
     db: Database, database_url: str, clock: FixedClock, fake_slack: Any
 ) -> None:
-    from tests.conftest import make_settings
+    from tests.support.bots import make_settings
     from trustbot.web.server import TrustbotServer
 
     await _seed(db, clock, 1, settings(TRUSTBOT_AUDIT_KEY=KEY))

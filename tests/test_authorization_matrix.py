@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tests.conftest import RunningBot
 from tests.support.alert_helpers import post
+from tests.support.bots import RunningBot
 from tests.support.factories import make_grant, seed_directory
 from tests.test_alert_ingest import alert
 from tests.test_request_flow import open_and_submit
@@ -32,24 +32,34 @@ from trustbot.messages.request_modals import (
     build_revoke_modal,
 )
 from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
-from trustbot.standin.sample import DIRECTORY_YAML
+from trustbot.standin.sample import (
+    ADMIN,
+    ADMIN2,
+    BACKUP_REP,
+    DEV,
+    DIRECTORY_YAML,
+    GLOBEX_ADMIN,
+    OPERATOR,
+    OUTSIDER,
+    REP,
+    SEC_LEAD,
+)
 from trustbot.standin.slack_requests import DriverResponse, block_actions_body
 from trustbot.storage.tables import AccessRequest, Alert, RequestStatus
 
 ROLES = {
-    "operator": "U0OPS1",
-    "rep": "U0REP1",
-    "backup rep": "U0REP2",
+    "operator": OPERATOR,
+    "rep": REP,
+    "backup rep": BACKUP_REP,
     "rep of another org": "U0GRP1",
-    "security lead": "U0SEC1",
+    "security lead": SEC_LEAD,
     "lead of another org": "U0GSL1",
-    "admin": "U0ADM1",
-    "admin of another org": "U0GLX1",
-    "member": "U0DEV1",
-    "stranger": "U0OUT1",
+    "admin": ADMIN,
+    "admin of another org": GLOBEX_ADMIN,
+    "member": DEV,
+    "stranger": OUTSIDER,
 }
 OUTSIDERS = ("rep of another org", "lead of another org", "admin of another org", "member", "stranger")
-REQUESTER = "U0ADM2"  # acme's other admin files the requests decided on, so "admin" is never the requester
 # The sample directory, with a rep and a security lead at globex who hold no role at acme.
 DIRECTORY = DIRECTORY_YAML.replace("    rep: U0REP2\n", "    rep: U0REP2\n    backup_reps: [U0GRP1]\n").replace(
     "    security_leads: []\n", "    security_leads: [U0GSL1]\n"
@@ -92,7 +102,7 @@ async def newest(bot: RunningBot, table: Any) -> int:
 
 
 async def a_request(cell: Cell) -> None:
-    await open_and_submit(cell.bot, user=REQUESTER)
+    await open_and_submit(cell.bot, user=ADMIN2)
     cell.ids["request"] = await newest(cell.bot, AccessRequest)
 
 
@@ -102,7 +112,7 @@ async def a_question(cell: Cell) -> None:
     async with cell.bot.rt.db.transaction() as session:
         request = await session.get(AccessRequest, cell.ids["request"])
         assert request is not None
-        request.status, request.info_question, request.info_asked_by = RequestStatus.INFO_REQUESTED, "Which?", "U0REP1"
+        request.status, request.info_question, request.info_asked_by = RequestStatus.INFO_REQUESTED, "Which?", REP
 
 
 async def a_grant(cell: Cell) -> None:
@@ -197,9 +207,9 @@ def built(make: Callable[[Cell], Any]) -> Callable[[Cell], Awaitable[None]]:
 
 async def request_modal(cell: Cell) -> None:
     """The request modal as acme's admin opened it (the org rides in its metadata)."""
-    await cell.bot.driver.command("U0ADM1", "request")
+    await cell.bot.driver.command(ADMIN, "request")
     await cell.bot.settle()
-    cell.view = cell.bot.slack.views("U0ADM1")[-1]
+    cell.view = cell.bot.slack.views(ADMIN)[-1]
 
 
 async def nothing(cell: Cell) -> None:
@@ -248,7 +258,7 @@ VIEWS: dict[View, Row] = {
         View.REQUEST_SUBMIT,
         nothing,
         request_modal,
-        members=["U0DEV1"],
+        members=[DEV],
         tier="standard",
         duration="30",
         use_case="Malware analysis",
@@ -269,7 +279,7 @@ VIEWS: dict[View, Row] = {
     View.REQUEST_INFO_ANSWER: view(
         View.REQUEST_INFO_ANSWER,
         a_question,
-        built(lambda c: build_info_answer_modal(c.ids["request"], question="Which?", asked_by="U0REP1")),
+        built(lambda c: build_info_answer_modal(c.ids["request"], question="Which?", asked_by=REP)),
         answer="Only our own products.",
     ),  # fmt: skip
     View.GRANT_REVOKE_REASON: view(
@@ -278,14 +288,14 @@ VIEWS: dict[View, Row] = {
     View.GRANT_REVERIFY_SUBMIT: view(
         View.GRANT_REVERIFY_SUBMIT,
         a_grant,
-        lambda c: opened_by(c, "U0ADM1", Action.GRANT_REVERIFY, grant_ref(c)),
-        roster=["U0DEV1"],
+        lambda c: opened_by(c, ADMIN, Action.GRANT_REVERIFY, grant_ref(c)),
+        roster=[DEV],
         attestations=["roster", "use_case"],
     ),  # fmt: skip
     View.ALERT_SUSPEND_CONFIRM: view(
         View.ALERT_SUSPEND_CONFIRM,
         an_alert_on_live_access,
-        lambda c: opened_by(c, "U0OPS1", Action.ALERT_SUSPEND, alert_ref(c)),
+        lambda c: opened_by(c, OPERATOR, Action.ALERT_SUSPEND, alert_ref(c)),
         **REASON,
     ),  # fmt: skip
 }

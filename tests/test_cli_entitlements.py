@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DIRECTORY_YAML
 from tests.support.factories import make_grant
 from trustbot.cli.main import main
 from trustbot.clock import FixedClock
+from trustbot.standin.sample import DIRECTORY_YAML
 from trustbot.storage.database import Database
 
 

@@ -10,10 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import DIRECTORY_YAML, SIGNING_SECRET
+from tests.support.bots import SIGNING_SECRET
 from tests.support.processes import ServerProcess, clean_env, free_port
-
-ADMIN, REP = "U0ADM1", "U0REP1"
+from trustbot.standin.sample import ADMIN, DEV, DIRECTORY_YAML, REP
 
 
 async def test_messages_survive_sigkill_and_are_sent_exactly_once(
@@ -60,7 +59,7 @@ async def test_messages_survive_sigkill_and_are_sent_exactly_once(
     updates = [c for c in fake_slack.calls[sent_before:] if c.method == "chat.update" and c.ok]
     assert {c.args["ts"] for c in updates} == {parent.ts, actions.ts}
     assert len([m for m in fake_slack.dms(ADMIN) if "approved" in m.text.lower()]) == 1
-    assert len(fake_slack.dms("U0DEV1")) == 1
+    assert len(fake_slack.dms(DEV)) == 1
     assert len(fake_slack.replies("C0REPS", parent.ts)) == 2
 
 
@@ -92,7 +91,7 @@ async def request_access(driver: Any, fake_slack: Any) -> tuple[Any, Any]:
     await driver.submit(
         ADMIN,
         fake_slack.views(ADMIN)[-1],
-        members=["U0DEV1"],
+        members=[DEV],
         blanket=False,
         tier="standard",
         duration="30",

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.conftest import make_settings
+from tests.support.bots import make_settings
 from trustbot.clock import SystemClock
 from trustbot.delivery.worker import DeliveryWorker
 from trustbot.metrics import build_slack_client
 from trustbot.services import outbox
 from trustbot.services.audit import verify_audit_chain
+from trustbot.standin.sample import DEV
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus, SlackMessage
 
@@ -62,14 +63,14 @@ async def test_post_reply_and_update_arrive_in_order_and_in_the_thread(db, fake_
         ("post_message", {"channel": "C1", "key": "request:1", "message": "parent"}),
         ("reply_in_thread", {"channel": "C1", "parent_key": "request:1", "message": "reply"}),
         ("update_message", {"channel": "C1", "key": "request:1", "message": "parent, decided"}),
-        ("send_dm", {"user": "U0DEV1", "message": "hello"}),
+        ("send_dm", {"user": DEV, "message": "hello"}),
     )
     worker = make_worker(db, fake_slack)
     assert await worker.drain(timeout=10) == 4
     [parent] = fake_slack.messages("C1")
     assert parent.text == "parent, decided" and [e.text for e in parent.edits] == ["parent"]
     assert [r.text for r in fake_slack.replies("C1", parent.ts)] == ["reply"]
-    assert [m.text for m in fake_slack.dms("U0DEV1")] == ["hello"]
+    assert [m.text for m in fake_slack.dms(DEV)] == ["hello"]
     async with db.sessions() as session:
         saved = await session.get(SlackMessage, "request:1")
     assert saved is not None and (saved.channel, saved.ts) == ("C1", parent.ts)

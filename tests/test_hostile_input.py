@@ -14,16 +14,16 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
 from tests.support.alert_helpers import alert, post
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
 from tests.test_credits import post_usage, usage
 from tests.test_request_flow import GOOD
 from trustbot.cli.main import main
 from trustbot.standin.producers import ingest_headers
+from trustbot.standin.sample import ADMIN, REP
 from trustbot.standin.slack_requests import FORM, sign_request, slash_command_body
 from trustbot.storage.tables import AccessRequest, Alert, UsageRecord
 
-ADMIN, REP = "U0ADM1", "U0REP1"
 GARBAGE_BODIES = [b"[1]", b"null", b"5", b"payload=null", b"[" * 5000 + b"]" * 5000, b"\xff\xfe not utf-8"]
 
 

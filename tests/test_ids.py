@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from tests.conftest import make_settings
+from tests.support.bots import make_settings
 from trustbot.app import build_bolt_app, build_runtime
 from trustbot.ids import Action, View
 

@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_URL, RunningBot, start_bot
+from tests.support.bots import RunningBot, start_bot
+from tests.support.databases import PG_URL
 from tests.test_alert_ingest import alert, post
 from tests.test_credits import post_usage, usage
 from tests.test_request_flow import GOOD, request_messages
 from tests.test_socket_mode import approve_click, submit_request_over_socket
 from trustbot.clock import FixedClock
 from trustbot.standin.gateway import FakeGateway
+from trustbot.standin.sample import ADMIN, OUTSIDER, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver
 
 BOT_TOKEN = "xoxb-LEAKCHECK-bot-4f1c9e"
@@ -76,17 +78,17 @@ def leaks(lines: list[str]) -> list[str]:
 
 async def http_story(bot: RunningBot) -> None:
     """Request, approval, alert, acknowledgement, usage and a job, as people and producers would."""
-    await bot.driver.command("U0ADM1", "request")
+    await bot.driver.command(ADMIN, "request")
     await bot.settle()
-    await bot.driver.submit("U0ADM1", bot.slack.views("U0ADM1")[-1], **GOOD)
+    await bot.driver.submit(ADMIN, bot.slack.views(ADMIN)[-1], **GOOD)
     await bot.settle()
-    await bot.driver.click("U0REP1", request_messages(bot)[1], "Approve")
+    await bot.driver.click(REP, request_messages(bot)[1], "Approve")
     assert (await post(bot, alert("leak-1", severity="high"), secret=INGEST))[0] == 202
     await bot.settle()
-    await bot.driver.click("U0SEC1", bot.slack.messages("C0ACMESEC")[-1], "Acknowledge")
+    await bot.driver.click(SEC_LEAD, bot.slack.messages("C0ACMESEC")[-1], "Acknowledge")
     assert (await post_usage(bot, usage("leak-u1"), secret=INGEST))[0] == 202
     assert (await post(bot, alert("leak-2"), secret=INGEST + "x"))[0] == 401  # a refusal is logged too
-    await bot.driver.command("U0OUT1", "status")
+    await bot.driver.command(OUTSIDER, "status")
     await bot.settle()
 
 

@@ -15,6 +15,7 @@ import pytest
 from tests.support.alert_helpers import alert_bot, raise_alert
 from trustbot.cli import main as cli
 from trustbot.logs import configure_logging, log_context
+from trustbot.standin.sample import REP
 from trustbot.storage.migrate import head_revision
 
 
@@ -147,7 +148,7 @@ def test_version_and_every_subcommand_help_says_what_it_does(capsys: pytest.Capt
 def test_json_log_lines_parse_and_carry_the_context(capsys: pytest.CaptureFixture[str]) -> None:
     handler = configure_logging("INFO", "json")
     try:
-        with log_context(team="T0TEAM", user="U0REP1", action_id="approve"):
+        with log_context(team="T0TEAM", user=REP, action_id="approve"):
             logging.getLogger("trustbot.test").info("approved %s", "req-1")
         logging.getLogger("alembic.runtime.migration").info("library noise")
     finally:
@@ -155,7 +156,7 @@ def test_json_log_lines_parse_and_carry_the_context(capsys: pytest.CaptureFixtur
     [line] = capsys.readouterr().err.splitlines()
     entry = json.loads(line)
     assert entry["message"] == "approved req-1" and entry["level"] == "INFO" and entry["logger"] == "trustbot.test"
-    assert (entry["team"], entry["user"], entry["action_id"]) == ("T0TEAM", "U0REP1", "approve")
+    assert (entry["team"], entry["user"], entry["action_id"]) == ("T0TEAM", REP, "approve")
     assert entry["time"].endswith("Z")
 
 
@@ -173,7 +174,7 @@ async def test_metrics_move_when_their_events_happen(database_url: str, fake_sla
 
 
 async def test_job_runs_are_counted_by_job_and_outcome(db: Any, database_url: str, clock: Any) -> None:
-    from tests.conftest import make_settings
+    from tests.support.bots import make_settings
     from trustbot.metrics import Metrics
     from trustbot.scheduler.runs import run_job
 

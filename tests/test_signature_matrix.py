@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
 from tests.test_alert_ingest import alert
 from tests.test_credits import usage
 from tests.test_hostile_input import count
 from trustbot.slack.signing import v0_signature
+from trustbot.standin.sample import REP
 from trustbot.standin.slack_requests import FORM, slash_command_body
 from trustbot.storage.tables import Alert, UsageRecord
 
@@ -73,8 +74,8 @@ SURFACES = {
 
 def _body(surface: str, bot: RunningBot) -> tuple[bytes, str]:
     if surface == "slack":
-        url = bot.slack.new_response_url("U0REP1", "C0GENERAL")
-        return slash_command_body(text="help 1", user_id="U0REP1", response_url=url), FORM
+        url = bot.slack.new_response_url(REP, "C0GENERAL")
+        return slash_command_body(text="help 1", user_id=REP, response_url=url), FORM
     item = alert("sig-1") if surface == "alerts" else usage("sig-1")
     return json.dumps(item).encode(), "application/json"
 

@@ -11,8 +11,9 @@ from urllib.parse import parse_qsl
 import aiohttp
 from sqlalchemy import select
 
-from tests.conftest import start_bot
+from tests.support.bots import start_bot
 from trustbot.messages.help import build_help_blocks
+from trustbot.standin.sample import ADMIN, DEV, REP
 from trustbot.storage.tables import AccessRequest, Grant
 
 
@@ -28,7 +29,7 @@ async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fak
         assert [c.ok for c in fake_slack.calls_to("apps.connections.open")] == [True]
         ack = await fake_slack.send_envelope(
             "slash_commands",
-            form(slash_command_body(text="help", user_id="U0ADM1", response_url=fake_slack.response_url_base + "s1")),
+            form(slash_command_body(text="help", user_id=ADMIN, response_url=fake_slack.response_url_base + "s1")),
             accepts_response_payload=True,
         )
         # The help is the envelope's ack payload itself: no response_url post, no Web API call.
@@ -68,21 +69,21 @@ async def submit_request_over_socket(fake_slack: Any) -> None:
         form(
             slash_command_body(
                 text="request",
-                user_id="U0ADM1",
-                trigger_id=fake_slack.new_trigger_id("U0ADM1"),
+                user_id=ADMIN,
+                trigger_id=fake_slack.new_trigger_id(ADMIN),
                 response_url=fake_slack.response_url_base + "s2",
             )
         ),
     )
     for _ in range(100):
-        if fake_slack.views("U0ADM1"):
+        if fake_slack.views(ADMIN):
             break
         await asyncio.sleep(0.05)
-    view = fake_slack.views("U0ADM1")[-1]
+    view = fake_slack.views(ADMIN)[-1]
     values = view_values(
         view,
         {
-            "members": ["U0DEV1"],
+            "members": [DEV],
             "blanket": False,
             "tier": "standard",
             "duration": "10",
@@ -90,7 +91,7 @@ async def submit_request_over_socket(fake_slack: Any) -> None:
             "justification": "Fuzzing our own parsers for memory bugs.",
         },
     )
-    submission = json.loads(form(view_submission_body(user_id="U0ADM1", view=view, values=values))["payload"])
+    submission = json.loads(form(view_submission_body(user_id=ADMIN, view=view, values=values))["payload"])
     await fake_slack.send_envelope("interactive", submission, accepts_response_payload=True)
 
 
@@ -102,7 +103,7 @@ def approve_click(fake_slack: Any, actions: Any) -> Any:
     return json.loads(
         form(
             block_actions_body(
-                user_id="U0REP1",
+                user_id=REP,
                 action_id=approve["action_id"],
                 value=approve["value"],
                 channel_id="C0REPS",

@@ -13,6 +13,7 @@ from tests.support.gateway_helpers import approve_latest, gateway_bot, submit_re
 from trustbot.clock import FixedClock
 from trustbot.services.context import system_context
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.standin.sample import OPERATOR
 from trustbot.storage.queries.outbox import WEBHOOK
 from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus
 
@@ -40,7 +41,7 @@ async def test_an_event_never_taken_is_given_up_audited_and_operators_told(
         assert row.status == OutboxStatus.FAILED and row.attempts >= 2
         assert len(audit) == 1 and audit[0].details["type"] == "grant.activated"
         assert len({d.webhook_id for d in gateway.deliveries}) == 1  # the same webhook-id on every retry
-        told = [m.text for m in bot.slack.dms("U0OPS1") if "never accepted" in m.text]
+        told = [m.text for m in bot.slack.dms(OPERATOR) if "never accepted" in m.text]
         assert len(told) == 1 and "grant.activated" in told[0] and "/v1/grants" in told[0]
 
 

@@ -11,14 +11,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tests.conftest import RunningBot, start_bot
+from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant
 from tests.test_alert_ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.storage.database import Database
 from trustbot.storage.tables import Grant, GrantStatus
 
-SEC, OPS, REP, ADM1, ADM2, OUT, GLX = "U0SEC1", "U0OPS1", "U0REP1", "U0ADM1", "U0ADM2", "U0OUT1", "U0GLX1"
 CHANNEL = "C0ACMESEC"
 
 

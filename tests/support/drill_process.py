@@ -20,7 +20,7 @@ from tests.support.drill_runtime import drill_settings, serve_process, settle
 from tests.support.drill_workload import FULL, SIGNING_SECRET, Size, Workload
 from tests.support.processes import ServerProcess
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import PEOPLE
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, GLOBEX_ADMIN, OPERATOR, PEOPLE, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver, slash_command_body
 from trustbot.storage.database import Database
 from trustbot.storage.tables import RequestStatus
@@ -172,7 +172,7 @@ class Burst:
 
 async def command_burst(driver: SlackDriver, fake: FakeSlack, burst: Burst, count: int, seconds: float) -> None:
     """`count` `/trust status` and `/trust help` commands from people in the directory, over `seconds`."""
-    people = ["U0ADM1", "U0ADM2", "U0GLX1", "U0REP1", "U0REP2", "U0SEC1", "U0OPS1"]
+    people = [ADMIN, ADMIN2, GLOBEX_ADMIN, REP, BACKUP_REP, SEC_LEAD, OPERATOR]
 
     async def one(n: int) -> None:
         await asyncio.sleep(seconds * n / count)

@@ -23,7 +23,7 @@ from trustbot.services.access.grants import revoke_grant
 from trustbot.services.context import Person
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.gateway import SECRET, FakeGateway
-from trustbot.standin.sample import PEOPLE
+from trustbot.standin.sample import OPERATOR, PEOPLE
 from trustbot.storage.migrate import upgrade
 from trustbot.storage.queries.entitlements import all_grant_ids, webhook_rows
 from trustbot.storage.tables import OutboxStatus
@@ -55,7 +55,7 @@ async def _revoke_all(server: Any) -> None:
     rt = server.rt
     async with rt.db.sessions() as session:
         ids = await all_grant_ids(session)
-    person = Person("U0OPS1", rt.clock, rt.settings)
+    person = Person(OPERATOR, rt.clock, rt.settings)
     for grant_id in ids:
         async with rt.db.transaction() as session:
             await revoke_grant(session, await person.context(session), grant_id=grant_id, reason="webhook drill")

@@ -12,13 +12,11 @@ from trustbot.clock import Clock
 from trustbot.config import Settings
 from trustbot.services.context import Person, ServiceContext, system_context
 from trustbot.services.directory.apply import ApplyReport, apply_directory, parse_directory
-from trustbot.standin.sample import DIRECTORY_YAML, EMAILS
+from trustbot.standin.sample import ADMIN, DEV, DIRECTORY_YAML, EMAILS
 from trustbot.storage.database import Database
 from trustbot.storage.queries.directory import get_org
 from trustbot.storage.queries.entitlements import add_members
 from trustbot.storage.tables import AccessRequest, Grant, GrantStatus, RequestStatus
-
-ADMIN, DEV = "U0ADM1", "U0DEV1"
 
 
 def settings(**overrides: Any) -> Settings:

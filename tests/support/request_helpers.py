@@ -16,24 +16,12 @@ from trustbot.config import Settings
 from trustbot.services.access.requests import submit_request
 from trustbot.services.context import ServiceContext
 from trustbot.slack.payloads import RequestSubmission
-from trustbot.standin.sample import DIRECTORY_YAML, sample_profiles
+from trustbot.standin.sample import ADMIN, DEV, DEV2, DIRECTORY_YAML, sample_profiles
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 
 T = TypeVar("T")
-OPS, REP, BACKUP, ADM, ADM2, SEC, DEV1, DEV2, OUT, GLX, GLXREP = (
-    "U0OPS1",
-    "U0REP1",
-    "U0REP2",
-    "U0ADM1",
-    "U0ADM2",
-    "U0SEC1",
-    "U0DEV1",
-    "U0DEV2",
-    "U0OUT1",
-    "U0GLX1",
-    "U0GLXR",
-)
+GLXREP = "U0GLXR"
 JUSTIFICATION = "Red-team our own products before the release; reviewed by CISO."
 REP_ONLY = "Only the org's account reps or operators can"
 
@@ -50,7 +38,7 @@ async def seed(db: Database, clock: FixedClock) -> None:
 def sub(**overrides: Any) -> RequestSubmission:
     values: dict[str, Any] = dict(
         org_slug="acme",
-        members=[DEV1, DEV2],
+        members=[DEV, DEV2],
         blanket=False,
         tier_id="standard",
         use_case="Pen-testing our SaaS",
@@ -84,7 +72,7 @@ async def ctx(s: AsyncSession, user: str, clock: FixedClock) -> ServiceContext:
     return await acting(s, user, clock)
 
 
-async def submit(db: Database, clock: FixedClock, user: str = ADM, **overrides: Any) -> int:
+async def submit(db: Database, clock: FixedClock, user: str = ADMIN, **overrides: Any) -> int:
     result = await call(db, clock, user, submit_request, submission=sub(**overrides))
     assert result.request.id is not None
     return result.request.id
