@@ -11,17 +11,25 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from tests.support.alert_helpers import CHANNEL, alert_bot, count, grants, last_response, last_text, raise_alert, thread
-from tests.support.bots import RunningBot, start_bot
+from tests.support.alert_helpers import (
+    CHANNEL,
+    NOT_LEAD,
+    alert_bot,
+    grants,
+    last_response,
+    last_text,
+    raise_alert,
+    thread,
+)
+from tests.support.bots import RunningBot, count, start_bot
 from tests.support.factories import acting
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.ids import Block
 from trustbot.services.reverification.attest import submit_reverification
 from trustbot.standin.sample import ADMIN, ADMIN2, DEV, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.tables import AlertStatus, AuditEvent, Grant, GrantStatus, OutboxMessage
 
-NOT_LEAD = ":no_entry: Only the org's security leads or operators can act on alert #1; nothing changed."
 NOT_IN_DIRECTORY = (
     ":no_entry: You're not in the Trustbot directory, so I can't act on alerts. Ask your account rep to add you."
 )

@@ -14,7 +14,7 @@ import pytest
 from tests.support.alert_helpers import CHANNEL, alert_bot, raise_alert, thread
 from tests.support.bots import START, RunningBot
 from tests.support.factories import system
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.scheduler.jobs import run_alert_escalation
 from trustbot.standin.sample import OPERATOR, SEC_LEAD

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.alert_helpers import CHANNEL, alert_bot, raise_alert
 from tests.support.bots import RunningBot
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.standin.sample import SEC_LEAD
 from trustbot.storage.tables import AlertStatus

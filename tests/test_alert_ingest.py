@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
-from tests.support.bots import INGEST_SECRET, RunningBot, start_bot
+from tests.support.bots import INGEST_SECRET, RunningBot, count, start_bot
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.handlers.ingest import parse_items
 from trustbot.standin.producers import ingest_headers
@@ -29,50 +29,6 @@ async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIt
     yield running
     await running.driver.close()
     await running.server.stop()
-
-
-def alert(id: str, **overrides: Any) -> dict[str, Any]:
-    """A valid alert item."""
-    item = {
-        "id": id,
-        "org": "acme",
-        "signal": "exfiltration",
-        "severity": "medium",
-        "summary": "Bulk download",
-        "occurred_at": "2026-11-02T08:59:00Z",
-        "actor": "mallory@acme.com",
-    }
-    item.update(overrides)
-    return {k: v for k, v in item.items() if v is not None}
-
-
-async def post(
-    bot: RunningBot,
-    payload: Any = None,
-    *,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    secret: str = INGEST_SECRET,
-    timestamp: int | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """Sign and POST to `/alerts`; return the status and the JSON answer."""
-    raw = body if body is not None else json.dumps(payload).encode()
-    sent = ingest_headers(secret, raw, timestamp)
-    sent.update(headers or {})
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{bot.server.url}/alerts", data=raw, headers=sent) as response:
-            text = await response.text()
-            return response.status, (json.loads(text) if text.startswith("{") else {"raw": text})
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
-
-
-async def alerts(bot: RunningBot) -> list[Alert]:
-    async with bot.rt.db.sessions() as session:
-        return list((await session.scalars(select(Alert).order_by(Alert.id))).all())
 
 
 def texts(fake: Any, channel: str) -> list[str]:

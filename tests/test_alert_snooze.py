@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support.alert_helpers import CHANNEL, alert_bot, last_text, raise_alert, thread
+from tests.support.alert_helpers import CHANNEL, NOT_LEAD, alert_bot, last_text, raise_alert, thread
 from tests.support.bots import START, RunningBot
 from tests.support.factories import system
-from tests.test_alert_actions import NOT_LEAD
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.messages.text import slack_date
 from trustbot.scheduler.jobs import run_alert_escalation

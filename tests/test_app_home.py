@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.support.bots import START, RunningBot
 from tests.support.factories import make_grant, make_request
-from tests.test_request_flow import open_and_submit, request_messages
+from tests.support.slack_flows import home_event, open_and_submit, open_home, request_messages
 from trustbot.messages.home import MAX_ALERTS, MAX_BLOCKS
 from trustbot.standin.sample import ADMIN, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.tables import Alert, Org, UsageRecord
@@ -20,23 +20,6 @@ from trustbot.storage.tables import Alert, Org, UsageRecord
 TITLE = "Trustbot — trusted access"
 COMMANDS = "Commands: `/trust status` · `/trust grants` · `/trust credits` · `/trust alerts` · `/trust help`"
 UPDATED = "Updated 2026-11-02 09:00 UTC."
-
-
-def home_event(user: str, tab: str = "home") -> dict[str, Any]:
-    return {
-        "type": "app_home_opened",
-        "user": user,
-        "channel": f"D{user[1:]}",
-        "tab": tab,
-        "event_ts": f"{START.timestamp():.6f}",
-    }
-
-
-async def open_home(bot: RunningBot, user: str, *, event_id: str | None = None, retry_num: int | None = None) -> Any:
-    response = await bot.driver.event(home_event(user), event_id=event_id, retry_num=retry_num)
-    await bot.settle()
-    assert response.status == 200
-    return response
 
 
 def home_view(bot: RunningBot, user: str) -> dict[str, Any]:

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support.alert_helpers import post
 from tests.support.bots import RunningBot
 from tests.support.factories import make_grant, seed_directory
-from tests.test_alert_ingest import alert
-from tests.test_request_flow import open_and_submit
+from tests.support.ingest import alert
+from tests.support.slack_flows import open_and_submit
 from trustbot.ids import Action, View
 from trustbot.messages.request_modals import (
     build_deny_modal,
@@ -373,6 +374,7 @@ def test_every_id_has_a_row() -> None:
     assert set(BUTTONS) == set(Action) and set(VIEWS) == set(View)
 
 
+@pytest.mark.slow
 async def test_authorization_matrix(bot: RunningBot) -> None:
     bot.slack.users.update({"U0GRP1": "Greta Globex", "U0GSL1": "Gus Globex Security"})
     await seed_directory(bot.rt.db, bot.clock, DIRECTORY)

@@ -9,35 +9,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 from sqlalchemy import select
 
-from tests.support.bots import INGEST_SECRET, RunningBot
+from tests.support.bots import RunningBot
 from tests.support.factories import seed_directory, settings
+from tests.support.ingest import post_usage, usage
 from trustbot.clock import FixedClock
 from trustbot.scheduler.runs import run_job
 from trustbot.services.credits.usage import credit_statuses, credit_usage
-from trustbot.standin.producers import ingest_headers
 from trustbot.standin.sample import ADMIN, ADMIN2, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP
 from trustbot.storage.database import Database
 from trustbot.storage.queries.directory import get_org
 from trustbot.storage.tables import AuditEvent, CreditGrant, OutboxMessage, SentNotice, UsageRecord
-
-
-def usage(id: str, **overrides: Any) -> dict[str, Any]:
-    item = {"id": id, "org": "acme", "amount_usd": 125.5, "occurred_at": "2026-11-01T12:00:00Z"}
-    item.update(overrides)
-    return {k: v for k, v in item.items() if v is not None}
-
-
-async def post_usage(bot: RunningBot, payload: Any, *, secret: str = INGEST_SECRET) -> tuple[int, dict[str, Any]]:
-    raw = json.dumps(payload).encode()
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{bot.server.url}/usage", data=raw, headers=ingest_headers(secret, raw)) as response,
-    ):
-        text = await response.text()
-        return response.status, (json.loads(text) if text.startswith("{") else {"raw": text})
 
 
 async def records(db: Database) -> list[UsageRecord]:

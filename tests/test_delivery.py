@@ -10,10 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support.bots import make_settings
-from trustbot.clock import SystemClock
-from trustbot.delivery.worker import DeliveryWorker
-from trustbot.metrics import build_slack_client
+from tests.support.delivery_helpers import make_worker, queue, rows
 from trustbot.services import outbox
 from trustbot.services.audit import verify_audit_chain
 from trustbot.standin.sample import DEV
@@ -21,30 +18,6 @@ from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus, SlackMessage
 
 # The worker's old keyword arguments, as the settings that now tune it.
-_TUNING = {
-    "pace_seconds": "TRUSTBOT_CHANNEL_PACE_SECONDS",
-    "lease_seconds": "TRUSTBOT_OUTBOX_LEASE_SECONDS",
-    "max_attempts": "TRUSTBOT_OUTBOX_MAX_ATTEMPTS",
-}
-
-
-def make_worker(db: Database, fake_slack: Any, *, timeout: float = 5.0, **tuning: Any) -> DeliveryWorker:
-    overrides = {"TRUSTBOT_CHANNEL_PACE_SECONDS": 0, "TRUSTBOT_OUTBOX_LEASE_SECONDS": 5}
-    overrides.update({_TUNING[name]: value for name, value in tuning.items()})
-    settings = make_settings(db.url, fake_slack.api_url, **overrides)
-    client = build_slack_client("xoxb-test", fake_slack.api_url, timeout)
-    return DeliveryWorker(db, client, SystemClock(), settings)
-
-
-async def queue(db: Database, *writes: tuple[str, dict[str, Any]]) -> None:
-    async with db.transaction() as session:
-        for op, args in writes:
-            getattr(outbox, op)(session, **args)
-
-
-async def rows(db: Database) -> list[OutboxMessage]:
-    async with db.sessions() as session:
-        return list((await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
 
 
 async def statuses(db: Database) -> list[str]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
-from tests.test_delivery import make_worker, queue, rows
+from tests.support.delivery_helpers import make_worker, queue, rows
 from trustbot.delivery.slack_writes import EVENT_TYPE
 from trustbot.standin.sample import DEV
 from trustbot.storage.database import Database
@@ -145,6 +146,7 @@ async def test_blocks_slack_refuses_are_replaced_by_the_plain_text_version(db: D
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 1)
 
 
+@pytest.mark.slow
 async def test_rows_waiting_for_a_send_slot_past_their_lease_are_not_posted_by_a_second_replica(
     db: Database, fake_slack: Any
 ) -> None:

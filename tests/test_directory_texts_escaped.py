@@ -18,10 +18,9 @@ from slack_sdk.models.views import View
 
 from tests.support.bots import RunningBot
 from tests.support.factories import seed_directory
-from tests.test_alert_ingest import alert as alert_item
-from tests.test_alert_ingest import post
-from tests.test_app_home import open_home
-from tests.test_request_flow import open_and_submit, request_messages
+from tests.support.ingest import alert as alert_item
+from tests.support.ingest import post
+from tests.support.slack_flows import open_and_submit, open_home, request_messages
 from trustbot.messages import (
     alert_lists,
     alert_notes,

@@ -27,6 +27,7 @@ def fuzz_target(bot: RunningBot) -> FuzzTarget:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("surface", list(SURFACES))
 async def test_no_input_gets_a_5xx_a_partial_batch_or_a_traceback(
     bot: RunningBot, surface: str, caplog: pytest.LogCaptureFixture

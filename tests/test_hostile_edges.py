@@ -12,10 +12,9 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from tests.support.bots import RunningBot
+from tests.support.bots import RunningBot, count
 from tests.support.gateway_helpers import gateway_bot
-from tests.test_alert_ingest import alert, post
-from tests.test_hostile_input import count
+from tests.support.ingest import alert, post
 from trustbot.cli.main import main
 from trustbot.services.fields import MAX_JSON_DEPTH
 from trustbot.standin.gateway import FakeGateway

@@ -12,12 +12,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.support.alert_helpers import alert, post
-from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
-from tests.test_credits import post_usage, usage
-from tests.test_request_flow import GOOD
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot, count
+from tests.support.ingest import post_usage, usage
+from tests.support.slack_flows import GOOD, open_and_submit, request_messages
 from trustbot.cli.main import main
 from trustbot.standin.producers import ingest_headers
 from trustbot.standin.sample import ADMIN, REP
@@ -37,11 +37,6 @@ def hostile_headers() -> list[dict[str, str]]:
         {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=" + "0" * 64},
         {},
     ]
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_unsigned_garbage_is_401_with_at_most_one_warning_line(
@@ -220,7 +215,6 @@ async def test_a_huge_command_is_refused_at_once(bot: RunningBot) -> None:
 
 
 async def test_a_click_from_another_workspace_changes_nothing(bot: RunningBot) -> None:
-    from tests.test_request_flow import open_and_submit, request_messages
     from trustbot.standin.slack_requests import SlackDriver
 
     await open_and_submit(bot)

@@ -2,70 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from tests.support.factories import make_grant, make_request, seed_directory, settings, system
+from tests.support.job_helpers import audit_actions, dms, grant, last_outbox_id, notice_keys, outbox, thread_replies
 from trustbot.clock import FixedClock
 from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, DEV2, DIRECTORY_YAML, GLOBEX_ADMIN, REP
 from trustbot.storage.database import Database
 from trustbot.storage.tables import (
     AccessRequest,
     AuditEvent,
-    Grant,
     GrantStatus,
-    OutboxMessage,
     RequestStatus,
-    SentNotice,
 )
-
-
-async def outbox(db: Database, *, since_id: int = 0) -> list[OutboxMessage]:
-    """Outbox rows queued after `since_id`, oldest first."""
-    async with db.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id > since_id).order_by(OutboxMessage.id)
-        )
-        return list(rows.all())
-
-
-async def last_outbox_id(db: Database) -> int:
-    """The newest outbox row id (0 when empty)."""
-    rows = await outbox(db)
-    return rows[-1].id if rows and rows[-1].id else 0
-
-
-def dms(rows: Sequence[OutboxMessage]) -> dict[str, list[str]]:
-    """User → texts of the DMs queued for them."""
-    result: dict[str, list[str]] = {}
-    for row in rows:
-        if row.op == "dm":
-            result.setdefault(row.channel, []).append(row.payload["text"])
-    return result
-
-
-def thread_replies(rows: Sequence[OutboxMessage]) -> list[tuple[str, str, str]]:
-    """(channel, parent key, text) of each thread reply queued."""
-    return [(r.channel, r.message_key or "", r.payload["text"]) for r in rows if r.op == "reply"]
-
-
-async def grant(db: Database, grant_id: int) -> Grant:
-    """A grant, fresh."""
-    async with db.sessions() as session:
-        row = await session.get(Grant, grant_id)
-        assert row is not None
-        return row
-
-
-async def audit_actions(db: Database) -> list[tuple[str, str]]:
-    """(action, subject) of every audit event, in order."""
-    async with db.sessions() as session:
-        return [
-            (e.action, e.subject) for e in (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
-        ]
 
 
 async def audit_actors(db: Database, action: str) -> list[str]:
@@ -73,12 +25,6 @@ async def audit_actors(db: Database, action: str) -> list[str]:
     async with db.sessions() as session:
         query = select(AuditEvent.actor).where(AuditEvent.action == action).order_by(AuditEvent.id)
         return list((await session.scalars(query)).all())
-
-
-async def notice_keys(db: Database) -> list[str]:
-    """Every once-only notice key claimed."""
-    async with db.sessions() as session:
-        return sorted((await session.scalars(select(SentNotice.key))).all())
 
 
 async def run(db: Database, clock: FixedClock, name: str, **overrides: Any) -> str:

@@ -15,10 +15,8 @@ import pytest
 
 from tests.support.bots import RunningBot, start_bot
 from tests.support.databases import PG_URL
-from tests.test_alert_ingest import alert, post
-from tests.test_credits import post_usage, usage
-from tests.test_request_flow import GOOD, request_messages
-from tests.test_socket_mode import approve_click, submit_request_over_socket
+from tests.support.ingest import alert, post, post_usage, usage
+from tests.support.slack_flows import GOOD, approve_click, request_messages, submit_request_over_socket
 from trustbot.clock import FixedClock
 from trustbot.standin.gateway import FakeGateway
 from trustbot.standin.sample import ADMIN, OUTSIDER, REP, SEC_LEAD

@@ -89,6 +89,7 @@ async def test_a_database_migrated_by_a_newer_release_is_one_line_exit_2(
         assert await _cli(capsys, *argv) == (2, [line]), argv
 
 
+@pytest.mark.slow
 async def test_serve_names_a_host_it_cannot_listen_on(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
 ) -> None:
@@ -98,6 +99,7 @@ async def test_serve_names_a_host_it_cannot_listen_on(
     assert code == 2 and len(err) == 1 and err[0].startswith("trustbot: cannot listen on HOST 256.1.1.1 PORT 0: "), err
 
 
+@pytest.mark.slow
 async def test_serve_names_a_missing_directory_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
 ) -> None:
@@ -110,6 +112,7 @@ async def test_serve_names_a_missing_directory_file(
     )
 
 
+@pytest.mark.slow
 async def test_serve_refuses_a_token_slack_rejects(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
 ) -> None:

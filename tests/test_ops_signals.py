@@ -15,7 +15,8 @@ from sqlalchemy import update
 
 from tests.support.alert_helpers import alert_bot, raise_alert
 from tests.support.bots import RunningBot, start_bot
-from tests.test_alert_ingest import alert, post
+from tests.support.delivery_helpers import make_worker, queue
+from tests.support.ingest import alert, post
 from trustbot.handlers import ingest as ingest_handlers
 from trustbot.logs import configure_logging
 from trustbot.standin.sample import REP, SEC_LEAD
@@ -165,7 +166,6 @@ async def test_start_up_logs_the_real_bind_address(
 
 
 async def test_delivery_counters_move_with_what_slack_answers(db: Any, fake_slack: Any) -> None:
-    from tests.test_delivery import make_worker, queue
     from trustbot.metrics import Metrics
 
     worker = make_worker(db, fake_slack, timeout=1)

@@ -84,6 +84,7 @@ async def test_alerts_at_every_contract_maximum_are_all_shown(big: RunningBot) -
     assert await unsent(big) == []
 
 
+@pytest.mark.slow
 async def test_requests_at_every_maximum_are_all_shown(big: RunningBot) -> None:
     admin, rep, backup = ADMIN, REP, BACKUP_REP
     await big.driver.command(admin, "request")

@@ -5,46 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.support.bots import RunningBot
+from tests.support.bots import RunningBot, count
+from tests.support.slack_flows import GOOD, open_and_submit, request_messages
 from trustbot.ids import Block
 from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 
 NOT_IN_DIRECTORY = "You're not in the Trustbot directory"
-GOOD = {
-    "members": [DEV],
-    "blanket": True,
-    "tier": "standard",
-    "duration": "30",
-    "use_case": "Malware analysis",
-    "justification": "Our SOC reverse-engineers samples daily.",
-}
-
-
-async def open_and_submit(bot: RunningBot, user: str = ADMIN, **fields: Any) -> Any:
-    await bot.driver.command(user, "request")
-    await bot.settle()
-    view = bot.slack.views(user)[-1]
-    response = await bot.driver.submit(user, view, **{**GOOD, **fields})
-    await bot.settle()
-    return response
 
 
 def dump(value: Any) -> str:
     """JSON of a payload as Slack shows it (non-ASCII kept, so `·` and `—` match)."""
     return json.dumps(value, ensure_ascii=False)
-
-
-def request_messages(bot: RunningBot) -> tuple[Any, Any]:
-    parent = bot.slack.messages("C0REPS")[-1]
-    return parent, bot.slack.replies("C0REPS", parent.ts)[0]
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return await session.scalar(select(func.count()).select_from(table))
 
 
 def last_reply(bot: RunningBot) -> str:

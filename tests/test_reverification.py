@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.support.bots import RunningBot
 from tests.support.factories import acting, make_grant, seed_directory, settings
-from tests.test_lifecycle_jobs import audit_actions, dms, grant, last_outbox_id, notice_keys, outbox, thread_replies
+from tests.support.job_helpers import audit_actions, dms, grant, last_outbox_id, notice_keys, outbox, thread_replies
 from trustbot.clock import FixedClock
 from trustbot.ids import Block
 from trustbot.scheduler.runs import run_job

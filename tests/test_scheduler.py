@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from tests.support.bots import START, make_settings
 from tests.support.factories import make_grant, seed_directory, settings, system
-from tests.test_lifecycle_jobs import dms, outbox
+from tests.support.job_helpers import dms, outbox
 from trustbot.cli import main as cli
 from trustbot.clock import FixedClock
 from trustbot.scheduler import jobs as jobs_mod
@@ -270,6 +270,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("same_slot", [True, False])
 async def test_two_processes_produce_each_reminder_exactly_once(
     db: Database, database_url: str, clock: FixedClock, same_slot: bool

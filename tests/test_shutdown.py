@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.child_serve import request_access, serve_env
 from tests.support.processes import ServerProcess, free_port
-from tests.test_crash_recovery import request_access, serve_env
 from trustbot.standin.producers import ingest_headers
 from trustbot.standin.sample import ADMIN, DEV, REP
 from trustbot.standin.slack_requests import SlackDriver
@@ -26,6 +27,7 @@ def serve(database_url: str, fake_slack: Any, tmp_path: Path) -> ServerProcess:
     )
 
 
+@pytest.mark.drill
 async def test_sigterm_during_a_burst_of_commands_answers_every_one_and_exits_0(
     database_url: str, fake_slack: Any, tmp_path: Path
 ) -> None:

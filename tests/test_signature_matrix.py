@@ -13,10 +13,8 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
-from tests.test_alert_ingest import alert
-from tests.test_credits import usage
-from tests.test_hostile_input import count
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot, count
+from tests.support.ingest import alert, usage
 from trustbot.slack.signing import v0_signature
 from trustbot.standin.sample import REP
 from trustbot.standin.slack_requests import FORM, slash_command_body

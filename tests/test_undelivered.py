@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests.support.alert_helpers import CHANNEL, alert, alert_bot, post
 from tests.support.bots import RunningBot
-from tests.test_request_flow import open_and_submit
+from tests.support.slack_flows import open_and_submit
 from trustbot.clock import FixedClock
 from trustbot.standin.sample import OPERATOR, SEC_LEAD
 from trustbot.storage.tables import AuditEvent

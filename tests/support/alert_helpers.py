@@ -9,16 +9,17 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant
-from tests.test_alert_ingest import alert, post
+from tests.support.ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.storage.database import Database
 from trustbot.storage.tables import Grant, GrantStatus
 
 CHANNEL = "C0ACMESEC"
+NOT_LEAD = ":no_entry: Only the org's security leads or operators can act on alert #1; nothing changed."
 
 
 @asynccontextmanager
@@ -65,11 +66,6 @@ async def raise_alert(bot: RunningBot, severity: str = "high", **overrides: Any)
 async def grants(bot: RunningBot) -> list[Grant]:
     async with bot.rt.db.sessions() as session:
         return list((await session.scalars(select(Grant).order_by(Grant.id))).all())
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 def thread(bot: RunningBot, message: Any) -> list[str]:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.support.bots import RunningBot, start_bot
-from tests.test_alert_ingest import alert, post
+from tests.support.ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.standin.gateway import API_TOKEN, SECRET, FakeGateway
 from trustbot.standin.sample import ADMIN, DEV, REP, SEC_LEAD
