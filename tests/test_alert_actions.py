@@ -237,10 +237,14 @@ async def test_an_org_without_live_grants_cannot_be_suspended(
         message = await raise_alert(bot)
         assert "Suspend access" not in message.buttons() and "Acknowledge" in message.buttons()
         body = block_actions_body(
-            user_id=SEC_LEAD, action_id=Action.ALERT_SUSPEND, value=AlertRef(alert_id=1).model_dump_json(),
-            channel_id=CHANNEL, message_ts=message.ts, trigger_id=fake_slack.new_trigger_id(SEC_LEAD),
+            user_id=SEC_LEAD,
+            action_id=Action.ALERT_SUSPEND,
+            value=AlertRef(alert_id=1).model_dump_json(),
+            channel_id=CHANNEL,
+            message_ts=message.ts,
+            trigger_id=fake_slack.new_trigger_id(SEC_LEAD),
             response_url=fake_slack.new_response_url(SEC_LEAD, CHANNEL, message.ts),
-        )  # fmt: skip
+        )
         assert (await bot.driver.post_signed(body)).status == 200
         await bot.settle()
         assert [e["text"] for e in fake_slack.ephemerals(SEC_LEAD)] == [

@@ -81,9 +81,11 @@ async def test_bad_signatures_are_401(abot: RunningBot, case: str) -> None:
 async def test_a_tampered_body_is_401(abot: RunningBot) -> None:
     raw = json.dumps(alert("a-1")).encode()
     headers = ingest_headers(INGEST_SECRET, raw)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{abot.server.url}/alerts", data=raw.replace(b"medium", b"low"), headers=headers) as r:
-            assert r.status == 401
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{abot.server.url}/alerts", data=raw.replace(b"medium", b"low"), headers=headers) as r,
+    ):
+        assert r.status == 401
 
 
 async def test_timestamp_within_window_is_fine(abot: RunningBot) -> None:

@@ -86,10 +86,15 @@ class Cell:
         fake = self.bot.slack
         selected = {"text": {"type": "plain_text", "text": "1 hour"}, "value": value} if option else None
         body = block_actions_body(
-            user_id=self.user, action_id=action, value="" if option else value, channel_id="C0REPS",
-            message_ts="1.000001", response_url=fake.new_response_url(self.user, "C0REPS", "1.000001"),
-            trigger_id=fake.new_trigger_id(self.user), selected_option=selected,
-        )  # fmt: skip
+            user_id=self.user,
+            action_id=action,
+            value="" if option else value,
+            channel_id="C0REPS",
+            message_ts="1.000001",
+            response_url=fake.new_response_url(self.user, "C0REPS", "1.000001"),
+            trigger_id=fake.new_trigger_id(self.user),
+            selected_option=selected,
+        )
         return await self.bot.driver.post_signed(body)
 
     async def submit(self, **fields: Any) -> DriverResponse:
@@ -264,7 +269,7 @@ VIEWS: dict[View, Row] = {
         duration="30",
         use_case="Malware analysis",
         justification="Our SOC reverse-engineers samples daily.",
-    ),  # fmt: skip
+    ),
     View.REQUEST_DENY_REASON: view(
         View.REQUEST_DENY_REASON,
         a_request,
@@ -276,29 +281,29 @@ VIEWS: dict[View, Row] = {
         a_request,
         built(lambda c: build_request_info_modal(decision(c))),
         question="Which products?",
-    ),  # fmt: skip
+    ),
     View.REQUEST_INFO_ANSWER: view(
         View.REQUEST_INFO_ANSWER,
         a_question,
         built(lambda c: build_info_answer_modal(c.ids["request"], question="Which?", asked_by=REP)),
         answer="Only our own products.",
-    ),  # fmt: skip
+    ),
     View.GRANT_REVOKE_REASON: view(
         View.GRANT_REVOKE_REASON, a_grant, built(lambda c: build_revoke_modal(c.ids["grant"])), **REASON
-    ),  # fmt: skip
+    ),
     View.GRANT_REVERIFY_SUBMIT: view(
         View.GRANT_REVERIFY_SUBMIT,
         a_grant,
         lambda c: opened_by(c, ADMIN, Action.GRANT_REVERIFY, grant_ref(c)),
         roster=[DEV],
         attestations=["roster", "use_case"],
-    ),  # fmt: skip
+    ),
     View.ALERT_SUSPEND_CONFIRM: view(
         View.ALERT_SUSPEND_CONFIRM,
         an_alert_on_live_access,
         lambda c: opened_by(c, OPERATOR, Action.ALERT_SUSPEND, alert_ref(c)),
         **REASON,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -359,8 +364,10 @@ def all_rows() -> list[Row]:
 def render(results: dict[str, dict[str, Outcome]]) -> str:
     """The markdown table: one row per action, one column per role."""
     head = "| | " + " | ".join(ROLES) + " |\n|" + " --- |" * (len(ROLES) + 1) + "\n"
-    lines = [f"| {label} | " + " | ".join("yes" if by[r].allowed else "—" for r in ROLES) + " |"
-             for label, by in results.items()]  # fmt: skip
+    lines = [
+        f"| {label} | " + " | ".join("yes" if by[r].allowed else "—" for r in ROLES) + " |"
+        for label, by in results.items()
+    ]
     return head + "\n".join(lines) + "\n"
 
 

@@ -108,30 +108,73 @@ def rendered(result: Any) -> tuple[dict[str, Any], list[str]]:
 
 def req(**overrides: Any) -> AccessRequest:
     values: dict[str, Any] = dict(
-        id=7, org_id=1, requester=REQUESTER, members=[DEV], blanket=True, tier_id=TIER.id, use_case=EVIL,
-        justification=EVIL, duration_days=30, status=RequestStatus.PENDING, created_at=NOW - timedelta(hours=5),
-        updated_at=NOW, info_answer=EVIL, decided_by=REP, decided_at=NOW, decision_reason=EVIL,
-        info_question=EVIL, info_asked_by=REP,
-    )  # fmt: skip
+        id=7,
+        org_id=1,
+        requester=REQUESTER,
+        members=[DEV],
+        blanket=True,
+        tier_id=TIER.id,
+        use_case=EVIL,
+        justification=EVIL,
+        duration_days=30,
+        status=RequestStatus.PENDING,
+        created_at=NOW - timedelta(hours=5),
+        updated_at=NOW,
+        info_answer=EVIL,
+        decided_by=REP,
+        decided_at=NOW,
+        decision_reason=EVIL,
+        info_question=EVIL,
+        info_asked_by=REP,
+    )
     return AccessRequest(**{**values, **overrides})
 
 
 def grant(**overrides: Any) -> Grant:
     values: dict[str, Any] = dict(
-        id=3, request_id=7, org_id=1, members=[DEV], blanket=True, tier_id=TIER.id, status=GrantStatus.ACTIVE,
-        starts_at=NOW, expires_at=NOW + timedelta(days=90), reverify_due_at=NOW + timedelta(days=5),
-        suspended_reason=EVIL, suspension_note=EVIL, ended_by=REP, ended_at=NOW, end_reason=EVIL,
-    )  # fmt: skip
+        id=3,
+        request_id=7,
+        org_id=1,
+        members=[DEV],
+        blanket=True,
+        tier_id=TIER.id,
+        status=GrantStatus.ACTIVE,
+        starts_at=NOW,
+        expires_at=NOW + timedelta(days=90),
+        reverify_due_at=NOW + timedelta(days=5),
+        suspended_reason=EVIL,
+        suspension_note=EVIL,
+        ended_by=REP,
+        ended_at=NOW,
+        end_reason=EVIL,
+    )
     return Grant(**{**values, **overrides})
 
 
 def alert(**overrides: Any) -> Alert:
     values: dict[str, Any] = dict(
-        id=9, event_id=EVIL, org_id=1, org_slug=ORG.slug, actor=EVIL, signal=EVIL, severity="critical",
-        summary=EVIL, score=0.9, evidence_url="https://mon.example/e/1", details={}, fingerprint=EVIL,
-        occurrences=2, first_seen=NOW, last_seen=NOW, status=AlertStatus.OPEN, created_at=NOW, updated_at=NOW,
-        owner=SEC_LEAD, suspended_by=SEC_LEAD, suspension_reason=EVIL,
-    )  # fmt: skip
+        id=9,
+        event_id=EVIL,
+        org_id=1,
+        org_slug=ORG.slug,
+        actor=EVIL,
+        signal=EVIL,
+        severity="critical",
+        summary=EVIL,
+        score=0.9,
+        evidence_url="https://mon.example/e/1",
+        details={},
+        fingerprint=EVIL,
+        occurrences=2,
+        first_seen=NOW,
+        last_seen=NOW,
+        status=AlertStatus.OPEN,
+        created_at=NOW,
+        updated_at=NOW,
+        owner=SEC_LEAD,
+        suspended_by=SEC_LEAD,
+        suspension_reason=EVIL,
+    )
     return Alert(**{**values, **overrides})
 
 
@@ -157,13 +200,23 @@ REQUEST_ROW = grants.RequestRow(request=req(), org=ORG, tier_name=EVIL, approval
 OPTION = request_modals.OrgOption(slug=ORG.slug, name=EVIL, domains=tuple(ORG.domains), tiers=(TIER,))
 OTHER = request_modals.OrgOption(slug=f"globex{EVIL}", name=EVIL, domains=(f"{EVIL}.test",), tiers=(TIER,))
 HOME = home.HomeData(
-    user_id=REQUESTER, known=True, now=NOW, is_operator=True, roles=(f"enterprise admin of {EVIL}", "operator"),
-    admin_org_names=(EVIL, EVIL), admin_requests=(REQUEST_ROW,), admin_grants=GRANT_ROWS,
-    credits=(home.CreditLine(org_name=EVIL, credit=CREDIT, used=Decimal(10)),), credits_total=3, is_rep=True,
-    awaiting=(REQUEST_ROW,), show_alerts=True,
-    alerts=(home.AlertLine(alert(), EVIL), home.AlertLine(alert(org_id=None, org_slug=EVIL), None)), alerts_total=2,
+    user_id=REQUESTER,
+    known=True,
+    now=NOW,
+    is_operator=True,
+    roles=(f"enterprise admin of {EVIL}", "operator"),
+    admin_org_names=(EVIL, EVIL),
+    admin_requests=(REQUEST_ROW,),
+    admin_grants=GRANT_ROWS,
+    credits=(home.CreditLine(org_name=EVIL, credit=CREDIT, used=Decimal(10)),),
+    credits_total=3,
+    is_rep=True,
+    awaiting=(REQUEST_ROW,),
+    show_alerts=True,
+    alerts=(home.AlertLine(alert(), EVIL), home.AlertLine(alert(org_id=None, org_slug=EVIL), None)),
+    alerts_total=2,
     counts=home.HomeCounts(orgs=1, requests_by_status={"pending": 1}, alerts_by_severity={"critical": 1}),
-)  # fmt: skip
+)
 SUMMARY = alert_lists.ChannelSummary(lines=(alert_lists.SummaryLine(9, EVIL, EVIL, "high", 3),), total_alerts=4)
 DECISION = DecisionContext(request_id=7)
 HANDLER_SUMMARY = f"#7 · {EVIL}"  # what handlers/requests.py passes: the raw org name
@@ -354,8 +407,8 @@ async def test_hostile_directory_reaches_slack_escaped(bot: RunningBot) -> None:
     await run_alert(bot)
     for user, command in (
         (ADMIN, "status"), (REP, "status"), (ADMIN, "grants"), (ADMIN, "grants acme"), (OPERATOR, "grants"),
-        (ADMIN, "credits"), (ADMIN, "credits acme"), (OPERATOR, "credits"), (SEC_LEAD, "alerts"), (SEC_LEAD, "alerts acme"),
-        (OPERATOR, "alerts"), (ADMIN, "verify"), (ADMIN, "frobnicate"),
+        (ADMIN, "credits"), (ADMIN, "credits acme"), (OPERATOR, "credits"), (SEC_LEAD, "alerts"),
+        (SEC_LEAD, "alerts acme"), (OPERATOR, "alerts"), (ADMIN, "verify"), (ADMIN, "frobnicate"),
     ):  # fmt: skip
         response = await bot.driver.command(user, command)
         await bot.settle()

@@ -19,8 +19,12 @@ async def test_named_grant_reaches_the_gateway_then_a_suspension_cuts_it(
 ) -> None:
     async with gateway_bot(database_url, fake_slack, clock) as (bot, gateway):
         before = await gateway.ask("Dana@Acme.com")
-        assert (before["email"], before["org"], before["entitled"], before["tier"]) == ("dana@acme.com", "acme",
-                                                                                        False, None)  # fmt: skip
+        assert (before["email"], before["org"], before["entitled"], before["tier"]) == (
+            "dana@acme.com",
+            "acme",
+            False,
+            None,
+        )
         assert before["reason"] == "no grant" and before["grants"] == []
         response = await submit_request(bot)
         assert response.json is None or response.json.get("response_action") != "errors", response.json
@@ -100,8 +104,13 @@ async def test_user_change_removes_a_person_who_left_the_org(
         await submit_request(bot, members=[DEV, DEV2])
         await approve_latest(bot)
         assert (await gateway.ask("dana@acme.com"))["entitled"] is True
-        moved = {"id": DEV, "name": "dana", "deleted": False, "is_bot": False,
-                 "profile": {"real_name": "Dana Dev", "email": "dana@gmail.com"}}  # fmt: skip
+        moved = {
+            "id": DEV,
+            "name": "dana",
+            "deleted": False,
+            "is_bot": False,
+            "profile": {"real_name": "Dana Dev", "email": "dana@gmail.com"},
+        }
         assert (await bot.driver.event({"type": "user_change", "user": moved})).status == 200
         await bot.settle()
         assert gateway.types() == ["grant.activated", "grant.members_changed"]
@@ -115,8 +124,9 @@ async def test_user_change_removes_a_person_who_left_the_org(
         assert grant.members == [DEV2] and list(members) == [DEV2]
         assert len(audit) == 1 and audit[0].details["member"] == DEV
         for person in (ADMIN, REP):
-            assert any("removed from trusted-access" in m.text and "dana@gmail.com" in m.text
-                       for m in bot.slack.dms(person)), person  # fmt: skip
+            assert any(
+                "removed from trusted-access" in m.text and "dana@gmail.com" in m.text for m in bot.slack.dms(person)
+            ), person
         # A change that keeps the person at the org's domains only renews their address.
         renamed = {**moved, "id": DEV2, "profile": {"real_name": "Eli Engineer", "email": "eli.e@acme.com"}}
         await bot.driver.event({"type": "user_change", "user": renamed})

@@ -71,13 +71,18 @@ async def test_bad_paging_is_400(api: tuple[RunningBot, FakeGateway], params: di
 async def test_reasons_in_words(api: tuple[RunningBot, FakeGateway], clock: FixedClock) -> None:
     bot, gateway = api
     db = bot.rt.db
-    await make_grant(db, clock, members=(DEV,), status=GrantStatus.SUSPENDED,
-                     suspended_reason="missed_reverification")  # fmt: skip
+    await make_grant(db, clock, members=(DEV,), status=GrantStatus.SUSPENDED, suspended_reason="missed_reverification")
     await make_grant(db, clock, members=(DEV2,), status=GrantStatus.REVOKED)
     await make_grant(db, clock, members=(ADMIN,), status=GrantStatus.EXPIRED)
     await make_grant(db, clock, members=(ADMIN2,), expires=timedelta(seconds=-1))  # expiry job not run yet
-    await make_grant(db, clock, org="globex", members=(GLOBEX_ADMIN,), status=GrantStatus.SUSPENDED,
-                     suspended_reason="org_verification_lapsed")  # fmt: skip
+    await make_grant(
+        db,
+        clock,
+        org="globex",
+        members=(GLOBEX_ADMIN,),
+        status=GrantStatus.SUSPENDED,
+        suspended_reason="org_verification_lapsed",
+    )
     expected = {
         "dana@acme.com": "grant suspended: missed re-verification",
         "eli@acme.com": "grant revoked",
@@ -115,8 +120,20 @@ async def test_grants_page_in_change_order_with_a_stable_cursor(
     first = (await gateway.get("/v1/grants", {"limit": "500"}))[1]["grants"]
     assert [g["id"] for g in first] == [*ids[1:], ids[0]]
     assert first[-1]["scope"] == "named+blanket" and first[-1]["domains"] == ["acme.com"]
-    assert set(first[0]) == {"id", "org", "tier", "status", "scope", "members", "domains", "starts_at", "expires_at",
-                             "reverify_due_at", "suspended_reason", "updated_at"}  # fmt: skip
+    assert set(first[0]) == {
+        "id",
+        "org",
+        "tier",
+        "status",
+        "scope",
+        "members",
+        "domains",
+        "starts_at",
+        "expires_at",
+        "reverify_due_at",
+        "suspended_reason",
+        "updated_at",
+    }
     since = first[2]["updated_at"]
     later = (await gateway.get("/v1/grants", {"updated_since": since}))[1]["grants"]
     assert [g["id"] for g in later] == [g["id"] for g in first[2:]]

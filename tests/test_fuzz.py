@@ -22,9 +22,15 @@ EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "50"))
 def fuzz_target(bot: RunningBot) -> FuzzTarget:
     """The checks' view of a running test bot."""
     return FuzzTarget(
-        url=bot.server.url, db=bot.rt.db, signing_secret=SIGNING_SECRET, ingest_secret=INGEST_SECRET,
-        fake=bot.slack, settle=bot.settle, clock=bot.clock, config=bot.rt.settings,
-    )  # fmt: skip
+        url=bot.server.url,
+        db=bot.rt.db,
+        signing_secret=SIGNING_SECRET,
+        ingest_secret=INGEST_SECRET,
+        fake=bot.slack,
+        settle=bot.settle,
+        clock=bot.clock,
+        config=bot.rt.settings,
+    )
 
 
 @pytest.mark.slow
@@ -81,8 +87,13 @@ async def test_a_reverification_submitted_with_malformed_state_is_refused_withou
 ) -> None:
     from trustbot.ids import View
 
-    view = {"id": "V1", "type": "modal", "blocks": [], "callback_id": View.GRANT_REVERIFY_SUBMIT,
-            "private_metadata": '{"grant_id": 1}'}  # fmt: skip
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "blocks": [],
+        "callback_id": View.GRANT_REVERIFY_SUBMIT,
+        "private_metadata": '{"grant_id": 1}',
+    }
     for state in ([None], {"roster": [1]}, {"roster": {"roster_input": {"selected_users": 5}}}):
         await bot.driver.post_signed(view_submission_body(user_id=ADMIN, view=view, values=state))
         await bot.settle()
@@ -98,8 +109,9 @@ async def test_ids_too_large_for_the_database_name_nothing(
     from trustbot.ids import Action
 
     await bot.driver.command(REP, f"verify {grant_id}")
-    await bot.driver.click_in_view(REP, {"id": "V1", "type": "modal", "blocks": []}, Action.GRANT_REVOKE,
-                                   json.dumps({"grant_id": grant_id}))  # fmt: skip
+    await bot.driver.click_in_view(
+        REP, {"id": "V1", "type": "modal", "blocks": []}, Action.GRANT_REVOKE, json.dumps({"grant_id": grant_id})
+    )
     await bot.settle()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert bot.slack.dms(REP)[-1].text == ":no_entry: That button or form is out of date. Please start again."

@@ -34,8 +34,9 @@ def hooked() -> Settings:
 async def events(db: Database) -> list[tuple[str, int, str]]:
     """(type, grant id, lane) of every queued event, in outbox order."""
     async with db.sessions() as session:
-        rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.op == WEBHOOK)
-                                      .order_by(OutboxMessage.id))).all()  # fmt: skip
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.op == WEBHOOK).order_by(OutboxMessage.id))
+        ).all()
     found = []
     for row in rows:
         body = json.loads(row.payload["body"])
@@ -80,8 +81,9 @@ async def test_missed_reverification_suspends_then_reverifying_restores(db: Data
     assert "1 suspended" in await run(db, clock, "reverification", hooked())
     async with db.transaction() as session:
         ctx = await acting(session, ADMIN, clock, hooked())
-        await submit_reverification(session, ctx, grant_id=gid, members=[DEV], attestations=BOTH,
-                                    profiles=sample_profiles())  # fmt: skip
+        await submit_reverification(
+            session, ctx, grant_id=gid, members=[DEV], attestations=BOTH, profiles=sample_profiles()
+        )
     assert [(k, g) for k, g, _ in await events(db)] == [("grant.suspended", gid), ("grant.restored", gid)]
     async with db.sessions() as session:
         members = (await session.scalars(select(GrantMember.slack_id).where(GrantMember.grant_id == gid))).all()
@@ -93,8 +95,9 @@ async def test_reverification_trimming_the_roster_emits_members_changed(db: Data
     gid = await make_grant(db, clock, due=timedelta(days=3), members=(DEV, DEV2))
     async with db.transaction() as session:
         ctx = await acting(session, ADMIN, clock, hooked())
-        await submit_reverification(session, ctx, grant_id=gid, members=[DEV2], attestations=BOTH,
-                                    profiles=sample_profiles())  # fmt: skip
+        await submit_reverification(
+            session, ctx, grant_id=gid, members=[DEV2], attestations=BOTH, profiles=sample_profiles()
+        )
     assert [(k, g) for k, g, _ in await events(db)] == [("grant.members_changed", gid)]
 
 
@@ -106,8 +109,9 @@ async def test_reverification_refuses_a_member_no_longer_verified(db: Database, 
     with pytest.raises(InvalidInput) as caught:
         async with db.transaction() as session:
             ctx = await acting(session, ADMIN, clock, hooked())
-            await submit_reverification(session, ctx, grant_id=gid, members=[DEV, DEV2], attestations=BOTH,
-                                        profiles=profiles)  # fmt: skip
+            await submit_reverification(
+                session, ctx, grant_id=gid, members=[DEV, DEV2], attestations=BOTH, profiles=profiles
+            )
     assert "Eli Engineer has an email (eli@gmail.com) outside" in caught.value.errors["roster"]
     assert await events(db) == []
 
@@ -125,14 +129,14 @@ async def test_reverification_keeps_a_verified_member_slack_did_not_answer_for_i
     with pytest.raises(InvalidInput) as caught:
         async with db.transaction() as session:
             ctx = await acting(session, ADMIN, clock, hooked())
-            await submit_reverification(session, ctx, grant_id=gid, members=[DEV, DEV2], attestations=BOTH,
-                                        profiles=unanswered)  # fmt: skip
+            await submit_reverification(
+                session, ctx, grant_id=gid, members=[DEV, DEV2], attestations=BOTH, profiles=unanswered
+            )
     assert "U0DEV2 could not be looked up in Slack" in caught.value.errors["roster"]
     assert DEV not in caught.value.errors["roster"]
     async with db.transaction() as session:
         ctx = await acting(session, ADMIN, clock, hooked())
-        await submit_reverification(session, ctx, grant_id=gid, members=[DEV], attestations=BOTH,
-                                    profiles=unanswered)  # fmt: skip
+        await submit_reverification(session, ctx, grant_id=gid, members=[DEV], attestations=BOTH, profiles=unanswered)
     async with db.sessions() as session:
         grant = await session.get(Grant, gid)
     assert grant is not None and grant.members == [DEV]
@@ -140,8 +144,9 @@ async def test_reverification_keeps_a_verified_member_slack_did_not_answer_for_i
 
 async def test_org_verification_lapse_suspends_and_the_directory_restores(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock)
-    gid = await make_grant(db, clock, org="globex", members=(GLOBEX_ADMIN,), due=timedelta(days=170),
-                           expires=timedelta(days=360))  # fmt: skip
+    gid = await make_grant(
+        db, clock, org="globex", members=(GLOBEX_ADMIN,), due=timedelta(days=170), expires=timedelta(days=360)
+    )
     clock.set(datetime(2027, 4, 1, 0, 10, tzinfo=UTC))
     assert await run(db, clock, "org-verification", hooked()) == "1 suspended"
     await seed_directory(db, clock, DIRECTORY_YAML.replace("2027-03-31", "2028-03-31"), config=hooked())

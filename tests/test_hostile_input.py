@@ -88,9 +88,11 @@ async def test_compressed_bodies_are_refused_not_inflated(bot: RunningBot) -> No
         "Content-Encoding": "gzip",
         "Content-Type": "application/json",
     }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{bot.server.url}/alerts", data=zipped, headers=signed_plain) as response:
-            assert response.status == 401  # the signature covers the bytes as sent, not what they inflate to
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{bot.server.url}/alerts", data=zipped, headers=signed_plain) as response,
+    ):
+        assert response.status == 401  # the signature covers the bytes as sent, not what they inflate to
     status, answer = await post(bot, body=zipped, headers={"Content-Encoding": "gzip"})
     assert (status, answer["error"]) == (415, "Content-Encoding is not accepted; send the JSON uncompressed")
     assert await count(bot, Alert) == 0
@@ -194,7 +196,7 @@ async def test_a_submission_that_fails_unexpectedly_is_still_answered_inline(
 ) -> None:
     from trustbot.services.access import requests
 
-    async def broken(*args: Any, **kwargs: Any) -> Any:
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
     await bot.driver.command(ADMIN, "request")
@@ -228,8 +230,9 @@ async def test_a_click_from_another_workspace_changes_nothing(bot: RunningBot) -
     assert bot.slack.ephemerals(REP) == []
 
 
-def test_jobs_run_at_the_end_of_time_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_jobs_run_at_the_end_of_time_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
     assert main(["jobs", "run", "reverification", "--now", "9999-12-31T23:59:59Z"]) == 2
@@ -237,12 +240,14 @@ def test_jobs_run_at_the_end_of_time_is_one_line_and_exit_2(capsys: pytest.Captu
     assert err == ["trustbot: --now '9999-12-31T23:59:59Z' is outside the years 1971 to 9000 that jobs can run as"]
 
 
-def test_an_alias_bomb_in_the_directory_is_refused_at_once(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_an_alias_bomb_in_the_directory_is_refused_at_once(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
-    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]"
-                                                      for i in range(1, 12)]  # fmt: skip
+    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 12)
+    ]
     (tmp_path / "bomb.yml").write_text("\n".join(rows) + "\n")
     started = time.monotonic()
     assert main(["orgs", "apply", str(tmp_path / "bomb.yml")]) == 2

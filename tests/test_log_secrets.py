@@ -97,9 +97,16 @@ def test_the_password_really_is_in_the_url() -> None:
 
 async def test_a_full_run_at_debug_logs_no_secret(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
     gateway = await FakeGateway(secret=WEBHOOK_SECRET, api_token=API_TOKEN).start()
-    secrets = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING, "TRUSTBOT_INGEST_SECRET": INGEST,
-               "TRUSTBOT_AUDIT_KEY": AUDIT_KEY, "TRUSTBOT_API_TOKEN": API_TOKEN, "TRUSTBOT_WEBHOOK_URL": gateway.url,
-               "TRUSTBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "TRUSTBOT_LOG_LEVEL": "DEBUG"}  # fmt: skip
+    secrets = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING,
+        "TRUSTBOT_INGEST_SECRET": INGEST,
+        "TRUSTBOT_AUDIT_KEY": AUDIT_KEY,
+        "TRUSTBOT_API_TOKEN": API_TOKEN,
+        "TRUSTBOT_WEBHOOK_URL": gateway.url,
+        "TRUSTBOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TRUSTBOT_LOG_LEVEL": "DEBUG",
+    }
     with everything_at_debug() as logs:
         bot = await start_bot(with_password(database_url), fake_slack, clock, **secrets)
         bot.driver = SlackDriver(bot.driver.url, SIGNING, fake_slack)
@@ -120,8 +127,14 @@ async def test_a_full_run_at_debug_logs_no_secret(database_url: str, fake_slack:
 
 async def test_socket_mode_at_debug_logs_no_app_token(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
     with everything_at_debug() as logs:
-        bot = await start_bot(with_password(database_url), fake_slack, clock, SLACK_APP_TOKEN=APP_TOKEN,
-                              SLACK_SIGNING_SECRET=None, SLACK_BOT_TOKEN=BOT_TOKEN)  # fmt: skip
+        bot = await start_bot(
+            with_password(database_url),
+            fake_slack,
+            clock,
+            SLACK_APP_TOKEN=APP_TOKEN,
+            SLACK_SIGNING_SECRET=None,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+        )
         try:
             await submit_request_over_socket(fake_slack)
             await bot.settle()

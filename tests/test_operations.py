@@ -84,28 +84,47 @@ async def test_a_database_migrated_by_a_newer_release_is_one_line_exit_2(
         f"trustbot: the database is at revision 9999_future, which this version of trustbot does not know "
         f"(its newest is {head_revision()}): a newer release migrated it; run that release"
     )
-    for argv in (["db", "upgrade"], ["orgs", "list"], ["jobs", "list"], ["audit", "verify"],
-                 ["entitlements", "check", "dana@acme.com"]):  # fmt: skip
+    for argv in (
+        ["db", "upgrade"],
+        ["orgs", "list"],
+        ["jobs", "list"],
+        ["audit", "verify"],
+        ["entitlements", "check", "dana@acme.com"],
+    ):
         assert await _cli(capsys, *argv) == (2, [line]), argv
 
 
 @pytest.mark.slow
 async def test_serve_names_a_host_it_cannot_listen_on(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake_slack: Any
 ) -> None:
-    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
-         TRUSTBOT_SCHEDULER_ENABLED="false", HOST="256.1.1.1")  # fmt: skip
+    _env(
+        monkeypatch,
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake_slack.api_url,
+        TRUSTBOT_SCHEDULER_ENABLED="false",
+        HOST="256.1.1.1",
+    )
     code, err = await _serve()
     assert code == 2 and len(err) == 1 and err[0].startswith("trustbot: cannot listen on HOST 256.1.1.1 PORT 0: "), err
 
 
 @pytest.mark.slow
 async def test_serve_names_a_missing_directory_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake_slack: Any
 ) -> None:
     missing = tmp_path / "nope.yml"
-    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
-         TRUSTBOT_DIRECTORY=str(missing), TRUSTBOT_SCHEDULER_ENABLED="false")  # fmt: skip
+    _env(
+        monkeypatch,
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake_slack.api_url,
+        TRUSTBOT_DIRECTORY=str(missing),
+        TRUSTBOT_SCHEDULER_ENABLED="false",
+    )
     assert await _serve() == (
         2,
         [f"trustbot: TRUSTBOT_DIRECTORY {missing}: cannot read the file: No such file or directory"],
@@ -114,10 +133,16 @@ async def test_serve_names_a_missing_directory_file(
 
 @pytest.mark.slow
 async def test_serve_refuses_a_token_slack_rejects(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake_slack: Any
 ) -> None:
-    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-bad", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
-         TRUSTBOT_SCHEDULER_ENABLED="false")  # fmt: skip
+    _env(
+        monkeypatch,
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-bad",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake_slack.api_url,
+        TRUSTBOT_SCHEDULER_ENABLED="false",
+    )
     fake_slack.fail("auth.test", error="invalid_auth")
     assert await _serve() == (2, ["trustbot: Slack refused SLACK_BOT_TOKEN (invalid_auth)"])
 
@@ -140,8 +165,17 @@ def test_version_and_every_subcommand_help_says_what_it_does(capsys: pytest.Capt
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert capsys.readouterr().out.startswith("trustbot ")
-    for argv in (["serve"], ["demo"], ["orgs", "apply"], ["orgs", "list"], ["audit", "verify"], ["audit", "export"],
-                 ["db", "upgrade"], ["jobs", "list"], ["jobs", "run"]):  # fmt: skip
+    for argv in (
+        ["serve"],
+        ["demo"],
+        ["orgs", "apply"],
+        ["orgs", "list"],
+        ["audit", "verify"],
+        ["audit", "export"],
+        ["db", "upgrade"],
+        ["jobs", "list"],
+        ["jobs", "run"],
+    ):
         with pytest.raises(SystemExit):
             cli.main([*argv, "--help"])
         paragraphs = capsys.readouterr().out.split("\n\n")

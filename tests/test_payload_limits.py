@@ -57,10 +57,17 @@ async def unsent(bot: RunningBot) -> list[tuple[str, str | None]]:
 
 def biggest_alert(i: int, org: str = "acme") -> dict[str, Any]:
     return alert(
-        f"{i}-" + hostile(126), org=org, signal=hostile(64), severity="critical", summary=hostile(500),
-        actor=hostile(256), evidence_url="https://monitoring.example/" + hostile(2048 - 27),
-        fingerprint=hostile(512), score=1.0, details={"note": hostile(8000)},
-    )  # fmt: skip
+        f"{i}-" + hostile(126),
+        org=org,
+        signal=hostile(64),
+        severity="critical",
+        summary=hostile(500),
+        actor=hostile(256),
+        evidence_url="https://monitoring.example/" + hostile(2048 - 27),
+        fingerprint=hostile(512),
+        score=1.0,
+        details={"note": hostile(8000)},
+    )
 
 
 async def test_alerts_at_every_contract_maximum_are_all_shown(big: RunningBot) -> None:
@@ -90,8 +97,14 @@ async def test_requests_at_every_maximum_are_all_shown(big: RunningBot) -> None:
     await big.driver.command(admin, "request")
     await big.settle()
     form = big.slack.views(admin)[-1]
-    fields = {"members": MEMBERS, "blanket": True, "tier": "frontier", "duration": "90",
-              "use_case": hostile(TEXT_MAX), "justification": hostile(TEXT_MAX)}  # fmt: skip
+    fields = {
+        "members": MEMBERS,
+        "blanket": True,
+        "tier": "frontier",
+        "duration": "90",
+        "use_case": hostile(TEXT_MAX),
+        "justification": hostile(TEXT_MAX),
+    }
     response = await big.driver.submit(admin, form, **fields)
     assert response.status == 200 and not response.body, response.body
     await big.settle()

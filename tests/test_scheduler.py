@@ -148,9 +148,15 @@ async def test_a_countdown_warns_only_within_its_largest_offset_and_ends_what_is
         return Counter(ended=len(items))
 
     countdown = Countdown(
-        name="test", offsets=[14, 3, 0, -1], upcoming=upcoming, overdue=overdue, days_left=lambda d: d,
-        warn=warn, end=end, labels=("warnings", "ended"),
-    )  # fmt: skip
+        name="test",
+        offsets=[14, 3, 0, -1],
+        upcoming=upcoming,
+        overdue=overdue,
+        days_left=lambda d: d,
+        warn=warn,
+        end=end,
+        labels=("warnings", "ended"),
+    )
     assert await run_countdown(db, countdown, now=clock.now()) == "3 warnings, 2 ended"
     assert asked == [clock.now() + timedelta(days=15)]  # the largest offset bounds the query (negatives ignored)
     assert warned == [0, 3, 14] and ended == [-1, -2]

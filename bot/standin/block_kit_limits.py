@@ -99,7 +99,7 @@ BLOCK_CHECKS: dict[str, Check] = {
     "image": image,
     "rich_text": _rich_text,
     # block_id checks only: dividers have nothing else, and the bot does not build the others.
-    **dict.fromkeys(("divider", "file", "video", "markdown", "table", "context_actions"), lambda block, where: []),
+    **dict.fromkeys(("divider", "file", "video", "markdown", "table", "context_actions"), lambda _block, _where: []),
 }
 
 

@@ -8,6 +8,7 @@ at `fake.api_url`, then read back what "reached Slack" (`messages`, `replies`, `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -196,10 +197,8 @@ class FakeSlack(SlackState):
         for name in _JSON_FIELDS:
             value = args.get(name)
             if isinstance(value, str) and value[:1] in ("[", "{"):
-                try:
+                with contextlib.suppress(ValueError):
                     args[name] = json.loads(value)
-                except ValueError:
-                    pass
         return args
 
     async def _api(self, request: web.Request) -> web.StreamResponse:

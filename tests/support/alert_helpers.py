@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant
@@ -65,7 +66,7 @@ async def raise_alert(bot: RunningBot, severity: str = "high", **overrides: Any)
 
 async def grants(bot: RunningBot) -> list[Grant]:
     async with bot.rt.db.sessions() as session:
-        return list((await session.scalars(select(Grant).order_by(Grant.id))).all())
+        return list((await session.scalars(select(Grant).order_by(col(Grant.id)))).all())
 
 
 def thread(bot: RunningBot, message: Any) -> list[str]:

@@ -39,7 +39,7 @@ def make_settings(database_url: str, api_url: str, **overrides: Any) -> Settings
         "TRUSTBOT_SCHEDULER_ENABLED": False,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass

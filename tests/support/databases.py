@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-import trustbot.storage.tables  # noqa: F401  (every table in SQLModel.metadata, for TRUNCATE)
+import trustbot.storage.tables  # noqa: F401  (every table in SQLModel.metadata, to empty them)
 from trustbot.storage.migrate import upgrade
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -63,6 +63,20 @@ async def ensure_database(url: str) -> None:
         await engine.dispose()
 
 
+# Every table emptied, children before parents, in one statement. DELETE rather than TRUNCATE: on
+# tables this small it is several times faster (TRUNCATE makes a new file for each table).
+_EMPTY_EVERY_TABLE = (
+    "DO $$ BEGIN "
+    + " ".join(f'DELETE FROM "{table.name}";' for table in reversed(SQLModel.metadata.sorted_tables))
+    + " END $$"
+)
+# Ids start at 1 again in every test, as after `TRUNCATE … RESTART IDENTITY`.
+_RESTART_EVERY_SEQUENCE = """
+SELECT setval(c.oid, 1, false) FROM pg_class c
+WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace
+"""
+
+
 class PostgresTestDatabase:
     """This process's PostgreSQL test database: created and migrated on first use, emptied before each test."""
 
@@ -87,11 +101,11 @@ class PostgresTestDatabase:
         try:
             async with engine.begin() as connection:
                 # A connection left behind by an earlier test (its event loop closed, or a child process
-                # not yet reaped) can hold a transaction open, and TRUNCATE would wait for it forever.
+                # not yet reaped) can hold a transaction open, and emptying the tables would wait for it.
                 await connection.execute(text(_END_OTHER_SESSIONS))
                 await connection.execute(text("SET LOCAL lock_timeout = '20s'"))
-                names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-                await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                await connection.execute(text(_EMPTY_EVERY_TABLE))
+                await connection.execute(text(_RESTART_EVERY_SEQUENCE))
         finally:
             await engine.dispose()
 

@@ -86,8 +86,11 @@ async def decision_problems(db: Database, approved: set[int]) -> list[str]:
         grants = Counter(await inspection.grant_request_ids(session))
         events = Counter(e.subject for e in await inspection.audit_events(session, action="request.approved"))
         statuses = await inspection.request_statuses(session)
-    problems = [f"request #{r} is {statuses.get(r)}, not approved" for r in sorted(approved)
-                if statuses.get(r) != RequestStatus.APPROVED]  # fmt: skip
+    problems = [
+        f"request #{r} is {statuses.get(r)}, not approved"
+        for r in sorted(approved)
+        if statuses.get(r) != RequestStatus.APPROVED
+    ]
     problems += [f"request #{r} has {n} grants" for r, n in sorted(grants.items()) if n != 1 or r not in approved]
     problems += [f"{s} approved {n} times" for s, n in sorted(events.items()) if n != 1]
     return problems
@@ -178,8 +181,9 @@ async def command_burst(driver: SlackDriver, fake: FakeSlack, burst: Burst, coun
         await asyncio.sleep(seconds * n / count)
         user = people[n % len(people)]
         url = fake.new_response_url(user, "C0GENERAL")
-        body = slash_command_body(text=("status", "help")[n % 2], user_id=user, response_url=url,
-                                  trigger_id=fake.new_trigger_id(user))  # fmt: skip
+        body = slash_command_body(
+            text=("status", "help")[n % 2], user_id=user, response_url=url, trigger_id=fake.new_trigger_id(user)
+        )
         token = url.rsplit("/", 1)[1]
         try:
             response = await driver.post_signed(body)
@@ -239,7 +243,9 @@ async def sigterm_drill(database_url: str, workdir: Path, quick: bool, seed: int
         result.problems = child.problems + result.problems
         took = time.monotonic() - stopped
         refused = sum(1 for status in burst.acked.values() if status != 200)
-        result.notes.append(f"{len(burst.acked)} commands during SIGTERM: {len(burst.acked) - refused} acknowledged, "
-                            f"{refused} refused while stopping; exit {code} after {took:.1f}s")  # fmt: skip
+        result.notes.append(
+            f"{len(burst.acked)} commands during SIGTERM: {len(burst.acked) - refused} acknowledged, "
+            f"{refused} refused while stopping; exit {code} after {took:.1f}s"
+        )
         result.problems += [f"took {took:.1f}s to stop after SIGTERM"] if took > 15 else []
         return result

@@ -25,9 +25,18 @@ async def run_job_twice(child: Child, now: datetime) -> list[str]:
 
     async def one(env: dict[str, str]) -> str:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "trustbot", "jobs", "run", JOB, "--now", stamp, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "trustbot",
+            "jobs",
+            "run",
+            JOB,
+            "--now",
+            stamp,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await proc.communicate()
         return f"exit {proc.returncode}: {out.decode().strip().splitlines()[-1] if out.strip() else ''}"
 

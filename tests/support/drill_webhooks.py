@@ -94,8 +94,7 @@ async def run_webhook_drill(database_url: str, *, quick: bool, outage: float | N
     started = time.monotonic()
     gateway = await FakeGateway().start()
     fake = await FakeSlack(users=dict(PEOPLE)).start()
-    server = await start_inprocess(database_url, fake, TRUSTBOT_WEBHOOK_URL=gateway.url,
-                                   TRUSTBOT_WEBHOOK_SECRET=SECRET)  # fmt: skip
+    server = await start_inprocess(database_url, fake, TRUSTBOT_WEBHOOK_URL=gateway.url, TRUSTBOT_WEBHOOK_SECRET=SECRET)
     work = Workload(fake, [server.url], size, seed=7)
     try:
         await work.submit_requests()
@@ -121,10 +120,12 @@ async def _main() -> int:
         url = f"sqlite+aiosqlite:///{Path(workdir) / 'drill.db'}"
         await upgrade(url)
         tally = await run_webhook_drill(url, quick="--quick" in sys.argv)
-    print(f"webhook drill: {tally.queued} events queued, {tally.kept} kept by the gateway after dedup, "
-          f"{tally.deliveries} deliveries ({tally.refused_500} answered 500), lost {tally.lost}, duplicated "
-          f"{tally.duplicated}, lanes out of order {tally.out_of_order}, bad signatures {tally.bad_signatures}, "
-          f"{tally.seconds:.1f}s {'CLEAN' if tally.clean else 'PROBLEMS: ' + '; '.join(tally.problems)}")  # fmt: skip
+    print(
+        f"webhook drill: {tally.queued} events queued, {tally.kept} kept by the gateway after dedup, "
+        f"{tally.deliveries} deliveries ({tally.refused_500} answered 500), lost {tally.lost}, duplicated "
+        f"{tally.duplicated}, lanes out of order {tally.out_of_order}, bad signatures {tally.bad_signatures}, "
+        f"{tally.seconds:.1f}s {'CLEAN' if tally.clean else 'PROBLEMS: ' + '; '.join(tally.problems)}"
+    )
     return 0 if tally.clean else 1
 
 

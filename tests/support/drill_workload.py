@@ -144,8 +144,14 @@ class Workload:
             await self.new_view(user, seen, "request modal")
             view = self.fake.views(user)[-1]
             members = [GLOBEX_ADMIN] if org == "globex" else [(DEV, DEV2)[n % 2]]
-            fields = {"members": members, "blanket": False, "tier": "standard", "duration": "200",
-                      "use_case": f"Drill case {n}", "justification": JUSTIFICATION}  # fmt: skip
+            fields = {
+                "members": members,
+                "blanket": False,
+                "tier": "standard",
+                "duration": "200",
+                "use_case": f"Drill case {n}",
+                "justification": JUSTIFICATION,
+            }
             await self._retrying(_submit(user, view, fields))
 
     async def new_view(self, user: str, seen: int, what: str) -> None:
@@ -229,8 +235,10 @@ class Workload:
         """The next `count` alerts, in batches, spread over `seconds`."""
         first = self._alerts_sent
         self._alerts_sent += count
-        batches = [list(range(i, min(i + self.size.batch, first + count))) for i in range(first, first + count,
-                                                                                          self.size.batch)]  # fmt: skip
+        batches = [
+            list(range(i, min(i + self.size.batch, first + count)))
+            for i in range(first, first + count, self.size.batch)
+        ]
         slots = asyncio.Semaphore(concurrency)
         started = time.monotonic()
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from tests.support.factories import acting, seed_directory
 from trustbot.clock import FixedClock
@@ -81,7 +81,7 @@ async def submit(db: Database, clock: FixedClock, user: str = ADMIN, **overrides
 async def outbox(db: Database, *, confirmations: bool = False) -> list[OutboxMessage]:
     """Queued writes in order; the requester's "is submitted" DM is left out unless asked for."""
     async with db.sessions() as s:
-        rows = list((await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+        rows = list((await s.scalars(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
     return [r for r in rows if confirmations or "is submitted" not in r.payload.get("text", "")]
 
 
@@ -99,12 +99,12 @@ async def request_row(db: Database, request_id: int) -> AccessRequest:
 
 async def grants(db: Database) -> list[Grant]:
     async with db.sessions() as s:
-        return list((await s.scalars(select(Grant).order_by(Grant.id))).all())
+        return list((await s.scalars(select(Grant).order_by(col(Grant.id)))).all())
 
 
 async def audits(db: Database) -> list[str]:
     async with db.sessions() as s:
-        return list((await s.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all())
+        return list((await s.scalars(select(col(AuditEvent.action)).order_by(col(AuditEvent.id)))).all())
 
 
 def ops(rows: list[OutboxMessage]) -> list[tuple[str, str, str | None]]:

@@ -11,14 +11,9 @@ from urllib.parse import parse_qsl
 from tests.support.bots import START, RunningBot
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import ADMIN, DEV, REP
-from trustbot.standin.slack_requests import (
-    DriverResponse,
-    block_actions_body,
-    slash_command_body,
-    view_submission_body,
-    view_values,
-)
+from trustbot.standin.slack_requests import DriverResponse, block_actions_body, slash_command_body, view_submission_body
 from trustbot.standin.transcript import Message
+from trustbot.standin.view_state import view_values
 
 REPS_CHANNEL = "C0REPS"
 # A valid request form: one named member, blanket access, a standard tier for 30 days.

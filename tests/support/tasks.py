@@ -37,7 +37,7 @@ async def end_leftover_tasks(timeout: float = 5.0) -> list[str]:
         reports.append(report)
         warnings.warn(report, stacklevel=1)
         try:
-            task.get_coro().close()  # type: ignore[union-attr]
+            task.get_coro().close()
         except RuntimeError as error:  # it caught GeneratorExit and waited again
             warnings.warn(f"closing {task!r} failed: {error}", stacklevel=1)
         task.cancel()  # wakes it: its next step, on a closed coroutine, ends the task
