@@ -1,5 +1,5 @@
 """`POST /alerts` end to end: signed HTTP into a running Trustbot, assertions on the database and
-on what reached the fake Slack. Every status code of DESIGN §4.6 and every bad input of issue 4."""
+on what reached the fake Slack. Every status code README "Ingest" lists, and bad input of every kind."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every path that changes a grant writes its change event in the same transaction (DESIGN §4.9), and
+"""Every path that changes a grant writes its change event in the same transaction (README "Webhooks"), and
 re-verification applies the identity rules of a new request."""
 
 from __future__ import annotations

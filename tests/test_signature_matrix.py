@@ -1,5 +1,5 @@
 """The signature matrix: `/slack/events` (Slack's v0 scheme) and `/alerts`, `/usage` (the same scheme under
-`X-Trustbot-*` headers, contract §4.6), each with every way a signature can be missing, malformed, stale or
+`X-Trustbot-*` headers, README "Ingest"), each with every way a signature can be missing, malformed, stale or
 forged. Only a correct signature within five minutes is accepted; everything else is 401 and nothing
 of the body is acted on."""
 
