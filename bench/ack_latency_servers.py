@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
+
 from tests.support.processes import ServerProcess, clean_env, free_port
 from trustbot.standin.sample import ADMIN, DEV
 from trustbot.standin.sample import DIRECTORY_YAML as SAMPLE_DIRECTORY

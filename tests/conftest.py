@@ -18,6 +18,13 @@ from trustbot.standin.sample import PEOPLE
 from trustbot.storage.database import Database
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Drills and slow tests first (otherwise in collection order): on two workers the long ones then
+    run while short ones are still queued to fill in beside them, instead of one worker finishing
+    alone with the last long test."""
+    items.sort(key=lambda item: item.get_closest_marker("drill") is None and item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def _session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("trustbot")
