@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.support.alert_helpers import post
 from tests.support.bots import RunningBot
 from tests.support.factories import make_grant, seed_directory
-from tests.support.ingest import alert
+from tests.support.ingest import alert, post
 from tests.support.slack_flows import open_and_submit
 from trustbot.ids import Action, View
 from trustbot.messages.request_modals import (

@@ -14,9 +14,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from tests.support.alert_helpers import alert, post
 from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot, count
-from tests.support.ingest import post_usage, usage
+from tests.support.ingest import alert, post, post_usage, usage
 from tests.support.slack_flows import GOOD, open_and_submit, request_messages
 from trustbot.cli.main import main
 from trustbot.standin.producers import ingest_headers

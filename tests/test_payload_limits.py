@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support.alert_helpers import alert, post
 from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant, seed_directory
+from tests.support.ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.services.access.limits import MAX_MEMBERS, TEXT_MAX
 from trustbot.standin.sample import ADMIN, BACKUP_REP, DEV, DIRECTORY_YAML, OPERATOR, REP, SEC_LEAD

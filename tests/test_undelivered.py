@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support.alert_helpers import CHANNEL, alert, alert_bot, post
+from tests.support.alert_helpers import CHANNEL, alert_bot
 from tests.support.bots import RunningBot
+from tests.support.ingest import alert, post
 from tests.support.slack_flows import open_and_submit
 from trustbot.clock import FixedClock
 from trustbot.standin.sample import OPERATOR, SEC_LEAD

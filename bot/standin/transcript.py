@@ -162,8 +162,8 @@ _BLOCK_LINES: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] =
 
 
 def _block_lines(block: dict[str, Any], users: dict[str, str]) -> list[str]:
-    lines = _BLOCK_LINES.get(str(block.get("type")), lambda _block, _users: [])(block, users)
-    return [line for line in lines if line]
+    lines_of = _BLOCK_LINES.get(str(block.get("type")))
+    return [line for line in lines_of(block, users) if line] if lines_of else []
 
 
 def _rich_text(node: Any) -> str:
