@@ -107,6 +107,7 @@ async def newest(bot: RunningBot, table: Any) -> int:
 
 
 async def a_request(cell: Cell) -> None:
+    # acme's other admin files the requests decided on, so "admin" is never the requester
     await open_and_submit(cell.bot, user=ADMIN2)
     cell.ids["request"] = await newest(cell.bot, AccessRequest)
 
