@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
 from ack_latency_load import Bench, Round, measure, warm_up
 from ack_latency_report import print_summary, print_table, write_dump, write_json
 from ack_latency_servers import PySpy, Workspace, count_rows, seed, start_measured, watch_drain

@@ -17,8 +17,9 @@ from typing import Any
 
 import aiohttp
 from ack_latency_report import print_round
-from ack_latency_servers import REP, SECRET
+from ack_latency_servers import SECRET
 
+from trustbot.standin.sample import REP
 from trustbot.standin.slack_requests import FORM, block_actions_body, sign_request, slash_command_body
 
 

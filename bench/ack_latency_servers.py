@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
+
 from tests.support.processes import ServerProcess, clean_env, free_port
+from trustbot.standin.sample import ADMIN, DEV
 from trustbot.standin.sample import DIRECTORY_YAML as SAMPLE_DIRECTORY
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-ack-signing-secret"
 TOKEN = "xoxb-bench"
-REP, ADMIN, MEMBER = "U0REP1", "U0ADM1", "U0DEV1"
 REPS_CHANNEL = "C0REPS"
 
 
@@ -185,7 +187,7 @@ async def seed_requests(db_url: str, count: int) -> list[int]:
         for i in range(count):
             submission = RequestSubmission(
                 org_slug="acme",
-                members=[MEMBER],
+                members=[DEV],
                 blanket=False,
                 tier_id="standard",
                 duration_days=30,

@@ -18,6 +18,8 @@ import logging
 import tempfile
 from pathlib import Path
 
+import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
+
 HEADER = ("drill", "database", "expected", "delivered", "lost", "duplicated", "out of order", "seconds")
 
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
 from common import start_trustbot
 
 INGEST_SECRET = "bench-ingest-secret"

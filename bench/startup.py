@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
 
 from tests.support.processes import clean_env, free_port
 from trustbot.standin.sample import DIRECTORY_YAML, PEOPLE

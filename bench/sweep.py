@@ -27,6 +27,7 @@ from trustbot.clock import FixedClock
 from trustbot.config import Settings
 from trustbot.scheduler.jobs import run_reverification
 from trustbot.services.context import system_context
+from trustbot.standin.sample import DEV
 from trustbot.storage.database import Database
 from trustbot.storage.migrate import upgrade
 from trustbot.storage.queries.directory import list_orgs
@@ -63,7 +64,7 @@ async def seed(db: Database, clock: FixedClock, total: int) -> int:
                     "id": i,
                     "org_id": org_id,
                     "requester": "U0ADA000",
-                    "members": ["U0DEV1"],
+                    "members": [DEV],
                     "blanket": False,
                     "tier_id": "standard",
                     "use_case": "bench",
@@ -86,7 +87,7 @@ async def seed(db: Database, clock: FixedClock, total: int) -> int:
                     "id": i,
                     "request_id": i,
                     "org_id": org_id,
-                    "members": ["U0DEV1"],
+                    "members": [DEV],
                     "blanket": False,
                     "tier_id": "standard",
                     "status": "active",

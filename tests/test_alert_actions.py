@@ -11,32 +11,25 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import RunningBot, start_bot
 from tests.support.alert_helpers import (
-    ADM1,
-    ADM2,
     CHANNEL,
-    GLX,
-    OPS,
-    OUT,
-    REP,
-    SEC,
+    NOT_LEAD,
     alert_bot,
-    count,
     grants,
     last_response,
     last_text,
     raise_alert,
     thread,
 )
+from tests.support.bots import RunningBot, count, start_bot
 from tests.support.factories import acting
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.ids import Block
 from trustbot.services.reverification.attest import submit_reverification
+from trustbot.standin.sample import ADMIN, ADMIN2, DEV, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.tables import AlertStatus, AuditEvent, Grant, GrantStatus, OutboxMessage
 
-NOT_LEAD = ":no_entry: Only the org's security leads or operators can act on alert #1; nothing changed."
 NOT_IN_DIRECTORY = (
     ":no_entry: You're not in the Trustbot directory, so I can't act on alerts. Ask your account rep to add you."
 )
@@ -53,17 +46,17 @@ async def abot(database_url: str, fake_slack: Any, clock: FixedClock) -> AsyncIt
 
 async def test_acknowledge_sets_owner_updates_in_place_and_records_in_thread(abot: RunningBot) -> None:
     message = await raise_alert(abot)
-    await abot.driver.click(SEC, message, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, message, "Acknowledge")
     await abot.settle()
     assert last_text(abot) == "Alert #1: done — <@U0SEC1> acknowledged this alert and owns it."
     [message] = abot.slack.messages(CHANNEL)
     assert "Acknowledged" in json.dumps(message.blocks) and "<@U0SEC1>" in json.dumps(message.blocks)
     assert thread(abot, message) == ["<@U0SEC1> acknowledged this alert and owns it."]
     [stored] = await alerts(abot)
-    assert (stored.status, stored.owner) == (AlertStatus.ACKNOWLEDGED, SEC)
+    assert (stored.status, stored.owner) == (AlertStatus.ACKNOWLEDGED, SEC_LEAD)
     # A second click changes nothing and says so.
     before = (await count(abot, OutboxMessage), await count(abot, AuditEvent))
-    await abot.driver.click(SEC, message, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, message, "Acknowledge")
     await abot.settle()
     assert last_text(abot) == ":no_entry: Alert #1 is already acknowledged; nothing changed."
     assert (await count(abot, OutboxMessage), await count(abot, AuditEvent)) == before
@@ -81,7 +74,7 @@ async def test_each_transition(
     abot: RunningBot, button: str, action: str, status: str, verb: str, closed: bool
 ) -> None:
     message = await raise_alert(abot)
-    await abot.driver.click(OPS, message, button)
+    await abot.driver.click(OPERATOR, message, button)
     await abot.settle()
     assert last_text(abot) == f"Alert #1: done — <@U0OPS1> {verb}."
     [stored] = await alerts(abot)
@@ -101,9 +94,9 @@ async def test_each_transition(
 async def test_closed_alert_refuses_further_actions(abot: RunningBot) -> None:
     message = await raise_alert(abot)
     stale = copy.deepcopy(message)  # a copy of the message as someone else's client still shows it
-    await abot.driver.click(SEC, message, "Resolve")
+    await abot.driver.click(SEC_LEAD, message, "Resolve")
     await abot.settle()
-    await abot.driver.click(SEC, stale, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, stale, "Acknowledge")
     await abot.settle()
     assert (
         last_text(abot) == ":no_entry: Alert #1 is already resolved by <@U0SEC1> on "
@@ -113,9 +106,9 @@ async def test_closed_alert_refuses_further_actions(abot: RunningBot) -> None:
     assert stored.status == AlertStatus.RESOLVED
 
 
-@pytest.mark.parametrize("user", [OUT, REP, ADM1, GLX])
+@pytest.mark.parametrize("user", [OUTSIDER, REP, ADMIN, GLOBEX_ADMIN])
 async def test_only_security_leads_and_operators_may_act(abot: RunningBot, user: str) -> None:
-    refusal = NOT_IN_DIRECTORY if user == OUT else NOT_LEAD  # OUT is in no org; the others are, but lead none
+    refusal = NOT_IN_DIRECTORY if user == OUTSIDER else NOT_LEAD  # OUT is in no org; the others are, but lead none
     message = await raise_alert(abot)
     before = len(abot.slack.replies(CHANNEL, message.ts))
     for button in ("Acknowledge", "Escalate", "Resolve", "False positive", "Suspend access"):
@@ -136,11 +129,11 @@ async def test_unknown_org_alert_only_operators_act(abot: RunningBot) -> None:
     assert (await post(abot, alert("u-1", org="initech", severity="high")))[0] == 202
     await abot.settle()
     [message] = abot.slack.messages("C0SEC")
-    await abot.driver.click(SEC, message, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, message, "Acknowledge")
     await abot.settle()
     assert last_text(abot) == NOT_LEAD  # a lead of acme is no lead of an org the directory lacks
     assert (await alerts(abot))[0].status == AlertStatus.OPEN
-    await abot.driver.click(OPS, message, "Acknowledge")
+    await abot.driver.click(OPERATOR, message, "Acknowledge")
     await abot.settle()
     assert (await alerts(abot))[0].status == AlertStatus.ACKNOWLEDGED
 
@@ -151,16 +144,16 @@ async def test_alerts_command_lists_open_alerts_including_low(abot: RunningBot) 
         {"alerts": [alert("l", signal="quiet-low", severity="low"), alert("h", signal="loud-high", severity="high")]},
     )
     await abot.settle()
-    await abot.driver.command(SEC, "alerts")
+    await abot.driver.command(SEC_LEAD, "alerts")
     await abot.settle()
     listing = last_response(abot)
     assert "quiet-low" in listing and "loud-high" in listing
-    await abot.driver.command(OUT, "alerts acme")
+    await abot.driver.command(OUTSIDER, "alerts acme")
     await abot.settle()
     assert last_text(abot) == (
         ":no_entry: You're not in the Trustbot directory, so I can't show alerts. Ask your account rep to add you."
     )
-    await abot.driver.command(OPS, "alerts acme")
+    await abot.driver.command(OPERATOR, "alerts acme")
     await abot.settle()
     assert "quiet-low" in last_response(abot)
 
@@ -170,19 +163,19 @@ async def test_alerts_command_lists_open_alerts_including_low(abot: RunningBot) 
 
 async def test_suspend_access_confirms_suspends_tells_audits_and_shows(abot: RunningBot) -> None:
     message = await raise_alert(abot, severity="critical")
-    await abot.driver.click(SEC, message, "Suspend access")
+    await abot.driver.click(SEC_LEAD, message, "Suspend access")
     await abot.settle()
-    modal = abot.slack.views(SEC)[-1]
-    empty = await abot.driver.submit(SEC, modal, reason="")
+    modal = abot.slack.views(SEC_LEAD)[-1]
+    empty = await abot.driver.submit(SEC_LEAD, modal, reason="")
     await abot.settle()
     assert empty.json == {"response_action": "errors", "errors": {Block.REASON: "Give a reason."}}
     assert all(g.status != GrantStatus.SUSPENDED for g in await grants(abot))
-    await abot.driver.submit(SEC, modal, reason="Confirmed exfiltration <!channel>")
+    await abot.driver.submit(SEC_LEAD, modal, reason="Confirmed exfiltration <!channel>")
     await abot.settle()
     statuses = [(g.status, g.suspended_reason, g.suspension_note) for g in await grants(abot)]
     assert statuses[:2] == [(GrantStatus.SUSPENDED, "security_action", "Confirmed exfiltration <!channel>")] * 2
     assert statuses[2][0] == GrantStatus.REVOKED
-    for person in (REP, ADM1, ADM2):  # each told once, with the reason
+    for person in (REP, ADMIN, ADMIN2):  # each told once, with the reason
         told = [m.text for m in abot.slack.dms(person) if "suspended" in m.text]
         assert len(told) == 1 and "(2 active grants)" in told[0] and "Confirmed exfiltration" in told[0], person
     [message] = abot.slack.messages(CHANNEL)
@@ -193,16 +186,16 @@ async def test_suspend_access_confirms_suspends_tells_audits_and_shows(abot: Run
     ]
     async with abot.rt.db.sessions() as session:
         audit = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.suspend_access"))).all()
-    assert len(audit) == 1 and audit[0].actor == SEC and len(audit[0].details["grants"]) == 2
+    assert len(audit) == 1 and audit[0].actor == SEC_LEAD and len(audit[0].details["grants"]) == 2
     # Suspending is acting on the alert: it counts as acknowledged by whoever suspended.
     [stored] = await alerts(abot)
-    assert (stored.status, stored.owner, stored.suspended_by) == (AlertStatus.ACKNOWLEDGED, SEC, SEC)
+    assert (stored.status, stored.owner, stored.suspended_by) == (AlertStatus.ACKNOWLEDGED, SEC_LEAD, SEC_LEAD)
     # Again: refused, nothing changes.
-    views = len(abot.slack.views(SEC))
-    await abot.driver.click(SEC, message, "Suspend access")
+    views = len(abot.slack.views(SEC_LEAD))
+    await abot.driver.click(SEC_LEAD, message, "Suspend access")
     await abot.settle()
     assert last_text(abot) == ":no_entry: Access was already suspended for alert #1 by <@U0SEC1>; nothing changed."
-    assert len(abot.slack.views(SEC)) == views
+    assert len(abot.slack.views(SEC_LEAD)) == views
 
 
 async def test_security_suspension_outranks_a_missed_reverification(abot: RunningBot) -> None:
@@ -213,17 +206,17 @@ async def test_security_suspension_outranks_a_missed_reverification(abot: Runnin
             .values(status=GrantStatus.SUSPENDED, suspended_reason="missed_reverification")
         )
     message = await raise_alert(abot, severity="critical")
-    await abot.driver.click(SEC, message, "Suspend access")
+    await abot.driver.click(SEC_LEAD, message, "Suspend access")
     await abot.settle()
-    await abot.driver.submit(SEC, abot.slack.views(SEC)[-1], reason="Confirmed misuse")
+    await abot.driver.submit(SEC_LEAD, abot.slack.views(SEC_LEAD)[-1], reason="Confirmed misuse")
     await abot.settle()
     assert [(g.status, g.suspended_reason) for g in (await grants(abot))[:2]] == [
         (GrantStatus.SUSPENDED, "security_action")
     ] * 2
     async with abot.rt.db.transaction() as session:  # the customer's admin re-verifies: that must not lift it
-        admin = await acting(session, ADM1, abot.clock, abot.rt.settings)
+        admin = await acting(session, ADMIN, abot.clock, abot.rt.settings)
         done = await submit_reverification(
-            session, admin, grant_id=1, members=["U0DEV1"], attestations={"roster", "use_case"}
+            session, admin, grant_id=1, members=[DEV], attestations={"roster", "use_case"}
         )
     assert done.restored is False
     first = (await grants(abot))[0]
@@ -244,16 +237,20 @@ async def test_an_org_without_live_grants_cannot_be_suspended(
         message = await raise_alert(bot)
         assert "Suspend access" not in message.buttons() and "Acknowledge" in message.buttons()
         body = block_actions_body(
-            user_id=SEC, action_id=Action.ALERT_SUSPEND, value=AlertRef(alert_id=1).model_dump_json(),
-            channel_id=CHANNEL, message_ts=message.ts, trigger_id=fake_slack.new_trigger_id(SEC),
-            response_url=fake_slack.new_response_url(SEC, CHANNEL, message.ts),
-        )  # fmt: skip
+            user_id=SEC_LEAD,
+            action_id=Action.ALERT_SUSPEND,
+            value=AlertRef(alert_id=1).model_dump_json(),
+            channel_id=CHANNEL,
+            message_ts=message.ts,
+            trigger_id=fake_slack.new_trigger_id(SEC_LEAD),
+            response_url=fake_slack.new_response_url(SEC_LEAD, CHANNEL, message.ts),
+        )
         assert (await bot.driver.post_signed(body)).status == 200
         await bot.settle()
-        assert [e["text"] for e in fake_slack.ephemerals(SEC)] == [
+        assert [e["text"] for e in fake_slack.ephemerals(SEC_LEAD)] == [
             ":no_entry: `acme` has no live grants: there is no access to suspend."
         ]
-        assert fake_slack.views(SEC) == [] and fake_slack.dms(REP) == []
+        assert fake_slack.views(SEC_LEAD) == [] and fake_slack.dms(REP) == []
         async with bot.rt.db.sessions() as session:
             actions = (await session.scalars(select(AuditEvent.action))).all()
         assert "alert.suspend_access" not in actions

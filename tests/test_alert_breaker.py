@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from tests.conftest import make_settings
 from tests.support.alert_helpers import CHANNEL
+from tests.support.bots import make_settings
 from tests.support.factories import seed_directory, system
 from trustbot.clock import FixedClock
 from trustbot.services.alerts.ingest import AlertIn, ingest_alert_requests, ingest_alerts

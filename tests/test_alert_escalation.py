@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import START, RunningBot
-from tests.support.alert_helpers import CHANNEL, OPS, SEC, alert_bot, raise_alert, thread
+from tests.support.alert_helpers import CHANNEL, alert_bot, raise_alert, thread
+from tests.support.bots import START, RunningBot
 from tests.support.factories import system
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.scheduler.jobs import run_alert_escalation
+from trustbot.standin.sample import OPERATOR, SEC_LEAD
 from trustbot.storage.tables import AlertStatus
 
 
@@ -47,7 +48,7 @@ async def test_escalation_job_via_jobs_run_now(abot: RunningBot) -> None:
     assert [a.status for a in await alerts(abot)] == [AlertStatus.ESCALATED, AlertStatus.OPEN]
     notes = thread(abot, message)
     assert notes == [":rotating_light: Alert #1 is *escalated*: unacknowledged for 15 minutes. <@U0SEC1>, <@U0REP1>"]
-    told = [m.text for m in abot.slack.dms(OPS) if "without acknowledgement" in m.text]
+    told = [m.text for m in abot.slack.dms(OPERATOR) if "without acknowledgement" in m.text]
     assert told == [
         ":rotating_light: CRITICAL alert #1 for *Acme Security* (acme) (exfiltration) "
         "has gone 15 minutes without acknowledgement."
@@ -55,12 +56,12 @@ async def test_escalation_job_via_jobs_run_now(abot: RunningBot) -> None:
     await run_at(START + timedelta(minutes=17))  # nothing twice
     await abot.settle()
     assert thread(abot, message) == notes
-    assert [m.text for m in abot.slack.dms(OPS) if "without acknowledgement" in m.text] == told
+    assert [m.text for m in abot.slack.dms(OPERATOR) if "without acknowledgement" in m.text] == told
 
 
 async def test_acknowledged_alerts_do_not_escalate(abot: RunningBot) -> None:
     message = await raise_alert(abot, severity="high")
-    await abot.driver.click(SEC, message, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, message, "Acknowledge")
     await abot.settle()
     abot.clock.advance(timedelta(minutes=30))
     outcome = await run_alert_escalation(abot.rt.db, system(abot.clock, abot.rt.settings))
@@ -93,6 +94,6 @@ async def test_when_no_channel_takes_an_alert_people_are_told_once_and_posting_s
     posts = [c.args.get("channel") for c in abot.slack.calls_to("chat.postMessage")]
     # refused in acme's channel, rerouted to the default one, refused there too — and no more
     assert [channel for channel in posts if channel in (CHANNEL, "C0SEC")] == [CHANNEL, "C0SEC"]
-    for person in ("U0OPS1", SEC):
+    for person in (OPERATOR, SEC_LEAD):
         told = [m for m in abot.slack.dms(person) if "No channel would take it" in m.text]
         assert len(told) == 1, person

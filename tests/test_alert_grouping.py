@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningBot
-from tests.support.alert_helpers import CHANNEL, SEC, alert_bot, raise_alert
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.alert_helpers import CHANNEL, alert_bot, raise_alert
+from tests.support.bots import RunningBot
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
+from trustbot.standin.sample import SEC_LEAD
 from trustbot.storage.tables import AlertStatus
 
 
@@ -35,7 +36,7 @@ async def test_repeats_group_into_one_message_with_count_and_last_seen(abot: Run
 
 async def test_after_resolve_a_new_occurrence_opens_a_new_alert(abot: RunningBot) -> None:
     message = await raise_alert(abot, id="r-1")
-    await abot.driver.click(SEC, message, "Resolve")
+    await abot.driver.click(SEC_LEAD, message, "Resolve")
     await abot.settle()
     await raise_alert(abot, id="r-2")
     assert len(abot.slack.messages(CHANNEL)) == 2

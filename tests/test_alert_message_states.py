@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from tests.test_alert_messages import NOW, _alert, _grant, _org
+from tests.support.rows import NOW, alert_row, grant_row, org_row
 from trustbot.ids import Action
 from trustbot.messages import alert_lists as lists
 from trustbot.messages import alert_notes as notes
 from trustbot.messages import alerts as msg
 from trustbot.messages.text import slack_date
 from trustbot.slack.payloads import AlertSnooze
+from trustbot.standin.sample import OPERATOR, REP, SEC_LEAD
 from trustbot.storage.tables import Alert, AlertStatus, GrantStatus, SuspensionReason
 
 LATER = NOW + timedelta(hours=4)
@@ -22,11 +23,11 @@ SNOOZE_OPTIONS = ["1 hour", "4 hours", "24 hours"]
 
 def _card(alert: Alert | None = None, *, grants: tuple[msg.GrantLine, ...] | None = None) -> msg.AlertCard:
     return msg.AlertCard(
-        alert=alert or _alert(),
-        org=_org(),
-        grants=grants if grants is not None else (msg.GrantLine(_grant(), "Enhanced"),),
-        security_leads=("U0SEC1",),
-        rep="U0REP1",
+        alert=alert or alert_row(),
+        org=org_row(),
+        grants=grants if grants is not None else (msg.GrantLine(grant_row(), "Enhanced"),),
+        security_leads=(SEC_LEAD,),
+        rep=REP,
     )
 
 
@@ -51,72 +52,72 @@ def _status_line(rendered: msg.Rendered) -> str:
     return str(line)
 
 
-SECURITY_SUSPENDED = _grant(status=GrantStatus.SUSPENDED, suspended_reason=SuspensionReason.SECURITY_ACTION)
-REVERIFY_SUSPENDED = _grant(status=GrantStatus.SUSPENDED, suspended_reason=SuspensionReason.MISSED_REVERIFICATION)
+SECURITY_SUSPENDED = grant_row(status=GrantStatus.SUSPENDED, suspended_reason=SuspensionReason.SECURITY_ACTION)
+REVERIFY_SUSPENDED = grant_row(status=GrantStatus.SUSPENDED, suspended_reason=SuspensionReason.MISSED_REVERIFICATION)
 ACTIVE = ["Acknowledge", "Escalate", "Suspend access", "[Snooze]", "False positive", "Resolve"]
 
 
 CASES = [
-    ("open", _alert(), None, ACTIVE, "*Status:* Open"),
+    ("open", alert_row(), None, ACTIVE, "*Status:* Open"),
     (
         "acknowledged",
-        _alert(status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1"),
+        alert_row(status=AlertStatus.ACKNOWLEDGED, owner=SEC_LEAD),
         None,
         ["Unacknowledge", "Escalate", "Suspend access", "[Snooze]", "False positive", "Resolve"],
         "*Status:* Acknowledged · owner <@U0SEC1>",
     ),
     (
         "escalated",
-        _alert(status=AlertStatus.ESCALATED, escalated_at=NOW),
+        alert_row(status=AlertStatus.ESCALATED, escalated_at=NOW),
         None,
         ["Acknowledge", "Suspend access", "[Snooze]", "False positive", "Resolve"],
         f"*Status:* Escalated · escalated {slack_date(NOW)}",
     ),
     (
         "suspended by this alert",
-        _alert(status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="exfil"),
+        alert_row(status=AlertStatus.ACKNOWLEDGED, owner=SEC_LEAD, suspended_by=SEC_LEAD, suspension_reason="exfil"),
         None,
         ["Unacknowledge", "Escalate", "[Snooze]", "False positive", "Resolve"],
         "*Status:* Acknowledged · owner <@U0SEC1>\n:lock: *Access suspended* by <@U0SEC1>: exfil",
     ),
     (
         "org suspended by another alert",
-        _alert(),
+        alert_row(),
         (msg.GrantLine(SECURITY_SUSPENDED, "Enhanced"),),
         ["Acknowledge", "Escalate", "[Snooze]", "False positive", "Resolve"],
         "*Status:* Open\n:lock: The org's access is already suspended (every grant, by a security action).",
     ),
     (
         "a grant suspended for a weaker reason can still be suspended",
-        _alert(),
+        alert_row(),
         (msg.GrantLine(SECURITY_SUSPENDED, "Enhanced"), msg.GrantLine(REVERIFY_SUSPENDED, "Enhanced")),
         ACTIVE,
         "*Status:* Open",
     ),
     (
         "snoozed",
-        _alert(snoozed_until=LATER),
+        alert_row(snoozed_until=LATER),
         None,
         ACTIVE,
         f"*Status:* Open · :zzz: snoozed until {slack_date(LATER)}",
     ),
     (
         "snooze over",
-        _alert(snoozed_until=NOW - timedelta(seconds=1)),
+        alert_row(snoozed_until=NOW - timedelta(seconds=1)),
         None,
         ACTIVE,
         "*Status:* Open",
     ),
     (
         "resolved",
-        _alert(status=AlertStatus.RESOLVED, closed_by="U0SEC1", closed_at=NOW, snoozed_until=LATER),
+        alert_row(status=AlertStatus.RESOLVED, closed_by=SEC_LEAD, closed_at=NOW, snoozed_until=LATER),
         None,
         [],
         f"*Status:* Resolved · by <@U0SEC1> {slack_date(NOW)}",
     ),
     (
         "false positive",
-        _alert(status=AlertStatus.FALSE_POSITIVE, closed_by="U0OPS1", closed_at=NOW),
+        alert_row(status=AlertStatus.FALSE_POSITIVE, closed_by=OPERATOR, closed_at=NOW),
         None,
         [],
         f"*Status:* False positive · by <@U0OPS1> {slack_date(NOW)}",
@@ -134,7 +135,7 @@ def test_controls_and_status_follow_the_state(
 
 
 def test_unknown_org_offers_no_suspension() -> None:
-    card = msg.AlertCard(alert=_alert(org_id=None, org_slug="initech"), org=None)
+    card = msg.AlertCard(alert=alert_row(org_id=None, org_slug="initech"), org=None)
     assert "Suspend access" not in _controls(msg.build_alert_message(card, now=NOW))
 
 
@@ -151,7 +152,7 @@ def test_snooze_select_offers_one_four_and_twenty_four_hours_as_typed_values() -
     assert [AlertSnooze.model_validate_json(o["value"]) for o in select["options"]] == [
         AlertSnooze(alert_id=7, hours=h) for h in (1, 4, 24)
     ]
-    acknowledged = msg.build_alert_message(_card(_alert(status=AlertStatus.ACKNOWLEDGED))).to_dict()
+    acknowledged = msg.build_alert_message(_card(alert_row(status=AlertStatus.ACKNOWLEDGED))).to_dict()
     assert Action.ALERT_UNACKNOWLEDGE in json.dumps(acknowledged)
 
 
@@ -174,7 +175,7 @@ def test_evidence_link_is_labelled_by_its_host() -> None:
 
 
 def test_snoozed_state_reaches_the_notification_text() -> None:
-    assert msg.build_alert_message(_card(_alert(snoozed_until=LATER)), now=NOW).text.endswith(
+    assert msg.build_alert_message(_card(alert_row(snoozed_until=LATER)), now=NOW).text.endswith(
         "(3 occurrences, open, snoozed) <@U0SEC1>"
     )
 
@@ -186,11 +187,11 @@ def test_dates_are_slack_date_tokens_with_a_utc_fallback() -> None:
 
 
 def test_snooze_notes() -> None:
-    assert notes.snooze_note("U0SEC1", LATER).text == (
+    assert notes.snooze_note(SEC_LEAD, LATER).text == (
         f":zzz: <@U0SEC1> snoozed this alert until {slack_date(LATER)}: repeats are counted "
         "but not announced, and it does not escalate until then."
     )
-    assert notes.snooze_ended_note(_alert()).text == (
+    assert notes.snooze_ended_note(alert_row()).text == (
         f":alarm_clock: The snooze ended: alert #7 is active again (3 occurrences so far, last seen "
         f"{slack_date(NOW + timedelta(minutes=5))})."
     )
@@ -198,7 +199,7 @@ def test_snooze_notes() -> None:
 
 def test_alert_list_says_which_alerts_are_snoozed() -> None:
     listing = lists.build_alert_list(
-        [(_alert(snoozed_until=LATER), "Acme Security"), (_alert(id=8), "Acme")], "Open", "UTC"
+        [(alert_row(snoozed_until=LATER), "Acme Security"), (alert_row(id=8), "Acme")], "Open", "UTC"
     )
     first, second = [b["text"]["text"] for b in listing.to_dict()["blocks"][1:3]]
     assert first.endswith(f", snoozed until {slack_date(LATER)}") and "snoozed" not in second

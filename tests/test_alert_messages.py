@@ -3,78 +3,29 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.rows import NOW, alert_row, grant_row, org_row
 from trustbot.ids import Action, Block, Element, View
 from trustbot.messages import alert_lists as lists
 from trustbot.messages import alert_notes as notes
 from trustbot.messages import alerts as msg
 from trustbot.slack.payloads import AlertRef
-from trustbot.storage.tables import Alert, AlertStatus, Grant, GrantStatus, Org
+from trustbot.standin.sample import REP, SEC_LEAD
+from trustbot.storage.tables import Alert, AlertStatus
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 BUTTONS = ["Acknowledge", "Escalate", "Suspend access", "False positive", "Resolve"]  # and the Snooze select
-
-
-def _alert(**overrides: object) -> Alert:
-    values: dict = dict(
-        id=7,
-        event_id="evt-1",
-        org_id=1,
-        org_slug="acme",
-        actor="mallory@acme.com",
-        signal="exfiltration",
-        severity="high",
-        summary="Bulk download of weights",
-        score=0.93,
-        evidence_url="https://mon.example/e/1",
-        details={},
-        fingerprint="acme:mallory@acme.com:exfiltration",
-        occurrences=3,
-        first_seen=NOW,
-        last_seen=NOW + timedelta(minutes=5),
-        status=AlertStatus.OPEN,
-        created_at=NOW,
-        updated_at=NOW,
-        channel="C0ACMESEC",
-    )
-    values.update(overrides)
-    return Alert(**values)
-
-
-def _org() -> Org:
-    return Org(
-        id=1, slug="acme", name="Acme Security", domains=["acme.com"], security_channel="C0ACMESEC", updated_at=NOW
-    )
-
-
-def _grant(**overrides: object) -> Grant:
-    values: dict = dict(
-        id=12,
-        request_id=1,
-        org_id=1,
-        members=["U0DEV1", "U0DEV2"],
-        blanket=True,
-        tier_id="enhanced",
-        status=GrantStatus.ACTIVE,
-        starts_at=NOW,
-        expires_at=datetime(2027, 1, 1, tzinfo=UTC),
-        reverify_due_at=NOW + timedelta(days=90),
-    )
-    values.update(overrides)
-    return Grant(**values)
 
 
 def _card(alert: Alert | None = None, **kw: object) -> msg.AlertCard:
     return msg.AlertCard(
-        alert=alert or _alert(),
-        org=kw.get("org", _org()),  # type: ignore[arg-type]
-        grants=(msg.GrantLine(_grant(), "Enhanced"),),
-        security_leads=("U0SEC1",),
-        rep="U0REP1",
+        alert=alert or alert_row(),
+        org=kw.get("org", org_row()),  # type: ignore[arg-type]
+        grants=(msg.GrantLine(grant_row(), "Enhanced"),),
+        security_leads=(SEC_LEAD,),
+        rep=REP,
     )
 
 
@@ -124,34 +75,34 @@ def test_buttons_are_the_contract_labels_with_typed_values() -> None:
 
 
 def test_closed_alert_has_no_buttons_and_says_who() -> None:
-    alert = _alert(status=AlertStatus.RESOLVED, closed_by="U0SEC1", closed_at=NOW)
+    alert = alert_row(status=AlertStatus.RESOLVED, closed_by=SEC_LEAD, closed_at=NOW)
     rendered = msg.build_alert_message(_card(alert))
     assert _buttons(rendered) == []
     assert "Resolved" in _all_text(rendered) and "<@U0SEC1>" in _all_text(rendered)
 
 
 def test_medium_does_not_mention_leads() -> None:
-    rendered = msg.build_alert_message(_card(_alert(severity="medium")))
+    rendered = msg.build_alert_message(_card(alert_row(severity="medium")))
     assert "<@U0SEC1>" not in rendered.text
 
 
 def test_unknown_org_is_marked() -> None:
-    alert = _alert(org_id=None, org_slug="initech")
+    alert = alert_row(org_id=None, org_slug="initech")
     rendered = msg.build_alert_message(msg.AlertCard(alert=alert, org=None))
     assert "unknown org" in rendered.text
     assert "not in the directory" in _all_text(rendered)
 
 
 def test_suspension_is_shown() -> None:
-    alert = _alert(
-        status=AlertStatus.ACKNOWLEDGED, owner="U0SEC1", suspended_by="U0SEC1", suspension_reason="Confirmed exfil"
+    alert = alert_row(
+        status=AlertStatus.ACKNOWLEDGED, owner=SEC_LEAD, suspended_by=SEC_LEAD, suspension_reason="Confirmed exfil"
     )
     body = _all_text(msg.build_alert_message(_card(alert)))
     assert "Access suspended" in body and "Confirmed exfil" in body
 
 
 def test_summary_is_escaped_and_stripped_of_control_characters() -> None:
-    alert = _alert(summary="<!channel> ping <@U0OPS1> <https://evil.example|click> & \x07bell\x1b[31m")
+    alert = alert_row(summary="<!channel> ping <@U0OPS1> <https://evil.example|click> & \x07bell\x1b[31m")
     rendered = msg.build_alert_message(_card(alert))
     body = _all_text(rendered)
     assert "<!channel>" not in body and "<@U0OPS1>" not in body and "<https://evil" not in body
@@ -175,7 +126,7 @@ def test_suspend_modal() -> None:
 
 
 def test_alert_list_and_summary() -> None:
-    listing = lists.build_alert_list([(_alert(severity="low"), "Acme Security")], "Open alerts", "UTC")
+    listing = lists.build_alert_list([(alert_row(severity="low"), "Acme Security")], "Open alerts", "UTC")
     assert "LOW" in _all_text(listing) and "1 open alert" in listing.text
     assert "No open alerts" in lists.build_alert_list([], "Open alerts", "UTC").text
     summary = lists.build_channel_summary(
@@ -189,7 +140,7 @@ def test_alert_list_and_summary() -> None:
 
 @given(st.text(max_size=500))
 def test_any_summary_renders_within_limits_and_inert(summary: str) -> None:
-    rendered = msg.build_alert_message(_card(_alert(summary=summary)))
+    rendered = msg.build_alert_message(_card(alert_row(summary=summary)))
     data = rendered.to_dict()
     assert len(rendered.text) <= 3000
     for block in data["blocks"]:

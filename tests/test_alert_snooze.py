@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import START, RunningBot
-from tests.support.alert_helpers import CHANNEL, OPS, REP, SEC, alert_bot, last_text, raise_alert, thread
+from tests.support.alert_helpers import CHANNEL, NOT_LEAD, alert_bot, last_text, raise_alert, thread
+from tests.support.bots import START, RunningBot
 from tests.support.factories import system
-from tests.test_alert_actions import NOT_LEAD
-from tests.test_alert_ingest import alert, alerts, post
+from tests.support.ingest import alert, alerts, post
 from trustbot.clock import FixedClock
 from trustbot.messages.text import slack_date
 from trustbot.scheduler.jobs import run_alert_escalation
+from trustbot.standin.sample import OPERATOR, REP, SEC_LEAD
 from trustbot.storage.tables import AlertStatus, AuditEvent
 
 ACKED = "<@U0SEC1> acknowledged this alert and owns it."
@@ -62,14 +62,14 @@ def slack_writes(bot: RunningBot) -> tuple[int, int, int]:
 
 async def test_unacknowledge_returns_the_alert_to_open_audited_and_noted(abot: RunningBot) -> None:
     message = await raise_alert(abot)
-    await abot.driver.click(SEC, message, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, message, "Acknowledge")
     await abot.settle()
     [message] = abot.slack.messages(CHANNEL)
     assert "Unacknowledge" in message.buttons() and "Acknowledge" not in message.buttons()
     await abot.driver.click(REP, message, "Unacknowledge")
     await abot.settle()
     assert last_text(abot) == NOT_LEAD  # deny by default: a rep leads no org's security
-    await abot.driver.click(OPS, message, "Unacknowledge")
+    await abot.driver.click(OPERATOR, message, "Unacknowledge")
     await abot.settle()
     assert last_text(abot) == f"Alert #1: done — {UNACKED}"
     [stored] = await alerts(abot)
@@ -79,10 +79,10 @@ async def test_unacknowledge_returns_the_alert_to_open_audited_and_noted(abot: R
     assert status_line(abot) == "*Status:* Open"
     assert thread(abot, message) == [ACKED, UNACKED]
     assert [(e.action, e.actor) for e in await audited(abot)] == [
-        ("alert.acknowledge", SEC),
-        ("alert.unacknowledge", OPS),
+        ("alert.acknowledge", SEC_LEAD),
+        ("alert.unacknowledge", OPERATOR),
     ]
-    await abot.driver.click(OPS, message, "Unacknowledge")  # a stale client still shows the button
+    await abot.driver.click(OPERATOR, message, "Unacknowledge")  # a stale client still shows the button
     await abot.settle()
     assert last_text(abot) == ":no_entry: Alert #1 is already open; nothing changed."
     assert len(await audited(abot)) == 2
@@ -98,7 +98,7 @@ async def test_unacknowledge_returns_the_alert_to_open_audited_and_noted(abot: R
 async def test_snooze_mutes_repeats_and_escalation_until_it_ends(abot: RunningBot) -> None:
     until = START + timedelta(hours=4)
     message = await raise_alert(abot, severity="high")
-    await abot.driver.choose(SEC, message, "Snooze", "4 hours")
+    await abot.driver.choose(SEC_LEAD, message, "Snooze", "4 hours")
     await abot.settle()
     assert last_text(abot) == (
         f"Alert #1: snoozed until {slack_date(until)} — repeats are counted quietly and it will not escalate "
@@ -111,7 +111,7 @@ async def test_snooze_mutes_repeats_and_escalation_until_it_ends(abot: RunningBo
     )
     assert thread(abot, message) == [snooze_note]
     [event] = await audited(abot)
-    assert (event.action, event.actor, event.details["hours"]) == ("alert.snooze", SEC, 4)
+    assert (event.action, event.actor, event.details["hours"]) == ("alert.snooze", SEC_LEAD, 4)
     assert event.details["until"] == until.isoformat()
     writes, rep_dms = slack_writes(abot), len(abot.slack.dms(REP))
 
@@ -155,9 +155,9 @@ async def test_snooze_is_refused_to_non_leads_and_on_closed_alerts(abot: Running
     await abot.driver.choose(REP, message, "Snooze", "1 hour")
     await abot.settle()
     assert last_text(abot) == NOT_LEAD
-    await abot.driver.click(SEC, message, "Resolve")
+    await abot.driver.click(SEC_LEAD, message, "Resolve")
     await abot.settle()
-    await abot.driver.choose(SEC, message, "Snooze", "24 hours")  # the select as a stale client shows it
+    await abot.driver.choose(SEC_LEAD, message, "Snooze", "24 hours")  # the select as a stale client shows it
     await abot.settle()
     assert last_text(abot).startswith(":no_entry: Alert #1 is already resolved by <@U0SEC1>")
     [stored] = await alerts(abot)
@@ -167,7 +167,7 @@ async def test_snooze_is_refused_to_non_leads_and_on_closed_alerts(abot: Running
 
 async def test_a_repeat_after_the_snooze_ended_is_announced_again(abot: RunningBot) -> None:
     message = await raise_alert(abot, severity="medium")
-    await abot.driver.choose(SEC, message, "Snooze", "1 hour")
+    await abot.driver.choose(SEC_LEAD, message, "Snooze", "1 hour")
     await abot.settle()
     abot.clock.advance(timedelta(minutes=30))
     await post(abot, alert("a-2"))
@@ -188,14 +188,14 @@ async def test_once_the_org_is_suspended_no_alert_of_it_offers_suspend_access(ab
     first = await raise_alert(abot, id="a-1", signal="exfiltration")
     second = await raise_alert(abot, id="b-1", signal="jailbreak")
     assert all("Suspend access" in m.buttons() for m in abot.slack.messages(CHANNEL))
-    await abot.driver.click(OPS, second, "Suspend access")  # an operator opens the second one's confirmation
+    await abot.driver.click(OPERATOR, second, "Suspend access")  # an operator opens the second one's confirmation
     await abot.settle()
-    racing = abot.slack.views(OPS)[-1]
-    await abot.driver.click(SEC, first, "Suspend access")
+    racing = abot.slack.views(OPERATOR)[-1]
+    await abot.driver.click(SEC_LEAD, first, "Suspend access")
     await abot.settle()
-    await abot.driver.submit(SEC, abot.slack.views(SEC)[-1], reason="Confirmed exfiltration")
+    await abot.driver.submit(SEC_LEAD, abot.slack.views(SEC_LEAD)[-1], reason="Confirmed exfiltration")
     await abot.settle()
-    late = await abot.driver.submit(OPS, racing, reason="Same actor")  # … and confirms after the lead did
+    late = await abot.driver.submit(OPERATOR, racing, reason="Same actor")  # … and confirms after the lead did
     await abot.settle()
     assert "already suspended by a security action" in json.dumps(late.json)
     assert [e.action for e in await audited(abot)] == ["alert.suspend_access"]
@@ -206,10 +206,10 @@ async def test_once_the_org_is_suspended_no_alert_of_it_offers_suspend_access(ab
     assert status_line(abot, 1) == (
         "*Status:* Open\n:lock: The org's access is already suspended (every grant, by a security action)."
     )
-    views = len(abot.slack.views(SEC))
-    await abot.driver.click(SEC, second, "Suspend access")  # a stale client still shows it
+    views = len(abot.slack.views(SEC_LEAD))
+    await abot.driver.click(SEC_LEAD, second, "Suspend access")  # a stale client still shows it
     await abot.settle()
     assert last_text(abot) == (
         ":no_entry: Every grant of `acme` is already suspended by a security action; nothing changed."
     )
-    assert len(abot.slack.views(SEC)) == views
+    assert len(abot.slack.views(SEC_LEAD)) == views

@@ -10,33 +10,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.conftest import START, RunningBot
+from tests.support.bots import START, RunningBot
 from tests.support.factories import make_grant, make_request
-from tests.test_request_flow import open_and_submit, request_messages
+from tests.support.slack_flows import home_event, open_and_submit, open_home, request_messages
 from trustbot.messages.home import MAX_ALERTS, MAX_BLOCKS
+from trustbot.standin.sample import ADMIN, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.tables import Alert, Org, UsageRecord
 
-ADMIN, REP, LEAD, OPS, OUTSIDER, GLOBEX_ADMIN = "U0ADM1", "U0REP1", "U0SEC1", "U0OPS1", "U0OUT1", "U0GLX1"
 TITLE = "Trustbot — trusted access"
 COMMANDS = "Commands: `/trust status` · `/trust grants` · `/trust credits` · `/trust alerts` · `/trust help`"
 UPDATED = "Updated 2026-11-02 09:00 UTC."
-
-
-def home_event(user: str, tab: str = "home") -> dict[str, Any]:
-    return {
-        "type": "app_home_opened",
-        "user": user,
-        "channel": f"D{user[1:]}",
-        "tab": tab,
-        "event_ts": f"{START.timestamp():.6f}",
-    }
-
-
-async def open_home(bot: RunningBot, user: str, *, event_id: str | None = None, retry_num: int | None = None) -> Any:
-    response = await bot.driver.event(home_event(user), event_id=event_id, retry_num=retry_num)
-    await bot.settle()
-    assert response.status == 200
-    return response
 
 
 def home_view(bot: RunningBot, user: str) -> dict[str, Any]:
@@ -211,8 +194,8 @@ async def test_security_lead_sees_active_alerts_of_their_orgs_only(bot: RunningB
         {"severity": "high", "status": "resolved", "signal": "closed_signal"},
     )
     await add_alerts(bot, "globex", {"severity": "high", "signal": "globex_signal"})
-    await open_home(bot, LEAD)
-    lines = home_lines(bot, LEAD)
+    await open_home(bot, SEC_LEAD)
+    lines = home_lines(bot, SEC_LEAD)
     assert lines[:3] == [
         TITLE,
         f"Your roles: security lead of Acme Security. {UPDATED}",
@@ -224,7 +207,7 @@ async def test_security_lead_sees_active_alerts_of_their_orgs_only(bot: RunningB
     assert "*#2 CRITICAL* · Acme Security · jailbreak_attempts · escalated\n" in critical
     assert "*#1 LOW* · Acme Security · odd_hours · open\n" in low
     assert low.endswith("Ping &lt;!channel&gt; &amp; &lt;@U0OPS1&gt;\n3 occurrences, last seen 2026-11-02 08:55 UTC")
-    home = json.dumps(home_view(bot, LEAD)["blocks"], ensure_ascii=False)
+    home = json.dumps(home_view(bot, SEC_LEAD)["blocks"], ensure_ascii=False)
     assert "closed_signal" not in home and "globex_signal" not in home
     assert "<!channel>" not in home and "<@U0OPS1>" not in home
 
@@ -233,9 +216,9 @@ async def test_operator_sees_counts_and_every_alert_within_slack_limits(bot: Run
     await make_request(bot.rt.db, bot.clock)
     await add_alerts(bot, "acme", *({"severity": "medium"} for _ in range(MAX_ALERTS + 25)))
     await add_alerts(bot, None, {"severity": "critical", "signal": "unknown_org_signal"})
-    await open_home(bot, OPS)
-    view = home_view(bot, OPS)
-    lines = home_lines(bot, OPS)
+    await open_home(bot, OPERATOR)
+    view = home_view(bot, OPERATOR)
+    lines = home_lines(bot, OPERATOR)
     assert lines[:10] == [
         TITLE,
         f"Your roles: operator. {UPDATED}",

@@ -13,11 +13,9 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, select, update
 
-from tests.conftest import START
+from tests.support.audit_helpers import KEY, audit_cli_env, rows_of, run_sql, seed_events, verify_log
+from tests.support.bots import START
 from tests.support.factories import settings, system
-from tests.test_audit_cli import _env
-from tests.test_audit_tamper import KEY, _rows, _sql, _verify
-from tests.test_audit_tamper import _seed as _seed_with
 from trustbot.cli import main as cli
 from trustbot.clock import FixedClock
 from trustbot.services.audit import compute_hash, iter_audit_events, record_audit, verify_audit_chain
@@ -151,7 +149,7 @@ async def test_events_recorded_before_the_migration_stay_valid(tmp_path: Path, c
         for i in range(3):
             at = clock.now() + timedelta(minutes=i)
             digest = compute_hash(prev_hash=prev, at=at, actor="U1", action="old", subject=f"x:{i}", details={"i": i})
-            await _sql(
+            await run_sql(
                 db,
                 "INSERT INTO audit_event (at, actor, action, subject, details, prev_hash, hash) "
                 "VALUES (:at, 'U1', 'old', :subject, :details, :prev, :hash)",
@@ -165,9 +163,9 @@ async def test_events_recorded_before_the_migration_stay_valid(tmp_path: Path, c
         await upgrade(url)
         clock.advance(timedelta(minutes=5))
         keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
-        await _seed_with(db, clock, 1, keyed)
-        assert [e.scheme for e in await _rows(db, AuditEvent)] == ["sha256"] * 3 + ["hmac-sha256"]
-        assert (await _verify(db, clock, keyed)).chain.count == 4
+        await seed_events(db, clock, 1, keyed)
+        assert [e.scheme for e in await rows_of(db, AuditEvent)] == ["sha256"] * 3 + ["hmac-sha256"]
+        assert (await verify_log(db, clock, keyed)).chain.count == 4
     finally:
         await db.dispose()
 
@@ -176,7 +174,7 @@ def test_cli_unmigrated_or_unreachable_database_is_one_line_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def verify(url: str) -> tuple[int, str]:
-        _env(monkeypatch, tmp_path, url)
+        audit_cli_env(monkeypatch, tmp_path, url)
         code = cli.main(["audit", "verify"])
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.count("\n") == 1

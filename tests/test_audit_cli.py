@@ -12,22 +12,24 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.audit_helpers import (
+    AT_5,
+    CHANNEL,
+    KEY,
+    audit_cli_env,
+    checkpoint_outcome,
+    missing_events,
+    rows_of,
+    run_sql,
+    seed_events,
+)
 from tests.support.factories import settings
-from tests.test_audit_tamper import AT_5, CHANNEL, KEY, _checkpoint, _missing, _rows, _seed, _sql
 from trustbot.cli import main as cli
 from trustbot.clock import FixedClock
 from trustbot.services.audit import EDITED, NEEDS_KEY
 from trustbot.services.audit_checkpoints import GIVEN
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditCheckpoint, AuditEvent
-
-
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **extra: str) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env
-    for name in ("TRUSTBOT_AUDIT_KEY", "TRUSTBOT_AUDIT_CHANNEL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"DATABASE_URL": url, **extra}.items():
-        monkeypatch.setenv(name, value)
 
 
 async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -44,11 +46,11 @@ async def test_cli_verify_exit_codes_and_one_line_messages(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _env(monkeypatch, tmp_path, database_url)
-    await _seed(db, clock)
+    audit_cli_env(monkeypatch, tmp_path, database_url)
+    await seed_events(db, clock)
     assert await _cli(capsys) == (0, "audit chain intact: 5 events\n", "")
-    await _checkpoint(db, clock)
-    head = (await _rows(db, AuditEvent))[-1].hash
+    await checkpoint_outcome(db, clock)
+    head = (await rows_of(db, AuditEvent))[-1].hash
     given = f"5:{head}"
     assert await _cli(capsys, "--checkpoint", given) == (
         0,
@@ -60,13 +62,13 @@ async def test_cli_verify_exit_codes_and_one_line_messages(
         "",
         "trustbot: --checkpoint '5:nothex' is not COUNT:HASH (a positive count, a colon, a 64-digit hex hash)\n",
     )
-    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
-    missing = _missing(2, f"the checkpoint of {AT_5}", 3)
+    await run_sql(db, "DELETE FROM audit_event WHERE id >= 4")
+    missing = missing_events(2, f"the checkpoint of {AT_5}", 3)
     assert await _cli(capsys) == (1, "", f"audit chain broken: {missing}\n")
-    await _sql(db, "DELETE FROM audit_checkpoint")
+    await run_sql(db, "DELETE FROM audit_checkpoint")
     assert (await _cli(capsys))[0] == 0
-    assert await _cli(capsys, "--checkpoint", given) == (1, "", f"audit chain broken: {_missing(2, GIVEN, 3)}\n")
-    await _sql(db, "UPDATE audit_event SET actor = 'UEVIL' WHERE id = 2")
+    assert await _cli(capsys, "--checkpoint", given) == (1, "", f"audit chain broken: {missing_events(2, GIVEN, 3)}\n")
+    await run_sql(db, "UPDATE audit_event SET actor = 'UEVIL' WHERE id = 2")
     assert await _cli(capsys) == (1, "", f"audit chain broken at event 2: {EDITED}\n")
 
 
@@ -78,9 +80,9 @@ async def test_cli_keyed_events_need_the_key(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await _seed(db, clock, 1)
-    await _seed(db, clock, 2, settings(TRUSTBOT_AUDIT_KEY=KEY))
-    _env(monkeypatch, tmp_path, database_url)
+    await seed_events(db, clock, 1)
+    await seed_events(db, clock, 2, settings(TRUSTBOT_AUDIT_KEY=KEY))
+    audit_cli_env(monkeypatch, tmp_path, database_url)
     assert await _cli(capsys) == (1, "", f"audit chain cannot be verified at event 2: {NEEDS_KEY}\n")
     monkeypatch.setenv("TRUSTBOT_AUDIT_KEY", KEY)
     assert await _cli(capsys) == (0, "audit chain intact: 3 events\n", "")
@@ -95,9 +97,9 @@ async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await _seed(db, clock)
+    await seed_events(db, clock)
     env = {"SLACK_API_URL": fake_slack.api_url, "SLACK_BOT_TOKEN": "xoxb-test", "TRUSTBOT_CHANNEL_PACE_SECONDS": "0"}
-    _env(monkeypatch, tmp_path, database_url, TRUSTBOT_AUDIT_CHANNEL=CHANNEL, **env)
+    audit_cli_env(monkeypatch, tmp_path, database_url, TRUSTBOT_AUDIT_CHANNEL=CHANNEL, **env)
     argv = ["jobs", "run", "audit-checkpoint", "--now", "2026-11-02T10:55:00Z"]
     assert await asyncio.to_thread(cli.main, argv) == 0
     assert "(1 Slack messages delivered)" in capsys.readouterr().out
@@ -108,8 +110,8 @@ async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(
     assert copied is not None
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(AuditCheckpoint)) == 1
-    await _sql(db, "DELETE FROM audit_checkpoint")
-    await _sql(db, "DELETE FROM audit_event WHERE id = 5")
+    await run_sql(db, "DELETE FROM audit_checkpoint")
+    await run_sql(db, "DELETE FROM audit_event WHERE id = 5")
     missing = f"1 event recorded by {GIVEN} is missing (the chain ends at event #4)"
     assert await _cli(capsys, "--checkpoint", copied[1]) == (1, "", f"audit chain broken: {missing}\n")
 
@@ -122,10 +124,10 @@ async def test_cli_export_marks_a_corrupt_row_and_exits_1_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _env(monkeypatch, tmp_path, database_url)
-    await _seed(db, clock)
+    audit_cli_env(monkeypatch, tmp_path, database_url)
+    await seed_events(db, clock)
     value = "CAST('[1]' AS JSON)" if db.dialect == "postgresql" else "'not json'"
-    await _sql(db, f"UPDATE audit_event SET details = {value} WHERE id = 4")
+    await run_sql(db, f"UPDATE audit_event SET details = {value} WHERE id = 4")
     code = await asyncio.to_thread(cli.main, ["audit", "export"])
     captured = capsys.readouterr()
     assert code == 1 and captured.err == "1 corrupt event(s) exported as stored, marked corrupt: 4\n"

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from tests.support.audit_helpers import checkpoint_outcome, rows_of, run_sql, seed_events, verify_log
 from tests.support.factories import settings
-from tests.test_audit_tamper import _checkpoint, _rows, _seed, _sql, _verify
 from trustbot.clock import FixedClock
 from trustbot.services.audit import compute_hash
 from trustbot.storage.database import Database
@@ -33,9 +33,9 @@ async def _rewrite_all_as_plain(db: Database) -> None:
 
 
 async def _move_checkpoint_to_head(db: Database, *, mac: str | None = "keep") -> None:
-    events = await _rows(db, AuditEvent)
+    events = await rows_of(db, AuditEvent)
     head = events[-1]
-    await _sql(
+    await run_sql(
         db,
         "UPDATE audit_checkpoint SET count = :count, last_hash = :hash, scheme = :scheme"
         + ("" if mac == "keep" else ", mac = NULL"),
@@ -48,28 +48,28 @@ async def _move_checkpoint_to_head(db: Database, *, mac: str | None = "keep") ->
 async def test_a_keyed_chain_rewritten_as_plain_with_its_checkpoint_moved_is_caught(
     db: Database, clock: FixedClock
 ) -> None:
-    await _seed(db, clock, config=KEYED)
-    await _checkpoint(db, clock, KEYED)
-    assert (await _verify(db, clock, KEYED)).intact
+    await seed_events(db, clock, config=KEYED)
+    await checkpoint_outcome(db, clock, KEYED)
+    assert (await verify_log(db, clock, KEYED)).intact
     await _rewrite_all_as_plain(db)
     await _move_checkpoint_to_head(db)
-    verdict = await _verify(db, clock, KEYED)
+    verdict = await verify_log(db, clock, KEYED)
     assert verdict.chain.intact  # every link and plain hash checks out on its own
     assert (verdict.intact, verdict.problem) == (
         False,
         f"the checkpoint of {AT_5} was altered: its signature does not match TRUSTBOT_AUDIT_KEY",
     )
     # … and the job refuses to launder it into a fresh checkpoint.
-    assert (await _checkpoint(db, clock, KEYED)).startswith("no checkpoint recorded: the checkpoint of")
-    assert len(await _rows(db, AuditCheckpoint)) == 1
+    assert (await checkpoint_outcome(db, clock, KEYED)).startswith("no checkpoint recorded: the checkpoint of")
+    assert len(await rows_of(db, AuditCheckpoint)) == 1
 
 
 async def test_a_moved_checkpoint_with_its_signature_removed_is_caught(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock, config=KEYED)
-    await _checkpoint(db, clock, KEYED)
-    await _sql(db, "DELETE FROM audit_event WHERE id = 5")  # cut the tail …
+    await seed_events(db, clock, config=KEYED)
+    await checkpoint_outcome(db, clock, KEYED)
+    await run_sql(db, "DELETE FROM audit_event WHERE id = 5")  # cut the tail …
     await _move_checkpoint_to_head(db, mac=None)  # … and pass the checkpoint off as one from before the key
-    verdict = await _verify(db, clock, KEYED)
+    verdict = await verify_log(db, clock, KEYED)
     assert verdict.chain.intact and not verdict.intact
     assert verdict.problem is not None and verdict.problem.startswith(
         f"the checkpoint of {AT_5} is not signed with TRUSTBOT_AUDIT_KEY"
@@ -77,46 +77,46 @@ async def test_a_moved_checkpoint_with_its_signature_removed_is_caught(db: Datab
 
 
 async def test_a_cut_tail_with_the_checkpoint_moved_is_caught(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock, config=KEYED)
-    await _checkpoint(db, clock, KEYED)
-    await _sql(db, "DELETE FROM audit_event WHERE id = 5")
+    await seed_events(db, clock, config=KEYED)
+    await checkpoint_outcome(db, clock, KEYED)
+    await run_sql(db, "DELETE FROM audit_event WHERE id = 5")
     await _move_checkpoint_to_head(db)
-    verdict = await _verify(db, clock, KEYED)
+    verdict = await verify_log(db, clock, KEYED)
     assert (verdict.intact, verdict.chain.count) == (False, 4)
     assert verdict.problem == f"the checkpoint of {AT_5} was altered: its signature does not match TRUSTBOT_AUDIT_KEY"
 
 
 async def test_setting_a_key_later_signs_the_next_checkpoint_of_the_same_head(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock)  # no key yet: plain events, an unsigned checkpoint
-    await _checkpoint(db, clock)
-    assert (await _verify(db, clock)).intact
-    assert not (await _verify(db, clock, KEYED)).intact  # with the key, an unsigned latest checkpoint is not trusted
+    await seed_events(db, clock)  # no key yet: plain events, an unsigned checkpoint
+    await checkpoint_outcome(db, clock)
+    assert (await verify_log(db, clock)).intact
+    assert not (await verify_log(db, clock, KEYED)).intact  # with the key, an unsigned latest checkpoint is not trusted
     clock.advance(timedelta(hours=1))
-    assert (await _checkpoint(db, clock, KEYED)).startswith("checkpoint 5:")  # same head, now signed
-    [unsigned, signed] = await _rows(db, AuditCheckpoint)
+    assert (await checkpoint_outcome(db, clock, KEYED)).startswith("checkpoint 5:")  # same head, now signed
+    [unsigned, signed] = await rows_of(db, AuditCheckpoint)
     assert (unsigned.mac, signed.count, signed.last_hash) == (None, 5, unsigned.last_hash)
     assert signed.mac is not None and len(signed.mac) == 64
-    assert (await _verify(db, clock, KEYED)).intact
-    assert (await _verify(db, clock)).intact  # without the key the signature is not checked, the chain still is
+    assert (await verify_log(db, clock, KEYED)).intact
+    assert (await verify_log(db, clock)).intact  # without the key the signature is not checked, the chain still is
 
 
 async def test_an_unsigned_checkpoint_after_signed_ones_is_never_signed_by_the_job(
     db: Database, clock: FixedClock
 ) -> None:
     """Someone without the key rewrites the chain and adds an unsigned checkpoint of it, as if the key were new."""
-    await _seed(db, clock, config=KEYED)
-    await _checkpoint(db, clock, KEYED)
+    await seed_events(db, clock, config=KEYED)
+    await checkpoint_outcome(db, clock, KEYED)
     await _rewrite_all_as_plain(db)
-    head = (await _rows(db, AuditEvent))[-1]
-    await _sql(
+    head = (await rows_of(db, AuditEvent))[-1]
+    await run_sql(
         db,
         "INSERT INTO audit_checkpoint (count, last_hash, scheme, created_at) VALUES (5, :hash, 'sha256', :at)",
         hash=head.hash,
         at=clock.now(),
     )
     problem = f"the checkpoint of {AT_5} is not signed, though earlier checkpoints are: it was not recorded by trustbot"
-    assert (await _verify(db, clock, KEYED)).problem == problem
+    assert (await verify_log(db, clock, KEYED)).problem == problem
     clock.advance(timedelta(hours=1))
-    assert await _checkpoint(db, clock, KEYED) == f"no checkpoint recorded: {problem}"
-    assert [c.mac is None for c in await _rows(db, AuditCheckpoint)] == [False, True]
-    assert not (await _verify(db, clock, KEYED)).intact
+    assert await checkpoint_outcome(db, clock, KEYED) == f"no checkpoint recorded: {problem}"
+    assert [c.mac is None for c in await rows_of(db, AuditCheckpoint)] == [False, True]
+    assert not (await verify_log(db, clock, KEYED)).intact

@@ -9,10 +9,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from tests.conftest import START
-from tests.support.factories import settings, system
+from tests.support.audit_helpers import (
+    AT_5,
+    CHANNEL,
+    KEY,
+    checkpoint_outcome,
+    missing_events,
+    rows_of,
+    run_sql,
+    seed_events,
+    verify_log,
+)
+from tests.support.bots import START
+from tests.support.factories import settings
 from trustbot.clock import FixedClock
 from trustbot.config import Settings
 from trustbot.scheduler.runs import FAILED, FINISHED, run_job
@@ -27,55 +38,16 @@ from trustbot.services.audit import (
     ExportTally,
     compute_hash,
     iter_audit_export,
-    record_audit,
     verify_audit_chain,
 )
 from trustbot.services.audit_checkpoints import (
     GIVEN,
-    AuditVerdict,
-    Checkpoint,
     parse_checkpoint,
-    take_checkpoint,
-    verify_audit_log,
 )
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditCheckpoint, AuditEvent, OutboxMessage
 
-KEY = "test-audit-key"
-CHANNEL = "C0AUDIT"
-AT_5 = "2026-11-02T09:05:00Z"  # the clock after seeding five events, a minute apart
 REWRITTEN_5 = "the chain was rewritten: event at position 5 no longer has the checkpoint's hash"
-
-
-def _missing(n: int, source: str, ends: int) -> str:
-    return f"{n} events recorded by {source} are missing (the chain ends at event #{ends})"
-
-
-async def _seed(db: Database, clock: FixedClock, n: int = 5, config: Settings | None = None) -> None:
-    for i in range(n):
-        async with db.transaction() as session:
-            details = {"i": i, "note": "<!channel>"}
-            await record_audit(
-                session, system(clock, config, as_user=f"U{i}"), action="t", subject=f"x:{i}", details=details
-            )
-        clock.advance(timedelta(minutes=1))
-
-
-async def _checkpoint(db: Database, clock: FixedClock, config: Settings | None = None) -> str:
-    async with db.transaction() as session:
-        return (await take_checkpoint(session, system(clock, config))).outcome
-
-
-async def _verify(
-    db: Database, clock: FixedClock, config: Settings | None = None, given: Checkpoint | None = None, batch: int = 5000
-) -> AuditVerdict:
-    async with db.sessions() as session:
-        return await verify_audit_log(session, system(clock, config), given=given, batch=batch)
-
-
-async def _sql(db: Database, statement: str, **params: Any) -> None:
-    async with db.transaction() as session:
-        await session.execute(text(statement), params)
 
 
 async def _rewrite(db: Database, *, event_id: int, scheme: str = "sha256") -> None:
@@ -98,11 +70,6 @@ async def _job(db: Database, clock: FixedClock, config: Settings) -> Any:
     return await run_job(db, clock, config, "audit-checkpoint", slot_at=clock.now())
 
 
-async def _rows(db: Database, table: Any) -> list[Any]:
-    async with db.sessions() as session:
-        return list((await session.scalars(select(table).order_by(table.id))).all())
-
-
 def _posts(rows: list[OutboxMessage]) -> list[str]:
     return [r.payload["text"] for r in rows if r.op == "post" and r.channel == CHANNEL]
 
@@ -111,25 +78,25 @@ def _posts(rows: list[OutboxMessage]) -> list[str]:
 
 
 async def test_deleting_the_newest_events_is_caught_by_the_checkpoint(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock)
-    assert await _checkpoint(db, clock) == f"checkpoint 5:{(await _rows(db, AuditEvent))[-1].hash} recorded"
-    assert (await _verify(db, clock)).intact
-    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
+    await seed_events(db, clock)
+    assert await checkpoint_outcome(db, clock) == f"checkpoint 5:{(await rows_of(db, AuditEvent))[-1].hash} recorded"
+    assert (await verify_log(db, clock)).intact
+    await run_sql(db, "DELETE FROM audit_event WHERE id >= 4")
     async with db.sessions() as session:
         assert (await verify_audit_chain(session)).intact  # the links alone cannot tell
     for batch in (5000, 2):
-        verdict = await _verify(db, clock, batch=batch)
+        verdict = await verify_log(db, clock, batch=batch)
         assert (verdict.intact, verdict.chain.intact, verdict.chain.count) == (False, True, 3)
-        assert verdict.problem == _missing(2, f"the checkpoint of {AT_5}", 3)
+        assert verdict.problem == missing_events(2, f"the checkpoint of {AT_5}", 3)
 
 
 async def test_a_rewritten_chain_is_caught_by_the_checkpoint_without_a_key(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock)
-    await _checkpoint(db, clock)
+    await seed_events(db, clock)
+    await checkpoint_outcome(db, clock)
     await _rewrite(db, event_id=2)
     async with db.sessions() as session:
         assert (await verify_audit_chain(session)).intact  # every hash recomputed: the chain itself checks out
-    verdict = await _verify(db, clock, batch=2)
+    verdict = await verify_log(db, clock, batch=2)
     assert (verdict.intact, verdict.chain.count, verdict.problem) == (False, 5, REWRITTEN_5)
 
 
@@ -138,32 +105,32 @@ async def test_with_a_key_a_rewrite_is_caught_by_the_hmac_without_any_checkpoint
     db: Database, clock: FixedClock, scheme: str, problem: str
 ) -> None:
     keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
-    await _seed(db, clock, config=keyed)
-    assert {e.scheme for e in await _rows(db, AuditEvent)} == {"hmac-sha256"}
-    assert (await _verify(db, clock, keyed)).intact
+    await seed_events(db, clock, config=keyed)
+    assert {e.scheme for e in await rows_of(db, AuditEvent)} == {"hmac-sha256"}
+    assert (await verify_log(db, clock, keyed)).intact
     await _rewrite(db, event_id=3, scheme=scheme)  # relabelled plain, or still labelled keyed
-    verdict = await _verify(db, clock, keyed)
+    verdict = await verify_log(db, clock, keyed)
     assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, problem)
-    assert await _rows(db, AuditCheckpoint) == []
+    assert await rows_of(db, AuditCheckpoint) == []
 
 
 async def test_a_checkpoint_kept_elsewhere_catches_a_deleted_checkpoint_row_and_tail(
     db: Database, clock: FixedClock
 ) -> None:
-    await _seed(db, clock)
-    await _checkpoint(db, clock, settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL))
-    posted = _posts(await _rows(db, OutboxMessage))
+    await seed_events(db, clock)
+    await checkpoint_outcome(db, clock, settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL))
+    posted = _posts(await rows_of(db, OutboxMessage))
     copied = re.search(r"--checkpoint (\d+:[0-9a-f]{64})", posted[0])
     assert copied is not None
     given = parse_checkpoint(copied[1])
-    assert (await _verify(db, clock, given=given)).intact
-    await _sql(db, "DELETE FROM audit_checkpoint")
-    await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
-    assert (await _verify(db, clock)).intact  # nothing left in the database to compare with
-    verdict = await _verify(db, clock, given=given)
-    assert (verdict.intact, verdict.problem) == (False, _missing(2, GIVEN, 3))
-    await _seed(db, clock, 2)  # the tail regrown: as many events again, but not the same ones
-    verdict = await _verify(db, clock, given=given)
+    assert (await verify_log(db, clock, given=given)).intact
+    await run_sql(db, "DELETE FROM audit_checkpoint")
+    await run_sql(db, "DELETE FROM audit_event WHERE id >= 4")
+    assert (await verify_log(db, clock)).intact  # nothing left in the database to compare with
+    verdict = await verify_log(db, clock, given=given)
+    assert (verdict.intact, verdict.problem) == (False, missing_events(2, GIVEN, 3))
+    await seed_events(db, clock, 2)  # the tail regrown: as many events again, but not the same ones
+    verdict = await verify_log(db, clock, given=given)
     assert (verdict.chain.count, verdict.problem) == (5, REWRITTEN_5)
 
 
@@ -186,9 +153,9 @@ async def test_corrupt_fields_are_a_broken_event_naming_its_id(
         if not on_postgresql:
             pytest.skip("PostgreSQL's column types refuse this value")
         value = f"CAST({value} AS JSON)"
-    await _seed(db, clock)
-    await _sql(db, f"UPDATE audit_event SET {column} = {value} WHERE id = 3")
-    verdict = await _verify(db, clock)
+    await seed_events(db, clock)
+    await run_sql(db, f"UPDATE audit_event SET {column} = {value} WHERE id = 3")
+    verdict = await verify_log(db, clock)
     assert (verdict.chain.first_bad_id, verdict.chain.count, verdict.chain.problem) == (3, 2, CORRUPT)
     tally = ExportTally()
     async with db.sessions() as session:
@@ -199,12 +166,12 @@ async def test_corrupt_fields_are_a_broken_event_naming_its_id(
 
 
 async def test_other_breaks_are_still_named(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock)
-    await _sql(db, "DELETE FROM audit_event WHERE id = 2")
-    verdict = await _verify(db, clock)
+    await seed_events(db, clock)
+    await run_sql(db, "DELETE FROM audit_event WHERE id = 2")
+    verdict = await verify_log(db, clock)
     assert (verdict.chain.first_bad_id, verdict.chain.problem) == (3, UNLINKED)
-    await _sql(db, "UPDATE audit_event SET scheme = 'md5' WHERE id = 1")
-    assert (await _verify(db, clock)).chain.first_bad_id == 1  # an unknown scheme is unreadable too
+    await run_sql(db, "UPDATE audit_event SET scheme = 'md5' WHERE id = 1")
+    assert (await verify_log(db, clock)).chain.first_bad_id == 1  # an unknown scheme is unreadable too
 
 
 # Keys: old plain events stay valid, keyed ones need the key, no downgrade.
@@ -214,14 +181,14 @@ async def test_plain_events_before_the_key_stay_valid_and_keyed_ones_need_the_ke
     db: Database, clock: FixedClock
 ) -> None:
     keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
-    await _seed(db, clock, 2)
-    await _seed(db, clock, 2, keyed)
-    assert [e.scheme for e in await _rows(db, AuditEvent)] == ["sha256", "sha256", "hmac-sha256", "hmac-sha256"]
-    assert (await _verify(db, clock, keyed)).chain.count == 4
-    unkeyed = await _verify(db, clock)
+    await seed_events(db, clock, 2)
+    await seed_events(db, clock, 2, keyed)
+    assert [e.scheme for e in await rows_of(db, AuditEvent)] == ["sha256", "sha256", "hmac-sha256", "hmac-sha256"]
+    assert (await verify_log(db, clock, keyed)).chain.count == 4
+    unkeyed = await verify_log(db, clock)
     assert (unkeyed.chain.first_bad_id, unkeyed.chain.count, unkeyed.chain.problem) == (3, 2, NEEDS_KEY)
     assert unkeyed.chain.unverifiable and not unkeyed.intact
-    wrong = await _verify(db, clock, settings(TRUSTBOT_AUDIT_KEY="another key"))
+    wrong = await verify_log(db, clock, settings(TRUSTBOT_AUDIT_KEY="another key"))
     assert (wrong.chain.first_bad_id, wrong.chain.problem) == (3, EDITED + WRONG_KEY_HINT)
 
 
@@ -229,10 +196,10 @@ async def test_a_process_without_the_key_refuses_to_extend_a_keyed_chain(db: Dat
     # Its plain event would read as a downgrade (tampering) for good; a downgrade written behind
     # Trustbot's back is still caught (the rewrite test above).
     keyed = settings(TRUSTBOT_AUDIT_KEY=KEY)
-    await _seed(db, clock, 2, keyed)
+    await seed_events(db, clock, 2, keyed)
     with pytest.raises(AuditKeyMissing, match="set TRUSTBOT_AUDIT_KEY"):
-        await _seed(db, clock, 1)  # a process without the key
-    verdict = await _verify(db, clock, keyed)
+        await seed_events(db, clock, 1)  # a process without the key
+    verdict = await verify_log(db, clock, keyed)
     assert verdict.intact and verdict.chain.count == 2
 
 
@@ -244,27 +211,27 @@ async def test_the_job_posts_each_head_once_and_is_a_no_op_while_it_does_not_mov
 ) -> None:
     config = settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL, TRUSTBOT_AUDIT_KEY=KEY)
     assert (await _job(db, clock, config)).outcome == "no audit events yet"
-    await _seed(db, clock, 3, config)
+    await seed_events(db, clock, 3, config)
     first = await _job(db, clock, config)
-    head = (await _rows(db, AuditEvent))[-1].hash
+    head = (await rows_of(db, AuditEvent))[-1].hash
     assert (first.status, first.outcome) == (FINISHED, f"checkpoint 3:{head} recorded and posted to {CHANNEL}")
     clock.advance(timedelta(hours=1))
     again = await _job(db, clock, config)
     assert again.outcome == "head unchanged since the checkpoint of 2026-11-02T09:03:00Z (3 events)"
-    await _seed(db, clock, 1, config)
+    await seed_events(db, clock, 1, config)
     clock.advance(timedelta(hours=1))
     assert (await _job(db, clock, config)).outcome.startswith("checkpoint 4:")
-    posts = _posts(await _rows(db, OutboxMessage))
+    posts = _posts(await rows_of(db, OutboxMessage))
     assert len(posts) == 2 and f"--checkpoint 3:{head}`" in posts[0] and "3 events" in posts[0]
-    checkpoints = await _rows(db, AuditCheckpoint)
+    checkpoints = await rows_of(db, AuditCheckpoint)
     assert [(c.count, c.scheme) for c in checkpoints] == [(3, "hmac-sha256"), (4, "hmac-sha256")]
     assert checkpoints[0].last_hash == head and checkpoints[0].created_at == START + timedelta(minutes=3)
 
 
 async def test_without_a_channel_the_job_records_and_posts_nothing(db: Database, clock: FixedClock) -> None:
-    await _seed(db, clock, 2)
+    await seed_events(db, clock, 2)
     assert (await _job(db, clock, settings())).outcome.startswith("checkpoint 2:")
-    assert _posts(await _rows(db, OutboxMessage)) == [] and len(await _rows(db, AuditCheckpoint)) == 1
+    assert _posts(await rows_of(db, OutboxMessage)) == [] and len(await rows_of(db, AuditCheckpoint)) == 1
 
 
 @pytest.mark.parametrize("tamper", ["delete tail", "rewrite"])
@@ -272,31 +239,31 @@ async def test_the_job_refuses_a_chain_that_no_longer_extends_its_checkpoint(
     db: Database, clock: FixedClock, tamper: str
 ) -> None:
     config = settings(TRUSTBOT_AUDIT_CHANNEL=CHANNEL)
-    await _seed(db, clock, 5, config)
+    await seed_events(db, clock, 5, config)
     await _job(db, clock, config)
     if tamper == "delete tail":
-        await _sql(db, "DELETE FROM audit_event WHERE id >= 4")
-        problem = _missing(2, f"the checkpoint of {AT_5}", 3)
+        await run_sql(db, "DELETE FROM audit_event WHERE id >= 4")
+        problem = missing_events(2, f"the checkpoint of {AT_5}", 3)
     else:
         await _rewrite(db, event_id=2)
-        await _seed(db, clock, 1, config)  # the head moved on, from a rewritten chain
+        await seed_events(db, clock, 1, config)  # the head moved on, from a rewritten chain
         problem = REWRITTEN_5
     for hour in (1, 2):
         clock.set(START + timedelta(hours=hour))
         result = await _job(db, clock, config)
         assert result.status == FAILED and result.outcome.endswith(f"no checkpoint recorded: {problem}")
-    posts = _posts(await _rows(db, OutboxMessage))
+    posts = _posts(await rows_of(db, OutboxMessage))
     assert len(posts) == 2 and posts[1].startswith(":warning: The audit log no longer matches") and problem in posts[1]
-    assert len(await _rows(db, AuditCheckpoint)) == 1  # the truncated or rewritten head is never checkpointed
+    assert len(await rows_of(db, AuditCheckpoint)) == 1  # the truncated or rewritten head is never checkpointed
 
 
 async def test_serve_without_the_key_of_a_keyed_chain_does_not_start(
     db: Database, database_url: str, clock: FixedClock, fake_slack: Any
 ) -> None:
-    from tests.conftest import make_settings
+    from tests.support.bots import make_settings
     from trustbot.web.server import TrustbotServer
 
-    await _seed(db, clock, 1, settings(TRUSTBOT_AUDIT_KEY=KEY))
+    await seed_events(db, clock, 1, settings(TRUSTBOT_AUDIT_KEY=KEY))
     server = TrustbotServer(make_settings(database_url, fake_slack.api_url), clock=clock)
     try:
         with pytest.raises(AuditKeyMissing, match="set TRUSTBOT_AUDIT_KEY"):

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import RunningBot
-from tests.support.alert_helpers import post
+from tests.support.bots import RunningBot
 from tests.support.factories import make_grant, seed_directory
-from tests.test_alert_ingest import alert
-from tests.test_request_flow import open_and_submit
+from tests.support.ingest import alert, post
+from tests.support.slack_flows import open_and_submit
 from trustbot.ids import Action, View
 from trustbot.messages.request_modals import (
     build_deny_modal,
@@ -32,24 +32,34 @@ from trustbot.messages.request_modals import (
     build_revoke_modal,
 )
 from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
-from trustbot.standin.sample import DIRECTORY_YAML
+from trustbot.standin.sample import (
+    ADMIN,
+    ADMIN2,
+    BACKUP_REP,
+    DEV,
+    DIRECTORY_YAML,
+    GLOBEX_ADMIN,
+    OPERATOR,
+    OUTSIDER,
+    REP,
+    SEC_LEAD,
+)
 from trustbot.standin.slack_requests import DriverResponse, block_actions_body
 from trustbot.storage.tables import AccessRequest, Alert, RequestStatus
 
 ROLES = {
-    "operator": "U0OPS1",
-    "rep": "U0REP1",
-    "backup rep": "U0REP2",
+    "operator": OPERATOR,
+    "rep": REP,
+    "backup rep": BACKUP_REP,
     "rep of another org": "U0GRP1",
-    "security lead": "U0SEC1",
+    "security lead": SEC_LEAD,
     "lead of another org": "U0GSL1",
-    "admin": "U0ADM1",
-    "admin of another org": "U0GLX1",
-    "member": "U0DEV1",
-    "stranger": "U0OUT1",
+    "admin": ADMIN,
+    "admin of another org": GLOBEX_ADMIN,
+    "member": DEV,
+    "stranger": OUTSIDER,
 }
 OUTSIDERS = ("rep of another org", "lead of another org", "admin of another org", "member", "stranger")
-REQUESTER = "U0ADM2"  # acme's other admin files the requests decided on, so "admin" is never the requester
 # The sample directory, with a rep and a security lead at globex who hold no role at acme.
 DIRECTORY = DIRECTORY_YAML.replace("    rep: U0REP2\n", "    rep: U0REP2\n    backup_reps: [U0GRP1]\n").replace(
     "    security_leads: []\n", "    security_leads: [U0GSL1]\n"
@@ -75,10 +85,15 @@ class Cell:
         fake = self.bot.slack
         selected = {"text": {"type": "plain_text", "text": "1 hour"}, "value": value} if option else None
         body = block_actions_body(
-            user_id=self.user, action_id=action, value="" if option else value, channel_id="C0REPS",
-            message_ts="1.000001", response_url=fake.new_response_url(self.user, "C0REPS", "1.000001"),
-            trigger_id=fake.new_trigger_id(self.user), selected_option=selected,
-        )  # fmt: skip
+            user_id=self.user,
+            action_id=action,
+            value="" if option else value,
+            channel_id="C0REPS",
+            message_ts="1.000001",
+            response_url=fake.new_response_url(self.user, "C0REPS", "1.000001"),
+            trigger_id=fake.new_trigger_id(self.user),
+            selected_option=selected,
+        )
         return await self.bot.driver.post_signed(body)
 
     async def submit(self, **fields: Any) -> DriverResponse:
@@ -92,7 +107,8 @@ async def newest(bot: RunningBot, table: Any) -> int:
 
 
 async def a_request(cell: Cell) -> None:
-    await open_and_submit(cell.bot, user=REQUESTER)
+    # acme's other admin files the requests decided on, so "admin" is never the requester
+    await open_and_submit(cell.bot, user=ADMIN2)
     cell.ids["request"] = await newest(cell.bot, AccessRequest)
 
 
@@ -102,7 +118,7 @@ async def a_question(cell: Cell) -> None:
     async with cell.bot.rt.db.transaction() as session:
         request = await session.get(AccessRequest, cell.ids["request"])
         assert request is not None
-        request.status, request.info_question, request.info_asked_by = RequestStatus.INFO_REQUESTED, "Which?", "U0REP1"
+        request.status, request.info_question, request.info_asked_by = RequestStatus.INFO_REQUESTED, "Which?", REP
 
 
 async def a_grant(cell: Cell) -> None:
@@ -197,9 +213,9 @@ def built(make: Callable[[Cell], Any]) -> Callable[[Cell], Awaitable[None]]:
 
 async def request_modal(cell: Cell) -> None:
     """The request modal as acme's admin opened it (the org rides in its metadata)."""
-    await cell.bot.driver.command("U0ADM1", "request")
+    await cell.bot.driver.command(ADMIN, "request")
     await cell.bot.settle()
-    cell.view = cell.bot.slack.views("U0ADM1")[-1]
+    cell.view = cell.bot.slack.views(ADMIN)[-1]
 
 
 async def nothing(cell: Cell) -> None:
@@ -248,12 +264,12 @@ VIEWS: dict[View, Row] = {
         View.REQUEST_SUBMIT,
         nothing,
         request_modal,
-        members=["U0DEV1"],
+        members=[DEV],
         tier="standard",
         duration="30",
         use_case="Malware analysis",
         justification="Our SOC reverse-engineers samples daily.",
-    ),  # fmt: skip
+    ),
     View.REQUEST_DENY_REASON: view(
         View.REQUEST_DENY_REASON,
         a_request,
@@ -265,29 +281,29 @@ VIEWS: dict[View, Row] = {
         a_request,
         built(lambda c: build_request_info_modal(decision(c))),
         question="Which products?",
-    ),  # fmt: skip
+    ),
     View.REQUEST_INFO_ANSWER: view(
         View.REQUEST_INFO_ANSWER,
         a_question,
-        built(lambda c: build_info_answer_modal(c.ids["request"], question="Which?", asked_by="U0REP1")),
+        built(lambda c: build_info_answer_modal(c.ids["request"], question="Which?", asked_by=REP)),
         answer="Only our own products.",
-    ),  # fmt: skip
+    ),
     View.GRANT_REVOKE_REASON: view(
         View.GRANT_REVOKE_REASON, a_grant, built(lambda c: build_revoke_modal(c.ids["grant"])), **REASON
-    ),  # fmt: skip
+    ),
     View.GRANT_REVERIFY_SUBMIT: view(
         View.GRANT_REVERIFY_SUBMIT,
         a_grant,
-        lambda c: opened_by(c, "U0ADM1", Action.GRANT_REVERIFY, grant_ref(c)),
-        roster=["U0DEV1"],
+        lambda c: opened_by(c, ADMIN, Action.GRANT_REVERIFY, grant_ref(c)),
+        roster=[DEV],
         attestations=["roster", "use_case"],
-    ),  # fmt: skip
+    ),
     View.ALERT_SUSPEND_CONFIRM: view(
         View.ALERT_SUSPEND_CONFIRM,
         an_alert_on_live_access,
-        lambda c: opened_by(c, "U0OPS1", Action.ALERT_SUSPEND, alert_ref(c)),
+        lambda c: opened_by(c, OPERATOR, Action.ALERT_SUSPEND, alert_ref(c)),
         **REASON,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -348,8 +364,10 @@ def all_rows() -> list[Row]:
 def render(results: dict[str, dict[str, Outcome]]) -> str:
     """The markdown table: one row per action, one column per role."""
     head = "| | " + " | ".join(ROLES) + " |\n|" + " --- |" * (len(ROLES) + 1) + "\n"
-    lines = [f"| {label} | " + " | ".join("yes" if by[r].allowed else "—" for r in ROLES) + " |"
-             for label, by in results.items()]  # fmt: skip
+    lines = [
+        f"| {label} | " + " | ".join("yes" if by[r].allowed else "—" for r in ROLES) + " |"
+        for label, by in results.items()
+    ]
     return head + "\n".join(lines) + "\n"
 
 
@@ -363,6 +381,7 @@ def test_every_id_has_a_row() -> None:
     assert set(BUTTONS) == set(Action) and set(VIEWS) == set(View)
 
 
+@pytest.mark.slow
 async def test_authorization_matrix(bot: RunningBot) -> None:
     bot.slack.users.update({"U0GRP1": "Greta Globex", "U0GSL1": "Gus Globex Security"})
     await seed_directory(bot.rt.db, bot.clock, DIRECTORY)

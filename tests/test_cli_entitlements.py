@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DIRECTORY_YAML
 from tests.support.factories import make_grant
 from trustbot.cli.main import main
 from trustbot.clock import FixedClock
+from trustbot.standin.sample import DIRECTORY_YAML
 from trustbot.storage.database import Database
 
 
-def test_check_answers_like_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_check_answers_like_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
     monkeypatch.setenv("DATABASE_URL", url)
@@ -35,8 +36,12 @@ def test_check_answers_like_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     capsys.readouterr()
     assert main(["entitlements", "check", "Someone@acme.com"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert (answer["email"], answer["org"], answer["entitled"], answer["tier"]) == ("someone@acme.com", "acme",
-                                                                                    True, "enhanced")  # fmt: skip
+    assert (answer["email"], answer["org"], answer["entitled"], answer["tier"]) == (
+        "someone@acme.com",
+        "acme",
+        True,
+        "enhanced",
+    )
     assert main(["entitlements", "check", "someone@globex.example"]) == 1
     captured = capsys.readouterr()
     assert json.loads(captured.out)["reason"] == "no grant" and "not entitled: no grant" in captured.err

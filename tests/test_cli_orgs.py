@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import DIRECTORY_YAML
 from trustbot.cli.main import main
+from trustbot.standin.sample import DIRECTORY_YAML
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent
 

@@ -9,36 +9,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 from sqlalchemy import select
 
-from tests.conftest import INGEST_SECRET, RunningBot
+from tests.support.bots import RunningBot
 from tests.support.factories import seed_directory, settings
+from tests.support.ingest import post_usage, usage
 from trustbot.clock import FixedClock
 from trustbot.scheduler.runs import run_job
 from trustbot.services.credits.usage import credit_statuses, credit_usage
-from trustbot.standin.producers import ingest_headers
+from trustbot.standin.sample import ADMIN, ADMIN2, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP
 from trustbot.storage.database import Database
 from trustbot.storage.queries.directory import get_org
 from trustbot.storage.tables import AuditEvent, CreditGrant, OutboxMessage, SentNotice, UsageRecord
-
-ADM1, ADM2, REP1, OUT, OPS, GLX = "U0ADM1", "U0ADM2", "U0REP1", "U0OUT1", "U0OPS1", "U0GLX1"
-
-
-def usage(id: str, **overrides: Any) -> dict[str, Any]:
-    item = {"id": id, "org": "acme", "amount_usd": 125.5, "occurred_at": "2026-11-01T12:00:00Z"}
-    item.update(overrides)
-    return {k: v for k, v in item.items() if v is not None}
-
-
-async def post_usage(bot: RunningBot, payload: Any, *, secret: str = INGEST_SECRET) -> tuple[int, dict[str, Any]]:
-    raw = json.dumps(payload).encode()
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{bot.server.url}/usage", data=raw, headers=ingest_headers(secret, raw)) as response,
-    ):
-        text = await response.text()
-        return response.status, (json.loads(text) if text.startswith("{") else {"raw": text})
 
 
 async def records(db: Database) -> list[UsageRecord]:
@@ -132,7 +114,7 @@ def shown(body: dict[str, Any]) -> str:
 
 async def test_credits_command_for_admin_and_operator(bot: RunningBot) -> None:
     await post_usage(bot, {"usage": [usage("u-1", amount_usd=3000, occurred_at="2026-10-20T00:00:00Z")]})
-    mine = await credits_as(bot, ADM1)
+    mine = await credits_as(bot, ADMIN)
     assert mine["text"] == "Credits of your orgs: acme-2026 $3,000.00 of $250,000.00 used"
     blocks = shown(mine)
     assert "*acme-2026* · Acme Security · $250,000.00" in blocks
@@ -140,14 +122,14 @@ async def test_credits_command_for_admin_and_operator(bot: RunningBot) -> None:
     assert "burn $100.00/day" in blocks  # $3,000 over the last 30 days
     assert "expires 2027-01-01" in blocks
 
-    named = await credits_as(bot, OPS, "credits acme")
+    named = await credits_as(bot, OPERATOR, "credits acme")
     assert named["text"] == "Credits of Acme Security: acme-2026 $3,000.00 of $250,000.00 used"
-    everything = await credits_as(bot, OPS)
+    everything = await credits_as(bot, OPERATOR)
     assert everything["text"] == "Credits, all orgs: acme-2026 $3,000.00 of $250,000.00 used"
 
 
 async def test_credits_refusals_are_neutral_and_show_nothing(bot: RunningBot) -> None:
-    outsider = await credits_as(bot, OUT, "credits acme")
+    outsider = await credits_as(bot, OUTSIDER, "credits acme")
     assert outsider == {
         "text": ":no_entry: You're not in the Trustbot directory, so I can't show credits. "
         "Ask your account rep to add you.",
@@ -156,11 +138,11 @@ async def test_credits_refusals_are_neutral_and_show_nothing(bot: RunningBot) ->
     }
     # Another org's admin: the same refusal whether or not the org exists.
     for slug in ("acme", "initech"):
-        refused = await credits_as(bot, GLX, f"credits {slug}")
+        refused = await credits_as(bot, GLOBEX_ADMIN, f"credits {slug}")
         assert refused["text"] == f":no_entry: You can't see credits of `{slug}`. {WHO_SEES}"
         assert "blocks" not in refused
     # Operators may see any org, so for them an unknown org is simply not there.
-    missing = await credits_as(bot, OPS, "credits initech")
+    missing = await credits_as(bot, OPERATOR, "credits initech")
     assert missing["text"] == ":no_entry: There is no org `initech` in the directory."
 
 
@@ -214,7 +196,7 @@ async def test_credit_usage_job_announces_each_notice_once(db: Database, clock: 
     await add_usage(db, org_id, "big", 200_000, datetime(2026, 10, 1, tzinfo=UTC))  # 80%: 50 and 75 crossed at once
     assert await run(db, clock, "credit-usage") == "1 threshold notice"
     told = dms(await outbox(db))
-    assert set(told) == {ADM1, ADM2, REP1}
+    assert set(told) == {ADMIN, ADMIN2, REP}
     first = ":bar_chart: Acme Security has used 75% or more of credit *acme-2026*."
     assert all(len(texts) == 1 and texts[0].startswith(first + "\n") for texts in told.values())
     assert await notice_keys(db) == ["credit:acme-2026:pct:50", "credit:acme-2026:pct:75"]  # 50 retired unsent
@@ -232,10 +214,10 @@ async def test_credit_usage_job_announces_each_notice_once(db: Database, clock: 
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "credit-usage") == "nothing due"
     told = dms(await outbox(db))
-    assert set(told) == {ADM1, ADM2, REP1} and all(texts == told[ADM1] for texts in told.values())
-    assert len(told[ADM1]) == 3
-    assert told[ADM1][1].startswith(":bar_chart: Acme Security has used 90% or more of credit *acme-2026*.\n")
-    assert told[ADM1][2].startswith(
+    assert set(told) == {ADMIN, ADMIN2, REP} and all(texts == told[ADMIN] for texts in told.values())
+    assert len(told[ADMIN]) == 3
+    assert told[ADMIN][1].startswith(":bar_chart: Acme Security has used 90% or more of credit *acme-2026*.\n")
+    assert told[ADMIN][2].startswith(
         ":hourglass_flowing_sand: Credit *acme-2026* of Acme Security expires 2027-01-01 (in 27 days)"
         " with $24,000.00 unused.\n"
     )
@@ -246,8 +228,8 @@ async def test_credit_usage_job_announces_each_notice_once(db: Database, clock: 
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "credit-usage") == "nothing due"
     told = dms(await outbox(db))
-    assert len(told[REP1]) == 4
-    assert told[REP1][3].startswith(
+    assert len(told[REP]) == 4
+    assert told[REP][3].startswith(
         ":hourglass_flowing_sand: Credit *acme-2026* of Acme Security expires 2027-01-01 (in 6 days)"
     )
     actions = await audit_actions(db)
@@ -260,7 +242,7 @@ async def test_no_expiry_warning_once_credit_is_used_up(db: Database, clock: Fix
     clock.set(datetime(2026, 12, 26, 9, 0, tzinfo=UTC))
     assert await run(db, clock, "credit-usage") == "1 threshold notice"  # 100% only; no expiry warning
     told = dms(await outbox(db))
-    assert set(told) == {ADM1, ADM2, REP1}
+    assert set(told) == {ADMIN, ADMIN2, REP}
     assert all(
         len(texts) == 1
         and texts[0].startswith(":bar_chart: Acme Security has used 100% or more of credit *acme-2026*.")

@@ -17,8 +17,13 @@ DASHBOARD = Path(__file__).resolve().parent.parent / "bot" / "ops" / "grafana-da
 # Our series and the process / GC collectors' are the only metric names; the rest of an expression is
 # PromQL functions, label names and `$__rate_interval`.
 SERIES = re.compile(r"\b(?:trustbot|process|python_gc)_[a-z0-9_]+\b")
-SUFFIXES = {"counter": ["_total", "_created"], "histogram": ["_bucket", "_count", "_sum", "_created"],
-            "gauge": [""], "summary": ["_count", "_sum", "_created"], "info": ["_info"]}  # fmt: skip
+SUFFIXES = {
+    "counter": ["_total", "_created"],
+    "histogram": ["_bucket", "_count", "_sum", "_created"],
+    "gauge": [""],
+    "summary": ["_count", "_sum", "_created"],
+    "info": ["_info"],
+}
 
 
 def _dashboard() -> dict[str, Any]:
@@ -57,12 +62,18 @@ def test_the_dashboard_covers_each_signal() -> None:
     for needed in (
         "trustbot_slack_requests_total",
         "histogram_quantile(0.5, sum by (le, route) (rate(trustbot_http_request_seconds_bucket",
-        "histogram_quantile(0.99, sum by (le, route)", "sum by (le, method) (rate(trustbot_slack_api_seconds_bucket",
-        "sum by (kind) (trustbot_outbox_pending", "trustbot_outbox_sent_total", "trustbot_outbox_retried_total",
-        "trustbot_outbox_failed_total", "sum by (kind, outcome) (rate(trustbot_ingested_total",
-        "sum by (job, outcome) (increase(trustbot_job_runs_total", "process_resident_memory_bytes",
-        "process_cpu_seconds_total", "python_gc_collections_total",
-    ):  # fmt: skip
+        "histogram_quantile(0.99, sum by (le, route)",
+        "sum by (le, method) (rate(trustbot_slack_api_seconds_bucket",
+        "sum by (kind) (trustbot_outbox_pending",
+        "trustbot_outbox_sent_total",
+        "trustbot_outbox_retried_total",
+        "trustbot_outbox_failed_total",
+        "sum by (kind, outcome) (rate(trustbot_ingested_total",
+        "sum by (job, outcome) (increase(trustbot_job_runs_total",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "python_gc_collections_total",
+    ):
         assert needed in expressions, needed
     [jobs] = [p for p in _dashboard()["panels"] if "trustbot_job_runs_total" in p["targets"][0]["expr"]]
     [failed] = jobs["fieldConfig"]["overrides"]

@@ -10,41 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.conftest import make_settings
-from trustbot.app import undelivered_handler
-from trustbot.clock import SystemClock
-from trustbot.delivery.worker import DeliveryWorker
+from tests.support.delivery_helpers import make_worker, queue, rows
 from trustbot.services import outbox
 from trustbot.services.audit import verify_audit_chain
-from trustbot.slack.client import build_slack_client
+from trustbot.standin.sample import DEV
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxStatus, SlackMessage
 
 # The worker's old keyword arguments, as the settings that now tune it.
-_TUNING = {
-    "pace_seconds": "TRUSTBOT_CHANNEL_PACE_SECONDS",
-    "lease_seconds": "TRUSTBOT_OUTBOX_LEASE_SECONDS",
-    "max_attempts": "TRUSTBOT_OUTBOX_MAX_ATTEMPTS",
-}
-
-
-def make_worker(db: Database, fake_slack: Any, *, timeout: float = 5.0, **tuning: Any) -> DeliveryWorker:
-    overrides = {"TRUSTBOT_CHANNEL_PACE_SECONDS": 0, "TRUSTBOT_OUTBOX_LEASE_SECONDS": 5}
-    overrides.update({_TUNING[name]: value for name, value in tuning.items()})
-    settings = make_settings(db.url, fake_slack.api_url, **overrides)
-    client = build_slack_client("xoxb-test", fake_slack.api_url, timeout)
-    return DeliveryWorker(db, client, SystemClock(), settings, on_failure=undelivered_handler(settings))
-
-
-async def queue(db: Database, *writes: tuple[str, dict[str, Any]]) -> None:
-    async with db.transaction() as session:
-        for op, args in writes:
-            getattr(outbox, op)(session, **args)
-
-
-async def rows(db: Database) -> list[OutboxMessage]:
-    async with db.sessions() as session:
-        return list((await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
 
 
 async def statuses(db: Database) -> list[str]:
@@ -63,14 +36,14 @@ async def test_post_reply_and_update_arrive_in_order_and_in_the_thread(db, fake_
         ("post_message", {"channel": "C1", "key": "request:1", "message": "parent"}),
         ("reply_in_thread", {"channel": "C1", "parent_key": "request:1", "message": "reply"}),
         ("update_message", {"channel": "C1", "key": "request:1", "message": "parent, decided"}),
-        ("send_dm", {"user": "U0DEV1", "message": "hello"}),
+        ("send_dm", {"user": DEV, "message": "hello"}),
     )
     worker = make_worker(db, fake_slack)
     assert await worker.drain(timeout=10) == 4
     [parent] = fake_slack.messages("C1")
     assert parent.text == "parent, decided" and [e.text for e in parent.edits] == ["parent"]
     assert [r.text for r in fake_slack.replies("C1", parent.ts)] == ["reply"]
-    assert [m.text for m in fake_slack.dms("U0DEV1")] == ["hello"]
+    assert [m.text for m in fake_slack.dms(DEV)] == ["hello"]
     async with db.sessions() as session:
         saved = await session.get(SlackMessage, "request:1")
     assert saved is not None and (saved.channel, saved.ts) == ("C1", parent.ts)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
-from tests.test_delivery import make_worker, queue, rows
+from tests.support.delivery_helpers import make_worker, queue, rows
 from trustbot.delivery.slack_writes import EVENT_TYPE
+from trustbot.standin.sample import DEV
 from trustbot.storage.database import Database
 from trustbot.storage.tables import OutboxMessage, OutboxStatus, SlackMessage
 
@@ -62,12 +64,12 @@ async def test_a_dropped_connection_after_sending_is_found_in_the_thread(db: Dat
 
 async def test_a_dm_never_answered_is_found_through_its_dm_channel(db: Database, fake_slack: Any) -> None:
     fake_slack.answer_never("chat.postMessage")
-    await queue(db, ("send_dm", {"user": "U0DEV1", "message": "just once"}))
+    await queue(db, ("send_dm", {"user": DEV, "message": "just once"}))
     worker = make_worker(db, fake_slack, timeout=1)
     await worker.drain(timeout=3)
     fake_slack.release()
     await worker.drain(timeout=20)
-    assert [m.text for m in fake_slack.dms("U0DEV1")] == ["just once"]
+    assert [m.text for m in fake_slack.dms(DEV)] == ["just once"]
     methods = [c.method for c in fake_slack.calls]
     assert methods.count("chat.postMessage") == 1 and "conversations.open" in methods
     [row] = await rows(db)
@@ -144,6 +146,7 @@ async def test_blocks_slack_refuses_are_replaced_by_the_plain_text_version(db: D
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 1)
 
 
+@pytest.mark.slow
 async def test_rows_waiting_for_a_send_slot_past_their_lease_are_not_posted_by_a_second_replica(
     db: Database, fake_slack: Any
 ) -> None:

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import DIRECTORY_YAML, START
+from tests.support.bots import START
 from tests.support.factories import seed_directory
 from trustbot.clock import FixedClock
 from trustbot.services.audit import verify_audit_chain
 from trustbot.services.directory.apply import DEFAULT_TIERS, ApplyReport, format_apply_report, list_orgs_summary
 from trustbot.services.directory.people import org_people
 from trustbot.services.errors import DirectoryError
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DIRECTORY_YAML, OPERATOR, REP, SEC_LEAD
 from trustbot.storage.database import Database
 from trustbot.storage.queries.directory import get_directory_state, get_org, list_tiers, people_of
 from trustbot.storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role
@@ -28,7 +29,7 @@ SAMPLE_ORGS_SUMMARY = [
     {
         "slug": "acme",
         "name": "Acme Security",
-        "rep": "U0REP1",
+        "rep": REP,
         "admins": 2,
         "security_channel": "C0ACMESEC",
         "max_tier": "frontier",
@@ -37,7 +38,7 @@ SAMPLE_ORGS_SUMMARY = [
     {
         "slug": "globex",
         "name": "Globex",
-        "rep": "U0REP2",
+        "rep": BACKUP_REP,
         "admins": 1,
         "security_channel": None,
         "max_tier": "standard",
@@ -86,14 +87,14 @@ async def test_apply_creates_orgs_roles_credits_and_default_tiers(db: Database, 
         acme = await get_org(session, slug="acme")
         assert acme is not None and acme.id is not None
         assert (acme.name, acme.domains, acme.verified_until) == ("Acme Security", ["acme.com"], date(2027, 6, 30))
-        assert await people_of(session, org_id=acme.id, role=Role.REP) == ["U0REP1"]
-        assert await people_of(session, org_id=acme.id, role=Role.ADMIN) == ["U0ADM1", "U0ADM2"]
+        assert await people_of(session, org_id=acme.id, role=Role.REP) == [REP]
+        assert await people_of(session, org_id=acme.id, role=Role.ADMIN) == [ADMIN, ADMIN2]
         people = await org_people(session, org_id=acme.id)
         assert (people.rep, people.backup_reps, people.admins, people.security_leads) == (
-            "U0REP1",
-            ["U0REP2"],
-            ["U0ADM1", "U0ADM2"],
-            ["U0SEC1"],
+            REP,
+            [BACKUP_REP],
+            [ADMIN, ADMIN2],
+            [SEC_LEAD],
         )
         credit = await session.get(CreditGrant, "acme-2026")
         assert credit is not None
@@ -110,7 +111,7 @@ async def test_apply_creates_orgs_roles_credits_and_default_tiers(db: Database, 
             ("frontier", 2, 90, 30),
         ]
         state = await get_directory_state(session)
-        assert (state.reps_channel, state.security_channel, state.operators) == ("C0REPS", "C0SEC", ["U0OPS1"])
+        assert (state.reps_channel, state.security_channel, state.operators) == ("C0REPS", "C0SEC", [OPERATOR])
         assert await list_orgs_summary(session) == SAMPLE_ORGS_SUMMARY
         assert (await verify_audit_chain(session)).intact
     # The audit actor is the context's user (`seed_directory` applies as "test").
@@ -130,13 +131,13 @@ async def test_apply_creates_orgs_roles_credits_and_default_tiers(db: Database, 
 async def test_apply_is_audited_as_the_contexts_user(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock, DIRECTORY, actor="cli")
     changed = DIRECTORY.replace("admins: [U0ADM1, U0ADM2]", "admins: [U0ADM2]")
-    await seed_directory(db, clock, changed, actor="U0OPS1")
+    await seed_directory(db, clock, changed, actor=OPERATOR)
     assert await _audit(db) == [
         ("cli", "org.created", "org:acme"),
         ("cli", "org.created", "org:globex"),
         ("cli", "directory.applied", "directory"),
-        ("U0OPS1", "org.updated", "org:acme"),
-        ("U0OPS1", "directory.applied", "directory"),
+        (OPERATOR, "org.updated", "org:acme"),
+        (OPERATOR, "directory.applied", "directory"),
     ]
 
 
@@ -163,13 +164,13 @@ async def test_update_is_audited_and_reports_verification_extended(db: Database,
     async with db.sessions() as session:
         acme = await get_org(session, slug="acme")
         assert acme is not None and acme.id is not None
-        assert await people_of(session, org_id=acme.id, role=Role.ADMIN) == ["U0ADM2"]
+        assert await people_of(session, org_id=acme.id, role=Role.ADMIN) == [ADMIN2]
         credit = await session.get(CreditGrant, "acme-2026")
         assert credit is not None and credit.amount_usd == Decimal("300000.50")
         event = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "org.updated"))).one()
     assert (event.actor, event.subject) == ("test", "org:acme")
     assert event.details == {
-        "admins": {"from": ["U0ADM1", "U0ADM2"], "to": ["U0ADM2"]},
+        "admins": {"from": [ADMIN, ADMIN2], "to": [ADMIN2]},
         "verified_until": {"from": "2027-06-30", "to": "2028-06-30"},
         "credits": {"changed": ["acme-2026"]},
     }
@@ -200,7 +201,7 @@ async def test_missing_org_is_reported_and_left_alone(db: Database, clock: Fixed
     async with db.sessions() as session:
         globex = await get_org(session, slug="globex")
         assert globex is not None and globex.id is not None
-        assert await people_of(session, org_id=globex.id, role=Role.REP) == ["U0REP2"]
+        assert await people_of(session, org_id=globex.id, role=Role.REP) == [BACKUP_REP]
 
 
 async def test_credit_owned_by_another_org_is_refused(db: Database, clock: FixedClock) -> None:
@@ -231,7 +232,7 @@ async def test_tiers_replaced_but_a_tier_in_use_is_kept(db: Database, clock: Fix
         session.add(
             AccessRequest(
                 org_id=acme.id,
-                requester="U0ADM1",
+                requester=ADMIN,
                 tier_id="enhanced",
                 use_case="u",
                 justification="j",

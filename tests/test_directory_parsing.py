@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import DIRECTORY_YAML
 from trustbot.services.directory.apply import parse_directory
 from trustbot.services.errors import DirectoryError
+from trustbot.standin.sample import DIRECTORY_YAML, REP
 
 DIRECTORY = DIRECTORY_YAML
 
@@ -67,7 +67,7 @@ _scalars = st.one_of(
     st.floats(allow_nan=True),
     st.text(max_size=12),
     st.dates(),
-    st.sampled_from(["acme", "U0REP1", "C0SEC", "standard", "2027-06-30", "acme.com", "bad id", ""]),
+    st.sampled_from(["acme", REP, "C0SEC", "standard", "2027-06-30", "acme.com", "bad id", ""]),
 )
 
 

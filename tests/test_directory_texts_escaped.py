@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from tests.conftest import RunningBot
+from tests.support.bots import RunningBot
 from tests.support.factories import seed_directory
-from tests.test_alert_ingest import alert as alert_item
-from tests.test_alert_ingest import post
-from tests.test_app_home import open_home
-from tests.test_request_flow import open_and_submit, request_messages
+from tests.support.ingest import alert as alert_item
+from tests.support.ingest import post
+from tests.support.slack_flows import open_and_submit, open_home, request_messages
 from trustbot.messages import (
     alert_lists,
     alert_notes,
@@ -38,7 +37,7 @@ from trustbot.messages import (
 from trustbot.messages import help as help_msg
 from trustbot.slack.payloads import DecisionContext
 from trustbot.standin.block_kit_limits import message_problems, view_problems
-from trustbot.standin.sample import DIRECTORY_YAML
+from trustbot.standin.sample import ADMIN, BACKUP_REP, DEV, DIRECTORY_YAML, OPERATOR, REP, SEC_LEAD
 from trustbot.storage.tables import (
     AccessRequest,
     Alert,
@@ -57,7 +56,7 @@ RAW = ("<!channel>", "<https://evil", "& <@U0ADM1>", "<@U0ADM1> <")
 DOUBLE = ("&amp;lt;", "&amp;gt;", "&amp;amp;")
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 # Nobody in the unit data is U0ADM1, so any `<@U0ADM1>` in their output came from a name.
-REQUESTER, REP, APPROVER, DEV, LEAD = "U0REQ1", "U0REP1", "U0REP2", "U0DEV1", "U0SEC1"
+REQUESTER = "U0REQ1"
 
 ORG = Org(id=1, slug=f"acme{EVIL}", name=EVIL, domains=[f"{EVIL}.example", "acme.com"], updated_at=NOW)
 TIER = Tier(id=f"t{EVIL}", name=EVIL, approvals=2, max_days=90, reverify_days=30, rank=2)
@@ -109,41 +108,84 @@ def rendered(result: Any) -> tuple[dict[str, Any], list[str]]:
 
 def req(**overrides: Any) -> AccessRequest:
     values: dict[str, Any] = dict(
-        id=7, org_id=1, requester=REQUESTER, members=[DEV], blanket=True, tier_id=TIER.id, use_case=EVIL,
-        justification=EVIL, duration_days=30, status=RequestStatus.PENDING, created_at=NOW - timedelta(hours=5),
-        updated_at=NOW, info_answer=EVIL, decided_by=REP, decided_at=NOW, decision_reason=EVIL,
-        info_question=EVIL, info_asked_by=REP,
-    )  # fmt: skip
+        id=7,
+        org_id=1,
+        requester=REQUESTER,
+        members=[DEV],
+        blanket=True,
+        tier_id=TIER.id,
+        use_case=EVIL,
+        justification=EVIL,
+        duration_days=30,
+        status=RequestStatus.PENDING,
+        created_at=NOW - timedelta(hours=5),
+        updated_at=NOW,
+        info_answer=EVIL,
+        decided_by=REP,
+        decided_at=NOW,
+        decision_reason=EVIL,
+        info_question=EVIL,
+        info_asked_by=REP,
+    )
     return AccessRequest(**{**values, **overrides})
 
 
 def grant(**overrides: Any) -> Grant:
     values: dict[str, Any] = dict(
-        id=3, request_id=7, org_id=1, members=[DEV], blanket=True, tier_id=TIER.id, status=GrantStatus.ACTIVE,
-        starts_at=NOW, expires_at=NOW + timedelta(days=90), reverify_due_at=NOW + timedelta(days=5),
-        suspended_reason=EVIL, suspension_note=EVIL, ended_by=REP, ended_at=NOW, end_reason=EVIL,
-    )  # fmt: skip
+        id=3,
+        request_id=7,
+        org_id=1,
+        members=[DEV],
+        blanket=True,
+        tier_id=TIER.id,
+        status=GrantStatus.ACTIVE,
+        starts_at=NOW,
+        expires_at=NOW + timedelta(days=90),
+        reverify_due_at=NOW + timedelta(days=5),
+        suspended_reason=EVIL,
+        suspension_note=EVIL,
+        ended_by=REP,
+        ended_at=NOW,
+        end_reason=EVIL,
+    )
     return Grant(**{**values, **overrides})
 
 
 def alert(**overrides: Any) -> Alert:
     values: dict[str, Any] = dict(
-        id=9, event_id=EVIL, org_id=1, org_slug=ORG.slug, actor=EVIL, signal=EVIL, severity="critical",
-        summary=EVIL, score=0.9, evidence_url="https://mon.example/e/1", details={}, fingerprint=EVIL,
-        occurrences=2, first_seen=NOW, last_seen=NOW, status=AlertStatus.OPEN, created_at=NOW, updated_at=NOW,
-        owner=LEAD, suspended_by=LEAD, suspension_reason=EVIL,
-    )  # fmt: skip
+        id=9,
+        event_id=EVIL,
+        org_id=1,
+        org_slug=ORG.slug,
+        actor=EVIL,
+        signal=EVIL,
+        severity="critical",
+        summary=EVIL,
+        score=0.9,
+        evidence_url="https://mon.example/e/1",
+        details={},
+        fingerprint=EVIL,
+        occurrences=2,
+        first_seen=NOW,
+        last_seen=NOW,
+        status=AlertStatus.OPEN,
+        created_at=NOW,
+        updated_at=NOW,
+        owner=SEC_LEAD,
+        suspended_by=SEC_LEAD,
+        suspension_reason=EVIL,
+    )
     return Alert(**{**values, **overrides})
 
 
 def card(status: str = RequestStatus.PENDING, **kw: Any) -> requests.RequestCard:
-    values: dict[str, Any] = dict(tier=TIER, rep=REP, approvers=(APPROVER,), grant=grant())
+    values: dict[str, Any] = dict(tier=TIER, rep=REP, approvers=(BACKUP_REP,), grant=grant())
     return requests.RequestCard(request=req(status=status), org=ORG, **{**values, **kw})
 
 
 def alert_card(**kw: Any) -> alerts.AlertCard:
     lines = (alerts.GrantLine(grant(), EVIL), alerts.GrantLine(grant(id=4, status=GrantStatus.SUSPENDED), EVIL))
-    values: dict[str, Any] = dict(alert=alert(), org=ORG, grants=lines, security_leads=(LEAD,), rep=REP)
+    values: dict[str, Any] = dict(alert=alert(), org=ORG, grants=lines, security_leads=(SEC_LEAD,), rep=REP)
     return alerts.AlertCard(**{**values, **kw})
 
 
@@ -158,13 +200,23 @@ REQUEST_ROW = grants.RequestRow(request=req(), org=ORG, tier_name=EVIL, approval
 OPTION = request_modals.OrgOption(slug=ORG.slug, name=EVIL, domains=tuple(ORG.domains), tiers=(TIER,))
 OTHER = request_modals.OrgOption(slug=f"globex{EVIL}", name=EVIL, domains=(f"{EVIL}.test",), tiers=(TIER,))
 HOME = home.HomeData(
-    user_id=REQUESTER, known=True, now=NOW, is_operator=True, roles=(f"enterprise admin of {EVIL}", "operator"),
-    admin_org_names=(EVIL, EVIL), admin_requests=(REQUEST_ROW,), admin_grants=GRANT_ROWS,
-    credits=(home.CreditLine(org_name=EVIL, credit=CREDIT, used=Decimal(10)),), credits_total=3, is_rep=True,
-    awaiting=(REQUEST_ROW,), show_alerts=True,
-    alerts=(home.AlertLine(alert(), EVIL), home.AlertLine(alert(org_id=None, org_slug=EVIL), None)), alerts_total=2,
+    user_id=REQUESTER,
+    known=True,
+    now=NOW,
+    is_operator=True,
+    roles=(f"enterprise admin of {EVIL}", "operator"),
+    admin_org_names=(EVIL, EVIL),
+    admin_requests=(REQUEST_ROW,),
+    admin_grants=GRANT_ROWS,
+    credits=(home.CreditLine(org_name=EVIL, credit=CREDIT, used=Decimal(10)),),
+    credits_total=3,
+    is_rep=True,
+    awaiting=(REQUEST_ROW,),
+    show_alerts=True,
+    alerts=(home.AlertLine(alert(), EVIL), home.AlertLine(alert(org_id=None, org_slug=EVIL), None)),
+    alerts_total=2,
     counts=home.HomeCounts(orgs=1, requests_by_status={"pending": 1}, alerts_by_severity={"critical": 1}),
-)  # fmt: skip
+)
 SUMMARY = alert_lists.ChannelSummary(lines=(alert_lists.SummaryLine(9, EVIL, EVIL, "high", 3),), total_alerts=4)
 DECISION = DecisionContext(request_id=7)
 HANDLER_SUMMARY = f"#7 · {EVIL}"  # what handlers/requests.py passes: the raw org name
@@ -175,7 +227,7 @@ CASES: list[partial[Any]] = [
     partial(requests.build_request_parent, card(grant=grant(status=GrantStatus.REVOKED), tier=None)),
     partial(requests.build_request_parent, card(approvers=()), "UTC"),
     *(partial(requests.build_request_actions, card(s)) for s in (RequestStatus.PENDING, RequestStatus.DENIED)),
-    partial(requests.build_approval_recorded_note, card(), APPROVER),
+    partial(requests.build_approval_recorded_note, card(), BACKUP_REP),
     partial(requests.build_approved_note, card()),
     partial(requests.build_denied_note, card()),
     partial(requests.build_info_requested_note, card()),
@@ -208,7 +260,7 @@ CASES: list[partial[Any]] = [
     partial(lifecycle.build_expired_dm, INFO),
     partial(lifecycle.build_expired_note, INFO, REP),
     partial(lifecycle.build_nudge_note, req(), REP, 24),
-    partial(lifecycle.build_escalation_note, req(), REP, [APPROVER], 48),
+    partial(lifecycle.build_escalation_note, req(), REP, [BACKUP_REP], 48),
     partial(lifecycle.build_request_expired_note, req(), 7),
     partial(lifecycle.build_request_expired_dm, req(), ORG, 7),
     partial(lifecycle.build_org_verification_warning, ORG, 5),
@@ -225,13 +277,13 @@ CASES: list[partial[Any]] = [
     partial(reverification.build_verify_choices, [INFO, INFO]),
     partial(alerts.build_alert_message, alert_card()),
     partial(alerts.build_alert_message, alert_card(**UNKNOWN)),
-    partial(alert_notes.action_note, LEAD, "acknowledged this alert", EVIL),
+    partial(alert_notes.action_note, SEC_LEAD, "acknowledged this alert", EVIL),
     partial(alert_notes.critical_dm, alert_card()),
-    partial(alert_notes.suspension_dm, alert_card(), LEAD, EVIL, 2),
-    partial(alert_notes.escalation_note, alert_card(), 15, [LEAD]),
+    partial(alert_notes.suspension_dm, alert_card(), SEC_LEAD, EVIL, 2),
+    partial(alert_notes.escalation_note, alert_card(), 15, [SEC_LEAD]),
     partial(alert_notes.escalation_dm, alert_card(**UNKNOWN), 15),
     partial(alert_notes.build_suspend_modal, alert_card()),
-    partial(alert_notes.snooze_note, LEAD, NOW),
+    partial(alert_notes.snooze_note, SEC_LEAD, NOW),
     partial(alert_notes.snooze_ended_note, alert()),
     partial(alert_notes.refused_channel_dm, alert_card(), "C0SEC", EVIL, shown_in="C0OTHER"),
     partial(alert_lists.build_alert_list, UNKNOWN_ROWS, f"Open alerts for {EVIL}", "UTC"),
@@ -290,7 +342,6 @@ def test_trusted_text_builders_keep_escaped_text_as_is() -> None:
 
 # ---------------------------------------------------------------- the same through HTTP
 
-ADMIN, HTTP_REP, SEC, OPS = "U0ADM1", "U0REP1", "U0SEC1", "U0OPS1"
 TIERS = "".join(
     f'  - {{id: {tid}, name: "{EVIL} {tid}", approvals: {n}, max_days: {days}, reverify_days: 30}}\n'
     for tid, n, days in (("standard", 1, 365), ("enhanced", 1, 180), ("frontier", 2, 90))
@@ -317,13 +368,13 @@ async def decide_requests(bot: RunningBot) -> None:
     """#1 approved; #2 asked for information, answered, then denied through the deny modal."""
     await open_and_submit(bot)
     _, actions = request_messages(bot)
-    await bot.driver.click(HTTP_REP, actions, "Approve")
+    await bot.driver.click(REP, actions, "Approve")
     await bot.settle()
     await open_and_submit(bot)
     _, actions = request_messages(bot)
-    await bot.driver.click(HTTP_REP, actions, "Request info")
+    await bot.driver.click(REP, actions, "Request info")
     await bot.settle()
-    await bot.driver.submit(HTTP_REP, bot.slack.views(HTTP_REP)[-1], question="How many analysts?")
+    await bot.driver.submit(REP, bot.slack.views(REP)[-1], question="How many analysts?")
     await bot.settle()
     [dm] = [m for m in bot.slack.dms(ADMIN) if "Reply" in m.buttons()]
     await bot.driver.click(ADMIN, dm, "Reply")
@@ -331,11 +382,11 @@ async def decide_requests(bot: RunningBot) -> None:
     await bot.driver.submit(ADMIN, bot.slack.views(ADMIN)[-1], answer="Twelve.")
     await bot.settle()
     _, actions = request_messages(bot)
-    await bot.driver.click(HTTP_REP, actions, "Deny")
+    await bot.driver.click(REP, actions, "Deny")
     await bot.settle()
-    deny = bot.slack.views(HTTP_REP)[-1]
+    deny = bot.slack.views(REP)[-1]
     assert ESCAPED in json.dumps(deny, ensure_ascii=False)  # the modal's intro names the org
-    await bot.driver.submit(HTTP_REP, deny, reason="Out of scope")
+    await bot.driver.submit(REP, deny, reason="Out of scope")
     await bot.settle()
 
 
@@ -344,9 +395,9 @@ async def run_alert(bot: RunningBot) -> None:
     assert (await post(bot, alert_item("a-1", severity="critical")))[0] == 202
     await bot.settle()
     message = bot.slack.messages("C0ACMESEC")[-1]
-    await bot.driver.click(SEC, message, "Acknowledge")
+    await bot.driver.click(SEC_LEAD, message, "Acknowledge")
     await bot.settle()
-    await bot.driver.click(SEC, bot.slack.messages("C0ACMESEC")[-1], "Suspend access")
+    await bot.driver.click(SEC_LEAD, bot.slack.messages("C0ACMESEC")[-1], "Suspend access")
     await bot.settle()
 
 
@@ -355,16 +406,16 @@ async def test_hostile_directory_reaches_slack_escaped(bot: RunningBot) -> None:
     await decide_requests(bot)
     await run_alert(bot)
     for user, command in (
-        (ADMIN, "status"), (HTTP_REP, "status"), (ADMIN, "grants"), (ADMIN, "grants acme"), (OPS, "grants"),
-        (ADMIN, "credits"), (ADMIN, "credits acme"), (OPS, "credits"), (SEC, "alerts"), (SEC, "alerts acme"),
-        (OPS, "alerts"), (ADMIN, "verify"), (ADMIN, "frobnicate"),
+        (ADMIN, "status"), (REP, "status"), (ADMIN, "grants"), (ADMIN, "grants acme"), (OPERATOR, "grants"),
+        (ADMIN, "credits"), (ADMIN, "credits acme"), (OPERATOR, "credits"), (SEC_LEAD, "alerts"),
+        (SEC_LEAD, "alerts acme"), (OPERATOR, "alerts"), (ADMIN, "verify"), (ADMIN, "frobnicate"),
     ):  # fmt: skip
         response = await bot.driver.command(user, command)
         await bot.settle()
         assert_inert(response.json or {}, f"/trust {command} ack", no_mention=False)
-    for user in (ADMIN, HTTP_REP, SEC, OPS):
+    for user in (ADMIN, REP, SEC_LEAD, OPERATOR):
         await open_home(bot, user)
-    await bot.driver.command(HTTP_REP, f"revoke 1 Done with {EVIL}")
+    await bot.driver.command(REP, f"revoke 1 Done with {EVIL}")
     await bot.settle()
     sent = everything_sent(bot)
     assert bot.slack.rejected == []

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.delivery_helpers import make_worker, queue, rows
 from tests.support.drills import DRILLS, run_drill
-from tests.test_delivery import make_worker, queue, rows
 from trustbot.storage.database import Database
 from trustbot.storage.queries import outbox as outbox_q
 from trustbot.storage.tables import OutboxStatus
 
 
+@pytest.mark.drill
 @pytest.mark.parametrize("name", [d.name for d in DRILLS])
 async def test_drill_delivers_every_message_once_and_in_order(name: str, database_url: str, tmp_path: Path) -> None:
     result = await run_drill(name, database_url, tmp_path, quick=True)

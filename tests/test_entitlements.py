@@ -7,19 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.support.gateway_helpers import (
-    ADMIN,
-    DEV1,
-    DEV2,
-    OUT,
-    REP,
-    approve_latest,
-    gateway_bot,
-    submit_request,
-    suspend_from_alert,
-)
+from tests.support.gateway_helpers import approve_latest, gateway_bot, submit_request, suspend_from_alert
 from trustbot.clock import FixedClock
 from trustbot.ids import Block
+from trustbot.standin.sample import ADMIN, DEV, DEV2, OUTSIDER, REP
 from trustbot.storage.tables import AuditEvent, Grant, GrantMember
 
 
@@ -28,15 +19,19 @@ async def test_named_grant_reaches_the_gateway_then_a_suspension_cuts_it(
 ) -> None:
     async with gateway_bot(database_url, fake_slack, clock) as (bot, gateway):
         before = await gateway.ask("Dana@Acme.com")
-        assert (before["email"], before["org"], before["entitled"], before["tier"]) == ("dana@acme.com", "acme",
-                                                                                        False, None)  # fmt: skip
+        assert (before["email"], before["org"], before["entitled"], before["tier"]) == (
+            "dana@acme.com",
+            "acme",
+            False,
+            None,
+        )
         assert before["reason"] == "no grant" and before["grants"] == []
         response = await submit_request(bot)
         assert response.json is None or response.json.get("response_action") != "errors", response.json
         await approve_latest(bot)
         assert gateway.types() == ["grant.activated"] and gateway.bad_signatures == 0
         grant = gateway.events[0]["data"]["grant"]
-        assert grant["members"] == [{"slack_id": DEV1, "email": "dana@acme.com"}]
+        assert grant["members"] == [{"slack_id": DEV, "email": "dana@acme.com"}]
         assert (grant["org"], grant["tier"], grant["status"], grant["scope"]) == ("acme", "enhanced", "active", "named")
         after = await gateway.ask("dana@acme.com")
         assert (after["entitled"], after["tier"], after["reason"]) == (True, "enhanced", None)
@@ -77,7 +72,7 @@ async def test_tier_is_the_highest_of_the_covering_grants(
 ) -> None:
     async with gateway_bot(database_url, fake_slack, clock) as (bot, gateway):
         for tier in ("enhanced", "standard"):
-            await submit_request(bot, members=[DEV1], tier=tier)
+            await submit_request(bot, members=[DEV], tier=tier)
             await approve_latest(bot)
         answer = await gateway.ask("dana@acme.com")
         assert (answer["entitled"], answer["tier"], len(answer["grants"])) == (True, "enhanced", 2)
@@ -90,7 +85,7 @@ async def test_outside_deactivated_bot_and_hidden_email_are_refused_inline_by_na
     fake_slack.set_profile("U0HID01", "Hedy Hidden")  # Slack shows no email
     fake_slack.set_profile(DEV2, deleted=True)
     async with gateway_bot(database_url, fake_slack, clock) as (bot, gateway):
-        response = await submit_request(bot, members=[OUT, DEV2, "U0BOT01", "U0HID01", DEV1])
+        response = await submit_request(bot, members=[OUTSIDER, DEV2, "U0BOT01", "U0HID01", DEV])
         assert response.json["response_action"] == "errors"
         refusal = response.json["errors"][Block.MEMBERS]
         assert "Otto Outsider has an email (otto@gmail.com) outside the org's domains (acme.com)" in refusal
@@ -98,7 +93,7 @@ async def test_outside_deactivated_bot_and_hidden_email_are_refused_inline_by_na
         assert "Build Bot is a bot" in refusal and "Hedy Hidden has no email that Slack shows" in refusal
         assert "Dana Dev" not in refusal
         assert bot.slack.messages("C0REPS") == [] and gateway.deliveries == []
-        ok = await submit_request(bot, members=[DEV1])
+        ok = await submit_request(bot, members=[DEV])
         assert ok.json is None or "errors" not in ok.json
 
 
@@ -106,11 +101,16 @@ async def test_user_change_removes_a_person_who_left_the_org(
     database_url: str, fake_slack: Any, clock: FixedClock
 ) -> None:
     async with gateway_bot(database_url, fake_slack, clock) as (bot, gateway):
-        await submit_request(bot, members=[DEV1, DEV2])
+        await submit_request(bot, members=[DEV, DEV2])
         await approve_latest(bot)
         assert (await gateway.ask("dana@acme.com"))["entitled"] is True
-        moved = {"id": DEV1, "name": "dana", "deleted": False, "is_bot": False,
-                 "profile": {"real_name": "Dana Dev", "email": "dana@gmail.com"}}  # fmt: skip
+        moved = {
+            "id": DEV,
+            "name": "dana",
+            "deleted": False,
+            "is_bot": False,
+            "profile": {"real_name": "Dana Dev", "email": "dana@gmail.com"},
+        }
         assert (await bot.driver.event({"type": "user_change", "user": moved})).status == 200
         await bot.settle()
         assert gateway.types() == ["grant.activated", "grant.members_changed"]
@@ -122,10 +122,11 @@ async def test_user_change_removes_a_person_who_left_the_org(
             members = (await session.scalars(select(GrantMember.slack_id))).all()
             audit = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "grant.member_removed"))).all()
         assert grant.members == [DEV2] and list(members) == [DEV2]
-        assert len(audit) == 1 and audit[0].details["member"] == DEV1
+        assert len(audit) == 1 and audit[0].details["member"] == DEV
         for person in (ADMIN, REP):
-            assert any("removed from trusted-access" in m.text and "dana@gmail.com" in m.text
-                       for m in bot.slack.dms(person)), person  # fmt: skip
+            assert any(
+                "removed from trusted-access" in m.text and "dana@gmail.com" in m.text for m in bot.slack.dms(person)
+            ), person
         # A change that keeps the person at the org's domains only renews their address.
         renamed = {**moved, "id": DEV2, "profile": {"real_name": "Eli Engineer", "email": "eli.e@acme.com"}}
         await bot.driver.event({"type": "user_change", "user": renamed})

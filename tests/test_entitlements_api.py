@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningBot, start_bot
+from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant, system
 from tests.support.gateway_helpers import gateway_bot
 from trustbot.clock import FixedClock
 from trustbot.services.entitlements.events import grant_changed
 from trustbot.standin.gateway import FakeGateway
+from trustbot.standin.sample import ADMIN, ADMIN2, DEV, DEV2, GLOBEX_ADMIN
 from trustbot.storage.queries.entitlements import MAX_GRANTS_PER_ADDRESS
 from trustbot.storage.tables import GrantStatus
 
@@ -70,13 +71,18 @@ async def test_bad_paging_is_400(api: tuple[RunningBot, FakeGateway], params: di
 async def test_reasons_in_words(api: tuple[RunningBot, FakeGateway], clock: FixedClock) -> None:
     bot, gateway = api
     db = bot.rt.db
-    await make_grant(db, clock, members=("U0DEV1",), status=GrantStatus.SUSPENDED,
-                     suspended_reason="missed_reverification")  # fmt: skip
-    await make_grant(db, clock, members=("U0DEV2",), status=GrantStatus.REVOKED)
-    await make_grant(db, clock, members=("U0ADM1",), status=GrantStatus.EXPIRED)
-    await make_grant(db, clock, members=("U0ADM2",), expires=timedelta(seconds=-1))  # expiry job not run yet
-    await make_grant(db, clock, org="globex", members=("U0GLX1",), status=GrantStatus.SUSPENDED,
-                     suspended_reason="org_verification_lapsed")  # fmt: skip
+    await make_grant(db, clock, members=(DEV,), status=GrantStatus.SUSPENDED, suspended_reason="missed_reverification")
+    await make_grant(db, clock, members=(DEV2,), status=GrantStatus.REVOKED)
+    await make_grant(db, clock, members=(ADMIN,), status=GrantStatus.EXPIRED)
+    await make_grant(db, clock, members=(ADMIN2,), expires=timedelta(seconds=-1))  # expiry job not run yet
+    await make_grant(
+        db,
+        clock,
+        org="globex",
+        members=(GLOBEX_ADMIN,),
+        status=GrantStatus.SUSPENDED,
+        suspended_reason="org_verification_lapsed",
+    )
     expected = {
         "dana@acme.com": "grant suspended: missed re-verification",
         "eli@acme.com": "grant revoked",
@@ -96,7 +102,7 @@ async def test_grants_page_in_change_order_with_a_stable_cursor(
     bot, gateway = api
     ids = []
     for i in range(5):
-        ids.append(await make_grant(bot.rt.db, clock, members=("U0DEV1",), blanket=i == 0))
+        ids.append(await make_grant(bot.rt.db, clock, members=(DEV,), blanket=i == 0))
         clock.advance(timedelta(minutes=1))
     seen: list[int] = []
     cursor: str | None = None
@@ -114,8 +120,20 @@ async def test_grants_page_in_change_order_with_a_stable_cursor(
     first = (await gateway.get("/v1/grants", {"limit": "500"}))[1]["grants"]
     assert [g["id"] for g in first] == [*ids[1:], ids[0]]
     assert first[-1]["scope"] == "named+blanket" and first[-1]["domains"] == ["acme.com"]
-    assert set(first[0]) == {"id", "org", "tier", "status", "scope", "members", "domains", "starts_at", "expires_at",
-                             "reverify_due_at", "suspended_reason", "updated_at"}  # fmt: skip
+    assert set(first[0]) == {
+        "id",
+        "org",
+        "tier",
+        "status",
+        "scope",
+        "members",
+        "domains",
+        "starts_at",
+        "expires_at",
+        "reverify_due_at",
+        "suspended_reason",
+        "updated_at",
+    }
     since = first[2]["updated_at"]
     later = (await gateway.get("/v1/grants", {"updated_since": since}))[1]["grants"]
     assert [g["id"] for g in later] == [g["id"] for g in first[2:]]

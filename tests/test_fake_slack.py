@@ -12,9 +12,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.standin.fake_slack import FakeSlack
+from trustbot.standin.sample import ADMIN, REP
 from trustbot.standin.slack_requests import view_values
 
-USERS = {"U0ADM1": "Ada Admin", "U0REP1": "Rita Rep"}
+USERS = {ADMIN: "Ada Admin", REP: "Rita Rep"}
 
 
 @pytest.fixture
@@ -54,9 +55,9 @@ async def test_post_update_reply_and_dm_are_recorded_and_rendered(fake: FakeSlac
     assert float(second["ts"]) > float(first["ts"])
     await web.chat_postMessage(channel="C0REPS", thread_ts=first["ts"], text="a reply for <@U0REP1>")
     await web.chat_update(channel="C0REPS", ts=first["ts"], text="decided", blocks=[])
-    dm = await web.chat_postMessage(channel="U0ADM1", text="see <https://example.test|the docs>")
+    dm = await web.chat_postMessage(channel=ADMIN, text="see <https://example.test|the docs>")
     assert dm["channel"] == "DU0ADM1"
-    opened = await web.conversations_open(users="U0REP1")
+    opened = await web.conversations_open(users=REP)
     assert opened["channel"]["id"] == "DU0REP1"
 
     parent, _ = fake.messages("C0REPS")
@@ -66,7 +67,7 @@ async def test_post_update_reply_and_dm_are_recorded_and_rendered(fake: FakeSlac
     with pytest.raises(AssertionError, match="Approve"):
         parent.edits[0].button("Escalate")
     assert [r.text for r in fake.replies("C0REPS", parent.ts)] == ["a reply for <@U0REP1>"]
-    assert [m.text for m in fake.dms("U0ADM1")] == [m.text for m in fake.messages("U0ADM1")]
+    assert [m.text for m in fake.dms(ADMIN)] == [m.text for m in fake.messages(ADMIN)]
     with pytest.raises(SlackApiError) as missing:
         await web.chat_update(channel="C0REPS", ts="1.2", text="x")
     assert missing.value.response["error"] == "message_not_found"
@@ -84,7 +85,7 @@ async def test_post_update_reply_and_dm_are_recorded_and_rendered(fake: FakeSlac
 async def test_auth_users_views_and_unknown_methods(fake: FakeSlack) -> None:
     web = client(fake)
     assert (await web.auth_test())["user_id"] == "UBOT"
-    assert (await web.users_info(user="U0REP1"))["user"]["real_name"] == "Rita Rep"
+    assert (await web.users_info(user=REP))["user"]["real_name"] == "Rita Rep"
     with pytest.raises(SlackApiError) as unauthed:
         await client(fake, token="nope").auth_test()
     assert unauthed.value.response["error"] == "not_authed"
@@ -115,13 +116,13 @@ async def test_auth_users_views_and_unknown_methods(fake: FakeSlack) -> None:
             },
         ],
     }
-    opened = await web.views_open(trigger_id=fake.new_trigger_id("U0ADM1"), view=modal)
+    opened = await web.views_open(trigger_id=fake.new_trigger_id(ADMIN), view=modal)
     assert opened["view"]["id"].startswith("V")
     await web.views_update(
         view_id=opened["view"]["id"], view={**modal, "title": {"type": "plain_text", "text": "Again"}}
     )
-    [view] = fake.views("U0ADM1")
-    assert view["title"]["text"] == "Again" and fake.views("U0REP1") == []
+    [view] = fake.views(ADMIN)
+    assert view["title"]["text"] == "Again" and fake.views(REP) == []
     assert view_values(view, {"tier": "standard"}) == {
         "tier": {
             "tier_input": {
@@ -131,22 +132,22 @@ async def test_auth_users_views_and_unknown_methods(fake: FakeSlack) -> None:
         },
         "members": {"members_input": {"type": "multi_users_select", "selected_users": []}},
     }
-    await web.views_publish(user_id="U0REP1", view={"type": "home", "blocks": []})
-    assert fake.home("U0REP1")["type"] == "home"
+    await web.views_publish(user_id=REP, view={"type": "home", "blocks": []})
+    assert fake.home(REP)["type"] == "home"
     assert "[modal opened for @Ada Admin: Request access]" in fake.transcript()
 
 
 async def test_response_url_posts_are_recorded_as_ephemerals(fake: FakeSlack) -> None:
-    url = fake.new_response_url("U0REP1", "C0REPS")
+    url = fake.new_response_url(REP, "C0REPS")
     async with (
         aiohttp.ClientSession() as session,
         session.post(url, json={"response_type": "ephemeral", "text": "Only reps may approve."}) as r,
     ):
         assert r.status == 200 and await r.text() == "ok"
     assert fake.responses[-1]["body"]["text"] == "Only reps may approve."
-    assert fake.ephemerals("U0REP1")[0]["text"] == "Only reps may approve."
-    await client(fake).chat_postEphemeral(channel="C0REPS", user="U0ADM1", text="psst")
-    assert [e["text"] for e in fake.ephemerals("U0ADM1")] == ["psst"]
+    assert fake.ephemerals(REP)[0]["text"] == "Only reps may approve."
+    await client(fake).chat_postEphemeral(channel="C0REPS", user=ADMIN, text="psst")
+    assert [e["text"] for e in fake.ephemerals(ADMIN)] == ["psst"]
     assert "(only @Rita Rep sees) Only reps may approve." in fake.transcript()
     assert [c.ok for c in fake.calls_to("chat.postEphemeral")] == [True]
     assert fake.calls_to("response") == []  # response_url posts are not Web API calls

@@ -11,8 +11,9 @@ import os
 
 import pytest
 
-from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
 from tests.support.fuzzing import SURFACES, FuzzTarget, run_surface
+from trustbot.standin.sample import ADMIN, REP
 from trustbot.standin.slack_requests import view_submission_body
 
 EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "50"))
@@ -21,11 +22,18 @@ EXAMPLES = int(os.environ.get("TRUSTBOT_FUZZ_EXAMPLES", "50"))
 def fuzz_target(bot: RunningBot) -> FuzzTarget:
     """The checks' view of a running test bot."""
     return FuzzTarget(
-        url=bot.server.url, db=bot.rt.db, signing_secret=SIGNING_SECRET, ingest_secret=INGEST_SECRET,
-        fake=bot.slack, settle=bot.settle, clock=bot.clock, config=bot.rt.settings,
-    )  # fmt: skip
+        url=bot.server.url,
+        db=bot.rt.db,
+        signing_secret=SIGNING_SECRET,
+        ingest_secret=INGEST_SECRET,
+        fake=bot.slack,
+        settle=bot.settle,
+        clock=bot.clock,
+        config=bot.rt.settings,
+    )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("surface", list(SURFACES))
 async def test_no_input_gets_a_5xx_a_partial_batch_or_a_traceback(
     bot: RunningBot, surface: str, caplog: pytest.LogCaptureFixture
@@ -49,12 +57,12 @@ async def test_no_input_gets_a_5xx_a_partial_batch_or_a_traceback(
     [
         {"type": "url_verification", "team_id": "T0TEAM", "event": None},
         {"type": "url_verification", "team_id": "T0TEAM", "event": [1]},
-        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [[1]]},
-        {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "view": [[-1], {}]},
-        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [{"value": "x"}]},
-        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": [{"action_id": 5}]},
-        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "actions": []},
-        {"type": "block_suggestion", "team": {"id": "T0TEAM"}, "user": {"id": "U0REP1"}, "action_id": 5},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": REP}, "actions": [[1]]},
+        {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": REP}, "view": [[-1], {}]},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": REP}, "actions": [{"value": "x"}]},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": REP}, "actions": [{"action_id": 5}]},
+        {"type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": REP}, "actions": []},
+        {"type": "block_suggestion", "team": {"id": "T0TEAM"}, "user": {"id": REP}, "action_id": 5},
     ],
 )
 async def test_containers_in_a_shape_slack_never_sends_are_400_without_a_traceback(
@@ -79,10 +87,15 @@ async def test_a_reverification_submitted_with_malformed_state_is_refused_withou
 ) -> None:
     from trustbot.ids import View
 
-    view = {"id": "V1", "type": "modal", "blocks": [], "callback_id": View.GRANT_REVERIFY_SUBMIT,
-            "private_metadata": '{"grant_id": 1}'}  # fmt: skip
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "blocks": [],
+        "callback_id": View.GRANT_REVERIFY_SUBMIT,
+        "private_metadata": '{"grant_id": 1}',
+    }
     for state in ([None], {"roster": [1]}, {"roster": {"roster_input": {"selected_users": 5}}}):
-        await bot.driver.post_signed(view_submission_body(user_id="U0ADM1", view=view, values=state))
+        await bot.driver.post_signed(view_submission_body(user_id=ADMIN, view=view, values=state))
         await bot.settle()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -95,12 +108,13 @@ async def test_ids_too_large_for_the_database_name_nothing(
 
     from trustbot.ids import Action
 
-    await bot.driver.command("U0REP1", f"verify {grant_id}")
-    await bot.driver.click_in_view("U0REP1", {"id": "V1", "type": "modal", "blocks": []}, Action.GRANT_REVOKE,
-                                   json.dumps({"grant_id": grant_id}))  # fmt: skip
+    await bot.driver.command(REP, f"verify {grant_id}")
+    await bot.driver.click_in_view(
+        REP, {"id": "V1", "type": "modal", "blocks": []}, Action.GRANT_REVOKE, json.dumps({"grant_id": grant_id})
+    )
     await bot.settle()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert bot.slack.dms("U0REP1")[-1].text == ":no_entry: That button or form is out of date. Please start again."
+    assert bot.slack.dms(REP)[-1].text == ":no_entry: That button or form is out of date. Please start again."
 
 
 @pytest.mark.parametrize("event_id", ["\x00", "Ev\x00Ev", "\ud800"])

@@ -12,13 +12,13 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from tests.conftest import RunningBot
+from tests.support.bots import RunningBot, count
 from tests.support.gateway_helpers import gateway_bot
-from tests.test_alert_ingest import alert, post
-from tests.test_hostile_input import count
+from tests.support.ingest import alert, post
 from trustbot.cli.main import main
 from trustbot.services.fields import MAX_JSON_DEPTH
 from trustbot.standin.gateway import FakeGateway
+from trustbot.standin.sample import OPERATOR
 from trustbot.standin.slack_requests import FORM
 from trustbot.storage.tables import Alert
 
@@ -55,7 +55,7 @@ def _form(payload: dict[str, Any]) -> bytes:
 
 async def test_a_view_without_a_type_is_400(bot: RunningBot) -> None:
     view = {"id": "V1", "callback_id": "grant.revoke_reason", "private_metadata": "{}", "state": {"values": {}}}
-    payload = {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": "U0OPS1"}, "view": view}
+    payload = {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": OPERATOR}, "view": view}
     assert (await bot.driver.post_signed(_form(payload))).status == 400
     assert (await bot.driver.post_signed(_form({**payload, "view": {**view, "type": "modal"}}))).status == 200
 
@@ -64,16 +64,16 @@ async def test_a_view_without_a_type_is_400(bot: RunningBot) -> None:
 async def test_workspace_ids_that_are_not_text_never_500(
     bot: RunningBot, odd: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    event = {"type": "app_home_opened", "user": "U0OPS1", "tab": "home"}
+    event = {"type": "app_home_opened", "user": OPERATOR, "tab": "home"}
     body = {"type": "event_callback", "team_id": "T0TEAM", "enterprise_id": odd, "event": event, "event_id": "Ev1"}
     action = {"action_id": "request.approve", "block_id": "b", "value": "{}", "type": "button"}
     team = {"id": ["T0TEAM"], "enterprise_id": odd}
-    click = {"type": "block_actions", "team": team, "user": {"id": "U0OPS1"}, "actions": [action]}
+    click = {"type": "block_actions", "team": team, "user": {"id": OPERATOR}, "actions": [action]}
     with caplog.at_level(logging.INFO):
         assert (await bot.driver.post_signed(json.dumps(body).encode(), "application/json")).status == 200
         assert (await bot.driver.post_signed(_form(click), FORM)).status == 200  # names no workspace: ignored
     assert not [r for r in caplog.records if r.exc_info]
-    assert bot.slack.ephemerals("U0OPS1") == []
+    assert bot.slack.ephemerals(OPERATOR) == []
 
 
 @pytest.fixture

@@ -12,18 +12,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
-from tests.support.alert_helpers import alert, post
-from tests.test_credits import post_usage, usage
-from tests.test_request_flow import GOOD
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot, count
+from tests.support.ingest import alert, post, post_usage, usage
+from tests.support.slack_flows import GOOD, open_and_submit, request_messages
 from trustbot.cli.main import main
 from trustbot.standin.producers import ingest_headers
+from trustbot.standin.sample import ADMIN, REP
 from trustbot.standin.slack_requests import FORM, sign_request, slash_command_body
 from trustbot.storage.tables import AccessRequest, Alert, UsageRecord
 
-ADMIN, REP = "U0ADM1", "U0REP1"
 GARBAGE_BODIES = [b"[1]", b"null", b"5", b"payload=null", b"[" * 5000 + b"]" * 5000, b"\xff\xfe not utf-8"]
 
 
@@ -37,11 +36,6 @@ def hostile_headers() -> list[dict[str, str]]:
         {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=" + "0" * 64},
         {},
     ]
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_unsigned_garbage_is_401_with_at_most_one_warning_line(
@@ -93,9 +87,11 @@ async def test_compressed_bodies_are_refused_not_inflated(bot: RunningBot) -> No
         "Content-Encoding": "gzip",
         "Content-Type": "application/json",
     }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{bot.server.url}/alerts", data=zipped, headers=signed_plain) as response:
-            assert response.status == 401  # the signature covers the bytes as sent, not what they inflate to
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{bot.server.url}/alerts", data=zipped, headers=signed_plain) as response,
+    ):
+        assert response.status == 401  # the signature covers the bytes as sent, not what they inflate to
     status, answer = await post(bot, body=zipped, headers={"Content-Encoding": "gzip"})
     assert (status, answer["error"]) == (415, "Content-Encoding is not accepted; send the JSON uncompressed")
     assert await count(bot, Alert) == 0
@@ -199,7 +195,7 @@ async def test_a_submission_that_fails_unexpectedly_is_still_answered_inline(
 ) -> None:
     from trustbot.services.access import requests
 
-    async def broken(*args: Any, **kwargs: Any) -> Any:
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
     await bot.driver.command(ADMIN, "request")
@@ -220,7 +216,6 @@ async def test_a_huge_command_is_refused_at_once(bot: RunningBot) -> None:
 
 
 async def test_a_click_from_another_workspace_changes_nothing(bot: RunningBot) -> None:
-    from tests.test_request_flow import open_and_submit, request_messages
     from trustbot.standin.slack_requests import SlackDriver
 
     await open_and_submit(bot)
@@ -234,8 +229,9 @@ async def test_a_click_from_another_workspace_changes_nothing(bot: RunningBot) -
     assert bot.slack.ephemerals(REP) == []
 
 
-def test_jobs_run_at_the_end_of_time_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_jobs_run_at_the_end_of_time_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
     assert main(["jobs", "run", "reverification", "--now", "9999-12-31T23:59:59Z"]) == 2
@@ -243,12 +239,14 @@ def test_jobs_run_at_the_end_of_time_is_one_line_and_exit_2(capsys: pytest.Captu
     assert err == ["trustbot: --now '9999-12-31T23:59:59Z' is outside the years 1971 to 9000 that jobs can run as"]
 
 
-def test_an_alias_bomb_in_the_directory_is_refused_at_once(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_an_alias_bomb_in_the_directory_is_refused_at_once(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
-    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]"
-                                                      for i in range(1, 12)]  # fmt: skip
+    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 12)
+    ]
     (tmp_path / "bomb.yml").write_text("\n".join(rows) + "\n")
     started = time.monotonic()
     assert main(["orgs", "apply", str(tmp_path / "bomb.yml")]) == 2

@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from tests.conftest import make_settings
+from tests.support.bots import make_settings
 from trustbot.app import build_bolt_app, build_runtime
 from trustbot.ids import Action, View
 
@@ -20,13 +20,17 @@ CATCH_ALLS = {"unknown_action", "unknown_view"}
 
 
 def _action(action_id: str) -> dict[str, Any]:
-    return {"type": "block_actions", "user": {"id": "U0X"}, "team": {"id": "T0TEAM"},
-            "actions": [{"type": "button", "action_id": str(action_id), "block_id": "b", "value": "{}"}]}  # fmt: skip
+    return {
+        "type": "block_actions",
+        "user": {"id": "U0X"},
+        "team": {"id": "T0TEAM"},
+        "actions": [{"type": "button", "action_id": str(action_id), "block_id": "b", "value": "{}"}],
+    }
 
 
 def _view(callback_id: str) -> dict[str, Any]:
     view = {"id": "V1", "type": "modal", "callback_id": str(callback_id), "state": {"values": {}}}
-    return {"type": "view_submission", "user": {"id": "U0X"}, "team": {"id": "T0TEAM"}, "view": view}  # fmt: skip
+    return {"type": "view_submission", "user": {"id": "U0X"}, "team": {"id": "T0TEAM"}, "view": view}
 
 
 def _listeners(tmp_path: Any) -> list[Any]:

@@ -2,82 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from tests.conftest import DIRECTORY_YAML
 from tests.support.factories import make_grant, make_request, seed_directory, settings, system
+from tests.support.job_helpers import audit_actions, dms, grant, last_outbox_id, notice_keys, outbox, thread_replies
 from trustbot.clock import FixedClock
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, DEV2, DIRECTORY_YAML, GLOBEX_ADMIN, REP
 from trustbot.storage.database import Database
 from trustbot.storage.tables import (
     AccessRequest,
     AuditEvent,
-    Grant,
     GrantStatus,
-    OutboxMessage,
     RequestStatus,
-    SentNotice,
 )
-
-REP, BACKUP, ADM1, ADM2, SEC, DEV1, DEV2, OUT, GLX = (
-    "U0REP1",
-    "U0REP2",
-    "U0ADM1",
-    "U0ADM2",
-    "U0SEC1",
-    "U0DEV1",
-    "U0DEV2",
-    "U0OUT1",
-    "U0GLX1",
-)
-
-
-async def outbox(db: Database, *, since_id: int = 0) -> list[OutboxMessage]:
-    """Outbox rows queued after `since_id`, oldest first."""
-    async with db.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id > since_id).order_by(OutboxMessage.id)
-        )
-        return list(rows.all())
-
-
-async def last_outbox_id(db: Database) -> int:
-    """The newest outbox row id (0 when empty)."""
-    rows = await outbox(db)
-    return rows[-1].id if rows and rows[-1].id else 0
-
-
-def dms(rows: Sequence[OutboxMessage]) -> dict[str, list[str]]:
-    """User → texts of the DMs queued for them."""
-    result: dict[str, list[str]] = {}
-    for row in rows:
-        if row.op == "dm":
-            result.setdefault(row.channel, []).append(row.payload["text"])
-    return result
-
-
-def thread_replies(rows: Sequence[OutboxMessage]) -> list[tuple[str, str, str]]:
-    """(channel, parent key, text) of each thread reply queued."""
-    return [(r.channel, r.message_key or "", r.payload["text"]) for r in rows if r.op == "reply"]
-
-
-async def grant(db: Database, grant_id: int) -> Grant:
-    """A grant, fresh."""
-    async with db.sessions() as session:
-        row = await session.get(Grant, grant_id)
-        assert row is not None
-        return row
-
-
-async def audit_actions(db: Database) -> list[tuple[str, str]]:
-    """(action, subject) of every audit event, in order."""
-    async with db.sessions() as session:
-        return [
-            (e.action, e.subject) for e in (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
-        ]
 
 
 async def audit_actors(db: Database, action: str) -> list[str]:
@@ -85,12 +25,6 @@ async def audit_actors(db: Database, action: str) -> list[str]:
     async with db.sessions() as session:
         query = select(AuditEvent.actor).where(AuditEvent.action == action).order_by(AuditEvent.id)
         return list((await session.scalars(query)).all())
-
-
-async def notice_keys(db: Database) -> list[str]:
-    """Every once-only notice key claimed."""
-    async with db.sessions() as session:
-        return sorted((await session.scalars(select(SentNotice.key))).all())
 
 
 async def run(db: Database, clock: FixedClock, name: str, **overrides: Any) -> str:
@@ -110,14 +44,14 @@ async def test_expiry_warns_admins_7_and_1_days_ahead_once_each(db: Database, cl
     gid = await make_grant(db, clock, expires=timedelta(days=7), due=timedelta(days=200))
     assert await run(db, clock, "grant-expiry") == "2 warnings"
     rows = await outbox(db)
-    assert set(dms(rows)) == {ADM1, ADM2}
-    assert f"grant #{gid}" in dms(rows)[ADM1][0] and "expires in 7 days" in dms(rows)[ADM1][0]
+    assert set(dms(rows)) == {ADMIN, ADMIN2}
+    assert f"grant #{gid}" in dms(rows)[ADMIN][0] and "expires in 7 days" in dms(rows)[ADMIN][0]
     clock.advance(timedelta(hours=1))
     assert await run(db, clock, "grant-expiry") == "nothing due"
     mark = await last_outbox_id(db)
     clock.advance(timedelta(days=6))
     assert await run(db, clock, "grant-expiry") == "2 warnings"
-    assert "expires tomorrow" in dms(await outbox(db, since_id=mark))[ADM2][0]
+    assert "expires tomorrow" in dms(await outbox(db, since_id=mark))[ADMIN2][0]
     assert await notice_keys(db) == [f"expiry:{gid}:2026-11-09:1", f"expiry:{gid}:2026-11-09:7"]
 
 
@@ -128,7 +62,7 @@ async def test_expiry_ends_grant_tells_admins_members_and_thread(db: Database, c
         clock,
         expires=timedelta(hours=2),
         due=timedelta(days=200),
-        members=(DEV1, DEV2),
+        members=(DEV, DEV2),
         status=GrantStatus.SUSPENDED,
         suspended_reason="security_action",
     )
@@ -138,8 +72,8 @@ async def test_expiry_ends_grant_tells_admins_members_and_thread(db: Database, c
     row = await grant(db, gid)
     assert row.status == GrantStatus.EXPIRED and row.ended_by == "trustbot" and row.ended_at == clock.now()
     rows = await outbox(db, since_id=mark)
-    assert set(dms(rows)) == {ADM1, ADM2, DEV1, DEV2}
-    assert "expired" in dms(rows)[DEV1][0] and "access it gave has ended" in dms(rows)[DEV1][0]
+    assert set(dms(rows)) == {ADMIN, ADMIN2, DEV, DEV2}
+    assert "expired" in dms(rows)[DEV][0] and "access it gave has ended" in dms(rows)[DEV][0]
     [(channel, parent, text)] = thread_replies(rows)
     assert (channel, parent) == ("C0REPS", f"request:{row.request_id}") and f"<@{REP}>" in text
     assert ("grant.expired", "org:acme") in await audit_actions(db)
@@ -153,7 +87,7 @@ async def test_expiry_ends_grant_tells_admins_members_and_thread(db: Database, c
 
 async def test_request_sla_nudges_escalates_then_expires(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock)
-    rid = await make_request(db, clock, requester=ADM1)
+    rid = await make_request(db, clock, requester=ADMIN)
     clock.advance(timedelta(hours=23, minutes=59))
     assert await run(db, clock, "request-sla") == "nothing due"
     clock.advance(timedelta(minutes=16))
@@ -166,7 +100,7 @@ async def test_request_sla_nudges_escalates_then_expires(db: Database, clock: Fi
     mark = await last_outbox_id(db)
     assert await run(db, clock, "request-sla") == "1 escalated"
     [(_, _, text)] = thread_replies(await outbox(db, since_id=mark))
-    assert f"<@{BACKUP}>" in text and "48 hours" in text
+    assert f"<@{BACKUP_REP}>" in text and "48 hours" in text
     clock.advance(timedelta(days=12))
     mark = await last_outbox_id(db)
     assert await run(db, clock, "request-sla") == "1 expired"
@@ -175,7 +109,7 @@ async def test_request_sla_nudges_escalates_then_expires(db: Database, clock: Fi
     assert updates == {f"request:{rid}", f"request:{rid}:actions"}
     actions = next(r for r in rows if r.message_key == f"request:{rid}:actions")
     assert all(b["type"] != "actions" for b in actions.payload["blocks"])  # buttons gone
-    assert "expired" in dms(rows)[ADM1][0] and "nothing was granted" in dms(rows)[ADM1][0]
+    assert "expired" in dms(rows)[ADMIN][0] and "nothing was granted" in dms(rows)[ADMIN][0]
     async with db.sessions() as session:
         request = await session.get(AccessRequest, rid)
         assert request is not None and request.status == RequestStatus.EXPIRED
@@ -211,7 +145,7 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
     other = await make_grant(db, clock, org="acme", due=timedelta(days=170), expires=timedelta(days=360))
     clock.set(datetime(2027, 3, 1, 0, 10, tzinfo=UTC))  # globex verified until 2027-03-31
     assert await run(db, clock, "org-verification") == "1 warning"
-    [text] = dms(await outbox(db))[BACKUP]  # globex's rep
+    [text] = dms(await outbox(db))[BACKUP_REP]  # globex's rep
     assert "Globex" in text and "in 30 days" in text and "2027-03-31" in text
     clock.advance(timedelta(days=1))
     assert await run(db, clock, "org-verification") == "nothing due"
@@ -221,7 +155,7 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
     assert (await grant(db, gid)).suspended_reason == "org_verification_lapsed"
     assert (await grant(db, other)).status == GrantStatus.ACTIVE
     rows = await outbox(db, since_id=mark)
-    assert any("lapsed" in t for t in dms(rows)[GLX]) and any("lapsed" in t for t in dms(rows)[BACKUP])
+    assert any("lapsed" in t for t in dms(rows)[GLOBEX_ADMIN]) and any("lapsed" in t for t in dms(rows)[BACKUP_REP])
     async with db.transaction() as session:  # still lapsed: nothing to restore
         org_id = (await grant(db, gid)).org_id
         assert await restore_org_verification(session, system(clock), org_ids=[org_id]) == []
@@ -232,6 +166,6 @@ async def test_org_verification_warns_reps_then_suspends_and_restores(db: Databa
     assert report.verification_extended == ["globex"] and report.grants_restored == [gid]
     row = await grant(db, gid)
     assert row.status == GrantStatus.ACTIVE and row.suspended_reason is None
-    assert "active again" in dms(await outbox(db, since_id=mark))[GLX][0]
+    assert "active again" in dms(await outbox(db, since_id=mark))[GLOBEX_ADMIN][0]
     assert ("grant.restored", "org:globex") in await audit_actions(db)
     assert await audit_actors(db, "grant.restored") == ["cli"]

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_URL, RunningBot, start_bot
-from tests.test_alert_ingest import alert, post
-from tests.test_credits import post_usage, usage
-from tests.test_request_flow import GOOD, request_messages
-from tests.test_socket_mode import approve_click, submit_request_over_socket
+from tests.support.bots import RunningBot, start_bot
+from tests.support.databases import PG_URL
+from tests.support.ingest import alert, post, post_usage, usage
+from tests.support.slack_flows import GOOD, approve_click, request_messages, submit_request_over_socket
 from trustbot.clock import FixedClock
 from trustbot.standin.gateway import FakeGateway
+from trustbot.standin.sample import ADMIN, OUTSIDER, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver
 
 BOT_TOKEN = "xoxb-LEAKCHECK-bot-4f1c9e"
@@ -76,17 +76,17 @@ def leaks(lines: list[str]) -> list[str]:
 
 async def http_story(bot: RunningBot) -> None:
     """Request, approval, alert, acknowledgement, usage and a job, as people and producers would."""
-    await bot.driver.command("U0ADM1", "request")
+    await bot.driver.command(ADMIN, "request")
     await bot.settle()
-    await bot.driver.submit("U0ADM1", bot.slack.views("U0ADM1")[-1], **GOOD)
+    await bot.driver.submit(ADMIN, bot.slack.views(ADMIN)[-1], **GOOD)
     await bot.settle()
-    await bot.driver.click("U0REP1", request_messages(bot)[1], "Approve")
+    await bot.driver.click(REP, request_messages(bot)[1], "Approve")
     assert (await post(bot, alert("leak-1", severity="high"), secret=INGEST))[0] == 202
     await bot.settle()
-    await bot.driver.click("U0SEC1", bot.slack.messages("C0ACMESEC")[-1], "Acknowledge")
+    await bot.driver.click(SEC_LEAD, bot.slack.messages("C0ACMESEC")[-1], "Acknowledge")
     assert (await post_usage(bot, usage("leak-u1"), secret=INGEST))[0] == 202
     assert (await post(bot, alert("leak-2"), secret=INGEST + "x"))[0] == 401  # a refusal is logged too
-    await bot.driver.command("U0OUT1", "status")
+    await bot.driver.command(OUTSIDER, "status")
     await bot.settle()
 
 
@@ -97,9 +97,16 @@ def test_the_password_really_is_in_the_url() -> None:
 
 async def test_a_full_run_at_debug_logs_no_secret(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
     gateway = await FakeGateway(secret=WEBHOOK_SECRET, api_token=API_TOKEN).start()
-    secrets = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING, "TRUSTBOT_INGEST_SECRET": INGEST,
-               "TRUSTBOT_AUDIT_KEY": AUDIT_KEY, "TRUSTBOT_API_TOKEN": API_TOKEN, "TRUSTBOT_WEBHOOK_URL": gateway.url,
-               "TRUSTBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "TRUSTBOT_LOG_LEVEL": "DEBUG"}  # fmt: skip
+    secrets = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING,
+        "TRUSTBOT_INGEST_SECRET": INGEST,
+        "TRUSTBOT_AUDIT_KEY": AUDIT_KEY,
+        "TRUSTBOT_API_TOKEN": API_TOKEN,
+        "TRUSTBOT_WEBHOOK_URL": gateway.url,
+        "TRUSTBOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TRUSTBOT_LOG_LEVEL": "DEBUG",
+    }
     with everything_at_debug() as logs:
         bot = await start_bot(with_password(database_url), fake_slack, clock, **secrets)
         bot.driver = SlackDriver(bot.driver.url, SIGNING, fake_slack)
@@ -120,8 +127,14 @@ async def test_a_full_run_at_debug_logs_no_secret(database_url: str, fake_slack:
 
 async def test_socket_mode_at_debug_logs_no_app_token(database_url: str, fake_slack: Any, clock: FixedClock) -> None:
     with everything_at_debug() as logs:
-        bot = await start_bot(with_password(database_url), fake_slack, clock, SLACK_APP_TOKEN=APP_TOKEN,
-                              SLACK_SIGNING_SECRET=None, SLACK_BOT_TOKEN=BOT_TOKEN)  # fmt: skip
+        bot = await start_bot(
+            with_password(database_url),
+            fake_slack,
+            clock,
+            SLACK_APP_TOKEN=APP_TOKEN,
+            SLACK_SIGNING_SECRET=None,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+        )
         try:
             await submit_request_over_socket(fake_slack)
             await bot.settle()

@@ -15,6 +15,7 @@ import pytest
 from tests.support.alert_helpers import alert_bot, raise_alert
 from trustbot.cli import main as cli
 from trustbot.logs import configure_logging, log_context
+from trustbot.standin.sample import REP
 from trustbot.storage.migrate import head_revision
 
 
@@ -83,37 +84,65 @@ async def test_a_database_migrated_by_a_newer_release_is_one_line_exit_2(
         f"trustbot: the database is at revision 9999_future, which this version of trustbot does not know "
         f"(its newest is {head_revision()}): a newer release migrated it; run that release"
     )
-    for argv in (["db", "upgrade"], ["orgs", "list"], ["jobs", "list"], ["audit", "verify"],
-                 ["entitlements", "check", "dana@acme.com"]):  # fmt: skip
+    for argv in (
+        ["db", "upgrade"],
+        ["orgs", "list"],
+        ["jobs", "list"],
+        ["audit", "verify"],
+        ["entitlements", "check", "dana@acme.com"],
+    ):
         assert await _cli(capsys, *argv) == (2, [line]), argv
 
 
+@pytest.mark.slow
 async def test_serve_names_a_host_it_cannot_listen_on(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake_slack: Any
 ) -> None:
-    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
-         TRUSTBOT_SCHEDULER_ENABLED="false", HOST="256.1.1.1")  # fmt: skip
+    _env(
+        monkeypatch,
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake_slack.api_url,
+        TRUSTBOT_SCHEDULER_ENABLED="false",
+        HOST="256.1.1.1",
+    )
     code, err = await _serve()
     assert code == 2 and len(err) == 1 and err[0].startswith("trustbot: cannot listen on HOST 256.1.1.1 PORT 0: "), err
 
 
+@pytest.mark.slow
 async def test_serve_names_a_missing_directory_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake_slack: Any
 ) -> None:
     missing = tmp_path / "nope.yml"
-    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
-         TRUSTBOT_DIRECTORY=str(missing), TRUSTBOT_SCHEDULER_ENABLED="false")  # fmt: skip
+    _env(
+        monkeypatch,
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake_slack.api_url,
+        TRUSTBOT_DIRECTORY=str(missing),
+        TRUSTBOT_SCHEDULER_ENABLED="false",
+    )
     assert await _serve() == (
         2,
         [f"trustbot: TRUSTBOT_DIRECTORY {missing}: cannot read the file: No such file or directory"],
     )
 
 
+@pytest.mark.slow
 async def test_serve_refuses_a_token_slack_rejects(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], fake_slack: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake_slack: Any
 ) -> None:
-    _env(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-bad", SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake_slack.api_url,
-         TRUSTBOT_SCHEDULER_ENABLED="false")  # fmt: skip
+    _env(
+        monkeypatch,
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-bad",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake_slack.api_url,
+        TRUSTBOT_SCHEDULER_ENABLED="false",
+    )
     fake_slack.fail("auth.test", error="invalid_auth")
     assert await _serve() == (2, ["trustbot: Slack refused SLACK_BOT_TOKEN (invalid_auth)"])
 
@@ -136,8 +165,17 @@ def test_version_and_every_subcommand_help_says_what_it_does(capsys: pytest.Capt
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert capsys.readouterr().out.startswith("trustbot ")
-    for argv in (["serve"], ["demo"], ["orgs", "apply"], ["orgs", "list"], ["audit", "verify"], ["audit", "export"],
-                 ["db", "upgrade"], ["jobs", "list"], ["jobs", "run"]):  # fmt: skip
+    for argv in (
+        ["serve"],
+        ["demo"],
+        ["orgs", "apply"],
+        ["orgs", "list"],
+        ["audit", "verify"],
+        ["audit", "export"],
+        ["db", "upgrade"],
+        ["jobs", "list"],
+        ["jobs", "run"],
+    ):
         with pytest.raises(SystemExit):
             cli.main([*argv, "--help"])
         paragraphs = capsys.readouterr().out.split("\n\n")
@@ -147,7 +185,7 @@ def test_version_and_every_subcommand_help_says_what_it_does(capsys: pytest.Capt
 def test_json_log_lines_parse_and_carry_the_context(capsys: pytest.CaptureFixture[str]) -> None:
     handler = configure_logging("INFO", "json")
     try:
-        with log_context(team="T0TEAM", user="U0REP1", action_id="approve"):
+        with log_context(team="T0TEAM", user=REP, action_id="approve"):
             logging.getLogger("trustbot.test").info("approved %s", "req-1")
         logging.getLogger("alembic.runtime.migration").info("library noise")
     finally:
@@ -155,7 +193,7 @@ def test_json_log_lines_parse_and_carry_the_context(capsys: pytest.CaptureFixtur
     [line] = capsys.readouterr().err.splitlines()
     entry = json.loads(line)
     assert entry["message"] == "approved req-1" and entry["level"] == "INFO" and entry["logger"] == "trustbot.test"
-    assert (entry["team"], entry["user"], entry["action_id"]) == ("T0TEAM", "U0REP1", "approve")
+    assert (entry["team"], entry["user"], entry["action_id"]) == ("T0TEAM", REP, "approve")
     assert entry["time"].endswith("Z")
 
 
@@ -173,7 +211,7 @@ async def test_metrics_move_when_their_events_happen(database_url: str, fake_sla
 
 
 async def test_job_runs_are_counted_by_job_and_outcome(db: Any, database_url: str, clock: Any) -> None:
-    from tests.conftest import make_settings
+    from tests.support.bots import make_settings
     from trustbot.metrics import Metrics
     from trustbot.scheduler.runs import run_job
 

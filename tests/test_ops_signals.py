@@ -13,11 +13,13 @@ import aiohttp
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import RunningBot, start_bot
-from tests.support.alert_helpers import SEC, alert_bot, raise_alert
-from tests.test_alert_ingest import alert, post
+from tests.support.alert_helpers import alert_bot, raise_alert
+from tests.support.bots import RunningBot, start_bot
+from tests.support.delivery_helpers import make_worker, queue
+from tests.support.ingest import alert, post
 from trustbot.handlers import ingest as ingest_handlers
 from trustbot.logs import configure_logging
+from trustbot.standin.sample import REP, SEC_LEAD
 from trustbot.storage.tables import OutboxMessage
 
 
@@ -36,7 +38,7 @@ async def test_outbox_backlog_counts_every_pending_row_by_lane_kind(
     async with alert_bot(database_url, fake_slack, clock) as bot:
         later, now = datetime.now(UTC) + timedelta(days=1), datetime.now(UTC)
         async with bot.rt.db.transaction() as session:  # not due yet: waiting, never sent during the test
-            for op, lane in [("post", "C0ACMESEC"), ("post", "C0ACMESEC"), ("reply", "C0OTHER"), ("dm", "U0REP1")]:
+            for op, lane in [("post", "C0ACMESEC"), ("post", "C0ACMESEC"), ("reply", "C0OTHER"), ("dm", REP)]:
                 session.add(OutboxMessage(op=op, channel=lane, payload={}, available_at=later, created_at=now))
         text = await _scrape(bot)
         assert 'trustbot_outbox_pending{kind="channel"} 3.0' in text
@@ -61,9 +63,9 @@ async def test_every_slack_call_is_timed_listeners_views_included(
 ) -> None:
     async with alert_bot(database_url, fake_slack, clock) as bot:
         message = await raise_alert(bot)
-        await bot.driver.click(SEC, message, "Suspend access")
+        await bot.driver.click(SEC_LEAD, message, "Suspend access")
         await bot.settle()
-        assert bot.slack.views(SEC), "the click opened no modal"
+        assert bot.slack.views(SEC_LEAD), "the click opened no modal"
         text = await _scrape(bot)
     assert 'trustbot_slack_api_seconds_count{method="views.open"} 1.0' in text
     assert re.search(r'trustbot_slack_api_seconds_count\{method="chat.postMessage"\} [1-9]', text)
@@ -141,12 +143,12 @@ async def test_a_listener_line_carries_the_requests_fields(
         handler = configure_logging("INFO", "json")
         try:
             capsys.readouterr()
-            await bot.driver.click_in_view(SEC, {"type": "home"}, "no_such_button", "1")
+            await bot.driver.click_in_view(SEC_LEAD, {"type": "home"}, "no_such_button", "1")
             await bot.settle()
         finally:
             logging.getLogger().removeHandler(handler)
     [line] = [e for e in _json_lines(capsys) if e["message"].startswith("no listener for action")]
-    assert (line["action_id"], line["user"], line["logger"]) == ("no_such_button", SEC, "trustbot.app")
+    assert (line["action_id"], line["user"], line["logger"]) == ("no_such_button", SEC_LEAD, "trustbot.app")
 
 
 async def test_start_up_logs_the_real_bind_address(
@@ -164,7 +166,6 @@ async def test_start_up_logs_the_real_bind_address(
 
 
 async def test_delivery_counters_move_with_what_slack_answers(db: Any, fake_slack: Any) -> None:
-    from tests.test_delivery import make_worker, queue
     from trustbot.metrics import Metrics
 
     worker = make_worker(db, fake_slack, timeout=1)
@@ -187,7 +188,7 @@ async def test_delivery_counters_move_with_what_slack_answers(db: Any, fake_slac
 
 async def test_every_slack_request_is_counted_by_kind(database_url: str, fake_slack: Any, clock: Any) -> None:
     async with alert_bot(database_url, fake_slack, clock) as bot:
-        await bot.driver.command(SEC, "help")
+        await bot.driver.command(SEC_LEAD, "help")
         await bot.settle()
         text = await _scrape(bot)
     assert 'trustbot_slack_requests_total{kind="command"} 1.0' in text

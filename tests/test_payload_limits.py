@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import DIRECTORY_YAML, RunningBot, start_bot
-from tests.support.alert_helpers import alert, post
+from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant, seed_directory
+from tests.support.ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.services.access.limits import MAX_MEMBERS, TEXT_MAX
+from trustbot.standin.sample import ADMIN, BACKUP_REP, DEV, DIRECTORY_YAML, OPERATOR, REP, SEC_LEAD
 from trustbot.storage.tables import OutboxMessage, OutboxStatus
 
 HOSTILE = "&<>|<!channel>&amp;<@U0ADM1>|"
@@ -33,7 +34,7 @@ NAME = "Acme " + hostile(195)
 BIG_DIRECTORY = DIRECTORY_YAML.replace("name: Acme Security", f"name: {json.dumps(NAME)}").replace(
     "domains: [acme.com]", "domains: [acme.com, " + ", ".join(f"{'d' * 50}{i}.example" for i in range(30)) + "]"
 )
-MEMBERS = [f"U{i:08d}" for i in range(MAX_MEMBERS - 1)] + ["U0DEV1"]
+MEMBERS = [f"U{i:08d}" for i in range(MAX_MEMBERS - 1)] + [DEV]
 
 
 @pytest.fixture
@@ -56,10 +57,17 @@ async def unsent(bot: RunningBot) -> list[tuple[str, str | None]]:
 
 def biggest_alert(i: int, org: str = "acme") -> dict[str, Any]:
     return alert(
-        f"{i}-" + hostile(126), org=org, signal=hostile(64), severity="critical", summary=hostile(500),
-        actor=hostile(256), evidence_url="https://monitoring.example/" + hostile(2048 - 27),
-        fingerprint=hostile(512), score=1.0, details={"note": hostile(8000)},
-    )  # fmt: skip
+        f"{i}-" + hostile(126),
+        org=org,
+        signal=hostile(64),
+        severity="critical",
+        summary=hostile(500),
+        actor=hostile(256),
+        evidence_url="https://monitoring.example/" + hostile(2048 - 27),
+        fingerprint=hostile(512),
+        score=1.0,
+        details={"note": hostile(8000)},
+    )
 
 
 async def test_alerts_at_every_contract_maximum_are_all_shown(big: RunningBot) -> None:
@@ -70,26 +78,33 @@ async def test_alerts_at_every_contract_maximum_are_all_shown(big: RunningBot) -
     assert await unsent(big) == []
     [acme] = big.slack.messages("C0ACMESEC")
     assert "CRITICAL" in acme.text and len(big.slack.messages("C0SEC")) == 1
-    lead = "U0SEC1"
+    lead = SEC_LEAD
     await big.driver.click(lead, acme, "Acknowledge")
     await big.driver.click(lead, big.slack.messages("C0ACMESEC")[0], "Suspend access")
     await big.settle()
     await big.driver.submit(lead, big.slack.views(lead)[-1], reason=hostile(TEXT_MAX))
     await big.settle()
     await big.driver.command(lead, "alerts")
-    await big.driver.command("U0OPS1", "alerts")
+    await big.driver.command(OPERATOR, "alerts")
     await big.settle()
     assert big.slack.rejected == []
     assert await unsent(big) == []
 
 
+@pytest.mark.slow
 async def test_requests_at_every_maximum_are_all_shown(big: RunningBot) -> None:
-    admin, rep, backup = "U0ADM1", "U0REP1", "U0REP2"
+    admin, rep, backup = ADMIN, REP, BACKUP_REP
     await big.driver.command(admin, "request")
     await big.settle()
     form = big.slack.views(admin)[-1]
-    fields = {"members": MEMBERS, "blanket": True, "tier": "frontier", "duration": "90",
-              "use_case": hostile(TEXT_MAX), "justification": hostile(TEXT_MAX)}  # fmt: skip
+    fields = {
+        "members": MEMBERS,
+        "blanket": True,
+        "tier": "frontier",
+        "duration": "90",
+        "use_case": hostile(TEXT_MAX),
+        "justification": hostile(TEXT_MAX),
+    }
     response = await big.driver.submit(admin, form, **fields)
     assert response.status == 200 and not response.body, response.body
     await big.settle()
@@ -107,7 +122,7 @@ async def test_requests_at_every_maximum_are_all_shown(big: RunningBot) -> None:
     for approver in (rep, backup):
         await big.driver.click(approver, actions, "Approve")
         await big.settle()
-    for user, text in ((admin, "status"), (admin, "grants"), (rep, "status"), ("U0OPS1", "grants acme")):
+    for user, text in ((admin, "status"), (admin, "grants"), (rep, "status"), (OPERATOR, "grants acme")):
         await big.driver.command(user, text)
     await big.driver.event({"type": "app_home_opened", "user": admin, "tab": "home"})
     await big.driver.event({"type": "app_home_opened", "user": rep, "tab": "home"})
@@ -116,4 +131,4 @@ async def test_requests_at_every_maximum_are_all_shown(big: RunningBot) -> None:
     await big.settle()
     assert big.slack.rejected == []
     assert await unsent(big) == []
-    assert len(big.slack.dms("U0DEV1")) == 2  # covered, then revoked
+    assert len(big.slack.dms(DEV)) == 2  # covered, then revoked

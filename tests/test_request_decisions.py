@@ -11,21 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import START
+from tests.support.bots import START
 from tests.support.factories import make_grant, settings
 from tests.support.request_helpers import (
-    ADM,
-    ADM2,
-    BACKUP,
-    DEV1,
-    DEV2,
-    GLX,
     GLXREP,
-    OPS,
-    OUT,
-    REP,
     REP_ONLY,
-    SEC,
     audits,
     call,
     count,
@@ -49,6 +39,18 @@ from trustbot.services.access.decisions import (
 )
 from trustbot.services.access.grants import authorize_revoke, revoke_grant
 from trustbot.slack.payloads import RequestRef
+from trustbot.standin.sample import (
+    ADMIN,
+    ADMIN2,
+    BACKUP_REP,
+    DEV,
+    DEV2,
+    GLOBEX_ADMIN,
+    OPERATOR,
+    OUTSIDER,
+    REP,
+    SEC_LEAD,
+)
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent, GrantStatus, Org, RequestApproval, SuspensionReason
 
@@ -57,12 +59,12 @@ async def test_single_approval_creates_grant_and_queues_messages(db: Database, c
     await seed(db, clock)
     rid = await submit(db, clock, tier_id="enhanced", duration_days=120)
     confirmation = (await outbox(db, confirmations=True))[-1]
-    assert (confirmation.op, confirmation.channel) == ("dm", ADM)
+    assert (confirmation.op, confirmation.channel) == ("dm", ADMIN)
     assert f"Access request #{rid} for Acme Security is submitted" in confirmation.payload["text"]
     rows = await outbox(db)
     assert ops(rows) == [("post", "C0REPS", f"request:{rid}"), ("reply", "C0REPS", f"request:{rid}")]
     parent_text = json.dumps(rows[0].payload)
-    for word in ("Acme Security", f"<@{ADM}>", f"<@{REP}>", "Enhanced", "120 days", "2 named people", "Pen-testing"):
+    for word in ("Acme Security", f"<@{ADMIN}>", f"<@{REP}>", "Enhanced", "120 days", "2 named people", "Pen-testing"):
         assert word in parent_text
     buttons = [e for b in rows[1].payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert [b["text"]["text"] for b in buttons] == ["Approve", "Deny", "Request info"]
@@ -79,7 +81,7 @@ async def test_single_approval_creates_grant_and_queues_messages(db: Database, c
     assert grant.starts_at == approved_at
     assert grant.expires_at == approved_at + timedelta(days=120)
     assert grant.reverify_due_at == approved_at + timedelta(days=90)  # min(tier 90, duration 120)
-    assert grant.members == [DEV1, DEV2] and grant.status == "active"
+    assert grant.members == [DEV, DEV2] and grant.status == "active"
     req = await request_row(db, rid)
     assert (req.status, req.decided_by, req.decided_at) == ("approved", REP, approved_at)
 
@@ -88,8 +90,8 @@ async def test_single_approval_creates_grant_and_queues_messages(db: Database, c
         ("update", "C0REPS", f"request:{rid}"),
         ("update", "C0REPS", f"request:{rid}:actions"),
         ("reply", "C0REPS", f"request:{rid}"),
-        ("dm", ADM, None),
-        ("dm", DEV1, None),
+        ("dm", ADMIN, None),
+        ("dm", DEV, None),
         ("dm", DEV2, None),
     ]
     assert "actions" not in [b["type"] for b in new[0].payload["blocks"]]
@@ -128,24 +130,24 @@ async def test_two_approval_tier_needs_two_different_approvers(db: Database, clo
     assert len(await outbox(db)) == before and await grants(db) == []
     assert await count(db, RequestApproval) == 1
 
-    second = await call(db, clock, BACKUP, approve_request, request_id=rid)
+    second = await call(db, clock, BACKUP_REP, approve_request, request_id=rid)
     assert second.grant is not None and (second.approvals, second.needed) == (2, 2)
     grant = (await grants(db))[0]
     assert grant.blanket
     assert grant.expires_at == START + timedelta(days=60)
     assert grant.reverify_due_at == START + timedelta(days=30)
     dm = (await outbox(db))[-1]
-    assert dm.op == "dm" and dm.channel == ADM  # blanket, no named members: only the requester is told
+    assert dm.op == "dm" and dm.channel == ADMIN  # blanket, no named members: only the requester is told
     assert [r for r in (await outbox(db))[before:] if r.op == "dm"] == [dm]
     assert "request.approval_recorded" in await audits(db)
 
 
 async def test_self_approval_refused(db: Database, clock: FixedClock) -> None:
     await seed(db, clock)
-    rid = await submit(db, clock, user=OPS)  # operators may request for any org
+    rid = await submit(db, clock, user=OPERATOR)  # operators may request for any org
     before = (len(await outbox(db)), await count(db, AuditEvent))
     with pytest.raises(errors.SelfApproval, match="can't approve your own request"):
-        await call(db, clock, OPS, approve_request, request_id=rid)
+        await call(db, clock, OPERATOR, approve_request, request_id=rid)
     assert (len(await outbox(db)), await count(db, AuditEvent)) == before
     assert await count(db, RequestApproval) == 0 and (await request_row(db, rid)).status == "pending"
 
@@ -153,10 +155,10 @@ async def test_self_approval_refused(db: Database, clock: FixedClock) -> None:
 @pytest.mark.parametrize(
     "user, error, words",
     [
-        (ADM2, errors.NotAccountRep, REP_ONLY),
+        (ADMIN2, errors.NotAccountRep, REP_ONLY),
         (GLXREP, errors.NotAccountRep, REP_ONLY),
-        (OUT, errors.UnknownUser, "not in the Trustbot directory"),
-        (SEC, errors.NotAccountRep, REP_ONLY),
+        (OUTSIDER, errors.UnknownUser, "not in the Trustbot directory"),
+        (SEC_LEAD, errors.NotAccountRep, REP_ONLY),
     ],
 )
 async def test_non_rep_refused_and_nothing_changes(
@@ -192,11 +194,11 @@ async def test_double_click_changes_nothing(db: Database, clock: FixedClock) -> 
     rid = await submit(db, clock)
     await call(db, clock, REP, approve_request, request_id=rid)
     before = (len(await outbox(db)), await count(db, AuditEvent))
-    for user in (REP, BACKUP):
+    for user in (REP, BACKUP_REP):
         with pytest.raises(errors.AlreadyDecided, match=f"already approved by <@{REP}>"):
             await call(db, clock, user, approve_request, request_id=rid)
     with pytest.raises(errors.AlreadyDecided, match=f"already approved by <@{REP}>"):
-        await call(db, clock, BACKUP, deny_request, request_id=rid, reason="late")
+        await call(db, clock, BACKUP_REP, deny_request, request_id=rid, reason="late")
     assert (len(await outbox(db)), await count(db, AuditEvent)) == before
     assert len(await grants(db)) == 1
 
@@ -212,7 +214,7 @@ async def test_concurrent_clicks_approve_once(db: Database, clock: FixedClock) -
         except errors.DomainError as exc:
             return type(exc).__name__
 
-    outcomes = await asyncio.gather(click(REP), click(BACKUP), click(REP))
+    outcomes = await asyncio.gather(click(REP), click(BACKUP_REP), click(REP))
     assert outcomes.count("ok") == 1
     assert set(outcomes) - {"ok"} <= {"AlreadyDecided", "AlreadyDone"}, outcomes
     assert len(await grants(db)) == 1 and await count(db, RequestApproval) == 1
@@ -263,13 +265,13 @@ async def test_deny_needs_reason(db: Database, clock: FixedClock) -> None:
         ("update", "C0REPS", f"request:{rid}"),
         ("update", "C0REPS", f"request:{rid}:actions"),
         ("reply", "C0REPS", f"request:{rid}"),
-        ("dm", ADM, None),
+        ("dm", ADMIN, None),
     ]
     assert all("<!channel>" not in json.dumps(r.payload) for r in new)
     assert f"was denied by <@{REP}>" in new[3].payload["text"]
     assert "&lt;!channel&gt;" in json.dumps(new[3].payload)
     with pytest.raises(errors.AlreadyDecided, match="already denied"):
-        await call(db, clock, BACKUP, approve_request, request_id=rid)
+        await call(db, clock, BACKUP_REP, approve_request, request_id=rid)
 
 
 async def test_info_round_trip(db: Database, clock: FixedClock) -> None:
@@ -280,30 +282,34 @@ async def test_info_round_trip(db: Database, clock: FixedClock) -> None:
     req = await request_row(db, rid)
     assert (req.status, req.info_question, req.info_asked_by) == ("info_requested", "Which products?", REP)
     dm = (await outbox(db))[-1]
-    assert (dm.op, dm.channel) == ("dm", ADM)
+    assert (dm.op, dm.channel) == ("dm", ADMIN)
     assert "Which products?" in dm.payload["text"]
     button = [e for b in dm.payload["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
     assert button["action_id"] == Action.REQUEST_REPLY and button["text"]["text"] == "Reply"
     assert RequestRef.model_validate_json(button["value"]).request_id == rid
 
-    for outsider, error in ((OUT, errors.UnknownUser), (REP, errors.NotAuthorized), (GLX, errors.NotAuthorized)):
+    for outsider, error in (
+        (OUTSIDER, errors.UnknownUser),
+        (REP, errors.NotAuthorized),
+        (GLOBEX_ADMIN, errors.NotAuthorized),
+    ):
         with pytest.raises(error):
             await call(db, clock, outsider, answer_info, request_id=rid, answer="x")
     with pytest.raises(errors.InvalidInput) as caught:
-        await call(db, clock, ADM, answer_info, request_id=rid, answer="")
+        await call(db, clock, ADMIN, answer_info, request_id=rid, answer="")
     assert set(caught.value.errors) == {Block.ANSWER}
 
     before = len(await outbox(db))
-    answered = await call(db, clock, ADM2, answer_info, request_id=rid, answer="Our <https://evil|SaaS> only")
+    answered = await call(db, clock, ADMIN2, answer_info, request_id=rid, answer="Our <https://evil|SaaS> only")
     assert answered.request.status == "pending"
     req = await request_row(db, rid)
     assert (req.status, req.info_answer) == ("pending", "Our <https://evil|SaaS> only")
     new = (await outbox(db))[before:]
     assert ops(new) == [("reply", "C0REPS", f"request:{rid}"), ("update", "C0REPS", f"request:{rid}")]
-    assert f"<@{REP}>: <@{ADM2}> answered" in new[0].payload["text"]
+    assert f"<@{REP}>: <@{ADMIN2}> answered" in new[0].payload["text"]
     assert "&lt;https://evil|SaaS&gt;" in new[0].payload["text"]
     with pytest.raises(errors.AlreadyDecided, match="no question is waiting"):
-        await call(db, clock, ADM, authorize_answer, request_id=rid)
+        await call(db, clock, ADMIN, authorize_answer, request_id=rid)
     assert (await audits(db))[-2:] == ["request.info_requested", "request.info_answered"]
     # still decidable after the round trip
     assert (await call(db, clock, REP, approve_request, request_id=rid)).grant is not None
@@ -314,7 +320,7 @@ async def test_revoke(db: Database, clock: FixedClock) -> None:
     rid = await submit(db, clock)
     grant = (await call(db, clock, REP, approve_request, request_id=rid)).grant
     assert grant is not None and grant.id is not None
-    for user, error in ((ADM, errors.NotAccountRep), (GLXREP, errors.NotAccountRep), (OUT, errors.UnknownUser)):
+    for user, error in ((ADMIN, errors.NotAccountRep), (GLXREP, errors.NotAccountRep), (OUTSIDER, errors.UnknownUser)):
         with pytest.raises(error):
             await call(db, clock, user, revoke_grant, grant_id=grant.id, reason="x")
     with pytest.raises(errors.InvalidInput) as caught:
@@ -327,21 +333,21 @@ async def test_revoke(db: Database, clock: FixedClock) -> None:
 
     before = len(await outbox(db))
     clock.advance(timedelta(days=3))
-    result = await call(db, clock, BACKUP, revoke_grant, grant_id=grant.id, reason="Contract ended")
+    result = await call(db, clock, BACKUP_REP, revoke_grant, grant_id=grant.id, reason="Contract ended")
     revoked = result.row.grant
-    assert (revoked.status, revoked.ended_by, revoked.end_reason) == ("revoked", BACKUP, "Contract ended")
+    assert (revoked.status, revoked.ended_by, revoked.end_reason) == ("revoked", BACKUP_REP, "Contract ended")
     assert revoked.ended_at == START + timedelta(days=3)
     new = (await outbox(db))[before:]
     assert ops(new) == [
-        ("dm", ADM, None),
-        ("dm", ADM2, None),
-        ("dm", DEV1, None),
+        ("dm", ADMIN, None),
+        ("dm", ADMIN2, None),
+        ("dm", DEV, None),
         ("dm", DEV2, None),
         ("reply", "C0REPS", f"request:{rid}"),
         ("update", "C0REPS", f"request:{rid}"),
     ]
     assert f"grant #{grant.id} for Acme Security" in new[0].payload["text"]
-    assert f"was revoked by <@{BACKUP}> on 2026-11-05" in new[0].payload["text"]
+    assert f"was revoked by <@{BACKUP_REP}> on 2026-11-05" in new[0].payload["text"]
     assert "Contract ended" in new[0].payload["text"]
     assert (await audits(db))[-1] == "grant.revoked"
     with pytest.raises(errors.AlreadyDecided, match="already revoked"):

@@ -5,47 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import RunningBot
+from tests.support.bots import RunningBot, count
+from tests.support.slack_flows import GOOD, open_and_submit, request_messages
 from trustbot.ids import Block
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.tables import AccessRequest, AuditEvent, Grant, OutboxMessage
 
-ADMIN, ADMIN2, REP, BACKUP, OUTSIDER, OPS = "U0ADM1", "U0ADM2", "U0REP1", "U0REP2", "U0OUT1", "U0OPS1"
-SEC, GLX, DEV = "U0SEC1", "U0GLX1", "U0DEV1"
 NOT_IN_DIRECTORY = "You're not in the Trustbot directory"
-GOOD = {
-    "members": ["U0DEV1"],
-    "blanket": True,
-    "tier": "standard",
-    "duration": "30",
-    "use_case": "Malware analysis",
-    "justification": "Our SOC reverse-engineers samples daily.",
-}
-
-
-async def open_and_submit(bot: RunningBot, user: str = ADMIN, **fields: Any) -> Any:
-    await bot.driver.command(user, "request")
-    await bot.settle()
-    view = bot.slack.views(user)[-1]
-    response = await bot.driver.submit(user, view, **{**GOOD, **fields})
-    await bot.settle()
-    return response
 
 
 def dump(value: Any) -> str:
     """JSON of a payload as Slack shows it (non-ASCII kept, so `·` and `—` match)."""
     return json.dumps(value, ensure_ascii=False)
-
-
-def request_messages(bot: RunningBot) -> tuple[Any, Any]:
-    parent = bot.slack.messages("C0REPS")[-1]
-    return parent, bot.slack.replies("C0REPS", parent.ts)[0]
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return await session.scalar(select(func.count()).select_from(table))
 
 
 def last_reply(bot: RunningBot) -> str:
@@ -77,7 +50,7 @@ async def test_bad_signature_and_stale_timestamp_are_401(bot: RunningBot) -> Non
     assert (await bot.driver.post_raw(body, headers)).status == 401
     import time
 
-    from tests.conftest import SIGNING_SECRET
+    from tests.support.bots import SIGNING_SECRET
 
     stale = sign_request(SIGNING_SECRET, body, timestamp=int(time.time()) - 600)
     stale["Content-Type"] = "application/x-www-form-urlencoded"
@@ -107,14 +80,16 @@ async def test_invalid_submission_answers_inline_and_stores_nothing(bot: Running
 
 
 async def test_tier_above_the_orgs_maximum_is_refused_inline(bot: RunningBot) -> None:
-    await bot.driver.command(GLX, "request")
+    await bot.driver.command(GLOBEX_ADMIN, "request")
     await bot.settle()
-    view = bot.slack.views(GLX)[-1]
+    view = bot.slack.views(GLOBEX_ADMIN)[-1]
     tiers = [o["value"] for b in view["blocks"] if b.get("block_id") == Block.TIER for o in b["element"]["options"]]
     assert tiers == ["standard"]  # globex's max_tier
     # A stale or tampered modal can still send a higher tier; the service refuses it on the tier block.
     for tier, name in (("enhanced", "Enhanced"), ("frontier", "Frontier")):
-        response = await bot.driver.submit(GLX, view, **{**GOOD, "members": [GLX], "tier": tier, "duration": "30"})
+        response = await bot.driver.submit(
+            GLOBEX_ADMIN, view, **{**GOOD, "members": [GLOBEX_ADMIN], "tier": tier, "duration": "30"}
+        )
         assert response.status == 200 and response.json["response_action"] == "errors"
         assert response.json["errors"] == {
             Block.TIER: f"Globex may request tiers up to standard; {name} is above that."
@@ -122,7 +97,9 @@ async def test_tier_above_the_orgs_maximum_is_refused_inline(bot: RunningBot) ->
     await bot.settle()
     assert await count(bot, AccessRequest) == 0 and bot.slack.messages("C0REPS") == []
     # The tier the org may have goes through.
-    response = await bot.driver.submit(GLX, view, **{**GOOD, "members": [GLX], "tier": "standard", "duration": "30"})
+    response = await bot.driver.submit(
+        GLOBEX_ADMIN, view, **{**GOOD, "members": [GLOBEX_ADMIN], "tier": "standard", "duration": "30"}
+    )
     assert response.status == 200 and not response.body
     await bot.settle()
     assert await count(bot, AccessRequest) == 1 and len(bot.slack.messages("C0REPS")) == 1
@@ -191,8 +168,8 @@ async def test_refusals_are_ephemeral_and_change_nothing(bot: RunningBot) -> Non
     for user, refusal in (
         (OUTSIDER, NOT_IN_DIRECTORY),
         (ADMIN, "Only the org's account reps or operators can decide on request #1."),
-        (SEC, "Only the org's account reps or operators can decide on request #1."),
-        (GLX, "Only the org's account reps or operators can decide on request #1."),
+        (SEC_LEAD, "Only the org's account reps or operators can decide on request #1."),
+        (GLOBEX_ADMIN, "Only the org's account reps or operators can decide on request #1."),
     ):
         before = (len(bot.slack.calls), await count(bot, OutboxMessage), await count(bot, AuditEvent))
         replies = len(bot.slack.responses)
@@ -207,9 +184,9 @@ async def test_refusals_are_ephemeral_and_change_nothing(bot: RunningBot) -> Non
 
 async def test_rep_cannot_approve_own_request_and_double_click_is_harmless(bot: RunningBot) -> None:
     # An operator is also an admin of every org, so can request; the rep approves twice.
-    await open_and_submit(bot, user=OPS, org="acme")
+    await open_and_submit(bot, user=OPERATOR, org="acme")
     _, actions = request_messages(bot)
-    await bot.driver.click(OPS, actions, "Approve")
+    await bot.driver.click(OPERATOR, actions, "Approve")
     await bot.settle()
     assert last_reply(bot) == ":no_entry: You can't approve your own request; another rep or an operator must."
     assert await count(bot, Grant) == 0
@@ -236,12 +213,12 @@ async def test_two_approval_tier_needs_two_different_people(bot: RunningBot) -> 
     await bot.settle()
     assert last_reply(bot) == ":no_entry: You already approved request #1; it needs a different second approver."
     assert await count(bot, Grant) == 0
-    await bot.driver.click(BACKUP, actions, "Approve")
+    await bot.driver.click(BACKUP_REP, actions, "Approve")
     await bot.settle()
     assert last_reply(bot) == "Approved request #1; grant #1 is active."
     assert await count(bot, Grant) == 1
     parent, _ = request_messages(bot)
-    assert f"*Approved* by <@{REP}>, <@{BACKUP}>" in dump(parent.blocks)
+    assert f"*Approved* by <@{REP}>, <@{BACKUP_REP}>" in dump(parent.blocks)
 
 
 async def test_deny_asks_for_a_reason(bot: RunningBot) -> None:
@@ -261,7 +238,7 @@ async def test_deny_asks_for_a_reason(bot: RunningBot) -> None:
     assert f"Your access request #1 for Acme Security was denied by <@{REP}>." in denied
     assert "Use case &lt;!here&gt; is out of program scope" in denied
     assert "<!here>" not in dump(parent.blocks) + denied
-    await bot.driver.click(BACKUP, actions, "Approve")
+    await bot.driver.click(BACKUP_REP, actions, "Approve")
     await bot.settle()
     assert last_reply(bot).startswith(f":no_entry: Request #1 was already denied by <@{REP}>")
     assert await count(bot, Grant) == 0
@@ -359,7 +336,7 @@ async def test_revoke_command_for_reps_only(bot: RunningBot) -> None:
 
 
 async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot) -> None:
-    from tests.conftest import SIGNING_SECRET
+    from tests.support.bots import SIGNING_SECRET
     from trustbot.standin.slack_requests import block_actions_body, sign_request
 
     body = block_actions_body(

@@ -51,6 +51,7 @@ from trustbot.slack.payloads import (
     RequestRef,
     submission_from_view,
 )
+from trustbot.standin.sample import ADMIN, BACKUP_REP, DEV, DEV2, REP
 from trustbot.storage.tables import AccessRequest, Grant, Org, Tier
 
 NOW = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)
@@ -66,8 +67,8 @@ def _request(**overrides: Any) -> AccessRequest:
     values: dict[str, Any] = dict(
         id=7,
         org_id=1,
-        requester="U0ADM1",
-        members=["U0DEV1", "U0DEV2"],
+        requester=ADMIN,
+        members=[DEV, DEV2],
         blanket=False,
         tier_id="frontier",
         use_case=EVIL,
@@ -89,7 +90,7 @@ def _card(**overrides: Any) -> RequestCard:
     grant = overrides.pop("grant", None)
     approvers = overrides.pop("approvers", ())
     return RequestCard(
-        request=_request(**overrides), org=ACME, tier=TIERS[1], rep="U0REP1", approvers=approvers, grant=grant
+        request=_request(**overrides), org=ACME, tier=TIERS[1], rep=REP, approvers=approvers, grant=grant
     )
 
 
@@ -152,7 +153,7 @@ def test_submission_round_trips_from_view_state() -> None:
         "private_metadata": RequestFormMeta(org_slug="acme").model_dump_json(),
         "state": {
             "values": {
-                Block.MEMBERS: {Element.MEMBERS: {"type": "multi_users_select", "selected_users": ["U0DEV1"]}},
+                Block.MEMBERS: {Element.MEMBERS: {"type": "multi_users_select", "selected_users": [DEV]}},
                 Block.BLANKET: {Element.BLANKET: {"type": "checkboxes", "selected_options": [{"value": "blanket"}]}},
                 Block.TIER: {Element.TIER: {"type": "static_select", "selected_option": {"value": "frontier"}}},
                 Block.USE_CASE: {Element.USE_CASE: {"type": "plain_text_input", "value": " red team "}},
@@ -164,7 +165,7 @@ def test_submission_round_trips_from_view_state() -> None:
     sub = submission_from_view(view)
     assert (sub.org_slug, sub.members, sub.blanket, sub.tier_id, sub.use_case, sub.duration_days) == (
         "acme",
-        ["U0DEV1"],
+        [DEV],
         True,
         "frontier",
         "red team",
@@ -213,14 +214,14 @@ def test_actions_message_buttons_then_none_after_decision() -> None:
     assert [b["action_id"] for b in buttons] == [Action.REQUEST_APPROVE, Action.REQUEST_DENY, Action.REQUEST_INFO]
     assert all(RequestRef.model_validate_json(b["value"]).request_id == 7 for b in buttons)
     assert "<@U0REP1>" in rendered.text
-    decided = build_request_actions(_card(status="denied", decided_by="U0REP1", decided_at=NOW, decision_reason=EVIL))
+    decided = build_request_actions(_card(status="denied", decided_by=REP, decided_at=NOW, decision_reason=EVIL))
     assert _buttons(decided.blocks) == [] and decided.text == "Request #7 is denied."
     assert "*Denied* by <@U0REP1> on 2026-11-02 23:30 UTC" in _dump(decided.blocks)
     assert "<!channel>" not in _dump(decided.blocks) and "&lt;!channel&gt;" in _dump(decided.blocks)
 
 
 def test_partial_and_decided_parent_status() -> None:
-    partial = _dump(build_request_parent(_card(approvers=("U0REP1",))).blocks)
+    partial = _dump(build_request_parent(_card(approvers=(REP,))).blocks)
     assert "1 of 2 approvals" in partial
     grant = Grant(
         id=3,
@@ -231,9 +232,7 @@ def test_partial_and_decided_parent_status() -> None:
         expires_at=NOW + timedelta(days=30),
         reverify_due_at=NOW + timedelta(days=30),
     )
-    approved = _card(
-        status="approved", decided_by="U0REP2", decided_at=NOW, approvers=("U0REP1", "U0REP2"), grant=grant
-    )
+    approved = _card(status="approved", decided_by=BACKUP_REP, decided_at=NOW, approvers=(REP, BACKUP_REP), grant=grant)
     dump = _dump(build_request_parent(approved, "Pacific/Auckland").blocks)
     assert "*Approved* by <@U0REP1>, <@U0REP2> on 2026-11-03 12:30 Pacific/Auckland" in dump  # NZ is UTC+13
     assert "grant #3 expires 2026-12-03" in dump
@@ -242,7 +241,7 @@ def test_partial_and_decided_parent_status() -> None:
 
 
 def test_info_question_dm_has_reply_button() -> None:
-    rendered = build_info_question_dm(_card(status="info_requested", info_question=EVIL, info_asked_by="U0REP1"))
+    rendered = build_info_question_dm(_card(status="info_requested", info_question=EVIL, info_asked_by=REP))
     button = _buttons(rendered.blocks)[0]
     assert (button["text"]["text"], button["action_id"]) == ("Reply", Action.REQUEST_REPLY)
     assert RequestRef.model_validate_json(button["value"]) == RequestRef(request_id=7)
@@ -260,7 +259,7 @@ def test_reason_modals() -> None:
     assert info["callback_id"] == ViewId.REQUEST_INFO_QUESTION and Block.QUESTION in [
         b.get("block_id") for b in info["blocks"]
     ]
-    answer = build_info_answer_modal(7, question=EVIL, asked_by="U0REP1").to_dict()
+    answer = build_info_answer_modal(7, question=EVIL, asked_by=REP).to_dict()
     assert answer["callback_id"] == ViewId.REQUEST_INFO_ANSWER and "<!channel>" not in json.dumps(answer)
     assert RequestRef.model_validate_json(answer["private_metadata"]).request_id == 7
     revoke = build_revoke_modal(3).to_dict()
@@ -276,7 +275,7 @@ def _grant(status: str = "active", **overrides: Any) -> Grant:
         request_id=7,
         org_id=1,
         tier_id="frontier",
-        members=["U0DEV1"],
+        members=[DEV],
         status=status,
         starts_at=NOW,
         expires_at=NOW + timedelta(days=30),
@@ -291,7 +290,7 @@ def test_grant_list_has_revoke_only_where_allowed() -> None:
         GrantRow(grant=_grant(), org=ACME, tier_name="Frontier", request=_request(), can_revoke=True),
         GrantRow(grant=_grant(id=4), org=ACME, tier_name="Frontier", can_revoke=False),
         GrantRow(
-            grant=_grant("revoked", id=5, ended_by="U0REP1", ended_at=NOW, end_reason=EVIL),
+            grant=_grant("revoked", id=5, ended_by=REP, ended_at=NOW, end_reason=EVIL),
             org=ACME,
             tier_name="Frontier",
             can_revoke=True,
@@ -318,7 +317,7 @@ def test_grant_list_has_revoke_only_where_allowed() -> None:
 def test_status_report() -> None:
     row = RequestRow(request=_request(), org=ACME, tier_name="Frontier", approvals=1, approvals_needed=2)
     report = StatusReport(
-        user_id="U0REP1",
+        user_id=REP,
         org_names=("Acme",),
         open_requests=(),
         awaiting_me=(row,),
@@ -342,7 +341,7 @@ def test_help_lists_every_subcommand() -> None:
 
 def test_text_helpers() -> None:
     assert truncate("abcdef", 4) == "abc…" and truncate("abc", 4) == "abc" and len(truncate("x" * 5000, 3000)) == 3000
-    assert mention("U0REP1") == "<@U0REP1>" and mention("<!channel>") == "&lt;!channel&gt;"
+    assert mention(REP) == "<@U0REP1>" and mention("<!channel>") == "&lt;!channel&gt;"
     assert format_date(NOW, "Pacific/Auckland") == "2026-11-03"
     assert format_datetime(NOW, "UTC") == "2026-11-02 23:30 UTC"
     assert quote("a\n> b") == "> a\n> &gt; b"

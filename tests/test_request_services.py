@@ -10,22 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.request_helpers import (
-    ADM,
-    BACKUP,
-    GLX,
-    OPS,
-    OUT,
-    REP,
-    SEC,
-    call,
-    count,
-    ctx,
-    outbox,
-    seed,
-    sub,
-    submit,
-)
+from tests.support.request_helpers import call, count, ctx, outbox, seed, sub, submit
 from trustbot.clock import FixedClock
 from trustbot.ids import Block
 from trustbot.messages.text import escape_mrkdwn, unescape_mrkdwn
@@ -34,6 +19,7 @@ from trustbot.services.access.decisions import approve_request
 from trustbot.services.access.grants import list_org_grants
 from trustbot.services.access.requests import open_request_form, submit_request
 from trustbot.services.access.status import list_status
+from trustbot.standin.sample import ADMIN, BACKUP_REP, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AccessRequest, DirectoryState
 
@@ -60,7 +46,7 @@ async def test_validation_errors_are_keyed_by_block(db: Database, clock: FixedCl
     ]
     for overrides, expected in cases:
         with pytest.raises(errors.InvalidInput) as caught:
-            await call(db, clock, ADM, submit_request, submission=sub(**overrides))
+            await call(db, clock, ADMIN, submit_request, submission=sub(**overrides))
         assert set(caught.value.errors) == set(expected), overrides
         for block, words in expected.items():
             assert words in caught.value.errors[block], (overrides, caught.value.errors)
@@ -69,9 +55,9 @@ async def test_validation_errors_are_keyed_by_block(db: Database, clock: FixedCl
             await call(
                 db,
                 clock,
-                GLX,
+                GLOBEX_ADMIN,
                 submit_request,
-                submission=sub(org_slug="globex", members=[GLX], tier_id=tier, duration_days=30),
+                submission=sub(org_slug="globex", members=[GLOBEX_ADMIN], tier_id=tier, duration_days=30),
             )
         assert caught.value.errors == {
             Block.TIER: f"Globex may request tiers up to standard; {tier.capitalize()} is above that."
@@ -84,15 +70,15 @@ async def test_submit_authorization(db: Database, clock: FixedClock) -> None:
     refusals: dict[tuple[str, str], str] = {}
     for user, slug, error in (
         (REP, "acme", errors.NotOrgAdmin),
-        (GLX, "acme", errors.NotOrgAdmin),
-        (OUT, "acme", errors.UnknownUser),
-        (ADM, "nope", errors.NotOrgAdmin),
+        (GLOBEX_ADMIN, "acme", errors.NotOrgAdmin),
+        (OUTSIDER, "acme", errors.UnknownUser),
+        (ADMIN, "nope", errors.NotOrgAdmin),
     ):
         with pytest.raises(error) as caught:
             await call(db, clock, user, submit_request, submission=sub(org_slug=slug))
         refusals[user, slug] = str(caught.value)
     # Neutral: an org that does not exist is refused exactly like one the admin does not administer.
-    assert refusals[ADM, "nope"] == refusals[GLX, "acme"] == refusals[REP, "acme"]
+    assert refusals[ADMIN, "nope"] == refusals[GLOBEX_ADMIN, "acme"] == refusals[REP, "acme"]
     assert await count(db, AccessRequest) == 0
 
 
@@ -110,16 +96,16 @@ async def test_missing_reps_channel_is_a_clear_error(db: Database, clock: FixedC
 async def test_request_form(db: Database, clock: FixedClock) -> None:
     await seed(db, clock)
     async with db.sessions() as s:
-        form = await open_request_form(s, await ctx(s, ADM, clock))
+        form = await open_request_form(s, await ctx(s, ADMIN, clock))
         assert [(o.slug, [t.id for t in o.tiers]) for o in form.orgs] == [
             ("acme", ["standard", "enhanced", "frontier"])
         ]
         assert (form.justification_min, form.text_max) == (20, 3000)
-        form = await open_request_form(s, await ctx(s, GLX, clock))
+        form = await open_request_form(s, await ctx(s, GLOBEX_ADMIN, clock))
         assert [(o.slug, [t.id for t in o.tiers]) for o in form.orgs] == [("globex", ["standard"])]
-        form = await open_request_form(s, await ctx(s, OPS, clock))
+        form = await open_request_form(s, await ctx(s, OPERATOR, clock))
         assert [o.slug for o in form.orgs] == ["acme", "globex"]
-        for user, error in ((REP, errors.NotOrgAdmin), (OUT, errors.UnknownUser)):
+        for user, error in ((REP, errors.NotOrgAdmin), (OUTSIDER, errors.UnknownUser)):
             with pytest.raises(error):
                 await open_request_form(s, await ctx(s, user, clock))
 
@@ -129,26 +115,26 @@ async def test_status_and_grant_listing(db: Database, clock: FixedClock) -> None
     first = await submit(db, clock)
     second = await submit(db, clock, tier_id="frontier", duration_days=30)
     await call(db, clock, REP, approve_request, request_id=first)
-    await call(db, clock, BACKUP, approve_request, request_id=second)
+    await call(db, clock, BACKUP_REP, approve_request, request_id=second)
     async with db.sessions() as s:
         rep = await list_status(s, await ctx(s, REP, clock))
         assert [r.request.id for r in rep.awaiting_me] == [second]
-        backup = await list_status(s, await ctx(s, BACKUP, clock))
+        backup = await list_status(s, await ctx(s, BACKUP_REP, clock))
         assert backup.awaiting_me == () and [r.request.id for r in backup.open_requests] == [second]
-        admin = await list_status(s, await ctx(s, ADM, clock))
+        admin = await list_status(s, await ctx(s, ADMIN, clock))
         assert admin.awaiting_me == () and [r.request.id for r in admin.open_requests] == [second]
         assert [g.grant.request_id for g in admin.grants] == [first]
         assert (admin.open_requests[0].approvals, admin.open_requests[0].approvals_needed) == (1, 2)
-        assert (await list_status(s, await ctx(s, GLX, clock))).grants == ()
+        assert (await list_status(s, await ctx(s, GLOBEX_ADMIN, clock))).grants == ()
         with pytest.raises(errors.UnknownUser):
-            await list_status(s, await ctx(s, OUT, clock))
+            await list_status(s, await ctx(s, OUTSIDER, clock))
 
-        listing = await list_org_grants(s, await ctx(s, SEC, clock), org_slug=None)
+        listing = await list_org_grants(s, await ctx(s, SEC_LEAD, clock), org_slug=None)
         assert [r.grant.request_id for r in listing.rows] == [first] and not listing.rows[0].can_revoke
         assert (await list_org_grants(s, await ctx(s, REP, clock), org_slug="acme")).rows[0].can_revoke
-        assert len((await list_org_grants(s, await ctx(s, OPS, clock), org_slug="acme")).rows) == 1
-        assert (await list_org_grants(s, await ctx(s, OPS, clock), org_slug=None)).title == "all orgs"
-        glx = await ctx(s, GLX, clock)
+        assert len((await list_org_grants(s, await ctx(s, OPERATOR, clock), org_slug="acme")).rows) == 1
+        assert (await list_org_grants(s, await ctx(s, OPERATOR, clock), org_slug=None)).title == "all orgs"
+        glx = await ctx(s, GLOBEX_ADMIN, clock)
         with pytest.raises(errors.NotAuthorized) as other_org:
             await list_org_grants(s, glx, org_slug="acme")
         with pytest.raises(errors.NotAuthorized) as no_org:  # neutral: same refusal whether the org exists
@@ -156,9 +142,9 @@ async def test_status_and_grant_listing(db: Database, clock: FixedClock) -> None
         assert type(no_org.value) is type(other_org.value)
         assert str(no_org.value) == str(other_org.value).replace("`acme`", "`initech`")
         with pytest.raises(errors.NotFound):  # operators may learn an org does not exist
-            await list_org_grants(s, await ctx(s, OPS, clock), org_slug="initech")
+            await list_org_grants(s, await ctx(s, OPERATOR, clock), org_slug="initech")
         with pytest.raises(errors.UnknownUser):
-            await list_org_grants(s, await ctx(s, OUT, clock), org_slug=None)
+            await list_org_grants(s, await ctx(s, OUTSIDER, clock), org_slug=None)
 
 
 @given(st.text())

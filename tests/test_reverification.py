@@ -13,24 +13,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.conftest import RunningBot
+from tests.support.bots import RunningBot
 from tests.support.factories import acting, make_grant, seed_directory, settings
-from tests.test_lifecycle_jobs import (
-    ADM1,
-    ADM2,
-    DEV1,
-    DEV2,
-    GLX,
-    OUT,
-    REP,
-    audit_actions,
-    dms,
-    grant,
-    last_outbox_id,
-    notice_keys,
-    outbox,
-    thread_replies,
-)
+from tests.support.job_helpers import audit_actions, dms, grant, last_outbox_id, notice_keys, outbox, thread_replies
 from trustbot.clock import FixedClock
 from trustbot.ids import Block
 from trustbot.scheduler.runs import run_job
@@ -38,6 +23,7 @@ from trustbot.services import errors
 from trustbot.services import outbox as outbox_service
 from trustbot.services.access.cards import parent_key
 from trustbot.services.reverification.attest import Reverified, open_reverify, submit_reverification, verify_choices
+from trustbot.standin.sample import ADMIN, ADMIN2, DEV, DEV2, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP
 from trustbot.storage.database import Database
 from trustbot.storage.tables import Grant, GrantStatus, SentNotice, SuspensionReason
 
@@ -54,14 +40,14 @@ async def submit(
     db: Database,
     clock: FixedClock,
     gid: int,
-    user: str = ADM1,
+    user: str = ADMIN,
     members: list[str] | None = None,
     attestations: set[str] = BOTH,
 ) -> Reverified:
     async with db.transaction() as session:
         ctx = await acting(session, user, clock)
         return await submit_reverification(
-            session, ctx, grant_id=gid, members=[DEV1] if members is None else members, attestations=attestations
+            session, ctx, grant_id=gid, members=[DEV] if members is None else members, attestations=attestations
         )
 
 
@@ -70,8 +56,8 @@ async def test_reminders_at_14_3_and_0_days_once_each_then_suspension(db: Databa
     gid = await make_grant(db, clock, due=timedelta(days=14))
     assert await run(db, clock) == "2 reminders"
     rows = await outbox(db)
-    assert set(dms(rows)) == {ADM1, ADM2}
-    dm = next(r for r in rows if r.channel == ADM1)
+    assert set(dms(rows)) == {ADMIN, ADMIN2}
+    dm = next(r for r in rows if r.channel == ADMIN)
     assert "due in 14 days" in dm.payload["text"] and "2026-11-16" in dm.payload["text"]
     button = dm.payload["blocks"][-1]["elements"][0]
     assert button["text"]["text"] == "Re-verify" and json.loads(button["value"]) == {"grant_id": gid}
@@ -82,7 +68,7 @@ async def test_reminders_at_14_3_and_0_days_once_each_then_suspension(db: Databa
     clock.set(datetime(2026, 11, 16, 0, 0, tzinfo=UTC))
     mark = await last_outbox_id(db)
     assert await run(db, clock) == "2 reminders"  # due today, before the 09:00 deadline
-    assert "due today" in dms(await outbox(db, since_id=mark))[ADM1][0]
+    assert "due today" in dms(await outbox(db, since_id=mark))[ADMIN][0]
     assert await notice_keys(db) == [f"reverify:{gid}:2026-11-16:{d}" for d in (0, 14, 3)]
     clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))
     mark = await last_outbox_id(db)
@@ -90,7 +76,7 @@ async def test_reminders_at_14_3_and_0_days_once_each_then_suspension(db: Databa
     row = await grant(db, gid)
     assert row.status == GrantStatus.SUSPENDED and row.suspended_reason == "missed_reverification"
     rows = await outbox(db, since_id=mark)
-    assert set(dms(rows)) == {ADM1, ADM2} and "suspended" in dms(rows)[ADM1][0]
+    assert set(dms(rows)) == {ADMIN, ADMIN2} and "suspended" in dms(rows)[ADMIN][0]
     [(channel, parent, text)] = thread_replies(rows)
     assert (channel, parent) == ("C0REPS", f"request:{row.request_id}") and f"<@{REP}>" in text
     assert ("grant.suspended", "org:acme") in await audit_actions(db)
@@ -102,27 +88,29 @@ async def test_a_late_start_sends_only_the_most_urgent_reminder(db: Database, cl
     await seed_directory(db, clock)
     gid = await make_grant(db, clock, due=timedelta(days=2))
     assert await run(db, clock) == "2 reminders"
-    assert "due in 2 days" in dms(await outbox(db))[ADM1][0]
+    assert "due in 2 days" in dms(await outbox(db))[ADMIN][0]
     assert await notice_keys(db) == [f"reverify:{gid}:2026-11-04:14", f"reverify:{gid}:2026-11-04:3"]
 
 
 async def test_reverify_restores_moves_due_date_and_tells_the_rep(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock)
-    gid = await make_grant(db, clock, due=timedelta(days=-1), members=(DEV1, DEV2))
+    gid = await make_grant(db, clock, due=timedelta(days=-1), members=(DEV, DEV2))
     assert await run(db, clock) == "1 suspended"
     mark = await last_outbox_id(db)
-    result = await submit(db, clock, gid, members=[DEV1])
+    result = await submit(db, clock, gid, members=[DEV])
     assert result.restored and result.removed == [DEV2]
     row = await grant(db, gid)
-    assert row.status == GrantStatus.ACTIVE and row.suspended_reason is None and row.members == [DEV1]
-    assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADM1
+    assert row.status == GrantStatus.ACTIVE and row.suspended_reason is None and row.members == [DEV]
+    assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADMIN
     rows = await outbox(db, since_id=mark)
     [(channel, parent, text)] = thread_replies(rows)
     assert (channel, parent) == ("C0REPS", f"request:{row.request_id}")
     assert f"<@{REP}>" in text and "re-verified" in text and "restored" in text
     assert f"<@{DEV2}>" in text
     sent = dms(rows)
-    assert "re-verified" in sent[ADM1][0] and "active again" in sent[ADM2][0] and "no longer covered" in sent[DEV2][0]
+    assert (
+        "re-verified" in sent[ADMIN][0] and "active again" in sent[ADMIN2][0] and "no longer covered" in sent[DEV2][0]
+    )
     assert ("grant.reverified", f"grant:{gid}") in await audit_actions(db)
     # A new cycle: reminders for the new due date are sent again.
     clock.set(row.reverify_due_at - timedelta(days=3))
@@ -138,9 +126,9 @@ async def test_reverify_never_lifts_another_suspension(db: Database, clock: Fixe
     assert not result.restored and result.removed == []
     row = await grant(db, gid)
     assert row.status == GrantStatus.SUSPENDED and row.suspended_reason == reason and row.suspended_at is not None
-    assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADM1
+    assert row.reverify_due_at == clock.now() + timedelta(days=180) and row.last_reverified_by == ADMIN
     sent = dms(await outbox(db, since_id=mark))
-    assert set(sent) == {ADM1} and "re-verified" in sent[ADM1][0]  # no "active again" to the other admin
+    assert set(sent) == {ADMIN} and "re-verified" in sent[ADMIN][0]  # no "active again" to the other admin
     [(_, _, text)] = thread_replies(await outbox(db, since_id=mark))
     assert "re-verified" in text and "restored" not in text
 
@@ -159,14 +147,14 @@ async def test_refusals_change_nothing(db: Database, clock: FixedClock) -> None:
     await seed_directory(db, clock)
     gid = await make_grant(db, clock)
     before = await grant(db, gid)
-    for user in (OUT, REP, GLX, "U0OPS1"):
+    for user in (OUTSIDER, REP, GLOBEX_ADMIN, OPERATOR):
         with pytest.raises(errors.NotOrgAdmin):
             await submit(db, clock, gid, user=user)
     with pytest.raises(errors.InvalidInput) as missing:
         await submit(db, clock, gid, attestations={"roster"})
     assert Block.ATTESTATIONS in missing.value.errors
     with pytest.raises(errors.InvalidInput) as added:
-        await submit(db, clock, gid, members=[DEV1, DEV2])
+        await submit(db, clock, gid, members=[DEV, DEV2])
     assert Block.ROSTER in added.value.errors
     with pytest.raises(errors.InvalidInput):
         await submit(db, clock, gid, members=[])
@@ -195,7 +183,7 @@ async def test_revoked_or_expired_grants_cannot_be_reverified(db: Database, cloc
             await submit(db, clock, gid)
         async with db.sessions() as session:
             with pytest.raises(errors.InvalidState, match=f"was {status}"):
-                await open_reverify(session, await acting(session, ADM1, clock), grant_id=gid)
+                await open_reverify(session, await acting(session, ADMIN, clock), grant_id=gid)
 
 
 async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Database, clock: FixedClock) -> None:
@@ -205,7 +193,7 @@ async def test_verify_choices_are_the_callers_live_grants_soonest_first(db: Data
     await make_grant(db, clock, status=GrantStatus.REVOKED)
     await make_grant(db, clock, org="globex")
     async with db.sessions() as session:
-        choices = await verify_choices(session, await acting(session, ADM2, clock))
+        choices = await verify_choices(session, await acting(session, ADMIN2, clock))
         assert [f.info.grant.id for f in choices] == [sooner, later]
         with pytest.raises(errors.NotOrgAdmin):
             await verify_choices(session, await acting(session, REP, clock))
@@ -274,7 +262,7 @@ async def test_claim_countdown_claims_only_the_most_urgent_applicable_notice_onc
 
 async def test_reminder_click_modal_submit_end_to_end(bot: RunningBot) -> None:
     db, clock = bot.rt.db, bot.clock
-    gid = await make_grant(db, clock, due=timedelta(days=3), members=(DEV1, DEV2))
+    gid = await make_grant(db, clock, due=timedelta(days=3), members=(DEV, DEV2))
     async with db.transaction() as session:  # the request's card in the reps channel, as a decision leaves it
         request_id = (await session.get(Grant, gid)).request_id  # type: ignore[union-attr]
         outbox_service.post_message(
@@ -284,23 +272,23 @@ async def test_reminder_click_modal_submit_end_to_end(bot: RunningBot) -> None:
     await bot.settle()
     [parent] = bot.slack.messages("C0REPS")
     assert result.outcome == "2 reminders"
-    [reminder] = bot.slack.dms(ADM1)
+    [reminder] = bot.slack.dms(ADMIN)
     assert reminder.buttons() == ["Re-verify"] and "due in 3 days" in reminder.text
-    refused = await bot.driver.click(OUT, reminder, "Re-verify")  # not an admin of acme
+    refused = await bot.driver.click(OUTSIDER, reminder, "Re-verify")  # not an admin of acme
     await bot.settle()
-    assert refused.status == 200 and not bot.slack.views(OUT)
-    assert "enterprise admins" in bot.slack.ephemerals(OUT)[-1]["text"]
-    await bot.driver.click(ADM1, reminder, "Re-verify")
+    assert refused.status == 200 and not bot.slack.views(OUTSIDER)
+    assert "enterprise admins" in bot.slack.ephemerals(OUTSIDER)[-1]["text"]
+    await bot.driver.click(ADMIN, reminder, "Re-verify")
     await bot.settle()
-    view = bot.slack.views(ADM1)[-1]
+    view = bot.slack.views(ADMIN)[-1]
     assert "Team members" in json.dumps(view) and "use case is unchanged" in json.dumps(view)
-    response = await bot.driver.submit(ADM1, view, roster=[DEV1], attestations=["roster"])
+    response = await bot.driver.submit(ADMIN, view, roster=[DEV], attestations=["roster"])
     assert response.json["response_action"] == "errors" and Block.ATTESTATIONS in response.json["errors"]
-    response = await bot.driver.submit(ADM1, view, roster=[DEV1], attestations=["roster", "use_case"])
+    response = await bot.driver.submit(ADMIN, view, roster=[DEV], attestations=["roster", "use_case"])
     await bot.settle()
     assert response.status == 200
     row = await grant(db, gid)
-    assert row.members == [DEV1] and row.reverify_due_at == clock.now() + timedelta(days=180)
+    assert row.members == [DEV] and row.reverify_due_at == clock.now() + timedelta(days=180)
     [note] = bot.slack.replies("C0REPS", parent.ts)
     assert "re-verified" in note.text and f"<@{REP}>" in note.text and f"<@{DEV2}>" in note.text
     assert "no longer covered" in bot.slack.dms(DEV2)[-1].text
@@ -312,34 +300,34 @@ async def test_trust_verify_opens_the_modal_or_offers_a_choice(bot: RunningBot) 
     await bot.settle()
     assert response.status == 200 and "enterprise admins" in bot.slack.ephemerals(REP)[-1]["text"]
     revoked = await make_grant(db, clock, status=GrantStatus.REVOKED)
-    await bot.driver.command(ADM1, f"verify {revoked}")
+    await bot.driver.command(ADMIN, f"verify {revoked}")
     await bot.settle()
-    assert f"Grant #{revoked} was revoked" in bot.slack.ephemerals(ADM1)[-1]["text"] and not bot.slack.views(ADM1)
+    assert f"Grant #{revoked} was revoked" in bot.slack.ephemerals(ADMIN)[-1]["text"] and not bot.slack.views(ADMIN)
     first = await make_grant(db, clock, due=timedelta(days=5))
-    await bot.driver.command(ADM1, "verify")
+    await bot.driver.command(ADMIN, "verify")
     await bot.settle()
-    assert f"grant #{first}" in json.dumps(bot.slack.views(ADM1)[-1])
+    assert f"grant #{first}" in json.dumps(bot.slack.views(ADMIN)[-1])
     await make_grant(db, clock, due=timedelta(days=2))
-    views = len(bot.slack.views(ADM1))
-    await bot.driver.command(ADM1, "verify")
+    views = len(bot.slack.views(ADMIN))
+    await bot.driver.command(ADMIN, "verify")
     await bot.settle()
-    choice = json.dumps(bot.slack.ephemerals(ADM1)[-1])
-    assert "Which grant" in choice and "Re-verify" in choice and len(bot.slack.views(ADM1)) == views
+    choice = json.dumps(bot.slack.ephemerals(ADMIN)[-1])
+    assert "Which grant" in choice and "Re-verify" in choice and len(bot.slack.views(ADMIN)) == views
 
 
 async def test_a_tampered_reverify_button_is_refused(bot: RunningBot) -> None:
-    from tests.conftest import SIGNING_SECRET
+    from tests.support.bots import SIGNING_SECRET
     from trustbot.standin.slack_requests import block_actions_body, sign_request
 
     body = block_actions_body(
-        user_id=ADM1,
+        user_id=ADMIN,
         action_id="grant.reverify",
         value="not json",
         channel_id="D0ADM1",
         message_ts="1.1",
-        response_url=bot.slack.new_response_url(ADM1, "D0ADM1"),
+        response_url=bot.slack.new_response_url(ADMIN, "D0ADM1"),
     )
     headers = {**sign_request(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
     assert (await bot.driver.post_raw(body, headers)).status == 200
     await bot.settle()
-    assert "out of date" in bot.slack.ephemerals(ADM1)[-1]["text"] and not bot.slack.views(ADM1)
+    assert "out of date" in bot.slack.ephemerals(ADMIN)[-1]["text"] and not bot.slack.views(ADMIN)

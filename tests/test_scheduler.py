@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import START, make_settings
+from tests.support.bots import START, make_settings
 from tests.support.factories import make_grant, seed_directory, settings, system
-from tests.test_lifecycle_jobs import ADM1, ADM2, dms, outbox
+from tests.support.job_helpers import dms, outbox
 from trustbot.cli import main as cli
 from trustbot.clock import FixedClock
 from trustbot.scheduler import jobs as jobs_mod
 from trustbot.scheduler.jobs import JOBS, run_reverification
 from trustbot.scheduler.runs import FAILED, FINISHED, RUNNING, claim_slot, get_run, run_job
+from trustbot.standin.sample import ADMIN, ADMIN2
 from trustbot.storage.database import Database
 from trustbot.storage.tables import JobRun
 
@@ -54,7 +55,7 @@ async def test_two_runners_same_slot_send_each_reminder_exactly_once(database_ur
         clock.advance(timedelta(minutes=1))
         assert await asyncio.gather(*(run_reverification(d, system(clock)) for d in dbs)) == ["nothing due"] * 2
         sent = dms(await outbox(dbs[0]))
-        assert {u: len(t) for u, t in sent.items()} == {ADM1: len(grants), ADM2: len(grants)}
+        assert {u: len(t) for u, t in sent.items()} == {ADMIN: len(grants), ADMIN2: len(grants)}
     finally:
         for d in dbs:
             await d.dispose()
@@ -99,7 +100,7 @@ async def test_one_bad_item_does_not_stop_the_batch(
     monkeypatch.setattr(msg, "build_reminder_dm", flaky)
     result = await run_job(db, clock, settings(), "reverification")
     assert result.status == "finished" and result.outcome == "6 reminders, 1 failed"
-    texts = dms(await outbox(db))[ADM1]
+    texts = dms(await outbox(db))[ADMIN]
     assert sorted(int(t.split("grant #")[1].split(" ")[0]) for t in texts) == good
 
 
@@ -147,9 +148,15 @@ async def test_a_countdown_warns_only_within_its_largest_offset_and_ends_what_is
         return Counter(ended=len(items))
 
     countdown = Countdown(
-        name="test", offsets=[14, 3, 0, -1], upcoming=upcoming, overdue=overdue, days_left=lambda d: d,
-        warn=warn, end=end, labels=("warnings", "ended"),
-    )  # fmt: skip
+        name="test",
+        offsets=[14, 3, 0, -1],
+        upcoming=upcoming,
+        overdue=overdue,
+        days_left=lambda d: d,
+        warn=warn,
+        end=end,
+        labels=("warnings", "ended"),
+    )
     assert await run_countdown(db, countdown, now=clock.now()) == "3 warnings, 2 ended"
     assert asked == [clock.now() + timedelta(days=15)]  # the largest offset bounds the query (negatives ignored)
     assert warned == [0, 3, 14] and ended == [-1, -2]
@@ -195,7 +202,9 @@ async def test_scheduler_registers_each_job_once_and_runs_with_the_moved_clock(
                 await asyncio.sleep(0.02)
             assert run is not None and run.outcome == "2 reminders"
             await server.rt.delivery.drain()
-            assert "due in 2 days" in fake_slack.dms(ADM1)[-1].text and "due in 2 days" in fake_slack.dms(ADM2)[-1].text
+            assert (
+                "due in 2 days" in fake_slack.dms(ADMIN)[-1].text and "due in 2 days" in fake_slack.dms(ADMIN2)[-1].text
+            )
         finally:
             scheduler.shutdown(wait=False)
     finally:
@@ -239,11 +248,11 @@ async def test_cli_run_delivers_once_per_moment_and_list_shows_it(
     argv = ["jobs", "run", "reverification", "--now", "2026-11-02T09:30:00Z"]
     assert await asyncio.to_thread(cli.main, argv) == 0
     assert "reverification at 2026-11-02T09:30:00Z: 2 reminders (2 Slack messages delivered)" in capsys.readouterr().out
-    assert len(fake_slack.dms(ADM1)) == len(fake_slack.dms(ADM2)) == 1
+    assert len(fake_slack.dms(ADMIN)) == len(fake_slack.dms(ADMIN2)) == 1
     assert await asyncio.to_thread(cli.main, argv) == 0
     assert "already finished: 2 reminders; nothing sent again" in capsys.readouterr().out
     assert await asyncio.to_thread(cli.main, [*argv[:3], "--now", "2026-11-02T10:30:00Z"]) == 0
-    assert len(fake_slack.dms(ADM1)) == len(fake_slack.dms(ADM2)) == 1
+    assert len(fake_slack.dms(ADMIN)) == len(fake_slack.dms(ADMIN2)) == 1
     assert await asyncio.to_thread(cli.main, ["jobs", "list"]) == 0
     out = capsys.readouterr().out
     assert "reverification" in out and "2026-11-02T10:30:00Z" in out and "finished" in out and "request-sla" in out
@@ -267,6 +276,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("same_slot", [True, False])
 async def test_two_processes_produce_each_reminder_exactly_once(
     db: Database, database_url: str, clock: FixedClock, same_slot: bool
@@ -298,4 +308,4 @@ async def test_two_processes_produce_each_reminder_exactly_once(
         counts = [re.fullmatch(r"finished (?:(\d+) reminders?|nothing due)", o) for o in outputs]
         assert all(counts) and sum(int(m.group(1) or 0) for m in counts if m) == 20, outputs
     sent = dms(await outbox(db))
-    assert {u: len(t) for u, t in sent.items()} == {ADM1: 10, ADM2: 10}
+    assert {u: len(t) for u, t in sent.items()} == {ADMIN: 10, ADMIN2: 10}

@@ -14,8 +14,11 @@ from trustbot.storage.database import Database
 
 def _drift(connection: Any) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [diff for diff in compare_metadata(context, SQLModel.metadata) if diff[0] != "remove_table" or
-            diff[1].name != "alembic_version"]  # fmt: skip
+    return [
+        diff
+        for diff in compare_metadata(context, SQLModel.metadata)
+        if diff[0] != "remove_table" or diff[1].name != "alembic_version"
+    ]
 
 
 async def test_the_migrated_database_matches_the_tables(db: Database) -> None:

@@ -7,6 +7,7 @@ import pytest
 from tests.support.factories import settings
 from trustbot.cli.main import main
 from trustbot.config import SettingsError, load_settings
+from trustbot.standin.sample import OPERATOR
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -24,7 +25,7 @@ def test_operators_are_comma_separated_and_secrets_hidden(monkeypatch: pytest.Mo
     monkeypatch.setenv("TRUSTBOT_OPERATORS", "U0OPS1, U0OPS2,")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
     s = load_settings()
-    assert s.operators == ["U0OPS1", "U0OPS2"]
+    assert s.operators == [OPERATOR, "U0OPS2"]
     assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-very-secret"
     assert "xoxb-very-secret" not in repr(s) and "xoxb-very-secret" not in str(s.model_dump())
 

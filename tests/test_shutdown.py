@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
-from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot
+from tests.support.child_serve import request_access, serve_env
 from tests.support.processes import ServerProcess, free_port
-from tests.test_crash_recovery import ADMIN, REP, request_access, serve_env
 from trustbot.standin.producers import ingest_headers
+from trustbot.standin.sample import ADMIN, DEV, REP
 from trustbot.standin.slack_requests import SlackDriver
 
 
@@ -25,6 +27,7 @@ def serve(database_url: str, fake_slack: Any, tmp_path: Path) -> ServerProcess:
     )
 
 
+@pytest.mark.drill
 async def test_sigterm_during_a_burst_of_commands_answers_every_one_and_exits_0(
     database_url: str, fake_slack: Any, tmp_path: Path
 ) -> None:
@@ -45,7 +48,7 @@ async def test_sigterm_during_a_burst_of_commands_answers_every_one_and_exits_0(
     assert len(answers) == 40 and all(r["body"]["response_type"] == "ephemeral" for r in answers)
     # The approval committed before the signal; its Slack writes were delivered before the exit.
     assert len([m for m in fake_slack.dms(ADMIN) if "was approved" in m.text]) == 1
-    assert len(fake_slack.dms("U0DEV1")) == 1
+    assert len(fake_slack.dms(DEV)) == 1
     log = server.log.read_text()
     assert "shutdown started: finishing work in flight for up to 10s" in log
     assert "shutdown finished: all work in flight finished" in log

@@ -1,5 +1,5 @@
 """The signature matrix: `/slack/events` (Slack's v0 scheme) and `/alerts`, `/usage` (the same scheme under
-`X-Trustbot-*` headers, contract §4.6), each with every way a signature can be missing, malformed, stale or
+`X-Trustbot-*` headers, README "Ingest"), each with every way a signature can be missing, malformed, stale or
 forged. Only a correct signature within five minutes is accepted; everything else is 401 and nothing
 of the body is acted on."""
 
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from tests.conftest import INGEST_SECRET, SIGNING_SECRET, RunningBot
-from tests.test_alert_ingest import alert
-from tests.test_credits import usage
-from tests.test_hostile_input import count
+from tests.support.bots import INGEST_SECRET, SIGNING_SECRET, RunningBot, count
+from tests.support.ingest import alert, usage
 from trustbot.slack.signing import v0_signature
+from trustbot.standin.sample import REP
 from trustbot.standin.slack_requests import FORM, slash_command_body
 from trustbot.storage.tables import Alert, UsageRecord
 
@@ -34,14 +33,14 @@ ROWS: list[tuple[str, Forge, bool]] = [
     ("correct, timestamp 4 minutes old", lambda s, b, t: (str(t - 240), _signed(s, t - 240, b), b), True),
     ("timestamp missing", lambda s, b, t: (None, _signed(s, t, b), b), False),
     ("timestamp empty", lambda s, b, t: ("", _signed(s, t, b), b), False),
-    ("timestamp not a number", lambda s, b, t: ("abc", v0_signature(s, "abc", b), b), False),
-    ("timestamp in exponent form", lambda s, b, t: ("1e10", v0_signature(s, "1e10", b), b), False),
+    ("timestamp not a number", lambda s, b, _t: ("abc", v0_signature(s, "abc", b), b), False),
+    ("timestamp in exponent form", lambda s, b, _t: ("1e10", v0_signature(s, "1e10", b), b), False),
     ("timestamp with a fraction", lambda s, b, t: (f"{t}.5", v0_signature(s, f"{t}.5", b), b), False),
     ("timestamp 6 minutes old", lambda s, b, t: (str(t - 360), _signed(s, t - 360, b), b), False),
     ("timestamp 6 minutes ahead", lambda s, b, t: (str(t + 360), _signed(s, t + 360, b), b), False),
     ("timestamp other than the one signed", lambda s, b, t: (str(t + 1), _signed(s, t, b), b), False),
-    ("signature missing", lambda s, b, t: (str(t), None, b), False),
-    ("signature empty", lambda s, b, t: (str(t), "", b), False),
+    ("signature missing", lambda _s, b, t: (str(t), None, b), False),
+    ("signature empty", lambda _s, b, t: (str(t), "", b), False),
     ("signature with another secret", lambda s, b, t: (str(t), _signed(s + "x", t, b), b), False),
     ("signature v1= instead of v0=", lambda s, b, t: (str(t), "v1=" + _signed(s, t, b)[3:], b), False),
     ("signature without its prefix", lambda s, b, t: (str(t), _signed(s, t, b)[3:], b), False),
@@ -73,8 +72,8 @@ SURFACES = {
 
 def _body(surface: str, bot: RunningBot) -> tuple[bytes, str]:
     if surface == "slack":
-        url = bot.slack.new_response_url("U0REP1", "C0GENERAL")
-        return slash_command_body(text="help 1", user_id="U0REP1", response_url=url), FORM
+        url = bot.slack.new_response_url(REP, "C0GENERAL")
+        return slash_command_body(text="help 1", user_id=REP, response_url=url), FORM
     item = alert("sig-1") if surface == "alerts" else usage("sig-1")
     return json.dumps(item).encode(), "application/json"
 

@@ -3,21 +3,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
-from urllib.parse import parse_qsl
 
 import aiohttp
 from sqlalchemy import select
 
-from tests.conftest import start_bot
+from tests.support.bots import start_bot
+from tests.support.slack_flows import approve_click, form, submit_request_over_socket
 from trustbot.messages.help import build_help_blocks
+from trustbot.standin.sample import ADMIN
 from trustbot.storage.tables import AccessRequest, Grant
-
-
-def form(body: bytes) -> dict[str, Any]:
-    return dict(parse_qsl(body.decode()))
 
 
 async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fake_slack: Any, clock: Any) -> None:
@@ -28,7 +23,7 @@ async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fak
         assert [c.ok for c in fake_slack.calls_to("apps.connections.open")] == [True]
         ack = await fake_slack.send_envelope(
             "slash_commands",
-            form(slash_command_body(text="help", user_id="U0ADM1", response_url=fake_slack.response_url_base + "s1")),
+            form(slash_command_body(text="help", user_id=ADMIN, response_url=fake_slack.response_url_base + "s1")),
             accepts_response_payload=True,
         )
         # The help is the envelope's ack payload itself: no response_url post, no Web API call.
@@ -57,57 +52,3 @@ async def test_commands_and_clicks_arrive_over_the_socket(database_url: str, fak
     finally:
         await bot.driver.close()
         await bot.server.stop()
-
-
-async def submit_request_over_socket(fake_slack: Any) -> None:
-    """The admin runs `/trust request` and submits the modal, both as Socket Mode envelopes."""
-    from trustbot.standin.slack_requests import slash_command_body, view_submission_body, view_values
-
-    await fake_slack.send_envelope(
-        "slash_commands",
-        form(
-            slash_command_body(
-                text="request",
-                user_id="U0ADM1",
-                trigger_id=fake_slack.new_trigger_id("U0ADM1"),
-                response_url=fake_slack.response_url_base + "s2",
-            )
-        ),
-    )
-    for _ in range(100):
-        if fake_slack.views("U0ADM1"):
-            break
-        await asyncio.sleep(0.05)
-    view = fake_slack.views("U0ADM1")[-1]
-    values = view_values(
-        view,
-        {
-            "members": ["U0DEV1"],
-            "blanket": False,
-            "tier": "standard",
-            "duration": "10",
-            "use_case": "Fuzzing",
-            "justification": "Fuzzing our own parsers for memory bugs.",
-        },
-    )
-    submission = json.loads(form(view_submission_body(user_id="U0ADM1", view=view, values=values))["payload"])
-    await fake_slack.send_envelope("interactive", submission, accepts_response_payload=True)
-
-
-def approve_click(fake_slack: Any, actions: Any) -> Any:
-    """The block_actions payload of the rep clicking Approve on the request's buttons in the reps channel."""
-    from trustbot.standin.slack_requests import block_actions_body
-
-    approve = actions.button("Approve")
-    return json.loads(
-        form(
-            block_actions_body(
-                user_id="U0REP1",
-                action_id=approve["action_id"],
-                value=approve["value"],
-                channel_id="C0REPS",
-                message_ts=actions.ts,
-                response_url=fake_slack.response_url_base + "s3",
-            )
-        )["payload"]
-    )

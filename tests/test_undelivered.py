@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import RunningBot
-from tests.support.alert_helpers import CHANNEL, OPS, SEC, alert, alert_bot, post
-from tests.test_request_flow import open_and_submit
+from tests.support.alert_helpers import CHANNEL, alert_bot
+from tests.support.bots import RunningBot
+from tests.support.ingest import alert, post
+from tests.support.slack_flows import open_and_submit
 from trustbot.clock import FixedClock
+from trustbot.standin.sample import OPERATOR, SEC_LEAD
 from trustbot.storage.tables import AuditEvent
 
 DEFAULT = "C0SEC"
@@ -42,10 +44,10 @@ async def test_a_refused_alert_channel_moves_the_alert_to_the_default_channel(ab
     rendered = json.dumps(shown.blocks)
     assert f"Shown here because Slack refused to post it in <#{CHANNEL}> ({error})." in rendered
     assert "Acknowledge" in shown.buttons()
-    [told] = abot.slack.dms(SEC)
+    [told] = abot.slack.dms(SEC_LEAD)
     assert told.text.startswith(":warning: Slack refused to post HIGH alert #1 for")
     assert f"in <#{CHANNEL}> (`{error}`): invite Trustbot there. It is shown in <#{DEFAULT}> instead." in told.text
-    assert abot.slack.dms(OPS) == []  # high: the leads act; operators are told for critical
+    assert abot.slack.dms(OPERATOR) == []  # high: the leads act; operators are told for critical
     assert await audited(abot, "alert.rerouted") == [
         {"org": "acme", "refused_channel": CHANNEL, "error": error, "shown_in": DEFAULT}
     ]
@@ -56,8 +58,8 @@ async def test_a_critical_alert_refused_by_its_channel_tells_the_operators_too(a
     assert (await post(abot, alert("a-1", severity="critical")))[0] == 202
     await abot.settle()
     assert len(abot.slack.messages(DEFAULT)) == 1
-    assert [m.text[:40] for m in abot.slack.dms(OPS)] == [":warning: Slack refused to post CRITICAL"]
-    assert len(abot.slack.dms(SEC)) == 1
+    assert [m.text[:40] for m in abot.slack.dms(OPERATOR)] == [":warning: Slack refused to post CRITICAL"]
+    assert len(abot.slack.dms(SEC_LEAD)) == 1
 
 
 async def test_an_alert_no_channel_takes_is_told_to_leads_and_operators_directly(abot: RunningBot) -> None:
@@ -66,7 +68,7 @@ async def test_an_alert_no_channel_takes_is_told_to_leads_and_operators_directly
     assert (await post(abot, alert("a-1", severity="high", summary="Bulk download of weights")))[0] == 202
     await abot.settle()
     assert abot.slack.messages(CHANNEL) == abot.slack.messages(DEFAULT) == []
-    for person in (SEC, OPS):
+    for person in (SEC_LEAD, OPERATOR):
         texts = [m.text for m in abot.slack.dms(person)]
         assert [t for t in texts if "No channel would take it" in t and "Bulk download of weights" in t], texts
     assert [d["shown_in"] for d in await audited(abot, "alert.rerouted")] == [DEFAULT, None]
@@ -77,7 +79,7 @@ async def test_actions_on_a_rerouted_alert_update_it_where_it_is_shown(abot: Run
     assert (await post(abot, alert("a-1", severity="high")))[0] == 202
     await abot.settle()
     [shown] = abot.slack.messages(DEFAULT)
-    await abot.driver.click(SEC, shown, "Acknowledge")
+    await abot.driver.click(SEC_LEAD, shown, "Acknowledge")
     await abot.settle()
     [shown] = abot.slack.messages(DEFAULT)
     assert "Acknowledged" in json.dumps(shown.blocks)
@@ -88,18 +90,18 @@ async def test_a_request_the_reps_channel_refuses_is_brought_to_the_operators(bo
     bot.slack.refuse_channel("C0REPS")
     await open_and_submit(bot)
     assert bot.slack.messages("C0REPS") == []
-    [told] = bot.slack.dms(OPS)
+    [told] = bot.slack.dms(OPERATOR)
     assert told.text.startswith(":warning: Slack refused to post access request #1 in <#C0REPS> (`not_in_channel`)")
     assert "Invite Trustbot to <#C0REPS>" in told.text
     assert await audited(bot, "request.undelivered") == [
-        {"refused_channel": "C0REPS", "error": "not_in_channel", "told": [OPS]}
+        {"refused_channel": "C0REPS", "error": "not_in_channel", "told": [OPERATOR]}
     ]
 
 
 async def test_the_start_up_check_names_the_configured_channels_that_refuse_posts(
     database_url: str, fake_slack: Any, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.conftest import start_bot
+    from tests.support.bots import start_bot
 
     fake_slack.refuse_channel(CHANNEL, "not_in_channel")
     fake_slack.refuse_channel("C0REPS", "is_archived")

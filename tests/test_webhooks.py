@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from tests.support.delivery_helpers import make_worker
 from tests.support.drill_webhooks import run_webhook_drill
 from tests.support.factories import make_grant
 from tests.support.gateway_helpers import approve_latest, gateway_bot, submit_request
 from trustbot.clock import FixedClock
 from trustbot.services.context import system_context
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.standin.sample import OPERATOR
 from trustbot.storage.tables import AuditEvent, OutboxMessage, OutboxOp, OutboxStatus
 
 
+@pytest.mark.drill
 async def test_gateway_down_then_back_gets_every_event_once_in_order(database_url: str) -> None:
     tally = await run_webhook_drill(database_url, quick=True, outage=2.0)
     assert tally.queued > 0 and tally.kept == tally.queued, tally
@@ -24,6 +28,7 @@ async def test_gateway_down_then_back_gets_every_event_once_in_order(database_ur
     assert tally.problems == []
 
 
+@pytest.mark.slow
 async def test_an_event_never_taken_is_given_up_audited_and_operators_told(
     database_url: str, fake_slack: Any, clock: FixedClock
 ) -> None:
@@ -39,7 +44,7 @@ async def test_an_event_never_taken_is_given_up_audited_and_operators_told(
         assert row.status == OutboxStatus.FAILED and row.attempts >= 2
         assert len(audit) == 1 and audit[0].details["type"] == "grant.activated"
         assert len({d.webhook_id for d in gateway.deliveries}) == 1  # the same webhook-id on every retry
-        told = [m.text for m in bot.slack.dms("U0OPS1") if "never accepted" in m.text]
+        told = [m.text for m in bot.slack.dms(OPERATOR) if "never accepted" in m.text]
         assert len(told) == 1 and "grant.activated" in told[0] and "/v1/grants" in told[0]
 
 
@@ -61,8 +66,6 @@ async def test_an_orgs_events_are_not_held_to_slacks_per_channel_pace(
 async def test_stopping_a_worker_that_only_drained_closes_the_gateway_connections(db: Any, fake_slack: Any) -> None:
     """`jobs run` drains without starting the loop; its stop must still close the webhook sender's session."""
     import aiohttp
-
-    from tests.test_delivery import make_worker
 
     worker = make_worker(db, fake_slack)
     session = aiohttp.ClientSession()

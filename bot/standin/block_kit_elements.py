@@ -274,7 +274,7 @@ ELEMENT_CHECKS: dict[str, Check] = {
     "datepicker": lambda el, where: _when(el, where, "initial_date", "%Y-%m-%d"),
     "timepicker": lambda el, where: _when(el, where, "initial_time", "%H:%M"),
     "image": image,
-    **dict.fromkeys(_UNCHECKED_ELEMENTS, lambda el, where: []),
+    **dict.fromkeys(_UNCHECKED_ELEMENTS, lambda _el, _where: []),
 }
 
 

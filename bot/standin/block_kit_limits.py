@@ -36,7 +36,7 @@ SECTION_TEXT, SECTION_FIELDS, SECTION_FIELD_TEXT = 3000, 10, 2000  # block-kit/b
 HEADER_TEXT = 150  # block-kit/blocks/header-block
 CONTEXT_ELEMENTS = 10  # block-kit/blocks/context-block
 # block-kit/blocks/actions-block says 25. Older copies of the docs say 5; that limit was lifted
-# (slackapi/python-slack-sdk#1253 moved the SDK to 25).
+# (slack_sdk's `ActionsBlock.elements_max_length` is 25).
 ACTIONS_ELEMENTS = 25
 INPUT_LABEL = INPUT_HINT = 2000  # block-kit/blocks/input-block
 # views/modal-views and views/home-tab-views. (An error quoted in jeremeamia/slack-block-kit#3 reads
@@ -99,7 +99,7 @@ BLOCK_CHECKS: dict[str, Check] = {
     "image": image,
     "rich_text": _rich_text,
     # block_id checks only: dividers have nothing else, and the bot does not build the others.
-    **dict.fromkeys(("divider", "file", "video", "markdown", "table", "context_actions"), lambda block, where: []),
+    **dict.fromkeys(("divider", "file", "video", "markdown", "table", "context_actions"), lambda _block, _where: []),
 }
 
 

@@ -47,7 +47,7 @@ def _metadata(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     return {"event_type": raw["event_type"], "event_payload": dict(raw["event_payload"])}, None
 
 
-def _auth_test(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+def _auth_test(fake: FakeSlack, _args: dict[str, Any]) -> dict[str, Any]:
     return {
         "ok": True,
         "url": fake.base_url,
@@ -180,8 +180,12 @@ def _conversations_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]
     channel = fake._resolve(str(args.get("channel") or ""))
     if not channel:
         return {"ok": False, "error": "channel_not_found"}
-    shown = {"id": channel, "is_member": channel not in fake.not_member, "is_archived": channel in fake.archived,
-             "is_private": channel[:1] == "G"}  # fmt: skip
+    shown = {
+        "id": channel,
+        "is_member": channel not in fake.not_member,
+        "is_archived": channel in fake.archived,
+        "is_private": channel[:1] == "G",
+    }
     return {"ok": True, "channel": shown}
 
 
@@ -259,7 +263,7 @@ def _views_publish(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "view": stored}
 
 
-def _connections_open(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+def _connections_open(fake: FakeSlack, _args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "url": f"ws://127.0.0.1:{fake.port}/socket"}
 
 

@@ -8,6 +8,7 @@ at `fake.api_url`, then read back what "reached Slack" (`messages`, `replies`, `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -196,10 +197,8 @@ class FakeSlack(SlackState):
         for name in _JSON_FIELDS:
             value = args.get(name)
             if isinstance(value, str) and value[:1] in ("[", "{"):
-                try:
+                with contextlib.suppress(ValueError):
                     args[name] = json.loads(value)
-                except ValueError:
-                    pass
         return args
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
@@ -263,7 +262,9 @@ class FakeSlack(SlackState):
             self.hung_calls.append(self.calls[-1])
             await self._release.wait()
         elif fault.late is not None:
-            await asyncio.sleep(fault.late)
+            # Answered late, or at once when the fake stops (no caller is left to hear it).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), fault.late)
         return web.json_response(result)
 
     def _refusal(self, method: str, args: dict[str, Any], channel: str | None, at: float) -> dict[str, Any] | None:

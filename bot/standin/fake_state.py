@@ -88,9 +88,14 @@ class SlackState:
         return None
 
     def _post(
-        self, channel: str, text: str, blocks: Any, thread_ts: str | None, broadcast: bool,
+        self,
+        channel: str,
+        text: str,
+        blocks: Any,
+        thread_ts: str | None,
+        broadcast: bool,
         metadata: dict[str, Any] | None = None,
-    ) -> Message:  # fmt: skip
+    ) -> Message:
         message = Message(
             metadata=metadata,
             channel=channel,

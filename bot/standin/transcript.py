@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -124,38 +125,45 @@ def unescape(text: str, users: dict[str, str]) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _block_lines(block: dict[str, Any], users: dict[str, str]) -> list[str]:
-    kind = block.get("type")
+def _section_lines(block: dict[str, Any], users: dict[str, str]) -> list[str]:
     lines: list[str] = []
-    if kind in ("header", "section"):
-        if block.get("text"):
-            lines.append(unescape(_plain(block["text"]), users))
-        for item in block.get("fields") or []:
-            lines.append(unescape(_plain(item), users).replace("\n", " "))
-        accessory = block.get("accessory")
-        if isinstance(accessory, dict) and accessory.get("type") == "button":
-            lines.append(f"[{_plain(accessory.get('text'))}]")
-    elif kind == "context":
-        parts = [unescape(_plain(e), users) for e in block.get("elements") or [] if e.get("type") != "image"]
-        if parts:
-            lines.append(" · ".join(parts))
-    elif kind == "actions":
-        parts = []
-        for element in block.get("elements") or []:
-            if element.get("type") == "button":
-                parts.append(f"[{_plain(element.get('text'))}]")
-            else:
-                parts.append(f"[{_plain(element.get('placeholder')) or element.get('type', 'control')} ▾]")
-        lines.append(" ".join(parts))
-    elif kind == "divider":
-        lines.append("───")
-    elif kind == "image":
-        lines.append(f"[image: {block.get('alt_text', '')}]")
-    elif kind == "rich_text":
-        lines.append(unescape(_rich_text(block), users))
-    elif kind == "input":
-        lines.append(f"{_plain(block.get('label'))}: [input]")
-    return [line for line in lines if line]
+    if block.get("text"):
+        lines.append(unescape(_plain(block["text"]), users))
+    for item in block.get("fields") or []:
+        lines.append(unescape(_plain(item), users).replace("\n", " "))
+    accessory = block.get("accessory")
+    if isinstance(accessory, dict) and accessory.get("type") == "button":
+        lines.append(f"[{_plain(accessory.get('text'))}]")
+    return lines
+
+
+def _context_lines(block: dict[str, Any], users: dict[str, str]) -> list[str]:
+    parts = [unescape(_plain(e), users) for e in block.get("elements") or [] if e.get("type") != "image"]
+    return [" · ".join(parts)] if parts else []
+
+
+def _control(element: dict[str, Any]) -> str:
+    if element.get("type") == "button":
+        return f"[{_plain(element.get('text'))}]"
+    return f"[{_plain(element.get('placeholder')) or element.get('type', 'control')} ▾]"
+
+
+# Each block type's lines in the transcript, by type; a type not listed shows nothing.
+_BLOCK_LINES: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
+    "header": _section_lines,
+    "section": _section_lines,
+    "context": _context_lines,
+    "actions": lambda block, _users: [" ".join(_control(e) for e in block.get("elements") or [])],
+    "divider": lambda _block, _users: ["───"],
+    "image": lambda block, _users: [f"[image: {block.get('alt_text', '')}]"],
+    "rich_text": lambda block, users: [unescape(_rich_text(block), users)],
+    "input": lambda block, _users: [f"{_plain(block.get('label'))}: [input]"],
+}
+
+
+def _block_lines(block: dict[str, Any], users: dict[str, str]) -> list[str]:
+    lines_of = _BLOCK_LINES.get(str(block.get("type")))
+    return [line for line in lines_of(block, users) if line] if lines_of else []
 
 
 def _rich_text(node: Any) -> str:
@@ -184,7 +192,7 @@ def render_content(text: str | None, blocks: list[dict[str, Any]] | None, users:
     return unescape(text or "", users)
 
 
-def _with_prefix(prefix: str, body: str, indent: str = "") -> list[str]:
+def _with_prefix(prefix: str, body: str) -> list[str]:
     rows = body.splitlines() or [""]
     pad = " " * len(prefix)
     return [prefix + rows[0]] + [pad + row for row in rows[1:]]

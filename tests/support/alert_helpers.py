@@ -9,17 +9,18 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlmodel import col
 
-from tests.conftest import RunningBot, start_bot
+from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant
-from tests.test_alert_ingest import alert, post
+from tests.support.ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.storage.database import Database
 from trustbot.storage.tables import Grant, GrantStatus
 
-SEC, OPS, REP, ADM1, ADM2, OUT, GLX = "U0SEC1", "U0OPS1", "U0REP1", "U0ADM1", "U0ADM2", "U0OUT1", "U0GLX1"
 CHANNEL = "C0ACMESEC"
+NOT_LEAD = ":no_entry: Only the org's security leads or operators can act on alert #1; nothing changed."
 
 
 @asynccontextmanager
@@ -65,12 +66,7 @@ async def raise_alert(bot: RunningBot, severity: str = "high", **overrides: Any)
 
 async def grants(bot: RunningBot) -> list[Grant]:
     async with bot.rt.db.sessions() as session:
-        return list((await session.scalars(select(Grant).order_by(Grant.id))).all())
-
-
-async def count(bot: RunningBot, table: Any) -> int:
-    async with bot.rt.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+        return list((await session.scalars(select(Grant).order_by(col(Grant.id)))).all())
 
 
 def thread(bot: RunningBot, message: Any) -> list[str]:

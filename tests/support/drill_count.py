@@ -99,13 +99,8 @@ def _describe(row: OutboxMessage) -> str:
     return f"#{row.id} ({row.op} to {row.channel}, {row.save_as or row.message_key or 'no key'}, {row.status})"
 
 
-def _stale_messages(rows: list[OutboxMessage], by_row: dict[int, list[Message]]) -> dict[int, str]:
-    """Rows whose message does not show what its newest sent edit (or, unedited, the row itself) says,
-    or one of whose edits was given up."""
-    posted_by: dict[str, OutboxMessage] = {}
-    for row in rows:
-        if row.op in SENT_OPS and row.save_as:
-            posted_by[row.save_as] = row  # a key posted again: the newest post wins, as delivery saves it
+def _edits(rows: list[OutboxMessage]) -> tuple[dict[str, OutboxMessage], set[str]]:
+    """The newest sent edit of each message key, and the keys one of whose edits was given up."""
     newest: dict[str, OutboxMessage] = {}
     gave_up: set[str] = set()
     for row in rows:
@@ -114,6 +109,17 @@ def _stale_messages(rows: list[OutboxMessage], by_row: dict[int, list[Message]])
                 newest[row.message_key] = row
             elif row.status == OutboxStatus.FAILED:
                 gave_up.add(row.message_key)
+    return newest, gave_up
+
+
+def _stale_messages(rows: list[OutboxMessage], by_row: dict[int, list[Message]]) -> dict[int, str]:
+    """Rows whose message does not show what its newest sent edit (or, unedited, the row itself) says,
+    or one of whose edits was given up."""
+    posted_by: dict[str, OutboxMessage] = {}
+    for row in rows:
+        if row.op in SENT_OPS and row.save_as:
+            posted_by[row.save_as] = row  # a key posted again: the newest post wins, as delivery saves it
+    newest, gave_up = _edits(rows)
     stale: dict[int, str] = {}
     for key, post in posted_by.items():
         found = by_row.get(post.id or 0, [])
@@ -156,12 +162,15 @@ def slack_note(fake: Any) -> str:
     """What the fake Slack did with the writes it got, and how often delivery looked for a post in doubt."""
     writes = [c for c in fake.calls if c.method in ("chat.postMessage", "chat.update")]
     kinds = Counter(
-        "carried out, answered late or not at all" if c.carried_out
-        else f"HTTP {c.status}" if c.status != 200
-        else "ok:false" if not c.ok
+        "carried out, answered late or not at all"
+        if c.carried_out
+        else f"HTTP {c.status}"
+        if c.status != 200
+        else "ok:false"
+        if not c.ok
         else "ok"
         for c in writes
-    )  # fmt: skip
+    )
     lookups = sum(1 for c in fake.calls if c.method in ("conversations.history", "conversations.replies"))
     shown = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
     return f"{len(writes)} Slack writes: {shown}; {lookups} lookups of posts in doubt"

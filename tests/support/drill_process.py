@@ -20,7 +20,7 @@ from tests.support.drill_runtime import drill_settings, serve_process, settle
 from tests.support.drill_workload import FULL, SIGNING_SECRET, Size, Workload
 from tests.support.processes import ServerProcess
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import PEOPLE
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, GLOBEX_ADMIN, OPERATOR, PEOPLE, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver, slash_command_body
 from trustbot.storage.database import Database
 from trustbot.storage.tables import RequestStatus
@@ -86,8 +86,11 @@ async def decision_problems(db: Database, approved: set[int]) -> list[str]:
         grants = Counter(await inspection.grant_request_ids(session))
         events = Counter(e.subject for e in await inspection.audit_events(session, action="request.approved"))
         statuses = await inspection.request_statuses(session)
-    problems = [f"request #{r} is {statuses.get(r)}, not approved" for r in sorted(approved)
-                if statuses.get(r) != RequestStatus.APPROVED]  # fmt: skip
+    problems = [
+        f"request #{r} is {statuses.get(r)}, not approved"
+        for r in sorted(approved)
+        if statuses.get(r) != RequestStatus.APPROVED
+    ]
     problems += [f"request #{r} has {n} grants" for r, n in sorted(grants.items()) if n != 1 or r not in approved]
     problems += [f"{s} approved {n} times" for s, n in sorted(events.items()) if n != 1]
     return problems
@@ -172,14 +175,15 @@ class Burst:
 
 async def command_burst(driver: SlackDriver, fake: FakeSlack, burst: Burst, count: int, seconds: float) -> None:
     """`count` `/trust status` and `/trust help` commands from people in the directory, over `seconds`."""
-    people = ["U0ADM1", "U0ADM2", "U0GLX1", "U0REP1", "U0REP2", "U0SEC1", "U0OPS1"]
+    people = [ADMIN, ADMIN2, GLOBEX_ADMIN, REP, BACKUP_REP, SEC_LEAD, OPERATOR]
 
     async def one(n: int) -> None:
         await asyncio.sleep(seconds * n / count)
         user = people[n % len(people)]
         url = fake.new_response_url(user, "C0GENERAL")
-        body = slash_command_body(text=("status", "help")[n % 2], user_id=user, response_url=url,
-                                  trigger_id=fake.new_trigger_id(user))  # fmt: skip
+        body = slash_command_body(
+            text=("status", "help")[n % 2], user_id=user, response_url=url, trigger_id=fake.new_trigger_id(user)
+        )
         token = url.rsplit("/", 1)[1]
         try:
             response = await driver.post_signed(body)
@@ -239,7 +243,9 @@ async def sigterm_drill(database_url: str, workdir: Path, quick: bool, seed: int
         result.problems = child.problems + result.problems
         took = time.monotonic() - stopped
         refused = sum(1 for status in burst.acked.values() if status != 200)
-        result.notes.append(f"{len(burst.acked)} commands during SIGTERM: {len(burst.acked) - refused} acknowledged, "
-                            f"{refused} refused while stopping; exit {code} after {took:.1f}s")  # fmt: skip
+        result.notes.append(
+            f"{len(burst.acked)} commands during SIGTERM: {len(burst.acked) - refused} acknowledged, "
+            f"{refused} refused while stopping; exit {code} after {took:.1f}s"
+        )
         result.problems += [f"took {took:.1f}s to stop after SIGTERM"] if took > 15 else []
         return result

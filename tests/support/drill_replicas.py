@@ -14,6 +14,7 @@ from tests.support import queries as inspection
 from tests.support.drill_count import Tally, outbox_rows
 from tests.support.drill_process import Child, child_servers, decision_problems, finish, wait_settled
 from tests.support.drill_workload import Size, wait_until
+from trustbot.standin.sample import BACKUP_REP, REP
 
 JOB = "reverification"
 
@@ -24,9 +25,18 @@ async def run_job_twice(child: Child, now: datetime) -> list[str]:
 
     async def one(env: dict[str, str]) -> str:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "trustbot", "jobs", "run", JOB, "--now", stamp, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "trustbot",
+            "jobs",
+            "run",
+            JOB,
+            "--now",
+            stamp,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await proc.communicate()
         return f"exit {proc.returncode}: {out.decode().strip().splitlines()[-1] if out.strip() else ''}"
 
@@ -63,7 +73,7 @@ async def approve_race(child: Child) -> tuple[int, list[str]]:
     card = work.cards()[request_id]
     seen = len(fake.responses)
     clicks = await asyncio.gather(
-        work.drivers[0].click("U0REP1", card, "Approve"), work.drivers[1].click("U0REP2", card, "Approve")
+        work.drivers[0].click(REP, card, "Approve"), work.drivers[1].click(BACKUP_REP, card, "Approve")
     )
     problems = [f"click answered {c.status}" for c in clicks if c.status != 200]
     await wait_until(lambda: len(fake.responses) >= seen + 2, 30, "both clicks answered")

@@ -23,7 +23,7 @@ from trustbot.services.access.grants import revoke_grant
 from trustbot.services.context import Person
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.gateway import SECRET, FakeGateway
-from trustbot.standin.sample import PEOPLE
+from trustbot.standin.sample import OPERATOR, PEOPLE
 from trustbot.storage.migrate import upgrade
 from trustbot.storage.queries.entitlements import all_grant_ids, webhook_rows
 from trustbot.storage.tables import OutboxStatus
@@ -55,7 +55,7 @@ async def _revoke_all(server: Any) -> None:
     rt = server.rt
     async with rt.db.sessions() as session:
         ids = await all_grant_ids(session)
-    person = Person("U0OPS1", rt.clock, rt.settings)
+    person = Person(OPERATOR, rt.clock, rt.settings)
     for grant_id in ids:
         async with rt.db.transaction() as session:
             await revoke_grant(session, await person.context(session), grant_id=grant_id, reason="webhook drill")
@@ -94,8 +94,7 @@ async def run_webhook_drill(database_url: str, *, quick: bool, outage: float | N
     started = time.monotonic()
     gateway = await FakeGateway().start()
     fake = await FakeSlack(users=dict(PEOPLE)).start()
-    server = await start_inprocess(database_url, fake, TRUSTBOT_WEBHOOK_URL=gateway.url,
-                                   TRUSTBOT_WEBHOOK_SECRET=SECRET)  # fmt: skip
+    server = await start_inprocess(database_url, fake, TRUSTBOT_WEBHOOK_URL=gateway.url, TRUSTBOT_WEBHOOK_SECRET=SECRET)
     work = Workload(fake, [server.url], size, seed=7)
     try:
         await work.submit_requests()
@@ -121,10 +120,12 @@ async def _main() -> int:
         url = f"sqlite+aiosqlite:///{Path(workdir) / 'drill.db'}"
         await upgrade(url)
         tally = await run_webhook_drill(url, quick="--quick" in sys.argv)
-    print(f"webhook drill: {tally.queued} events queued, {tally.kept} kept by the gateway after dedup, "
-          f"{tally.deliveries} deliveries ({tally.refused_500} answered 500), lost {tally.lost}, duplicated "
-          f"{tally.duplicated}, lanes out of order {tally.out_of_order}, bad signatures {tally.bad_signatures}, "
-          f"{tally.seconds:.1f}s {'CLEAN' if tally.clean else 'PROBLEMS: ' + '; '.join(tally.problems)}")  # fmt: skip
+    print(
+        f"webhook drill: {tally.queued} events queued, {tally.kept} kept by the gateway after dedup, "
+        f"{tally.deliveries} deliveries ({tally.refused_500} answered 500), lost {tally.lost}, duplicated "
+        f"{tally.duplicated}, lanes out of order {tally.out_of_order}, bad signatures {tally.bad_signatures}, "
+        f"{tally.seconds:.1f}s {'CLEAN' if tally.clean else 'PROBLEMS: ' + '; '.join(tally.problems)}"
+    )
     return 0 if tally.clean else 1
 
 

@@ -24,18 +24,19 @@ from typing import Any
 import aiohttp
 
 from trustbot.standin.producers import ingest_headers
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, DEV2, GLOBEX_ADMIN, OPERATOR, REP, SEC_LEAD
 from trustbot.standin.slack_requests import DriverResponse, SlackDriver
 from trustbot.standin.transcript import Message
 
 SIGNING_SECRET = "drill-signing-secret"
 INGEST_SECRET = "drill-ingest-secret"
 REPS_CHANNEL, ACME_CHANNEL, DEFAULT_CHANNEL = "C0REPS", "C0ACMESEC", "C0SEC"
-REQUESTERS = (("U0ADM1", "acme"), ("U0GLX1", "globex"), ("U0ADM2", "acme"))
-DECIDER = {"acme": "U0REP1", "globex": "U0REP2"}
+REQUESTERS = ((ADMIN, "acme"), (GLOBEX_ADMIN, "globex"), (ADMIN2, "acme"))
+DECIDER = {"acme": REP, "globex": BACKUP_REP}
 ALERT_ORGS = ("acme", "acme", "globex", "initech")  # initech is not in the directory
 SEVERITIES = ("medium", "high", "critical", "medium", "low")
 JUSTIFICATION = "Our SOC reverse-engineers samples daily."
-ACKNOWLEDGER = {ACME_CHANNEL: "U0SEC1", DEFAULT_CHANNEL: "U0OPS1"}
+ACKNOWLEDGER = {ACME_CHANNEL: SEC_LEAD, DEFAULT_CHANNEL: OPERATOR}
 
 
 Send = Callable[[SlackDriver, str], Awaitable[DriverResponse]]  # one request to (driver, base URL)
@@ -142,9 +143,15 @@ class Workload:
             await self._retrying(_command(user, "request"))
             await self.new_view(user, seen, "request modal")
             view = self.fake.views(user)[-1]
-            members = ["U0GLX1"] if org == "globex" else [("U0DEV1", "U0DEV2")[n % 2]]
-            fields = {"members": members, "blanket": False, "tier": "standard", "duration": "200",
-                      "use_case": f"Drill case {n}", "justification": JUSTIFICATION}  # fmt: skip
+            members = [GLOBEX_ADMIN] if org == "globex" else [(DEV, DEV2)[n % 2]]
+            fields = {
+                "members": members,
+                "blanket": False,
+                "tier": "standard",
+                "duration": "200",
+                "use_case": f"Drill case {n}",
+                "justification": JUSTIFICATION,
+            }
             await self._retrying(_submit(user, view, fields))
 
     async def new_view(self, user: str, seen: int, what: str) -> None:
@@ -228,8 +235,10 @@ class Workload:
         """The next `count` alerts, in batches, spread over `seconds`."""
         first = self._alerts_sent
         self._alerts_sent += count
-        batches = [list(range(i, min(i + self.size.batch, first + count))) for i in range(first, first + count,
-                                                                                          self.size.batch)]  # fmt: skip
+        batches = [
+            list(range(i, min(i + self.size.batch, first + count)))
+            for i in range(first, first + count, self.size.batch)
+        ]
         slots = asyncio.Semaphore(concurrency)
         started = time.monotonic()
 

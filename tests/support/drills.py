@@ -100,8 +100,9 @@ async def standard_workload(run: InProcess, *, alert_seconds: float) -> None:
     await work.submit_requests()
     await work.send_alerts(size.alerts // 2, seconds=alert_seconds / 2)
     cards = await work.wait_for_cards(size.requests)
-    await asyncio.gather(work.decide_all(cards), work.send_alerts(size.alerts - size.alerts // 2,
-                                                                  seconds=alert_seconds / 2))  # fmt: skip
+    await asyncio.gather(
+        work.decide_all(cards), work.send_alerts(size.alerts - size.alerts // 2, seconds=alert_seconds / 2)
+    )
     await asyncio.sleep(0.5)
     await work.acknowledge_some()
 
@@ -111,7 +112,7 @@ def chaos_drill(
 ) -> Callable[[str, Path, bool, int], Awaitable[Tally]]:
     """A drill in which the fake Slack draws a fault for every write (`fake.chaos(**shares)`)."""
 
-    async def run(database_url: str, workdir: Path, quick: bool, seed: int) -> Tally:
+    async def run(database_url: str, _workdir: Path, quick: bool, seed: int) -> Tally:
         size = QUICK if quick else FULL
         async with in_process(database_url, size, seed, **settings) as drill:
             drill.fake.chaos(**shares, seed=seed)
@@ -129,7 +130,7 @@ async def message_limit_drill(database_url: str, workdir: Path, quick: bool, see
     return await run(database_url, workdir, quick, seed)
 
 
-async def outage_drill(database_url: str, workdir: Path, quick: bool, seed: int) -> Tally:
+async def outage_drill(database_url: str, _workdir: Path, quick: bool, seed: int) -> Tally:
     """Slack answers every Web API call 503 for a minute (3 s short), then comes back; the requests
     were submitted before, and are approved and alerts ingested during the outage."""
     outage = 3.0 if quick else 60.0

@@ -12,18 +12,16 @@ from trustbot.clock import Clock
 from trustbot.config import Settings
 from trustbot.services.context import Person, ServiceContext, system_context
 from trustbot.services.directory.apply import ApplyReport, apply_directory, parse_directory
-from trustbot.standin.sample import DIRECTORY_YAML, EMAILS
+from trustbot.standin.sample import ADMIN, DEV, DIRECTORY_YAML, EMAILS
 from trustbot.storage.database import Database
 from trustbot.storage.queries.directory import get_org
 from trustbot.storage.queries.entitlements import add_members
 from trustbot.storage.tables import AccessRequest, Grant, GrantStatus, RequestStatus
 
-ADMIN, DEV = "U0ADM1", "U0DEV1"
-
 
 def settings(**overrides: Any) -> Settings:
     """Settings with defaults and no `.env`."""
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **overrides)
 
 
 def system(clock: Clock, config: Settings | None = None, *, as_user: str | None = None) -> ServiceContext:
@@ -63,9 +61,18 @@ async def make_request(
         assert org_row is not None and org_row.id is not None
         at = created_at or clock.now()
         request = AccessRequest(
-            org_id=org_row.id, requester=requester, members=list(members), blanket=blanket, tier_id=tier,
-            use_case=use_case, justification="x" * 30, duration_days=90, status=status, created_at=at, updated_at=at,
-        )  # fmt: skip
+            org_id=org_row.id,
+            requester=requester,
+            members=list(members),
+            blanket=blanket,
+            tier_id=tier,
+            use_case=use_case,
+            justification="x" * 30,
+            duration_days=90,
+            status=status,
+            created_at=at,
+            updated_at=at,
+        )
         session.add(request)
         await session.flush()
         request.message_key = f"request:{request.id}"
@@ -94,10 +101,19 @@ async def make_grant(
         assert request is not None
         now = clock.now()
         grant = Grant(
-            request_id=request_id, org_id=request.org_id, members=list(members), blanket=blanket, tier_id=tier,
-            status=status, starts_at=now - timedelta(days=10), expires_at=now + expires, reverify_due_at=now + due,
-            suspended_reason=suspended_reason, suspended_at=now if suspended_reason else None, updated_at=now,
-        )  # fmt: skip
+            request_id=request_id,
+            org_id=request.org_id,
+            members=list(members),
+            blanket=blanket,
+            tier_id=tier,
+            status=status,
+            starts_at=now - timedelta(days=10),
+            expires_at=now + expires,
+            reverify_due_at=now + due,
+            suspended_reason=suspended_reason,
+            suspended_at=now if suspended_reason else None,
+            updated_at=now,
+        )
         session.add(grant)
         await session.flush()
         # Named members with the emails Slack shows for the sample people, as an approval records them.

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import strategies as st
 
 from trustbot.ids import Action, View
-from trustbot.standin.sample import PEOPLE
+from trustbot.standin.sample import ADMIN, BACKUP_REP, PEOPLE, REP, SEC_LEAD
 
 # Text as a hostile producer might send it: any code point, lone surrogates and NUL included.
 HOSTILE_TEXT = st.one_of(
@@ -159,7 +159,7 @@ STATE_VALUES = st.dictionaries(
             "attestations",
         ]
     )
-    | JSON_TEXT,  # fmt: skip
+    | JSON_TEXT,
     st.dictionaries(JSON_TEXT | st.sampled_from(["reason_input", "roster_input", "members_input"]), JSON, max_size=2),
     max_size=4,
 )
@@ -187,7 +187,7 @@ EVENT = st.fixed_dictionaries(
                     "channel": JSON_TEXT,
                     "text": JSON_TEXT,
                     "view": JSON,
-                },  # fmt: skip
+                },
             ),
             JSON,
         ),
@@ -197,10 +197,17 @@ EVENT = st.fixed_dictionaries(
 )
 
 _VALID_ORG = {
-    "slug": "acme", "name": "Acme Security", "domains": ["acme.com"], "rep": "U0REP1", "backup_reps": ["U0REP2"],
-    "admins": ["U0ADM1"], "security_leads": ["U0SEC1"], "max_tier": "enhanced", "verified_until": "2027-06-30",
+    "slug": "acme",
+    "name": "Acme Security",
+    "domains": ["acme.com"],
+    "rep": REP,
+    "backup_reps": [BACKUP_REP],
+    "admins": [ADMIN],
+    "security_leads": [SEC_LEAD],
+    "max_tier": "enhanced",
+    "verified_until": "2027-06-30",
     "credits": [{"id": "acme-2026", "amount_usd": 250000, "starts": "2026-01-01", "expires": "2027-01-01"}],
-}  # fmt: skip
+}
 _VALID_TIER = {"id": "standard", "name": "Standard", "approvals": 1, "max_days": 365, "reverify_days": 180}
 DIRECTORY_DATA = _item(
     {

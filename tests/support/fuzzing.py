@@ -152,9 +152,12 @@ async def check_command(target: FuzzTarget, value: dict[str, Any]) -> list[str]:
     """A Slack-signed slash command with arbitrary text."""
     user = value["user"]
     body = slash_command_body(
-        text=value["text"], user_id=user, command=value["command"], response_url=target.fake.new_response_url(user,
-        "C0GENERAL"), trigger_id=target.fake.new_trigger_id(user),
-    )  # fmt: skip
+        text=value["text"],
+        user_id=user,
+        command=value["command"],
+        response_url=target.fake.new_response_url(user, "C0GENERAL"),
+        trigger_id=target.fake.new_trigger_id(user),
+    )
     return await _slack(target, body)
 
 
@@ -162,28 +165,44 @@ async def check_block_action(target: FuzzTarget, value: dict[str, Any]) -> list[
     """A Slack-signed click with arbitrary action id, value, user and team."""
     user, in_view = value["user"], value["in_view"]
     body = block_actions_body(
-        user_id=user, action_id=value["action_id"], value=value["value"], team_id=value["team"],
-        channel_id=None if in_view else "C0REPS", message_ts=None if in_view else "1.000001",
+        user_id=user,
+        action_id=value["action_id"],
+        value=value["value"],
+        team_id=value["team"],
+        channel_id=None if in_view else "C0REPS",
+        message_ts=None if in_view else "1.000001",
         view={"id": "V0FUZZ", "type": "modal", "blocks": []} if in_view else None,
         trigger_id=target.fake.new_trigger_id(user),
         response_url=None if in_view else target.fake.new_response_url(user, "C0REPS", "1.000001"),
-    )  # fmt: skip
+    )
     return await _slack(target, _mangled(body, value["mangle"]))
 
 
 async def check_view_submission(target: FuzzTarget, value: dict[str, Any]) -> list[str]:
     """A Slack-signed modal submission with arbitrary callback id, metadata and state."""
-    view = {"id": value["view_id"], "type": "modal", "callback_id": value["callback_id"],
-            "private_metadata": value["private_metadata"], "blocks": []}  # fmt: skip
+    view = {
+        "id": value["view_id"],
+        "type": "modal",
+        "callback_id": value["callback_id"],
+        "private_metadata": value["private_metadata"],
+        "blocks": [],
+    }
     body = view_submission_body(user_id=value["user"], view=view, values=value["values"], team_id=value["team"])
     return await _slack(target, _mangled(body, value["mangle"]))
 
 
 async def check_event(target: FuzzTarget, value: dict[str, Any]) -> list[str]:
     """A Slack-signed Events API body of arbitrary shape."""
-    body = {"token": "unused", "team_id": value["team"], "api_app_id": "A0APP", "type": value["type"],
-            "event": value["event"], "event_id": value["event_id"] or f"Ev{uuid.uuid4().hex[:10]}",
-            "event_time": 1, "challenge": "c"}  # fmt: skip
+    body = {
+        "token": "unused",
+        "team_id": value["team"],
+        "api_app_id": "A0APP",
+        "type": value["type"],
+        "event": value["event"],
+        "event_id": value["event_id"] or f"Ev{uuid.uuid4().hex[:10]}",
+        "event_time": 1,
+        "challenge": "c",
+    }
     return await _slack(target, json.dumps(body).encode(), "application/json")
 
 
@@ -240,8 +259,15 @@ def run_surface(
     result = SurfaceResult(surface)
     phases = (Phase.generate,) if collect else (Phase.generate, Phase.shrink)
 
-    @settings(max_examples=examples, deadline=None, database=None, phases=phases, derandomize=not collect,
-              suppress_health_check=list(HealthCheck), print_blob=False)  # fmt: skip
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=phases,
+        derandomize=not collect,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(strategy)
     def one(value: Any) -> None:
         result.tried += 1

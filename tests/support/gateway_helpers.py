@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from tests.conftest import RunningBot, start_bot
-from tests.test_alert_ingest import alert, post
+from tests.support.bots import RunningBot, start_bot
+from tests.support.ingest import alert, post
 from trustbot.clock import FixedClock
 from trustbot.standin.gateway import API_TOKEN, SECRET, FakeGateway
+from trustbot.standin.sample import ADMIN, DEV, REP, SEC_LEAD
 
-ADMIN, REP, SEC = "U0ADM1", "U0REP1", "U0SEC1"
-DEV1, DEV2, OUT = "U0DEV1", "U0DEV2", "U0OUT1"
 REQUEST = {
-    "members": [DEV1],
+    "members": [DEV],
     "blanket": False,
     "tier": "enhanced",
     "duration": "30",
@@ -65,7 +64,7 @@ async def suspend_from_alert(bot: RunningBot, reason: str = "Confirmed exfiltrat
     assert (await post(bot, alert("a-1", severity="critical")))[0] == 202
     await bot.settle()
     message = bot.slack.messages("C0ACMESEC")[-1]
-    await bot.driver.click(SEC, message, "Suspend access")
+    await bot.driver.click(SEC_LEAD, message, "Suspend access")
     await bot.settle()
-    await bot.driver.submit(SEC, bot.slack.views(SEC)[-1], reason=reason)
+    await bot.driver.submit(SEC_LEAD, bot.slack.views(SEC_LEAD)[-1], reason=reason)
     await bot.settle()

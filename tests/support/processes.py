@@ -11,12 +11,45 @@ from pathlib import Path
 
 import aiohttp
 
+# Under pytest-xdist each worker hands out ports from a range of its own, below the kernel's ephemeral
+# range (32768 and up on Linux), from which every `bind(port 0)` (a fake Slack, an in-process bot) is
+# served. A port one worker found free is then never found free by another, or taken by a bind of
+# either, in the moment before the child process that is to listen on it binds it.
+FIRST_WORKER_PORT = 20000
+PORTS_PER_WORKER = 500
+_handed_out = 0
+
+
+def _worker_index() -> int | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free right now (and, under xdist, this worker's alone)."""
+    global _handed_out
+    index = _worker_index()
+    if index is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    base = FIRST_WORKER_PORT + index * PORTS_PER_WORKER
+    start = os.getpid() % PORTS_PER_WORKER  # two runs at once start at different places
+    for _ in range(PORTS_PER_WORKER):
+        port = base + (start + _handed_out) % PORTS_PER_WORKER
+        _handed_out += 1  # never the same port twice in a row, even if its last child has not let go
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {base}..{base + PORTS_PER_WORKER - 1}")
 
 
 def clean_env() -> dict[str, str]:
