@@ -1,4 +1,4 @@
-"""Every benchmark of issue 11's performance targets in one run, and one table of the results.
+"""Every benchmark of the performance targets in one run, and one table of the results.
 
 Runs, one after the other, each as its own process (their own output is shown as they go):
 `startup.py` (start to /readyz, idle memory), `ingest.py` (POST /alerts against a minimal handler),

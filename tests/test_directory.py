@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from tests.support.bots import START
 from tests.support.factories import seed_directory
+from tests.support.queries import people_of
 from trustbot.clock import FixedClock
 from trustbot.services.audit import verify_audit_chain
 from trustbot.services.directory.apply import DEFAULT_TIERS, ApplyReport, format_apply_report, list_orgs_summary
@@ -19,7 +20,7 @@ from trustbot.services.directory.people import org_people
 from trustbot.services.errors import DirectoryError
 from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DIRECTORY_YAML, OPERATOR, REP, SEC_LEAD
 from trustbot.storage.database import Database
-from trustbot.storage.queries.directory import get_directory_state, get_org, list_tiers, people_of
+from trustbot.storage.queries.directory import get_directory_state, get_org, list_tiers
 from trustbot.storage.tables import AccessRequest, AuditEvent, CreditGrant, Org, OrgRole, Role
 
 DIRECTORY = DIRECTORY_YAML

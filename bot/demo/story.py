@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from trustbot.clock import FixedClock
 from trustbot.config import Settings
+from trustbot.standin import sample
 
 if TYPE_CHECKING:  # the stand-ins are loaded only when the demo runs
     from trustbot.runtime import Runtime
@@ -22,18 +23,20 @@ if TYPE_CHECKING:  # the stand-ins are loaded only when the demo runs
 
 DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
-PEOPLE = {
-    "U0OPS1": "Olga (operator)",
-    "U0REP1": "Rita (Acme's account rep)",
-    "U0REP2": "Bruno (backup rep)",
-    "U0ADM1": "Ada (Acme admin)",
-    "U0ADM2": "Alan (Acme admin)",
-    "U0SEC1": "Sami (Acme security lead)",
-    "U0DEV1": "Dev (Acme engineer)",
-    "U0DEV2": "Eli (Acme engineer)",
-    "U0OUT1": "Otto (not in the program)",
-    "U0GLX1": "Gia (Globex admin)",
+ROLES = {
+    sample.OPERATOR: "operator",
+    sample.REP: "Acme's account rep",
+    sample.BACKUP_REP: "backup rep",
+    sample.ADMIN: "Acme admin",
+    sample.ADMIN2: "Acme admin",
+    sample.SEC_LEAD: "Acme security lead",
+    sample.DEV: "Acme engineer",
+    sample.DEV2: "Acme engineer",
+    sample.OUTSIDER: "not in the program",
+    sample.GLOBEX_ADMIN: "Globex admin",
 }
+# How the transcript names each sample person: their first name and what they are in the story.
+PEOPLE = {user: f"{sample.PEOPLE[user].split()[0]} ({role})" for user, role in ROLES.items()}
 
 
 @dataclass

@@ -88,16 +88,6 @@ async def get_directory_state(session: AsyncSession, *, create: bool = False) ->
     return state
 
 
-async def people_of(session: AsyncSession, *, org_id: int, role: Role) -> list[str]:
-    """User ids holding `role` in the org, in directory order."""
-    query = (
-        select(col(OrgRole.user_id))
-        .where(col(OrgRole.org_id) == org_id, col(OrgRole.role) == role.value)
-        .order_by(col(OrgRole.position), col(OrgRole.id))
-    )
-    return list((await session.scalars(query)).all())
-
-
 async def roles_of_user(session: AsyncSession, *, user_id: str) -> list[tuple[int, Role]]:
     """Every (org id, role) the user holds; roles the code does not know are skipped."""
     rows = (

@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.chunks import chunks
-from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain, OutboxMessage, OutboxOp
+from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain
 
 # The most ended grants (revoked, expired, denied…) one address is answered with, besides every live
 # one: more would only be the same people's history.
@@ -153,14 +153,3 @@ async def set_org_domains(session: AsyncSession, *, org_id: int, domains: Iterab
     for domain in sorted({d.lower() for d in domains}):
         session.add(OrgDomain(domain=domain, org_id=org_id))
     await session.flush()
-
-
-async def webhook_rows(session: AsyncSession) -> list[OutboxMessage]:
-    """Every grant change event row, in outbox order (drills compare them with what the gateway got)."""
-    query = select(OutboxMessage).where(col(OutboxMessage.op) == OutboxOp.WEBHOOK).order_by(col(OutboxMessage.id))
-    return list((await session.scalars(query)).all())
-
-
-async def all_grant_ids(session: AsyncSession) -> list[int]:
-    """Every grant id, ascending."""
-    return [i for i in (await session.scalars(select(col(Grant.id)).order_by(col(Grant.id)))).all() if i is not None]

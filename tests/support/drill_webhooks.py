@@ -19,13 +19,13 @@ from typing import Any
 
 from tests.support.drill_runtime import settle, start_inprocess
 from tests.support.drill_workload import FULL, QUICK, Workload
+from tests.support.queries import all_grant_ids, webhook_rows
 from trustbot.services.access.grants import revoke_grant
 from trustbot.services.context import Person
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.gateway import SECRET, FakeGateway
 from trustbot.standin.sample import OPERATOR, PEOPLE
 from trustbot.storage.migrate import upgrade
-from trustbot.storage.queries.entitlements import all_grant_ids, webhook_rows
 from trustbot.storage.tables import OutboxStatus
 
 

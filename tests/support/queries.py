@@ -1,6 +1,5 @@
-"""Read-only queries the failure drills (`tests.support`) use to check what happened. The product never calls them.
-
-They live here because SQL lives only in `storage/queries`, test support included.
+"""Read-only queries tests and drills use to check what happened. The product never calls them, so they
+live with the test support, not in `storage/queries`.
 """
 
 from __future__ import annotations
@@ -18,8 +17,11 @@ from trustbot.storage.tables import (
     AuditEvent,
     Grant,
     JobRun,
+    OrgRole,
     OutboxMessage,
+    OutboxOp,
     OutboxStatus,
+    Role,
 )
 
 
@@ -74,3 +76,24 @@ async def backlog(session: AsyncSession) -> tuple[int, int]:
 async def count_rows(session: AsyncSession, *, table: Any) -> int:
     """Rows in one table."""
     return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def people_of(session: AsyncSession, *, org_id: int, role: Role) -> list[str]:
+    """User ids holding `role` in the org, in directory order."""
+    query = (
+        select(col(OrgRole.user_id))
+        .where(col(OrgRole.org_id) == org_id, col(OrgRole.role) == role.value)
+        .order_by(col(OrgRole.position), col(OrgRole.id))
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def webhook_rows(session: AsyncSession) -> list[OutboxMessage]:
+    """Every grant change event row, in outbox order (drills compare them with what the gateway got)."""
+    query = select(OutboxMessage).where(col(OutboxMessage.op) == OutboxOp.WEBHOOK).order_by(col(OutboxMessage.id))
+    return list((await session.scalars(query)).all())
+
+
+async def all_grant_ids(session: AsyncSession) -> list[int]:
+    """Every grant id, ascending."""
+    return [i for i in (await session.scalars(select(col(Grant.id)).order_by(col(Grant.id)))).all() if i is not None]

@@ -8,8 +8,8 @@ from datetime import timedelta
 import aiohttp
 
 from trustbot.demo.story import Story
-
-LEAD, OUTSIDER = "U0SEC1", "U0OUT1"
+from trustbot.standin.sample import OUTSIDER
+from trustbot.standin.sample import SEC_LEAD as LEAD
 
 
 async def send_alerts(story: Story, *alerts: dict[str, object]) -> None:

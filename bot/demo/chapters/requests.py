@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from trustbot.demo.story import Story
-
-ADMIN, REP, BACKUP, OUTSIDER = "U0ADM1", "U0REP1", "U0REP2", "U0OUT1"
-
+from trustbot.standin.sample import ADMIN, DEV, DEV2, OUTSIDER, REP
+from trustbot.standin.sample import BACKUP_REP as BACKUP
 
 REQUEST = {
-    "members": ["U0DEV1", "U0DEV2"],
+    "members": [DEV, DEV2],
     "blanket": True,
     "tier": "frontier",
     "use_case": "Red-teaming our own EDR product",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from trustbot.demo.story import Story
-
-ADMIN = "U0ADM1"
+from trustbot.standin.sample import ADMIN
 
 
 async def run_job(story: Story, name: str, at: datetime) -> None:
