@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from tests.support.factories import system
 from trustbot.clock import FixedClock
@@ -80,7 +81,7 @@ async def rewrite_as_plain(db: Database, *, from_id: int = 1) -> None:
     from trustbot.storage.tables import AuditEvent
 
     async with db.transaction() as session:
-        query = select(AuditEvent).where(AuditEvent.id >= from_id).order_by(AuditEvent.id)
+        query = select(AuditEvent).where(col(AuditEvent.id) >= from_id).order_by(col(AuditEvent.id))
         events = list((await session.scalars(query)).all())
         events[0].actor = "UEVIL"
         prev = events[0].prev_hash
