@@ -27,6 +27,7 @@ from tests.support.factories import settings
 from trustbot.cli import main as cli
 from trustbot.clock import FixedClock
 from trustbot.services.audit import EDITED, NEEDS_KEY
+from trustbot.services.audit_anchor import NO_SIGNED_CHECKPOINT
 from trustbot.services.audit_checkpoints import GIVEN
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditCheckpoint, AuditEvent
@@ -85,7 +86,7 @@ async def test_cli_keyed_events_need_the_key(
     audit_cli_env(monkeypatch, tmp_path, database_url)
     assert await _cli(capsys) == (1, "", f"audit chain cannot be verified at event 2: {NEEDS_KEY}\n")
     monkeypatch.setenv("TRUSTBOT_AUDIT_KEY", KEY)
-    assert await _cli(capsys) == (0, "audit chain intact: 3 events\n", "")
+    assert await _cli(capsys) == (0, "audit chain intact: 3 events\n", f"warning: {NO_SIGNED_CHECKPOINT}\n")
 
 
 async def test_jobs_run_posts_the_checkpoint_that_verify_takes_back(

@@ -8,9 +8,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tests.support.audit_helpers import checkpoint_outcome, rows_of, run_sql, seed_events, verify_log
-from tests.support.factories import settings
+from tests.support.factories import settings, system
 from trustbot.clock import FixedClock
 from trustbot.services.audit import compute_hash
+from trustbot.services.audit_anchor import UNANCHORED, prepare_audit_chain
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditCheckpoint, AuditEvent
 
@@ -67,7 +68,7 @@ async def test_a_keyed_chain_rewritten_as_plain_with_its_checkpoint_moved_is_cau
 async def test_a_moved_checkpoint_with_its_signature_removed_is_caught(db: Database, clock: FixedClock) -> None:
     await seed_events(db, clock, config=KEYED)
     await checkpoint_outcome(db, clock, KEYED)
-    await run_sql(db, "DELETE FROM audit_event WHERE id = 5")  # cut the tail …
+    await run_sql(db, "DELETE FROM audit_event WHERE id >= 5")  # cut the tail (the checkpoint's own event too) …
     await _move_checkpoint_to_head(db, mac=None)  # … and pass the checkpoint off as one from before the key
     verdict = await verify_log(db, clock, KEYED)
     assert verdict.chain.intact and not verdict.intact
@@ -79,25 +80,31 @@ async def test_a_moved_checkpoint_with_its_signature_removed_is_caught(db: Datab
 async def test_a_cut_tail_with_the_checkpoint_moved_is_caught(db: Database, clock: FixedClock) -> None:
     await seed_events(db, clock, config=KEYED)
     await checkpoint_outcome(db, clock, KEYED)
-    await run_sql(db, "DELETE FROM audit_event WHERE id = 5")
+    await run_sql(db, "DELETE FROM audit_event WHERE id >= 5")
     await _move_checkpoint_to_head(db)
     verdict = await verify_log(db, clock, KEYED)
     assert (verdict.intact, verdict.chain.count) == (False, 4)
     assert verdict.problem == f"the checkpoint of {AT_5} was altered: its signature does not match TRUSTBOT_AUDIT_KEY"
 
 
-async def test_setting_a_key_later_signs_the_next_checkpoint_of_the_same_head(db: Database, clock: FixedClock) -> None:
+async def test_setting_a_key_later_signs_the_next_checkpoint_once_serve_keyed_the_chain(
+    db: Database, clock: FixedClock
+) -> None:
     await seed_events(db, clock)  # no key yet: plain events, an unsigned checkpoint
     await checkpoint_outcome(db, clock)
     assert (await verify_log(db, clock)).intact
     assert not (await verify_log(db, clock, KEYED)).intact  # with the key, an unsigned latest checkpoint is not trusted
     clock.advance(timedelta(hours=1))
-    assert (await checkpoint_outcome(db, clock, KEYED)).startswith("checkpoint 5:")  # same head, now signed
+    refused = await checkpoint_outcome(db, clock, KEYED)  # nothing ties the plain chain to the key yet
+    assert refused == f"no checkpoint recorded: {UNANCHORED}"
+    async with db.transaction() as session:
+        assert await prepare_audit_chain(session, system(clock, KEYED)) == 6  # what serve does at start
+    assert (await checkpoint_outcome(db, clock, KEYED)).startswith("checkpoint 7:")  # the key's event, then its own
     [unsigned, signed] = await rows_of(db, AuditCheckpoint)
-    assert (unsigned.mac, signed.count, signed.last_hash) == (None, 5, unsigned.last_hash)
+    assert (unsigned.mac, unsigned.count, signed.count) == (None, 5, 7)
     assert signed.mac is not None and len(signed.mac) == 64
     assert (await verify_log(db, clock, KEYED)).intact
-    assert (await verify_log(db, clock)).intact  # without the key the signature is not checked, the chain still is
+    assert (await verify_log(db, clock)).chain.unverifiable  # the chain is keyed now: it needs the key to be checked
 
 
 async def test_an_unsigned_checkpoint_after_signed_ones_is_never_signed_by_the_job(

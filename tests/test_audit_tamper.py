@@ -213,18 +213,20 @@ async def test_the_job_posts_each_head_once_and_is_a_no_op_while_it_does_not_mov
     assert (await _job(db, clock, config)).outcome == "no audit events yet"
     await seed_events(db, clock, 3, config)
     first = await _job(db, clock, config)
-    head = (await rows_of(db, AuditEvent))[-1].hash
-    assert (first.status, first.outcome) == (FINISHED, f"checkpoint 3:{head} recorded and posted to {CHANNEL}")
+    events = await rows_of(db, AuditEvent)  # with the key, a checkpoint first records itself in the chain
+    head = events[-1].hash
+    assert (events[-1].action, events[-1].details) == ("audit.checkpoint", {"events": 3})
+    assert (first.status, first.outcome) == (FINISHED, f"checkpoint 4:{head} recorded and posted to {CHANNEL}")
     clock.advance(timedelta(hours=1))
     again = await _job(db, clock, config)
-    assert again.outcome == "head unchanged since the checkpoint of 2026-11-02T09:03:00Z (3 events)"
+    assert again.outcome == "head unchanged since the checkpoint of 2026-11-02T09:03:00Z (4 events)"
     await seed_events(db, clock, 1, config)
     clock.advance(timedelta(hours=1))
-    assert (await _job(db, clock, config)).outcome.startswith("checkpoint 4:")
+    assert (await _job(db, clock, config)).outcome.startswith("checkpoint 6:")
     posts = _posts(await rows_of(db, OutboxMessage))
-    assert len(posts) == 2 and f"--checkpoint 3:{head}`" in posts[0] and "3 events" in posts[0]
+    assert len(posts) == 2 and f"--checkpoint 4:{head}`" in posts[0] and "4 events" in posts[0]
     checkpoints = await rows_of(db, AuditCheckpoint)
-    assert [(c.count, c.scheme) for c in checkpoints] == [(3, "hmac-sha256"), (4, "hmac-sha256")]
+    assert [(c.count, c.scheme) for c in checkpoints] == [(4, "hmac-sha256"), (6, "hmac-sha256")]
     assert checkpoints[0].last_hash == head and checkpoints[0].created_at == START + timedelta(minutes=3)
 
 

@@ -233,6 +233,8 @@ async def _audit_verify(db: Database, settings: Settings, given: Checkpoint | No
     if verdict.problem is not None:
         print(f"audit chain broken: {verdict.problem}", file=sys.stderr)
         return 1
+    for warning in verdict.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     checked = " and ".join(c.source for c in verdict.checkpoints)
     print(f"audit chain intact: {chain.count} events" + (f" (matches {checked})" if checked else ""))
     return 0

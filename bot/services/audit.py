@@ -28,6 +28,11 @@ from trustbot.storage.tables import AuditEvent
 from trustbot.storage.tables.audit import KEYED, PLAIN
 
 GENESIS = "0" * 64
+# The event `trustbot serve` records when it first runs with TRUSTBOT_AUDIT_KEY over a chain with no keyed
+# event: from it on every event must be keyed. The event each signed checkpoint appends to the chain, so the
+# chain itself says that checkpoints were taken (and deleting them all is caught).
+KEYED_FROM_ACTION = "audit.keyed"
+CHECKPOINT_ACTION = "audit.checkpoint"
 SCHEMES = (PLAIN, KEYED)
 
 UNLINKED = "its link to the previous event is broken (an event was removed or reordered)"
@@ -131,6 +136,7 @@ class ChainReport:
     first_bad_id: int | None = None
     problem: str | None = None
     hashes_at: Mapping[int, str] = field(default_factory=dict)
+    keyed_from: int | None = None  # the 1-based position of the first keyed event the walk checked
 
     @property
     def intact(self) -> bool:
@@ -197,6 +203,7 @@ class _Walk:
         self.prev = GENESIS
         self.count = 0
         self.keyed_seen = False
+        self.keyed_from: int | None = None
         self.hashes_at: dict[int, str] = {}
 
     def step(self, row: q.StoredEvent) -> str | None:
@@ -221,15 +228,16 @@ class _Walk:
         )
         if not hmac.compare_digest(expected, event.hash):
             return EDITED + (WRONG_KEY_HINT if event.scheme == KEYED and not self.keyed_seen else "")
-        self.keyed_seen = self.keyed_seen or event.scheme == KEYED
         self.prev = event.hash
         self.count += 1
+        if event.scheme == KEYED and not self.keyed_seen:
+            self.keyed_seen, self.keyed_from = True, self.count
         if self.count in self.positions:
             self.hashes_at[self.count] = event.hash
         return None
 
     def report(self, bad_id: int | None = None, problem: str | None = None) -> ChainReport:
-        return ChainReport(self.count, bad_id, problem, dict(self.hashes_at))
+        return ChainReport(self.count, bad_id, problem, dict(self.hashes_at), self.keyed_from)
 
 
 async def verify_audit_chain(

@@ -15,7 +15,9 @@ With TRUSTBOT_AUDIT_KEY set, every checkpoint is signed (`mac`, HMAC-SHA256 of i
 who can write the database but lacks the key could otherwise rewrite the whole chain as plain
 SHA-256 and move the checkpoint row to the new head; `audit verify` with the key refuses a latest
 checkpoint whose signature is missing or wrong. A checkpoint recorded before the key was set is
-unsigned: the next `audit-checkpoint` run records a signed one of the same head.
+unsigned: once `serve` has keyed the chain, the next `audit-checkpoint` run records a signed one.
+With the key, a checkpoint also records itself in the chain, and no checkpoint is recorded over a
+chain not tied to the key (trustbot.services.audit_anchor).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.clock import as_utc
 from trustbot.services import outbox
-from trustbot.services.audit import ChainReport, audit_key, verify_audit_chain
+from trustbot.services.audit import CHECKPOINT_ACTION, ChainReport, audit_key, record_audit, verify_audit_chain
+from trustbot.services.audit_anchor import NO_SIGNED_CHECKPOINT, anchor_problem
 from trustbot.services.context import ServiceContext
 from trustbot.services.notices import claim_notice
 from trustbot.storage.queries import audit as q
@@ -124,6 +127,7 @@ class AuditVerdict:
     chain: ChainReport
     checkpoints: tuple[Checkpoint, ...]
     problem: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def intact(self) -> bool:
@@ -145,12 +149,16 @@ async def verify_audit_log(
     unsigned = signature_problem(latest, key, signed_exist=signed_exist) if latest else None
     if unsigned is not None:
         return AuditVerdict(chain, checkpoints, unsigned)
+    unanchored = await anchor_problem(session, key)
+    if unanchored is not None:
+        return AuditVerdict(chain, checkpoints, unanchored)
     for checkpoint in checkpoints:
         same = chain.hashes_at.get(checkpoint.count) == checkpoint.hash
         problem = mismatch(checkpoint, chain_count=chain.count, same_hash=same)
         if problem is not None:
             return AuditVerdict(chain, checkpoints, problem)
-    return AuditVerdict(chain, checkpoints)
+    warnings = (NO_SIGNED_CHECKPOINT,) if key is not None and not signed_exist else ()
+    return AuditVerdict(chain, checkpoints, warnings=warnings)
 
 
 def checkpoint_text(row: AuditCheckpoint) -> str:
@@ -159,6 +167,13 @@ def checkpoint_text(row: AuditCheckpoint) -> str:
         f"Audit checkpoint of {_iso(row.created_at)}: {row.count} events, the last hashed {row.last_hash} "
         f"({row.scheme}).\nCheck the log against it: `trustbot audit verify --checkpoint {row.count}:{row.last_hash}`"
     )
+
+
+async def _warn(session: AsyncSession, ctx: ServiceContext, text: str, *, notice: str) -> None:
+    """Say `text` once (per `notice`) in the audit channel, when there is one."""
+    channel = ctx.settings.audit_channel
+    if channel and await claim_notice(session, ctx.clock, notice):
+        outbox.post_message(session, channel=channel, key=notice, message=text)
 
 
 async def _diverged(
@@ -173,13 +188,11 @@ async def _diverged(
     if problem is None:
         return None
     log.warning("audit chain no longer extends %s: %s", checkpoint.source, problem)
-    channel = ctx.settings.audit_channel
-    if channel and await claim_notice(session, ctx.clock, f"audit-checkpoint:diverged:{last.pk}"):
-        text = (
-            f":warning: The audit log no longer matches {checkpoint.source} ({last.count}:{last.last_hash}): "
-            f"{problem}. No checkpoint is recorded until this is looked into; run `trustbot audit verify`."
-        )
-        outbox.post_message(session, channel=channel, key=f"audit-checkpoint:diverged:{last.pk}", message=text)
+    text = (
+        f":warning: The audit log no longer matches {checkpoint.source} ({last.count}:{last.last_hash}): "
+        f"{problem}. No checkpoint is recorded until this is looked into; run `trustbot audit verify`."
+    )
+    await _warn(session, ctx, text, notice=f"audit-checkpoint:diverged:{last.pk}")
     return problem
 
 
@@ -191,33 +204,56 @@ class CheckpointRun:
     diverged: bool = False
 
 
-async def take_checkpoint(session: AsyncSession, ctx: ServiceContext) -> CheckpointRun:
-    """Record the chain's head (and post it to TRUSTBOT_AUDIT_CHANNEL when set) unless it did not move.
+def _refused(problem: str) -> CheckpointRun:
+    return CheckpointRun(f"no checkpoint recorded: {problem}", diverged=True)
 
-    When the chain no longer extends the latest checkpoint nothing is recorded, the audit channel is
-    warned once, and the run says `diverged` (the job then fails, after this transaction commits).
-    """
-    await q.lock_chain(session)  # the head cannot move while it is read
-    head = await q.chain_head(session)
-    last = await q.latest_checkpoint(session)
+
+async def _refusal(
+    session: AsyncSession, ctx: ServiceContext, head: q.ChainHead | None, last: AuditCheckpoint | None
+) -> CheckpointRun | None:
+    """Why no checkpoint may be recorded of `head` (said once in the audit channel), or None."""
     key = audit_key(ctx.settings)
+    count = head.count if head is not None else 0
     # An unsigned latest checkpoint is re-signed only while no checkpoint was ever signed (the key is new):
     # otherwise it was written by someone without the key, and signing it would launder their chain.
     signed_exist = key is not None and await q.has_signed_checkpoint(session)
     refused = signature_problem(last, key, signed_exist=signed_exist) if last is not None else None
     if last is not None and refused is not None and (last.mac is not None or signed_exist):
-        await _diverged(session, ctx, last, head.count if head else 0, problem=refused)
-        return CheckpointRun(f"no checkpoint recorded: {refused}", diverged=True)
-    unsigned = last is not None and key is not None and last.mac is None  # recorded before the key was set
-    if last is not None and head is not None and (head.count, head.last_hash) == (last.count, last.last_hash):
-        if not unsigned:
-            return CheckpointRun(f"head unchanged since {stored_checkpoint(last).source} ({last.count} events)")
-    elif last is not None:
-        problem = await _diverged(session, ctx, last, head.count if head else 0)
-        if problem is not None:
-            return CheckpointRun(f"no checkpoint recorded: {problem}", diverged=True)
+        await _diverged(session, ctx, last, count, problem=refused)
+        return _refused(refused)
+    if head is not None and (unanchored := await anchor_problem(session, key)) is not None:
+        log.warning("audit chain not checkpointed: %s", unanchored)
+        text = f":warning: The audit log cannot be checkpointed: {unanchored}. Run `trustbot audit verify`."
+        await _warn(session, ctx, text, notice=f"audit-checkpoint:unanchored:{count}")
+        return _refused(unanchored)
+    moved = head is None or last is None or (head.count, head.last_hash) != (last.count, last.last_hash)
+    if last is not None and moved and (problem := await _diverged(session, ctx, last, count)) is not None:
+        return _refused(problem)
+    return None
+
+
+async def take_checkpoint(session: AsyncSession, ctx: ServiceContext) -> CheckpointRun:
+    """Record the chain's head (and post it to TRUSTBOT_AUDIT_CHANNEL when set) unless it did not move.
+
+    When the chain no longer extends the latest checkpoint, or is not tied to the audit key, nothing is
+    recorded, the audit channel is warned once, and the run says `diverged` (the job then fails, after
+    this transaction commits).
+    """
+    await q.lock_chain(session)  # the head cannot move while it is read
+    head = await q.chain_head(session)
+    last = await q.latest_checkpoint(session)
+    refused = await _refusal(session, ctx, head, last)
+    if refused is not None:
+        return refused
     if head is None:
         return CheckpointRun("no audit events yet")
+    key = audit_key(ctx.settings)
+    unsigned = last is not None and key is not None and last.mac is None  # recorded before the key was set
+    if last is not None and (head.count, head.last_hash) == (last.count, last.last_hash) and not unsigned:
+        return CheckpointRun(f"head unchanged since {stored_checkpoint(last).source} ({last.count} events)")
+    if key is not None:  # the chain records that this checkpoint was taken (see trustbot.services.audit_anchor)
+        await record_audit(session, ctx, action=CHECKPOINT_ACTION, subject="audit", details={"events": head.count})
+        head = await q.chain_head(session) or head
     at = ctx.now()
     mac = checkpoint_mac(key, count=head.count, last_hash=head.last_hash, scheme=head.scheme, at=at) if key else None
     row = await q.add_checkpoint(

@@ -17,7 +17,8 @@ from trustbot.app import build_bolt_app, build_runtime, build_web_app
 from trustbot.clock import Clock
 from trustbot.config import Settings
 from trustbot.runtime import Runtime
-from trustbot.services.audit import check_audit_key
+from trustbot.services.audit_anchor import prepare_audit_chain
+from trustbot.services.context import system_context
 from trustbot.slack.preflight import SlackUnavailable, identify, report_unpostable_channels
 from trustbot.storage.database import Database
 from trustbot.storage.migrate import upgrade
@@ -64,8 +65,8 @@ class TrustbotServer:
         """Migrate, apply the directory file, then start listening, delivering and scheduling."""
         if migrate:
             await upgrade(self.settings.database_url)
-        async with self.rt.db.sessions() as session:
-            await check_audit_key(session, self.settings)
+        async with self.rt.db.transaction() as session:
+            await prepare_audit_chain(session, system_context(self.rt.clock, self.settings))
         if apply_directory and self.settings.directory:
             await self._apply_directory(Path(self.settings.directory))
         self.rt.installation = await identify(self.rt.client)
@@ -113,7 +114,6 @@ class TrustbotServer:
             await asyncio.wait([self._preflight])
 
     async def _apply_directory(self, path: Path) -> None:
-        from trustbot.services.context import system_context
         from trustbot.services.directory.apply import apply_directory, format_apply_report, parse_directory
         from trustbot.services.errors import DirectoryError
 

@@ -141,3 +141,26 @@ async def add_checkpoint(
     session.add(row)
     await session.flush()
     return row
+
+
+async def first_keyed_position(session: AsyncSession, *, keyed: str) -> int | None:
+    """The 1-based position of the first event hashed with scheme `keyed`, or None when no event is."""
+    first_id = await session.scalar(select(func.min(col(AuditEvent.id))).where(col(AuditEvent.scheme) == keyed))
+    if first_id is None:
+        return None
+    return await session.scalar(select(func.count()).select_from(AuditEvent).where(col(AuditEvent.id) <= first_id))
+
+
+async def latest_position_of_action(session: AsyncSession, *, action: str, scheme: str) -> int | None:
+    """The 1-based position of the newest event of `action` hashed with `scheme`, or None when there is none."""
+    where = (col(AuditEvent.action) == action) & (col(AuditEvent.scheme) == scheme)
+    newest_id = await session.scalar(select(func.max(col(AuditEvent.id))).where(where))
+    if newest_id is None:
+        return None
+    return await session.scalar(select(func.count()).select_from(AuditEvent).where(col(AuditEvent.id) <= newest_id))
+
+
+async def highest_signed_checkpoint_count(session: AsyncSession) -> int | None:
+    """How many events the furthest-reaching signed checkpoint covers, or None when none is signed."""
+    signed = col(AuditCheckpoint.mac).is_not(None)
+    return await session.scalar(select(func.max(col(AuditCheckpoint.count))).where(signed))

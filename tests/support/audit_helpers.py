@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from tests.support.factories import system
 from trustbot.clock import FixedClock
@@ -71,3 +72,22 @@ def audit_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **e
         monkeypatch.delenv(name, raising=False)
     for name, value in {"DATABASE_URL": url, **extra}.items():
         monkeypatch.setenv(name, value)
+
+
+async def rewrite_as_plain(db: Database, *, from_id: int = 1) -> None:
+    """What someone with database access but no key can do: edit event `from_id`, then recompute it and every
+    later hash as plain SHA-256, so each link and hash checks out on its own."""
+    from trustbot.services.audit import compute_hash
+    from trustbot.storage.tables import AuditEvent
+
+    async with db.transaction() as session:
+        query = select(AuditEvent).where(col(AuditEvent.id) >= from_id).order_by(col(AuditEvent.id))
+        events = list((await session.scalars(query)).all())
+        events[0].actor = "UEVIL"
+        prev = events[0].prev_hash
+        for e in events:
+            e.prev_hash, e.scheme = prev, "sha256"
+            e.hash = compute_hash(
+                prev_hash=prev, at=e.at, actor=e.actor, action=e.action, subject=e.subject, details=e.details
+            )
+            prev = e.hash
