@@ -5,6 +5,9 @@ open, change its state with a conditional update (so of two racing clicks one wi
 re-render the parent and the decision buttons, note it in the thread and tell the requester.
 Approval adds its own rules on that path: nobody approves their own request, a two-approval
 tier needs two different approvers, and the org must still be allowed to receive the grant.
+The approval that activates the grant checks every named member again (`users.info` looked up by
+the listener just before, the org's current domains): a request may have waited days, and what
+Slack showed at submission is no ground for access now.
 """
 
 from __future__ import annotations
