@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.support.gateway_helpers import approve_latest, gateway_bot, submit_request
 from trustbot.clock import FixedClock
+from trustbot.services.entitlements.identity import Profile, recheck_members
 from trustbot.standin.sample import ADMIN, DEV, DEV2
 from trustbot.storage.tables import AccessRequest, AuditEvent, Grant, RequestStatus
 
@@ -112,3 +113,21 @@ async def test_user_change_reaches_pending_requests(database_url: str, fake_slac
         assert any("Taken off request" in n and "Eli Engineer is deactivated" in n for n in notes), notes
         assert "1 person" in parent.text  # the parent shows the request's new scope
         assert gateway.events == []  # no grant exists yet, so the gateway hears nothing
+
+
+def test_recheck_sorts_members_into_kept_left_out_and_unanswered() -> None:
+    profiles = {
+        "U1": Profile("U1", "Kept Person", email="kept.new@acme.com"),
+        "U2": Profile("U2", "Gone Person", email="gone@acme.com", deleted=True),
+        "U3": Profile("U3", "U3", found=False),  # Slack: no such user
+        "U4": Profile("U4", "U4", found=False, unreachable=True),
+        "U5": Profile("U5", "Moved Person", email="moved@elsewhere.example"),
+    }
+    check = recheck_members(["U1", "U2", "U3", "U4", "U5", "U6"], profiles, ["ACME.com"])
+    assert check.emails == {"U1": "kept.new@acme.com"}
+    assert check.left_out == {
+        "U2": "Gone Person is deactivated",
+        "U3": "U3 is no longer in Slack",
+        "U5": "Moved Person has an email (moved@elsewhere.example) outside the org's domains (acme.com)",
+    }
+    assert check.unreachable == ("U4", "U6")  # U6 was never looked up: nothing is decided on them
