@@ -61,13 +61,15 @@ def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, person: Person) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
+        rid = ref.request_id
+        members = await run_service(rt, person, lambda s, ctx: decisions.members_to_recheck(s, ctx, request_id=rid))
+        profiles = await look_up_people(rt.client, members, deadline=LOOKUP_SECONDS)
         done = await run_service(
-            rt, person, lambda s, ctx: decisions.approve_request(s, ctx, request_id=ref.request_id)
+            rt, person, lambda s, ctx: decisions.approve_request(s, ctx, request_id=rid, profiles=profiles)
         )
         grant_id = done.grant.id if done.grant else None
-        await reply(
-            respond, build_approval_ack(ref.request_id, grant_id=grant_id, approvals=done.approvals, needed=done.needed)
-        )
+        counts = {"approvals": done.approvals, "needed": done.needed}
+        await reply(respond, build_approval_ack(rid, grant_id=grant_id, left_out=done.left_out, **counts))
 
     async def open_decision_modal(
         body: dict[str, Any], client: AsyncWebClient, person: Person, builder: _DecisionModal

@@ -229,6 +229,8 @@ CASES: list[partial[Any]] = [
     *(partial(requests.build_request_actions, card(s)) for s in (RequestStatus.PENDING, RequestStatus.DENIED)),
     partial(requests.build_approval_recorded_note, card(), BACKUP_REP),
     partial(requests.build_approved_note, card()),
+    partial(requests.build_approved_note, card(left_out=(f"{EVIL} is deactivated",))),
+    partial(requests.build_member_dropped_note, card(), f"{EVIL} is deactivated"),
     partial(requests.build_denied_note, card()),
     partial(requests.build_info_requested_note, card()),
     partial(requests.build_info_answered_note, card(), REQUESTER, EVIL),
@@ -238,6 +240,7 @@ CASES: list[partial[Any]] = [
     partial(requests.build_info_question_dm, card()),
     partial(requests.build_request_submitted_ack, card()),
     partial(requests.build_approval_ack, 7, grant_id=3, approvals=1, needed=2),
+    partial(requests.build_approval_ack, 7, grant_id=3, approvals=1, needed=1, left_out=(EVIL,)),
     partial(requests.build_request_refused_notice, card(), "C0REPS", EVIL),
     partial(request_modals.build_request_modal, request_modals.RequestForm((OPTION,), 20, 3000)),
     MULTI_ORG_FORM := partial(

@@ -58,6 +58,8 @@ class RequestCard:
     rep: str | None
     approvers: tuple[str, ...] = ()
     grant: Grant | None = None
+    # Named members the grant left out because, checked again at approval, they no longer qualify ("X is deactivated").
+    left_out: tuple[str, ...] = ()
 
     @property
     def approvals_needed(self) -> int:
@@ -216,6 +218,14 @@ def build_thread_note(text: str) -> Rendered:
     return Rendered(text=truncate(text, 3000), blocks=[_section(text)])
 
 
+def build_member_dropped_note(card: RequestCard, why: str) -> Rendered:
+    """Thread reply: a named member left the org while the request waited, so it no longer names them."""
+    return build_thread_note(
+        f":bust_in_silhouette: Taken off request #{card.request.id} because Slack now shows that "
+        f"{safe(why, 500)}. It names {plural(len(card.request.members), 'person', 'people')} now."
+    )
+
+
 def build_approval_recorded_note(card: RequestCard, approver: str) -> Rendered:
     """Thread reply for a first approval on a two-approval tier: "1 of 2 approvals"."""
     count, needed = len(card.approvers), card.approvals_needed
@@ -225,11 +235,19 @@ def build_approval_recorded_note(card: RequestCard, approver: str) -> Rendered:
     )
 
 
+def left_out_line(left_out: tuple[str, ...]) -> str:
+    """`\nLeft out (no longer verified people of the org): Dana Dev is deactivated.`, or "" when nobody was."""
+    if not left_out:
+        return ""
+    return "\nLeft out (no longer verified people of the org): " + safe("; ".join(left_out), 1500) + "."
+
+
 def build_approved_note(card: RequestCard, tz: tzinfo | str | None = None) -> Rendered:
     """Thread reply once a request is approved and its grant exists."""
     grant = card.grant
     tail = f" Grant #{grant.id} is active until {format_date(grant.expires_at, tz)}." if grant else ""
-    return build_thread_note(f":white_check_mark: Approved by {mentions(list(card.approvers))}.{tail}")
+    text = f":white_check_mark: Approved by {mentions(list(card.approvers))}.{tail}{left_out_line(card.left_out)}"
+    return build_thread_note(text)
 
 
 def build_denied_note(card: RequestCard) -> Rendered:
@@ -267,7 +285,7 @@ def build_requester_approved_dm(card: RequestCard, tz: tzinfo | str | None = Non
             f"*{format_date(grant.expires_at, tz)}*. Re-verification is due by "
             f"{format_date(grant.reverify_due_at, tz)}."
         )
-    return build_thread_note(text)
+    return build_thread_note(text + left_out_line(card.left_out))
 
 
 def build_member_covered_dm(card: RequestCard, tz: tzinfo | str | None = None) -> Rendered:
@@ -317,10 +335,15 @@ def build_request_submitted_ack(card: RequestCard) -> Rendered:
     )
 
 
-def build_approval_ack(request_id: int, *, grant_id: int | None, approvals: int, needed: int) -> Rendered:
-    """The approver's ephemeral confirmation: the grant is active, or how many approvals are still needed."""
+def build_approval_ack(
+    request_id: int, *, grant_id: int | None, approvals: int, needed: int, left_out: tuple[str, ...] = ()
+) -> Rendered:
+    """The approver's ephemeral confirmation: the grant is active (and who it left out), or how many approvals
+    are still needed."""
     if grant_id is not None:
-        return build_thread_note(f"Approved request #{request_id}; grant #{grant_id} is active.")
+        return build_thread_note(
+            f"Approved request #{request_id}; grant #{grant_id} is active.{left_out_line(left_out)}"
+        )
     return build_thread_note(f"Recorded your approval of request #{request_id}: {approvals} of {needed} approvals.")
 
 

@@ -58,6 +58,8 @@ AUTH_ERRORS = frozenset(
         "not_allowed_token_type",
     }
 )
+# users.info answers these when Slack knows no such person (not an outage: the answer is final).
+USER_GONE_ERRORS = frozenset({"user_not_found", "users_not_found"})
 # A channel that hit Slack's per-channel message cap is held much longer than a plain 429
 # (for TRUSTBOT_MESSAGE_LIMIT_HOLD_SECONDS).
 MESSAGE_LIMIT_EXCEEDED = "message_limit_exceeded"

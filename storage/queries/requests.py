@@ -6,11 +6,12 @@ clicks (or a click and a job) exactly one wins and the other learns it lost from
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -65,6 +66,22 @@ async def open_requests(
             return []
         query = query.where(col(AccessRequest.org_id).in_(ids))
     return list((await session.scalars(query.order_by(col(AccessRequest.id).desc()).limit(limit))).all())
+
+
+async def open_requests_naming(session: AsyncSession, *, slack_id: str) -> list[AccessRequest]:
+    """Pending and info-requested requests naming this person as a member, oldest first, row-locked."""
+    # The JSON list's text holds the id in quotes on both dialects; the exact check below drops look-alikes.
+    needle = json.dumps(slack_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(AccessRequest)
+        .where(
+            col(AccessRequest.status).in_(OPEN_REQUESTS),
+            cast(col(AccessRequest.members), String).like(f"%{needle}%", escape="\\"),
+        )
+        .order_by(col(AccessRequest.id))
+        .with_for_update()
+    )
+    return [r for r in (await session.scalars(query)).all() if slack_id in r.members]
 
 
 async def stale_requests(session: AsyncSession, *, created_before: datetime) -> list[AccessRequest]:

@@ -13,6 +13,7 @@ from sqlmodel import SQLModel, col
 from tests.support.factories import acting, seed_directory
 from trustbot.clock import FixedClock
 from trustbot.config import Settings
+from trustbot.services.access.decisions import approve_request
 from trustbot.services.access.requests import submit_request
 from trustbot.services.context import ServiceContext
 from trustbot.slack.payloads import RequestSubmission
@@ -60,9 +61,10 @@ async def call(
 ) -> T:
     """Run one service as `user` in its own transaction, as a Slack request would.
 
-    A request submission gets what Slack would show for the sample people (the handler looks them up).
+    A request submission or approval gets what Slack would show for the sample people (the handler looks
+    them up).
     """
-    if service is submit_request:
+    if service is submit_request or service is approve_request:
         kwargs.setdefault("profiles", sample_profiles())
     async with db.transaction() as s:
         return await service(s, await acting(s, user, clock, config), **kwargs)

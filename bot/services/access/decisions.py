@@ -5,11 +5,15 @@ open, change its state with a conditional update (so of two racing clicks one wi
 re-render the parent and the decision buttons, note it in the thread and tell the requester.
 Approval adds its own rules on that path: nobody approves their own request, a two-approval
 tier needs two different approvers, and the org must still be allowed to receive the grant.
+The approval that activates the grant checks every named member again (`users.info` looked up by
+the listener just before, the org's current domains): a request may have waited days, and what
+Slack showed at submission is no ground for access now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -36,12 +40,22 @@ from trustbot.services.access.requests import allowed_tiers
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.entitlements.identity import Profile, Recheck, recheck_members
 from trustbot.services.errors import AlreadyDecided, AlreadyDone, InvalidState, NotAuthorized, SelfApproval
 from trustbot.storage.queries.directory import get_org_by_id, get_tier, list_tiers
 from trustbot.storage.queries.entitlements import add_members
 from trustbot.storage.queries.grants import has_security_suspension
 from trustbot.storage.queries.requests import add_approval, count_approvals, transition_request
-from trustbot.storage.tables import OPEN_REQUESTS, AccessRequest, Grant, GrantStatus, RequestStatus, approvals_needed
+from trustbot.storage.tables import (
+    OPEN_REQUESTS,
+    AccessRequest,
+    Grant,
+    GrantStatus,
+    Org,
+    RequestStatus,
+    Tier,
+    approvals_needed,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,11 @@ class Decided:
     grant: Grant | None = None  # set when this approval approved the request
     approvals: int = 0
     needed: int = 1
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """Named members the grant left out at approval, each with why."""
+        return self.card.left_out
 
 
 def _refuse_self_approval(ctx: ServiceContext, request: AccessRequest) -> None:
@@ -150,9 +169,9 @@ async def request_info(session: AsyncSession, ctx: ServiceContext, *, request_id
     return Decided(request=request, card=card)
 
 
-async def _check_org_may_receive(session: AsyncSession, ctx: ServiceContext, request: AccessRequest) -> None:
-    """Refuse approval when the org changed since submission: verification lapsed, tier no longer
-    allowed, or the security team has its access suspended."""
+async def _check_org_may_receive(session: AsyncSession, ctx: ServiceContext, request: AccessRequest) -> Org:
+    """The request's org; refuse approval when it changed since submission: verification lapsed, tier no
+    longer allowed, or the security team has its access suspended."""
     org = await get_org_by_id(session, org_id=request.org_id)
     if org is None:
         raise InvalidState(f"Request #{request.id}'s org is no longer in the directory.")
@@ -171,12 +190,38 @@ async def _check_org_may_receive(session: AsyncSession, ctx: ServiceContext, req
             f"{msg.org_label(org)}'s access is suspended by the security team; "
             "no new grant can be approved until that is lifted."
         )
+    return org
 
 
-async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> Decided:
-    """Record an approval; the last one needed approves the request and creates the grant."""
+def _recheck(request: AccessRequest, org: Org, profiles: Mapping[str, Profile] | None) -> Recheck:
+    """The named members as Slack shows them now, at the org's current domains; refuse when that cannot be known
+    or nobody named is left (a blanket request still covers the org)."""
+    check = recheck_members(request.members, profiles, org.domains)
+    if check.unreachable:
+        raise InvalidState(
+            f"Slack could not be reached to check again the people named in request #{request.id}, so nothing "
+            "changed. Try approving again in a minute."
+        )
+    if request.members and not check.emails and not request.blanket:
+        left = escape_mrkdwn("; ".join(check.left_out.values()))[:1500]
+        raise InvalidState(
+            f"Nobody named in request #{request.id} can still be granted access: {left}. Nothing changed; "
+            "deny the request and ask the requester for a new one."
+        )
+    return check
+
+
+async def approve_request(
+    session: AsyncSession, ctx: ServiceContext, *, request_id: int, profiles: Mapping[str, Profile] | None
+) -> Decided:
+    """Record an approval; the last one needed approves the request and creates the grant.
+
+    `profiles` is what `users.info` shows now about the named members (looked up just before, outside
+    the transaction): the grant names only those still verified people of the org at its current
+    domains; the others are left out, audited, and named to the approver, the thread and the requester.
+    """
     request = await _open_for_decision(session, ctx, request_id, approving=True)
-    await _check_org_may_receive(session, ctx, request)
+    org = await _check_org_may_receive(session, ctx, request)
     if not await add_approval(session, request_id=request_id, approver=ctx.user_id, at=ctx.now()):
         raise AlreadyDone(f"You already approved request #{request_id}; it needs a different second approver.")
     tier = await get_tier(session, tier_id=request.tier_id)
@@ -189,13 +234,33 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
         thread_note(session, channel, request_id, msg.build_approval_recorded_note(card, ctx.user_id))
         refresh_both(session, ctx, channel, card)
         return Decided(request=request, card=card, approvals=approvals, needed=needed)
+    check = _recheck(request, org, profiles)
+    grant = await _activate(session, ctx, request, tier, check, {"approvals": approvals, "needed": needed})
+    channel, card = await reps_channel(session), await build_card(session, request, grant=grant)
+    card = replace(card, left_out=tuple(check.left_out.values()))
+    covered = msg.build_member_covered_dm(card, ctx.tz)
+    dms = {request.requester: msg.build_requester_approved_dm(card, ctx.tz)}
+    dms.update({m: covered for m in grant.members if m != request.requester})
+    _publish(session, ctx, channel, card, msg.build_approved_note(card, ctx.tz), dms)
+    return Decided(request=request, card=card, grant=grant, approvals=approvals, needed=needed)
+
+
+async def _activate(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    request: AccessRequest,
+    tier: Tier | None,
+    check: Recheck,
+    counts: dict[str, int],
+) -> Grant:
+    """Approve the request and create its grant for the members who still qualify (audited, gateway told)."""
     now = ctx.now()
     values = {"status": RequestStatus.APPROVED, "decided_by": ctx.user_id, "decided_at": now}
     days = min(request.duration_days, tier.max_days) if tier else request.duration_days
     grant = Grant(
-        request_id=request_id,
+        request_id=request.pk,
         org_id=request.org_id,
-        members=list(request.members),
+        members=[m for m in request.members if m in check.emails],
         blanket=request.blanket,
         tier_id=request.tier_id,
         status=GrantStatus.ACTIVE,
@@ -206,12 +271,11 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
     await _move(session, ctx, request, values)
     session.add(grant)
     await session.flush()
-    emails = {m: e for m, e in (request.member_emails or {}).items() if m in grant.members}
-    await add_members(session, grant_id=grant.pk, emails=emails)
+    await add_members(session, grant_id=grant.pk, emails=check.emails)
     await grant_changed(session, ctx, [grant.pk], GrantEvent.ACTIVATED)
-    await _audit(session, ctx, request, "request.approved", approvals=approvals, needed=needed, grant=grant.pk)
+    await _audit(session, ctx, request, "request.approved", **counts, grant=grant.pk)
     details = {
-        "request": request_id,
+        "request": request.pk,
         "tier": grant.tier_id,
         "expires_at": grant.expires_at.isoformat(),
         "reverify_due_at": grant.reverify_due_at.isoformat(),
@@ -219,12 +283,15 @@ async def approve_request(session: AsyncSession, ctx: ServiceContext, *, request
         "blanket": grant.blanket,
     }
     await record_audit(session, ctx, action="grant.created", subject=f"grant:{grant.pk}", details=details)
-    channel, card = await reps_channel(session), await build_card(session, request, grant=grant)
-    covered = msg.build_member_covered_dm(card, ctx.tz)
-    dms = {request.requester: msg.build_requester_approved_dm(card, ctx.tz)}
-    dms.update({m: covered for m in request.members if m != request.requester})
-    _publish(session, ctx, channel, card, msg.build_approved_note(card, ctx.tz), dms)
-    return Decided(request=request, card=card, grant=grant, approvals=approvals, needed=needed)
+    if check.left_out:
+        await _audit(session, ctx, request, "request.members_left_out", members=check.left_out, grant=grant.pk)
+    return grant
+
+
+async def members_to_recheck(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> list[str]:
+    """Check, before Slack is asked about anyone, that the actor may approve the open request; its named members."""
+    request = await _open_for_decision(session, ctx, request_id, lock=False, approving=True)
+    return list(request.members)
 
 
 async def authorize_answer(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:

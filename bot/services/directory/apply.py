@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
+from trustbot.services.directory.domains import drop_off_domain_members, shared_domain_problems
 from trustbot.services.directory.file import (  # the file format lives there; re-exported for callers
     _ROLE_FIELDS,
     DEFAULT_TIERS,
@@ -43,7 +44,6 @@ from trustbot.storage.queries.directory import (
     tier_usage,
 )
 from trustbot.storage.queries.entitlements import set_org_domains
-from trustbot.storage.queries.grants import live_grants_for_orgs
 from trustbot.storage.tables import CreditGrant, Org, OrgRole, Role, Tier
 
 __all__ = [
@@ -71,6 +71,7 @@ class ApplyReport:
     missing_from_file: list[str] = field(default_factory=list)
     verification_extended: list[str] = field(default_factory=list)
     grants_restored: list[int] = field(default_factory=list)
+    members_removed: list[str] = field(default_factory=list)  # named members whose domain left their org
     tiers_changed: list[str] = field(default_factory=list)
     settings_changed: list[str] = field(default_factory=list)
 
@@ -91,8 +92,12 @@ async def ensure_default_tiers(session: AsyncSession) -> bool:
 
 
 async def _database_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
-    """What the file cannot do to this database: steal credits, drop tiers still in use."""
-    return [*await _credit_problems(session, directory, existing), *await _tier_problems(session, directory, existing)]
+    """What the file cannot do to this database: steal credits, drop tiers still in use, share a domain."""
+    return [
+        *shared_domain_problems(directory, existing),
+        *await _credit_problems(session, directory, existing),
+        *await _tier_problems(session, directory, existing),
+    ]
 
 
 async def _credit_problems(session: AsyncSession, directory: DirectoryFile, existing: dict[str, Org]) -> list[str]:
@@ -258,8 +263,9 @@ async def _apply_orgs(
             report.verification_extended.append(spec.slug)
         await record_audit(session, ctx, action="org.updated", subject=f"org:{spec.slug}", details=changes)
         if "domains" in changes:  # what the org's grants cover changed: the gateway must hear of it
-            live = await live_grants_for_orgs(session, org_ids=[org.pk])
-            await grant_changed(session, ctx, [g.pk for g in live], GrantEvent.MEMBERS_CHANGED)
+            live, removed = await drop_off_domain_members(session, ctx, org=org, domains=spec.domains)
+            report.members_removed += [m.describe() for m in removed]
+            await grant_changed(session, ctx, live, GrantEvent.MEMBERS_CHANGED)
     file_slugs = {o.slug for o in directory.orgs}
     report.missing_from_file = sorted(s for s in existing if s not in file_slugs)
 
@@ -300,6 +306,8 @@ async def apply_directory(session: AsyncSession, ctx: ServiceContext, directory:
             "tiers": report.tiers_changed,
             "settings": report.settings_changed,
         }
+        if report.members_removed:
+            details["members_removed"] = report.members_removed
         await record_audit(session, ctx, action="directory.applied", subject="directory", details=details)
     if report.verification_extended:
         extended = [existing[slug].pk for slug in report.verification_extended]
@@ -325,6 +333,8 @@ def format_apply_report(report: ApplyReport) -> str:
             lines.append(f"{label}: {', '.join(items)}")
     if report.grants_restored:
         lines.append("grants restored (org verified again): " + ", ".join(f"#{g}" for g in report.grants_restored))
+    if report.members_removed:
+        lines.append("members removed (domain no longer the org's): " + ", ".join(report.members_removed))
     if not report.changed:
         lines.append("nothing changed")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.clock import parse_rfc3339
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.file import SLUG_RE
-from trustbot.services.entitlements.grant_view import entitles, grant_object, reason_for, rfc3339
+from trustbot.services.entitlements.grant_view import blocked, entitles, grant_object, reason_for, rfc3339
 from trustbot.services.errors import InvalidInput
 from trustbot.slack.payloads import ID_MAX
 from trustbot.storage.queries import entitlements as q
@@ -44,25 +44,31 @@ def parse_address(raw: str | None) -> tuple[str, str]:
 
 
 async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: str) -> dict[str, Any]:
-    """Whether an active grant covers `email` now, its highest tier, the grants covering it, and why not."""
+    """Whether an active grant covers `email` now, its highest tier, the grants covering it, and why not.
+
+    Each grant object names only this address among its members: the gateway asked about one person.
+    """
     address, domain = parse_address(email)
     now = ctx.now()
+    today = now.astimezone(ctx.tz).date()
     orgs = await q.orgs_for_domain(session, domain=domain)
     grants = await q.grants_for_address(session, email=address, org_ids=[o.pk for o in orgs])
     by_id = {o.pk: o for o in orgs}
     by_id.update(await orgs_by_ids(session, org_ids={g.org_id for g in grants} - set(by_id)))
     emails = await q.member_emails(session, grant_ids=[g.pk for g in grants])
-    entitling = [g for g in grants if entitles(g, now)]
+    blocks = {g.pk: blocked(g, by_id.get(g.org_id), domain, now, today) for g in grants if entitles(g, now)}
+    entitling = [g for g in grants if g.pk in blocks and blocks[g.pk] is None]
     rank = {t.id: t.rank for t in await list_tiers(session)}
     best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.pk), default=None)
     org = orgs[0] if orgs else (by_id.get(grants[0].org_id) if grants else None)
+    shown = [grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {}), for_address=address) for g in grants]
     return {
         "email": address,
         "org": org.slug if org else None,
         "entitled": best is not None,
         "tier": best.tier_id if best else None,
-        "grants": [grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {})) for g in grants],
-        "reason": None if best else reason_for(grants, org, now),
+        "grants": shown,
+        "reason": None if best else reason_for(grants, org, today, [b for b in blocks.values() if b]),
         "checked_at": rfc3339(now),
     }
 

@@ -3,8 +3,8 @@ the words for why access is missing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from trustbot.storage.tables import Grant, GrantStatus, Org, SuspensionReason
@@ -31,15 +31,22 @@ def scope_of(grant: Grant) -> str:
     return "blanket" if grant.blanket else "named"
 
 
-def grant_object(grant: Grant, org: Org | None, emails: Mapping[str, str]) -> dict[str, Any]:
-    """The JSON object for one grant; `emails` maps its members' Slack ids to their recorded addresses."""
+def grant_object(
+    grant: Grant, org: Org | None, emails: Mapping[str, str], *, for_address: str | None = None
+) -> dict[str, Any]:
+    """The JSON object for one grant; `emails` maps its members' Slack ids to their recorded addresses.
+
+    With `for_address` (an answer about one address) `members` holds only that address's own entry,
+    so a gateway asking about one person never learns the rest of the roster.
+    """
+    members = [m for m in grant.members if for_address is None or emails.get(m) == for_address]
     return {
         "id": grant.id,
         "org": org.slug if org else None,
         "tier": grant.tier_id,
         "status": grant.status,
         "scope": scope_of(grant),
-        "members": [{"slack_id": m, "email": emails.get(m)} for m in grant.members],
+        "members": [{"slack_id": m, "email": emails.get(m)} for m in members],
         "domains": sorted(org.domains) if org and grant.blanket else [],
         "starts_at": rfc3339(grant.starts_at),
         "expires_at": rfc3339(grant.expires_at),
@@ -54,20 +61,45 @@ def entitles(grant: Grant, now: datetime) -> bool:
     return grant.status == GrantStatus.ACTIVE and grant.expires_at > now
 
 
-def reason_for(grants: Sequence[Grant], org: Org | None, now: datetime) -> str:
-    """Why none of these covering grants entitles the address, in words."""
+OVERDUE = "re-verification overdue"
+OFF_DOMAIN = "address not at the org's domains"
+
+
+def lapsed(org: Org | None, today: date) -> bool:
+    """The org's identity verification ended before `today` (the day in the display zone, as the job counts)."""
+    return bool(org and org.verified_until and org.verified_until < today)
+
+
+def blocked(grant: Grant, org: Org | None, domain: str, now: datetime, today: date) -> str | None:
+    """Why an active, unexpired grant still does not entitle an address at `domain` now (None: it does).
+
+    Checked at question time, not left to the scheduled jobs (which may run up to a day later):
+    a lapsed org verification, an overdue re-verification, an address off the org's current domains.
+    """
+    if org is None:
+        return "org not in the directory"
+    if lapsed(org, today):
+        return "org verification lapsed"
+    if grant.reverify_due_at <= now:
+        return OVERDUE
+    if domain not in {d.lower() for d in org.domains}:
+        return OFF_DOMAIN
+    return None
+
+
+def reason_for(grants: Sequence[Grant], org: Org | None, today: date, blocks: Iterable[str] = ()) -> str:
+    """Why none of these covering grants entitles the address, in words; `blocks` are `blocked`'s answers."""
     if not grants:
         return "no grant"
     suspended = {g.suspended_reason or "" for g in grants if g.status == GrantStatus.SUSPENDED}
-    if (
-        SuspensionReason.SECURITY_ACTION not in suspended
-        and org
-        and org.verified_until
-        and org.verified_until < now.date()
-    ):
+    found = set(blocks)
+    if SuspensionReason.SECURITY_ACTION not in suspended and (lapsed(org, today) or "org verification lapsed" in found):
         return "org verification lapsed"  # before the org-verification job has run
     for reason, words in SUSPENSION_WORDS.items():  # the strongest reason first
         if reason in suspended:
+            return words
+    for words in (OVERDUE, OFF_DOMAIN, *sorted(found)):
+        if words in found:
             return words
     if suspended:
         return "grant suspended"

@@ -14,7 +14,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Profile:
-    """What Slack says about one person; `found` is False when Slack could not tell us."""
+    """What Slack says about one person; `found` is False when Slack could not tell us, and `unreachable`
+    when that is because Slack did not answer (an outage, a rate limit, too slow) rather than that it
+    knows no such person."""
 
     user_id: str
     name: str
@@ -22,6 +24,7 @@ class Profile:
     deleted: bool = False
     is_bot: bool = False
     found: bool = True
+    unreachable: bool = False
 
 
 def profile_from_user(user: Mapping[str, Any]) -> Profile:
@@ -81,3 +84,31 @@ def check_members(
         return emails, None
     shown = "; ".join(refused[:5]) + (f"; and {len(refused) - 5} more" if len(refused) > 5 else "")
     return emails, f"Only verified people of the org can be named: {shown}."[:1900]
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """The named members of a request looked up again: who still qualifies, who is left out and why."""
+
+    emails: dict[str, str]  # member -> the email Slack shows now
+    left_out: dict[str, str]  # member -> "Dana Dev is deactivated"
+    unreachable: tuple[str, ...]  # members Slack gave no answer about: nothing may be decided on them
+
+
+def recheck_members(members: Sequence[str], profiles: Mapping[str, Profile] | None, domains: Iterable[str]) -> Recheck:
+    """Check each named member again against what Slack shows now and the org's current domains."""
+    allowed = list(domains)
+    emails: dict[str, str] = {}
+    left_out: dict[str, str] = {}
+    unreachable: list[str] = []
+    for member in members:
+        profile = (profiles or {}).get(member)
+        if profile is None or profile.unreachable:
+            unreachable.append(member)
+        elif not profile.found:
+            left_out[member] = f"{member} is no longer in Slack"
+        elif (problem := membership_problem(profile, allowed)) is not None or not profile.email:
+            left_out[member] = f"{profile.name} {problem}"
+        else:
+            emails[member] = profile.email
+    return Recheck(emails=emails, left_out=left_out, unreachable=tuple(unreachable))
