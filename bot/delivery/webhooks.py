@@ -6,10 +6,16 @@ the event is written (`bot.services.entitlements.events`); each attempt signs th
 the current time, since verifiers refuse timestamps more than five minutes off. A 2xx answer is
 delivery; anything else, or no answer within `TRUSTBOT_WEBHOOK_TIMEOUT_SECONDS`, is retried by
 the outbox with backoff until `TRUSTBOT_WEBHOOK_RETRY_HOURS` after the event was written.
+
+Redirects are never followed: a 301/302 would turn the POST into a GET elsewhere (and count as
+delivered), a 307/308 would re-send the signed event to another host. A 3xx is a failed attempt.
+The status decides; an answer body is read only when it is small (`ANSWER_CAP` bytes, so the
+connection can be reused) and otherwise left unread, its connection closed.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import aiohttp
@@ -18,6 +24,11 @@ from standardwebhooks.webhooks import Webhook
 from trustbot.config import Settings
 from trustbot.delivery.slack_writes import Outcome, backoff
 from trustbot.storage.tables import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+# The largest answer body read; a bigger or unsized one is not read at all (the status decides).
+ANSWER_CAP = 64 * 1024
 
 
 def sign_headers(secret: str, event_id: str, body: str, at: datetime) -> dict[str, str]:
@@ -50,13 +61,19 @@ class WebhookSender:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         headers = sign_headers(self.secret, event_id, body, datetime.now(UTC))
         try:
-            async with self._session.post(self.url, data=body.encode(), headers=headers) as response:
-                await response.read()
+            async with self._session.post(
+                self.url, data=body.encode(), headers=headers, allow_redirects=False
+            ) as response:
                 status = response.status
+                if response.content_length is not None and response.content_length <= ANSWER_CAP:
+                    await response.read()  # a small answer, read so its connection goes back to the pool
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Outcome("retry", delay=backoff(row.attempts), error=f"webhook_{type(exc).__name__}")
         if 200 <= status < 300:
             return Outcome("sent")
+        if 300 <= status < 400:
+            log.warning("webhook receiver answered %d (a redirect) for event %s: not followed", status, event_id)
+            return Outcome("retry", delay=backoff(row.attempts), error=f"webhook redirect {status} refused")
         return Outcome("retry", delay=backoff(row.attempts), error=f"webhook_http_{status}")
 
     async def close(self) -> None:

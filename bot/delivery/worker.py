@@ -1,11 +1,15 @@
 """The outbox worker: the only code that writes to Slack on its own.
 
-Rows are delivered per *lane* (a channel, or a user for DMs) strictly in id order, so an update
-never overtakes the post it edits. Each lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`), a 429
-holds the lane for its `Retry-After` (in every replica), 5xx and timeouts back off exponentially,
-and `ok:false` errors are classified (`trustbot.slack.errors`): retryable ones back off, final ones
-fail the row, which is logged and handed to the failure handler that composition wires in (it audits
-the failure and routes a refused channel's message elsewhere, so people still hear). Blocks Slack
+Rows are delivered per *lane* (a channel, a user for DMs, an org's gateway events) strictly in id
+order, so an update never overtakes the post it edits. Lanes progress independently: each lane's
+send runs in its own task, and the lane goes on when it is answered, so a gateway that hangs or a
+slow channel never holds another lane. In a lane several parties share (`share`: each org, in the
+reps channel) the parties take turns (`trustbot.delivery.turns`), each party's rows in id order.
+Each Slack lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`), a 429 holds the lane for its
+`Retry-After` (in every replica), 5xx and timeouts back off exponentially, and `ok:false` errors
+are classified (`trustbot.slack.errors`): retryable ones back off, final ones fail the row, which
+is logged and handed to the failure handler that composition wires in (it audits the failure and
+routes a refused channel's message elsewhere, so people still hear). Blocks Slack
 refuses are replaced by the plain-text version of the message.
 
 Rows are claimed with a conditional UPDATE and a lease, so two workers (processes or replicas)
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -42,6 +47,7 @@ from trustbot.delivery.slack_writes import (
     refresh_found_post,
     transport_failure,
 )
+from trustbot.delivery.turns import Turns
 from trustbot.delivery.webhooks import WebhookSender
 from trustbot.metrics import Metrics
 from trustbot.slack.errors import BLOCK_ERRORS, RATE_LIMIT_ERRORS
@@ -87,10 +93,16 @@ class DeliveryWorker:
         self.webhook_window = timedelta(hours=settings.webhook_retry_hours)
         self.worker_id = f"delivery-{uuid.uuid4().hex[:12]}"
         self._lane_ready: dict[str, float] = {}
+        self.turns = Turns()
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._sem = asyncio.Semaphore(concurrency)
+        # Each lane sends one row at a time, in its own task: a slow lane never holds another, and
+        # a gateway that hangs never takes the send slots Slack writes need.
+        self._sending: dict[str, asyncio.Task[Outcome]] = {}
+        self._claiming = asyncio.Lock()
+        self._slots = {"slack": asyncio.Semaphore(concurrency), "webhook": asyncio.Semaphore(concurrency)}
+        self._sent = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def wake(self) -> None:
@@ -108,25 +120,29 @@ class DeliveryWorker:
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None
+        deadline = time.monotonic() + grace
         if task is not None:
-            done, _ = await asyncio.wait({task}, timeout=grace)
-            if not done:
-                log.warning("delivery pass still running after %gs: cancelling it", grace)
+            await asyncio.wait({task}, timeout=grace)  # it starts nothing new once stopping
+            if not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self.webhooks.close()  # also after passes run by `drain()` alone (`jobs run`)
+        sending = set(self._sending.values())  # also sends started by `drain()` alone (`jobs run`)
+        if sending:
+            await asyncio.wait(sending, timeout=max(0.0, deadline - time.monotonic()))
+        late = {t for t in sending if not t.done()} | ({task} if task is not None and not task.done() else set())
+        if late:
+            log.warning("delivery still sending after %gs: cancelling %d send(s)", grace, len(late))
+            for leftover in late:
+                leftover.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self.webhooks.close()
 
     async def _loop(self) -> None:
         while not self._stopping:
+            self._wake.clear()  # before claiming: a wake during the claim is not lost
             try:
-                sent = await self.deliver_once()
+                await self._start_ready()
             except Exception:  # the loop must outlive any one bad pass
                 log.exception("delivery pass failed")
-                sent = 0
-            if sent:
-                continue
-            self._wake.clear()
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
             # arrives as the event is set, and a loop that ignores cancellation never lets its loop close.
             with contextlib.suppress(TimeoutError):
@@ -141,13 +157,17 @@ class DeliveryWorker:
     async def drain(self, *, timeout: float = 30.0) -> int:
         """Deliver until nothing is due within the timeout (waiting out pacing and short backoffs)."""
         deadline = time.monotonic() + timeout
-        total = 0
+        before = self._sent
         while time.monotonic() < deadline:
-            total += await self.deliver_once()
-            if not await self._has_pending(horizon=deadline - time.monotonic()):
-                return total
-            await asyncio.sleep(min(0.02, max(0.0, self._idle_wait())))
-        return total
+            self._wake.clear()
+            await self._start_ready()
+            if not self._sending and not await self._has_pending(horizon=deadline - time.monotonic()):
+                break
+            # Woken by a send that finished (its lane may go on) or a commit; else at the next due lane.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(0.02, max(0.0, self._idle_wait()), deadline - time.monotonic())):
+                    await self._wake.wait()
+        return self._sent - before
 
     async def _has_pending(self, *, horizon: float) -> bool:
         async with self.db.sessions() as session:
@@ -155,12 +175,28 @@ class DeliveryWorker:
 
     # -- one pass --------------------------------------------------------------------------
     async def deliver_once(self) -> int:
-        """Claim the head row of every ready lane and send them concurrently; return how many were sent."""
-        claimed = await self._claim_heads()
-        if not claimed:
-            return 0
-        results = await asyncio.gather(*(self._send_guarded(row, prior) for row, prior in claimed))
+        """Start the head row of every ready lane and wait for those sends; return how many were sent."""
+        results = await asyncio.gather(*await self._start_ready())
         return sum(1 for r in results if r.kind == "sent")
+
+    async def _start_ready(self) -> list[asyncio.Task[Outcome]]:
+        """Claim the head row of every ready lane not already sending, and send each in its own task."""
+        async with self._claiming:
+            claimed = await self._claim_heads()
+            started = []
+            for row, prior in claimed:
+                task = asyncio.create_task(self._send_guarded(row, prior), name=f"trustbot-deliver-{row.id}")
+                self._sending[row.channel] = task
+                task.add_done_callback(functools.partial(self._finished, row.channel))
+                started.append(task)
+            return started
+
+    def _finished(self, lane: str, task: asyncio.Task[Outcome]) -> None:
+        if self._sending.get(lane) is task:
+            del self._sending[lane]
+        if not task.cancelled() and (error := task.exception()) is not None:  # a verdict that could not be recorded
+            log.error("delivery in lane %s failed: %r (the row is retried after its lease)", lane, error)
+        self._wake.set()  # the lane may go on with its next row
 
     async def _claim_heads(self) -> list[tuple[OutboxMessage, datetime | None]]:
         """Claimed rows, each with when its earlier, unresolved attempt began (None: nothing in doubt)."""
@@ -173,8 +209,8 @@ class DeliveryWorker:
             heads = await outbox_q.lane_heads(session, now=now, limit=BATCH)
             ready = [
                 row
-                for row in heads
-                if (row.lease_until is None or row.lease_until < now) and self._lane_ready.get(row.channel, 0.0) <= mono
+                for row in self.turns.pick(heads)
+                if row.channel not in self._sending and self._lane_ready.get(row.channel, 0.0) <= mono
             ]
             ready = await self._supersede_stale_updates(session, ready, now)
             claimed: list[tuple[OutboxMessage, datetime | None]] = []
@@ -195,6 +231,7 @@ class DeliveryWorker:
                     row.attempts += 1
                     row.doubt_since = prior or (now if posts else None)
                     claimed.append((row, prior))
+                    self.turns.taken(row)
                     # Slack's pace is per channel; the gateway's lanes only keep their order.
                     self._lane_ready[row.channel] = mono + (0.0 if row.op == OutboxOp.WEBHOOK else self.pace_seconds)
         return claimed
@@ -213,7 +250,7 @@ class DeliveryWorker:
 
     async def _send_guarded(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
         claimed_at = self.clock.now()
-        async with self._sem:
+        async with self._slots["webhook" if row.op == OutboxOp.WEBHOOK else "slack"]:
             if not await self._still_mine(row, claimed_at):
                 log.info("outbox row %s: its lease ran out while it waited to be sent; another worker has it", row.id)
                 return Outcome("retry", error="lease_lost")
@@ -319,6 +356,7 @@ class DeliveryWorker:
         now = self.clock.now()
         async with self.db.transaction() as session:
             if outcome.kind == "sent":
+                self._sent += 1
                 await outbox_q.mark_sent(session, row_id=row.pk, worker=self.worker_id, at=now)
                 if row.save_as and outcome.ts:
                     channel = outcome.channel or row.channel

@@ -50,6 +50,7 @@ def _add(
     message_key: str | None = None,
     save_as: str | None = None,
     delay_seconds: float = 0.0,
+    share: str | None = None,
 ) -> OutboxMessage:
     now = datetime.now(UTC)
     row = OutboxMessage(
@@ -60,15 +61,18 @@ def _add(
         payload=payload,
         available_at=now + timedelta(seconds=delay_seconds),
         created_at=now,
+        share=share,
     )
     session.add(row)
     session.info["outbox_dirty"] = True
     return row
 
 
-def post_message(session: AsyncSession, *, channel: str, key: str, message: Message) -> OutboxMessage:
-    """Queue a new channel message whose coordinates will be saved under `key`."""
-    return _add(session, op=OutboxOp.POST, channel=channel, save_as=key, payload=payload_of(message))
+def post_message(
+    session: AsyncSession, *, channel: str, key: str, message: Message, share: str | None = None
+) -> OutboxMessage:
+    """Queue a new channel message saved under `key`; `share`: the party it takes turns for in a shared lane."""
+    return _add(session, op=OutboxOp.POST, channel=channel, save_as=key, payload=payload_of(message), share=share)
 
 
 def reply_in_thread(
@@ -79,14 +83,23 @@ def reply_in_thread(
     message: Message,
     broadcast: bool = False,
     key: str | None = None,
+    share: str | None = None,
 ) -> OutboxMessage:
     """Queue a thread reply under the message saved as `parent_key`; save its own coordinates as `key`."""
     payload = payload_of(message, reply_broadcast=broadcast or None)
-    return _add(session, op=OutboxOp.REPLY, channel=channel, message_key=parent_key, save_as=key, payload=payload)
+    return _add(
+        session, op=OutboxOp.REPLY, channel=channel, message_key=parent_key, save_as=key, payload=payload, share=share
+    )
 
 
 def update_message(
-    session: AsyncSession, *, channel: str, key: str, message: Message, delay_seconds: float = 0.0
+    session: AsyncSession,
+    *,
+    channel: str,
+    key: str,
+    message: Message,
+    delay_seconds: float = 0.0,
+    share: str | None = None,
 ) -> OutboxMessage:
     """Queue an in-place edit of the message saved as `key`; only the newest pending edit is sent."""
     return _add(
@@ -96,6 +109,7 @@ def update_message(
         message_key=key,
         payload=payload_of(message),
         delay_seconds=delay_seconds,
+        share=share,
     )
 
 

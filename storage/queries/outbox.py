@@ -44,19 +44,23 @@ async def pending_by_op(session: AsyncSession) -> dict[str, int]:
 
 
 async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> list[OutboxMessage]:
-    """The oldest due pending row of each lane, oldest lanes first.
+    """The oldest due pending row of each lane not busy sending, oldest lanes first; in a lane several
+    parties share (`share`), the oldest of each party's rows.
 
     A debounced edit waiting for its time must not hold up other messages in its lane, so the
     head is the oldest *due* row. A post, reply or DM backing off after a failure does hold its
-    lane: every replica (and a restarted process) sees that in the table, so none sends a later
-    message of the lane first. On PostgreSQL heads another replica is claiming right now are
-    skipped, not waited for.
+    lane (its party's rows, in a shared lane): every replica (and a restarted process) sees that
+    in the table, so none sends a later message first. A lane with a row claimed right now (its
+    lease running) is busy: one row of a lane is out at a time, across replicas. On PostgreSQL
+    heads another replica is claiming right now are skipped, not waited for.
     """
     waiting = aliased(OutboxMessage)
+    party = func.coalesce(OutboxMessage.share, "")
     held = (
         select(col(waiting.id))
         .where(
             col(waiting.channel) == col(OutboxMessage.channel),
+            func.coalesce(waiting.share, "") == party,
             col(waiting.status) == OutboxStatus.PENDING,
             col(waiting.op) != OutboxOp.UPDATE,
             col(waiting.available_at) > now,
@@ -64,14 +68,24 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
         )
         .exists()
     )
+    sending = aliased(OutboxMessage)
+    busy = (
+        select(col(sending.id))
+        .where(
+            col(sending.channel) == col(OutboxMessage.channel),
+            col(sending.status) == OutboxStatus.PENDING,
+            col(sending.lease_until) >= now,
+        )
+        .exists()
+    )
     heads = (
         select(func.min(OutboxMessage.id))
         .where(col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.available_at) <= now)
-        .group_by(col(OutboxMessage.channel))
+        .group_by(col(OutboxMessage.channel), party)
     )
     query = (
         select(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(heads), ~held)
+        .where(col(OutboxMessage.id).in_(heads), ~held, ~busy)
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )

@@ -62,6 +62,9 @@ class OutboxMessage(Keyed, SQLModel, table=True):
     # When an attempt began whose outcome is still unknown (no answer, a dropped connection, a
     # worker that died mid-send): before posting again, delivery looks for the message in Slack.
     doubt_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The party this row takes its turn for in a lane several share (the org, in the reps channel):
+    # delivery alternates between parties, keeping each party's rows in order. None: the lane's own.
+    share: str | None = Field(default=None, max_length=64)
 
 
 class SlackMessage(SQLModel, table=True):

@@ -136,7 +136,8 @@ def _stale_messages(rows: list[OutboxMessage], by_row: dict[int, list[Message]])
 
 
 def _out_of_order(rows: list[OutboxMessage], by_row: dict[int, list[Message]]) -> int:
-    """Messages that landed before one queued earlier in their thread (replies) or lane (top-level posts)."""
+    """Messages that landed before one queued earlier in their thread (replies) or lane (top-level posts;
+    in a shared lane, the same party's)."""
     groups: dict[tuple[str, ...], list[tuple[int, float]]] = defaultdict(list)
     for row in rows:
         found = by_row.get(row.id or 0)
@@ -145,8 +146,8 @@ def _out_of_order(rows: list[OutboxMessage], by_row: dict[int, list[Message]]) -
         message = found[0]
         if row.op == OutboxOp.REPLY:
             group: tuple[str, ...] = ("thread", message.channel, message.thread_ts or "")
-        else:
-            group = ("lane", row.channel)
+        else:  # in a lane parties share (orgs in the reps channel) each party's posts keep their order
+            group = ("lane", row.channel, row.share or "")
         groups[group].append((row.id or 0, float(message.ts)))
     late = 0
     for members in groups.values():

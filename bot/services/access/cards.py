@@ -2,6 +2,8 @@
 
 Outbox keys: `request:{id}` is the rep-channel parent; its thread holds the decision buttons in
 a reply saved as `request:{id}:actions`, which is re-rendered (buttons gone) after a decision.
+Every rep-channel write about a request takes its org's turn (`org_share`): the orgs share the
+channel fairly, and each org's writes (so each thread's) keep their order.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from trustbot.storage.queries.directory import get_directory_state, get_org_by_i
 from trustbot.storage.queries.grants import grant_for_request
 from trustbot.storage.queries.requests import get_request, list_approvals
 from trustbot.storage.tables import AccessRequest, Grant, RequestStatus
+
+
+def org_share(org_id: int) -> str:
+    """The party a request's rep-channel writes take turns for: its org."""
+    return f"org:{org_id}"
 
 
 def parent_key(request_id: int) -> str:
@@ -63,13 +70,15 @@ async def reps_channel(session: AsyncSession) -> str:
 def refresh_parent(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
     """Queue an update of the request's parent message (`request:{id}`)."""
     rendered = msg.build_request_parent(card, ctx.tz)
-    outbox.update_message(session, channel=channel, key=parent_key(card.request.pk), message=rendered)
+    key, share = parent_key(card.request.pk), org_share(card.request.org_id)
+    outbox.update_message(session, channel=channel, key=key, message=rendered, share=share)
 
 
 def refresh_actions(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
     """Queue a re-render of the thread message holding the decision buttons (`request:{id}:actions`)."""
     rendered = msg.build_request_actions(card, ctx.tz)
-    outbox.update_message(session, channel=channel, key=actions_key(card.request.pk), message=rendered)
+    key, share = actions_key(card.request.pk), org_share(card.request.org_id)
+    outbox.update_message(session, channel=channel, key=key, message=rendered, share=share)
 
 
 def refresh_both(session: AsyncSession, ctx: ServiceContext, channel: str, card: msg.RequestCard) -> None:
@@ -79,10 +88,11 @@ def refresh_both(session: AsyncSession, ctx: ServiceContext, channel: str, card:
 
 
 def thread_note(
-    session: AsyncSession, channel: str, request_id: int, message: Rendered, *, key: str | None = None
+    session: AsyncSession, channel: str, request: AccessRequest, message: Rendered, *, key: str | None = None
 ) -> None:
     """Queue a reply in the request's thread (saved as `key` when it will be edited later)."""
-    outbox.reply_in_thread(session, channel=channel, parent_key=parent_key(request_id), message=message, key=key)
+    parent, share = parent_key(request.pk), org_share(request.org_id)
+    outbox.reply_in_thread(session, channel=channel, parent_key=parent, message=message, key=key, share=share)
 
 
 async def load_request(

@@ -117,7 +117,7 @@ def _publish(
     dms: dict[str, Rendered],
 ) -> None:
     refresh_both(session, ctx, channel, card)
-    thread_note(session, channel, card.request.pk, note)
+    thread_note(session, channel, card.request, note)
     for user, message in dms.items():
         outbox.send_dm(session, user=user, message=message)
 
@@ -231,7 +231,7 @@ async def approve_request(
         await _move(session, ctx, request, {})
         await _audit(session, ctx, request, "request.approval_recorded", approvals=approvals, needed=needed)
         channel, card = await reps_channel(session), await build_card(session, request)
-        thread_note(session, channel, request_id, msg.build_approval_recorded_note(card, ctx.user_id))
+        thread_note(session, channel, card.request, msg.build_approval_recorded_note(card, ctx.user_id))
         refresh_both(session, ctx, channel, card)
         return Decided(request=request, card=card, approvals=approvals, needed=needed)
     check = _recheck(request, org, profiles)
@@ -323,6 +323,6 @@ async def answer_info(session: AsyncSession, ctx: ServiceContext, *, request_id:
     )
     channel = await reps_channel(session)
     card = await build_card(session, request)
-    thread_note(session, channel, request_id, msg.build_info_answered_note(card, ctx.user_id, answer))
+    thread_note(session, channel, card.request, msg.build_info_answered_note(card, ctx.user_id, answer))
     refresh_parent(session, ctx, channel, card)
     return Decided(request=request, card=card)

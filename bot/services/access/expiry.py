@@ -77,5 +77,5 @@ async def expire(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Gr
         info, rep = snap.info(grant), snap.rep(grant.org_id)
         outbox.dm_all(session, [*snap.admins(grant.org_id), *grant.members], msg.build_expired_dm(info, ctx.tz))
         note = msg.build_expired_note(info, rep, ctx.tz)
-        tell_request_thread(session, snap, request_id=grant.request_id, rep=rep, message=note)
+        tell_request_thread(session, snap, request_id=grant.request_id, org_id=grant.org_id, rep=rep, message=note)
     return Counter(expired=len(changed))

@@ -15,7 +15,7 @@ from trustbot.ids import Block
 from trustbot.messages.grants import GrantListing, GrantRow, build_revoked_dm, build_revoked_note
 from trustbot.messages.requests import build_request_parent
 from trustbot.services import outbox
-from trustbot.services.access.cards import build_card, parent_key
+from trustbot.services.access.cards import build_card, org_share, parent_key
 from trustbot.services.access.limits import typed_text
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
@@ -86,10 +86,12 @@ async def revoke_grant(session: AsyncSession, ctx: ServiceContext, *, grant_id: 
     outbox.dm_all(session, [*people.admins, requester, *grant.members], build_revoked_dm(row, ctx.tz))
     state = await get_directory_state(session)
     if state.reps_channel and row.request is not None:
-        channel, key = state.reps_channel, parent_key(grant.request_id)
-        outbox.reply_in_thread(session, channel=channel, parent_key=key, message=build_revoked_note(row, ctx.tz))
+        channel, key, share = state.reps_channel, parent_key(grant.request_id), org_share(grant.org_id)
+        note = build_revoked_note(row, ctx.tz)
+        outbox.reply_in_thread(session, channel=channel, parent_key=key, message=note, share=share)
         card = await build_card(session, row.request, grant=grant)
-        outbox.update_message(session, channel=channel, key=key, message=build_request_parent(card, ctx.tz))
+        parent = build_request_parent(card, ctx.tz)
+        outbox.update_message(session, channel=channel, key=key, message=parent, share=share)
     return Revoked(row=row)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages.text import Rendered
 from trustbot.services import outbox
-from trustbot.services.access.cards import parent_key
+from trustbot.services.access.cards import org_share, parent_key
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.snapshot import Snapshot
@@ -16,11 +16,12 @@ from trustbot.storage.tables import Grant
 
 
 def tell_request_thread(
-    session: AsyncSession, snap: Snapshot, *, request_id: int, rep: str | None, message: Rendered
+    session: AsyncSession, snap: Snapshot, *, request_id: int, org_id: int, rep: str | None, message: Rendered
 ) -> None:
     """Post in the request's thread (the message mentions whom it concerns); DM the rep when no reps channel is set."""
     if snap.reps_channel:
-        outbox.reply_in_thread(session, channel=snap.reps_channel, parent_key=parent_key(request_id), message=message)
+        parent, share = parent_key(request_id), org_share(org_id)
+        outbox.reply_in_thread(session, channel=snap.reps_channel, parent_key=parent, message=message, share=share)
     elif rep:
         outbox.send_dm(session, user=rep, message=message)
 

@@ -15,7 +15,7 @@ from trustbot.ids import Block
 from trustbot.messages import requests as msg
 from trustbot.messages.request_modals import OrgOption, RequestForm
 from trustbot.services import outbox
-from trustbot.services.access.cards import actions_key, build_card, parent_key, reps_channel, thread_note
+from trustbot.services.access.cards import actions_key, build_card, org_share, parent_key, reps_channel, thread_note
 from trustbot.services.access.limits import JUSTIFICATION_MIN, MAX_MEMBERS, TEXT_MAX
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
@@ -179,10 +179,9 @@ async def _announce(
     }
     await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)
     card = await build_card(session, request)
-    outbox.post_message(
-        session, channel=channel, key=parent_key(request_id), message=msg.build_request_parent(card, ctx.tz)
-    )
-    thread_note(session, channel, request_id, msg.build_request_actions(card, ctx.tz), key=actions_key(request_id))
+    parent = msg.build_request_parent(card, ctx.tz)
+    outbox.post_message(session, channel=channel, key=parent_key(request_id), message=parent, share=org_share(org.pk))
+    thread_note(session, channel, request, msg.build_request_actions(card, ctx.tz), key=actions_key(request_id))
     # A modal submission has nowhere to answer ephemerally, so the confirmation is a DM.
     outbox.send_dm(session, user=ctx.user_id, message=msg.build_request_submitted_ack(card))
     return card

@@ -66,7 +66,7 @@ def _to_thread(
 ) -> None:
     # The thread is where the decision happens; without a reps channel, DM the people mentioned.
     if snap.reps_channel:
-        tell_request_thread(session, snap, request_id=request.pk, rep=None, message=message)
+        tell_request_thread(session, snap, request_id=request.pk, org_id=request.org_id, rep=None, message=message)
     else:
         outbox.dm_all(session, users, message)
 
@@ -87,7 +87,7 @@ async def expire_requests(
         if snap.reps_channel:
             refresh_both(session, ctx, snap.reps_channel, await build_card(session, request))
         note = msg.build_request_expired_note(request, days)
-        tell_request_thread(session, snap, request_id=request.pk, rep=None, message=note)
+        tell_request_thread(session, snap, request_id=request.pk, org_id=request.org_id, rep=None, message=note)
         outbox.send_dm(
             session,
             user=request.requester,

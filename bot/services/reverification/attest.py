@@ -181,7 +181,8 @@ async def _announce(session: AsyncSession, ctx: ServiceContext, done: Reverified
     snap = await load_snapshot(session, org_ids=[info.grant.org_id])
     rep = snap.rep(info.grant.org_id)
     note = msg.build_reverified_note(info, rep, by, done.removed, done.restored, tz)
-    tell_request_thread(session, snap, request_id=info.grant.request_id, rep=rep, message=note)
+    grant = info.grant
+    tell_request_thread(session, snap, request_id=grant.request_id, org_id=grant.org_id, rep=rep, message=note)
     outbox.dm_all(session, [by], msg.build_reverified_dm(info, done.removed, done.restored, tz))
     if done.restored:
         outbox.dm_all(session, [a for a in snap.admins(info.grant.org_id) if a != by], msg.build_restored_dm(info, by))

@@ -80,5 +80,5 @@ async def suspend_overdue(session: AsyncSession, ctx: ServiceContext, grants: Se
         info, rep = snap.info(grant), snap.rep(grant.org_id)
         outbox.dm_all(session, snap.admins(grant.org_id), msg.build_suspended_dm(info, ctx.tz))
         note = msg.build_suspended_note(info, rep, ctx.tz)
-        tell_request_thread(session, snap, request_id=grant.request_id, rep=rep, message=note)
+        tell_request_thread(session, snap, request_id=grant.request_id, org_id=grant.org_id, rep=rep, message=note)
     return Counter(suspended=len(changed))
