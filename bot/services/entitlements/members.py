@@ -101,5 +101,5 @@ async def _tell_reps(session: AsyncSession, ctx: ServiceContext, request: Access
     if not channel:
         return
     card = await build_card(session, request)
-    thread_note(session, channel, request.pk, build_member_dropped_note(card, why))
+    thread_note(session, channel, request, build_member_dropped_note(card, why))
     refresh_parent(session, ctx, channel, card)
