@@ -17,6 +17,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from trustbot.handlers.ingest import read_body, register_ingest_routes
+from trustbot.log_sampling import SampledWarning
 from trustbot.logs import log_context
 from trustbot.runtime import Runtime
 from trustbot.storage.migrate import is_up_to_date
@@ -152,6 +153,7 @@ def _slack_events(
     bolt: AsyncApp, verifier: SignatureVerifier | None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """`/slack/events`: a signed, well-formed body is dispatched to Bolt; anything else is refused before it."""
+    unsigned = SampledWarning(log)  # anyone can send these: a flood logs a line a minute, not one each
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         body = await read_body(request, SLACK_BODY_MAX)
@@ -159,7 +161,7 @@ def _slack_events(
             return web.json_response({"error": "body too large"}, status=413)
         problem = slack_signature_problem(verifier, request.headers, body)
         if problem is not None:
-            log.warning("refused an unsigned request on /slack/events from %s: %s", request.remote, problem)
+            unsigned.warn("refused an unsigned request on /slack/events from %s: %s", request.remote, problem)
             return web.json_response({"error": "invalid signature"}, status=401)
         if request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
             return web.json_response({"error": "Content-Encoding is not accepted"}, status=415)
