@@ -175,13 +175,8 @@ def _slack_events(
     return slack_events
 
 
-def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
-    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
-    app.middlewares.append(_timed(rt))
-    app.middlewares.append(_refuse_while_draining(rt))
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+def _metrics(rt: Runtime) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`/metrics`: the Prometheus text exposition, the outbox backlog counted at each scrape."""
 
     async def metrics(_: web.Request) -> web.Response:
         try:
@@ -191,6 +186,24 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
             log.warning("could not count the outbox backlog: %s", exc)
         return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    return metrics
+
+
+def build_metrics_app(rt: Runtime) -> web.Application:
+    """The app of the separate metrics listener (TRUSTBOT_METRICS_PORT): `GET /metrics` and nothing else."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics(rt))
+    return app
+
+
+def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
+    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
+    app.middlewares.append(_timed(rt))
+    app.middlewares.append(_refuse_while_draining(rt))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
     if bolt is not None and not rt.settings.socket_mode:
         secret = rt.settings.slack_signing_secret
         verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
@@ -198,4 +211,5 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
     register_ingest_routes(app, rt)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", _readiness(rt))
-    app.router.add_get("/metrics", metrics)
+    if rt.settings.metrics_port is None:  # else only on its own listener (`build_metrics_app`): 404 here
+        app.router.add_get("/metrics", _metrics(rt))
