@@ -19,6 +19,7 @@ import pytest
 from tests.support.bots import RunningBot, start_bot
 from trustbot.clock import FixedClock
 from trustbot.standin.sample import ADMIN
+from trustbot.web import listener
 
 HEAD = b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -123,15 +124,22 @@ async def test_idle_connections_make_room_for_a_signed_request(make_bot: Any) ->
         writer.close()
 
 
-async def test_busy_connections_are_kept_and_newcomers_closed_with_one_line(
-    make_bot: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    bot = await make_bot(TRUSTBOT_HTTP_MAX_CONNECTIONS=3)
-    busy = [await connect(bot) for _ in range(3)]
-    for _, writer in busy:  # a body on its way: each connection has a request being handled
+async def hold_bodies(bot: RunningBot, count: int) -> list[Connection]:
+    """`count` connections, each with a request whose body is on its way (and stays so)."""
+    held = [await connect(bot) for _ in range(count)]
+    for _, writer in held:
         writer.write(HEAD.replace(b"/slack/events", b"/alerts") + b"Content-Length: 100\r\n\r\n{")
-    await wait_for_open(bot, 3)
-    await asyncio.sleep(0.1)
+    await wait_for_open(bot, count)
+    await asyncio.sleep(0.1)  # every head reached its handler
+    return held
+
+
+async def test_busy_connections_are_kept_and_newcomers_closed_with_one_line(
+    make_bot: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listener, "SLOW_BODY_SECONDS", 3600)  # the bodies below count as arriving, not slow
+    bot = await make_bot(TRUSTBOT_HTTP_MAX_CONNECTIONS=3)
+    busy = await hold_bodies(bot, 3)
     with caplog.at_level(logging.WARNING, logger="trustbot.web.listener"):
         newcomers = [await connect(bot) for _ in range(200)]
         refused = [await closed(reader, within=2) for reader, _ in newcomers]
@@ -140,6 +148,17 @@ async def test_busy_connections_are_kept_and_newcomers_closed_with_one_line(
     lines = [r.getMessage() for r in caplog.records if r.name == "trustbot.web.listener"]
     assert len(lines) == 1 and "all busy" in lines[0], lines
     for _, writer in busy + newcomers:
+        writer.close()
+
+
+async def test_slow_bodies_make_room_for_a_signed_request(make_bot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listener, "SLOW_BODY_SECONDS", 0)  # any body still arriving is a slow one
+    bot = await make_bot(TRUSTBOT_HTTP_MAX_CONNECTIONS=3)
+    slow = await hold_bodies(bot, 3)
+    response = await bot.driver.command(ADMIN, "status")
+    assert response.status == 200
+    assert sum([await closed(reader, within=0.5) for reader, _ in slow]) >= 1
+    for _, writer in slow:
         writer.close()
 
 

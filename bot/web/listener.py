@@ -7,9 +7,10 @@
 - **Body deadline** (TRUSTBOT_HTTP_BODY_TIMEOUT_SECONDS): from its head, a request's body must arrive
   within this long; a stalled one is answered 408 and its connection closed.
 - **Connection cap** (TRUSTBOT_HTTP_MAX_CONNECTIONS): at the cap, a new connection displaces the
-  connection idle the longest (one with no request being handled: slow or idle clients, never a
-  request in progress), so a signed Slack request still gets through; when every connection is busy,
-  the new one is closed at once. Open file descriptors stay bounded, so the database and Slack keep theirs.
+  connection idle the longest (one with no request being handled: slow-header or idle clients), else
+  the one whose body has been trickling in longest (over a second), never a request being worked on,
+  so a signed Slack request still gets through; when every connection is busy, the new one is closed
+  at once. Open file descriptors stay bounded, so the database and Slack keep theirs.
 - Every line an outsider can cause here (connections closed at the cap, accept errors such as "Too many
   open files") is sampled: see `trustbot.log_sampling`.
 """
@@ -23,7 +24,7 @@ import resource
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.typedefs import Handler, Middleware
 
 from trustbot.log_sampling import SampledWarning
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # What asyncio's accept loop reports (then pauses accepting for a second) when the process is out of resources.
 _ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# A body still arriving this long after its head makes its connection displaceable at the cap (after idle
+# ones): Slack's and monitoring's bodies arrive within milliseconds, a slow-body flood must not hold the cap.
+SLOW_BODY_SECONDS = 1.0
 
 
 class BodyTimeout(asyncio.TimeoutError):
@@ -65,12 +69,24 @@ def body_deadline(seconds: float) -> Middleware:
 
 
 class _Connection:
-    __slots__ = ("busy", "idle_since", "transport")
+    __slots__ = ("body", "busy", "idle_since", "since", "transport")
 
     def __init__(self, transport: asyncio.BaseTransport, now: float) -> None:
         self.transport = transport
         self.busy = 0
         self.idle_since = now
+        self.since = now  # when its current request's head arrived
+        self.body: StreamReader | None = None  # that request's body while it is being handled
+
+    def displace_order(self, now: float) -> tuple[int, float] | None:
+        """How early this connection is closed to make room (idle first, then slow bodies); None: never."""
+        if self.transport.is_closing():
+            return None
+        if self.busy == 0:
+            return (0, self.idle_since)
+        if self.body is not None and not self.body.is_eof() and now - self.since > SLOW_BODY_SECONDS:
+            return (1, self.since)
+        return None
 
 
 class ConnectionGuard:
@@ -89,18 +105,19 @@ class ConnectionGuard:
         """Take a new connection, closing the longest-idle one to make room; False: at the cap and all busy."""
         now = asyncio.get_running_loop().time()
         if len(self._open) >= self.limit:
-            idle = [c for c in self._open.values() if c.busy == 0 and not c.transport.is_closing()]
-            if not idle:
+            ranked = [(order, c) for c in self._open.values() if (order := c.displace_order(now)) is not None]
+            if not ranked:
                 self._refused.warn(
                     "%d connections open and all busy (TRUSTBOT_HTTP_MAX_CONNECTIONS): closed a new one",
                     len(self._open),
                 )
                 return False
-            oldest = min(idle, key=lambda c: c.idle_since)
+            (slow, since), oldest = min(ranked, key=lambda pair: pair[0])
             self._displaced.warn(
-                "%d connections open (TRUSTBOT_HTTP_MAX_CONNECTIONS): closed one idle for %.1fs to make room",
+                "%d connections open (TRUSTBOT_HTTP_MAX_CONNECTIONS): closed one %s for %.1fs to make room",
                 len(self._open),
-                now - oldest.idle_since,
+                "sending its body" if slow else "idle",
+                now - since,
             )
             self.release(oldest.transport)
             oldest.transport.close()
@@ -116,7 +133,7 @@ class ConnectionGuard:
         return lambda: _GuardedProtocol(self, inner())
 
     def middleware(self) -> Middleware:
-        """Marks a connection busy while one of its requests is handled (busy connections are never displaced)."""
+        """Marks a connection busy while one of its requests is handled (displaced only while its body is slow)."""
 
         @web.middleware
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -124,10 +141,12 @@ class ConnectionGuard:
             if connection is None:
                 return await handler(request)
             connection.busy += 1
+            connection.since, connection.body = asyncio.get_running_loop().time(), request.content
             try:
                 return await handler(request)
             finally:
                 connection.busy -= 1
+                connection.body = None
                 connection.idle_since = asyncio.get_running_loop().time()
 
         return middleware
