@@ -63,6 +63,22 @@ async def wait_for_open(bot: RunningBot, count: int) -> None:
     raise AssertionError(f"{len(bot.server.guard)} connections open, expected {count}")
 
 
+async def closed_by_reason(bot: RunningBot) -> dict[str, float]:
+    """`trustbot_http_connections_closed_total` by reason, as `GET /metrics` shows it (on the metrics listener
+    when there is one: the public one may be full)."""
+    port = bot.server.metrics_port or bot.server.port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    text = (await asyncio.wait_for(reader.read(), 10)).decode()
+    writer.close()
+    prefix = 'trustbot_http_connections_closed_total{reason="'
+    return {
+        line[len(prefix) :].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
 async def test_a_head_sent_byte_by_byte_is_closed(make_bot: Any) -> None:
     bot = await make_bot(TRUSTBOT_HTTP_HEADER_TIMEOUT_SECONDS=0.5)
     reader, writer = await connect(bot)
@@ -107,6 +123,7 @@ async def test_a_stalled_body_is_answered_408_and_closed(
         assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
         assert await closed(reader)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text  # no traceback per stall
+    assert (await closed_by_reason(bot))["body_timeout"] == 1
     writer.close()
 
 
@@ -120,6 +137,7 @@ async def test_idle_connections_make_room_for_a_signed_request(make_bot: Any) ->
     assert response.status == 200
     dropped = [await closed(reader, within=0.5) for reader, _ in idle]
     assert sum(dropped) >= 16, dropped  # the cap held, and the request's connection displaced one more
+    assert (await closed_by_reason(bot))["cap_idle"] >= 16
     for _, writer in idle:
         writer.close()
 
@@ -138,7 +156,7 @@ async def test_busy_connections_are_kept_and_newcomers_closed_with_one_line(
     make_bot: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(listener, "SLOW_BODY_SECONDS", 3600)  # the bodies below count as arriving, not slow
-    bot = await make_bot(TRUSTBOT_HTTP_MAX_CONNECTIONS=3)
+    bot = await make_bot(TRUSTBOT_HTTP_MAX_CONNECTIONS=3, TRUSTBOT_METRICS_PORT=0)
     busy = await hold_bodies(bot, 3)
     with caplog.at_level(logging.WARNING, logger="trustbot.web.listener"):
         newcomers = [await connect(bot) for _ in range(200)]
@@ -147,6 +165,7 @@ async def test_busy_connections_are_kept_and_newcomers_closed_with_one_line(
     assert not any([await closed(reader, within=0.05) for reader, _ in busy])
     lines = [r.getMessage() for r in caplog.records if r.name == "trustbot.web.listener"]
     assert len(lines) == 1 and "all busy" in lines[0], lines
+    assert (await closed_by_reason(bot)).get("cap_all_busy", 0) >= 200  # the log is sampled, the count is not
     for _, writer in busy + newcomers:
         writer.close()
 

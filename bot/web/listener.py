@@ -28,6 +28,7 @@ from aiohttp import StreamReader, web
 from aiohttp.typedefs import Handler, Middleware
 
 from trustbot.log_sampling import SampledWarning
+from trustbot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class BodyTimeout(asyncio.TimeoutError):
     """A request body stalled past its deadline (a TimeoutError, so aiohttp's lingering read ends quietly)."""
 
 
-def body_deadline(seconds: float) -> Middleware:
+def body_deadline(seconds: float, metrics: Metrics) -> Middleware:
     """Answer 408 (and close) when a request's body has not fully arrived `seconds` after its head."""
 
     @web.middleware
@@ -59,6 +60,7 @@ def body_deadline(seconds: float) -> Middleware:
         try:
             return await handler(request)
         except BodyTimeout:
+            metrics.http_connections_closed.labels("body_timeout").inc()
             response = web.json_response({"error": f"request body not received within {seconds:g}s"}, status=408)
             response.force_close()
             return response
@@ -92,8 +94,9 @@ class _Connection:
 class ConnectionGuard:
     """Counts the listener's connections and keeps them at or under `limit` (see the module docstring)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, metrics: Metrics) -> None:
         self.limit = limit
+        self._metrics = metrics
         self._open: dict[asyncio.BaseTransport, _Connection] = {}
         self._refused = SampledWarning(log)
         self._displaced = SampledWarning(log)
@@ -111,6 +114,7 @@ class ConnectionGuard:
                     "%d connections open and all busy (TRUSTBOT_HTTP_MAX_CONNECTIONS): closed a new one",
                     len(self._open),
                 )
+                self._metrics.http_connections_closed.labels("cap_all_busy").inc()
                 return False
             (slow, since), oldest = min(ranked, key=lambda pair: pair[0])
             self._displaced.warn(
@@ -119,6 +123,7 @@ class ConnectionGuard:
                 "sending its body" if slow else "idle",
                 now - since,
             )
+            self._metrics.http_connections_closed.labels("cap_slow_body" if slow else "cap_idle").inc()
             self.release(oldest.transport)
             oldest.transport.close()
         self._open[transport] = _Connection(transport, now)

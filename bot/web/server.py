@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
+METRICS_MAX_CONNECTIONS = 16  # Prometheus holds one; a few more for people and a second scraper
 
 
 class ListenError(Exception):
@@ -50,9 +51,12 @@ class TrustbotServer:
         self.rt: Runtime = build_runtime(settings, clock=clock, db=db)
         self.bolt: AsyncApp = build_bolt_app(self.rt)
         self.web_app = build_web_app(self.rt, self.bolt)
-        self.guard = ConnectionGuard(settings.http_max_connections)
+        self.guard = ConnectionGuard(settings.http_max_connections, self.rt.metrics)
+        self.rt.metrics.http_connections_open.set_function(lambda: len(self.guard))
+        # Its own cap: a scrape still gets in while the public listener is full.
+        self._metrics_guard = ConnectionGuard(METRICS_MAX_CONNECTIONS, self.rt.metrics)
         # Outermost: a connection is busy for the whole of a request, and a stalled body is a 408 whatever the route.
-        self.web_app.middlewares.insert(0, body_deadline(settings.http_body_timeout_seconds))
+        self.web_app.middlewares.insert(0, body_deadline(settings.http_body_timeout_seconds, self.rt.metrics))
         self.web_app.middlewares.insert(0, self.guard.middleware())
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -87,7 +91,9 @@ class TrustbotServer:
         self.rt.installation = await identify(self.rt.client)
         self._undo_accept_sampling = sample_accept_errors(asyncio.get_running_loop())
         warn_if_over_file_limit(self.settings.http_max_connections)
-        self._runner = await self._listen(self.web_app, self.settings.host, self.settings.port, ("HOST", "PORT"))
+        self._runner = await self._listen(
+            self.web_app, self.settings.host, self.settings.port, ("HOST", "PORT"), self.guard
+        )
         self.port = self._runner.addresses[0][1]
         if self.settings.metrics_port is not None:
             self._metrics_runner = await self._listen(
@@ -95,6 +101,7 @@ class TrustbotServer:
                 self.settings.metrics_host,
                 self.settings.metrics_port,
                 ("TRUSTBOT_METRICS_HOST", "TRUSTBOT_METRICS_PORT"),
+                self._metrics_guard,
             )
             self.metrics_port = self._metrics_runner.addresses[0][1]
         self.rt.delivery.start()
@@ -126,12 +133,14 @@ class TrustbotServer:
             report_unpostable_channels(self.rt.db, self.rt.client, also=[self.settings.audit_channel])
         )
 
-    async def _listen(self, app: web.Application, host: str, port: int, names: tuple[str, str]) -> web.AppRunner:
+    async def _listen(
+        self, app: web.Application, host: str, port: int, names: tuple[str, str], guard: ConnectionGuard
+    ) -> web.AppRunner:
         """Serve `app` on `host:port` behind the guard; the header deadline is aiohttp's keep-alive timer."""
         runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.settings.http_header_timeout_seconds)
         await runner.setup()
         try:
-            await GuardedSite(runner, host, port, self.guard).start()
+            await GuardedSite(runner, host, port, guard).start()
         except OSError as exc:  # a HOST that names no local address, a PORT in use or not ours to take
             await runner.cleanup()
             raise ListenError(f"cannot listen on {names[0]} {host} {names[1]} {port}: {exc.strerror or exc}") from None
