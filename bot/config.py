@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", alias="HOST")
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     ingest_secret: SecretStr | None = Field(default=None, alias="TRUSTBOT_INGEST_SECRET")
+    # True once every producer sends the path-bound v1 signature: v0-only requests are then refused.
+    ingest_require_path_signature: bool = Field(default=False, alias="TRUSTBOT_INGEST_REQUIRE_PATH_SIGNATURE")
     operators: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="TRUSTBOT_OPERATORS")
     directory: str | None = Field(default=None, alias="TRUSTBOT_DIRECTORY")
     timezone: str = Field(default="UTC", alias="TRUSTBOT_TIMEZONE")
@@ -99,6 +101,14 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=600, alias="TRUSTBOT_WEBHOOK_TIMEOUT_SECONDS")
     webhook_retry_hours: float = Field(default=24.0, gt=0, le=8760, alias="TRUSTBOT_WEBHOOK_RETRY_HOURS")
 
+    # The HTTP listener's own defences (a reverse proxy in front should time out sooner; see the README).
+    http_header_timeout_seconds: float = Field(default=10, gt=0, le=3600, alias="TRUSTBOT_HTTP_HEADER_TIMEOUT_SECONDS")
+    http_body_timeout_seconds: float = Field(default=30, gt=0, le=3600, alias="TRUSTBOT_HTTP_BODY_TIMEOUT_SECONDS")
+    http_max_connections: int = Field(default=512, ge=1, le=1_000_000, alias="TRUSTBOT_HTTP_MAX_CONNECTIONS")
+    # A separate listener for /metrics (e.g. 127.0.0.1:9100); unset port → /metrics on the main listener.
+    metrics_host: str = Field(default="127.0.0.1", alias="TRUSTBOT_METRICS_HOST")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="TRUSTBOT_METRICS_PORT")
+
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
     shutdown_seconds: float = Field(default=10, ge=0, le=3600, alias="TRUSTBOT_SHUTDOWN_SECONDS")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
@@ -139,6 +149,11 @@ class Settings(BaseSettings):
         if not raw.startswith("whsec_") or not key:
             raise ValueError("must be whsec_ followed by a base64 key")
         return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _blank_port_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("webhook_url", mode="before")
     @classmethod

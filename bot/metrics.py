@@ -61,6 +61,15 @@ class Metrics:
         self.ingested = Counter(
             "trustbot_ingested_total", "Items accepted on ingest endpoints", ["kind", "outcome"], registry=self.registry
         )
+        self.http_connections_closed = Counter(
+            "trustbot_http_connections_closed_total",
+            "Connections the HTTP listener closed to protect itself (the cap, deadlines)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.http_connections_open = Gauge(
+            "trustbot_http_connections_open", "Connections open on the HTTP listeners", registry=self.registry
+        )
         self.job_runs = Counter(
             "trustbot_job_runs_total", "Scheduled job runs", ["job", "outcome"], registry=self.registry
         )

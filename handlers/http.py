@@ -17,6 +17,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from trustbot.handlers.ingest import read_body, register_ingest_routes
+from trustbot.log_sampling import SampledWarning
 from trustbot.logs import log_context
 from trustbot.runtime import Runtime
 from trustbot.storage.migrate import is_up_to_date
@@ -152,6 +153,7 @@ def _slack_events(
     bolt: AsyncApp, verifier: SignatureVerifier | None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """`/slack/events`: a signed, well-formed body is dispatched to Bolt; anything else is refused before it."""
+    unsigned = SampledWarning(log)  # anyone can send these: a flood logs a line a minute, not one each
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         body = await read_body(request, SLACK_BODY_MAX)
@@ -159,7 +161,7 @@ def _slack_events(
             return web.json_response({"error": "body too large"}, status=413)
         problem = slack_signature_problem(verifier, request.headers, body)
         if problem is not None:
-            log.warning("refused an unsigned request on /slack/events from %s: %s", request.remote, problem)
+            unsigned.warn("refused an unsigned request on /slack/events from %s: %s", request.remote, problem)
             return web.json_response({"error": "invalid signature"}, status=401)
         if request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
             return web.json_response({"error": "Content-Encoding is not accepted"}, status=415)
@@ -173,13 +175,8 @@ def _slack_events(
     return slack_events
 
 
-def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
-    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
-    app.middlewares.append(_timed(rt))
-    app.middlewares.append(_refuse_while_draining(rt))
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+def _metrics(rt: Runtime) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`/metrics`: the Prometheus text exposition, the outbox backlog counted at each scrape."""
 
     async def metrics(_: web.Request) -> web.Response:
         try:
@@ -189,6 +186,24 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
             log.warning("could not count the outbox backlog: %s", exc)
         return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    return metrics
+
+
+def build_metrics_app(rt: Runtime) -> web.Application:
+    """The app of the separate metrics listener (TRUSTBOT_METRICS_PORT): `GET /metrics` and nothing else."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics(rt))
+    return app
+
+
+def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) -> None:
+    """Mount every route; `/slack/events` only when Bolt serves HTTP (not Socket Mode)."""
+    app.middlewares.append(_timed(rt))
+    app.middlewares.append(_refuse_while_draining(rt))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
     if bolt is not None and not rt.settings.socket_mode:
         secret = rt.settings.slack_signing_secret
         verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
@@ -196,4 +211,5 @@ def register_routes(app: web.Application, rt: Runtime, bolt: AsyncApp | None) ->
     register_ingest_routes(app, rt)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", _readiness(rt))
-    app.router.add_get("/metrics", metrics)
+    if rt.settings.metrics_port is None:  # else only on its own listener (`build_metrics_app`): 404 here
+        app.router.add_get("/metrics", _metrics(rt))

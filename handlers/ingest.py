@@ -1,7 +1,8 @@
 """`POST /alerts` and `POST /usage`: signed, size-capped, strictly validated, idempotent by `id`.
 
 Checks run cheapest-first and each has its own status: 503 no secret configured, 413 body over
-1 MiB or batch over 500 items, 401 bad/missing signature or timestamp outside ±5 minutes,
+1 MiB or batch over 500 items, 401 bad/missing signature (v0, or the path-bound v1: see
+`trustbot.slack.signing`) or timestamp outside ±5 minutes,
 415 not `application/json`, 400 not parseable JSON, 422 an item fails validation (the answer
 names the item index and field; nothing of the batch is stored). 202 is sent only after the
 transaction committed. The signature window uses the wall clock, like Slack's own signatures,
@@ -13,17 +14,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from trustbot.log_sampling import SampledWarning
 from trustbot.logs import log_context
 from trustbot.runtime import Runtime
 from trustbot.services.alerts.ingest import AlertIn, IngestResult, ingest_alert_requests
 from trustbot.services.context import system_context
 from trustbot.services.credits.ingest import UsageConflict, UsageIn, UsageRejected, UsageResult, ingest_usage
-from trustbot.slack.signing import v0_problem
+from trustbot.slack.signing import ingest_problem
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -31,6 +34,27 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 1024 * 1024
 MAX_ITEMS = 500
 GROUP_MAX_ITEMS = 2000  # items per group-commit transaction
+
+
+@dataclass(frozen=True)
+class BodyShape(Generic[M]):
+    """What one endpoint takes: its items' model, the batch key, and the other endpoint's key and fields.
+
+    The two shapes are kept apart: a body carrying the other endpoint's batch key, or an item with a
+    field only the other endpoint's items have, is refused (422) even when signed, so no body is ever
+    both a valid alert batch and a valid usage batch (a v0 signature does not say which path it was for).
+    """
+
+    model: type[M]
+    key: str
+    noun: str
+    other_key: str
+    other_fields: frozenset[str]
+
+
+_ALERT_FIELDS, _USAGE_FIELDS = frozenset(AlertIn.model_fields), frozenset(UsageIn.model_fields)
+ALERTS = BodyShape(AlertIn, "alerts", "alert", "usage", _USAGE_FIELDS - _ALERT_FIELDS)
+USAGE = BodyShape(UsageIn, "usage", "usage record", "alerts", _ALERT_FIELDS - _USAGE_FIELDS)
 
 
 class GroupCommit:
@@ -124,7 +148,9 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes | None
         chunks.append(chunk)
 
 
-def _raw_items(body: bytes, key: str, noun: str) -> tuple[list[Any] | None, web.Response | None]:
+def _raw_items(
+    body: bytes, key: str, noun: str, other_key: str | None = None
+) -> tuple[list[Any] | None, web.Response | None]:
     """The batch as decoded JSON (one object, or the list under `key`), or the 400/413/422 answer saying why not."""
     try:
         data = json.loads(body)
@@ -134,6 +160,9 @@ def _raw_items(body: bytes, key: str, noun: str) -> tuple[list[Any] | None, web.
         article = "an" if noun[0] in "aeiou" else "a"
         message = f'must be {article} {noun} object or {{"{key}": [...]}}'
         return None, _error(422, "invalid", item=None, field="body", message=message)
+    if other_key is not None and other_key in data:
+        message = f"{other_key} are posted to /{other_key}, not here"
+        return None, _error(422, "invalid", item=None, field=other_key, message=message)
     if key not in data:
         return [data], None
     raw = data[key]
@@ -144,13 +173,18 @@ def _raw_items(body: bytes, key: str, noun: str) -> tuple[list[Any] | None, web.
     return raw, None
 
 
-def _validated(raw: list[Any], model: type[M]) -> tuple[list[M], list[dict[str, Any]]]:
+def _validated(
+    raw: list[Any], model: type[M], shape: BodyShape[M] | None = None
+) -> tuple[list[M], list[dict[str, Any]]]:
     """Each entry as `model`, and the problems of those that are not (at most 20 are collected)."""
     items: list[M] = []
     problems: list[dict[str, Any]] = []
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             problems.append({"item": index, "field": "item", "message": "must be a JSON object"})
+        elif shape is not None and (foreign := sorted(shape.other_fields.intersection(entry))):
+            message = f"is a field of what is posted to /{shape.other_key}, not of {shape.noun}s"
+            problems.append({"item": index, "field": foreign[0], "message": message})
         else:
             try:
                 items.append(model.model_validate(entry))
@@ -163,12 +197,16 @@ def _validated(raw: list[Any], model: type[M]) -> tuple[list[M], list[dict[str, 
     return items, problems
 
 
-def parse_items(body: bytes, model: type[M], key: str, noun: str) -> tuple[list[M] | None, web.Response | None]:
-    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer saying why not."""
-    raw, refusal = _raw_items(body, key, noun)
+def parse_items(
+    body: bytes, model: type[M], key: str, noun: str, *, shape: BodyShape[M] | None = None
+) -> tuple[list[M] | None, web.Response | None]:
+    """Items (`model`, one object or `{key: [...]}`) of a verified body, or the 400/413/422 answer saying why not.
+
+    With `shape`, a body or item of the other endpoint's shape is refused too."""
+    raw, refusal = _raw_items(body, key, noun, shape.other_key if shape else None)
     if raw is None:
         return None, refusal
-    items, problems = _validated(raw, model)
+    items, problems = _validated(raw, model, shape)
     if not problems:
         return items, None
     first = problems[0]
@@ -183,7 +221,7 @@ def parse_items(body: bytes, model: type[M], key: str, noun: str) -> tuple[list[
 
 
 async def checked_items(
-    rt: Runtime, request: web.Request, model: type[M], key: str, noun: str
+    rt: Runtime, request: web.Request, shape: BodyShape[M], unsigned: SampledWarning
 ) -> tuple[list[M] | None, web.Response | None]:
     """The checks every ingest endpoint shares, cheapest first (503, 413, 401, 415, 400/422)."""
     secret = rt.settings.ingest_secret
@@ -193,17 +231,23 @@ async def checked_items(
     if body is None:
         return None, _error(413, f"body larger than {MAX_BODY} bytes")
     headers = request.headers
-    problem = v0_problem(
-        secret.get_secret_value(), headers.get("X-Trustbot-Timestamp"), headers.get("X-Trustbot-Signature"), body
+    problem = ingest_problem(
+        secret.get_secret_value(),
+        headers.get("X-Trustbot-Timestamp"),
+        headers.get("X-Trustbot-Signature"),
+        request.path,
+        body,
+        require_path=rt.settings.ingest_require_path_signature,
     )
     if problem:
+        unsigned.warn("refused an unsigned request on %s from %s: %s", request.path, request.remote, problem)
         return None, _error(401, problem)
     if request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
         # The signature covers the bytes as sent; compressed bodies are refused, never inflated.
         return None, _error(415, "Content-Encoding is not accepted; send the JSON uncompressed")
     if request.content_type != "application/json":
         return None, _error(415, "Content-Type must be application/json")
-    return parse_items(body, model, key, noun)
+    return parse_items(body, shape.model, shape.key, shape.noun, shape=shape)
 
 
 def _count(rt: Runtime, kind: str, result: IngestResult | UsageResult) -> None:
@@ -214,9 +258,10 @@ def _count(rt: Runtime, kind: str, result: IngestResult | UsageResult) -> None:
 def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
     """Mount `POST /alerts` and `POST /usage`."""
     group_commit = GroupCommit(rt)
+    unsigned = SampledWarning(log)  # anyone can send these: a flood logs a line a minute, not one each
 
     async def post_alerts(request: web.Request) -> web.Response:
-        items, refusal = await checked_items(rt, request, AlertIn, "alerts", "alert")
+        items, refusal = await checked_items(rt, request, ALERTS, unsigned)
         if refusal is not None:
             return refusal
         result = await group_commit.submit(items or [])
@@ -224,7 +269,7 @@ def register_ingest_routes(app: web.Application, rt: Runtime) -> None:
         return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
 
     async def post_usage(request: web.Request) -> web.Response:
-        items, refusal = await checked_items(rt, request, UsageIn, "usage", "usage record")
+        items, refusal = await checked_items(rt, request, USAGE, unsigned)
         if refusal is not None:
             return refusal
         try:

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,18 +17,27 @@ from slack_sdk.errors import SlackApiError
 from trustbot.app import build_bolt_app, build_runtime, build_web_app
 from trustbot.clock import Clock
 from trustbot.config import Settings
+from trustbot.handlers.http import build_metrics_app
 from trustbot.runtime import Runtime
 from trustbot.services.audit_anchor import prepare_audit_chain
 from trustbot.services.context import system_context
 from trustbot.slack.preflight import SlackUnavailable, identify, report_unpostable_channels
 from trustbot.storage.database import Database
 from trustbot.storage.migrate import upgrade
+from trustbot.web.listener import (
+    ConnectionGuard,
+    GuardedSite,
+    body_deadline,
+    sample_accept_errors,
+    warn_if_over_file_limit,
+)
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
+METRICS_MAX_CONNECTIONS = 16  # Prometheus holds one; a few more for people and a second scraper
 
 
 class ListenError(Exception):
@@ -42,7 +52,17 @@ class TrustbotServer:
         self.rt: Runtime = build_runtime(settings, clock=clock, db=db)
         self.bolt: AsyncApp = build_bolt_app(self.rt)
         self.web_app = build_web_app(self.rt, self.bolt)
+        self.guard = ConnectionGuard(settings.http_max_connections, self.rt.metrics)
+        self.rt.metrics.http_connections_open.set_function(lambda: len(self.guard))
+        # Its own cap: a scrape still gets in while the public listener is full.
+        self._metrics_guard = ConnectionGuard(METRICS_MAX_CONNECTIONS, self.rt.metrics)
+        # Outermost: a connection is busy for the whole of a request, and a stalled body is a 408 whatever the route.
+        self.web_app.middlewares.insert(0, body_deadline(settings.http_body_timeout_seconds, self.rt.metrics))
+        self.web_app.middlewares.insert(0, self.guard.middleware())
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
+        self.metrics_port: int | None = None
+        self._undo_accept_sampling: Callable[[], None] | None = None
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self.port: int | None = None
@@ -70,15 +90,21 @@ class TrustbotServer:
         if apply_directory and self.settings.directory:
             await self._apply_directory(Path(self.settings.directory))
         self.rt.installation = await identify(self.rt.client)
-        self._runner = web.AppRunner(self.web_app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        try:
-            await site.start()
-        except OSError as exc:  # a HOST that names no local address, a PORT in use or not ours to take
-            where = f"HOST {self.settings.host} PORT {self.settings.port}"
-            raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+        self._undo_accept_sampling = sample_accept_errors(asyncio.get_running_loop())
+        warn_if_over_file_limit(self.settings.http_max_connections)
+        self._runner = await self._listen(
+            self.web_app, self.settings.host, self.settings.port, ("HOST", "PORT"), self.guard
+        )
         self.port = self._runner.addresses[0][1]
+        if self.settings.metrics_port is not None:
+            self._metrics_runner = await self._listen(
+                build_metrics_app(self.rt),
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                ("TRUSTBOT_METRICS_HOST", "TRUSTBOT_METRICS_PORT"),
+                self._metrics_guard,
+            )
+            self.metrics_port = self._metrics_runner.addresses[0][1]
         self.rt.delivery.start()
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -107,6 +133,19 @@ class TrustbotServer:
         self._preflight = asyncio.create_task(
             report_unpostable_channels(self.rt.db, self.rt.client, also=[self.settings.audit_channel])
         )
+
+    async def _listen(
+        self, app: web.Application, host: str, port: int, names: tuple[str, str], guard: ConnectionGuard
+    ) -> web.AppRunner:
+        """Serve `app` on `host:port` behind the guard; the header deadline is aiohttp's keep-alive timer."""
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.settings.http_header_timeout_seconds)
+        await runner.setup()
+        try:
+            await GuardedSite(runner, host, port, guard).start()
+        except OSError as exc:  # a HOST that names no local address, a PORT in use or not ours to take
+            await runner.cleanup()
+            raise ListenError(f"cannot listen on {names[0]} {host} {names[1]} {port}: {exc.strerror or exc}") from None
+        return runner
 
     async def preflight_finished(self) -> None:
         """Wait until the start-up channel check has reported (tests count Slack calls after it)."""
@@ -143,9 +182,13 @@ class TrustbotServer:
         await self.rt.running_jobs.cancel_all()
         await self.rt.post_ack.cancel_all()
         await self.rt.delivery.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._runner, self._metrics_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._metrics_runner = None
+        if self._undo_accept_sampling is not None:
+            self._undo_accept_sampling()
+            self._undo_accept_sampling = None
         await self.rt.db.dispose()
 
     async def shutdown(self) -> None:

@@ -19,7 +19,7 @@ async def send_alerts(story: Story, *alerts: dict[str, object]) -> None:
     body = json.dumps({"alerts": list(alerts)} if len(alerts) > 1 else alerts[0]).encode()
     secret = story.rt.settings.ingest_secret
     assert secret is not None  # the demo's settings always set one
-    headers = ingest_headers(secret.get_secret_value(), body)
+    headers = ingest_headers(secret.get_secret_value(), body, path="/alerts")
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{story.server.url}/alerts", data=body, headers=headers) as response,
