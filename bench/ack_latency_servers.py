@@ -182,6 +182,8 @@ async def seed_requests(db_url: str, count: int) -> list[int]:
 
     db = Database(db_url)
     clock = SystemClock()
+    # Every seeded request stays pending until its click: far more than an org may normally have open.
+    settings = Settings(_env_file=None, TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG=100_000)  # type: ignore[call-arg]
     ids: list[int] = []
     try:
         for i in range(count):
@@ -195,7 +197,7 @@ async def seed_requests(db_url: str, count: int) -> list[int]:
                 justification="Our SOC reverse-engineers samples daily and needs the standard tier.",
             )
             async with db.transaction() as session:
-                ctx = await Person(ADMIN, clock, Settings(_env_file=None)).context(session)  # type: ignore[call-arg]
+                ctx = await Person(ADMIN, clock, settings).context(session)
                 result = await submit_request(session, ctx, submission=submission, profiles=sample_profiles())
                 ids.append(int(result.request.id or 0))
     finally:

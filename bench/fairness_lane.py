@@ -43,7 +43,9 @@ async def one_run(burst: int, pace: float, *, fair: bool) -> tuple[int, float]:
         url = f"sqlite+aiosqlite:///{Path(workdir) / 'bench.db'}"
         await upgrade(url)
         fake = await FakeSlack(users=dict(PEOPLE)).start()
-        bot = await start_bot(url, fake, FixedClock(datetime.now(UTC)), TRUSTBOT_CHANNEL_PACE_SECONDS=pace)
+        # The burst is more requests than an org may have open by default (TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG).
+        settings = {"TRUSTBOT_CHANNEL_PACE_SECONDS": pace, "TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG": max(burst, 1)}
+        bot = await start_bot(url, fake, FixedClock(datetime.now(UTC)), **settings)
         bot.rt.delivery.turns.enabled = fair  # without: every org's rows in one queue, oldest first
         try:
             for _ in range(burst):

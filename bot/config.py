@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     request_nudge_hours: float = Field(default=24, gt=0, le=87600, alias="TRUSTBOT_REQUEST_NUDGE_HOURS")
     request_escalate_hours: float = Field(default=48, gt=0, le=87600, alias="TRUSTBOT_REQUEST_ESCALATE_HOURS")
     request_expire_days: float = Field(default=14, gt=0, le=3650, alias="TRUSTBOT_REQUEST_EXPIRE_DAYS")
+    # One org's flood of requests must not bury the reps channel (and other orgs' requests) in work.
+    max_open_requests_per_org: int = Field(default=20, ge=1, le=100000, alias="TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG")
 
     # Re-verification and expiry.
     reverify_remind_days: Annotated[list[DaysAhead], NoDecode] = Field(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.messages.text import Rendered
 from trustbot.runtime import Runtime
 from trustbot.services.context import Person, ServiceContext
+from trustbot.services.directory.work_keys import own_key, work_keys
 from trustbot.services.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,25 @@ async def run_service(rt: Runtime, person: Person, call: Service[T], *, after_ac
 
     Work after `ack()` takes one of a few slots (`Runtime.work_slots`): under a burst of clicks
     the event loop then holds only a handful of busy services at a time, so a new request from
-    Slack is acknowledged at once instead of queueing behind all of them. Work a reply waits
-    for (modal validation, before `ack`) does not queue for a slot.
+    Slack is acknowledged at once instead of queueing behind all of them. Waiting work takes turns
+    by the acting person's org (`work_key`), so one org's burst cannot push another org's answer
+    back by seconds. Work a reply waits for (modal validation, before `ack`) does not queue for a slot.
     """
     if not after_ack:
         async with rt.db.transaction() as session:
             return await call(session, await person.context(session))
-    async with rt.work_slots, rt.db.transaction() as session:
+    async with rt.work_slots.slot(await work_key(rt, person.user_id)), rt.db.transaction() as session:
         return await call(session, await person.context(session))
+
+
+async def work_key(rt: Runtime, user_id: str) -> str:
+    """Whose turn the person's work takes: their org's, or their own (reps, operators, unknown people)."""
+
+    async def load() -> dict[str, str]:
+        async with rt.db.sessions() as session:
+            return await work_keys(session)
+
+    return await rt.work_keys.key_of(user_id, load) or own_key(user_id)
 
 
 # A modal submission must be answered within Slack's 3 s; work that would take longer is abandoned

@@ -24,5 +24,6 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             return
         profile = profile_from_user(user)
         with rt.post_ack.tracking():
-            async with rt.work_slots, rt.db.transaction() as session:
+            # Slack's directory changes are one queue of their own: a flood of them is one org's worth of turns.
+            async with rt.work_slots.slot("event:user_change"), rt.db.transaction() as session:
                 await apply_user_change(session, system_context(rt.clock, rt.settings), profile=profile)

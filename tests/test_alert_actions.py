@@ -158,6 +158,30 @@ async def test_alerts_command_lists_open_alerts_including_low(abot: RunningBot) 
     assert "quiet-low" in last_response(abot)
 
 
+@pytest.mark.parametrize("sent", ["ACME", " acme ", "\uff41\uff43\uff4d\uff45"])  # the last is fullwidth ａｃｍｅ
+async def test_an_org_sent_in_capitals_spaces_or_fullwidth_is_that_orgs_alert(abot: RunningBot, sent: str) -> None:
+    message = await raise_alert(abot, org=sent)
+    shown = message.text + json.dumps(message.blocks)
+    assert "Acme Security" in shown and "unknown org" not in shown and abot.slack.messages("C0SEC") == []
+    assert "<@U0SEC1>" in shown and "Suspend access" in shown  # its security leads hear, and can suspend
+    [stored] = await alerts(abot)
+    assert stored.org_id is not None and stored.org_slug == sent  # kept as it was sent, for audit
+    await abot.driver.click(SEC_LEAD, message, "Suspend access")
+    await abot.settle()
+    await abot.driver.submit(SEC_LEAD, abot.slack.views(SEC_LEAD)[-1], reason="Confirmed exfiltration")
+    await abot.settle()
+    assert [g.status for g in await grants(abot)][:2] == [GrantStatus.SUSPENDED] * 2
+
+
+async def test_an_org_that_only_looks_like_a_known_one_stays_unknown(abot: RunningBot) -> None:
+    assert (await post(abot, alert("x-1", org="acme-x", severity="high")))[0] == 202
+    await abot.settle()
+    [message] = abot.slack.messages("C0SEC")
+    shown = message.text + json.dumps(message.blocks)
+    assert "acme-x" in shown and "unknown org" in shown and "Suspend access" not in shown
+    assert "<@U0SEC1>" not in shown and abot.slack.messages(CHANNEL) == []
+
+
 # -- suspending access ----------------------------------------------------------------------
 
 

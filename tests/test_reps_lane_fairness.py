@@ -4,8 +4,12 @@ another org's request behind it, while each org's (and each thread's) messages k
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from typing import Any
 
-from tests.support.bots import RunningBot
+import pytest
+
+from tests.support.bots import RunningBot, start_bot
 from tests.support.gateway_helpers import REQUEST
 from trustbot.standin.sample import ADMIN, GLOBEX_ADMIN
 
@@ -20,6 +24,14 @@ async def file_request(bot: RunningBot, user: str, **fields: object) -> None:
     response = await bot.driver.submit(user, bot.slack.views(user)[-1], **{**REQUEST, **fields})
     assert response.status == 200 and not (response.json or {}).get("errors"), response.json
     assert await bot.rt.post_ack.wait(10)
+
+
+@pytest.fixture
+async def bot(database_url: str, fake_slack: Any, clock: Any) -> AsyncIterator[RunningBot]:
+    """A running Trustbot whose orgs may have a burst of open requests (the default cap, 20, is below it)."""
+    running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG=BURST)
+    yield running
+    await running.close()
 
 
 def request_number(text: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.support.bots import RunningBot, count
+from tests.support.bots import RunningBot, count, start_bot
 from tests.support.slack_flows import GOOD, open_and_submit, request_messages
 from trustbot.ids import Block
 from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, GLOBEX_ADMIN, OPERATOR, OUTSIDER, REP, SEC_LEAD
@@ -373,3 +373,36 @@ async def test_unknown_action_and_malformed_payload_do_not_crash(bot: RunningBot
 async def test_unknown_subcommand_is_echoed_escaped(bot: RunningBot) -> None:
     body = (await bot.driver.command(ADMIN, "<!channel> hi")).json
     assert "<!channel>" not in dump(body) and "&lt;!channel&gt;" in dump(body)
+
+
+async def test_an_org_at_its_cap_of_open_requests_is_refused_until_its_rep_decides(
+    database_url: str, fake_slack: Any, clock: Any
+) -> None:
+    bot = await start_bot(database_url, fake_slack, clock, TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG=2)
+    try:
+        views = []
+        for _ in range(3):  # three modals open at once; the third is submitted after the cap is reached
+            await bot.driver.command(ADMIN, "request")
+            await bot.settle()
+            views.append(bot.slack.views(ADMIN)[-1])
+        for view in views[:2]:
+            assert not (await bot.driver.submit(ADMIN, view, **GOOD)).body
+        await bot.settle()
+        refused = await bot.driver.submit(ADMIN, views[2], **GOOD)
+        await bot.settle()
+        why = (
+            "acme already has 2 requests waiting for a decision, the most an org may have open at once, so nothing "
+            "was saved. Ask your account rep to decide the pending ones, then submit again."
+        )
+        assert refused.json == {"response_action": "errors", "errors": {Block.JUSTIFICATION: why}}
+        assert await count(bot, AccessRequest) == 2 and len(bot.slack.messages("C0REPS")) == 2
+        await bot.driver.command(ADMIN2, "request")  # another admin of acme: told at once, no modal
+        await bot.settle()
+        assert last_reply(bot) == f":no_entry: {why}" and bot.slack.views(ADMIN2) == []
+        assert not (await open_and_submit(bot, GLOBEX_ADMIN, members=[GLOBEX_ADMIN])).body  # other orgs go on
+        await bot.driver.click(REP, bot.slack.replies("C0REPS", bot.slack.messages("C0REPS")[0].ts)[0], "Approve")
+        await bot.settle()
+        assert not (await open_and_submit(bot, ADMIN)).body  # the rep decided one: there is room again
+        assert await count(bot, AccessRequest) == 4
+    finally:
+        await bot.close()

@@ -84,6 +84,19 @@ async def open_requests_naming(session: AsyncSession, *, slack_id: str) -> list[
     return [r for r in (await session.scalars(query)).all() if slack_id in r.members]
 
 
+async def count_open_requests(session: AsyncSession, *, org_ids: Iterable[int]) -> dict[int, int]:
+    """How many pending and info-requested requests each of these orgs has (orgs with none absent)."""
+    ids = sorted(set(org_ids))
+    if not ids:
+        return {}
+    query = (
+        select(col(AccessRequest.org_id), func.count())
+        .where(col(AccessRequest.status).in_(OPEN_REQUESTS), col(AccessRequest.org_id).in_(ids))
+        .group_by(col(AccessRequest.org_id))
+    )
+    return {org_id: n for org_id, n in (await session.execute(query)).tuples()}
+
+
 async def stale_requests(session: AsyncSession, *, created_before: datetime) -> list[AccessRequest]:
     """Open requests created at or before `created_before`, oldest first."""
     query = (

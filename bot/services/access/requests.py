@@ -6,6 +6,7 @@ audit, and queue the rep-channel message with its decision buttons in the thread
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,8 +24,10 @@ from trustbot.services.entitlements.identity import Profile, check_members
 from trustbot.services.errors import DomainError, InvalidInput, NotOrgAdmin
 from trustbot.slack.payloads import RequestSubmission
 from trustbot.storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
-from trustbot.storage.queries.requests import insert_request, request_by_submission
+from trustbot.storage.queries.requests import count_open_requests, insert_request, request_by_submission
 from trustbot.storage.tables import AccessRequest, Org, RequestStatus, Role, Tier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ async def open_request_form(session: AsyncSession, ctx: ServiceContext) -> Reque
             raise NotOrgAdmin(
                 "Only an org's enterprise admins can request trusted access. Ask your admin or account rep."
             )
+        await _require_room(session, ctx, orgs)  # opens while one of them has room; submitting checks the one chosen
     tiers = await list_tiers(session)
     options = tuple(
         OrgOption(slug=o.slug, name=o.name, domains=tuple(o.domains), tiers=tuple(allowed_tiers(o, tiers)))
@@ -115,6 +119,26 @@ async def _org_to_request_for(session: AsyncSession, ctx: ServiceContext, slug: 
     return org
 
 
+class TooManyOpenRequests(DomainError):
+    """The org already has as many requests awaiting a decision as it may have at once."""
+
+
+async def _require_room(session: AsyncSession, ctx: ServiceContext, orgs: list[Org]) -> None:
+    """Refuse when none of `orgs` may open another request: one org's flood must not bury the reps' queue."""
+    cap = ctx.settings.max_open_requests_per_org
+    counts = await count_open_requests(session, org_ids=[o.pk for o in orgs])
+    full = [o for o in orgs if counts.get(o.pk, 0) >= cap]
+    if not full or len(full) < len(orgs):
+        return
+    org = full[0]
+    log.warning("refused a new request for %s: %d requests already await a decision", org.slug, cap)
+    # Shown inline in the modal (plain text) or ephemerally (mrkdwn): the slug reads the same in both.
+    raise TooManyOpenRequests(
+        f"{org.slug} already has {cap} requests waiting for a decision, the most an org may have open at once, "
+        "so nothing was saved. Ask your account rep to decide the pending ones, then submit again."
+    )
+
+
 async def submit_request(
     session: AsyncSession,
     ctx: ServiceContext,
@@ -130,6 +154,7 @@ async def submit_request(
         earlier = await request_by_submission(session, key=submission.submission_key)
         if earlier is not None and earlier.requester == ctx.user_id:
             return SubmittedRequest(request=earlier, card=await build_card(session, earlier))
+    await _require_room(session, ctx, [org])
     members = list(dict.fromkeys(m.strip() for m in submission.members if m and m.strip()))
     sub = submission.model_copy(update={"members": members})
     tier = await get_tier(session, tier_id=sub.tier_id) if sub.tier_id else None

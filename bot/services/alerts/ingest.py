@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,9 +180,25 @@ def _repeat(alert: Alert, batch: list[AlertIn], now: datetime) -> None:
     alert.updated_at = now
 
 
+def org_key(org: str) -> str:
+    """The slug a producer's `org` names: `ACME`, ` acme ` and fullwidth `ａｃｍｅ` all name `acme`.
+
+    Directory slugs are lowercase ASCII, so NFKC (fullwidth and other compatibility forms), trimming
+    and casefolding find the org a producer meant; anything else stays an unknown org, never dropped.
+    """
+    return unicodedata.normalize("NFKC", org).strip().casefold()
+
+
+async def _orgs_named(session: AsyncSession, names: set[str]) -> dict[str, Org]:
+    """The directory org each `org` as sent names, keyed by what was sent (unknown ones absent)."""
+    known = await orgs_by_slugs(session, slugs={org_key(name) for name in names})
+    return {name: known[org_key(name)] for name in names if org_key(name) in known}
+
+
 async def _group(session: AsyncSession, ctx: ServiceContext, fresh: list[AlertIn], now: datetime) -> list[_Touched]:
     """Fold the batch into the open alert of its (org, fingerprint), opening one where there is none."""
-    orgs = await orgs_by_slugs(session, slugs={i.org for i in fresh})
+    # The alert keeps `org` as sent (audit); it belongs to the org that value names.
+    orgs = await _orgs_named(session, {i.org for i in fresh})
     groups: dict[tuple[str, str], list[AlertIn]] = defaultdict(list)
     for item in fresh:
         groups[item.group_key].append(item)
