@@ -5,32 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
-from tests.support.audit_helpers import checkpoint_outcome, rows_of, run_sql, seed_events, verify_log
+from tests.support.audit_helpers import checkpoint_outcome, rewrite_as_plain, rows_of, run_sql, seed_events, verify_log
 from tests.support.factories import settings, system
 from trustbot.clock import FixedClock
-from trustbot.services.audit import compute_hash
 from trustbot.services.audit_anchor import UNANCHORED, prepare_audit_chain
 from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditCheckpoint, AuditEvent
 
 KEYED = settings(TRUSTBOT_AUDIT_KEY="test-audit-key")
 AT_5 = "2026-11-02T09:05:00Z"
-
-
-async def _rewrite_all_as_plain(db: Database) -> None:
-    """Edit the second event and recompute every hash as plain SHA-256, as one without the key can."""
-    async with db.transaction() as session:
-        events = list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
-        events[1].actor = "UEVIL"
-        prev = events[0].prev_hash
-        for e in events:
-            e.prev_hash, e.scheme = prev, "sha256"
-            e.hash = compute_hash(
-                prev_hash=prev, at=e.at, actor=e.actor, action=e.action, subject=e.subject, details=e.details
-            )
-            prev = e.hash
 
 
 async def _move_checkpoint_to_head(db: Database, *, mac: str | None = "keep") -> None:
@@ -52,7 +35,7 @@ async def test_a_keyed_chain_rewritten_as_plain_with_its_checkpoint_moved_is_cau
     await seed_events(db, clock, config=KEYED)
     await checkpoint_outcome(db, clock, KEYED)
     assert (await verify_log(db, clock, KEYED)).intact
-    await _rewrite_all_as_plain(db)
+    await rewrite_as_plain(db, edited=2)
     await _move_checkpoint_to_head(db)
     verdict = await verify_log(db, clock, KEYED)
     assert verdict.chain.intact  # every link and plain hash checks out on its own
@@ -113,7 +96,7 @@ async def test_an_unsigned_checkpoint_after_signed_ones_is_never_signed_by_the_j
     """Someone without the key rewrites the chain and adds an unsigned checkpoint of it, as if the key were new."""
     await seed_events(db, clock, config=KEYED)
     await checkpoint_outcome(db, clock, KEYED)
-    await _rewrite_all_as_plain(db)
+    await rewrite_as_plain(db, edited=2)
     head = (await rows_of(db, AuditEvent))[-1]
     await run_sql(
         db,

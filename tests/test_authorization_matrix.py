@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.support.bots import RunningBot
+from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant, seed_directory
 from tests.support.ingest import alert, post
 from tests.support.slack_flows import open_and_submit
+from trustbot.clock import FixedClock
 from trustbot.ids import Action, View
 from trustbot.messages.request_modals import (
     build_deny_modal,
@@ -32,6 +33,7 @@ from trustbot.messages.request_modals import (
     build_revoke_modal,
 )
 from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
+from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import (
     ADMIN,
     ADMIN2,
@@ -375,6 +377,15 @@ def readme_region(text: str) -> re.Match[str]:
     found = re.search(re.escape(START) + r"\n(.*?)" + re.escape(END), text, re.S)
     assert found, f"README.md has no {START} … {END} region"
     return found
+
+
+@pytest.fixture
+async def bot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
+    """A running Trustbot whose orgs may hold many open requests: every cell files a fresh one, far more
+    than the default cap of open requests per org."""
+    running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_MAX_OPEN_REQUESTS_PER_ORG=100_000)
+    yield running
+    await running.close()
 
 
 def test_every_id_has_a_row() -> None:

@@ -74,16 +74,16 @@ def audit_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, **e
         monkeypatch.setenv(name, value)
 
 
-async def rewrite_as_plain(db: Database, *, from_id: int = 1) -> None:
-    """What someone with database access but no key can do: edit event `from_id`, then recompute it and every
-    later hash as plain SHA-256, so each link and hash checks out on its own."""
+async def rewrite_as_plain(db: Database, *, from_id: int = 1, edited: int | None = None) -> None:
+    """What someone with database access but no key can do: edit event `edited` (default `from_id`), then
+    recompute every hash from event `from_id` on as plain SHA-256, so each link and hash checks out on its own."""
     from trustbot.services.audit import compute_hash
     from trustbot.storage.tables import AuditEvent
 
     async with db.transaction() as session:
         query = select(AuditEvent).where(col(AuditEvent.id) >= from_id).order_by(col(AuditEvent.id))
         events = list((await session.scalars(query)).all())
-        events[0].actor = "UEVIL"
+        events[(edited or from_id) - from_id].actor = "UEVIL"
         prev = events[0].prev_hash
         for e in events:
             e.prev_hash, e.scheme = prev, "sha256"
