@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=600, alias="TRUSTBOT_WEBHOOK_TIMEOUT_SECONDS")
     webhook_retry_hours: float = Field(default=24.0, gt=0, le=8760, alias="TRUSTBOT_WEBHOOK_RETRY_HOURS")
 
+    # Customer workspaces (DESIGN §4.10): OAuth installs and their tokens, encrypted at rest.
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    secrets_key: SecretStr | None = Field(default=None, alias="TRUSTBOT_SECRETS_KEY")
+    public_url: str | None = Field(default=None, alias="TRUSTBOT_PUBLIC_URL")
+    install_link_days: float = Field(default=7, gt=0, le=365, alias="TRUSTBOT_INSTALL_LINK_DAYS")
+
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
     shutdown_seconds: float = Field(default=10, ge=0, le=3600, alias="TRUSTBOT_SHUTDOWN_SECONDS")
     log_level: str = Field(default="INFO", alias="TRUSTBOT_LOG_LEVEL")
@@ -112,6 +119,8 @@ class Settings(BaseSettings):
         "audit_key",
         "api_token",
         "webhook_secret",
+        "slack_client_secret",
+        "secrets_key",
         mode="before",
     )
     @classmethod
@@ -140,10 +149,30 @@ class Settings(BaseSettings):
             raise ValueError("must be whsec_ followed by a base64 key")
         return value
 
-    @field_validator("webhook_url", mode="before")
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked at start: a key that cannot decrypt would only show when the first token is needed.
+        if value is not None:
+            from trustbot.secrets import parse_keys
+
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("webhook_url", "public_url", "slack_client_id", mode="before")
     @classmethod
     def _blank_url_is_unset(cls, value: object) -> object:
         return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+                raise ValueError("must be an http:// or https:// URL with a host")
+            return value.rstrip("/")
+        return value
 
     @field_validator("webhook_url")
     @classmethod
@@ -216,6 +245,11 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None
 
     @property
+    def oauth_enabled(self) -> bool:
+        """Customer workspaces may install Trustbot (`SLACK_CLIENT_ID` or `SLACK_CLIENT_SECRET` set)."""
+        return self.slack_client_id is not None or self.slack_client_secret is not None
+
+    @property
     def tz(self) -> ZoneInfo:
         """The zone dates are shown in."""
         return ZoneInfo(self.timezone)
@@ -226,6 +260,11 @@ class Settings(BaseSettings):
         if missing:
             raise SettingsError(f"missing required setting(s): {', '.join(missing)}")
 
+    def missing_for_installs(self) -> list[str]:
+        """The settings customer workspace installs need that are unset (all of them when none is set)."""
+        needed = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "TRUSTBOT_SECRETS_KEY", "TRUSTBOT_PUBLIC_URL")
+        return [name for name in needed if getattr(self, _FIELD_BY_ENV[name]) in (None, "")]
+
     def require_for_serve(self) -> None:
         """Check what `trustbot serve` cannot start without."""
         needed = ["SLACK_BOT_TOKEN"]
@@ -233,6 +272,8 @@ class Settings(BaseSettings):
             needed.append("SLACK_SIGNING_SECRET")
         if self.webhook_url:
             needed.append("TRUSTBOT_WEBHOOK_SECRET")
+        if self.oauth_enabled:  # installs half configured would store tokens in clear, or nowhere
+            needed += self.missing_for_installs()
         self.require(*needed)
 
 

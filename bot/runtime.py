@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -15,6 +16,9 @@ from trustbot.delivery.worker import DeliveryWorker
 from trustbot.metrics import Metrics
 from trustbot.slack.preflight import Installation
 from trustbot.storage.database import Database
+
+if TYPE_CHECKING:
+    from trustbot.slack.installations import EncryptedInstallationStore
 
 # Services running after ack() at once; more only makes each wait longer for the event loop.
 WORK_SLOTS = 4
@@ -84,3 +88,5 @@ class Runtime:
     # Set when shutting down: new Slack requests and ingest are refused (503) while work in flight ends.
     draining: bool = False
     installation: Installation | None = None  # from auth.test at start; payloads of other workspaces are ignored
+    # Customer workspaces' installations (tokens sealed); None unless SLACK_CLIENT_ID/SECRET are set.
+    installations: EncryptedInstallationStore | None = None
