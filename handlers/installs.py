@@ -107,7 +107,8 @@ class InstallFlow(AsyncOAuthFlow):
 
     async def issue_new_state(self, request: AsyncBoltRequest) -> str:
         """A state for the link this visit came with."""
-        return await self.settings.state_store.async_issue(link=(request.query.get("link") or [None])[0])
+        links = request.query.get("link") or []
+        return await self.settings.state_store.async_issue(link=links[0] if links else None)
 
     async def handle_installation(self, request: AsyncBoltRequest) -> BoltResponse:
         """Send the browser to Slack's consent screen, or explain why this link cannot be used."""
