@@ -3,6 +3,7 @@ its `slack_team`, with tokens sealed at rest; uninstalling ends the installation
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -25,6 +26,7 @@ from tests.support.installs import (
     start_installing_bot,
     workspaces,
 )
+from trustbot.cli.main import main
 from trustbot.clock import FixedClock
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.fake_workspaces import CLIENT_ID
@@ -118,14 +120,20 @@ async def test_an_expired_link_a_second_visit_after_use_or_no_link_is_refused(ib
     unknown, _ = await browser.start("not-a-link")
     assert unknown.status == 400
 
+    _, state = await browser.start(await issue_link(ibot, "acme"))
+    assert state is not None
+    ibot.clock.advance(timedelta(minutes=10, seconds=1))  # the admin took too long on Slack's screen
+    late = await browser.finish(state, ACME_TEAM)
+    assert late.status == 400 and await raw_rows(ibot, SLACK_INSTALLATIONS) == []
+
 
 @pytest.mark.parametrize(
-    ("org", "team", "told"),
-    [("acme", GLOBEX_TEAM, "does not bind that workspace"), ("globex", GLOBEX_TEAM, "does not bind that workspace")],
-    ids=["another orgs workspace", "an org binding none"],
+    ("org", "team"),
+    [("acme", GLOBEX_TEAM), ("globex", GLOBEX_TEAM), ("globex", ACME_TEAM)],
+    ids=["a workspace no org binds", "an org binding none", "another orgs workspace"],
 )
 async def test_an_install_from_a_team_the_org_does_not_bind_is_stored_unbound_and_operators_told(
-    ibot: RunningBot, org: str, team: str, told: str
+    ibot: RunningBot, org: str, team: str
 ) -> None:
     page = await Browser(ibot).install(await issue_link(ibot, org), team)
     assert page.status == 200 and "not yet linked" in page.text and "nobody here can use Trustbot" in page.text
@@ -133,7 +141,7 @@ async def test_an_install_from_a_team_the_org_does_not_bind_is_stored_unbound_an
     assert (row.team_id, row.org_id, row.status) == (team, None, "active") and row.linked_org_id is not None
     assert len(await raw_rows(ibot, SLACK_BOTS)) == 1  # stored, so it can be bound later without a reinstall
     await ibot.settle()
-    assert operator_notes(ibot, told)
+    assert operator_notes(ibot, f"through org `{org}`'s install link, but `{org}` does not bind that workspace")
     [(_, _, details)] = [a for a in await audit_actions(ibot) if a[0] == "workspace.installed"]
     assert (details["org"], details["via_link_of"]) == (None, org)
 
@@ -208,6 +216,24 @@ async def test_revoking_only_user_tokens_leaves_the_bot_installed(ibot: RunningB
         assert row.status == "active" and len(await raw_rows(ibot, SLACK_BOTS)) == 1
     finally:
         await driver.close()
+
+
+async def test_installs_list_shows_each_installation_its_org_or_unbound(
+    ibot: RunningBot, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (await Browser(ibot).install(await issue_link(ibot, "acme"), ACME_TEAM)).status == 200
+    assert (await Browser(ibot).install(await issue_link(ibot, "globex"), GLOBEX_TEAM)).status == 200
+    monkeypatch.setenv("DATABASE_URL", ibot.rt.settings.database_url)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["installs", "list"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["TEAM", "ENTERPRISE", "NAME", "ORG", "STATUS", "INSTALLED_AT", "SCOPES"]
+    when = ibot.clock.now().isoformat(timespec="seconds")
+    scopes = "commands,chat:write,im:write,users:read,users:read.email"
+    assert [line.split() for line in lines] == [
+        [ACME_TEAM, "-", "Acme", "Corp", "acme", "active", when, scopes],
+        [GLOBEX_TEAM, "-", "Globex", "Inc", "unbound", "active", when, scopes],
+    ]
 
 
 async def test_single_workspace_mode_serves_no_install_pages(bot: RunningBot) -> None:
