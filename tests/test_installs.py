@@ -252,3 +252,29 @@ async def test_a_slack_refusal_of_the_code_shows_a_page_and_stores_nothing(ibot:
     cancelled = await browser.get("/slack/oauth_redirect?error=access_denied")
     assert cancelled.status == 200 and "cancelled" in cancelled.text
     assert await raw_rows(ibot, SLACK_INSTALLATIONS) == [] and await workspaces(ibot) == []
+
+
+async def test_the_fake_slack_exchanges_codes_for_per_team_tokens(fake_slack: FakeSlack) -> None:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from tests.support.installs import add_customer_workspaces
+    from trustbot.standin.fake_workspaces import CLIENT_SECRET
+
+    add_customer_workspaces(fake_slack)
+    client = AsyncWebClient(base_url=fake_slack.api_url)
+    with pytest.raises(SlackApiError) as refused:
+        await client.oauth_v2_access(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code="made-up")
+    assert refused.value.response["error"] == "invalid_code"
+    code = fake_slack.workspaces.approve(ACME_TEAM)
+    with pytest.raises(SlackApiError) as wrong_secret:
+        await client.oauth_v2_access(client_id=CLIENT_ID, client_secret="nope", code=code)
+    assert wrong_secret.value.response["error"] == "invalid_client_id"
+    answer = await client.oauth_v2_access(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code)
+    assert answer["team"] == {"id": ACME_TEAM, "name": "Acme Corp"} and answer["is_enterprise_install"] is False
+    with pytest.raises(SlackApiError):  # a code is good once
+        await client.oauth_v2_access(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code)
+    theirs = await client.auth_test(token=answer["access_token"])
+    assert (theirs["team_id"], theirs["app_id"]) == (ACME_TEAM, fake_slack.app_id)
+    home = await client.auth_test(token="xoxb-home")
+    assert home["team_id"] == "T0TEAM"  # the home workspace's tokens answer as before
