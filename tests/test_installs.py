@@ -165,6 +165,25 @@ async def test_an_org_wide_grid_install_with_token_rotation_is_bound_by_its_ente
         assert found.bot_token_expires_at is not None
         [stored] = await raw_rows(bot, SLACK_BOTS)
         assert stored["bot_refresh_token"] != found.bot_refresh_token  # sealed at rest too
+
+        # Removed from the whole Grid org: Slack names one of its teams, and the org-wide install ends.
+        body = json.dumps(
+            {
+                "team_id": "T0ANYTEAM",
+                "enterprise_id": GRID,
+                "api_app_id": bot.slack.app_id,
+                "type": "event_callback",
+                "event_id": "Ev0GRIDGONE",
+                "event_time": 1,
+                "event": {"type": "app_uninstalled"},
+                "authorizations": [{"enterprise_id": GRID, "team_id": None, "is_enterprise_install": True}],
+            }
+        ).encode()
+        async with SlackDriver(f"{bot.server.url}/slack/events", SIGNING_SECRET, bot.slack) as driver:
+            assert (await driver.post_signed(body, "application/json")).status == 200
+        await bot.settle()
+        [row] = await workspaces(bot)
+        assert row.status == "uninstalled" and await raw_rows(bot, SLACK_BOTS) == []
     finally:
         await bot.close()
 
