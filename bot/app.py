@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -30,6 +30,9 @@ from trustbot.storage.database import Database
 from trustbot.storage.queries.events import record_event
 from trustbot.storage.tables import OutboxMessage
 
+if TYPE_CHECKING:
+    from trustbot.slack.installations import EncryptedInstallationStore
+
 log = logging.getLogger(__name__)
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
 Next = Callable[[], Awaitable[BoltResponse | None]]
@@ -53,8 +56,25 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, db: Databas
     )
     database.on_outbox_commit(delivery.wake)
     return Runtime(
-        settings=settings, db=database, clock=clock or SystemClock(), client=client, delivery=delivery, metrics=metrics
+        settings=settings,
+        db=database,
+        clock=clock or SystemClock(),
+        client=client,
+        delivery=delivery,
+        metrics=metrics,
+        installations=_installation_store(settings, database),
     )
+
+
+def _installation_store(settings: Settings, database: Database) -> EncryptedInstallationStore | None:
+    """The store of customer workspaces' installations, when every setting installs need is set (`serve` checks)."""
+    if not (settings.slack_client_id and settings.slack_client_secret and settings.secrets_key and settings.public_url):
+        return None
+    from trustbot.secrets import SecretBox
+    from trustbot.slack.installations import EncryptedInstallationStore
+
+    box = SecretBox(settings.secrets_key.get_secret_value())
+    return EncryptedInstallationStore(client_id=settings.slack_client_id, engine=database.engine, box=box)
 
 
 def undelivered_handler(settings: Settings) -> FailureHandler:
@@ -90,6 +110,10 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
 
     for feature in (commands, requests, reverification, alerts, credits, home, identity):
         feature.register(app, rt)
+    if rt.installations is not None:
+        from trustbot.handlers import installs
+
+        installs.register(app, rt)
     _acknowledge_the_unknown(app)
     return app
 
@@ -164,11 +188,18 @@ def _skip_repeated_events(rt: Runtime) -> PayloadStep:
     return middleware
 
 
+# What a customer workspace's installation sends about itself; every other payload of theirs is not routed yet.
+_INSTALLATION_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
+
+
 def _our_installation_only(rt: Runtime) -> PayloadStep:
-    """Payloads from another workspace where the same app is installed are acknowledged and ignored."""
+    """Payloads from another workspace where the same app is installed are acknowledged and ignored, except
+    the events that end a customer workspace's installation."""
 
     async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:
-        if rt.installation is not None and not rt.installation.owns(body):
+        event = body.get("event")
+        ending = rt.installations is not None and isinstance(event, dict) and event.get("type") in _INSTALLATION_EVENTS
+        if rt.installation is not None and not ending and not rt.installation.owns(body):
             log.warning("ignored a Slack payload for another workspace (%s)", body.get("type") or "command")
             return BoltResponse(status=200, body="")
         return await next()
@@ -206,4 +237,8 @@ def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     app = web.Application(client_max_size=2 * 1024 * 1024, handler_args={"auto_decompress": False})
     http.register_routes(app, rt, bolt)
     gateway.register_gateway_routes(app, rt)
+    if rt.installations is not None:
+        from trustbot.handlers.installs import InstallFlow, register_install_routes
+
+        register_install_routes(app, InstallFlow(rt, rt.installations))
     return app

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     # A separate listener for /metrics (e.g. 127.0.0.1:9100); unset port → /metrics on the main listener.
     metrics_host: str = Field(default="127.0.0.1", alias="TRUSTBOT_METRICS_HOST")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="TRUSTBOT_METRICS_PORT")
+    # Customer workspaces (the README's "Customer workspaces"): OAuth installs and their tokens, encrypted at rest.
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    secrets_key: SecretStr | None = Field(default=None, alias="TRUSTBOT_SECRETS_KEY")
+    public_url: str | None = Field(default=None, alias="TRUSTBOT_PUBLIC_URL")
+    install_link_days: float = Field(default=7, gt=0, le=365, alias="TRUSTBOT_INSTALL_LINK_DAYS")
 
     scheduler_enabled: bool = Field(default=True, alias="TRUSTBOT_SCHEDULER_ENABLED")
     shutdown_seconds: float = Field(default=10, ge=0, le=3600, alias="TRUSTBOT_SHUTDOWN_SECONDS")
@@ -124,6 +130,8 @@ class Settings(BaseSettings):
         "audit_key",
         "api_token",
         "webhook_secret",
+        "slack_client_secret",
+        "secrets_key",
         mode="before",
     )
     @classmethod
@@ -157,10 +165,30 @@ class Settings(BaseSettings):
     def _blank_port_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("webhook_url", mode="before")
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked at start: a key that cannot decrypt would only show when the first token is needed.
+        if value is not None:
+            from trustbot.secrets import parse_keys
+
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("webhook_url", "public_url", "slack_client_id", mode="before")
     @classmethod
     def _blank_url_is_unset(cls, value: object) -> object:
         return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+                raise ValueError("must be an http:// or https:// URL with a host")
+            return value.rstrip("/")
+        return value
 
     @field_validator("webhook_url")
     @classmethod
@@ -233,6 +261,11 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None
 
     @property
+    def oauth_enabled(self) -> bool:
+        """Customer workspaces may install Trustbot (`SLACK_CLIENT_ID` or `SLACK_CLIENT_SECRET` set)."""
+        return self.slack_client_id is not None or self.slack_client_secret is not None
+
+    @property
     def tz(self) -> ZoneInfo:
         """The zone dates are shown in."""
         return ZoneInfo(self.timezone)
@@ -243,6 +276,11 @@ class Settings(BaseSettings):
         if missing:
             raise SettingsError(f"missing required setting(s): {', '.join(missing)}")
 
+    def missing_for_installs(self) -> list[str]:
+        """The settings customer workspace installs need that are unset (all of them when none is set)."""
+        needed = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "TRUSTBOT_SECRETS_KEY", "TRUSTBOT_PUBLIC_URL")
+        return [name for name in needed if getattr(self, _FIELD_BY_ENV[name]) in (None, "")]
+
     def require_for_serve(self) -> None:
         """Check what `trustbot serve` cannot start without."""
         needed = ["SLACK_BOT_TOKEN"]
@@ -250,6 +288,8 @@ class Settings(BaseSettings):
             needed.append("SLACK_SIGNING_SECRET")
         if self.webhook_url:
             needed.append("TRUSTBOT_WEBHOOK_SECRET")
+        if self.oauth_enabled:  # installs half configured would store tokens in clear, or nowhere
+            needed += self.missing_for_installs()
         self.require(*needed)
 
 

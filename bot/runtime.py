@@ -8,6 +8,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,6 +20,9 @@ from trustbot.slack.preflight import Installation
 from trustbot.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from trustbot.slack.installations import EncryptedInstallationStore
 
 # Services running after ack() at once; more only makes each wait longer for the event loop.
 WORK_SLOTS = 4
@@ -188,6 +192,8 @@ class Runtime:
     # Set when shutting down: new Slack requests and ingest are refused (503) while work in flight ends.
     draining: bool = False
     installation: Installation | None = None  # from auth.test at start; payloads of other workspaces are ignored
+    # Customer workspaces' installations (tokens sealed); None unless SLACK_CLIENT_ID/SECRET are set.
+    installations: EncryptedInstallationStore | None = None
 
     def __post_init__(self) -> None:
         # SQLite runs one transaction at a time (BEGIN IMMEDIATE) and hands its lock to whichever waiter's

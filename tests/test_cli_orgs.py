@@ -14,7 +14,7 @@ from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent
 
 LISTING = (
-    "SLUG    NAME           REP     ADMINS  SECURITY_CHANNEL  MAX_TIER  VERIFIED_UNTIL\n"
+    "SLUG    NAME           REP     ADMINS  SECURITY_CHANNEL  MAX_TIER  VERIFIED_UNTIL  SLACK_TEAM\n"
     "acme    Acme Security  U0REP1  2       C0ACMESEC         frontier  2027-06-30\n"
     "globex  Globex         U0REP2  1                         standard  2027-03-31\n"
 )

@@ -35,6 +35,7 @@ SAMPLE_ORGS_SUMMARY = [
         "security_channel": "C0ACMESEC",
         "max_tier": "frontier",
         "verified_until": "2027-06-30",
+        "slack_team": None,
     },
     {
         "slug": "globex",
@@ -44,6 +45,7 @@ SAMPLE_ORGS_SUMMARY = [
         "security_channel": None,
         "max_tier": "standard",
         "verified_until": "2027-03-31",
+        "slack_team": None,
     },
 ]
 

@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _command(db, "upgrade", "apply pending migrations")
 
+    installs = _command(commands, "installs", "customer workspaces that installed Trustbot").add_subparsers(
+        dest="installs_command", required=True, metavar="ACTION"
+    )
+    _command(installs, "list", "list installations and the org each is bound to")
+    link = _command(installs, "link", "print a single-use install link for an org")
+    link.add_argument("org", help="the org's slug")
+
     _add_jobs_parser(commands)
     add_entitlements_parser(commands, _command)
     return parser
@@ -248,15 +255,44 @@ async def _db(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+async def _installs(settings: Settings, args: argparse.Namespace) -> int:
+    from trustbot.clock import SystemClock
+    from trustbot.services.context import system_context
+    from trustbot.services.errors import DomainError
+    from trustbot.services.installs.links import issue_install_link
+    from trustbot.services.installs.workspaces import list_installations
+    from trustbot.storage.database import Database
+    from trustbot.storage.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        if args.installs_command == "link":
+            try:
+                async with db.transaction() as session:
+                    ctx = system_context(SystemClock(), settings, as_user="cli")
+                    token = await issue_install_link(session, ctx, org_slug=args.org)
+            except DomainError as exc:
+                raise CliError(exc.message) from None
+            print(f"{settings.public_url}/slack/install?link={token}")
+            return 0
+        async with db.sessions() as session:
+            rows = await list_installations(session)
+        _print_table(rows, empty="no installations")
+        return 0
+    finally:
+        await db.dispose()
+
+
 async def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from trustbot.scheduler.cli import run_jobs_command
 
     return await run_jobs_command(settings, args)
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
+def _print_table(rows: list[dict[str, Any]], *, empty: str = "no orgs") -> None:
     if not rows:
-        print("no orgs")
+        print(empty)
         return
     columns = list(rows[0])
     cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
@@ -274,6 +310,7 @@ _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any
     "audit": _audit,
     "db": _db,
     "jobs": _jobs,
+    "installs": _installs,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from trustbot.standin.fake_faults import WRITES, Chaos, Fault, Faults
 from trustbot.standin.fake_methods import METHODS
 from trustbot.standin.fake_socket_mode import FakeSocketMode
 from trustbot.standin.fake_state import SlackState
+from trustbot.standin.fake_workspaces import FakeWorkspaces
 from trustbot.standin.sample import EMAILS
 from trustbot.standin.transcript import (
     Call,
@@ -57,6 +58,7 @@ class FakeSlack(SlackState):
         self._last_ts = 0
         self._ids = itertools.count(1)
         self.socket_mode = FakeSocketMode(app_id)
+        self.workspaces = FakeWorkspaces(app_id)  # customer workspaces that can install the app (OAuth)
         self.faults = Faults()
         self.reset()
 
@@ -206,10 +208,14 @@ class FakeSlack(SlackState):
         at = time.monotonic()
         args = await self._read_args(request)
         auth = request.headers.get("Authorization", "")
+        if method == "oauth.v2.access":  # authenticated by the app's client id and secret, not a token
+            return self._answer(method, args, at, self.workspaces.exchange(args, auth))
         token = auth[7:] if auth.startswith("Bearer ") else str(args.pop("token", ""))
         args.pop("token", None)
         if not token.startswith(("xoxb-", "xoxp-", "xapp-")):
             return self._answer(method, args, at, {"ok": False, "error": "not_authed"})
+        if method == "auth.test" and (customer := self.workspaces.auth_test(token, self.base_url)) is not None:
+            return self._answer(method, args, at, customer)
         if self.faults.down:
             self.calls.append(Call(method, args, at, 503, False))
             return web.Response(status=503, text="fake slack is down")

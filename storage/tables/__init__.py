@@ -16,6 +16,7 @@ from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
 from trustbot.storage.tables.credits import CreditGrant, UsageRecord
 from trustbot.storage.tables.delivery import OutboxMessage, OutboxOp, OutboxStatus, ProcessedSlackEvent, SlackMessage
 from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier, approvals_needed
+from trustbot.storage.tables.installs import InstallLink, OAuthState, Workspace, WorkspaceStatus
 from trustbot.storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "Grant",
     "GrantMember",
     "GrantStatus",
+    "InstallLink",
     "JobRun",
+    "OAuthState",
     "Org",
     "OrgDomain",
     "OrgRole",
@@ -51,5 +54,7 @@ __all__ = [
     "SlackMessage",
     "Tier",
     "UsageRecord",
+    "Workspace",
+    "WorkspaceStatus",
     "approvals_needed",
 ]

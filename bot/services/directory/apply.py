@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
-from trustbot.services.directory.domains import drop_off_domain_members, shared_domain_problems
+from trustbot.services.directory.domains import drop_off_domain_members, shared_domain_problems, shared_team_problems
 from trustbot.services.directory.file import (  # the file format lives there; re-exported for callers
     _ROLE_FIELDS,
     DEFAULT_TIERS,
@@ -95,6 +95,7 @@ async def _database_problems(session: AsyncSession, directory: DirectoryFile, ex
     """What the file cannot do to this database: steal credits, drop tiers still in use, share a domain."""
     return [
         *shared_domain_problems(directory, existing),
+        *shared_team_problems(directory, existing),
         *await _credit_problems(session, directory, existing),
         *await _tier_problems(session, directory, existing),
     ]
@@ -189,7 +190,7 @@ async def _apply_org(
 def _apply_fields(spec: OrgSpec, org: Org) -> dict[str, Any]:
     """Copy the org's own fields from its spec; each change as `{"from": …, "to": …}`."""
     changes: dict[str, Any] = {}
-    for name in ("name", "domains", "security_channel", "max_tier", "verified_until"):
+    for name in ("name", "domains", "security_channel", "max_tier", "verified_until", "slack_team"):
         old, new = getattr(org, name), getattr(spec, name)
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
@@ -356,6 +357,7 @@ async def list_orgs_summary(session: AsyncSession) -> list[dict[str, Any]]:
                 "security_channel": org.security_channel,
                 "max_tier": org.max_tier,
                 "verified_until": org.verified_until.isoformat() if org.verified_until else None,
+                "slack_team": org.slack_team,
             }
         )
     return rows

@@ -40,6 +40,22 @@ def shared_domain_problems(directory: DirectoryFile, existing: Mapping[str, Org]
     ]
 
 
+def shared_team_problems(directory: DirectoryFile, existing: Mapping[str, Org]) -> list[str]:
+    """Slack workspaces more than one org would bind after this apply (the file's orgs and those it leaves alone)."""
+    bound = {spec.slug: spec.slack_team for spec in directory.orgs}
+    for slug, org in existing.items():
+        bound.setdefault(slug, org.slack_team)
+    owners: dict[str, set[str]] = {}
+    for slug, team in bound.items():
+        if team:
+            owners.setdefault(team, set()).add(slug)
+    return [
+        f"slack_team {team!r}: bound by more than one org: " + " and ".join(repr(s) for s in sorted(slugs))
+        for team, slugs in sorted(owners.items())
+        if len(slugs) > 1
+    ]
+
+
 @dataclass(frozen=True)
 class RemovedMember:
     """A named member taken off a grant because their address's domain is no longer the org's."""

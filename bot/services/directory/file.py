@@ -31,6 +31,7 @@ from trustbot.storage.tables import Role
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 USER_RE = re.compile(r"[UW][A-Z0-9]{2,31}")  # ≤ 32 chars: the width of the user id columns
 CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,31}")
+TEAM_RE = re.compile(r"[TE][A-Z0-9]{2,31}")  # a workspace (T…) or an Enterprise Grid org (E…)
 DOMAIN_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 CREDIT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_PROBLEMS_SHOWN = 50
@@ -81,6 +82,7 @@ def _only_if(test: Any, message: str) -> BeforeValidator:
 Slug = Annotated[str, _matching("a slug (lowercase letters, digits and dashes, at most 64)", SLUG_RE)]
 UserId = Annotated[str, _matching("a Slack user id", USER_RE)]
 ChannelId = Annotated[str, _matching("a Slack channel id", CHANNEL_RE)]
+TeamId = Annotated[str, _matching("a Slack team id (T…) or Enterprise Grid org id (E…)", TEAM_RE)]
 Domain = Annotated[str, _matching("an email domain", DOMAIN_RE, lower=True)]
 CreditId = Annotated[str, _matching("a credit id (letters, digits, '.', '_', '-')", CREDIT_ID_RE)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -154,6 +156,7 @@ class OrgSpec(_Spec):
     security_channel: ChannelId | None = None
     max_tier: Slug | None = None
     verified_until: Day | None = None
+    slack_team: TeamId | None = None
     credits: list[CreditSpec] = []
 
     @field_validator("domains", "admins", "security_leads")

@@ -1,0 +1,45 @@
+"""What operators read about customer workspaces installing and removing Trustbot."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import SectionBlock
+
+from trustbot.messages.text import Rendered, safe, truncate
+
+
+def _note(text: str) -> Rendered:
+    return Rendered(text=truncate(text, 3000), blocks=[SectionBlock(text=truncate(text, 3000))])
+
+
+def workspace_label(team_id: str | None, enterprise_id: str | None, team_name: str | None) -> str:
+    """`Acme (T0ACME)`, `Grid org E0GRID`, …, escaped for mrkdwn."""
+    ids = " in ".join(f"`{safe(i, 32)}`" for i in (team_id, enterprise_id) if i)
+    return f"{safe(team_name, 100)} ({ids})" if team_name else (ids or "an unknown workspace")
+
+
+def build_installed_notice_blocks(label: str, org_slug: str | None, linked_slug: str | None) -> Rendered:
+    """Operators: a workspace installed Trustbot, and whether an org is bound to it."""
+    if org_slug is not None:
+        return _note(
+            f":white_check_mark: Trustbot was installed in {label}, the workspace of org `{safe(org_slug, 64)}`."
+        )
+    if linked_slug is not None:
+        return _note(
+            f":warning: Trustbot was installed in {label} through org `{safe(linked_slug, 64)}`'s install link, but "
+            f"`{safe(linked_slug, 64)}` does not bind that workspace (its `slack_team`), so the installation is "
+            "unbound and nobody there can act. Fix the directory's `slack_team`, or send a link to the right workspace."
+        )
+    return _note(
+        f":warning: Trustbot was installed in {label}, which no org binds (the directory's `slack_team`): the "
+        "installation is unbound and nobody there can act until an org binds it."
+    )
+
+
+def build_ended_notice_blocks(label: str, org_slug: str | None, reason: str) -> Rendered:
+    """Operators: an installation ended (uninstalled, or its tokens revoked)."""
+    why = "uninstalled Trustbot" if reason == "app_uninstalled" else "revoked Trustbot's tokens"
+    whose = f" (org `{safe(org_slug, 64)}`)" if org_slug else " (unbound)"
+    return _note(
+        f":no_entry: {label}{whose} {why}: its tokens are deleted and Trustbot can no longer reach anyone there. "
+        "Send the org a new install link (`trustbot installs link ORG`) to bring it back."
+    )
