@@ -1,6 +1,6 @@
 """Warnings an outsider can trigger at will (unsigned requests, refused connections, accept errors) are
 sampled: the first is logged, then at most one per interval, saying how many were held back meanwhile.
-A flood of bad requests then costs a line a minute, not a line a request (issue 21: 1,000 unsigned
+A flood of bad requests then costs a line a minute, not a line a request (unsampled, 1,000 unsigned
 requests wrote 1,000 lines, and an fd exhaustion 154,751 in 20 s)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`/v1/*` parameters an attacker shapes: absurd `limit` and `cursor` values and look-alike addresses
-are a 400 with a reason, never a 500 and never someone else's answer (issue 21, item 9)."""
+are a 400 with a reason, never a 500 and never someone else's answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A signed ingest body counts only where it was meant to go (issue 21, item 10): the path-bound v1
+"""A signed ingest body counts only where it was meant to go: the path-bound v1
 signature, TRUSTBOT_INGEST_REQUIRE_PATH_SIGNATURE, and alert and usage bodies that never pass for
 each other even under a valid v0."""
 

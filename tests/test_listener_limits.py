@@ -1,4 +1,4 @@
-"""The HTTP listener through raw sockets (issue 21, item 7): slow heads and stalled bodies are closed,
+"""The HTTP listener through raw sockets: slow heads and stalled bodies are closed,
 connections are capped with idle ones making room for real requests, and what outsiders cause is
 logged a line at a time, not a line per connection."""
 

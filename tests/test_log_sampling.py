@@ -1,4 +1,4 @@
-"""A flood of unsigned requests writes a handful of log lines, not one per request (issue 21, item 9)."""
+"""A flood of unsigned requests writes a handful of log lines, not one per request."""
 
 from __future__ import annotations
 

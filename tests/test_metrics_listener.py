@@ -1,4 +1,4 @@
-"""`/metrics` on a listener of its own (issue 21, item 10): with TRUSTBOT_METRICS_PORT set, the public
+"""`/metrics` on a listener of its own: with TRUSTBOT_METRICS_PORT set, the public
 listener answers 404 for it; unset, it stays where the contract puts it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP listener's defences against clients that hold connections open (issue 21, item 7).
+"""The HTTP listener's defences against clients that hold connections open.
 
 - **Header deadline** (TRUSTBOT_HTTP_HEADER_TIMEOUT_SECONDS): a connection must deliver a request's
   whole head within this long of opening or of its previous answer, else it is closed. It is aiohttp's
