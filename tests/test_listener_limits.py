@@ -225,3 +225,19 @@ async def test_running_out_of_file_descriptors_is_one_line(make_bot: Any, caplog
     assert len(lines) == 1 and lines[0].exc_info is None and "Too many open files" in lines[0].getMessage(), [
         r.getMessage() for r in lines
     ]
+
+
+async def test_malformed_requests_are_answered_400_and_logged_in_one_line(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        for _ in range(20):  # a request line over aiohttp's 8 KiB
+            reader, writer = await connect(bot)
+            writer.write(b"POST /slack/events" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            assert (await reader.read(64)).startswith(b"HTTP/1.0 400")
+            writer.close()
+        await asyncio.sleep(0.1)
+    logged = [r for r in caplog.records if r.name.startswith(("aiohttp", "trustbot"))]
+    assert [(r.levelno, r.exc_info) for r in logged] == [(logging.WARNING, None)]
+    assert "malformed HTTP requests answered 400 (LineTooLong)" in logged[0].getMessage()

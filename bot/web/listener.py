@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import StreamReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler, Middleware
 
 from trustbot.log_sampling import SampledWarning
@@ -235,6 +236,30 @@ def sample_accept_errors(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
 
     loop.set_exception_handler(handler)
     return lambda: loop.set_exception_handler(previous)
+
+
+class _MalformedRequests(logging.Filter):
+    """aiohttp answers a malformed request (a request line over 8 KiB, a bad header) with 400, then logs it at
+    ERROR with a traceback of ten lines, one per request: anyone could fill the log with them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sampled = SampledWarning(log)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage):
+            self._sampled.warn("malformed HTTP requests answered 400 (%s)", type(exc).__name__)
+            return False
+        return True
+
+
+def sample_malformed_requests() -> Callable[[], None]:
+    """Log the requests aiohttp refuses as malformed in one sampled line each; returns what undoes it."""
+    server_log = logging.getLogger("aiohttp.server")
+    malformed = _MalformedRequests()
+    server_log.addFilter(malformed)
+    return lambda: server_log.removeFilter(malformed)
 
 
 def warn_if_over_file_limit(max_connections: int) -> None:

@@ -29,6 +29,7 @@ from trustbot.web.listener import (
     GuardedSite,
     body_deadline,
     sample_accept_errors,
+    sample_malformed_requests,
     warn_if_over_file_limit,
 )
 
@@ -62,7 +63,7 @@ class TrustbotServer:
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
-        self._undo_accept_sampling: Callable[[], None] | None = None
+        self._undo_sampling: list[Callable[[], None]] = []
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self.port: int | None = None
@@ -90,7 +91,7 @@ class TrustbotServer:
         if apply_directory and self.settings.directory:
             await self._apply_directory(Path(self.settings.directory))
         self.rt.installation = await identify(self.rt.client)
-        self._undo_accept_sampling = sample_accept_errors(asyncio.get_running_loop())
+        self._undo_sampling = [sample_accept_errors(asyncio.get_running_loop()), sample_malformed_requests()]
         warn_if_over_file_limit(self.settings.http_max_connections)
         self._runner = await self._listen(
             self.web_app, self.settings.host, self.settings.port, ("HOST", "PORT"), self.guard
@@ -186,9 +187,8 @@ class TrustbotServer:
             if runner is not None:
                 await runner.cleanup()
         self._runner = self._metrics_runner = None
-        if self._undo_accept_sampling is not None:
-            self._undo_accept_sampling()
-            self._undo_accept_sampling = None
+        while self._undo_sampling:
+            self._undo_sampling.pop()()
         await self.rt.db.dispose()
 
     async def shutdown(self) -> None:
