@@ -25,6 +25,7 @@ from trustbot.runtime import Runtime
 from trustbot.services.context import Person, system_context
 from trustbot.services.undelivered import handle_undelivered
 from trustbot.slack.client import build_slack_client
+from trustbot.slack.gate import ACTING_TEAM, payload_gate
 from trustbot.slack.payloads import typed
 from trustbot.storage.database import Database
 from trustbot.storage.queries.events import record_event
@@ -137,7 +138,7 @@ def _every_payload(rt: Runtime) -> EveryPayload:
     arguments of each middleware by inspection on every request, which three of them made a visible
     share of the work of acking a command."""
     repeated = _skip_repeated_events(rt)
-    ours = _our_installation_only(rt)
+    gate = payload_gate(rt)
     person = _acting_person(rt)
 
     async def middleware(body: dict[str, Any], context: AsyncBoltContext, next: Next) -> BoltResponse | None:
@@ -148,11 +149,11 @@ def _every_payload(rt: Runtime) -> EveryPayload:
         async def acting_person() -> BoltResponse | None:
             return await person(context, next)
 
-        async def our_installation() -> BoltResponse | None:
-            return await ours(body, acting_person)
+        async def admitted() -> BoltResponse | None:
+            return await gate(body, context, acting_person)
 
         _log_fields(body)
-        return await repeated(body, our_installation)
+        return await repeated(body, admitted)
 
     return middleware
 
@@ -188,31 +189,13 @@ def _skip_repeated_events(rt: Runtime) -> PayloadStep:
     return middleware
 
 
-# What a customer workspace's installation sends about itself; every other payload of theirs is not routed yet.
-_INSTALLATION_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
-
-
-def _our_installation_only(rt: Runtime) -> PayloadStep:
-    """Payloads from another workspace where the same app is installed are acknowledged and ignored, except
-    the events that end a customer workspace's installation."""
-
-    async def middleware(body: dict[str, Any], next: Next) -> BoltResponse | None:
-        event = body.get("event")
-        ending = rt.installations is not None and isinstance(event, dict) and event.get("type") in _INSTALLATION_EVENTS
-        if rt.installation is not None and not ending and not rt.installation.owns(body):
-            log.warning("ignored a Slack payload for another workspace (%s)", body.get("type") or "command")
-            return BoltResponse(status=200, body="")
-        return await next()
-
-    return middleware
-
-
 def _acting_person(rt: Runtime) -> ContextStep:
     """Who acts in this request, resolved against the directory once, by the first service call."""
 
     async def middleware(context: AsyncBoltContext, next: Next) -> BoltResponse | None:
         user = context.user_id if isinstance(context.user_id, str) and SLACK_USER_ID.fullmatch(context.user_id) else ""
-        context["person"] = Person(user, rt.clock, rt.settings)  # no valid id: nobody, refused as unknown
+        # no valid id: nobody, refused as unknown; the team is the side the gate admitted them on
+        context["person"] = Person(user, rt.clock, rt.settings, team=context.get(ACTING_TEAM))
         return await next()
 
     return middleware

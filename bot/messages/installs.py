@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import SectionBlock
+from slack_sdk.models.blocks import PlainTextObject, SectionBlock
+from slack_sdk.models.views import View
 
 from trustbot.messages.text import Rendered, safe, truncate
 
@@ -42,4 +43,21 @@ def build_ended_notice_blocks(label: str, org_slug: str | None, reason: str) -> 
     return _note(
         f":no_entry: {label}{whose} {why}: its tokens are deleted and Trustbot can no longer reach anyone there. "
         "Send the org a new install link (`trustbot installs link ORG`) to bring it back."
+    )
+
+
+# Shown to a person Trustbot will not act for, from whichever workspace; it never names another org.
+NOT_CONNECTED = (
+    ":no_entry: This Slack workspace is not connected to Trustbot for any organisation, so Trustbot can't act on "
+    "this here; nothing changed. Ask your account rep which workspace to use."
+)
+
+
+def build_not_connected_view() -> View:
+    """The modal a refused submission turns into (Slack allows no ephemeral message there)."""
+    return View(
+        type="modal",
+        title=PlainTextObject(text="Trustbot"),
+        close=PlainTextObject(text="Close"),
+        blocks=[SectionBlock(text=NOT_CONNECTED)],
     )

@@ -50,10 +50,15 @@ def system_context(clock: Clock, settings: Settings, *, as_user: str | None = No
 
 
 class Person:
-    """A Slack user acting in one Slack request; resolved against the directory at most once."""
+    """A Slack user acting in one Slack request; resolved against the directory at most once.
 
-    def __init__(self, user_id: str, clock: Clock, settings: Settings) -> None:
+    `team` is the side the payload gate admitted them on: None for the home workspace, else the `slack_team`
+    of the org binding their workspace; directory roles count only for the workspace they belong to.
+    """
+
+    def __init__(self, user_id: str, clock: Clock, settings: Settings, *, team: str | None = None) -> None:
         self.user_id = user_id
+        self.team = team
         self._clock = clock
         self._settings = settings
         self._context: ServiceContext | None = None
@@ -61,6 +66,8 @@ class Person:
     async def context(self, session: AsyncSession) -> ServiceContext:
         """The service context of this person, looking them up on first use."""
         if self._context is None:
-            actor = await resolve_actor(session, user_id=self.user_id, settings_operators=self._settings.operators)
+            actor = await resolve_actor(
+                session, user_id=self.user_id, settings_operators=self._settings.operators, team=self.team
+            )
             self._context = ServiceContext(actor=actor, clock=self._clock, settings=self._settings)
         return self._context

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,39 +22,17 @@ class SlackUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Installation:
-    """The workspace (and Enterprise Grid org) the bot token belongs to."""
+    """The home workspace (and Enterprise Grid org) the bot token belongs to, and our app's id."""
 
     team_id: str | None
     enterprise_id: str | None
     bot_user_id: str | None
+    app_id: str | None = None  # `auth.test` says it for bot tokens; None: payloads' `api_app_id` is not checked
 
-    def owns(self, payload: dict[str, Any]) -> bool:
-        """True when a Slack payload names this installation (the workspace or org the bot is installed in).
-
-        Slack names the installation in different fields by payload kind: `view.app_installed_team_id`
-        (a modal opened from a Slack Connect channel), `team.id` or `team_id` (commands, clicks),
-        `authorizations[0]` (events), `enterprise`/`enterprise_id` for Enterprise Grid. A payload
-        naming none of ours comes from another workspace where the same app is installed.
-        """
-        view, team, enterprise = _part(payload, "view"), _part(payload, "team"), _part(payload, "enterprise")
-        auths = payload.get("authorizations")
-        first: dict[str, Any] = auths[0] if isinstance(auths, list) and auths and isinstance(auths[0], dict) else {}
-        teams = _ids(view.get("app_installed_team_id"), team.get("id"), payload.get("team_id"), first.get("team_id"))
-        orgs = _ids(enterprise.get("id"), payload.get("enterprise_id"), team.get("enterprise_id"))
-        orgs |= _ids(first.get("enterprise_id"))
-        if self.team_id and self.team_id in teams:
-            return True
-        return bool(self.enterprise_id and self.enterprise_id in orgs)
-
-
-def _ids(*values: Any) -> set[str]:
-    # A signed payload can still hold anything where Slack puts an id: only text can name us.
-    return {value for value in values if isinstance(value, str)}
-
-
-def _part(payload: dict[str, Any], key: str) -> dict[str, Any]:
-    value = payload.get(key)
-    return value if isinstance(value, dict) else {}
+    def is_home(self, *ids: str | None) -> bool:
+        """True when any of `ids` is the home workspace or its Grid org."""
+        home = {i for i in (self.team_id, self.enterprise_id) if i}
+        return any(i in home for i in ids if i)
 
 
 async def identify(client: AsyncWebClient) -> Installation:
@@ -68,7 +45,10 @@ async def identify(client: AsyncWebClient) -> Installation:
     except Exception as exc:  # unreachable, timed out, not Slack at all
         raise SlackUnavailable(f"cannot reach Slack at {client.base_url}: {type(exc).__name__}") from None
     return Installation(
-        team_id=answer.get("team_id"), enterprise_id=answer.get("enterprise_id"), bot_user_id=answer.get("user_id")
+        team_id=answer.get("team_id"),
+        enterprise_id=answer.get("enterprise_id"),
+        bot_user_id=answer.get("user_id"),
+        app_id=answer.get("app_id"),
     )
 
 

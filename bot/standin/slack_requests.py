@@ -50,8 +50,9 @@ def slash_command_body(
     team_id: str = "T0TEAM",
     response_url: str,
     trigger_id: str | None = None,
+    api_app_id: str = APP_ID,
 ) -> bytes:
-    """A slash-command body, form-encoded exactly like Slack's."""
+    """A slash-command body, form-encoded exactly like Slack's (`team_id` is the typist's own workspace)."""
     fields = {
         "token": "verification-token-unused",
         "team_id": team_id,
@@ -62,7 +63,7 @@ def slash_command_body(
         "user_name": user_id.lower(),
         "command": command,
         "text": text,
-        "api_app_id": APP_ID,
+        "api_app_id": api_app_id,
         "is_enterprise_install": "false",
         "response_url": response_url,
         "trigger_id": trigger_id or f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
@@ -85,8 +86,13 @@ def block_actions_body(
     team_id: str = "T0TEAM",
     text: str = "",
     selected_option: dict[str, Any] | None = None,
+    user_team_id: str | None = None,
+    api_app_id: str = APP_ID,
 ) -> bytes:
-    """A `block_actions` payload for one button click (or, with `selected_option`, a static select choice)."""
+    """A `block_actions` payload for one button click (or, with `selected_option`, a static select choice).
+
+    `team_id` is the installing workspace (`team.id`), `user_team_id` the clicker's (`user.team_id`, by default
+    the same): they differ for an external person in a Slack Connect channel."""
     now = f"{time.time():.6f}"
     if channel_id and message_ts:
         container: dict[str, Any] = {
@@ -99,8 +105,8 @@ def block_actions_body(
         container = {"type": "view", "view_id": (view or {}).get("id", "")}
     payload: dict[str, Any] = {
         "type": "block_actions",
-        "user": _user(user_id, team_id),
-        "api_app_id": APP_ID,
+        "user": _user(user_id, user_team_id or team_id),
+        "api_app_id": api_app_id,
         "token": "unused",
         "container": container,
         "trigger_id": trigger_id or f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
@@ -138,19 +144,29 @@ def _as_select(action: dict[str, Any], option: dict[str, Any]) -> dict[str, Any]
 
 
 def view_submission_body(
-    *, user_id: str, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]], team_id: str = "T0TEAM"
+    *,
+    user_id: str,
+    view: dict[str, Any],
+    values: dict[str, dict[str, dict[str, Any]]],
+    team_id: str = "T0TEAM",
+    user_team_id: str | None = None,
+    api_app_id: str = APP_ID,
 ) -> bytes:
-    """A `view_submission` payload for `view` with `state.values` set, form-encoded."""
+    """A `view_submission` payload for `view` with `state.values` set, form-encoded.
+
+    As Slack sends it, `team.id` is the submitter's workspace (`user_team_id`, by default `team_id`) and
+    `view.app_installed_team_id` the installing one (`team_id`)."""
     submitted = {**view, "state": {"values": values}}
+    submitted.setdefault("app_installed_team_id", team_id)
     submitted.setdefault("id", "V0000000")
     submitted.setdefault("hash", f"{time.time():.6f}.fake")
     submitted.setdefault("callback_id", "")
     submitted.setdefault("private_metadata", "")
     payload = {
         "type": "view_submission",
-        "team": _team(team_id),
-        "user": _user(user_id, team_id),
-        "api_app_id": APP_ID,
+        "team": _team(user_team_id or team_id),
+        "user": _user(user_id, user_team_id or team_id),
+        "api_app_id": api_app_id,
         "token": "unused",
         "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
         "view": submitted,
@@ -217,11 +233,22 @@ class DriverResponse:
 class SlackDriver:
     """Plays Slack towards a running bot: signs and posts commands, clicks, submissions and events."""
 
-    def __init__(self, url: str, signing_secret: str, fake: FakeSlack, *, team_id: str = "T0TEAM") -> None:
+    def __init__(
+        self,
+        url: str,
+        signing_secret: str,
+        fake: FakeSlack,
+        *,
+        team_id: str = "T0TEAM",
+        user_team_id: str | None = None,
+        app_id: str = APP_ID,
+    ) -> None:
         self.url = url
         self.signing_secret = signing_secret
         self.fake = fake
-        self.team_id = team_id
+        self.team_id = team_id  # the installation the payloads come through (`team.id` of clicks)
+        self.user_team_id = user_team_id  # the acting people's own team when not that one (Slack Connect)
+        self.app_id = app_id
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -272,9 +299,10 @@ class SlackDriver:
             user_id=user,
             channel_id=channel,
             command=command,
-            team_id=self.team_id,
+            team_id=self.user_team_id or self.team_id,
             response_url=self.fake.new_response_url(user, channel),
             trigger_id=self.fake.new_trigger_id(user),
+            api_app_id=self.app_id,
         )
         return await self.post_signed(body, extra_headers=self._retry_headers(retry_num))
 
@@ -304,6 +332,8 @@ class SlackDriver:
             trigger_id=self.fake.new_trigger_id(user),
             team_id=self.team_id,
             text=button_text,
+            user_team_id=self.user_team_id,
+            api_app_id=self.app_id,
         )
         return await self.post_signed(body)
 
@@ -322,6 +352,8 @@ class SlackDriver:
             trigger_id=self.fake.new_trigger_id(user),
             team_id=self.team_id,
             selected_option=option,
+            user_team_id=self.user_team_id,
+            api_app_id=self.app_id,
         )
         return await self.post_signed(body)
 
@@ -337,12 +369,21 @@ class SlackDriver:
             view=view,
             trigger_id=self.fake.new_trigger_id(user),
             team_id=self.team_id,
+            user_team_id=self.user_team_id,
+            api_app_id=self.app_id,
         )
         return await self.post_signed(body)
 
     async def submit(self, user: str, view: dict[str, Any], **fields: Any) -> DriverResponse:
         """`user` submits modal `view` with input values given by block_id (see `element_state`)."""
-        body = view_submission_body(user_id=user, view=view, values=view_values(view, fields), team_id=self.team_id)
+        body = view_submission_body(
+            user_id=user,
+            view=view,
+            values=view_values(view, fields),
+            team_id=self.team_id,
+            user_team_id=self.user_team_id,
+            api_app_id=self.app_id,
+        )
         return await self.post_signed(body)
 
     async def event(

@@ -88,17 +88,18 @@ async def get_directory_state(session: AsyncSession, *, create: bool = False) ->
     return state
 
 
-async def roles_of_user(session: AsyncSession, *, user_id: str) -> list[tuple[int, Role]]:
-    """Every (org id, role) the user holds; roles the code does not know are skipped."""
+async def roles_of_user(session: AsyncSession, *, user_id: str) -> list[tuple[int, Role, str | None]]:
+    """Every (org id, role, the org's `slack_team`) the user id holds; roles the code does not know are skipped."""
     rows = (
         await session.execute(
-            select(col(OrgRole.org_id), col(OrgRole.role))
+            select(col(OrgRole.org_id), col(OrgRole.role), col(Org.slack_team))
+            .join(Org, col(Org.id) == col(OrgRole.org_id))
             .where(col(OrgRole.user_id) == user_id)
             .order_by(col(OrgRole.org_id), col(OrgRole.role))
         )
     ).all()
     known = {r.value for r in Role}
-    return [(org_id, Role(role)) for org_id, role in rows if role in known]
+    return [(org_id, Role(role), team) for org_id, role, team in rows if role in known]
 
 
 async def orgs_with_roles(session: AsyncSession, *, org_ids: Iterable[int]) -> dict[int, dict[Role, list[str]]]:

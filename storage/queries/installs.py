@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from trustbot.storage.tables import InstallLink, OAuthState, Org, Workspace
+from trustbot.storage.tables import InstallLink, OAuthState, Org, Workspace, WorkspaceStatus
 
 
 async def add_link(
@@ -100,3 +100,13 @@ async def list_workspaces(session: AsyncSession) -> list[tuple[Workspace, str | 
         .order_by(col(Workspace.installed_at), col(Workspace.key))
     )
     return [(w, slug) for w, slug in (await session.execute(statement)).all()]
+
+
+async def any_active_workspace(session: AsyncSession, *, keys: list[str]) -> bool:
+    """True when one of `keys` names an installation still installed (not ended, not broken)."""
+    if not keys:
+        return False
+    statement = select(col(Workspace.key)).where(
+        col(Workspace.key).in_(keys), col(Workspace.status) == WorkspaceStatus.ACTIVE
+    )
+    return (await session.execute(statement.limit(1))).first() is not None

@@ -53,6 +53,9 @@ class AccessRequest(Keyed, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="org.id", index=True)
     requester: str = Field(max_length=32)
+    # The requester's workspace: None for the home workspace, else the `slack_team` of the org binding theirs
+    # (the same user id in two workspaces is two people).
+    requester_team: str | None = Field(default=None, max_length=32)
     members: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # Each named member's email as Slack showed it when the request was submitted (user id -> address).
     member_emails: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -75,7 +75,7 @@ class Decided:
 
 
 def _refuse_self_approval(ctx: ServiceContext, request: AccessRequest) -> None:
-    if request.requester == ctx.user_id:
+    if ctx.actor.is_person(request.requester, request.requester_team):
         raise SelfApproval("You can't approve your own request; another rep or an operator must.")
 
 
@@ -299,7 +299,7 @@ async def authorize_answer(session: AsyncSession, ctx: ServiceContext, *, reques
     ctx.actor.require_known()
     refusal = NotAuthorized(f"Only the requester or the org's admins can answer questions about request #{request_id}.")
     request = await load_request(session, request_id, refusal=refusal)
-    if not (request.requester == ctx.user_id or ctx.actor.is_admin_of(request.org_id)):
+    if not (ctx.actor.is_person(request.requester, request.requester_team) or ctx.actor.is_admin_of(request.org_id)):
         raise refusal
     if request.status != RequestStatus.INFO_REQUESTED:
         raise AlreadyDecided(

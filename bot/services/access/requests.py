@@ -152,7 +152,7 @@ async def submit_request(
     if submission.submission_key:
         # A double click on Submit sends the same view twice: the second finds the first's request.
         earlier = await request_by_submission(session, key=submission.submission_key)
-        if earlier is not None and earlier.requester == ctx.user_id:
+        if earlier is not None and ctx.actor.is_person(earlier.requester, earlier.requester_team):
             return SubmittedRequest(request=earlier, card=await build_card(session, earlier))
     await _require_room(session, ctx, [org])
     members = list(dict.fromkeys(m.strip() for m in submission.members if m and m.strip()))
@@ -169,6 +169,7 @@ async def submit_request(
     request = AccessRequest(
         org_id=org.pk,
         requester=ctx.user_id,
+        requester_team=ctx.actor.team,
         members=members,
         member_emails=emails,
         blanket=sub.blanket,

@@ -50,7 +50,11 @@ async def list_status(session: AsyncSession, ctx: ServiceContext) -> StatusRepor
     requests = await open_requests(session, org_ids=mine)
     to_decide = await open_requests(session, org_ids=decide_ids)
     approvers = await approvals_by_request(session, request_ids=[r.pk for r in [*requests, *to_decide]])
-    awaiting = [r for r in to_decide if r.requester != ctx.user_id and ctx.user_id not in approvers.get(r.pk, [])]
+    awaiting = [
+        r
+        for r in to_decide
+        if not actor.is_person(r.requester, r.requester_team) and ctx.user_id not in approvers.get(r.pk, [])
+    ]
     awaiting_ids = {r.pk for r in awaiting}
     grants = await list_grants(session, org_ids=mine, statuses=LIVE_GRANTS)
     names = ("all orgs",) if actor.is_operator else tuple(o.name for o in sorted(orgs.values(), key=lambda o: o.slug))

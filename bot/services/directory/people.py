@@ -23,11 +23,20 @@ ORG_VIEWERS = (Role.ADMIN, Role.REP, Role.BACKUP_REP, Role.SECURITY_LEAD)
 
 @dataclass(frozen=True)
 class Actor:
-    """A Slack user and the roles the directory gives them."""
+    """A Slack user of one workspace and the roles the directory gives them there.
+
+    `team` is the workspace they act from: None for the home workspace, else the `slack_team` of the org
+    binding theirs. The same user id in two workspaces is two people.
+    """
 
     user_id: str
     is_operator: bool = False
     roles: dict[int, frozenset[Role]] = field(default_factory=dict)
+    team: str | None = None
+
+    def is_person(self, user_id: str | None, team: str | None) -> bool:
+        """True when (`team`, `user_id`), as stored with a request, is this person."""
+        return user_id == self.user_id and team == self.team
 
     def has_role(self, org_id: int, *roles: Role) -> bool:
         """True when the user holds any of `roles` in the org (operators are not implied)."""
@@ -87,14 +96,29 @@ def operator_ids(settings_operators: Iterable[str], directory_operators: Iterabl
     return frozenset(u.strip() for u in [*settings_operators, *directory_operators] if u and u.strip())
 
 
-async def resolve_actor(session: AsyncSession, *, user_id: str, settings_operators: Iterable[str]) -> Actor:
-    """Look the user up in the directory; unknown users get no roles."""
+async def resolve_actor(
+    session: AsyncSession, *, user_id: str, settings_operators: Iterable[str], team: str | None = None
+) -> Actor:
+    """Look the person (`team`, `user_id`) up in the directory; unknown people get no roles.
+
+    The directory names people by user id alone, so a role counts only for the workspace it belongs to:
+    the admins and security leads of an org with a `slack_team` are people of that workspace; reps,
+    operators, and every role of an org without one are people of the home workspace (`team` None).
+    """
     state = await get_directory_state(session)
-    is_operator = user_id in operator_ids(settings_operators, state.operators or [])
+    is_operator = team is None and user_id in operator_ids(settings_operators, state.operators or [])
     roles: dict[int, set[Role]] = {}
-    for org_id, role in await roles_of_user(session, user_id=user_id):
-        roles.setdefault(org_id, set()).add(role)
-    return Actor(user_id=user_id, is_operator=is_operator, roles={k: frozenset(v) for k, v in roles.items()})
+    for org_id, role, org_team in await roles_of_user(session, user_id=user_id):
+        if _role_is_of(team, role, org_team):
+            roles.setdefault(org_id, set()).add(role)
+    return Actor(user_id=user_id, is_operator=is_operator, roles={k: frozenset(v) for k, v in roles.items()}, team=team)
+
+
+def _role_is_of(team: str | None, role: Role, org_team: str | None) -> bool:
+    """Whether a role of an org (bound to `org_team`, or to none) belongs to a person acting from `team`."""
+    if org_team is None or role in _REP_ROLES:
+        return team is None
+    return team == org_team
 
 
 async def org_people(session: AsyncSession, *, org_id: int) -> OrgPeople:

@@ -1,0 +1,45 @@
+"""Which side a person acting in Slack is on: the home workspace, or the workspace an org binds (`slack_team`).
+
+A payload from a customer workspace is acted on only when its installation is still installed and its
+actor's team (or Grid org) is one an org binds; everything else is refused before any service runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trustbot.storage.queries import installs as q
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where a person acts from: `team` None for the home workspace, else the `slack_team` of the org binding it."""
+
+    team: str | None
+
+
+HOME = Side(team=None)
+
+
+async def acting_side(
+    session: AsyncSession,
+    *,
+    home_installation: bool,
+    installation_keys: list[str],
+    actor_home: bool,
+    actor_ids: tuple[str, ...],
+) -> Side | None:
+    """The side of a person of a customer workspace (or reached through one); None: refused.
+
+    `home_installation` says the payload came through the home workspace's installation; otherwise the
+    installation must be one stored and still active. `actor_home`: the actor is of the home workspace;
+    `actor_ids` are their team, then their Grid org.
+    """
+    if not home_installation and not await q.any_active_workspace(session, keys=installation_keys):
+        return None
+    if actor_home:
+        return HOME
+    org = await q.org_binding(session, ids=list(actor_ids))
+    return Side(team=org.slack_team) if org is not None else None
