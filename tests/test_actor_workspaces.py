@@ -1,4 +1,4 @@
-"""Who may act, by workspace (issue 16): a payload is acted on only for our app, through a known installation,
+"""Who may act, by workspace: a payload is acted on only for our app, through a known installation,
 by a person of the home workspace or of a workspace an org binds, and directory roles count only for the
 workspace they belong to. Through real HTTP with signed payloads carrying team fields."""
 

@@ -1,5 +1,5 @@
 """The payload gate: a Slack payload is acted on only when it is for our app, came through an installation we know,
-and its actor is a person of the home workspace or of a workspace an org binds (issue 16).
+and its actor is a person of the home workspace or of a workspace an org binds.
 
 Whatever else arrives is acknowledged, answered where Slack allows (the command's own reply, the click's
 `response_url`, the submitted modal turned into a notice; never naming an org), changes nothing, and is
