@@ -258,7 +258,7 @@ BUTTONS: dict[Action, Row] = {
     Action.ALERT_FALSE_POSITIVE: button("False positive", Action.ALERT_FALSE_POSITIVE, an_alert, alert_ref),
     Action.ALERT_RESOLVE: button("Resolve", Action.ALERT_RESOLVE, an_alert, alert_ref),
     Action.CONNECT_REQUEST_ACCESS: button(
-        "Request access", Action.CONNECT_REQUEST_ACCESS, nothing, lambda c: OrgRef(org_slug="acme").model_dump_json()
+        "Request access", Action.CONNECT_REQUEST_ACCESS, nothing, lambda _: OrgRef(org_slug="acme").model_dump_json()
     ),
     Action.ALERT_EVIDENCE: button(
         "Evidence link (opens the URL; nothing to do)", Action.ALERT_EVIDENCE, an_alert, alert_ref, names_acme=False
