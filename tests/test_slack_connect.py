@@ -5,6 +5,7 @@ and for nobody of another workspace. Through real HTTP with signed payloads carr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlmodel import col
 
 from tests.support.bots import SIGNING_SECRET, RunningBot, start_bot
 from tests.support.factories import seed_directory
+from tests.support.installs import ACME_TEAM, GLOBEX_TEAM, Browser, issue_link, start_installing_bot
 from tests.support.slack_flows import GOOD, REPS_CHANNEL, request_messages
 from trustbot.clock import FixedClock
 from trustbot.messages.connect import REQUEST_ACCESS
@@ -22,7 +24,7 @@ from trustbot.standin.slack_requests import SlackDriver
 from trustbot.standin.transcript import Message
 from trustbot.storage.tables import AccessRequest
 
-HOME_TEAM, ACME_TEAM, GLOBEX_TEAM = "T0TEAM", "T0ACME", "T0GLOBEX"
+HOME_TEAM = "T0TEAM"
 CONNECT_CHANNEL = "C0ACMECONNECT"
 # acme works from its own workspace through a channel shared with the home workspace; globex is bound to its
 # own workspace too, so globex's people pass the workspace check and are refused as not acme's.
@@ -33,11 +35,18 @@ CONNECT_YAML = DIRECTORY_YAML.replace(
 ).replace("    verified_until: 2027-03-31\n", f"    verified_until: 2027-03-31\n    slack_team: {GLOBEX_TEAM}\n", 1)
 
 
-@pytest.fixture
-async def cbot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
-    """A single-workspace Trustbot whose directory gives acme a Slack Connect channel."""
-    running = await start_bot(database_url, fake_slack, clock)
-    await seed_directory(running.rt.db, clock, CONNECT_YAML, config=running.rt.settings)
+@pytest.fixture(params=["single-workspace", "installs"])
+async def cbot(
+    request: pytest.FixtureRequest, database_url: str, fake_slack: FakeSlack, clock: FixedClock
+) -> AsyncIterator[RunningBot]:
+    """A Trustbot whose directory gives acme a Slack Connect channel: single-workspace, or with installs
+    configured and globex (not acme) installed."""
+    if request.param == "installs":
+        running = await start_installing_bot(database_url, fake_slack, clock, CONNECT_YAML)
+        assert (await Browser(running).install(await issue_link(running, "globex"), GLOBEX_TEAM)).status == 200
+    else:
+        running = await start_bot(database_url, fake_slack, clock)
+        await seed_directory(running.rt.db, clock, CONNECT_YAML, config=running.rt.settings)
     await running.settle()
     yield running
     await running.close()
@@ -121,3 +130,17 @@ async def test_an_external_member_whose_email_slack_hides_is_refused_by_name(cbo
     assert submitted.json["response_action"] == "errors"
     assert "Dana Dev has no email that Slack shows" in str(submitted.json["errors"])
     assert await requests(cbot) == [] and cbot.slack.messages(REPS_CHANNEL) == []
+
+
+async def test_a_restart_applying_the_same_directory_does_not_post_it_again(
+    database_url: str, fake_slack: FakeSlack, clock: FixedClock, tmp_path: Path
+) -> None:
+    directory = tmp_path / "directory.yml"
+    directory.write_text(CONNECT_YAML)
+    for _ in range(2):  # `serve` applies TRUSTBOT_DIRECTORY at every start
+        running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_DIRECTORY=str(directory))
+        try:
+            await running.settle()
+            assert len(fake_slack.messages(CONNECT_CHANNEL)) == 1
+        finally:
+            await running.close()
