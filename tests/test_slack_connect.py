@@ -18,6 +18,7 @@ from tests.support.installs import ACME_TEAM, GLOBEX_TEAM, Browser, issue_link, 
 from tests.support.slack_flows import GOOD, REPS_CHANNEL, request_messages
 from trustbot.clock import FixedClock
 from trustbot.messages.connect import REQUEST_ACCESS
+from trustbot.messages.installs import NOT_CONNECTED
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import ADMIN, DEV, DIRECTORY_YAML, GLOBEX_ADMIN
 from trustbot.standin.slack_requests import SlackDriver
@@ -118,6 +119,15 @@ async def test_a_globex_person_in_acmes_channel_can_neither_open_nor_submit_acme
     assert submitted.json["response_action"] == "errors"
     assert "enterprise admins" in str(submitted.json["errors"])
     assert await requests(cbot) == [] and cbot.slack.messages(REPS_CHANNEL) == []
+
+
+async def test_a_person_of_a_workspace_no_org_binds_clicking_in_the_channel_is_told_it_is_not_connected(
+    cbot: RunningBot,
+) -> None:
+    async with external(cbot, "T0UMBRELLA") as stranger:
+        assert (await stranger.click(ADMIN, button_message(cbot), REQUEST_ACCESS)).status == 200
+    await cbot.settle()
+    assert texts(cbot, ADMIN) == [NOT_CONNECTED] and cbot.slack.views(ADMIN) == []
 
 
 async def test_an_external_member_whose_email_slack_hides_is_refused_by_name(cbot: RunningBot) -> None:
