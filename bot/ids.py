@@ -22,6 +22,7 @@ class Action(StrEnum):
     ALERT_UNACKNOWLEDGE = "alert.unacknowledge"
     ALERT_SNOOZE = "alert.snooze"  # a static select: 1 hour, 4 hours, 24 hours
     ALERT_EVIDENCE = "alert.evidence"  # a link button: Slack opens the URL and tells us of the click
+    CONNECT_REQUEST_ACCESS = "connect.request_access"  # the pinned button of an org's Slack Connect channel
 
 
 class View(StrEnum):

@@ -37,7 +37,15 @@ from trustbot.runtime import Runtime
 from trustbot.services.access import decisions, grants, requests, status
 from trustbot.services.context import Person
 from trustbot.services.errors import InvalidInput
-from trustbot.slack.payloads import DecisionContext, GrantRef, RequestRef, parse_id, submission_from_view, view_text
+from trustbot.slack.payloads import (
+    DecisionContext,
+    GrantRef,
+    OrgRef,
+    RequestRef,
+    parse_id,
+    submission_from_view,
+    view_text,
+)
 from trustbot.slack.people import look_up_people
 
 
@@ -53,6 +61,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     _register_decisions(app, rt)
     _register_questions(app, rt)
     _register_submission_and_revoke(app, rt)
+    _register_connect(app, rt)
 
 
 def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
@@ -183,6 +192,18 @@ def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
             Block.REASON,
             lambda s, ctx: grants.revoke_grant(s, ctx, grant_id=ref.grant_id, reason=reason),
         )
+
+
+def _register_connect(app: AsyncApp, rt: Runtime) -> None:
+    @app.action(Action.CONNECT_REQUEST_ACCESS)
+    @guarded(rt)
+    async def request_access_clicked(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, person: Person
+    ) -> None:
+        await ack()
+        ref = parse_payload(OrgRef, action_value(body))
+        form = await run_service(rt, person, lambda s, ctx: requests.open_request_form(s, ctx, org_slug=ref.org_slug))
+        await client.views_open(trigger_id=body.get("trigger_id"), view=build_request_modal(form))
 
 
 @subcommand("request")

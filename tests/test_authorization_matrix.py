@@ -32,7 +32,7 @@ from trustbot.messages.request_modals import (
     build_request_info_modal,
     build_revoke_modal,
 )
-from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, RequestRef
+from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, OrgRef, RequestRef
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import (
     ADMIN,
@@ -257,6 +257,9 @@ BUTTONS: dict[Action, Row] = {
     Action.ALERT_SUSPEND: button("Suspend access", Action.ALERT_SUSPEND, an_alert_on_live_access, alert_ref),
     Action.ALERT_FALSE_POSITIVE: button("False positive", Action.ALERT_FALSE_POSITIVE, an_alert, alert_ref),
     Action.ALERT_RESOLVE: button("Resolve", Action.ALERT_RESOLVE, an_alert, alert_ref),
+    Action.CONNECT_REQUEST_ACCESS: button(
+        "Request access", Action.CONNECT_REQUEST_ACCESS, nothing, lambda _: OrgRef(org_slug="acme").model_dump_json()
+    ),
     Action.ALERT_EVIDENCE: button(
         "Evidence link (opens the URL; nothing to do)", Action.ALERT_EVIDENCE, an_alert, alert_ref, names_acme=False
     ),

@@ -14,7 +14,7 @@ from trustbot.storage.database import Database
 from trustbot.storage.tables import AuditEvent
 
 LISTING = (
-    "SLUG    NAME           REP     ADMINS  SECURITY_CHANNEL  MAX_TIER  VERIFIED_UNTIL  SLACK_TEAM\n"
+    "SLUG    NAME           REP     ADMINS  SECURITY_CHANNEL  MAX_TIER  VERIFIED_UNTIL  SLACK_TEAM  CONNECT_CHANNEL\n"
     "acme    Acme Security  U0REP1  2       C0ACMESEC         frontier  2027-06-30\n"
     "globex  Globex         U0REP2  1                         standard  2027-03-31\n"
 )
@@ -84,3 +84,29 @@ def test_missing_file_is_a_one_line_error(cli_env: Path, capsys: pytest.CaptureF
     missing = cli_env / "nope.yml"
     assert main(["orgs", "apply", str(missing)]) == 2
     assert capsys.readouterr().err == f"trustbot: cannot read {missing}: No such file or directory\n"
+
+
+def test_a_connect_channel_is_listed_and_posted_once_and_needs_the_orgs_slack_team(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = cli_env / "directory.yml"
+    connect = DIRECTORY_YAML.replace(
+        "    verified_until: 2027-06-30\n", "    verified_until: 2027-06-30\n    connect_channel: C0ACMECONNECT\n", 1
+    )
+    path.write_text(connect)
+    assert main(["orgs", "apply", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"trustbot: {path}: invalid directory file (1 problem):\n"
+        "  org 'acme': connect_channel needs slack_team: the org's people in a Slack Connect channel are known by "
+        "their own workspace\n"
+    )
+    path.write_text(connect.replace("C0ACMECONNECT", "general"))
+    assert main(["orgs", "apply", str(path)]) == 2
+    assert "org 'acme': field 'connect_channel': not a Slack channel id ('general')" in capsys.readouterr().err
+    path.write_text(connect.replace("    connect_channel:", "    slack_team: T0ACME\n    connect_channel:"))
+    assert main(["orgs", "apply", str(path)]) == 0
+    assert "Request access message posted (pin it there): acme\n" in capsys.readouterr().out
+    assert main(["orgs", "apply", str(path)]) == 0
+    assert capsys.readouterr().out == "directory applied: 0 created, 0 updated, 2 unchanged\nnothing changed\n"
+    assert main(["orgs", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[-2:] == ["T0ACME", "C0ACMECONNECT"]

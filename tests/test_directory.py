@@ -36,6 +36,7 @@ SAMPLE_ORGS_SUMMARY = [
         "max_tier": "frontier",
         "verified_until": "2027-06-30",
         "slack_team": None,
+        "connect_channel": None,
     },
     {
         "slug": "globex",
@@ -46,6 +47,7 @@ SAMPLE_ORGS_SUMMARY = [
         "max_tier": "standard",
         "verified_until": "2027-03-31",
         "slack_team": None,
+        "connect_channel": None,
     },
 ]
 

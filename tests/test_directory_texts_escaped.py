@@ -25,6 +25,7 @@ from trustbot.messages import (
     alert_lists,
     alert_notes,
     alerts,
+    connect,
     credits,
     grants,
     home,
@@ -297,6 +298,7 @@ CASES: list[partial[Any]] = [
     partial(credits.build_threshold_notice, STATUS, 80),
     partial(credits.build_expiry_notice, STATUS, 10),
     partial(credits.build_digest, [STATUS], NOW),
+    partial(connect.build_connect_blocks, ORG.slug, EVIL),
 ]
 # These show no directory text at all (ids, counts and mentions only).
 NOTHING_TO_SHOW = {"build_approval_ack", "build_approval_recorded_note", "build_approved_note", "build_expired_note"}
@@ -325,7 +327,8 @@ def test_builder_escapes_directory_texts(case: partial[Any]) -> None:
 def test_every_builder_is_covered() -> None:
     """A builder added to `bot.messages` without a case above fails here."""
     covered = {case.func.__name__ for case in CASES}
-    modules = (alert_lists, alert_notes, alerts, credits, grants, help_msg, home, lifecycle, request_modals, requests)
+    modules = (alert_lists, alert_notes, alerts, connect, credits, grants, help_msg, home, lifecycle, request_modals)
+    modules += (requests,)
     builders = {
         name
         for module in (*modules, reverification)

@@ -86,7 +86,7 @@ def test_the_directory_binds_slack_teams_and_never_one_to_two_orgs(
     capsys.readouterr()
     assert main(["orgs", "list"]) == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[0].endswith("SLACK_TEAM") and listing[1].endswith("T0ACME")
+    assert listing[0].endswith("SLACK_TEAM  CONNECT_CHANNEL") and listing[1].endswith("T0ACME")
 
     shared = BOUND_YAML.replace(
         "    domains: [globex.example]\n", "    domains: [globex.example]\n    slack_team: T0ACME\n"

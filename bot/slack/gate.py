@@ -70,7 +70,7 @@ async def admit(rt: Runtime, body: dict[str, Any], parties: PayloadParties) -> S
     actor_home = home.is_home(*parties.actor_ids)
     if home_installation and actor_home:
         return HOME
-    if rt.installations is None:  # single-workspace mode: only the home workspace's people
+    if rt.installations is None and not home_installation:  # single-workspace mode: the home installation only
         return None
     async with rt.db.sessions() as session:
         return await acting_side(

@@ -38,6 +38,12 @@ class RequestRef(_Payload):
     request_id: Id
 
 
+class OrgRef(_Payload):
+    """Names one org (the Request access button of its Slack Connect channel)."""
+
+    org_slug: str = Field(min_length=1, max_length=64)
+
+
 class GrantRef(_Payload):
     """Names one grant (Revoke button, revoke-reason modal metadata)."""
 

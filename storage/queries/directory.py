@@ -193,8 +193,8 @@ async def orgs_verified_until(session: AsyncSession, *, on_or_before: date) -> l
 
 
 async def configured_channels(session: AsyncSession, *, also: Iterable[str | None] = ()) -> set[str]:
-    """Every channel the directory names (reps, default security, orgs' security channels), plus `also`."""
+    """Every channel the directory names (reps, default security, orgs' security and Connect channels), plus `also`."""
     state = await get_directory_state(session)
     channels = {c for c in (state.reps_channel, state.security_channel, *also) if c}
-    rows = await session.scalars(select(col(Org.security_channel)).where(col(Org.security_channel).is_not(None)))
-    return channels | {c for c in rows.all() if c}
+    rows = await session.execute(select(col(Org.security_channel), col(Org.connect_channel)))
+    return channels | {c for row in rows.all() for c in row if c}

@@ -50,6 +50,8 @@ class Org(Keyed, SQLModel, table=True):
     verified_until: date | None = None
     # The org's own Slack workspace (T…) or Enterprise Grid org (E…); two orgs never share one.
     slack_team: str | None = Field(default=None, unique=True, index=True, max_length=32)
+    # A home-workspace channel shared with the org by Slack Connect: where its Request access button is posted.
+    connect_channel: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -46,11 +46,15 @@ def allowed_tiers(org: Org, tiers: list[Tier]) -> list[Tier]:
     return [t for t in tiers if ceiling is not None and t.rank <= ceiling.rank]
 
 
-async def open_request_form(session: AsyncSession, ctx: ServiceContext) -> RequestForm:
-    """The orgs the person may request for (operators: all) and each org's allowed tiers."""
+async def open_request_form(session: AsyncSession, ctx: ServiceContext, *, org_slug: str | None = None) -> RequestForm:
+    """The orgs the person may request for (operators: all) and each org's allowed tiers; only `org_slug` when
+    given (the Request access button of that org's Slack Connect channel), for its admins and operators only."""
     actor = ctx.actor
     actor.require_known()
-    if actor.is_operator:
+    if org_slug is not None:
+        orgs = [await _org_to_request_for(session, ctx, org_slug)]
+        await _require_room(session, ctx, orgs)
+    elif actor.is_operator:
         orgs = await list_orgs(session)
     else:
         orgs = sorted((await orgs_by_ids(session, org_ids=actor.org_ids(Role.ADMIN))).values(), key=lambda o: o.slug)

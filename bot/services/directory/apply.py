@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
+from trustbot.services.directory.connect import post_connect_buttons
 from trustbot.services.directory.domains import drop_off_domain_members, shared_domain_problems, shared_team_problems
 from trustbot.services.directory.file import (  # the file format lives there; re-exported for callers
     _ROLE_FIELDS,
@@ -74,6 +75,7 @@ class ApplyReport:
     members_removed: list[str] = field(default_factory=list)  # named members whose domain left their org
     tiers_changed: list[str] = field(default_factory=list)
     settings_changed: list[str] = field(default_factory=list)
+    connect_posted: list[str] = field(default_factory=list)  # orgs whose Connect channel gets Request access
 
     @property
     def changed(self) -> bool:
@@ -190,7 +192,7 @@ async def _apply_org(
 def _apply_fields(spec: OrgSpec, org: Org) -> dict[str, Any]:
     """Copy the org's own fields from its spec; each change as `{"from": …, "to": …}`."""
     changes: dict[str, Any] = {}
-    for name in ("name", "domains", "security_channel", "max_tier", "verified_until", "slack_team"):
+    for name in ("name", "domains", "security_channel", "max_tier", "verified_until", "slack_team", "connect_channel"):
         old, new = getattr(org, name), getattr(spec, name)
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
@@ -313,6 +315,7 @@ async def apply_directory(session: AsyncSession, ctx: ServiceContext, directory:
     if report.verification_extended:
         extended = [existing[slug].pk for slug in report.verification_extended]
         report.grants_restored = await restore_org_verification(session, ctx, org_ids=extended)
+    report.connect_posted = await post_connect_buttons(session, ctx)
     return report
 
 
@@ -329,6 +332,7 @@ def format_apply_report(report: ApplyReport) -> str:
         ("verification extended", report.verification_extended),
         ("tiers", report.tiers_changed),
         ("program settings changed", report.settings_changed),
+        ("Request access message posted (pin it there)", report.connect_posted),
     ):
         if items:
             lines.append(f"{label}: {', '.join(items)}")
@@ -358,6 +362,7 @@ async def list_orgs_summary(session: AsyncSession) -> list[dict[str, Any]]:
                 "max_tier": org.max_tier,
                 "verified_until": org.verified_until.isoformat() if org.verified_until else None,
                 "slack_team": org.slack_team,
+                "connect_channel": org.connect_channel,
             }
         )
     return rows

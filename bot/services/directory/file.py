@@ -157,6 +157,7 @@ class OrgSpec(_Spec):
     max_tier: Slug | None = None
     verified_until: Day | None = None
     slack_team: TeamId | None = None
+    connect_channel: ChannelId | None = None
     credits: list[CreditSpec] = []
 
     @field_validator("domains", "admins", "security_leads")
@@ -172,6 +173,17 @@ class OrgSpec(_Spec):
                 "directory_rep", "the rep {rep} cannot also be a backup rep", {"rep": info.data["rep"]}
             )
         return _no_repeats(value)
+
+    @model_validator(mode="after")
+    def _connect_needs_team(self) -> OrgSpec:
+        # The channel's people are external members known only by their own workspace's team id.
+        if self.connect_channel is not None and self.slack_team is None:
+            raise PydanticCustomError(
+                "directory_connect",
+                "connect_channel needs slack_team: the org's people in a Slack Connect channel are known by their "
+                "own workspace",
+            )
+        return self
 
 
 class DirectoryFile(_Spec):
