@@ -200,3 +200,26 @@ class Runtime:
         # busy-retry wakes first, not to whoever waited longest: more than one slot there only lets that
         # lottery reorder the fair turns (and sleep in retries), never run more at once.
         self.work_slots = WorkSlots(1 if self.db.dialect == "sqlite" else WORK_SLOTS)
+        if self.installations is not None:
+            self._route_deliveries(self.installations)
+
+    def _route_deliveries(self, store: EncryptedInstallationStore) -> None:
+        """Let delivery send customer workspaces' rows with their own tokens, and mark a refused one broken."""
+        from trustbot.delivery.workspaces import WorkspaceClients
+        from trustbot.services.context import system_context
+        from trustbot.services.installs.workspaces import installation_broken
+
+        settings = self.settings
+        self.delivery.workspaces = WorkspaceClients(
+            self.db,
+            store,
+            base_url=settings.slack_api_url,
+            timeout=settings.slack_timeout_seconds,
+            seconds=self.metrics.slack_api_seconds,
+        )
+
+        async def broken(key: str, error: str) -> None:
+            async with self.db.transaction() as session:
+                await installation_broken(session, system_context(self.clock, settings), key=key, error=error)
+
+        self.delivery.on_broken = broken

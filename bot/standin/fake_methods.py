@@ -113,7 +113,9 @@ def _conversations_open(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]
         return {"ok": True, "channel": {"id": args["channel"]}}
     if not users:
         return {"ok": False, "error": "users_list_not_supplied"}
-    channel = fake.dm_channel(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
+    if len(users) == 1 and fake.team_of_channel(fake._resolve(users[0])) != fake._caller_team:
+        return {"ok": False, "error": "user_not_found"}
+    channel = fake._resolve(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
     return {"ok": True, "channel": {"id": channel, "is_im": len(users) == 1}}
 
 

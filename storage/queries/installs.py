@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from trustbot.storage.tables import InstallLink, OAuthState, Org, Workspace
+from trustbot.storage.tables import InstallLink, OAuthState, Org, Workspace, WorkspaceStatus
 
 
 async def add_link(
@@ -100,3 +100,38 @@ async def list_workspaces(session: AsyncSession) -> list[tuple[Workspace, str | 
         .order_by(col(Workspace.installed_at), col(Workspace.key))
     )
     return [(w, slug) for w, slug in (await session.execute(statement)).all()]
+
+
+async def bound_workspace(session: AsyncSession, *, org_id: int, slack_team: str | None) -> Workspace | None:
+    """The installation bound to the org that its `slack_team` still names (the newest, active ones first)."""
+    if not slack_team:
+        return None
+    statement = (
+        select(Workspace)
+        .where(
+            col(Workspace.org_id) == org_id,
+            or_(
+                and_(col(Workspace.team_id) == slack_team, ~col(Workspace.is_enterprise_install)),
+                and_(col(Workspace.enterprise_id) == slack_team, col(Workspace.is_enterprise_install)),
+            ),
+        )
+        .order_by((col(Workspace.status) == WorkspaceStatus.ACTIVE).desc(), col(Workspace.installed_at).desc())
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def workspace_row(session: AsyncSession, *, key: str) -> Workspace | None:
+    """One installation's status row, unlocked (delivery reads it before each send)."""
+    return await session.get(Workspace, key)
+
+
+async def mark_broken(session: AsyncSession, *, key: str, at: datetime, reason: str) -> bool:
+    """Mark an active installation broken (Slack refused its token); True only for the call that did."""
+    statement = (
+        update(Workspace)
+        .where(col(Workspace.key) == key, col(Workspace.status) == WorkspaceStatus.ACTIVE)
+        .values(status=WorkspaceStatus.BROKEN, ended_at=at, ended_reason=reason[:32])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(await session.execute(statement), "rowcount", 0) == 1)

@@ -1,0 +1,136 @@
+"""Every outbound Slack write goes through the workspace it belongs to: a bound org's alerts and its people's
+DMs with its installation's token, the reps' card at home; an ended or refused installation's writes are
+held and delivered, once and in order, when it is installed again. Through real HTTP, two workspaces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from tests.support.alert_helpers import CHANNEL
+from tests.support.bots import RunningBot
+from tests.support.ingest import alert, post
+from tests.support.installs import ACME_TEAM, Browser, issue_link, start_installing_bot, workspaces
+from tests.support.slack_flows import REPS_CHANNEL, open_and_submit, request_messages
+from trustbot.clock import FixedClock
+from trustbot.services.installs.workspaces import list_installations
+from trustbot.standin.fake_slack import FakeSlack
+from trustbot.standin.sample import ADMIN, OPERATOR, REP
+from trustbot.standin.slack_requests import SlackDriver
+from trustbot.storage.tables import OutboxMessage
+
+SIGNING_SECRET = "test-signing-secret"
+ACME_KEY = f":{ACME_TEAM}"
+
+
+@pytest.fixture
+async def ibot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
+    """Trustbot with acme bound to T0ACME; acme's security channel and admin are in acme's workspace."""
+    fake_slack.add_channel(CHANNEL, team=ACME_TEAM)
+    fake_slack.add_user(ADMIN, fake_slack.users.get(ADMIN, "Ada Admin"), team=ACME_TEAM)
+    running = await start_installing_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS="0")
+    yield running
+    await running.close()
+
+
+async def install_acme(bot: RunningBot) -> None:
+    assert (await Browser(bot).install(await issue_link(bot, "acme"), ACME_TEAM)).status == 200
+    await bot.settle()
+
+
+async def raise_alerts(bot: RunningBot, *ids: str) -> None:
+    for n, alert_id in enumerate(ids):
+        assert (await post(bot, alert(alert_id, signal=f"signal-{alert_id}", actor=f"actor{n}")))[0] == 202
+    await bot.settle()
+
+
+def alert_posts(bot: RunningBot) -> list[str]:
+    return [m.text for m in bot.slack.messages(CHANNEL)]
+
+
+def broken_notes(bot: RunningBot) -> list[str]:
+    return [m.text for m in bot.slack.dms(OPERATOR) if "refused Trustbot's token" in m.text]
+
+
+async def held(bot: RunningBot) -> tuple[int, dict[str, int]]:
+    """(held writes `installs list` shows for acme, `/readyz` held detail)."""
+    async with bot.rt.db.sessions() as session:
+        [row] = [r for r in await list_installations(session) if r["team"] == ACME_TEAM]
+    async with aiohttp.ClientSession() as http, http.get(f"{bot.server.url}/readyz") as resp:
+        assert resp.status == 200  # held writes are not unreadiness
+        body = await resp.json()
+    return int(row["held"]), body.get("held_writes", {})
+
+
+async def test_an_alert_for_a_bound_org_lands_in_its_security_channel_with_its_token(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    await raise_alerts(ibot, "a-1")
+    [posted] = ibot.slack.messages(CHANNEL)
+    assert "signal-a-1" in posted.rendered(ibot.slack.users)
+    async with ibot.rt.db.sessions() as session:
+        [row] = (await session.scalars(select(OutboxMessage).where(OutboxMessage.channel == CHANNEL))).all()
+    assert (row.workspace, row.status) == (ACME_KEY, "sent")  # acme's token: home's cannot see that channel
+
+
+async def test_the_requesters_dms_go_through_acme_while_the_reps_card_stays_home(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    await open_and_submit(ibot)
+    parent, actions = request_messages(ibot)
+    assert ibot.slack.team_of_channel(REPS_CHANNEL) == "T0TEAM" and "#1" in parent.text
+    await ibot.driver.click(REP, actions, "Approve")
+    await ibot.settle()
+    acme_dms = [m.text for m in ibot.slack.dms(ADMIN, team=ACME_TEAM)]
+    assert any("#1" in t and "submitted" in t for t in acme_dms), acme_dms
+    assert any("approved" in t.lower() for t in acme_dms), acme_dms
+    assert ibot.slack.dms(ADMIN, team="T0TEAM") == []  # nothing for acme's admin through home's token
+
+
+async def test_uninstalling_holds_acmes_writes_and_a_reinstall_delivers_them_once_in_order(
+    ibot: RunningBot,
+) -> None:
+    await install_acme(ibot)
+    driver = SlackDriver(f"{ibot.server.url}/slack/events", SIGNING_SECRET, ibot.slack, team_id=ACME_TEAM)
+    try:
+        assert (await driver.event({"type": "app_uninstalled"})).status == 200
+        ibot.slack.workspaces.revoke(ACME_TEAM)
+        await ibot.settle()
+        await raise_alerts(ibot, "a-1", "a-2", "a-3")
+        assert alert_posts(ibot) == []
+        assert await held(ibot) == (3, {ACME_KEY: 3})
+        [row] = await workspaces(ibot)
+        assert row.status == "uninstalled"
+
+        await install_acme(ibot)  # a new link, a new token
+        posts = [m.rendered(ibot.slack.users) for m in ibot.slack.messages(CHANNEL)]
+        assert [next(s for s in ("signal-a-1", "signal-a-2", "signal-a-3") if s in p) for p in posts] == [
+            "signal-a-1",
+            "signal-a-2",
+            "signal-a-3",
+        ]
+        assert await held(ibot) == (0, {})
+        await ibot.settle()
+        assert len(ibot.slack.messages(CHANNEL)) == 3  # once
+    finally:
+        await driver.close()
+
+
+async def test_a_token_revoked_mid_delivery_marks_acme_broken_holds_its_writes_and_tells_operators_once(
+    ibot: RunningBot,
+) -> None:
+    await install_acme(ibot)
+    ibot.slack.workspaces.revoke(ACME_TEAM)  # no event: the next send finds out
+    await raise_alerts(ibot, "a-1")
+    await raise_alerts(ibot, "a-2")
+    [row] = await workspaces(ibot)
+    assert (row.status, row.ended_reason) == ("broken", "invalid_auth")
+    assert alert_posts(ibot) == [] and await held(ibot) == (2, {ACME_KEY: 2})
+    assert len(broken_notes(ibot)) == 1
+    async with ibot.rt.db.sessions() as session:
+        rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.channel == CHANNEL))).all()
+    assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}  # held, not given up or counted
+
+    await install_acme(ibot)
+    assert len(alert_posts(ibot)) == 2 and len(broken_notes(ibot)) == 1
