@@ -100,6 +100,9 @@ async def test_uninstalling_holds_acmes_writes_and_a_reinstall_delivers_them_onc
         await raise_alerts(ibot, "a-1", "a-2", "a-3")
         assert alert_posts(ibot) == []
         assert await held(ibot) == (3, {ACME_KEY: 3})
+        async with ibot.rt.db.sessions() as session:
+            rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.channel == CHANNEL))).all()
+        assert {(r.attempts, r.last_error) for r in rows} == {(0, None)}  # waiting, not retried hot
         [row] = await workspaces(ibot)
         assert row.status == "uninstalled"
 
@@ -134,3 +137,25 @@ async def test_a_token_revoked_mid_delivery_marks_acme_broken_holds_its_writes_a
 
     await install_acme(ibot)
     assert len(alert_posts(ibot)) == 2 and len(broken_notes(ibot)) == 1
+
+
+async def test_a_post_whose_answer_was_lost_is_found_with_acmes_token_and_not_posted_twice(
+    ibot: RunningBot,
+) -> None:
+    await install_acme(ibot)
+    ibot.slack.drop_after("chat.postMessage", channel=CHANNEL)  # carried out, the answer lost
+    await raise_alerts(ibot, "a-1")
+    await ibot.settle()
+    assert len(ibot.slack.messages(CHANNEL)) == 1
+    looked = ibot.slack.calls_to("conversations.history")
+    assert looked and all(c.ok for c in looked)  # home's token could not have read acme's channel
+
+
+async def test_a_reinstall_without_an_uninstall_event_sends_with_the_new_token(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    await raise_alerts(ibot, "a-1")  # acme's client is built and kept
+    ibot.slack.workspaces.revoke(ACME_TEAM)  # Slack replaces the token when the app is installed again
+    await install_acme(ibot)
+    await raise_alerts(ibot, "a-2")
+    [row] = await workspaces(ibot)
+    assert row.status == "active" and len(alert_posts(ibot)) == 2 and broken_notes(ibot) == []
