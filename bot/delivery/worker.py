@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 # Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and rate
 # limits hold the whole lane, since Slack's limit is per channel.
-UNCOUNTED = RATE_LIMIT_ERRORS | {"parent_not_posted", "plain_text_fallback", "workspace_held"}
+UNCOUNTED = RATE_LIMIT_ERRORS | {"parent_not_posted", "plain_text_fallback", "workspace_held", "token_replaced"}
 BATCH = 100
 # What happens when a row is given up: (session, row, error), in the transaction that fails it.
 FailureHandler = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]
@@ -339,6 +339,8 @@ class DeliveryWorker:
         else:
             return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
         if row.workspace and outcome.kind == "failed" and outcome.error in DEAD_TOKEN_ERRORS:
+            if self.workspaces is not None and await self.workspaces.replaced(row.workspace, client):
+                return Outcome("retry", error="token_replaced", ambiguous=prior is not None)
             return await self._held(row, prior, outcome.error)
         if outcome.kind == "retry":
             self.metrics.outbox_retried.labels(outcome.error or "unknown").inc()

@@ -3,7 +3,9 @@ token (opened from the sealed store) and cached until the installation changes.
 
 The cache is keyed by the installation and the time it was installed, read from its status row before
 each send: a reinstall (here or in another replica) brings a new token and so a new client, and an
-installation that is no longer active gets none — its rows are held, not sent with a stale token.
+installation that is no longer active gets none — its rows are held, not sent with a stale token. A
+token Slack refuses is checked against the store before the installation is called broken: a reinstall
+the status row cannot tell apart (the same second) has left a new token there.
 """
 
 from __future__ import annotations
@@ -64,6 +66,19 @@ class WorkspaceClients:
         client = build_slack_client(bot.bot_token, self.base_url, self.timeout, seconds=self.seconds)
         self._clients[key] = (row.installed_at, client)
         return client
+
+    async def replaced(self, key: str, refused: AsyncWebClient) -> bool:
+        """Slack refused `refused`'s token: True (and the new client cached) when the store holds another one
+        by now — reinstalled through another replica, or within the same second — so nothing is broken."""
+        self.drop(key)
+        try:
+            fresh = await self.client_for(key)
+        except NoToken:
+            return False
+        if fresh is None or fresh.token == refused.token:
+            self.drop(key)
+            return False
+        return True
 
     def drop(self, key: str) -> None:
         """Forget an installation's client (uninstalled, or its token refused)."""
