@@ -5,6 +5,7 @@ held and delivered, once and in order, when it is installed again. Through real 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -12,13 +13,15 @@ from sqlalchemy import select
 
 from tests.support.alert_helpers import CHANNEL
 from tests.support.bots import RunningBot
+from tests.support.factories import make_grant
 from tests.support.ingest import alert, post
 from tests.support.installs import ACME_TEAM, Browser, issue_link, start_installing_bot, workspaces
 from tests.support.slack_flows import REPS_CHANNEL, open_and_submit, request_messages
 from trustbot.clock import FixedClock
+from trustbot.scheduler.runs import run_job
 from trustbot.services.installs.workspaces import list_installations
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import ADMIN, OPERATOR, REP
+from trustbot.standin.sample import ADMIN, ADMIN2, OPERATOR, REP
 from trustbot.standin.slack_requests import SlackDriver
 from trustbot.storage.tables import OutboxMessage
 
@@ -30,7 +33,8 @@ ACME_KEY = f":{ACME_TEAM}"
 async def ibot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
     """Trustbot with acme bound to T0ACME; acme's security channel and admin are in acme's workspace."""
     fake_slack.add_channel(CHANNEL, team=ACME_TEAM)
-    fake_slack.add_user(ADMIN, fake_slack.users.get(ADMIN, "Ada Admin"), team=ACME_TEAM)
+    for admin in (ADMIN, ADMIN2):
+        fake_slack.add_user(admin, fake_slack.users.get(admin, admin), team=ACME_TEAM)
     running = await start_installing_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS="0")
     yield running
     await running.close()
@@ -159,3 +163,13 @@ async def test_a_reinstall_without_an_uninstall_event_sends_with_the_new_token(i
     await raise_alerts(ibot, "a-2")
     [row] = await workspaces(ibot)
     assert row.status == "active" and len(alert_posts(ibot)) == 2 and broken_notes(ibot) == []
+
+
+async def test_reverification_reminders_reach_acmes_admins_in_acmes_workspace(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    await make_grant(ibot.rt.db, ibot.clock, due=timedelta(days=14))
+    assert (await run_job(ibot.rt.db, ibot.clock, ibot.rt.settings, "reverification")).outcome == "2 reminders"
+    await ibot.settle()
+    for admin in (ADMIN, ADMIN2):
+        assert [m for m in ibot.slack.dms(admin, team=ACME_TEAM) if "Re-verify" in m.rendered(ibot.slack.users)]
+        assert ibot.slack.dms(admin, team="T0TEAM") == []
