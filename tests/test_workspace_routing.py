@@ -21,7 +21,7 @@ from trustbot.clock import FixedClock
 from trustbot.scheduler.runs import run_job
 from trustbot.services.installs.workspaces import list_installations
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import ADMIN, ADMIN2, OPERATOR, REP
+from trustbot.standin.sample import ADMIN, ADMIN2, OPERATOR, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver
 from trustbot.storage.tables import OutboxMessage
 
@@ -33,7 +33,7 @@ ACME_KEY = f":{ACME_TEAM}"
 async def ibot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
     """Trustbot with acme bound to T0ACME; acme's security channel and admin are in acme's workspace."""
     fake_slack.add_channel(CHANNEL, team=ACME_TEAM)
-    for admin in (ADMIN, ADMIN2):
+    for admin in (ADMIN, ADMIN2, SEC_LEAD):
         fake_slack.add_user(admin, fake_slack.users.get(admin, admin), team=ACME_TEAM)
     running = await start_installing_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS="0")
     yield running
@@ -173,3 +173,12 @@ async def test_reverification_reminders_reach_acmes_admins_in_acmes_workspace(ib
     for admin in (ADMIN, ADMIN2):
         assert [m for m in ibot.slack.dms(admin, team=ACME_TEAM) if "Re-verify" in m.rendered(ibot.slack.users)]
         assert ibot.slack.dms(admin, team="T0TEAM") == []
+
+
+async def test_an_alert_acmes_channel_refuses_is_shown_at_home_and_its_lead_told_in_acme(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    ibot.slack.refuse_channel(CHANNEL, "is_archived")
+    await raise_alerts(ibot, "a-1")
+    [shown] = ibot.slack.messages("C0SEC")  # the default channel, home's
+    assert "signal-a-1" in shown.rendered(ibot.slack.users)
+    assert [m for m in ibot.slack.dms(SEC_LEAD, team=ACME_TEAM) if "is_archived" in m.rendered(ibot.slack.users)]
