@@ -203,6 +203,20 @@ class Runtime:
         if self.installations is not None:
             self._route_deliveries(self.installations)
 
+    async def people_client(self, workspace: str | None) -> AsyncWebClient | None:
+        """The client whose `users.info` knows a workspace's people: home's, the installation's, or None while
+        that installation cannot be reached (uninstalled, broken): lookups then count as unanswered."""
+        if workspace is None:
+            return self.client
+        if self.delivery.workspaces is None:
+            return None
+        from trustbot.delivery.workspaces import NoToken
+
+        try:
+            return await self.delivery.workspaces.client_for(workspace)
+        except NoToken:
+            return None
+
     def _route_deliveries(self, store: EncryptedInstallationStore) -> None:
         """Let delivery send customer workspaces' rows with their own tokens, and mark a refused one broken."""
         from trustbot.delivery.workspaces import WorkspaceClients

@@ -21,9 +21,9 @@ from trustbot.clock import FixedClock
 from trustbot.scheduler.runs import run_job
 from trustbot.services.installs.workspaces import list_installations
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import ADMIN, ADMIN2, OPERATOR, REP, SEC_LEAD
+from trustbot.standin.sample import ADMIN, ADMIN2, DEV, OPERATOR, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver
-from trustbot.storage.tables import OutboxMessage
+from trustbot.storage.tables import Grant, OutboxMessage
 
 SIGNING_SECRET = "test-signing-secret"
 ACME_KEY = f":{ACME_TEAM}"
@@ -33,7 +33,7 @@ ACME_KEY = f":{ACME_TEAM}"
 async def ibot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
     """Trustbot with acme bound to T0ACME; acme's security channel and admin are in acme's workspace."""
     fake_slack.add_channel(CHANNEL, team=ACME_TEAM)
-    for admin in (ADMIN, ADMIN2, SEC_LEAD):
+    for admin in (ADMIN, ADMIN2, SEC_LEAD, DEV):
         fake_slack.add_user(admin, fake_slack.users.get(admin, admin), team=ACME_TEAM)
     running = await start_installing_bot(database_url, fake_slack, clock, TRUSTBOT_ALERT_UPDATE_SECONDS="0")
     yield running
@@ -182,3 +182,15 @@ async def test_an_alert_acmes_channel_refuses_is_shown_at_home_and_its_lead_told
     [shown] = ibot.slack.messages("C0SEC")  # the default channel, home's
     assert "signal-a-1" in shown.rendered(ibot.slack.users)
     assert [m for m in ibot.slack.dms(SEC_LEAD, team=ACME_TEAM) if "is_archived" in m.rendered(ibot.slack.users)]
+
+
+async def test_approval_looks_acmes_members_up_in_acmes_workspace(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    await open_and_submit(ibot, members=[DEV])
+    _, actions = request_messages(ibot)
+    await ibot.driver.click(REP, actions, "Approve")
+    await ibot.settle()
+    async with ibot.rt.db.sessions() as session:
+        [grant] = (await session.scalars(select(Grant))).all()
+    assert DEV in grant.members  # home's token does not know acme's people: DEV would be left out
+    assert [m for m in ibot.slack.dms(DEV, team=ACME_TEAM) if "#1" in m.text]

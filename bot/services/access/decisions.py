@@ -297,6 +297,15 @@ async def members_to_recheck(session: AsyncSession, ctx: ServiceContext, *, requ
     return list(request.members)
 
 
+async def members_to_recheck_in(
+    session: AsyncSession, ctx: ServiceContext, *, request_id: int
+) -> tuple[list[str], str | None]:
+    """`members_to_recheck`, and the workspace whose `users.info` knows them (the org's; None: home)."""
+    members = await members_to_recheck(session, ctx, request_id=request_id)
+    request = await load_request(session, request_id)
+    return members, await workspace_of_org_id(session, request.org_id)
+
+
 async def authorize_answer(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:
     """Check, before the answer modal opens, that the actor may answer the request's question."""
     ctx.actor.require_known()

@@ -140,6 +140,14 @@ async def _require_room(session: AsyncSession, ctx: ServiceContext, orgs: list[O
     )
 
 
+async def members_workspace(session: AsyncSession, ctx: ServiceContext, *, org_slug: str) -> str | None:
+    """The workspace whose `users.info` knows the people a request for `org_slug` names (the org's; None: home).
+
+    Only routing (who may submit is `submit_request`'s to decide), and only for people the directory knows."""
+    ctx.actor.require_known()
+    return await workspace_of_org(session, await get_org(session, slug=org_slug)) if org_slug else None
+
+
 async def submit_request(
     session: AsyncSession,
     ctx: ServiceContext,
