@@ -200,3 +200,40 @@ class Runtime:
         # busy-retry wakes first, not to whoever waited longest: more than one slot there only lets that
         # lottery reorder the fair turns (and sleep in retries), never run more at once.
         self.work_slots = WorkSlots(1 if self.db.dialect == "sqlite" else WORK_SLOTS)
+        if self.installations is not None:
+            self._route_deliveries(self.installations)
+
+    async def people_client(self, workspace: str | None) -> AsyncWebClient | None:
+        """The client whose `users.info` knows a workspace's people: home's, the installation's, or None while
+        that installation cannot be reached (uninstalled, broken): lookups then count as unanswered."""
+        if workspace is None:
+            return self.client
+        if self.delivery.workspaces is None:
+            return None
+        from trustbot.delivery.workspaces import NoToken
+
+        try:
+            return await self.delivery.workspaces.client_for(workspace)
+        except NoToken:
+            return None
+
+    def _route_deliveries(self, store: EncryptedInstallationStore) -> None:
+        """Let delivery send customer workspaces' rows with their own tokens, and mark a refused one broken."""
+        from trustbot.delivery.workspaces import WorkspaceClients
+        from trustbot.services.context import system_context
+        from trustbot.services.installs.workspaces import installation_broken
+
+        settings = self.settings
+        self.delivery.workspaces = WorkspaceClients(
+            self.db,
+            store,
+            base_url=settings.slack_api_url,
+            timeout=settings.slack_timeout_seconds,
+            seconds=self.metrics.slack_api_seconds,
+        )
+
+        async def broken(key: str, error: str) -> None:
+            async with self.db.transaction() as session:
+                await installation_broken(session, system_context(self.clock, settings), key=key, error=error)
+
+        self.delivery.on_broken = broken

@@ -20,6 +20,7 @@ from trustbot.handlers.ingest import read_body, register_ingest_routes
 from trustbot.log_sampling import SampledWarning
 from trustbot.logs import log_context
 from trustbot.runtime import Runtime
+from trustbot.services.installs.workspaces import held_writes
 from trustbot.storage.migrate import is_up_to_date
 from trustbot.storage.queries import outbox as outbox_q
 
@@ -125,6 +126,20 @@ def _bolt_request(request: web.Request, body: bytes) -> AsyncBoltRequest | None:
     return bolt_request
 
 
+async def _held_detail(rt: Runtime) -> dict[str, Any]:
+    """Slack writes waiting for an uninstalled or broken workspace to come back: reported, yet still ready
+    (this replica serves every other workspace; only a reinstall can release them)."""
+    if rt.installations is None:
+        return {}
+    try:
+        async with rt.db.sessions() as session:
+            held = await held_writes(session)
+    except Exception:  # the detail is a courtesy: readiness is the database answering, checked above
+        log.exception("could not count held Slack writes for /readyz")
+        return {}
+    return {"held_writes": held} if held else {}
+
+
 def _readiness(rt: Runtime) -> Callable[[web.Request], Awaitable[web.Response]]:
     """`/readyz`: 200 when the database answers at the head revision; a failure is logged when its reason changes."""
     failing: list[str] = []  # the reason last logged: a probe every few seconds logs a change, not each failure
@@ -144,7 +159,7 @@ def _readiness(rt: Runtime) -> Callable[[web.Request], Awaitable[web.Response]]:
             failing.clear()
         if not migrated:
             return web.json_response({"status": "unavailable", "database": "not migrated"}, status=503)
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", **await _held_detail(rt)})
 
     return readyz
 

@@ -28,7 +28,13 @@ from trustbot.handlers.common import guarded
 from trustbot.runtime import Runtime
 from trustbot.services.context import system_context
 from trustbot.services.installs.links import InstallRefused, consume_state, issue_state, org_of_state
-from trustbot.services.installs.workspaces import InstalledTeam, InstallOutcome, end_installation, record_installation
+from trustbot.services.installs.workspaces import (
+    InstalledTeam,
+    InstallOutcome,
+    end_installation,
+    record_installation,
+    workspace_key,
+)
 from trustbot.slack.installations import EncryptedInstallationStore
 from trustbot.web.install_pages import failed_page, installed_page
 
@@ -194,5 +200,7 @@ async def _end(rt: Runtime, body: dict[str, Any], reason: str) -> None:
         await end_installation(
             session, system_context(rt.clock, rt.settings), enterprise_id=enterprise_id, team_id=team, reason=reason
         )
+    if rt.delivery.workspaces is not None:  # its rows are held now; a reinstall brings a new token
+        rt.delivery.workspaces.drop(workspace_key(enterprise_id, team))
     if rt.installations is not None:
         await rt.installations.async_delete_all(enterprise_id=enterprise_id, team_id=team)

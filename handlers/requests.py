@@ -71,8 +71,10 @@ def _register_decisions(app: AsyncApp, rt: Runtime) -> None:
         await ack()
         ref = parse_payload(RequestRef, action_value(body))
         rid = ref.request_id
-        members = await run_service(rt, person, lambda s, ctx: decisions.members_to_recheck(s, ctx, request_id=rid))
-        profiles = await look_up_people(rt.client, members, deadline=LOOKUP_SECONDS)
+        members, workspace = await run_service(
+            rt, person, lambda s, ctx: decisions.members_to_recheck_in(s, ctx, request_id=rid)
+        )
+        profiles = await look_up_people(await rt.people_client(workspace), members, deadline=LOOKUP_SECONDS)
         done = await run_service(
             rt, person, lambda s, ctx: decisions.approve_request(s, ctx, request_id=rid, profiles=profiles)
         )
@@ -162,7 +164,10 @@ def _register_submission_and_revoke(app: AsyncApp, rt: Runtime) -> None:
     async def request_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         submission = submission_from_view(view)
         started = time.monotonic()
-        profiles = await look_up_people(rt.client, submission.members, deadline=LOOKUP_SECONDS)
+        workspace = await run_service(
+            rt, person, lambda s, ctx: requests.members_workspace(s, ctx, org_slug=submission.org_slug)
+        )
+        profiles = await look_up_people(await rt.people_client(workspace), submission.members, deadline=LOOKUP_SECONDS)
         await submit_view(
             rt,
             person,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -212,3 +213,38 @@ async def test_socket_mode_envelope_round_trip(fake: FakeSlack) -> None:
         ack = await sending
         assert ack == {"envelope_id": envelope["envelope_id"], "payload": {"text": "usage"}}
         assert time.monotonic() - started < 2
+
+
+async def test_each_teams_token_reaches_only_its_own_teams_channels_and_people(fake_slack: FakeSlack) -> None:
+    from trustbot.standin.fake_workspaces import CLIENT_ID, CLIENT_SECRET, FakeWorkspace
+
+    fake_slack.workspaces.add(FakeWorkspace(team_id="T0ACME", name="Acme Corp"))
+    fake_slack.add_channel("C0ACMESEC", team="T0ACME")
+    fake_slack.add_user("U0ACME1", "Ann Acme", team="T0ACME")
+    exchange = AsyncWebClient(base_url=fake_slack.api_url)
+    code = fake_slack.workspaces.approve("T0ACME")
+    token = (await exchange.oauth_v2_access(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code))[
+        "access_token"
+    ]
+    acme, home = (
+        AsyncWebClient(base_url=fake_slack.api_url, token=token),
+        AsyncWebClient(base_url=fake_slack.api_url, token="xoxb-home"),
+    )
+
+    async def refusal(call: Any) -> str:
+        with pytest.raises(SlackApiError) as refused:
+            await call
+        return str(refused.value.response["error"])
+
+    assert await refusal(home.chat_postMessage(channel="C0ACMESEC", text="x")) == "channel_not_found"
+    assert await refusal(home.chat_postMessage(channel="U0ACME1", text="x")) == "channel_not_found"
+    assert await refusal(home.conversations_history(channel="C0ACMESEC")) == "channel_not_found"
+    assert await refusal(acme.chat_postMessage(channel="C0REPS", text="x")) == "channel_not_found"
+    await acme.chat_postMessage(channel="C0ACMESEC", text="alert")
+    await acme.chat_postMessage(channel="U0ACME1", text="hello")
+    await home.chat_postMessage(channel="C0REPS", text="card")
+    assert [m.text for m in fake_slack.messages("C0ACMESEC", team="T0ACME")] == ["alert"]
+    assert [m.text for m in fake_slack.dms("U0ACME1", team="T0ACME")] == ["hello"]
+    assert [m.text for m in fake_slack.messages("C0REPS")] == ["card"]
+    fake_slack.workspaces.revoke("T0ACME")
+    assert await refusal(acme.chat_postMessage(channel="C0ACMESEC", text="x")) == "invalid_auth"

@@ -246,12 +246,12 @@ async def test_installs_list_shows_each_installation_its_org_or_unbound(
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["installs", "list"]) == 0
     header, *lines = capsys.readouterr().out.splitlines()
-    assert header.split() == ["TEAM", "ENTERPRISE", "NAME", "ORG", "STATUS", "INSTALLED_AT", "SCOPES"]
+    assert header.split() == ["TEAM", "ENTERPRISE", "NAME", "ORG", "STATUS", "INSTALLED_AT", "SCOPES", "HELD"]
     when = ibot.clock.now().isoformat(timespec="seconds")
     scopes = "commands,chat:write,im:write,users:read,users:read.email"
     assert [line.split() for line in lines] == [
-        [ACME_TEAM, "-", "Acme", "Corp", "acme", "active", when, scopes],
-        [GLOBEX_TEAM, "-", "Globex", "Inc", "unbound", "active", when, scopes],
+        [ACME_TEAM, "-", "Acme", "Corp", "acme", "active", when, scopes, "0"],
+        [GLOBEX_TEAM, "-", "Globex", "Inc", "unbound", "active", when, scopes, "0"],
     ]
 
 

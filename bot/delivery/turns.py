@@ -11,6 +11,11 @@ from __future__ import annotations
 from trustbot.storage.tables import OutboxMessage
 
 
+def lane_of(row: OutboxMessage) -> str:
+    """The lane a row is paced and ordered in: its channel, in its workspace (home: the channel alone)."""
+    return f"{row.workspace}/{row.channel}" if row.workspace else row.channel
+
+
 class Turns:
     """The order parties take turns in each shared lane, kept by one worker."""
 
@@ -23,16 +28,16 @@ class Turns:
         """One head per lane, in id order: the one whose party's turn was longest ago (never: first)."""
         chosen: dict[str, OutboxMessage] = {}
         for row in heads:
-            current = chosen.get(row.channel)
+            current = chosen.get(lane_of(row))
             if current is None or self._key(row) < self._key(current):
-                chosen[row.channel] = row
+                chosen[lane_of(row)] = row
         return sorted(chosen.values(), key=lambda r: r.pk)
 
     def taken(self, row: OutboxMessage) -> None:
         """`row` was claimed: its party had its turn."""
         self._count += 1
-        self._last[(row.channel, row.share or "")] = self._count
+        self._last[(lane_of(row), row.share or "")] = self._count
 
     def _key(self, row: OutboxMessage) -> tuple[int, int]:
-        turn = self._last.get((row.channel, row.share or ""), 0) if self.enabled else 0
+        turn = self._last.get((lane_of(row), row.share or ""), 0) if self.enabled else 0
         return turn, row.pk

@@ -47,10 +47,11 @@ from trustbot.delivery.slack_writes import (
     refresh_found_post,
     transport_failure,
 )
-from trustbot.delivery.turns import Turns
+from trustbot.delivery.turns import Turns, lane_of
 from trustbot.delivery.webhooks import WebhookSender
+from trustbot.delivery.workspaces import NoToken, WorkspaceClients
 from trustbot.metrics import Metrics
-from trustbot.slack.errors import BLOCK_ERRORS, RATE_LIMIT_ERRORS
+from trustbot.slack.errors import BLOCK_ERRORS, DEAD_TOKEN_ERRORS, RATE_LIMIT_ERRORS
 from trustbot.storage.database import Database
 from trustbot.storage.queries import outbox as outbox_q
 from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
@@ -59,10 +60,13 @@ log = logging.getLogger(__name__)
 
 # Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and rate
 # limits hold the whole lane, since Slack's limit is per channel.
-UNCOUNTED = RATE_LIMIT_ERRORS | {"parent_not_posted", "plain_text_fallback"}
+UNCOUNTED = RATE_LIMIT_ERRORS | {"parent_not_posted", "plain_text_fallback", "workspace_held", "token_replaced"}
 BATCH = 100
 # What happens when a row is given up: (session, row, error), in the transaction that fails it.
 FailureHandler = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]
+# What happens when Slack refuses a customer installation's token: (installation key, error); composition
+# wires in the service that marks it broken and tells operators once.
+BrokenHandler = Callable[[str, str], Awaitable[None]]
 
 
 class DeliveryWorker:
@@ -103,6 +107,10 @@ class DeliveryWorker:
         self._claiming = asyncio.Lock()
         self._slots = {"slack": asyncio.Semaphore(concurrency), "webhook": asyncio.Semaphore(concurrency)}
         self._sent = 0
+        # Customer installations' clients and what to do when one's token is refused; set by composition
+        # when installs are configured (None: every row is home's).
+        self.workspaces: WorkspaceClients | None = None
+        self.on_broken: BrokenHandler | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def wake(self) -> None:
@@ -186,8 +194,8 @@ class DeliveryWorker:
             started = []
             for row, prior in claimed:
                 task = asyncio.create_task(self._send_guarded(row, prior), name=f"trustbot-deliver-{row.id}")
-                self._sending[row.channel] = task
-                task.add_done_callback(functools.partial(self._finished, row.channel))
+                self._sending[lane_of(row)] = task
+                task.add_done_callback(functools.partial(self._finished, lane_of(row)))
                 started.append(task)
             return started
 
@@ -210,7 +218,7 @@ class DeliveryWorker:
             ready = [
                 row
                 for row in self.turns.pick(heads)
-                if row.channel not in self._sending and self._lane_ready.get(row.channel, 0.0) <= mono
+                if lane_of(row) not in self._sending and self._lane_ready.get(lane_of(row), 0.0) <= mono
             ]
             ready = await self._supersede_stale_updates(session, ready, now)
             claimed: list[tuple[OutboxMessage, datetime | None]] = []
@@ -233,7 +241,7 @@ class DeliveryWorker:
                     claimed.append((row, prior))
                     self.turns.taken(row)
                     # Slack's pace is per channel; the gateway's lanes only keep their order.
-                    self._lane_ready[row.channel] = mono + (0.0 if row.op == OutboxOp.WEBHOOK else self.pace_seconds)
+                    self._lane_ready[lane_of(row)] = mono + (0.0 if row.op == OutboxOp.WEBHOOK else self.pace_seconds)
         return claimed
 
     async def _supersede_stale_updates(
@@ -263,7 +271,7 @@ class DeliveryWorker:
             # or a slow commit would otherwise reach Slack less than a pace after the one before it.
             if row.op != OutboxOp.WEBHOOK:  # Slack's pace is per channel; the gateway's lanes only keep their order
                 ready = time.monotonic() + self.pace_seconds
-                self._lane_ready[row.channel] = max(self._lane_ready.get(row.channel, 0.0), ready)
+                self._lane_ready[lane_of(row)] = max(self._lane_ready.get(lane_of(row), 0.0), ready)
             await self._settle(row, outcome)
             return outcome
 
@@ -305,19 +313,35 @@ class DeliveryWorker:
         if isinstance(call, Outcome):
             return call
         method, args = call
+        try:
+            client = await self._client_of(row)
+        except NoToken:
+            return await self._held(row, prior, "token_missing")
+        if client is None:  # its installation ended meanwhile: held with the rest of its rows
+            return await self._held(row, prior, None)
+        return await self._call(client, row, method, args, prior)
+
+    async def _call(
+        self, client: AsyncWebClient, row: OutboxMessage, method: str, args: dict[str, Any], prior: datetime | None
+    ) -> Outcome:
+        """Make the row's Web API call (after looking for an earlier attempt's post) and say what it means."""
         if method == "chat.postMessage":
             args.setdefault("unfurl_links", False)
             args["metadata"] = metadata_for(row)
-            if prior is not None and (found := await self._look_for_post(row, args, prior)) is not None:
+            if prior is not None and (found := await self._look_for_post(client, row, args, prior)) is not None:
                 return found
         try:
-            response = await self.client.api_call(method, json=args)
+            response = await client.api_call(method, json=args)
         except SlackApiError as exc:
             outcome = classify(exc, row.attempts, message_limit_hold=self.message_limit_hold)
         except TRANSPORT_ERRORS as exc:
             outcome = transport_failure(exc, row.attempts)
         else:
             return Outcome("sent", ts=response.get("ts"), channel=response.get("channel"))
+        if row.workspace and outcome.kind == "failed" and outcome.error in DEAD_TOKEN_ERRORS:
+            if self.workspaces is not None and await self.workspaces.replaced(row.workspace, client):
+                return Outcome("retry", error="token_replaced", ambiguous=prior is not None)
+            return await self._held(row, prior, outcome.error)
         if outcome.kind == "retry":
             self.metrics.outbox_retried.labels(outcome.error or "unknown").inc()
         if outcome.kind == "failed" and outcome.error in BLOCK_ERRORS and row.payload.get("blocks"):
@@ -330,13 +354,39 @@ class DeliveryWorker:
             self.metrics.outbox_retried.labels("webhook").inc()
         return outcome
 
-    async def _look_for_post(self, row: OutboxMessage, args: dict[str, Any], prior: datetime) -> Outcome | None:
-        """An earlier attempt's outcome is unknown: its post, when Slack has it (refreshed if stale), else None."""
-        found = await find_post(self.client, row, args, prior)
+    async def _look_for_post(
+        self, client: AsyncWebClient, row: OutboxMessage, args: dict[str, Any], prior: datetime
+    ) -> Outcome | None:
+        """An earlier attempt's outcome is unknown: its post, when Slack has it (refreshed if stale), else None.
+
+        `client` is the one that posts the row: a customer workspace's messages are only visible to its token.
+        """
+        found = await find_post(client, row, args, prior)
         self.metrics.outbox_lookups.labels("absent" if found is None else found.kind).inc()
         if found is None:
             return None
-        return await refresh_found_post(self.client, row, found) if found.stale else found
+        return await refresh_found_post(client, row, found) if found.stale else found
+
+    async def _client_of(self, row: OutboxMessage) -> AsyncWebClient | None:
+        """The client a row is sent with: home's, or its workspace's (None: that installation is not active)."""
+        if row.workspace is None:
+            return self.client
+        return await self.workspaces.client_for(row.workspace) if self.workspaces is not None else None
+
+    async def _held(self, row: OutboxMessage, prior: datetime | None, error: str | None) -> Outcome:
+        """The row's installation cannot send (ended, or Slack refused its token: `error`): hold it, uncounted.
+
+        A refused token marks the installation broken (operators told once, by the handler), which holds
+        every row of it until it is installed again. An earlier attempt's doubt is kept: this one sent nothing.
+        """
+        key = row.workspace or ""
+        if self.workspaces is not None:
+            self.workspaces.drop(key)
+        if error is not None and self.on_broken is not None:
+            await self.on_broken(key, error)
+        log.warning("outbox row %s held: workspace %s cannot be reached (%s)", row.id, key, error or "not active")
+        self.metrics.outbox_retried.labels("workspace_held").inc()
+        return Outcome("retry", delay=self.poll_seconds, error="workspace_held", ambiguous=prior is not None)
 
     async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
         if key is None:
@@ -389,7 +439,7 @@ class DeliveryWorker:
             if row.op == OutboxOp.UPDATE:
                 plain["blocks"] = []  # an edit without blocks would keep the old ones
             await outbox_q.rewrite_payloads(session, payloads={row.pk: plain})
-        self._lane_ready[row.channel] = time.monotonic() + outcome.delay
+        self._lane_ready[lane_of(row)] = time.monotonic() + outcome.delay
         until = now + timedelta(seconds=outcome.delay)
         await outbox_q.reschedule(
             session,
@@ -401,4 +451,4 @@ class DeliveryWorker:
             doubt_since=row.doubt_since if outcome.ambiguous else None,
         )
         if error in RATE_LIMIT_ERRORS:
-            await outbox_q.hold_lane(session, channel=row.channel, until=until)
+            await outbox_q.hold_lane(session, channel=row.channel, workspace=row.workspace, until=until)

@@ -61,3 +61,13 @@ def build_not_connected_view() -> View:
         close=PlainTextObject(text="Close"),
         blocks=[SectionBlock(text=NOT_CONNECTED)],
     )
+
+
+def build_broken_notice_blocks(label: str, org_slug: str | None, error: str) -> Rendered:
+    """Operators: Slack refused an installation's token; its writes are held until it is installed again."""
+    whose = f" (org `{safe(org_slug, 64)}`)" if org_slug else " (unbound)"
+    return _note(
+        f":no_entry: Slack refused Trustbot's token for {label}{whose} (`{safe(error, 64)}`): the installation is "
+        "marked broken and its Slack writes are held, not dropped. Send the org a new install link "
+        "(`trustbot installs link ORG`); its held writes are delivered once it is installed again."
+    )

@@ -51,6 +51,7 @@ def _add(
     save_as: str | None = None,
     delay_seconds: float = 0.0,
     share: str | None = None,
+    workspace: str | None = None,
 ) -> OutboxMessage:
     now = datetime.now(UTC)
     row = OutboxMessage(
@@ -62,6 +63,7 @@ def _add(
         available_at=now + timedelta(seconds=delay_seconds),
         created_at=now,
         share=share,
+        workspace=workspace,
     )
     session.add(row)
     session.info["outbox_dirty"] = True
@@ -69,10 +71,24 @@ def _add(
 
 
 def post_message(
-    session: AsyncSession, *, channel: str, key: str, message: Message, share: str | None = None
+    session: AsyncSession,
+    *,
+    channel: str,
+    key: str,
+    message: Message,
+    share: str | None = None,
+    workspace: str | None = None,
 ) -> OutboxMessage:
     """Queue a new channel message saved under `key`; `share`: the party it takes turns for in a shared lane."""
-    return _add(session, op=OutboxOp.POST, channel=channel, save_as=key, payload=payload_of(message), share=share)
+    return _add(
+        session,
+        op=OutboxOp.POST,
+        channel=channel,
+        save_as=key,
+        payload=payload_of(message),
+        share=share,
+        workspace=workspace,
+    )
 
 
 def reply_in_thread(
@@ -84,11 +100,19 @@ def reply_in_thread(
     broadcast: bool = False,
     key: str | None = None,
     share: str | None = None,
+    workspace: str | None = None,
 ) -> OutboxMessage:
     """Queue a thread reply under the message saved as `parent_key`; save its own coordinates as `key`."""
     payload = payload_of(message, reply_broadcast=broadcast or None)
     return _add(
-        session, op=OutboxOp.REPLY, channel=channel, message_key=parent_key, save_as=key, payload=payload, share=share
+        session,
+        op=OutboxOp.REPLY,
+        channel=channel,
+        message_key=parent_key,
+        save_as=key,
+        payload=payload,
+        share=share,
+        workspace=workspace,
     )
 
 
@@ -100,6 +124,7 @@ def update_message(
     message: Message,
     delay_seconds: float = 0.0,
     share: str | None = None,
+    workspace: str | None = None,
 ) -> OutboxMessage:
     """Queue an in-place edit of the message saved as `key`; only the newest pending edit is sent."""
     return _add(
@@ -110,19 +135,24 @@ def update_message(
         payload=payload_of(message),
         delay_seconds=delay_seconds,
         share=share,
+        workspace=workspace,
     )
 
 
-def send_dm(session: AsyncSession, *, user: str, message: Message, key: str | None = None) -> OutboxMessage:
-    """Queue a direct message to `user` (optionally saving its coordinates under `key`)."""
-    return _add(session, op=OutboxOp.DM, channel=user, save_as=key, payload=payload_of(message))
+def send_dm(
+    session: AsyncSession, *, user: str, message: Message, key: str | None = None, workspace: str | None = None
+) -> OutboxMessage:
+    """Queue a direct message to `user` (optionally saving its coordinates under `key`), in `workspace` (None: home)."""
+    return _add(session, op=OutboxOp.DM, channel=user, save_as=key, payload=payload_of(message), workspace=workspace)
 
 
-def dm_all(session: AsyncSession, users: Iterable[str | None], message: Message) -> int:
-    """DM each distinct user once (blanks skipped); returns how many DMs were queued."""
+def dm_all(
+    session: AsyncSession, users: Iterable[str | None], message: Message, *, workspace: str | None = None
+) -> int:
+    """DM each distinct user once (blanks skipped), in `workspace` (None: home); returns how many DMs were queued."""
     people = list(dict.fromkeys(u for u in users if u))
     for user in people:
-        send_dm(session, user=user, message=message)
+        send_dm(session, user=user, message=message, workspace=workspace)
     return len(people)
 
 

@@ -58,6 +58,11 @@ AUTH_ERRORS = frozenset(
         "not_allowed_token_type",
     }
 )
+# The AUTH errors that say the token itself is dead (revoked, the workspace gone or deactivated), not
+# that one call lacked a scope: a customer installation answering these is broken until reinstalled.
+DEAD_TOKEN_ERRORS = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "ekm_access_denied"}
+)
 # users.info answers these when Slack knows no such person (not an outage: the answer is final).
 USER_GONE_ERRORS = frozenset({"user_not_found", "users_not_found"})
 # A channel that hit Slack's per-channel message cap is held much longer than a plain 429

@@ -23,9 +23,14 @@ from trustbot.slack.errors import USER_GONE_ERRORS
 CONCURRENT_LOOKUPS = 10
 
 
-async def look_up_people(client: AsyncWebClient, user_ids: Iterable[str], *, deadline: float) -> dict[str, Profile]:
-    """Each distinct user's profile; those Slack did not answer for in `deadline` seconds are `unreachable`."""
+async def look_up_people(
+    client: AsyncWebClient | None, user_ids: Iterable[str], *, deadline: float
+) -> dict[str, Profile]:
+    """Each distinct user's profile, asked with `client` (the people's own workspace's; None: it cannot be reached
+    now); those Slack did not answer for in `deadline` seconds are `unreachable`."""
     wanted = list(dict.fromkeys(u for u in user_ids if u))
+    if client is None:
+        return {u: Profile(user_id=u, name=u, found=False, unreachable=True) for u in wanted}
     slots = asyncio.Semaphore(CONCURRENT_LOOKUPS)
 
     async def one(user_id: str) -> Profile:

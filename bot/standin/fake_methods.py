@@ -7,6 +7,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from trustbot.standin.fake_state import HOME_TEAM
 from trustbot.standin.transcript import Message, render_content
 
 if TYPE_CHECKING:
@@ -113,7 +114,9 @@ def _conversations_open(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]
         return {"ok": True, "channel": {"id": args["channel"]}}
     if not users:
         return {"ok": False, "error": "users_list_not_supplied"}
-    channel = fake.dm_channel(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
+    if len(users) == 1 and fake.team_of_channel(fake._resolve(users[0])) != fake._caller_team:
+        return {"ok": False, "error": "user_not_found"}
+    channel = fake._resolve(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
     return {"ok": True, "channel": {"id": channel, "is_im": len(users) == 1}}
 
 
@@ -191,8 +194,8 @@ def _conversations_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]
 
 def _users_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     user = str(args.get("user", ""))
-    if user not in fake.users:
-        return {"ok": False, "error": "user_not_found"}
+    if user not in fake.users or fake.user_teams.get(user, HOME_TEAM) != fake._caller_team:
+        return {"ok": False, "error": "user_not_found"}  # another workspace's people are unknown to this token
     name = fake.users[user]
     facts = fake.profiles.get(user, {})
     profile: dict[str, Any] = {"real_name": name, "display_name": name}

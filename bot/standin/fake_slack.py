@@ -20,7 +20,7 @@ from trustbot.standin.block_kit_limits import message_problems, view_problems
 from trustbot.standin.fake_faults import WRITES, Chaos, Fault, Faults
 from trustbot.standin.fake_methods import METHODS
 from trustbot.standin.fake_socket_mode import FakeSocketMode
-from trustbot.standin.fake_state import SlackState
+from trustbot.standin.fake_state import HOME_TEAM, SlackState
 from trustbot.standin.fake_workspaces import FakeWorkspaces
 from trustbot.standin.sample import EMAILS
 from trustbot.standin.transcript import (
@@ -59,6 +59,9 @@ class FakeSlack(SlackState):
         self._ids = itertools.count(1)
         self.socket_mode = FakeSocketMode(app_id)
         self.workspaces = FakeWorkspaces(app_id)  # customer workspaces that can install the app (OAuth)
+        self.channel_teams: dict[str, str] = {}  # channels of customer workspaces (the rest are home's)
+        self.user_teams: dict[str, str] = {}  # people of customer workspaces (the rest are home's)
+        self._caller_team = HOME_TEAM
         self.faults = Faults()
         self.reset()
 
@@ -214,8 +217,18 @@ class FakeSlack(SlackState):
         args.pop("token", None)
         if not token.startswith(("xoxb-", "xoxp-", "xapp-")):
             return self._answer(method, args, at, {"ok": False, "error": "not_authed"})
+        if token in self.workspaces.revoked:
+            return self._answer(method, args, at, {"ok": False, "error": "invalid_auth"})
         if method == "auth.test" and (customer := self.workspaces.auth_test(token, self.base_url)) is not None:
             return self._answer(method, args, at, customer)
+        try:
+            self._caller_team = self.workspaces.team_of(token) or HOME_TEAM
+            return await self._call(request, method, args, at)
+        finally:
+            self._caller_team = HOME_TEAM
+
+    async def _call(self, request: web.Request, method: str, args: dict[str, Any], at: float) -> web.StreamResponse:
+        """A call made with a valid token, as the workspace of that token (`_caller_team`)."""
         if self.faults.down:
             self.calls.append(Call(method, args, at, 503, False))
             return web.Response(status=503, text="fake slack is down")
@@ -224,7 +237,7 @@ class FakeSlack(SlackState):
         fault = self.faults.take(method, channel)
         if fault is not None and not fault.after:
             return await self._refuse(method, args, at, fault)
-        refusal = self._refusal(method, args, channel, at)
+        refusal = self._foreign(channel) or self._refusal(method, args, channel, at)
         if refusal is not None:
             limited = refusal["error"] == "ratelimited"
             headers = {"Retry-After": "1"} if limited else None
@@ -272,6 +285,12 @@ class FakeSlack(SlackState):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), fault.late)
         return web.json_response(result)
+
+    def _foreign(self, channel: str | None) -> dict[str, Any] | None:
+        """A channel (or DM) of another workspace than the token's: Slack does not show it to that token."""
+        if channel and self.team_of_channel(channel) != self._caller_team:
+            return {"ok": False, "error": "channel_not_found"}
+        return None
 
     def _refusal(self, method: str, args: dict[str, Any], channel: str | None, at: float) -> dict[str, Any] | None:
         """What Slack itself would refuse: a rate limit, a channel the bot cannot post in, an invalid payload."""

@@ -10,9 +10,16 @@ from typing import Any
 
 from trustbot.standin.transcript import Call, CallList, Message, render_content, render_transcript
 
+HOME_TEAM = "T0TEAM"
+
 
 class SlackState:
-    """Messages, views and recordings, changed by the fake's Web API methods and read by tests."""
+    """Messages, views and recordings, changed by the fake's Web API methods and read by tests.
+
+    Channels and users belong to a team (the home workspace unless added to a customer one with
+    `add_channel` / `add_user`); the team of the token a call comes with is `_caller_team`, and a DM
+    with a user of a customer workspace is a channel of that workspace (`D<user>-<team>`).
+    """
 
     users: dict[str, str]
     profiles: dict[str, dict[str, Any]]
@@ -31,6 +38,9 @@ class SlackState:
     _ids: itertools.count[int]
     port: int | None
     host: str
+    channel_teams: dict[str, str]
+    user_teams: dict[str, str]
+    _caller_team: str
 
     @property
     def base_url(self) -> str:
@@ -75,8 +85,31 @@ class SlackState:
         """The DM channel id the fake uses for a user."""
         return user if user.startswith("D") else "D" + user
 
-    def _resolve(self, channel: str) -> str:
-        return self.dm_channel(channel) if channel[:1] in ("U", "W") else channel
+    def _resolve(self, channel: str, team: str | None = None) -> str:
+        if channel[:1] not in ("U", "W"):
+            return channel
+        team = team or self._caller_team
+        return self.dm_channel(channel) if team == HOME_TEAM else f"D{channel}-{team}"
+
+    def team_of_channel(self, channel: str) -> str:
+        """The team a (resolved) channel belongs to: a customer DM's, an added channel's, else home."""
+        if channel in self.channel_teams:
+            return self.channel_teams[channel]
+        if channel[:1] == "D" and "-" in channel:
+            return channel.rsplit("-", 1)[1]
+        if channel[:1] == "D":
+            return self.user_teams.get(channel[1:], HOME_TEAM)
+        return HOME_TEAM
+
+    def add_channel(self, channel: str, *, team: str) -> None:
+        """Make `channel` a channel of workspace `team` (only that team's token reaches it)."""
+        self.channel_teams[channel] = team
+
+    def add_user(self, user: str, name: str, *, team: str, **facts: Any) -> None:
+        """A person of workspace `team` (users.info facts as `set_profile` takes them)."""
+        self.user_teams[user] = team
+        self.users[user] = name
+        self.profiles.setdefault(user, {}).update(facts)
 
     # -- state changes -----------------------------------------------------------------------
     def _find(self, channel: str | None, ts: str | None) -> Message | None:
@@ -146,9 +179,10 @@ class SlackState:
         """Recorded calls to one method (failed ones included), in order."""
         return self.calls(method)
 
-    def messages(self, channel: str) -> list[Message]:
-        """Top-level messages in a channel (a user id means that user's DM), in order."""
-        return [m for m in self._channels.get(self._resolve(channel), []) if not m.is_reply and not m.deleted]
+    def messages(self, channel: str, team: str | None = None) -> list[Message]:
+        """Top-level messages in a channel (a user id means that user's DM, in `team`'s workspace), in order."""
+        resolved = self._resolve(channel, team or self.user_teams.get(channel, HOME_TEAM))
+        return [m for m in self._channels.get(resolved, []) if not m.is_reply and not m.deleted]
 
     def replies(self, channel: str, ts: str) -> list[Message]:
         """Replies in the thread under `ts`, in order."""
@@ -158,9 +192,10 @@ class SlackState:
             if m.is_reply and m.thread_ts == ts and not m.deleted
         ]
 
-    def dms(self, user: str) -> list[Message]:
-        """Every message in the bot's DM with `user`, top-level and replies, in order."""
-        return [m for m in self._channels.get(self.dm_channel(user), []) if not m.deleted]
+    def dms(self, user: str, team: str | None = None) -> list[Message]:
+        """Every message in the bot's DM with `user` (in `team`'s workspace; default: the user's), in order."""
+        resolved = self._resolve(user, team or self.user_teams.get(user, HOME_TEAM))
+        return [m for m in self._channels.get(resolved, []) if not m.deleted]
 
     def all_messages(self) -> list[Message]:
         """Every live message in every channel."""

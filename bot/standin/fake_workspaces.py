@@ -41,6 +41,7 @@ class FakeWorkspaces:
         self.known: dict[str, FakeWorkspace] = {}
         self._codes: dict[str, str] = {}
         self.tokens: dict[str, FakeWorkspace] = {}
+        self.revoked: set[str] = set()  # tokens issued, then revoked: Slack answers `invalid_auth`
         self._bots = itertools.count(1)
 
     def add(self, workspace: FakeWorkspace) -> FakeWorkspace:
@@ -55,8 +56,14 @@ class FakeWorkspaces:
         return code
 
     def revoke(self, key: str) -> None:
-        """Slack revoked every token of workspace `key` (uninstalled)."""
+        """Slack revoked every token of workspace `key` (uninstalled): calls with them answer `invalid_auth`."""
+        self.revoked.update(t for t, w in self.tokens.items() if w.key == key)
         self.tokens = {t: w for t, w in self.tokens.items() if w.key != key}
+
+    def team_of(self, token: str) -> str | None:
+        """The workspace (team id, or Grid org id) a token issued here acts as; None: not one of these."""
+        workspace = self.tokens.get(token)
+        return workspace.key if workspace is not None else None
 
     def exchange(self, args: dict[str, Any], authorization: str) -> dict[str, Any]:
         """`oauth.v2.access`: client credentials (HTTP Basic) and a code → the installation, once per code."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -110,3 +110,38 @@ async def any_active_workspace(session: AsyncSession, *, keys: list[str]) -> boo
         col(Workspace.key).in_(keys), col(Workspace.status) == WorkspaceStatus.ACTIVE
     )
     return (await session.execute(statement.limit(1))).first() is not None
+
+
+async def bound_workspace(session: AsyncSession, *, org_id: int, slack_team: str | None) -> Workspace | None:
+    """The installation bound to the org that its `slack_team` still names (the newest, active ones first)."""
+    if not slack_team:
+        return None
+    statement = (
+        select(Workspace)
+        .where(
+            col(Workspace.org_id) == org_id,
+            or_(
+                and_(col(Workspace.team_id) == slack_team, ~col(Workspace.is_enterprise_install)),
+                and_(col(Workspace.enterprise_id) == slack_team, col(Workspace.is_enterprise_install)),
+            ),
+        )
+        .order_by((col(Workspace.status) == WorkspaceStatus.ACTIVE).desc(), col(Workspace.installed_at).desc())
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def workspace_row(session: AsyncSession, *, key: str) -> Workspace | None:
+    """One installation's status row, unlocked (delivery reads it before each send)."""
+    return await session.get(Workspace, key)
+
+
+async def mark_broken(session: AsyncSession, *, key: str, at: datetime, reason: str) -> bool:
+    """Mark an active installation broken (Slack refused its token); True only for the call that did."""
+    statement = (
+        update(Workspace)
+        .where(col(Workspace.key) == key, col(Workspace.status) == WorkspaceStatus.ACTIVE)
+        .values(status=WorkspaceStatus.BROKEN, ended_at=at, ended_reason=reason[:32])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(await session.execute(statement), "rowcount", 0) == 1)

@@ -18,7 +18,21 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.dialect import dialect_of, upsert
-from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus, SlackMessage
+from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus, SlackMessage, Workspace, WorkspaceStatus
+
+
+def _same_lane(other: type[OutboxMessage]) -> ColumnElement[bool]:
+    """`other` is in the lane of the outer row: the same channel of the same workspace."""
+    return and_(
+        col(other.channel) == col(OutboxMessage.channel),
+        func.coalesce(other.workspace, "") == func.coalesce(OutboxMessage.workspace, ""),
+    )
+
+
+def _sendable() -> ColumnElement[bool]:
+    """The row is for the home workspace, or for an installation that is active (others' rows are held)."""
+    active = select(col(Workspace.key)).where(col(Workspace.status) == WorkspaceStatus.ACTIVE)
+    return or_(col(OutboxMessage.workspace).is_(None), col(OutboxMessage.workspace).in_(active))
 
 
 def _unleased(now: datetime) -> ColumnElement[bool]:
@@ -26,9 +40,9 @@ def _unleased(now: datetime) -> ColumnElement[bool]:
 
 
 async def count_due(session: AsyncSession, *, until: datetime) -> int:
-    """Pending rows due at or before `until`."""
+    """Pending rows due at or before `until` (held workspaces' rows not counted: nothing can send them)."""
     query = select(func.count()).where(
-        col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.available_at) <= until
+        col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.available_at) <= until, _sendable()
     )
     return int(await session.scalar(query) or 0)
 
@@ -52,14 +66,16 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
     lane (its party's rows, in a shared lane): every replica (and a restarted process) sees that
     in the table, so none sends a later message first. A lane with a row claimed right now (its
     lease running) is busy: one row of a lane is out at a time, across replicas. On PostgreSQL
-    heads another replica is claiming right now are skipped, not waited for.
+    heads another replica is claiming right now are skipped, not waited for. A lane is a channel of
+    one workspace; rows of a customer workspace whose installation is not active are held (not
+    claimed, so neither given up nor retried) until it is installed again.
     """
     waiting = aliased(OutboxMessage)
     party = func.coalesce(OutboxMessage.share, "")
     held = (
         select(col(waiting.id))
         .where(
-            col(waiting.channel) == col(OutboxMessage.channel),
+            _same_lane(waiting),
             func.coalesce(waiting.share, "") == party,
             col(waiting.status) == OutboxStatus.PENDING,
             col(waiting.op) != OutboxOp.UPDATE,
@@ -72,7 +88,7 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
     busy = (
         select(col(sending.id))
         .where(
-            col(sending.channel) == col(OutboxMessage.channel),
+            _same_lane(sending),
             col(sending.status) == OutboxStatus.PENDING,
             col(sending.lease_until) >= now,
         )
@@ -81,11 +97,11 @@ async def lane_heads(session: AsyncSession, *, now: datetime, limit: int) -> lis
     heads = (
         select(func.min(OutboxMessage.id))
         .where(col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.available_at) <= now)
-        .group_by(col(OutboxMessage.channel), party)
+        .group_by(func.coalesce(OutboxMessage.workspace, ""), col(OutboxMessage.channel), party)
     )
     query = (
         select(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(heads), ~held, ~busy)
+        .where(col(OutboxMessage.id).in_(heads), ~held, ~busy, _sendable())
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
@@ -218,12 +234,13 @@ async def reschedule(
     )
 
 
-async def hold_lane(session: AsyncSession, *, channel: str, until: datetime) -> None:
-    """Make every pending row of a lane wait until `until` (Slack's rate limits are per channel)."""
+async def hold_lane(session: AsyncSession, *, channel: str, workspace: str | None, until: datetime) -> None:
+    """Make every pending row of a lane wait until `until` (Slack's rate limits are per workspace and channel)."""
     await session.execute(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.channel) == channel,
+            func.coalesce(OutboxMessage.workspace, "") == (workspace or ""),
             col(OutboxMessage.status) == OutboxStatus.PENDING,
             col(OutboxMessage.available_at) < until,
         )
@@ -344,3 +361,15 @@ async def latest_post_key(session: AsyncSession, *, channel: str, prefix: str) -
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def held_by_workspace(session: AsyncSession) -> dict[str, int]:
+    """Pending rows of each customer workspace whose installation is not active (they wait for a reinstall)."""
+    query = (
+        select(col(OutboxMessage.workspace), func.count())
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.workspace).is_not(None), ~_sendable()
+        )
+        .group_by(col(OutboxMessage.workspace))
+    )
+    return {str(key): int(n) for key, n in (await session.execute(query)).all()}

@@ -71,6 +71,9 @@ class Alert(Keyed, SQLModel, table=True):
     # Where the alert is shown, fixed when it opens, so later edits land on the same message
     # even if the org's security channel changes.
     channel: str | None = Field(default=None, max_length=32, index=True)
+    # The workspace `channel` is in, fixed with it: the bound org's installation key (`E…:T…`), or
+    # None for the home workspace (the org has no installation, or the alert is in the default channel).
+    workspace: str | None = Field(default=None, max_length=65)
     # A change the circuit breaker held back from Slack; the catch-up renders it later.
     render_pending: bool = Field(default=False)
     # Why the alert is shown in the default channel instead of its own (Slack refused that one).

@@ -65,6 +65,10 @@ class OutboxMessage(Keyed, SQLModel, table=True):
     # The party this row takes its turn for in a lane several share (the org, in the reps channel):
     # delivery alternates between parties, keeping each party's rows in order. None: the lane's own.
     share: str | None = Field(default=None, max_length=64)
+    # The customer workspace this row is sent with (its installation's key, `E…:T…`); None: the home
+    # workspace. Its lanes are its own (Slack's limits are per workspace and channel), and its rows
+    # wait while that installation is uninstalled or broken.
+    workspace: str | None = Field(default=None, max_length=65, index=True)
 
 
 class SlackMessage(SQLModel, table=True):

@@ -54,11 +54,11 @@ def add_customer_workspaces(fake: FakeSlack) -> None:
 
 
 async def start_installing_bot(
-    database_url: str, fake: FakeSlack, clock: FixedClock, yaml: str = BOUND_YAML
+    database_url: str, fake: FakeSlack, clock: FixedClock, yaml: str = BOUND_YAML, **overrides: Any
 ) -> RunningBot:
-    """A Trustbot with installs configured and acme bound to T0ACME."""
+    """A Trustbot with installs configured and acme bound to T0ACME (`overrides`: more settings)."""
     add_customer_workspaces(fake)
-    bot = await start_bot(database_url, fake, clock, **INSTALL_SETTINGS)
+    bot = await start_bot(database_url, fake, clock, **INSTALL_SETTINGS, **overrides)
     await seed_directory(bot.rt.db, clock, yaml, config=bot.rt.settings)
     return bot
 

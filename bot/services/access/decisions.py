@@ -42,6 +42,7 @@ from trustbot.services.context import ServiceContext
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.entitlements.identity import Profile, Recheck, recheck_members
 from trustbot.services.errors import AlreadyDecided, AlreadyDone, InvalidState, NotAuthorized, SelfApproval
+from trustbot.services.installs.routing import workspace_of_org_id
 from trustbot.storage.queries.directory import get_org_by_id, get_tier, list_tiers
 from trustbot.storage.queries.entitlements import add_members
 from trustbot.storage.queries.grants import has_security_suspension
@@ -108,7 +109,7 @@ async def _audit(
     await record_audit(session, ctx, action=action, subject=parent_key(request.pk), details=details)
 
 
-def _publish(
+async def _publish(
     session: AsyncSession,
     ctx: ServiceContext,
     channel: str,
@@ -116,10 +117,12 @@ def _publish(
     note: Rendered,
     dms: dict[str, Rendered],
 ) -> None:
+    """The card and its thread in the reps channel (home); the DMs to the org's people in the org's workspace."""
     refresh_both(session, ctx, channel, card)
     thread_note(session, channel, card.request, note)
+    workspace = await workspace_of_org_id(session, card.request.org_id)
     for user, message in dms.items():
-        outbox.send_dm(session, user=user, message=message)
+        outbox.send_dm(session, user=user, message=message, workspace=workspace)
 
 
 async def authorize_decision(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:
@@ -140,7 +143,7 @@ async def deny_request(session: AsyncSession, ctx: ServiceContext, *, request_id
     await _move(session, ctx, request, values)
     await _audit(session, ctx, request, "request.denied", reason=reason)
     channel, card = await reps_channel(session), await build_card(session, request)
-    _publish(
+    await _publish(
         session,
         ctx,
         channel,
@@ -165,7 +168,7 @@ async def request_info(session: AsyncSession, ctx: ServiceContext, *, request_id
     await _audit(session, ctx, request, "request.info_requested", question=question)
     channel, card = await reps_channel(session), await build_card(session, request)
     dms = {request.requester: msg.build_info_question_dm(card)}
-    _publish(session, ctx, channel, card, msg.build_info_requested_note(card), dms)
+    await _publish(session, ctx, channel, card, msg.build_info_requested_note(card), dms)
     return Decided(request=request, card=card)
 
 
@@ -241,7 +244,7 @@ async def approve_request(
     covered = msg.build_member_covered_dm(card, ctx.tz)
     dms = {request.requester: msg.build_requester_approved_dm(card, ctx.tz)}
     dms.update({m: covered for m in grant.members if m != request.requester})
-    _publish(session, ctx, channel, card, msg.build_approved_note(card, ctx.tz), dms)
+    await _publish(session, ctx, channel, card, msg.build_approved_note(card, ctx.tz), dms)
     return Decided(request=request, card=card, grant=grant, approvals=approvals, needed=needed)
 
 
@@ -292,6 +295,15 @@ async def members_to_recheck(session: AsyncSession, ctx: ServiceContext, *, requ
     """Check, before Slack is asked about anyone, that the actor may approve the open request; its named members."""
     request = await _open_for_decision(session, ctx, request_id, lock=False, approving=True)
     return list(request.members)
+
+
+async def members_to_recheck_in(
+    session: AsyncSession, ctx: ServiceContext, *, request_id: int
+) -> tuple[list[str], str | None]:
+    """`members_to_recheck`, and the workspace whose `users.info` knows them (the org's; None: home)."""
+    members = await members_to_recheck(session, ctx, request_id=request_id)
+    request = await load_request(session, request_id)
+    return members, await workspace_of_org_id(session, request.org_id)
 
 
 async def authorize_answer(session: AsyncSession, ctx: ServiceContext, *, request_id: int) -> msg.RequestCard:

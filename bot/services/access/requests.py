@@ -22,6 +22,7 @@ from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.entitlements.identity import Profile, check_members
 from trustbot.services.errors import DomainError, InvalidInput, NotOrgAdmin
+from trustbot.services.installs.routing import workspace_of_org
 from trustbot.slack.payloads import RequestSubmission
 from trustbot.storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
 from trustbot.storage.queries.requests import count_open_requests, insert_request, request_by_submission
@@ -143,6 +144,14 @@ async def _require_room(session: AsyncSession, ctx: ServiceContext, orgs: list[O
     )
 
 
+async def members_workspace(session: AsyncSession, ctx: ServiceContext, *, org_slug: str) -> str | None:
+    """The workspace whose `users.info` knows the people a request for `org_slug` names (the org's; None: home).
+
+    Only routing (who may submit is `submit_request`'s to decide), and only for people the directory knows."""
+    ctx.actor.require_known()
+    return await workspace_of_org(session, await get_org(session, slug=org_slug)) if org_slug else None
+
+
 async def submit_request(
     session: AsyncSession,
     ctx: ServiceContext,
@@ -213,5 +222,6 @@ async def _announce(
     outbox.post_message(session, channel=channel, key=parent_key(request_id), message=parent, share=org_share(org.pk))
     thread_note(session, channel, request, msg.build_request_actions(card, ctx.tz), key=actions_key(request_id))
     # A modal submission has nowhere to answer ephemerally, so the confirmation is a DM.
-    outbox.send_dm(session, user=ctx.user_id, message=msg.build_request_submitted_ack(card))
+    workspace = await workspace_of_org(session, org)
+    outbox.send_dm(session, user=ctx.user_id, message=msg.build_request_submitted_ack(card), workspace=workspace)
     return card

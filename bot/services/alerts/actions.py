@@ -112,7 +112,9 @@ async def after_change(session: AsyncSession, ctx: ServiceContext, alert_id: int
     card = (await load_cards(session, [alert]))[0]
     await render_alerts(session, ctx, [card], immediate=True)
     if alert.message_key and alert.channel:
-        outbox.reply_in_thread(session, channel=alert.channel, parent_key=alert.message_key, message=note)
+        outbox.reply_in_thread(
+            session, channel=alert.channel, parent_key=alert.message_key, message=note, workspace=alert.workspace
+        )
     return card
 
 

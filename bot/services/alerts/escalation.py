@@ -31,7 +31,9 @@ async def tell_escalation(session: AsyncSession, ctx: ServiceContext, card: msg.
             if manual
             else notes.escalation_note(card, minutes, people)
         )
-        outbox.reply_in_thread(session, channel=alert.channel, parent_key=alert.message_key, message=note)
+        outbox.reply_in_thread(
+            session, channel=alert.channel, parent_key=alert.message_key, message=note, workspace=alert.workspace
+        )
     outbox.dm_all(session, await list_operators(session, ctx.settings.operators), notes.escalation_dm(card, minutes))
 
 

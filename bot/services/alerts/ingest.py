@@ -26,6 +26,7 @@ from trustbot.services import outbox
 from trustbot.services.alerts.rendering import default_channel, load_cards, render_alerts
 from trustbot.services.context import ServiceContext
 from trustbot.services.fields import Timestamp, Token, no_controls, storable
+from trustbot.services.installs.routing import workspace_of_org
 from trustbot.storage.queries import alerts as q
 from trustbot.storage.queries.directory import orgs_by_slugs
 from trustbot.storage.tables import Alert, Org, Severity
@@ -216,6 +217,8 @@ async def _group(session: AsyncSession, ctx: ServiceContext, fresh: list[AlertIn
         if org is None or not org.security_channel:
             fallback = fallback or await default_channel(session)
         alert = _open_alert(batch, fingerprint, org, (org.security_channel if org else None) or fallback, now)
+        if org is not None and org.security_channel:  # the org's own channel is in its workspace
+            alert.workspace = await workspace_of_org(session, org)
         session.add(alert)
         touched.append(_Touched(alert, True, alert.severity))
     await session.flush()  # new alerts get their ids (one multi-row INSERT … RETURNING)

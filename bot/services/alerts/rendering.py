@@ -158,12 +158,21 @@ def _queue(
     if alert.message_key is None:
         # A re-post (the first post's delivery failed) needs a key of its own.
         alert.message_key = f"alert:{alert.pk}" if alert.rendered_at is None else f"alert:{alert.pk}:{time.time_ns()}"
-        outbox.post_message(session, channel=channel, key=alert.message_key, message=rendered)
+        outbox.post_message(
+            session, channel=channel, key=alert.message_key, message=rendered, workspace=alert.workspace
+        )
         delay = 0.0
     else:
         since = (wall - alert.rendered_at).total_seconds() if alert.rendered_at else float("inf")
         delay = 0.0 if immediate else max(0.0, ctx.settings.alert_update_seconds - since)
-        outbox.update_message(session, channel=channel, key=alert.message_key, message=rendered, delay_seconds=delay)
+        outbox.update_message(
+            session,
+            channel=channel,
+            key=alert.message_key,
+            message=rendered,
+            delay_seconds=delay,
+            workspace=alert.workspace,
+        )
     alert.rendered_at = wall + timedelta(seconds=delay)
     alert.render_pending = False
 

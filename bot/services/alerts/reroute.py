@@ -12,6 +12,7 @@ from trustbot.services.alerts.rendering import default_channel, load_cards, rend
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import list_operators
+from trustbot.services.installs.routing import workspace_of_org_id
 from trustbot.storage.queries import alerts as q
 from trustbot.storage.tables import ACTIVE_ALERTS, Severity
 
@@ -28,6 +29,7 @@ async def reroute_refused_alert(
     if rerouted:
         # A new key: edits still queued for the refused post fail with it, and the re-post is its own message.
         alert.channel, alert.message_key, alert.render_pending = fallback, None, False
+        alert.workspace = None  # the default channel is the home workspace's
         alert.reroute_note = f"Shown here because Slack refused to post it in <#{channel}> ({safe(error, 60)})."
     else:
         alert.message_key, alert.render_pending = None, False  # nowhere takes it: people hear directly
@@ -35,12 +37,13 @@ async def reroute_refused_alert(
     card = (await load_cards(session, [alert]))[0]
     if rerouted:
         await render_alerts(session, ctx, [card], immediate=True)
-    people = list(card.security_leads)
-    if alert.severity == Severity.CRITICAL or not rerouted or not people:
-        people += await list_operators(session, ctx.settings.operators)
-    outbox.dm_all(
-        session, people, notes.refused_channel_dm(card, channel, error, shown_in=fallback if rerouted else None)
-    )
+    leads = list(card.security_leads)
+    operators = []
+    if alert.severity == Severity.CRITICAL or not rerouted or not leads:
+        operators = [o for o in await list_operators(session, ctx.settings.operators) if o not in leads]
+    note = notes.refused_channel_dm(card, channel, error, shown_in=fallback if rerouted else None)
+    outbox.dm_all(session, leads, note, workspace=await workspace_of_org_id(session, alert.org_id))
+    outbox.dm_all(session, operators, note)  # operators are the home workspace's
     details = {
         "org": alert.org_slug,
         "refused_channel": channel,

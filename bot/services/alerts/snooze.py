@@ -33,7 +33,9 @@ async def end_snoozes(session: AsyncSession, ctx: ServiceContext) -> int:
         await render_alerts(session, ctx, await load_cards(session, [alert]))
         if alert.message_key and alert.channel:
             note = notes.snooze_ended_note(alert)
-            outbox.reply_in_thread(session, channel=alert.channel, parent_key=alert.message_key, message=note)
+            outbox.reply_in_thread(
+                session, channel=alert.channel, parent_key=alert.message_key, message=note, workspace=alert.workspace
+            )
         details = {"org": alert.org_slug, "until": until.isoformat()}
         await record_audit(session, ctx, action="alert.snooze_ended", subject=f"alert:{alert.pk}", details=details)
     return ended

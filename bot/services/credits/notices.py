@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages import credits as msg
+from trustbot.messages.text import Rendered
 from trustbot.services import outbox
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.credits.usage import credit_statuses
 from trustbot.services.directory.snapshot import load_snapshot
+from trustbot.services.installs.routing import workspace_of_org_id
 from trustbot.services.notices import claim_notice, claim_notices
 from trustbot.storage.queries.directory import credit_grants_of
 from trustbot.storage.tables import CreditGrant
@@ -52,6 +54,20 @@ async def live_credit_grants(session: AsyncSession, ctx: ServiceContext) -> list
     return [g for g in await credit_grants_of(session, org_ids=None) if g.expires > today]
 
 
+@dataclass(frozen=True)
+class _People:
+    """Who hears of an org's credits: its admins in its workspace, its rep at home."""
+
+    admins: list[str]
+    rep: str | None
+    workspace: str | None
+
+    def tell(self, session: AsyncSession, message: Rendered) -> None:
+        outbox.dm_all(session, self.admins, message, workspace=self.workspace)
+        if self.rep and (self.workspace is not None or self.rep not in self.admins):
+            outbox.dm_all(session, [self.rep], message)
+
+
 async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Sequence[CreditGrant]) -> Counter[str]:
     """Announce each due threshold and expiry warning of these grants (all of one org) once."""
     if not grants:
@@ -71,10 +87,10 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
         expiry = _Due({n: f"credit:{gid}:expiry:{n}" for n in ahead}, False)
         won = await claim_notices(session, ctx.clock, [*pct.steps.values(), *expiry.steps.values()])
         org_id = status.org.pk
-        people = [*snap.admins(org_id), snap.rep(org_id)]
+        people = _People(snap.admins(org_id), snap.rep(org_id), await workspace_of_org_id(session, org_id))
         threshold = pct.most_urgent(won)
         if threshold is not None:
-            outbox.dm_all(session, people, msg.build_threshold_notice(status, threshold))
+            people.tell(session, msg.build_threshold_notice(status, threshold))
             details = {
                 "org": status.org.slug,
                 "threshold": threshold,
@@ -85,7 +101,7 @@ async def announce_usage(session: AsyncSession, ctx: ServiceContext, grants: Seq
             counts["threshold notices"] += 1
         warn = expiry.most_urgent(won)
         if warn is not None:
-            outbox.dm_all(session, people, msg.build_expiry_notice(status, days_left))
+            people.tell(session, msg.build_expiry_notice(status, days_left))
             details = {
                 "org": status.org.slug,
                 "days": warn,

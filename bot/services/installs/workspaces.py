@@ -7,13 +7,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trustbot.messages.installs import build_ended_notice_blocks, build_installed_notice_blocks, workspace_label
+from trustbot.messages.installs import (
+    build_broken_notice_blocks,
+    build_ended_notice_blocks,
+    build_installed_notice_blocks,
+    workspace_label,
+)
 from trustbot.services import outbox
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import list_operators
 from trustbot.storage.queries import installs as q
 from trustbot.storage.queries.directory import get_org_by_id
+from trustbot.storage.queries.outbox import held_by_workspace
 from trustbot.storage.tables import Workspace, WorkspaceStatus
 
 
@@ -109,8 +115,29 @@ async def end_installation(
     return True
 
 
+async def installation_broken(session: AsyncSession, ctx: ServiceContext, *, key: str, error: str) -> bool:
+    """Slack refused an installation's token mid-delivery: mark it broken, audited, operators told — once
+    (False when it was not active: another send, or another replica, got there first)."""
+    if not await q.mark_broken(session, key=key, at=ctx.now(), reason=error):
+        return False
+    row = await q.workspace_row(session, key=key)
+    org = await get_org_by_id(session, org_id=row.org_id) if row is not None and row.org_id is not None else None
+    label = workspace_label(row.team_id, row.enterprise_id, row.team_name) if row is not None else key
+    operators = await list_operators(session, ctx.settings.operators)
+    outbox.dm_all(session, operators, build_broken_notice_blocks(label, org.slug if org else None, error))
+    details = {"reason": error, "org": org.slug if org else None, "told": operators}
+    await record_audit(session, ctx, action="workspace.broken", subject=f"workspace:{key}", details=details)
+    return True
+
+
+async def held_writes(session: AsyncSession) -> dict[str, int]:
+    """For each uninstalled or broken installation (by key) with any: how many Slack writes wait for it."""
+    return await held_by_workspace(session)
+
+
 async def list_installations(session: AsyncSession) -> list[dict[str, Any]]:
-    """One row per installation for `trustbot installs list`."""
+    """One row per installation for `trustbot installs list` (`held`: its Slack writes waiting for a reinstall)."""
+    held = await held_by_workspace(session)
     return [
         {
             "team": row.team_id or "-",
@@ -120,6 +147,7 @@ async def list_installations(session: AsyncSession) -> list[dict[str, Any]]:
             "status": row.status,
             "installed_at": row.installed_at.isoformat(timespec="seconds"),
             "scopes": row.scopes,
+            "held": held.get(row.key, 0),
         }
         for row, slug in await q.list_workspaces(session)
     ]

@@ -25,6 +25,7 @@ from trustbot.services.directory.snapshot import load_snapshot
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.entitlements.identity import Profile, check_members
 from trustbot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
+from trustbot.services.installs.routing import workspace_of_org_id
 from trustbot.storage.queries.directory import get_tier
 from trustbot.storage.queries.entitlements import keep_members, member_emails, upsert_members
 from trustbot.storage.queries.grants import get_grant, live_grants_for_orgs, transition_grant
@@ -183,7 +184,9 @@ async def _announce(session: AsyncSession, ctx: ServiceContext, done: Reverified
     note = msg.build_reverified_note(info, rep, by, done.removed, done.restored, tz)
     grant = info.grant
     tell_request_thread(session, snap, request_id=grant.request_id, org_id=grant.org_id, rep=rep, message=note)
-    outbox.dm_all(session, [by], msg.build_reverified_dm(info, done.removed, done.restored, tz))
+    workspace = await workspace_of_org_id(session, grant.org_id)  # the org's people, in its workspace
+    outbox.dm_all(session, [by], msg.build_reverified_dm(info, done.removed, done.restored, tz), workspace=workspace)
     if done.restored:
-        outbox.dm_all(session, [a for a in snap.admins(info.grant.org_id) if a != by], msg.build_restored_dm(info, by))
-    outbox.dm_all(session, done.removed, msg.build_removed_member_dm(info, by))
+        admins = [a for a in snap.admins(info.grant.org_id) if a != by]
+        outbox.dm_all(session, admins, msg.build_restored_dm(info, by), workspace=workspace)
+    outbox.dm_all(session, done.removed, msg.build_removed_member_dm(info, by), workspace=workspace)

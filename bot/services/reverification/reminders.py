@@ -22,6 +22,7 @@ from trustbot.services.access.lifecycle import audit_grants, tell_request_thread
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.snapshot import load_snapshot
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.installs.routing import workspace_of_org_id
 from trustbot.services.notices import claim_countdown, days_until
 from trustbot.storage.queries import grants as gq
 from trustbot.storage.tables import Grant, SuspensionReason
@@ -64,7 +65,12 @@ async def remind_admins(session: AsyncSession, ctx: ServiceContext, grants: Sequ
     counts: Counter[str] = Counter()
     for grant in todo:
         rendered = msg.build_reminder_dm(snap.info(grant), days_to_due(ctx, grant), ctx.tz)
-        counts["reminders"] += outbox.dm_all(session, snap.admins(grant.org_id) or [snap.rep(grant.org_id)], rendered)
+        admins = snap.admins(grant.org_id)
+        if admins:  # the org's people, in its workspace; else the rep, at home
+            workspace = await workspace_of_org_id(session, grant.org_id)
+            counts["reminders"] += outbox.dm_all(session, admins, rendered, workspace=workspace)
+        else:
+            counts["reminders"] += outbox.dm_all(session, [snap.rep(grant.org_id)], rendered)
     return counts
 
 
@@ -78,7 +84,8 @@ async def suspend_overdue(session: AsyncSession, ctx: ServiceContext, grants: Se
     await grant_changed(session, ctx, won, GrantEvent.SUSPENDED)
     for grant in changed:
         info, rep = snap.info(grant), snap.rep(grant.org_id)
-        outbox.dm_all(session, snap.admins(grant.org_id), msg.build_suspended_dm(info, ctx.tz))
+        workspace = await workspace_of_org_id(session, grant.org_id)
+        outbox.dm_all(session, snap.admins(grant.org_id), msg.build_suspended_dm(info, ctx.tz), workspace=workspace)
         note = msg.build_suspended_note(info, rep, ctx.tz)
         tell_request_thread(session, snap, request_id=grant.request_id, org_id=grant.org_id, rep=rep, message=note)
     return Counter(suspended=len(changed))
