@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from tests.support.alert_helpers import NOT_LEAD, raise_alert
+from tests.support.alert_helpers import CHANNEL, NOT_LEAD, raise_alert
 from tests.support.bots import SIGNING_SECRET, RunningBot, start_bot
 from tests.support.installs import ACME_TEAM, BOUND_YAML, GLOBEX_TEAM, Browser, issue_link, start_installing_bot
 from tests.support.slack_flows import GOOD, request_messages
@@ -19,7 +19,7 @@ from trustbot.clock import FixedClock
 from trustbot.messages.installs import NOT_CONNECTED
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.fake_workspaces import FakeWorkspace
-from trustbot.standin.sample import ADMIN, GLOBEX_ADMIN, REP, SEC_LEAD
+from trustbot.standin.sample import ADMIN, ADMIN2, DEV, GLOBEX_ADMIN, REP, SEC_LEAD
 from trustbot.standin.slack_requests import APP_ID, SlackDriver
 from trustbot.storage.tables import AccessRequest, Alert
 
@@ -33,8 +33,12 @@ TWO_BOUND_YAML = BOUND_YAML.replace("admins: [U0ADM1, U0ADM2]", "admins: [U0ADM1
 
 @pytest.fixture
 async def wbot(database_url: str, fake_slack: FakeSlack, clock: FixedClock) -> AsyncIterator[RunningBot]:
-    """A Trustbot installed in acme's and globex's workspaces (each bound) and in one no org binds."""
+    """A Trustbot installed in acme's and globex's workspaces (each bound) and in one no org binds; acme's
+    people and security channel are of acme's workspace (Trustbot reaches them with acme's token)."""
     fake_slack.workspaces.add(FakeWorkspace(team_id=UNBOUND_TEAM, name="Umbrella"))
+    fake_slack.add_channel(CHANNEL, team=ACME_TEAM)
+    for person in (ADMIN, ADMIN2, SEC_LEAD, DEV):
+        fake_slack.add_user(person, fake_slack.users.get(person, person), team=ACME_TEAM)
     running = await start_installing_bot(database_url, fake_slack, clock, TWO_BOUND_YAML)
     browser = Browser(running)
     for org, team in (("acme", ACME_TEAM), ("globex", GLOBEX_TEAM), ("acme", UNBOUND_TEAM)):

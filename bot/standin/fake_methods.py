@@ -57,6 +57,7 @@ def _auth_test(fake: FakeSlack, _args: dict[str, Any]) -> dict[str, Any]:
         "team_id": "T0TEAM",
         "user_id": "UBOT",
         "bot_id": "BBOT",
+        "app_id": fake.app_id,  # as Slack answers for a bot token; the payload gate checks api_app_id against it
         "is_enterprise_install": False,
     }
 
