@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.clock import Clock, SystemClock
 from trustbot.config import Settings
-from trustbot.delivery.worker import DeliveryWorker, FailureHandler
+from trustbot.delivery.verdicts import FailureHandler
+from trustbot.delivery.worker import DeliveryWorker
 from trustbot.logs import BOLT_TOKEN_WARNING, bind_log_context
 from trustbot.metrics import Metrics
 from trustbot.runtime import Runtime

@@ -23,7 +23,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from trustbot.slack.errors import AMBIGUOUS_ERRORS, MESSAGE_LIMIT_EXCEEDED, is_retryable
-from trustbot.storage.tables import OutboxMessage
+from trustbot.storage.database import Database
+from trustbot.storage.queries import outbox as outbox_q
+from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -190,3 +192,36 @@ async def refresh_found_post(client: AsyncWebClient, row: OutboxMessage, found: 
         return replace(outcome, ambiguous=True)
     log.warning("outbox row %s: its post shows an older render; the edit failed (%s)", row.id, outcome.error)
     return replace(found, stale=False)
+
+
+async def call_for(db: Database, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
+    """The Web API call `row` makes, or why it cannot be made yet (its parent message is not posted, or failed)."""
+    payload = dict(row.payload)
+    if row.op in (OutboxOp.POST, OutboxOp.DM):
+        return "chat.postMessage", {"channel": row.channel, **payload}
+    if row.op not in (OutboxOp.REPLY, OutboxOp.UPDATE):
+        return Outcome("failed", error=f"unknown_op:{row.op}")
+    target = await _coordinates(db, row.message_key)
+    if target is None:
+        if await _parent_failed(db, row.message_key):
+            return Outcome("failed", error="parent_message_failed")
+        return Outcome("retry", delay=1.0, error="parent_not_posted")
+    channel, ts = target
+    if row.op == OutboxOp.REPLY:
+        return "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
+    return "chat.update", {"channel": channel, "ts": ts, **payload}
+
+
+async def _coordinates(db: Database, key: str | None) -> tuple[str, str] | None:
+    if key is None:
+        return None
+    async with db.sessions() as session:
+        return await outbox_q.coordinates(session, key=key)
+
+
+async def _parent_failed(db: Database, key: str | None) -> bool:
+    if key is None:
+        return True
+    async with db.sessions() as session:
+        status = await outbox_q.first_post_status(session, key=key)
+    return status in (OutboxStatus.FAILED, None)

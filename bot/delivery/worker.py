@@ -10,7 +10,8 @@ Each Slack lane is paced (`TRUSTBOT_CHANNEL_PACE_SECONDS`), a 429 holds the lane
 are classified (`trustbot.slack.errors`): retryable ones back off, final ones fail the row, which
 is logged and handed to the failure handler that composition wires in (it audits the failure and
 routes a refused channel's message elsewhere, so people still hear). Blocks Slack
-refuses are replaced by the plain-text version of the message.
+refuses are replaced by the plain-text version of the message. What each outcome does to its row
+lives in `trustbot.delivery.verdicts`; the call a row makes, in `trustbot.delivery.slack_writes`.
 
 Rows are claimed with a conditional UPDATE and a lease, so two workers (processes or replicas)
 never hold the same row. A post whose outcome is unknown — no answer, a dropped connection, a
@@ -41,6 +42,7 @@ from trustbot.delivery.slack_writes import (
     TRANSPORT_ERRORS,
     Outcome,
     backoff,
+    call_for,
     classify,
     find_post,
     metadata_for,
@@ -48,22 +50,18 @@ from trustbot.delivery.slack_writes import (
     transport_failure,
 )
 from trustbot.delivery.turns import Turns, lane_of
+from trustbot.delivery.verdicts import FailureHandler, Verdicts
 from trustbot.delivery.webhooks import WebhookSender
 from trustbot.delivery.workspaces import NoToken, WorkspaceClients
 from trustbot.metrics import Metrics
-from trustbot.slack.errors import BLOCK_ERRORS, DEAD_TOKEN_ERRORS, RATE_LIMIT_ERRORS
+from trustbot.slack.errors import BLOCK_ERRORS, DEAD_TOKEN_ERRORS
 from trustbot.storage.database import Database
 from trustbot.storage.queries import outbox as outbox_q
-from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
+from trustbot.storage.tables import OutboxMessage, OutboxOp
 
 log = logging.getLogger(__name__)
 
-# Waiting is not failing: these retries never count toward TRUSTBOT_OUTBOX_MAX_ATTEMPTS, and rate
-# limits hold the whole lane, since Slack's limit is per channel.
-UNCOUNTED = RATE_LIMIT_ERRORS | {"parent_not_posted", "plain_text_fallback", "workspace_held", "token_replaced"}
 BATCH = 100
-# What happens when a row is given up: (session, row, error), in the transaction that fails it.
-FailureHandler = Callable[[AsyncSession, OutboxMessage, str], Awaitable[None]]
 # What happens when Slack refuses a customer installation's token: (installation key, error); composition
 # wires in the service that marks it broken and tells operators once.
 BrokenHandler = Callable[[str, str], Awaitable[None]]
@@ -88,15 +86,22 @@ class DeliveryWorker:
         self.clock = clock
         self.pace_seconds = settings.channel_pace_seconds
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
-        self.max_attempts = settings.outbox_max_attempts
         self.message_limit_hold = settings.message_limit_hold_seconds
         self.poll_seconds = settings.outbox_poll_seconds
         self.metrics = metrics or Metrics()
-        self.on_failure = on_failure
         self.webhooks = WebhookSender(settings)
-        self.webhook_window = timedelta(hours=settings.webhook_retry_hours)
         self.worker_id = f"delivery-{uuid.uuid4().hex[:12]}"
         self._lane_ready: dict[str, float] = {}
+        self.verdicts = Verdicts(
+            db,
+            clock,
+            self.metrics,
+            self.worker_id,
+            max_attempts=settings.outbox_max_attempts,
+            webhook_window=timedelta(hours=settings.webhook_retry_hours),
+            on_failure=on_failure,
+            lane_ready=self._lane_ready,
+        )
         self.turns = Turns()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -106,7 +111,6 @@ class DeliveryWorker:
         self._sending: dict[str, asyncio.Task[Outcome]] = {}
         self._claiming = asyncio.Lock()
         self._slots = {"slack": asyncio.Semaphore(concurrency), "webhook": asyncio.Semaphore(concurrency)}
-        self._sent = 0
         # Customer installations' clients and what to do when one's token is refused; set by composition
         # when installs are configured (None: every row is home's).
         self.workspaces: WorkspaceClients | None = None
@@ -165,7 +169,7 @@ class DeliveryWorker:
     async def drain(self, *, timeout: float = 30.0) -> int:
         """Deliver until nothing is due within the timeout (waiting out pacing and short backoffs)."""
         deadline = time.monotonic() + timeout
-        before = self._sent
+        before = self.verdicts.sent
         while time.monotonic() < deadline:
             self._wake.clear()
             await self._start_ready()
@@ -175,7 +179,7 @@ class DeliveryWorker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(0.02, max(0.0, self._idle_wait()), deadline - time.monotonic())):
                     await self._wake.wait()
-        return self._sent - before
+        return self.verdicts.sent - before
 
     async def _has_pending(self, *, horizon: float) -> bool:
         async with self.db.sessions() as session:
@@ -272,7 +276,7 @@ class DeliveryWorker:
             if row.op != OutboxOp.WEBHOOK:  # Slack's pace is per channel; the gateway's lanes only keep their order
                 ready = time.monotonic() + self.pace_seconds
                 self._lane_ready[lane_of(row)] = max(self._lane_ready.get(lane_of(row), 0.0), ready)
-            await self._settle(row, outcome)
+            await self.verdicts.settle(row, outcome)
             return outcome
 
     async def _still_mine(self, row: OutboxMessage, claimed_at: datetime) -> bool:
@@ -289,27 +293,10 @@ class DeliveryWorker:
                 session, row_id=row.pk, worker=self.worker_id, lease_until=now + self.lease
             )
 
-    async def _call_for(self, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
-        """The Web API call this row makes, or why it cannot be made yet."""
-        payload = dict(row.payload)
-        if row.op in (OutboxOp.POST, OutboxOp.DM):
-            return "chat.postMessage", {"channel": row.channel, **payload}
-        if row.op not in (OutboxOp.REPLY, OutboxOp.UPDATE):
-            return Outcome("failed", error=f"unknown_op:{row.op}")
-        target = await self._coordinates(row.message_key)
-        if target is None:
-            if await self._parent_failed(row.message_key):
-                return Outcome("failed", error="parent_message_failed")
-            return Outcome("retry", delay=1.0, error="parent_not_posted")
-        channel, ts = target
-        if row.op == OutboxOp.REPLY:
-            return "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
-        return "chat.update", {"channel": channel, "ts": ts, **payload}
-
     async def _send(self, row: OutboxMessage, prior: datetime | None) -> Outcome:
         if row.op == OutboxOp.WEBHOOK:
             return await self._send_webhook(row)
-        call = await self._call_for(row)
+        call = await call_for(self.db, row)
         if isinstance(call, Outcome):
             return call
         method, args = call
@@ -387,68 +374,3 @@ class DeliveryWorker:
         log.warning("outbox row %s held: workspace %s cannot be reached (%s)", row.id, key, error or "not active")
         self.metrics.outbox_retried.labels("workspace_held").inc()
         return Outcome("retry", delay=self.poll_seconds, error="workspace_held", ambiguous=prior is not None)
-
-    async def _coordinates(self, key: str | None) -> tuple[str, str] | None:
-        if key is None:
-            return None
-        async with self.db.sessions() as session:
-            return await outbox_q.coordinates(session, key=key)
-
-    async def _parent_failed(self, key: str | None) -> bool:
-        if key is None:
-            return True
-        async with self.db.sessions() as session:
-            status = await outbox_q.first_post_status(session, key=key)
-        return status in (OutboxStatus.FAILED, None)
-
-    # -- verdicts --------------------------------------------------------------------------
-    async def _settle(self, row: OutboxMessage, outcome: Outcome) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            if outcome.kind == "sent":
-                self._sent += 1
-                await outbox_q.mark_sent(session, row_id=row.pk, worker=self.worker_id, at=now)
-                if row.save_as and outcome.ts:
-                    channel = outcome.channel or row.channel
-                    await outbox_q.save_coordinates(session, key=row.save_as, channel=channel, ts=outcome.ts)
-                self.metrics.outbox_sent.labels(row.op).inc()
-            elif outcome.kind == "failed" or self._exhausted(row, outcome, now):
-                await self._give_up(session, row, outcome.error or "unknown")
-            else:
-                await self._retry(session, row, outcome, now)
-
-    def _exhausted(self, row: OutboxMessage, outcome: Outcome, now: datetime) -> bool:
-        """Out of retries: a gateway event after its retry window, a Slack write after its attempts."""
-        if row.op == OutboxOp.WEBHOOK:
-            return now - row.created_at >= self.webhook_window
-        return row.attempts >= self.max_attempts and (outcome.error or "") not in UNCOUNTED
-
-    async def _give_up(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
-        await outbox_q.mark_failed(session, row_id=row.pk, worker=self.worker_id, error=error)
-        log.error("gave up on outbox row %s (%s to %s): %s", row.id, row.op, row.channel, error)
-        self.metrics.outbox_failed.labels(error).inc()
-        if self.on_failure is not None:
-            await self.on_failure(session, row, error)
-
-    async def _retry(self, session: AsyncSession, row: OutboxMessage, outcome: Outcome, now: datetime) -> None:
-        """The lane waits; a 429's Retry-After applies to the whole lane, in every replica."""
-        error = outcome.error or "unknown"
-        if error == "plain_text_fallback":
-            log.warning("Slack refused the blocks of outbox row %s; sending its plain-text version", row.id)
-            plain: dict[str, Any] = {"text": row.payload.get("text") or "(no text)"}
-            if row.op == OutboxOp.UPDATE:
-                plain["blocks"] = []  # an edit without blocks would keep the old ones
-            await outbox_q.rewrite_payloads(session, payloads={row.pk: plain})
-        self._lane_ready[lane_of(row)] = time.monotonic() + outcome.delay
-        until = now + timedelta(seconds=outcome.delay)
-        await outbox_q.reschedule(
-            session,
-            row_id=row.pk,
-            worker=self.worker_id,
-            until=until,
-            error=error,
-            attempts=row.attempts - 1 if error in UNCOUNTED else row.attempts,
-            doubt_since=row.doubt_since if outcome.ambiguous else None,
-        )
-        if error in RATE_LIMIT_ERRORS:
-            await outbox_q.hold_lane(session, channel=row.channel, workspace=row.workspace, until=until)
