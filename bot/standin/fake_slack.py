@@ -17,7 +17,8 @@ from typing import Any, Self
 from aiohttp import web
 
 from trustbot.standin.block_kit_limits import message_problems, view_problems
-from trustbot.standin.fake_faults import WRITES, Chaos, Fault, Faults
+from trustbot.standin.fake_controls import FaultControls
+from trustbot.standin.fake_faults import WRITES, Fault, Faults
 from trustbot.standin.fake_methods import METHODS
 from trustbot.standin.fake_socket_mode import FakeSocketMode
 from trustbot.standin.fake_state import HOME_TEAM, SlackState
@@ -34,7 +35,7 @@ __all__ = ["Call", "FakeSlack", "Message"]
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
 
-class FakeSlack(SlackState):
+class FakeSlack(FaultControls, SlackState):
     """A real local Slack stand-in that records every call and can misbehave on demand."""
 
     def __init__(
@@ -124,70 +125,6 @@ class FakeSlack(SlackState):
         self.reset_faults()
         self._triggers: dict[str, str] = {}
         self._response_urls: dict[str, dict[str, Any]] = {}
-
-    # -- programming failures (see trustbot.standin.fake_faults) --------------------------------
-    def fail(
-        self,
-        method: str,
-        *,
-        status: int = 200,
-        error: str | None = None,
-        retry_after: float | None = None,
-        times: int = 1,
-        channel: str | None = None,
-    ) -> None:
-        """Answer the next `times` calls to `method` (optionally only for `channel`) with a failure; nothing happens."""
-        if status == 200 and not error:
-            error = "internal_error"
-        self.faults.queued.append(Fault(method, status, error, retry_after, times, channel))
-
-    def hang(self, method: str, times: int = 1) -> None:
-        """Never answer the next `times` calls to `method` and do nothing (held until release() or stop())."""
-        self.faults.queued.append(Fault(method, times=times, hang=True))
-
-    def answer_late(self, method: str, seconds: float, *, times: int = 1, channel: str | None = None) -> None:
-        """Carry out the next `times` calls, then answer each `seconds` late (past a client's timeout, say)."""
-        self.faults.queued.append(Fault(method, times=times, channel=channel, late=seconds))
-
-    def answer_never(self, method: str, *, times: int = 1, channel: str | None = None) -> None:
-        """Carry out the next `times` calls and hold their answers until release() or stop()."""
-        self.faults.queued.append(Fault(method, times=times, channel=channel, never=True))
-
-    def drop_after(self, method: str, *, times: int = 1, channel: str | None = None) -> None:
-        """Carry out the next `times` calls, then drop the connection instead of answering."""
-        self.faults.queued.append(Fault(method, times=times, channel=channel, drop=True))
-
-    def chaos(self, **shares: float | int) -> Chaos:
-        """Random faults on every write from now on (`rate_limited=0.3, server_error=0.1, …`, `seed=`)."""
-        self.faults.chaos = Chaos(**shares)  # type: ignore[arg-type]
-        return self.faults.chaos
-
-    def go_down(self) -> None:
-        """Answer every Web API call with 503 until `come_back()`."""
-        self.faults.down = True
-
-    def come_back(self) -> None:
-        """End an outage started by `go_down()`."""
-        self.faults.down = False
-
-    def refuse_channel(self, channel: str, error: str = "not_in_channel") -> None:
-        """Refuse every post to `channel` with `error`, as Slack does when the bot is not in it (or it is archived)."""
-        self.faults.refused[channel] = error
-        (self.archived if error == "is_archived" else self.not_member).add(channel)
-
-    def reset_faults(self) -> None:
-        """Drop every programmed fault (recordings are kept)."""
-        self.faults.reset()
-
-    def release(self) -> None:
-        """Drop every programmed fault and answer calls held so far (hung ones with 503)."""
-        self.reset_faults()
-        self._release.set()
-        self._release = asyncio.Event()
-
-    def rate_limit_channels(self, per_second: float | None = 1.0) -> None:
-        """Answer 429 to a write to a channel sooner than 1/per_second after its last one (None: off)."""
-        self.faults.rate_limit = per_second
 
     # -- HTTP handlers -----------------------------------------------------------------------
     async def _read_args(self, request: web.Request) -> dict[str, Any]:
