@@ -5,11 +5,8 @@ from __future__ import annotations
 from slack_sdk.models.blocks import PlainTextObject, SectionBlock
 from slack_sdk.models.views import View
 
-from trustbot.messages.text import Rendered, safe, truncate
-
-
-def _note(text: str) -> Rendered:
-    return Rendered(text=truncate(text, 3000), blocks=[SectionBlock(text=truncate(text, 3000))])
+from trustbot.messages.lifecycle import note
+from trustbot.messages.text import Rendered, safe
 
 
 def workspace_label(team_id: str | None, enterprise_id: str | None, team_name: str | None) -> str:
@@ -21,16 +18,16 @@ def workspace_label(team_id: str | None, enterprise_id: str | None, team_name: s
 def build_installed_notice_blocks(label: str, org_slug: str | None, linked_slug: str | None) -> Rendered:
     """Operators: a workspace installed Trustbot, and whether an org is bound to it."""
     if org_slug is not None:
-        return _note(
+        return note(
             f":white_check_mark: Trustbot was installed in {label}, the workspace of org `{safe(org_slug, 64)}`."
         )
     if linked_slug is not None:
-        return _note(
+        return note(
             f":warning: Trustbot was installed in {label} through org `{safe(linked_slug, 64)}`'s install link, but "
             f"`{safe(linked_slug, 64)}` does not bind that workspace (its `slack_team`), so the installation is "
             "unbound and nobody there can act. Fix the directory's `slack_team`, or send a link to the right workspace."
         )
-    return _note(
+    return note(
         f":warning: Trustbot was installed in {label}, which no org binds (the directory's `slack_team`): the "
         "installation is unbound and nobody there can act until an org binds it."
     )
@@ -40,7 +37,7 @@ def build_ended_notice_blocks(label: str, org_slug: str | None, reason: str) -> 
     """Operators: an installation ended (uninstalled, or its tokens revoked)."""
     why = "uninstalled Trustbot" if reason == "app_uninstalled" else "revoked Trustbot's tokens"
     whose = f" (org `{safe(org_slug, 64)}`)" if org_slug else " (unbound)"
-    return _note(
+    return note(
         f":no_entry: {label}{whose} {why}: its tokens are deleted and Trustbot can no longer reach anyone there. "
         "Send the org a new install link (`trustbot installs link ORG`) to bring it back."
     )
@@ -66,7 +63,7 @@ def build_not_connected_view() -> View:
 def build_broken_notice_blocks(label: str, org_slug: str | None, error: str) -> Rendered:
     """Operators: Slack refused an installation's token; its writes are held until it is installed again."""
     whose = f" (org `{safe(org_slug, 64)}`)" if org_slug else " (unbound)"
-    return _note(
+    return note(
         f":no_entry: Slack refused Trustbot's token for {label}{whose} (`{safe(error, 64)}`): the installation is "
         "marked broken and its Slack writes are held, not dropped. Send the org a new install link "
         "(`trustbot installs link ORG`); its held writes are delivered once it is installed again."
