@@ -168,8 +168,8 @@ async def test_start_up_logs_the_real_bind_address(
 async def test_delivery_counters_move_with_what_slack_answers(db: Any, fake_slack: Any) -> None:
     from trustbot.metrics import Metrics
 
-    worker = make_worker(db, fake_slack, timeout=1)
-    worker.metrics = metrics = Metrics()
+    metrics = Metrics()
+    worker = make_worker(db, fake_slack, timeout=1, metrics=metrics)
     fake_slack.fail("chat.postMessage", status=429, retry_after=0.1, times=1)
     await queue(db, ("post_message", {"channel": "C1", "key": "a", "message": "retried, then sent"}))
     await worker.drain(timeout=10)

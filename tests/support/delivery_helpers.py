@@ -12,6 +12,7 @@ from tests.support.bots import make_settings
 from trustbot.app import undelivered_handler
 from trustbot.clock import SystemClock
 from trustbot.delivery.worker import DeliveryWorker
+from trustbot.metrics import Metrics
 from trustbot.services import outbox
 from trustbot.slack.client import build_slack_client
 from trustbot.standin.fake_slack import FakeSlack
@@ -26,13 +27,17 @@ _TUNING = {
 }
 
 
-def make_worker(db: Database, fake_slack: FakeSlack, *, timeout: float = 5.0, **tuning: Any) -> DeliveryWorker:
+def make_worker(
+    db: Database, fake_slack: FakeSlack, *, timeout: float = 5.0, metrics: Metrics | None = None, **tuning: Any
+) -> DeliveryWorker:
     """A delivery worker (not started) on `db` and the fake Slack: no pacing and 5 s leases unless tuned."""
     overrides: dict[str, Any] = {"TRUSTBOT_CHANNEL_PACE_SECONDS": 0, "TRUSTBOT_OUTBOX_LEASE_SECONDS": 5}
     overrides.update({_TUNING[name]: value for name, value in tuning.items()})
     settings = make_settings(db.url, fake_slack.api_url, **overrides)
     client = build_slack_client("xoxb-test", fake_slack.api_url, timeout)
-    return DeliveryWorker(db, client, SystemClock(), settings, on_failure=undelivered_handler(settings))
+    return DeliveryWorker(
+        db, client, SystemClock(), settings, metrics=metrics, on_failure=undelivered_handler(settings)
+    )
 
 
 async def queue(db: Database, *writes: tuple[str, dict[str, Any]]) -> None:
