@@ -144,7 +144,8 @@ def _every_payload(rt: Runtime) -> EveryPayload:
 
     async def middleware(body: dict[str, Any], context: AsyncBoltContext, next: Next) -> BoltResponse | None:
         # Bolt hands listeners a fresh plain AsyncWebClient per request; ours (the same static token)
-        # times every call, `views.*` included.
+        # times every call, `views.*` included. The gate swaps in a customer installation's own client
+        # for payloads that came through it.
         context["client"] = rt.client
 
         async def acting_person() -> BoltResponse | None:

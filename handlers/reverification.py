@@ -57,7 +57,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def reverify_submitted(ack: AsyncAck, view: dict[str, Any], person: Person) -> None:
         grant_id, members, attestations = _submitted(view)
         started = time.monotonic()
-        profiles = await look_up_people(rt.client, members, deadline=LOOKUP_SECONDS)
+        workspace = await run_service(rt, person, lambda s, ctx: attest.members_workspace(s, ctx, grant_id=grant_id))
+        profiles = await look_up_people(await rt.people_client(workspace), members, deadline=LOOKUP_SECONDS)
         await submit_view(
             rt,
             person,

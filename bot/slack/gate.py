@@ -4,6 +4,10 @@ and its actor is a person of the home workspace or of a workspace an org binds.
 Whatever else arrives is acknowledged, answered where Slack allows (the command's own reply, the click's
 `response_url`, the submitted modal turned into a notice; never naming an org), changes nothing, and is
 logged sampled, since anyone in any workspace that installed the app can send it at will.
+
+An admitted payload that came through a customer installation is answered with that installation's client
+(Bolt's `client` argument): its trigger_id opens views, and its people's App Home is published, only with
+the token of the installation that carried it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ def payload_gate(rt: Runtime) -> GateStep:
                 parties.app_id or "-",
             )
             return _refusal(rt, body, context, replies)
+        if side.installation is not None:
+            client = await rt.people_client(side.installation)
+            if client is None:  # installed, but its token cannot be opened: nothing can answer through it
+                return _refusal(rt, body, context, replies)
+            context["client"] = client
         context[ACTING_TEAM] = side.team
         return await next()
 

@@ -206,7 +206,7 @@ def _users_info(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
         "ok": True,
         "user": {
             "id": user,
-            "team_id": "T0TEAM",
+            "team_id": fake.user_teams.get(user, HOME_TEAM),
             "name": name.split()[0].lower(),
             "real_name": name,
             "tz": "UTC",
@@ -228,7 +228,10 @@ def _views_open(fake: FakeSlack, args: dict[str, Any], verb: str = "opened") -> 
         return {"ok": False, "error": "invalid_arguments"}
     if not args.get("trigger_id") and not args.get("interactivity_pointer"):
         return {"ok": False, "error": "invalid_trigger_id"}
-    user = fake._triggers.get(str(args.get("trigger_id")))
+    user, team = fake._triggers.get(str(args.get("trigger_id")), (None, fake._caller_team))
+    if team != fake._caller_team and not fake._caller_team.startswith("E"):
+        # A trigger is good only with the token of the installation whose payload carried it.
+        return {"ok": False, "error": "invalid_trigger_id"}
     return {"ok": True, "view": fake._store_view(user, view, verb)}
 
 
@@ -242,8 +245,8 @@ def _views_update(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     if view_id is None and args.get("external_id"):
         view_id = next((k for k, v in fake._views_by_id.items() if v.get("external_id") == args["external_id"]), None)
     stored = fake._views_by_id.get(str(view_id))
-    if view is None or stored is None:
-        return {"ok": False, "error": "not_found"}
+    if view is None or stored is None or stored["team_id"] not in (fake._caller_team, HOME_TEAM, None):
+        return {"ok": False, "error": "not_found"}  # another workspace's views are unknown to this token
     if args.get("hash") and args["hash"] != stored["hash"]:
         return {"ok": False, "error": "hash_conflict"}
     keep = {k: stored[k] for k in ("id", "team_id", "app_id", "bot_id", "state", "root_view_id", "previous_view_id")}
@@ -261,6 +264,8 @@ def _views_publish(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     view, user = _view_arg(args), args.get("user_id")
     if view is None or not user:
         return {"ok": False, "error": "invalid_arguments"}
+    if fake.user_teams.get(str(user), HOME_TEAM) != fake._caller_team and not fake._caller_team.startswith("E"):
+        return {"ok": False, "error": "user_not_found"}  # an App Home is the user's own workspace's installation's
     stored = fake._store_view(user, {**view, "type": "home"}, "published")
     fake._homes[user] = stored
     fake._events.append({"kind": "home", "user": user})

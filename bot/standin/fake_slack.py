@@ -123,7 +123,7 @@ class FakeSlack(FaultControls, SlackState):
         self.not_member: set[str] = set()  # channels the bot is not in (conversations.info says so)
         self.archived: set[str] = set()
         self.reset_faults()
-        self._triggers: dict[str, str] = {}
+        self._triggers: dict[str, tuple[str | None, str]] = {}
         self._response_urls: dict[str, dict[str, Any]] = {}
 
     # -- HTTP handlers -----------------------------------------------------------------------

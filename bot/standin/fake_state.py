@@ -32,7 +32,7 @@ class SlackState:
     _view_user: dict[str, str | None]
     _homes: dict[str, dict[str, Any]]
     _ephemerals: list[dict[str, Any]]
-    _triggers: dict[str, str]
+    _triggers: dict[str, tuple[str | None, str]]
     _response_urls: dict[str, dict[str, Any]]
     _last_ts: int
     _ids: itertools.count[int]
@@ -65,11 +65,11 @@ class SlackState:
         self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
-    def new_trigger_id(self, user: str | None = None) -> str:
-        """A trigger_id that views.open will attribute to `user`."""
+    def new_trigger_id(self, user: str | None = None, team: str = HOME_TEAM) -> str:
+        """A trigger_id that views.open will attribute to `user`, handed out through workspace `team`'s
+        installation (only that installation's token can open a view with it, as in Slack)."""
         trigger = f"{next(self._ids)}.{int(time.time())}.{secrets.token_hex(8)}"
-        if user:
-            self._triggers[trigger] = user
+        self._triggers[trigger] = (user, team)
         return trigger
 
     def new_response_url(
@@ -159,7 +159,7 @@ class SlackState:
             **view,
             "id": view_id,
             "hash": f"{time.time():.6f}.{secrets.token_hex(4)}",
-            "team_id": "T0TEAM",
+            "team_id": self._caller_team,
             "app_id": self.app_id,
             "bot_id": "BBOT",
             "state": {"values": {}},

@@ -60,6 +60,11 @@ class FakeWorkspaces:
         self.revoked.update(t for t, w in self.tokens.items() if w.key == key)
         self.tokens = {t: w for t, w in self.tokens.items() if w.key != key}
 
+    def has_installed(self, team: str) -> bool:
+        """True while workspace (or Grid org) `team` holds a token issued to the app: Slack delivers its slash
+        commands there."""
+        return any(team in (w.key, w.team_id, w.enterprise_id) for w in self.tokens.values())
+
     def team_of(self, token: str) -> str | None:
         """The workspace (team id, or Grid org id) a token issued here acts as; None: not one of these."""
         workspace = self.tokens.get(token)

@@ -293,7 +293,13 @@ class SlackDriver:
     async def command(
         self, user: str, text: str, channel: str = "C0GENERAL", *, retry_num: int | None = None, command: str = "/trust"
     ) -> DriverResponse:
-        """`/trust <text>` typed by `user` in `channel`."""
+        """`/trust <text>` typed by `user` in `channel`; status 0 (nothing sent) when Slack would not deliver it:
+        the person's own workspace has not installed the app (or uninstalled it), as for a Slack Connect
+        channel's external people. A team the fake does not know is sent as given (a forged payload)."""
+        own = self.user_team_id or self.team_id
+        workspaces = self.fake.workspaces
+        if own in workspaces.known and not workspaces.has_installed(own):
+            return DriverResponse(0, f"{command} is not a valid command", None, 0.0, {})
         body = slash_command_body(
             text=text,
             user_id=user,
@@ -301,7 +307,7 @@ class SlackDriver:
             command=command,
             team_id=self.user_team_id or self.team_id,
             response_url=self.fake.new_response_url(user, channel),
-            trigger_id=self.fake.new_trigger_id(user),
+            trigger_id=self.fake.new_trigger_id(user, self.team_id),
             api_app_id=self.app_id,
         )
         return await self.post_signed(body, extra_headers=self._retry_headers(retry_num))
@@ -329,7 +335,7 @@ class SlackDriver:
             message_ts=message.ts,
             message=as_json,
             response_url=self.fake.new_response_url(user, message.channel, message.ts),
-            trigger_id=self.fake.new_trigger_id(user),
+            trigger_id=self.fake.new_trigger_id(user, self.team_id),
             team_id=self.team_id,
             text=button_text,
             user_team_id=self.user_team_id,
@@ -349,7 +355,7 @@ class SlackDriver:
             message_ts=message.ts,
             message={"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
             response_url=self.fake.new_response_url(user, message.channel, message.ts),
-            trigger_id=self.fake.new_trigger_id(user),
+            trigger_id=self.fake.new_trigger_id(user, self.team_id),
             team_id=self.team_id,
             selected_option=option,
             user_team_id=self.user_team_id,
@@ -367,7 +373,7 @@ class SlackDriver:
             value=value,
             block_id=block_id,
             view=view,
-            trigger_id=self.fake.new_trigger_id(user),
+            trigger_id=self.fake.new_trigger_id(user, self.team_id),
             team_id=self.team_id,
             user_team_id=self.user_team_id,
             api_app_id=self.app_id,

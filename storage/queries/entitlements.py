@@ -17,7 +17,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from trustbot.storage.queries.chunks import chunks
-from trustbot.storage.tables import LIVE_GRANTS, Grant, GrantMember, Org, OrgDomain
+from trustbot.storage.queries.requests import of_workspace
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantMember, Org, OrgDomain
 
 # The most ended grants (revoked, expired, denied…) one address is answered with, besides every live
 # one: more would only be the same people's history.
@@ -127,12 +128,18 @@ async def keep_members(session: AsyncSession, *, grant_id: int, slack_ids: Seque
     )
 
 
-async def live_grants_naming(session: AsyncSession, *, slack_id: str) -> list[tuple[Grant, str]]:
-    """Active and suspended grants naming this person, with the email recorded for them there."""
+async def live_grants_naming(session: AsyncSession, *, slack_id: str, team: str | None) -> list[tuple[Grant, str]]:
+    """Active and suspended grants naming this person of workspace `team` (None: home), with the email recorded
+    for them there; a grant's members are people of its requester's workspace."""
     query = (
         select(Grant, col(GrantMember.email))
         .join(GrantMember, col(GrantMember.grant_id) == col(Grant.id))
-        .where(col(GrantMember.slack_id) == slack_id, col(Grant.status).in_(LIVE_GRANTS))
+        .join(AccessRequest, col(AccessRequest.id) == col(Grant.request_id))
+        .where(
+            col(GrantMember.slack_id) == slack_id,
+            col(Grant.status).in_(LIVE_GRANTS),
+            of_workspace(team),
+        )
         .order_by(col(Grant.id))
     )
     return [(grant, str(email)) for grant, email in (await session.execute(query)).all()]

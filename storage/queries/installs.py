@@ -102,14 +102,15 @@ async def list_workspaces(session: AsyncSession) -> list[tuple[Workspace, str | 
     return [(w, slug) for w, slug in (await session.execute(statement)).all()]
 
 
-async def any_active_workspace(session: AsyncSession, *, keys: list[str]) -> bool:
-    """True when one of `keys` names an installation still installed (not ended, not broken)."""
+async def first_active_workspace(session: AsyncSession, *, keys: list[str]) -> str | None:
+    """The first of `keys` (in their order) naming an installation still installed (not ended, not broken)."""
     if not keys:
-        return False
+        return None
     statement = select(col(Workspace.key)).where(
         col(Workspace.key).in_(keys), col(Workspace.status) == WorkspaceStatus.ACTIVE
     )
-    return (await session.execute(statement.limit(1))).first() is not None
+    active = set((await session.scalars(statement)).all())
+    return next((key for key in keys if key in active), None)
 
 
 async def bound_workspace(session: AsyncSession, *, org_id: int, slack_team: str | None) -> Workspace | None:

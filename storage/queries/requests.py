@@ -68,8 +68,15 @@ async def open_requests(
     return list((await session.scalars(query.order_by(col(AccessRequest.id).desc()).limit(limit))).all())
 
 
-async def open_requests_naming(session: AsyncSession, *, slack_id: str) -> list[AccessRequest]:
-    """Pending and info-requested requests naming this person as a member, oldest first, row-locked."""
+def of_workspace(team: str | None) -> ColumnElement[bool]:
+    """Requests whose requester (and so whose named members) are people of workspace `team` (None: home)."""
+    column = col(AccessRequest.requester_team)
+    return column.is_(None) if team is None else column == team
+
+
+async def open_requests_naming(session: AsyncSession, *, slack_id: str, team: str | None) -> list[AccessRequest]:
+    """Pending and info-requested requests naming this person of workspace `team` (None: home) as a member,
+    oldest first, row-locked."""
     # The JSON list's text holds the id in quotes on both dialects; the exact check below drops look-alikes.
     needle = json.dumps(slack_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (
@@ -77,6 +84,7 @@ async def open_requests_naming(session: AsyncSession, *, slack_id: str) -> list[
         .where(
             col(AccessRequest.status).in_(OPEN_REQUESTS),
             cast(col(AccessRequest.members), String).like(f"%{needle}%", escape="\\"),
+            of_workspace(team),
         )
         .order_by(col(AccessRequest.id))
         .with_for_update()

@@ -31,10 +31,13 @@ from trustbot.storage.queries.requests import open_requests_naming, transition_r
 from trustbot.storage.tables import LIVE_GRANTS, OPEN_REQUESTS, AccessRequest
 
 
-async def apply_user_change(session: AsyncSession, ctx: ServiceContext, *, profile: Profile) -> Counter[str]:
-    """Remove the person from every live grant they may no longer be named in; renew their email elsewhere."""
-    counts = await _apply_to_open_requests(session, ctx, profile)
-    named = await q.live_grants_naming(session, slack_id=profile.user_id)
+async def apply_user_change(
+    session: AsyncSession, ctx: ServiceContext, *, profile: Profile, team: str | None
+) -> Counter[str]:
+    """Remove the person of workspace `team` (None: home) from every live grant they may no longer be named in;
+    renew their email elsewhere. The same user id in another workspace is another person: untouched."""
+    counts = await _apply_to_open_requests(session, ctx, profile, team)
+    named = await q.live_grants_naming(session, slack_id=profile.user_id, team=team)
     snap = await load_snapshot(session, org_ids={g.org_id for g, _ in named})
     for grant, recorded in named:
         org = snap.orgs.get(grant.org_id)
@@ -65,10 +68,12 @@ async def apply_user_change(session: AsyncSession, ctx: ServiceContext, *, profi
     return counts
 
 
-async def _apply_to_open_requests(session: AsyncSession, ctx: ServiceContext, profile: Profile) -> Counter[str]:
+async def _apply_to_open_requests(
+    session: AsyncSession, ctx: ServiceContext, profile: Profile, team: str | None
+) -> Counter[str]:
     """Renew the person's recorded email on open requests naming them, or take them off those requests."""
     counts: Counter[str] = Counter()
-    requests = await open_requests_naming(session, slack_id=profile.user_id)
+    requests = await open_requests_naming(session, slack_id=profile.user_id, team=team)
     orgs = await orgs_by_ids(session, org_ids={r.org_id for r in requests})
     for request in requests:
         org = orgs.get(request.org_id)

@@ -15,9 +15,12 @@ from trustbot.storage.queries import installs as q
 
 @dataclass(frozen=True)
 class Side:
-    """Where a person acts from: `team` None for the home workspace, else the `slack_team` of the org binding it."""
+    """Where a person acts from: `team` None for the home workspace, else the `slack_team` of the org binding it;
+    `installation` the key of the customer installation the payload came through (None: home's), whose token
+    answers it (a trigger_id or an App Home is good only with the token of the installation that carried it)."""
 
     team: str | None
+    installation: str | None = None
 
 
 HOME = Side(team=None)
@@ -37,9 +40,10 @@ async def acting_side(
     installation must be one stored and still active. `actor_home`: the actor is of the home workspace;
     `actor_ids` are their team, then their Grid org.
     """
-    if not home_installation and not await q.any_active_workspace(session, keys=installation_keys):
+    installation = None if home_installation else await q.first_active_workspace(session, keys=installation_keys)
+    if not home_installation and installation is None:
         return None
     if actor_home:
-        return HOME
+        return Side(team=None, installation=installation)
     org = await q.org_binding(session, ids=list(actor_ids))
-    return Side(team=org.slack_team) if org is not None else None
+    return Side(team=org.slack_team, installation=installation) if org is not None else None

@@ -79,6 +79,15 @@ async def open_reverify(
     return ReverifyForm(info=snap.info(grant), request=await get_request(session, request_id=grant.request_id))
 
 
+async def members_workspace(session: AsyncSession, ctx: ServiceContext, *, grant_id: int) -> str | None:
+    """The workspace whose `users.info` knows the grant's members (its org's; None: home).
+
+    Only routing (who may re-verify is `submit_reverification`'s to decide), and only for people the directory knows."""
+    ctx.actor.require_known()
+    grant = await get_grant(session, grant_id=grant_id)
+    return await workspace_of_org_id(session, grant.org_id if grant is not None else None)
+
+
 async def verify_choices(session: AsyncSession, ctx: ServiceContext) -> list[ReverifyForm]:
     """`/trust verify`: the live grants of the actor's orgs (admins only), soonest due first."""
     org_ids = ctx.actor.org_ids(Role.ADMIN)
