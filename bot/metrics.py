@@ -19,6 +19,7 @@ LANE_KINDS: dict[str, str] = {
     OutboxOp.POST: "channel",
     OutboxOp.REPLY: "channel",
     OutboxOp.UPDATE: "channel",
+    OutboxOp.PIN: "channel",
     OutboxOp.DM: "dm",
 }
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 BOT_SCOPES = [
     "commands",
     "chat:write",
+    "pins:write",
     "im:write",
     "channels:history",
     "groups:history",

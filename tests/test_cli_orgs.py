@@ -105,7 +105,7 @@ def test_a_connect_channel_is_listed_and_posted_once_and_needs_the_orgs_slack_te
     assert "org 'acme': field 'connect_channel': not a Slack channel id ('general')" in capsys.readouterr().err
     path.write_text(connect.replace("    connect_channel:", "    slack_team: T0ACME\n    connect_channel:"))
     assert main(["orgs", "apply", str(path)]) == 0
-    assert "Request access message posted (pin it there): acme\n" in capsys.readouterr().out
+    assert "Request access message queued (delivery posts and pins it): acme\n" in capsys.readouterr().out
     assert main(["orgs", "apply", str(path)]) == 0
     assert capsys.readouterr().out == "directory applied: 0 created, 0 updated, 2 unchanged\nnothing changed\n"
     assert main(["orgs", "list"]) == 0

@@ -299,6 +299,7 @@ CASES: list[partial[Any]] = [
     partial(credits.build_expiry_notice, STATUS, 10),
     partial(credits.build_digest, [STATUS], NOW),
     partial(connect.build_connect_blocks, ORG.slug, EVIL),
+    partial(connect.build_pin_failed_notice, EVIL, "C0ACMECONNECT", "not_pinnable"),
 ]
 # These show no directory text at all (ids, counts and mentions only).
 NOTHING_TO_SHOW = {"build_approval_ack", "build_approval_recorded_note", "build_approved_note", "build_expired_note"}

@@ -22,7 +22,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from trustbot.slack.errors import AMBIGUOUS_ERRORS, MESSAGE_LIMIT_EXCEEDED, is_retryable
+from trustbot.slack.errors import ALREADY_DONE_ERRORS, AMBIGUOUS_ERRORS, MESSAGE_LIMIT_EXCEEDED, is_retryable
 from trustbot.storage.database import Database
 from trustbot.storage.queries import outbox as outbox_q
 from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
@@ -83,6 +83,8 @@ def classify(exc: SlackApiError, attempts: int, *, message_limit_hold: float = 6
     status, error = error_of(exc)
     if status == 429:
         return Outcome("retry", delay=retry_after(exc.response), error="ratelimited")
+    if error in ALREADY_DONE_ERRORS:  # an earlier attempt did it and its answer was lost (a pin, say)
+        return Outcome("sent")
     if status >= 500:
         return Outcome("retry", delay=backoff(attempts), error=f"http_{status}", ambiguous=True)
     if is_retryable(error):
@@ -195,11 +197,15 @@ async def refresh_found_post(client: AsyncWebClient, row: OutboxMessage, found: 
 
 
 async def call_for(db: Database, row: OutboxMessage) -> tuple[str, dict[str, Any]] | Outcome:
-    """The Web API call `row` makes, or why it cannot be made yet (its parent message is not posted, or failed)."""
+    """The Web API call `row` makes, or why it cannot be made yet (its parent message is not posted, or failed).
+
+    An edit, reply or pin finds its message by the coordinates its post's delivery saved; until they are
+    there it waits (uncounted), and when that post was given up it fails too.
+    """
     payload = dict(row.payload)
     if row.op in (OutboxOp.POST, OutboxOp.DM):
         return "chat.postMessage", {"channel": row.channel, **payload}
-    if row.op not in (OutboxOp.REPLY, OutboxOp.UPDATE):
+    if row.op not in (OutboxOp.REPLY, OutboxOp.UPDATE, OutboxOp.PIN):
         return Outcome("failed", error=f"unknown_op:{row.op}")
     target = await _coordinates(db, row.message_key)
     if target is None:
@@ -209,6 +215,8 @@ async def call_for(db: Database, row: OutboxMessage) -> tuple[str, dict[str, Any
     channel, ts = target
     if row.op == OutboxOp.REPLY:
         return "chat.postMessage", {"channel": channel, "thread_ts": ts, **payload}
+    if row.op == OutboxOp.PIN:
+        return "pins.add", {"channel": channel, "timestamp": ts}
     return "chat.update", {"channel": channel, "ts": ts, **payload}
 
 

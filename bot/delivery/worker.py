@@ -228,10 +228,9 @@ class DeliveryWorker:
             claimed: list[tuple[OutboxMessage, datetime | None]] = []
             for row in ready:
                 prior = row.doubt_since
-                posts = row.op not in (
-                    OutboxOp.UPDATE,
-                    OutboxOp.WEBHOOK,
-                )  # a webhook resent is harmless: same webhook-id
+                # Only a post made twice shows twice: an edit or pin repeated changes nothing more, a
+                # webhook resent carries the same webhook-id.
+                posts = row.op not in (OutboxOp.UPDATE, OutboxOp.WEBHOOK, OutboxOp.PIN)
                 if await outbox_q.claim(
                     session,
                     row_id=row.pk,

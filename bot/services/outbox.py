@@ -21,6 +21,7 @@ from trustbot.storage.tables import OutboxMessage, OutboxOp
 __all__ = [
     "dm_all",
     "flush_outbox",
+    "pin_message",
     "post_message",
     "queue_webhook",
     "reply_in_thread",
@@ -137,6 +138,11 @@ def update_message(
         share=share,
         workspace=workspace,
     )
+
+
+def pin_message(session: AsyncSession, *, channel: str, key: str, workspace: str | None = None) -> OutboxMessage:
+    """Queue pinning the message saved as `key` in `channel`; queued after its post, it is sent after it (same lane)."""
+    return _add(session, op=OutboxOp.PIN, channel=channel, message_key=key, payload={}, workspace=workspace)
 
 
 def send_dm(

@@ -3,7 +3,8 @@
 Delivery calls `handle_undelivered` in the transaction that gives up on an outbox row; it is audited. A post
 refused because of its channel (the bot is not in it, it is archived or gone, posting is
 restricted) is rerouted: an alert to the default security channel with its leads told, a request
-to the operators, who must fix the channel for the reps to decide in its thread.
+to the operators, who must fix the channel for the reps to decide in its thread. A pin Slack refuses
+(or whose post it refused) is told to the operators.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from trustbot.services.access.cards import build_card, parent_key, request_of_pa
 from trustbot.services.alerts.reroute import reroute_refused_alert
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
+from trustbot.services.directory.connect import tell_operators_pin_failed
 from trustbot.services.directory.people import list_operators
 from trustbot.slack.errors import CHANNEL_REFUSALS
 from trustbot.storage.queries.directory import orgs_by_ids
@@ -31,6 +33,9 @@ async def handle_undelivered(session: AsyncSession, ctx: ServiceContext, row: Ou
     await record_audit(session, ctx, action="delivery.failed", subject=f"outbox:{row.id}", details=details)
     if row.op == OutboxOp.WEBHOOK:
         await _tell_operators_of_event(session, ctx, row, error)
+        return
+    if row.op == OutboxOp.PIN:  # the Request access message of a Slack Connect channel
+        await tell_operators_pin_failed(session, ctx, row, error)
         return
     key = row.save_as or ""
     if row.op != OutboxOp.POST or error not in CHANNEL_REFUSALS:

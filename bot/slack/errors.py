@@ -63,6 +63,8 @@ AUTH_ERRORS = frozenset(
 DEAD_TOKEN_ERRORS = frozenset(
     {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "ekm_access_denied"}
 )
+# A write Slack refuses because it was already carried out (an earlier attempt's answer was lost): done.
+ALREADY_DONE_ERRORS = frozenset({"already_pinned"})
 # users.info answers these when Slack knows no such person (not an outage: the answer is final).
 USER_GONE_ERRORS = frozenset({"user_not_found", "users_not_found"})
 # A channel that hit Slack's per-channel message cap is held much longer than a plain 429

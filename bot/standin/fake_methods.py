@@ -7,6 +7,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from trustbot.standin.fake_pins import PIN_METHODS
 from trustbot.standin.fake_state import HOME_TEAM
 from trustbot.standin.transcript import Message, render_content
 
@@ -292,4 +293,5 @@ METHODS = {
     "views.update": _views_update,
     "views.publish": _views_publish,
     "apps.connections.open": _connections_open,
+    **PIN_METHODS,
 }

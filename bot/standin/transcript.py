@@ -52,6 +52,7 @@ class Message:
     reply_broadcast: bool = False
     deleted: bool = False
     metadata: dict[str, Any] | None = None
+    pinned: bool = False  # pinned to its channel (`pins.add`)
 
     @property
     def is_reply(self) -> bool:
@@ -205,7 +206,7 @@ def _where(channel: str, users: dict[str, str]) -> str:
 
 
 def render_event(event: dict[str, Any], users: dict[str, str]) -> list[str]:
-    """Lines for one transcript event (post, reply, update, ephemeral, modal, home)."""
+    """Lines for one transcript event (post, reply, update, delete, pin, ephemeral, modal, home)."""
     kind = event["kind"]
     channel = event.get("channel") or ""
     body = render_content(event.get("text"), event.get("blocks"), users)
@@ -219,6 +220,8 @@ def render_event(event: dict[str, Any], users: dict[str, str]) -> list[str]:
         return _with_prefix(f"✎ edited {_where(channel, users)} message: ", body)
     if kind == "delete":
         return [f"✗ deleted {_where(channel, users)} message"]
+    if kind == "pin":
+        return [f"📌 pinned a {_where(channel, users)} message"]
     if kind == "ephemeral":
         return _with_prefix(f"(only {name_of(event.get('user'), users)} sees) ", body)
     if kind == "modal":

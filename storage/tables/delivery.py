@@ -29,6 +29,7 @@ class OutboxOp(StrEnum):
     REPLY = "reply"  # a thread reply under the message saved as `message_key`
     UPDATE = "update"  # an edit of the message saved as `message_key`
     DM = "dm"  # a direct message; `channel` is the user id
+    PIN = "pin"  # pins the message saved as `message_key` in its channel (queued after its post, in its lane)
     WEBHOOK = "webhook"  # a grant change event for the gateway; its lane is `wh:<org id>`, not a channel
 
 
@@ -36,9 +37,9 @@ class OutboxMessage(Keyed, SQLModel, table=True):
     """One Slack write, committed with the state change that caused it.
 
     `op` is `post` (new message; its coordinates are saved under `save_as`), `reply` (thread
-    reply under the message saved as `message_key`), `update` (edit that message) or `dm`
-    (`channel` is a user id). A reply's own coordinates are saved under `save_as` when set, so a
-    thread message (say, the one holding decision buttons) can be edited later. `channel` is the
+    reply under the message saved as `message_key`), `update` (edit that message), `pin` (pin that
+    message) or `dm` (`channel` is a user id). A reply's own coordinates are saved under `save_as` when
+    set, so a thread message (say, the one holding decision buttons) can be edited later. `channel` is the
     lane that pacing and ordering apply to: the channel, or the user for DMs.
     """
 

@@ -332,7 +332,7 @@ def format_apply_report(report: ApplyReport) -> str:
         ("verification extended", report.verification_extended),
         ("tiers", report.tiers_changed),
         ("program settings changed", report.settings_changed),
-        ("Request access message posted (pin it there)", report.connect_posted),
+        ("Request access message queued (delivery posts and pins it)", report.connect_posted),
     ):
         if items:
             lines.append(f"{label}: {', '.join(items)}")
