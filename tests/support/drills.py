@@ -175,7 +175,11 @@ def _process_drills() -> list[Drill]:
         ),
         Drill("sigterm", "SIGTERM during a burst of commands (child serve)", sigterm_drill, two_workspaces=False),
         Drill(
-            "replicas", "two serve replicas on one database, racing jobs and clicks", replicas_drill, postgres_only=True
+            "replicas",
+            "two serve replicas on one database, racing jobs and clicks",
+            replicas_drill,
+            postgres_only=True,
+            two_workspaces=False,
         ),
         Drill(
             "replicas-500",
