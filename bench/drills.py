@@ -3,7 +3,9 @@
 Each drill runs on a fresh database (a new SQLite file, or the PostgreSQL database given, its schema
 dropped and migrated again before every drill) against the fake Slack on 127.0.0.1, and prints
 expected (outbox rows that post: post, reply, dm), delivered (exactly one Slack message each,
-showing its newest edit), lost, duplicated, out of order (per thread and per lane) and seconds.
+showing its newest edit), of those how many in the home workspace and in acme's (every drill runs
+with both, acme's installed through OAuth), lost, duplicated, out of order (per thread and per lane)
+and seconds.
 
     .venv/bin/python bench/drills.py [--quick] [--database-url postgresql+asyncpg://…] [--only 429,down]
 
@@ -20,18 +22,31 @@ from pathlib import Path
 
 import repo_root  # noqa: F401  (the repository root on sys.path, for tests.support)
 
-HEADER = ("drill", "database", "expected", "delivered", "lost", "duplicated", "out of order", "seconds")
+HEADER = (
+    "drill",
+    "database",
+    "expected",
+    "delivered",
+    "home",
+    "acme",
+    "lost",
+    "duplicated",
+    "out of order",
+    "seconds",
+)
 
 
 def row(result: object) -> tuple[str, ...]:
     """One table row of a `DrillResult`."""
+    from tests.support.drill_workspaces import ACME_TEAM, HOME_TEAM
     from tests.support.drills import DrillResult
 
     assert isinstance(result, DrillResult)
     if result.tally is None:
-        return (result.name, result.database, "skipped", "", "", "", "", "")
+        return (result.name, result.database, "skipped", *([""] * (len(HEADER) - 3)))
     t = result.tally
-    counts = (t.expected, t.delivered, t.lost, t.duplicated, t.out_of_order)
+    by_workspace = (t.delivered_in(HOME_TEAM), t.delivered_in(ACME_TEAM))
+    counts = (t.expected, t.delivered, *by_workspace, t.lost, t.duplicated, t.out_of_order)
     return (result.name, result.database, *(str(n) for n in counts), f"{result.seconds:.1f}")
 
 

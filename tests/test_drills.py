@@ -1,7 +1,8 @@
 """The failure drills of `tests.support.drills`, short versions: Trustbot under a misbehaving Slack, SIGKILL,
-SIGTERM and two replicas. Each must end with every expected Slack message delivered exactly once, in
-order per thread and lane. SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (the replica
-drill runs only there). `bench/drills.py` runs them at full size."""
+SIGTERM and two replicas, with two workspaces (home and acme's, installed through OAuth). Each must end
+with every expected Slack message delivered exactly once, in order per thread and lane, in the workspace
+its row names, and messages delivered in both workspaces. SQLite always; PostgreSQL too when
+TEST_DATABASE_URL is set (the replica drills run only there). `bench/drills.py` runs them at full size."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.support.delivery_helpers import make_worker, queue, rows
-from tests.support.drills import DRILLS, run_drill
+from tests.support.drill_workspaces import ACME_TEAM, HOME_TEAM
+from tests.support.drills import DRILLS, drill_named, run_drill
 from trustbot.storage.database import Database
 from trustbot.storage.queries import outbox as outbox_q
 from trustbot.storage.tables import OutboxStatus
@@ -30,6 +32,9 @@ async def test_drill_delivers_every_message_once_and_in_order(name: str, databas
     assert tally.duplicated == 0, tally.problems
     assert tally.out_of_order == 0, tally.problems
     assert tally.expected > 0 and tally.delivered == tally.expected
+    assert tally.delivered_in(HOME_TEAM) > 0
+    if drill_named(name).two_workspaces:
+        assert tally.delivered_in(ACME_TEAM) > 0, tally.notes  # acme's installed workspace got its share
     assert tally.problems == []
 
 

@@ -8,22 +8,30 @@
   delivery gave up on);
 - out of order: within each thread, replies whose ts order differs from their outbox id order,
   and within each lane (channel, or OutboxOp.DM user) top-level posts likewise.
+
+Per workspace: each message is looked for in the workspace its row names (`outbox.workspace`, empty for
+home) and counted there; one found in another workspace is a problem (sent with the wrong token). The
+fake Slack's writes, faults and lookups of posts in doubt are counted by the workspace of their channel;
+a lookup the fake refused (a token that cannot see the channel) is a problem, since an unread history
+makes a post in doubt be sent again.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support import queries as inspection
+from tests.support.drill_workspaces import HOME_TEAM, WORKSPACES, team_of_workspace
 from trustbot.delivery.slack_writes import EVENT_TYPE
-from trustbot.standin.transcript import Message
+from trustbot.standin.transcript import Call, Message
 from trustbot.storage.database import Database
 from trustbot.storage.tables import OutboxMessage, OutboxOp, OutboxStatus
 
 SENT_OPS = (OutboxOp.POST, OutboxOp.REPLY, OutboxOp.DM)
+LOOKUPS = ("conversations.history", "conversations.replies")
 
 
 @dataclass
@@ -37,6 +45,8 @@ class Tally:
     out_of_order: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the drill did, for the report
+    delivered_by: Counter[str] = field(default_factory=Counter)  # by team id
+    faulted_by: Counter[str] = field(default_factory=Counter)  # writes that met a fault, by team id
 
     @property
     def clean(self) -> bool:
@@ -44,6 +54,10 @@ class Tally:
         return (
             not (self.lost or self.duplicated or self.out_of_order or self.problems) and self.delivered == self.expected
         )
+
+    def delivered_in(self, team: str) -> int:
+        """Messages delivered (exactly once) in workspace `team`."""
+        return self.delivered_by[team]
 
 
 async def outbox_rows(db: Database) -> list[OutboxMessage]:
@@ -61,8 +75,11 @@ def row_of(message: Message) -> int | None:
     return row if isinstance(row, int) else None
 
 
-def count(rows: Iterable[OutboxMessage], messages: Iterable[Message]) -> Tally:
-    """Compare the outbox with what reached Slack."""
+def count(
+    rows: Iterable[OutboxMessage], messages: Iterable[Message], team_of_channel: Callable[[str], str] | None = None
+) -> Tally:
+    """Compare the outbox with what reached Slack (`team_of_channel`: the workspace of a message's channel)."""
+    team_of = team_of_channel or (lambda _channel: HOME_TEAM)
     rows = list(rows)
     by_row: dict[int, list[Message]] = defaultdict(list)
     for message in messages:
@@ -83,6 +100,10 @@ def count(rows: Iterable[OutboxMessage], messages: Iterable[Message]) -> Tally:
             tally.problems.append(f"row {_describe(row)} " + ("never posted" if not found else stale[row.id or 0]))
         else:
             tally.delivered += 1
+            team, wanted_team = team_of(found[0].channel), team_of_workspace(row.workspace)
+            tally.delivered_by[team] += 1
+            if team != wanted_team:
+                tally.problems.append(f"row {_describe(row)} landed in {team}'s workspace, not {wanted_team}'s")
     tally.out_of_order = _out_of_order(wanted, by_row)
     failed = Counter(f"{r.op} ({r.last_error})" for r in rows if r.status == OutboxStatus.FAILED)
     tally.problems += [f"{n} outbox row(s) failed: {what}" for what, n in sorted(failed.items())]
@@ -159,26 +180,54 @@ def _out_of_order(rows: list[OutboxMessage], by_row: dict[int, list[Message]]) -
     return late
 
 
+def _kind(call: Call) -> str:
+    if call.carried_out:
+        return "carried out, answered late or not at all"
+    if call.status != 200:
+        return f"HTTP {call.status}"
+    return "ok" if call.ok else "ok:false"
+
+
+def team_of_call(fake: Any, call: Call) -> str:
+    """The workspace a call's channel belongs to (a DM's channel is the workspace's own)."""
+    channel = str(call.get("channel") or "")
+    return str(fake.team_of_channel(channel)) if channel else HOME_TEAM
+
+
 def slack_note(fake: Any) -> str:
     """What the fake Slack did with the writes it got, and how often delivery looked for a post in doubt."""
     writes = [c for c in fake.calls if c.method in ("chat.postMessage", "chat.update")]
-    kinds = Counter(
-        "carried out, answered late or not at all"
-        if c.carried_out
-        else f"HTTP {c.status}"
-        if c.status != 200
-        else "ok:false"
-        if not c.ok
-        else "ok"
-        for c in writes
-    )
-    lookups = sum(1 for c in fake.calls if c.method in ("conversations.history", "conversations.replies"))
+    kinds = Counter(_kind(c) for c in writes)
+    lookups = sum(1 for c in fake.calls if c.method in LOOKUPS)
     shown = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
     return f"{len(writes)} Slack writes: {shown}; {lookups} lookups of posts in doubt"
 
 
+def workspace_note(fake: Any, result: Tally) -> str:
+    """Per workspace: messages delivered, writes, writes that met a fault, lookups of posts in doubt."""
+    writes = Counter(team_of_call(fake, c) for c in fake.calls if c.method in ("chat.postMessage", "chat.update"))
+    lookups = Counter(team_of_call(fake, c) for c in fake.calls if c.method in LOOKUPS)
+    parts = [
+        f"{name}: {result.delivered_in(team)} delivered, {writes[team]} writes ({result.faulted_by[team]} met a "
+        f"fault), {lookups[team]} lookups"
+        for team, name in WORKSPACES.items()
+    ]
+    return "by workspace — " + "; ".join(parts)
+
+
+def _faults_and_refused_lookups(fake: Any, result: Tally) -> None:
+    for call in fake.calls:
+        if call.method in ("chat.postMessage", "chat.update") and _kind(call) != "ok":
+            result.faulted_by[team_of_call(fake, call)] += 1
+    refused = [c for c in fake.calls if c.method in LOOKUPS and c.status == 200 and not c.ok]
+    if refused:
+        where = Counter(team_of_call(fake, c) for c in refused)
+        result.problems.append(f"{len(refused)} lookup(s) of posts in doubt refused by Slack: {dict(where)}")
+
+
 async def tally(db: Database, fake: Any) -> Tally:
     """Count a drill's outcome from its database and fake Slack."""
-    result = count(await outbox_rows(db), fake.all_messages())
-    result.notes.append(slack_note(fake))
+    result = count(await outbox_rows(db), fake.all_messages(), fake.team_of_channel)
+    _faults_and_refused_lookups(fake, result)
+    result.notes += [slack_note(fake), workspace_note(fake, result)]
     return result

@@ -1,5 +1,6 @@
 """What every failure drill stands on: a fresh database, a Trustbot (in this process or a child
-`trustbot serve`) with the sample directory, and waiting until every outbox row is settled."""
+`trustbot serve`) with the sample directory (acme bound to its workspace) and customer installs
+configured, and waiting until every outbox row is settled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from tests.support import queries as inspection
 from tests.support.drill_workload import INGEST_SECRET, SIGNING_SECRET
+from tests.support.drill_workspaces import BOUND_YAML, INSTALL_SETTINGS, install_acme_inprocess
 from tests.support.processes import ServerProcess, clean_env, free_port
 from trustbot.clock import SystemClock
 from trustbot.config import Settings
@@ -58,6 +60,7 @@ def drill_settings(database_url: str, api_url: str, **overrides: Any) -> Setting
         "HOST": "127.0.0.1",
         "PORT": 0,
         "TRUSTBOT_INGEST_SECRET": INGEST_SECRET,
+        **INSTALL_SETTINGS,
         **BASE_SETTINGS,
         **overrides,
     }
@@ -65,7 +68,8 @@ def drill_settings(database_url: str, api_url: str, **overrides: Any) -> Setting
 
 
 async def start_inprocess(database_url: str, fake: Any, **overrides: Any) -> Any:
-    """A `TrustbotServer` in this process against the fake Slack, the sample directory applied."""
+    """A `TrustbotServer` in this process against the fake Slack, the sample directory applied and acme's
+    workspace installed through its HTTP."""
     from trustbot.services.context import system_context
     from trustbot.services.directory.apply import apply_directory, parse_directory
     from trustbot.web.server import TrustbotServer
@@ -75,14 +79,15 @@ async def start_inprocess(database_url: str, fake: Any, **overrides: Any) -> Any
     await server.start(migrate=False)
     async with server.rt.db.transaction() as session:
         ctx = system_context(server.rt.clock, settings, as_user="drill")
-        await apply_directory(session, ctx, parse_directory(DIRECTORY_YAML))
+        await apply_directory(session, ctx, parse_directory(BOUND_YAML))
+    await install_acme_inprocess(server, fake)
     return server
 
 
 def serve_env(database_url: str, fake: Any, workdir: Path, port: int, **overrides: str) -> dict[str, str]:
     """The environment of a child `trustbot serve` (or `trustbot jobs run`) on the fake Slack."""
     directory = workdir / "directory.yml"
-    directory.write_text(DIRECTORY_YAML)
+    directory.write_text(DIRECTORY_YAML)  # child drills: still the home workspace alone
     return {
         **clean_env(),
         "SLACK_BOT_TOKEN": "xoxb-drill",

@@ -19,12 +19,12 @@ from typing import Any
 
 from tests.support.drill_runtime import settle, start_inprocess
 from tests.support.drill_workload import FULL, QUICK, Workload
+from tests.support.drill_workspaces import two_workspace_fake
 from tests.support.queries import all_grant_ids, webhook_rows
 from trustbot.services.access.grants import revoke_grant
 from trustbot.services.context import Person
-from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.gateway import SECRET, FakeGateway
-from trustbot.standin.sample import OPERATOR, PEOPLE
+from trustbot.standin.sample import OPERATOR
 from trustbot.storage.migrate import upgrade
 from trustbot.storage.tables import OutboxStatus
 
@@ -93,7 +93,7 @@ async def run_webhook_drill(database_url: str, *, quick: bool, outage: float | N
     tally = WebhookTally()
     started = time.monotonic()
     gateway = await FakeGateway().start()
-    fake = await FakeSlack(users=dict(PEOPLE)).start()
+    fake = await two_workspace_fake().start()
     server = await start_inprocess(database_url, fake, TRUSTBOT_WEBHOOK_URL=gateway.url, TRUSTBOT_WEBHOOK_SECRET=SECRET)
     work = Workload(fake, [server.url], size, seed=7)
     try:

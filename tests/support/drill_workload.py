@@ -4,7 +4,9 @@ Access requests submitted through the signed `/trust request` modal, then approv
 the org's rep (a denial through its reason modal); alerts posted to `/alerts`, signed, across
 three orgs (acme's own channel, and the default security channel for globex and an org the
 directory lacks) with repeats, so messages are edited; some alerts acknowledged in their thread.
-That makes posts, thread replies, edits and DMs in several channels.
+That makes posts, thread replies, edits and DMs in several channels of two workspaces: acme's
+people act from acme's workspace (each payload comes through the workspace the fake Slack puts
+its actor in), the reps and operators from home.
 
 Every request to Trustbot is retried while the server does not answer (a drill may kill it), and
 more than one target URL is used round-robin (replicas behind a load balancer).
@@ -23,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from trustbot.standin.fake_state import HOME_TEAM
 from trustbot.standin.producers import ingest_headers
 from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, DEV, DEV2, GLOBEX_ADMIN, OPERATOR, REP, SEC_LEAD
 from trustbot.standin.slack_requests import DriverResponse, SlackDriver
@@ -100,32 +103,47 @@ class Workload:
     size: Size
     seed: int = 0
     patience: float = 120.0  # how long one request is retried while no server answers
-    drivers: list[SlackDriver] = field(default_factory=list)
+    drivers: list[SlackDriver] = field(default_factory=list)  # the home workspace's, one per URL
     _turn: itertools.count[int] = field(default_factory=itertools.count)
     _http: aiohttp.ClientSession | None = None
     _alerts_sent: int = 0
+    _by_team: dict[str, list[SlackDriver]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.drivers = [SlackDriver(f"{u}/slack/events", SIGNING_SECRET, self.fake) for u in self.urls]
+        self.drivers = self.drivers_of(HOME_TEAM)
         self.random = random.Random(self.seed)
+
+    def drivers_of(self, team: str) -> list[SlackDriver]:
+        """One driver per URL whose payloads come through workspace `team`."""
+        if team not in self._by_team:
+            self._by_team[team] = [
+                SlackDriver(f"{u}/slack/events", SIGNING_SECRET, self.fake, team_id=team) for u in self.urls
+            ]
+        return self._by_team[team]
+
+    def team_of(self, user: str) -> str:
+        """The workspace `user` is a person of, as the fake Slack has them."""
+        return str(self.fake.user_teams.get(user, HOME_TEAM))
 
     async def close(self) -> None:
         """Close every HTTP session."""
-        for driver in self.drivers:
-            await driver.close()
+        for drivers in self._by_team.values():
+            for driver in drivers:
+                await driver.close()
         if self._http is not None:
             await self._http.close()
 
     def _index(self) -> int:
         return next(self._turn) % len(self.urls)
 
-    async def _retrying(self, send: Send) -> DriverResponse:
-        """Send until a server answers other than 503 (a drill may be restarting it)."""
+    async def _retrying(self, send: Send, user: str | None = None) -> DriverResponse:
+        """Send (from `user`'s workspace) until a server answers other than 503 (a drill may be restarting it)."""
         deadline = time.monotonic() + self.patience
+        drivers = self.drivers_of(self.team_of(user)) if user else self.drivers
         while True:
             i = self._index()
             try:
-                response = await send(self.drivers[i], self.urls[i])
+                response = await send(drivers[i], self.urls[i])
                 if response.status != 503 or time.monotonic() > deadline:
                     return response
             except (aiohttp.ClientError, TimeoutError, OSError):
@@ -140,7 +158,7 @@ class Workload:
         for n in range(self.size.requests if count is None else count):
             user, org = REQUESTERS[n % len(REQUESTERS)]
             seen = len(self.fake.views(user))
-            await self._retrying(_command(user, "request"))
+            await self._retrying(_command(user, "request"), user)
             await self.new_view(user, seen, "request modal")
             view = self.fake.views(user)[-1]
             members = [GLOBEX_ADMIN] if org == "globex" else [(DEV, DEV2)[n % 2]]
@@ -152,7 +170,7 @@ class Workload:
                 "use_case": f"Drill case {n}",
                 "justification": JUSTIFICATION,
             }
-            await self._retrying(_submit(user, view, fields))
+            await self._retrying(_submit(user, view, fields), user)
 
     async def new_view(self, user: str, seen: int, what: str) -> None:
         """Wait until `user` has more than `seen` modals."""
@@ -182,12 +200,12 @@ class Workload:
         """The org's rep (or `user`) approves the request, or denies it with a reason."""
         rep = user or DECIDER[self.org_of(card)]
         if not deny:
-            return await self._retrying(_click(rep, card, "Approve"))
+            return await self._retrying(_click(rep, card, "Approve"), rep)
         seen = len(self.fake.views(rep))
-        await self._retrying(_click(rep, card, "Deny"))
+        await self._retrying(_click(rep, card, "Deny"), rep)
         await self.new_view(rep, seen, "deny modal")
         modal = self.fake.views(rep)[-1]
-        return await self._retrying(_submit(rep, modal, {"reason": f"Drill denial of #{request_id}"}))
+        return await self._retrying(_submit(rep, modal, {"reason": f"Drill denial of #{request_id}"}), rep)
 
     async def decide_all(self, cards: dict[int, Message], *, deny: bool | None = None) -> None:
         """Decide every request: every `deny_every`-th denied (one at a time), the rest approved at once.
@@ -258,5 +276,5 @@ class Workload:
         for channel, user in ACKNOWLEDGER.items():
             offering = [m for m in self.fake.messages(channel) if "Acknowledge" in m.buttons()]
             clicks += [(user, m) for m in offering[:: self.size.ack_every]]
-        await asyncio.gather(*(self._retrying(_click(u, m, "Acknowledge")) for u, m in clicks))
+        await asyncio.gather(*(self._retrying(_click(u, m, "Acknowledge"), u) for u, m in clicks))
         return len(clicks)

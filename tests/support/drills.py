@@ -10,6 +10,12 @@ every outbox row is sent or failed, then compares what reached the fake Slack wi
 1–6 run an in-process `TrustbotServer`; 7 and 8 a child `trustbot serve`
 (`tests.support.drill_process`); 9 and 10 two replicas on one PostgreSQL database (`tests.support.drill_replicas`),
 the second with 10 % of writes answered 500.
+
+The in-process drills (1–6) run with two workspaces (`tests.support.drill_workspaces`): home, and
+acme's, installed through Trustbot's OAuth flow before the workload starts (the child `serve` drills
+still run with the home workspace alone); acme's alerts and its people's DMs go out with
+acme's token, the rest from home. A drill in which a workspace got no message, or (for the drills that
+program Slack's faults) no fault, is not clean.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from typing import Any
 from tests.support.drill_count import Tally, tally
 from tests.support.drill_runtime import is_postgres, settle, start_inprocess
 from tests.support.drill_workload import FULL, QUICK, Size, Workload
+from tests.support.drill_workspaces import WORKSPACES, two_workspace_fake
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import PEOPLE
 
 
 @dataclass
@@ -53,6 +59,8 @@ class Drill:
     summary: str
     run: Callable[[str, Path, bool, int], Awaitable[Tally]]
     postgres_only: bool = False
+    faults: bool = False  # the fake Slack misbehaves: both workspaces must meet it
+    two_workspaces: bool = True  # False: the child `serve` drills, still with the home workspace alone
 
 
 @dataclass
@@ -67,8 +75,9 @@ class InProcess:
 
 @contextlib.asynccontextmanager
 async def in_process(database_url: str, size: Size, seed: int, **settings: Any) -> AsyncIterator[InProcess]:
-    """A fake Slack and an in-process Trustbot on `database_url`; stopped (after an exception too) on exit."""
-    fake = FakeSlack(users=dict(PEOPLE))
+    """A fake Slack with two workspaces and an in-process Trustbot on `database_url` (acme's workspace
+    installed); stopped (after an exception too) on exit."""
+    fake = two_workspace_fake()
     await fake.start()
     try:
         server = await start_inprocess(database_url, fake, **settings)
@@ -158,24 +167,52 @@ def _process_drills() -> list[Drill]:
     from tests.support.drill_replicas import replicas_500_drill, replicas_drill
 
     return [
-        Drill("sigkill", "SIGKILL at random moments in an alert storm with approvals (child serve)", sigkill_drill),
-        Drill("sigterm", "SIGTERM during a burst of commands (child serve)", sigterm_drill),
-        Drill("replicas", "two serve replicas on one database, racing jobs and clicks", replicas_drill, True),
-        Drill("replicas-500", "the replicas drill with 10 % of writes answered 500", replicas_500_drill, True),
+        Drill(
+            "sigkill",
+            "SIGKILL at random moments in an alert storm with approvals (child serve)",
+            sigkill_drill,
+            two_workspaces=False,
+        ),
+        Drill("sigterm", "SIGTERM during a burst of commands (child serve)", sigterm_drill, two_workspaces=False),
+        Drill(
+            "replicas",
+            "two serve replicas on one database, racing jobs and clicks",
+            replicas_drill,
+            postgres_only=True,
+            two_workspaces=False,
+        ),
+        Drill(
+            "replicas-500",
+            "the replicas drill with 10 % of writes answered 500",
+            replicas_500_drill,
+            postgres_only=True,
+            faults=True,
+            two_workspaces=False,
+        ),
     ]
 
 
 DRILLS: list[Drill] = [
-    Drill("429", "30 % of writes answered 429 with Retry-After", chaos_drill({"rate_limited": 0.3})),
-    Drill("500", "10 % of writes answered 500", chaos_drill({"server_error": 0.1})),
+    Drill("429", "30 % of writes answered 429 with Retry-After", chaos_drill({"rate_limited": 0.3}), faults=True),
+    Drill("500", "10 % of writes answered 500", chaos_drill({"server_error": 0.1}), faults=True),
     Drill(
         "late",
         "15 % of writes carried out but answered 2 s late (client timeout 1 s)",
         chaos_drill({"late": 0.15, "late_seconds": 2.0}, TRUSTBOT_SLACK_TIMEOUT_SECONDS=1),
+        faults=True,
     ),
-    Drill("dropped", "15 % of writes carried out, then the connection dropped", chaos_drill({"dropped": 0.15})),
-    Drill("message_limit", "ok:false message_limit_exceeded (HTTP 200) on some writes", message_limit_drill),
-    Drill("down", "Slack down (503) for a minute (3 s short), then back", outage_drill),
+    Drill(
+        "dropped",
+        "15 % of writes carried out, then the connection dropped",
+        chaos_drill({"dropped": 0.15}),
+        faults=True,
+    ),
+    Drill(
+        "message_limit",
+        "ok:false message_limit_exceeded (HTTP 200) on some writes",
+        message_limit_drill,  # faults not required in both: its share is small enough to miss one workspace
+    ),
+    Drill("down", "Slack down (503) for a minute (3 s short), then back", outage_drill, faults=True),
     *_process_drills(),
 ]
 
@@ -197,4 +234,18 @@ async def run_drill(name: str, database_url: str, workdir: Path, *, quick: bool,
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result = await drill.run(database_url, workdir, quick, seed)
+    if drill.two_workspaces:
+        result.problems += workspace_problems(result, faults=drill.faults)
     return DrillResult(name, database, result, time.monotonic() - started)
+
+
+def workspace_problems(result: Tally, *, faults: bool) -> list[str]:
+    """Each workspace got messages (and, in a drill of Slack's faults, met some): both were really drilled."""
+    problems = [
+        f"nothing delivered in {name}'s workspace" for team, name in WORKSPACES.items() if not result.delivered_in(team)
+    ]
+    if faults:
+        problems += [
+            f"no fault hit {name}'s workspace" for team, name in WORKSPACES.items() if not result.faulted_by[team]
+        ]
+    return problems
