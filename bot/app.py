@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -88,23 +89,13 @@ def undelivered_handler(settings: Settings) -> FailureHandler:
     return undelivered
 
 
+# What Bolt's AsyncApp reads from the environment to turn on an OAuth flow of its own.
+_BOLT_OAUTH_ENVIRONMENT = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+
+
 def build_bolt_app(rt: Runtime) -> AsyncApp:
     """The Bolt app with every Slack listener registered."""
-    settings = rt.settings
-    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    # `name` given: without it Bolt derives it from the caller's file name ("app.py") through
-    # inspect.stack(), which reads the source of every frame on the stack (~0.1 s of start-up).
-    logging.getLogger("trustbot.bolt").addFilter(BOLT_TOKEN_WARNING)
-    app = AsyncApp(
-        name="app.py",
-        client=rt.client,
-        signing_secret=signing_secret,
-        # HTTP mode: handlers/http.py refuses every request whose signature does not verify before
-        # it reaches Bolt (the only way in), so Bolt checking the same HMAC again is pure cost.
-        request_verification_enabled=False,
-        process_before_response=False,
-        logger=logging.getLogger("trustbot.bolt"),
-    )
+    app = _bolt_app(rt)
     app.middleware(_every_payload(rt))
     app.error(_refusal_replier())
 
@@ -118,6 +109,36 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         installs.register(app, rt)
     _acknowledge_the_unknown(app)
     return app
+
+
+def _bolt_app(rt: Runtime) -> AsyncApp:
+    """The bare AsyncApp: home's client; no OAuth settings of its own, whatever the environment holds.
+
+    Bolt builds default OAuth settings when `SLACK_CLIENT_ID`/`SLACK_CLIENT_SECRET` are in the environment
+    (as they are for `serve` with customer workspaces on): a file installation store, and per-team
+    authorization that drops every payload of a team not in that file — the home workspace's included.
+    Installs are served by Trustbot's own flow (`trustbot.handlers.installs`) and each payload's client is
+    picked by the payload gate, so Bolt is built without seeing those two variables.
+    """
+    settings = rt.settings
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    logging.getLogger("trustbot.bolt").addFilter(BOLT_TOKEN_WARNING)
+    hidden = {name: os.environ.pop(name) for name in _BOLT_OAUTH_ENVIRONMENT if name in os.environ}
+    try:
+        # `name` given: without it Bolt derives it from the caller's file name ("app.py") through
+        # inspect.stack(), which reads the source of every frame on the stack (~0.1 s of start-up).
+        return AsyncApp(
+            name="app.py",
+            client=rt.client,
+            signing_secret=signing_secret,
+            # HTTP mode: handlers/http.py refuses every request whose signature does not verify before
+            # it reaches Bolt (the only way in), so Bolt checking the same HMAC again is pure cost.
+            request_verification_enabled=False,
+            process_before_response=False,
+            logger=logging.getLogger("trustbot.bolt"),
+        )
+    finally:
+        os.environ.update(hidden)
 
 
 def _acknowledge_the_unknown(app: AsyncApp) -> None:

@@ -29,7 +29,7 @@ from tests.support.installs import (
 from trustbot.cli.main import main
 from trustbot.clock import FixedClock
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.fake_workspaces import CLIENT_ID
+from trustbot.standin.fake_workspaces import CLIENT_ID, CLIENT_SECRET
 from trustbot.standin.sample import OPERATOR
 from trustbot.standin.slack_requests import SlackDriver
 from trustbot.storage.tables import AuditEvent
@@ -278,7 +278,6 @@ async def test_the_fake_slack_exchanges_codes_for_per_team_tokens(fake_slack: Fa
     from slack_sdk.web.async_client import AsyncWebClient
 
     from tests.support.installs import add_customer_workspaces
-    from trustbot.standin.fake_workspaces import CLIENT_SECRET
 
     add_customer_workspaces(fake_slack)
     client = AsyncWebClient(base_url=fake_slack.api_url)
@@ -297,3 +296,18 @@ async def test_the_fake_slack_exchanges_codes_for_per_team_tokens(fake_slack: Fa
     assert (theirs["team_id"], theirs["app_id"]) == (ACME_TEAM, fake_slack.app_id)
     home = await client.auth_test(token="xoxb-home")
     assert home["team_id"] == "T0TEAM"  # the home workspace's tokens answer as before
+
+
+async def test_oauth_credentials_in_the_environment_leave_the_home_workspace_served(
+    database_url: str, fake_slack: FakeSlack, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `serve` runs: SLACK_CLIENT_ID/SECRET in the environment must not give Bolt an OAuth flow of its own,
+    whose per-team authorization would drop the home workspace's payloads."""
+    monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", CLIENT_SECRET)
+    running = await start_installing_bot(database_url, fake_slack, clock)
+    try:
+        answer = await running.driver.command(OPERATOR, "help")
+        assert answer.status == 200 and "/trust" in str(answer.json)
+    finally:
+        await running.close()

@@ -18,9 +18,10 @@ from tests.support import queries as inspection
 from tests.support.drill_count import Tally, tally
 from tests.support.drill_runtime import drill_settings, serve_process, settle
 from tests.support.drill_workload import FULL, SIGNING_SECRET, Size, Workload
+from tests.support.drill_workspaces import ACME_TEAM, HOME_TEAM, install_acme_child, two_workspace_fake
 from tests.support.processes import ServerProcess
 from trustbot.standin.fake_slack import FakeSlack
-from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, GLOBEX_ADMIN, OPERATOR, PEOPLE, REP, SEC_LEAD
+from trustbot.standin.sample import ADMIN, ADMIN2, BACKUP_REP, GLOBEX_ADMIN, OPERATOR, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver, slash_command_body
 from trustbot.storage.database import Database
 from trustbot.storage.tables import RequestStatus
@@ -44,8 +45,9 @@ class Child:
 async def child_servers(
     database_url: str, workdir: Path, size: Size, seed: int, replicas: int = 1
 ) -> AsyncIterator[Child]:
-    """The fake Slack and `replicas` started `trustbot serve` processes on one database."""
-    fake = FakeSlack(users=dict(PEOPLE))
+    """The fake Slack (two workspaces) and `replicas` started `trustbot serve` processes on one database,
+    acme's workspace installed through the first one's HTTP."""
+    fake = two_workspace_fake()
     await fake.start()
     servers = [
         serve_process(database_url, fake, workdir, f"serve-{n}", TRUSTBOT_OUTBOX_LEASE_SECONDS=LEASE_SECONDS)
@@ -56,6 +58,7 @@ async def child_servers(
     try:
         for server in servers:  # one at a time: each applies the directory and migrations at start
             await server.start()
+        await install_acme_child(work.urls[0], servers[0].env, fake)
         yield Child(fake, servers, db, work)
     finally:
         await work.close()
@@ -173,20 +176,28 @@ class Burst:
     inline: set[str] = field(default_factory=set)
 
 
-async def command_burst(driver: SlackDriver, fake: FakeSlack, burst: Burst, count: int, seconds: float) -> None:
-    """`count` `/trust status` and `/trust help` commands from people in the directory, over `seconds`."""
+async def command_burst(
+    drivers: dict[str, SlackDriver], fake: FakeSlack, burst: Burst, count: int, seconds: float
+) -> None:
+    """`count` `/trust status` and `/trust help` commands from people in the directory, over `seconds`,
+    each typed in its person's workspace (`drivers` by team)."""
     people = [ADMIN, ADMIN2, GLOBEX_ADMIN, REP, BACKUP_REP, SEC_LEAD, OPERATOR]
 
     async def one(n: int) -> None:
         await asyncio.sleep(seconds * n / count)
         user = people[n % len(people)]
+        team = fake.user_teams.get(user, HOME_TEAM)
         url = fake.new_response_url(user, "C0GENERAL")
         body = slash_command_body(
-            text=("status", "help")[n % 2], user_id=user, response_url=url, trigger_id=fake.new_trigger_id(user)
+            text=("status", "help")[n % 2],
+            user_id=user,
+            team_id=team,
+            response_url=url,
+            trigger_id=fake.new_trigger_id(user),
         )
         token = url.rsplit("/", 1)[1]
         try:
-            response = await driver.post_signed(body)
+            response = await drivers[team].post_signed(body)
         except OSError:  # the server had stopped listening: not acknowledged
             return
         burst.acked[token] = response.status
@@ -217,14 +228,16 @@ async def sigterm_drill(database_url: str, workdir: Path, quick: bool, seed: int
         fake.answer_late("chat.postMessage", seconds=0.5, times=5)
         work.patience = 0.0  # a request refused while stopping is not sent again
         burst, clicks, window = Burst(), {}, 1.0 if quick else 3.0
-        async with SlackDriver(work.drivers[0].url, SIGNING_SECRET, fake) as driver:
+        home = SlackDriver(work.drivers[0].url, SIGNING_SECRET, fake)
+        acme = SlackDriver(work.drivers[0].url, SIGNING_SECRET, fake, team_id=ACME_TEAM)
+        async with home, acme:
 
             async def approve(n: int, request_id: int) -> None:
                 await asyncio.sleep(window * n / len(cards) / 2)  # the first half: before the signal
                 clicks[request_id] = (await work.decide(request_id, cards[request_id])).status
 
             sending = asyncio.gather(
-                command_burst(driver, fake, burst, 40 if quick else 160, window),
+                command_burst({HOME_TEAM: home, ACME_TEAM: acme}, fake, burst, 40 if quick else 160, window),
                 *(approve(n, r) for n, r in enumerate(sorted(cards))),
                 work.send_alerts(size.alerts, seconds=window),
                 return_exceptions=True,

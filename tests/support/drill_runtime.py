@@ -16,7 +16,6 @@ from tests.support.drill_workspaces import BOUND_YAML, INSTALL_SETTINGS, install
 from tests.support.processes import ServerProcess, clean_env, free_port
 from trustbot.clock import SystemClock
 from trustbot.config import Settings
-from trustbot.standin.sample import DIRECTORY_YAML
 from trustbot.storage.database import Database
 from trustbot.storage.migrate import upgrade
 
@@ -62,6 +61,7 @@ def drill_settings(database_url: str, api_url: str, **overrides: Any) -> Setting
         "TRUSTBOT_INGEST_SECRET": INGEST_SECRET,
         **INSTALL_SETTINGS,
         **BASE_SETTINGS,
+        **INSTALL_SETTINGS,
         **overrides,
     }
     return Settings(_env_file=None, **values)
@@ -87,7 +87,7 @@ async def start_inprocess(database_url: str, fake: Any, **overrides: Any) -> Any
 def serve_env(database_url: str, fake: Any, workdir: Path, port: int, **overrides: str) -> dict[str, str]:
     """The environment of a child `trustbot serve` (or `trustbot jobs run`) on the fake Slack."""
     directory = workdir / "directory.yml"
-    directory.write_text(DIRECTORY_YAML)  # child drills: still the home workspace alone
+    directory.write_text(BOUND_YAML)  # acme bound to its own workspace, installed through the child's HTTP
     return {
         **clean_env(),
         "SLACK_BOT_TOKEN": "xoxb-drill",
@@ -100,6 +100,7 @@ def serve_env(database_url: str, fake: Any, workdir: Path, port: int, **override
         "TRUSTBOT_INGEST_SECRET": INGEST_SECRET,
         "TRUSTBOT_LOG_LEVEL": "INFO",
         **BASE_SETTINGS,
+        **INSTALL_SETTINGS,
         **overrides,
     }
 

@@ -60,7 +60,6 @@ class Drill:
     run: Callable[[str, Path, bool, int], Awaitable[Tally]]
     postgres_only: bool = False
     faults: bool = False  # the fake Slack misbehaves: both workspaces must meet it
-    two_workspaces: bool = True  # False: the child `serve` drills, still with the home workspace alone
 
 
 @dataclass
@@ -171,15 +170,13 @@ def _process_drills() -> list[Drill]:
             "sigkill",
             "SIGKILL at random moments in an alert storm with approvals (child serve)",
             sigkill_drill,
-            two_workspaces=False,
         ),
-        Drill("sigterm", "SIGTERM during a burst of commands (child serve)", sigterm_drill, two_workspaces=False),
+        Drill("sigterm", "SIGTERM during a burst of commands (child serve)", sigterm_drill),
         Drill(
             "replicas",
             "two serve replicas on one database, racing jobs and clicks",
             replicas_drill,
             postgres_only=True,
-            two_workspaces=False,
         ),
         Drill(
             "replicas-500",
@@ -187,7 +184,6 @@ def _process_drills() -> list[Drill]:
             replicas_500_drill,
             postgres_only=True,
             faults=True,
-            two_workspaces=False,
         ),
     ]
 
@@ -234,8 +230,7 @@ async def run_drill(name: str, database_url: str, workdir: Path, *, quick: bool,
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result = await drill.run(database_url, workdir, quick, seed)
-    if drill.two_workspaces:
-        result.problems += workspace_problems(result, faults=drill.faults)
+    result.problems += workspace_problems(result, faults=drill.faults)
     return DrillResult(name, database, result, time.monotonic() - started)
 
 
