@@ -11,11 +11,14 @@ from sqlalchemy import func, select, update
 from tests.support.alert_helpers import CHANNEL
 from tests.support.bots import make_settings
 from tests.support.factories import seed_directory, system
+from tests.support.installs import ACME_TEAM, BOUND_YAML
 from trustbot.clock import FixedClock
 from trustbot.services.alerts.ingest import AlertIn, ingest_alert_requests, ingest_alerts
 from trustbot.services.alerts.rendering import BREAKER_RATE_LIMITED, flush_held_back
 from trustbot.storage.database import Database
-from trustbot.storage.tables import Alert, OutboxMessage, OutboxStatus
+from trustbot.storage.tables import Alert, Org, OutboxMessage, OutboxStatus, Workspace
+
+ACME_KEY = f":{ACME_TEAM}"
 
 
 def _item(i: int, fp: int = 0, severity: str = "medium") -> AlertIn:
@@ -99,3 +102,30 @@ async def test_group_commit_counts_each_request(db: Database, clock: FixedClock)
     async with db.transaction() as session:
         results = await ingest_alert_requests(session, ctx, [[_item(1)], [_item(1), _item(2)], [_item(2)]])
     assert [(r.accepted, r.duplicates) for r in results] == [(1, 0), (1, 1), (0, 1)]
+
+
+async def test_a_bound_orgs_channel_gets_its_breaker_summary_through_the_orgs_workspace(
+    db: Database, clock: FixedClock
+) -> None:
+    """The summary is a message in acme's own channel: only acme's installation can post and edit it there."""
+    await seed_directory(db, clock, BOUND_YAML)
+    async with db.transaction() as session:
+        org = (await session.scalars(select(Org).where(Org.slug == "acme"))).one()
+        session.add(
+            Workspace(key=ACME_KEY, team_id=ACME_TEAM, org_id=org.pk, status="active", installed_at=clock.now())
+        )
+    ctx = system(clock, make_settings(db.url, "http://127.0.0.1:9/api/"))
+    async with db.transaction() as session:
+        await ingest_alerts(session, ctx, [_item(0, fp=0)])
+    async with db.transaction() as session:
+        await session.execute(update(OutboxMessage).values(attempts=BREAKER_RATE_LIMITED, last_error="ratelimited"))
+    async with db.transaction() as session:
+        await ingest_alerts(session, ctx, [_item(i, fp=i) for i in range(1, 5)])
+    async with db.transaction() as session:  # Slack recovered: the lane drained, the summary says so
+        await session.execute(update(OutboxMessage).values(status=OutboxStatus.SENT))
+    async with db.transaction() as session:
+        assert await flush_held_back(session, ctx) == 4
+    summaries = [
+        r for r in await _rows(db, channel=CHANNEL) if (r.save_as or r.message_key or "").startswith("alert-summary")
+    ]
+    assert [(r.op, r.workspace) for r in summaries] == [("post", ACME_KEY), ("update", ACME_KEY)]

@@ -112,7 +112,7 @@ async def test_the_start_up_check_names_the_configured_channels_that_refuse_post
 
         caplog.clear()
         with caplog.at_level("WARNING", logger="trustbot.slack.preflight"):
-            await report_unpostable_channels(running.rt.db, running.rt.client)
+            await report_unpostable_channels(running.rt.db, running.rt.people_client)
     finally:
         await running.driver.close()
         await running.server.stop()

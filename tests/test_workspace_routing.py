@@ -21,6 +21,7 @@ from tests.support.slack_flows import GOOD, REPS_CHANNEL, request_messages
 from trustbot.clock import FixedClock
 from trustbot.scheduler.runs import run_job
 from trustbot.services.installs.workspaces import list_installations
+from trustbot.slack.preflight import HELD, unpostable_channels
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import ADMIN, ADMIN2, DEV, OPERATOR, REP, SEC_LEAD
 from trustbot.standin.slack_requests import SlackDriver
@@ -204,3 +205,13 @@ async def test_approval_looks_acmes_members_up_in_acmes_workspace(ibot: RunningB
         [grant] = (await session.scalars(select(Grant))).all()
     assert DEV in grant.members  # home's token does not know acme's people: DEV would be left out
     assert [m for m in ibot.slack.dms(DEV, team=ACME_TEAM) if "#1" in m.text]
+
+
+async def test_the_start_up_channel_check_asks_acmes_workspace_about_acmes_channel(ibot: RunningBot) -> None:
+    await install_acme(ibot)
+    routed = await unpostable_channels(ibot.rt.db, ibot.rt.people_client)
+    assert CHANNEL not in routed  # home's token would answer channel_not_found: the channel is acme's
+    async with SlackDriver(f"{ibot.server.url}/slack/events", SIGNING_SECRET, ibot.slack, team_id=ACME_TEAM) as acme:
+        assert (await acme.event({"type": "app_uninstalled"})).status == 200
+    await ibot.settle()
+    assert (await unpostable_channels(ibot.rt.db, ibot.rt.people_client))[CHANNEL] == HELD

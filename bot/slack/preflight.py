@@ -4,14 +4,15 @@ and which configured channels the bot cannot post in."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from trustbot.services.installs.routing import workspace_of_org
 from trustbot.storage.database import Database
-from trustbot.storage.queries.directory import configured_channels
+from trustbot.storage.queries.directory import configured_channels, org_security_channels
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,24 @@ async def identify(client: AsyncWebClient) -> Installation:
     )
 
 
-async def unpostable_channels(
-    db: Database, client: AsyncWebClient, *, also: Iterable[str | None] = ()
-) -> dict[str, str]:
-    """Each configured channel (reps, default security, orgs' security, and `also`) the bot cannot post in, and why."""
+# The client that reaches a workspace's channels: home's for None, an installation's by key, or None while
+# that installation is not active (its writes are held).
+ClientOf = Callable[[str | None], Awaitable[AsyncWebClient | None]]
+HELD = "its workspace's installation is not active: writes there are held until it is installed again"
+
+
+async def unpostable_channels(db: Database, client_of: ClientOf, *, also: Iterable[str | None] = ()) -> dict[str, str]:
+    """Each configured channel (reps, default security, orgs' security, and `also`) the bot cannot post in, and why;
+    each checked through the workspace it is in (a bound org's security channel through the org's)."""
     async with db.sessions() as session:
         channels = await configured_channels(session, also=also)
+        workspaces = {c: await workspace_of_org(session, org) for org, c in await org_security_channels(session)}
     problems: dict[str, str] = {}
     for channel in sorted(channels):
+        client = await client_of(workspaces.get(channel))
+        if client is None:
+            problems[channel] = HELD
+            continue
         try:
             info = (await client.conversations_info(channel=channel)).get("channel") or {}
         except SlackApiError as exc:
@@ -73,10 +84,10 @@ async def unpostable_channels(
     return problems
 
 
-async def report_unpostable_channels(db: Database, client: AsyncWebClient, *, also: Iterable[str | None] = ()) -> None:
+async def report_unpostable_channels(db: Database, client_of: ClientOf, *, also: Iterable[str | None] = ()) -> None:
     """Log, once at start, every configured channel Slack would refuse our posts in."""
     try:
-        problems = await unpostable_channels(db, client, also=also)
+        problems = await unpostable_channels(db, client_of, also=also)
     except Exception as exc:  # a check, never a reason not to start
         log.warning("could not check the configured channels with Slack: %s", exc)
         return

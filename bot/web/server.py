@@ -132,7 +132,7 @@ class TrustbotServer:
             "Socket" if self.settings.socket_mode else "HTTP",
         )
         self._preflight = asyncio.create_task(
-            report_unpostable_channels(self.rt.db, self.rt.client, also=[self.settings.audit_channel])
+            report_unpostable_channels(self.rt.db, self.rt.people_client, also=[self.settings.audit_channel])
         )
 
     async def _listen(

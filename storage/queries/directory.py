@@ -198,3 +198,9 @@ async def configured_channels(session: AsyncSession, *, also: Iterable[str | Non
     channels = {c for c in (state.reps_channel, state.security_channel, *also) if c}
     rows = await session.execute(select(col(Org.security_channel), col(Org.connect_channel)))
     return channels | {c for row in rows.all() for c in row if c}
+
+
+async def org_security_channels(session: AsyncSession) -> list[tuple[Org, str]]:
+    """Each org that names a security channel, with that channel."""
+    orgs = (await session.scalars(select(Org).where(col(Org.security_channel).is_not(None)))).all()
+    return [(org, org.security_channel) for org in orgs if org.security_channel]

@@ -143,10 +143,11 @@ async def _queue_or_hold(
             continue
         _queue(session, ctx, alert, rendered, wall, immediate=immediate)
     await session.flush()
+    workspaces = {c.alert.channel: c.alert.workspace for c, _ in need_row}
     for channel in channels:
         held, is_open = breaker[channel]
         if is_open:
-            await refresh_summary(session, ctx, channel, new_episode=channel in tripped)
+            await refresh_summary(session, ctx, channel, workspaces[channel], new_episode=channel in tripped)
         elif held:
             await catch_up(session, ctx, channel)
 
@@ -193,9 +194,16 @@ async def _breaker_states(session: AsyncSession, channels: set[str]) -> dict[str
 
 
 async def refresh_summary(
-    session: AsyncSession, ctx: ServiceContext, channel: str, *, new_episode: bool = False, recovered: bool = False
+    session: AsyncSession,
+    ctx: ServiceContext,
+    channel: str,
+    workspace: str | None,
+    *,
+    new_episode: bool = False,
+    recovered: bool = False,
 ) -> None:
-    """Post or re-render the channel's single circuit-breaker summary."""
+    """Post or re-render the channel's single circuit-breaker summary, through the channel's `workspace` (its
+    alerts'; None: home)."""
     prefix = f"alert-summary:{channel}:"
     key = None if new_episode else await outbox_q.latest_post_key(session, channel=channel, prefix=prefix)
     if recovered and key is None:
@@ -208,14 +216,16 @@ async def refresh_summary(
         lists.ChannelSummary(lines=lines, total_alerts=len(held), recovered=recovered)
     )
     if key is None:
-        outbox.post_message(session, channel=channel, key=f"{prefix}{time.time_ns()}", message=rendered)
+        outbox.post_message(
+            session, channel=channel, key=f"{prefix}{time.time_ns()}", message=rendered, workspace=workspace
+        )
         return
     pending = await outbox_q.pending_renders(session, keys=[key], now=_wall())
     if key in pending:
         await outbox_q.rewrite_payloads(session, payloads={pending[key]: outbox.payload_of(rendered)})
         return
     delay = 0 if recovered else ctx.settings.alert_update_seconds
-    outbox.update_message(session, channel=channel, key=key, message=rendered, delay_seconds=delay)
+    outbox.update_message(session, channel=channel, key=key, message=rendered, delay_seconds=delay, workspace=workspace)
 
 
 async def catch_up(session: AsyncSession, ctx: ServiceContext, channel: str) -> int:
@@ -228,7 +238,7 @@ async def catch_up(session: AsyncSession, ctx: ServiceContext, channel: str) -> 
         _queue(session, ctx, card.alert, msg.build_alert_message(card, now=ctx.now()), wall, immediate=False)
     await session.flush()
     remaining = (await q.held_back_counts(session, channels=[channel]))[channel]
-    await refresh_summary(session, ctx, channel, recovered=remaining == 0)
+    await refresh_summary(session, ctx, channel, batch[0].workspace, recovered=remaining == 0)
     return len(batch)
 
 
