@@ -201,7 +201,8 @@ def _with_prefix(prefix: str, body: str) -> list[str]:
 
 def _where(channel: str, users: dict[str, str]) -> str:
     if channel.startswith("D") and len(channel) > 1 and channel[1] in "UW":
-        return f"DM → {name_of(channel[1:], users)}"
+        # A DM in a customer workspace is `D<user>-<team>`: the person is the part before the team.
+        return f"DM → {name_of(channel[1:].split('-')[0], users)}"
     return f"#{channel}"
 
 

@@ -1,4 +1,5 @@
-"""Chapter: monitoring flags misuse; the alert groups its repeats; the security lead acts."""
+"""Chapter: monitoring flags misuse; the alert, in acme's security channel in acme's workspace, groups its
+repeats; acme's security lead acts on it there."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 import aiohttp
 
 from trustbot.demo.story import Story
-from trustbot.standin.sample import OUTSIDER
+from trustbot.standin.sample import DEV
 from trustbot.standin.sample import SEC_LEAD as LEAD
 
 
@@ -53,16 +54,17 @@ async def alerts(story: Story) -> None:
     story.say("Three more occurrences arrive (one of them resent): one message, its count updated")
     await send_alerts(story, alert(2, story), alert(3, story), alert(4, story), alert(2, story))
 
+    acme = story.acme  # the alert is in acme's channel: whoever clicks it does so in acme's workspace
     message = story.slack.messages("C0ACMESEC")[-1]
-    story.say("Otto tries to act on it")
-    await story.driver.click(OUTSIDER, message, "Acknowledge")
+    story.say("Dana, the engineer it is about, tries to resolve it herself")
+    await acme.click(DEV, message, "Resolve")
     await story.settle()
-    story.say("Sami, Acme's security lead, acknowledges, then suspends Acme's access")
-    await story.driver.click(LEAD, message, "Acknowledge")
+    story.say("Sam, Acme's security lead, acknowledges, then suspends Acme's access")
+    await acme.click(LEAD, message, "Acknowledge")
     await story.settle()
-    await story.driver.click(LEAD, story.slack.messages("C0ACMESEC")[-1], "Suspend access")
+    await acme.click(LEAD, story.slack.messages("C0ACMESEC")[-1], "Suspend access")
     await story.settle()
-    response = await story.driver.submit(
+    response = await acme.submit(
         LEAD, story.slack.views(LEAD)[-1], reason="Prompts target a vendor outside the approved use case."
     )
     story.show_form_errors(response)

@@ -1,8 +1,10 @@
-"""Chapter: an admin asks for blanket frontier access; reps ask, are answered, and approve."""
+"""Chapter: an admin asks from acme's workspace for blanket frontier access; reps ask in the provider's, are
+answered from acme's, and approve."""
 
 from __future__ import annotations
 
 from trustbot.demo.story import Story
+from trustbot.demo.workspaces import ACME_GENERAL
 from trustbot.standin.sample import ADMIN, DEV, DEV2, OUTSIDER, REP
 from trustbot.standin.sample import BACKUP_REP as BACKUP
 
@@ -17,10 +19,10 @@ REQUEST = {
 
 async def _submit(story: Story) -> None:
     """The admin opens the form, overshoots the tier's cap, is told inline, and fixes it."""
-    slack, driver = story.slack, story.driver
+    slack, driver = story.slack, story.acme
 
-    story.say("Ada, Acme's admin, types /trust request; a form opens")
-    await driver.command(ADMIN, "request")
+    story.say("Ada, Acme's admin, types /trust request in Acme's workspace; a form opens")
+    await driver.command(ADMIN, "request", ACME_GENERAL)
     await story.settle()
     form = slack.views(ADMIN)[-1]
     story.say("She asks for frontier access for two engineers and everyone at acme.com for 120 days")
@@ -34,7 +36,7 @@ async def _submit(story: Story) -> None:
 
 async def access_request(story: Story) -> None:
     """Request → question → answer → refusal → two approvals → grant."""
-    slack, driver = story.slack, story.driver
+    slack, driver, acme = story.slack, story.driver, story.acme
     await _submit(story)
     parent = slack.messages("C0REPS")[-1]
     actions = slack.replies("C0REPS", parent.ts)[0]
@@ -47,14 +49,14 @@ async def access_request(story: Story) -> None:
     await story.settle()
     await driver.submit(REP, slack.views(REP)[-1], question="Which teams are covered by the blanket scope?")
     await story.settle()
-    story.say("Ada answers from her DM")
+    story.say("Ada answers from her DM, in Acme's workspace")
     dm = [m for m in slack.dms(ADMIN) if "Reply" in m.buttons()][-1]
-    await driver.click(ADMIN, dm, "Reply")
+    await acme.click(ADMIN, dm, "Reply")
     await story.settle()
-    await driver.submit(ADMIN, slack.views(ADMIN)[-1], answer="Only the detection engineering group (14 people).")
+    await acme.submit(ADMIN, slack.views(ADMIN)[-1], answer="Only the detection engineering group (14 people).")
     await story.settle()
 
-    story.say("Rita approves; frontier needs a second, different approver — Bruno")
+    story.say("Rita approves in the provider's workspace; frontier needs a second, different approver — Bob")
     await driver.click(REP, actions, "Approve")
     await story.settle()
     await driver.click(REP, actions, "Approve")
@@ -63,5 +65,5 @@ async def access_request(story: Story) -> None:
     await story.settle()
 
     story.say("Ada checks /trust status")
-    await driver.command(ADMIN, "status")
+    await acme.command(ADMIN, "status", ACME_GENERAL)
     await story.settle()

@@ -31,8 +31,8 @@ async def reverification(story: Story) -> None:
 
     story.say("Ada clicks Re-verify, confirms the roster and the use case; access is restored")
     reminder = [m for m in story.slack.dms(ADMIN) if "Re-verify" in m.buttons()][-1]
-    await story.driver.click(ADMIN, reminder, "Re-verify")
+    await story.acme.click(ADMIN, reminder, "Re-verify")
     await story.settle()
-    response = await story.driver.submit(ADMIN, story.slack.views(ADMIN)[-1], attestations=True)
+    response = await story.acme.submit(ADMIN, story.slack.views(ADMIN)[-1], attestations=True)
     story.show_form_errors(response)
     await story.settle()
