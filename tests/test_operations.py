@@ -222,3 +222,20 @@ async def test_job_runs_are_counted_by_job_and_outcome(db: Any, database_url: st
     text = metrics.render().decode()
     assert 'trustbot_job_runs_total{job="request-sla",outcome="finished"} 1.0' in text
     assert 'trustbot_job_runs_total{job="request-sla",outcome="skipped"} 1.0' in text
+
+
+def test_the_demo_tells_the_story_across_acmes_workspace_and_the_providers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    sections: dict[str, list[str]] = {}
+    where = ""
+    for line in out.splitlines():
+        if line.strip() in ("[acme's workspace]", "[provider's workspace]"):
+            where = line.strip()
+        elif where:
+            sections.setdefault(where, []).append(line)
+    acme, provider = "\n".join(sections["[acme's workspace]"]), "\n".join(sections["[provider's workspace]"])
+    assert "modal opened for @Ada" in acme and "#C0ACMESEC" in acme  # her form and acme's security channel
+    assert "DM → @Ada" in acme and "DM → @Ada" not in provider
+    assert "#C0REPS" in provider and "#C0REPS" not in acme  # the reps' card stays in the provider's
+    assert "Trustbot is installed" in out and len(out.splitlines()) < 320

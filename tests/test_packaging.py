@@ -101,3 +101,4 @@ def test_the_demo_runs_from_the_installed_wheel_without_the_dev_extra(wheel: Pat
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "approved" in demo.stdout.lower()
+    assert "[acme's workspace]" in demo.stdout and "[provider's workspace]" in demo.stdout

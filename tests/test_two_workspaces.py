@@ -172,3 +172,28 @@ async def test_a_user_change_counts_only_for_the_workspace_it_comes_from(two: Ru
 async def list_installations_of(bot: RunningBot) -> list[dict[str, Any]]:
     async with bot.rt.db.sessions() as session:
         return list(await list_installations(session))
+
+
+async def test_revoke_and_suspension_tell_acmes_people_in_acmes_workspace_and_the_rep_at_home(two: RunningBot) -> None:
+    slack = two.slack
+    await acme_requests_from_its_workspace(two)
+    _parent, actions = request_messages(two)
+    await two.driver.click(REP, actions, "Approve")
+    await two.settle()
+    [grant] = await rows(two, Grant)
+
+    assert (await post(two, alert("a-1", signal="signal-a-1", severity="critical")))[0] == 202
+    await two.settle()
+    async with via(two, ACME_TEAM) as acme:
+        await acme.click(SEC_LEAD, slack.messages(CHANNEL, team=ACME_TEAM)[0], "Suspend access")
+        await two.settle()
+        await acme.submit(SEC_LEAD, slack.views(SEC_LEAD)[-1], reason="Confirmed exfiltration")
+    await two.settle()
+    assert any("suspended" in m.text for m in slack.dms(ADMIN, team=ACME_TEAM))
+    assert any("suspended" in m.text for m in slack.dms(REP, team=HOME_TEAM))
+
+    await two.driver.command(REP, f"revoke {grant.id} contract ended")
+    await two.settle()
+    for person in (ADMIN, DEV):  # acme's admin (the requester) and the member, in acme's workspace
+        assert any("was revoked" in m.text for m in slack.dms(person, team=ACME_TEAM)), person
+        assert slack.dms(person, team=HOME_TEAM) == [], person

@@ -15,11 +15,11 @@ from datetime import datetime, tzinfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages import lifecycle as msg
-from trustbot.services import outbox
 from trustbot.services.access.lifecycle import audit_grants, tell_request_thread
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.snapshot import load_snapshot
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.installs.routing import dm_org_and_home
 from trustbot.services.notices import claim_countdown, days_until
 from trustbot.storage.queries import grants as gq
 from trustbot.storage.tables import Grant
@@ -62,7 +62,10 @@ async def warn_admins(session: AsyncSession, ctx: ServiceContext, grants: Sequen
     counts: Counter[str] = Counter()
     for grant in todo:
         rendered = msg.build_expiry_warning_dm(snap.info(grant), days_to_expiry(ctx, grant), ctx.tz)
-        counts["warnings"] += outbox.dm_all(session, snap.admins(grant.org_id) or [snap.rep(grant.org_id)], rendered)
+        admins = snap.admins(grant.org_id)
+        counts["warnings"] += await dm_org_and_home(
+            session, grant.org_id, rendered, org_people=admins, home_people=[] if admins else [snap.rep(grant.org_id)]
+        )
     return counts
 
 
@@ -75,7 +78,8 @@ async def expire(session: AsyncSession, ctx: ServiceContext, grants: Sequence[Gr
     await grant_changed(session, ctx, sorted(won), GrantEvent.EXPIRED)
     for grant in changed:
         info, rep = snap.info(grant), snap.rep(grant.org_id)
-        outbox.dm_all(session, [*snap.admins(grant.org_id), *grant.members], msg.build_expired_dm(info, ctx.tz))
+        expired = msg.build_expired_dm(info, ctx.tz)
+        await dm_org_and_home(session, grant.org_id, expired, org_people=[*snap.admins(grant.org_id), *grant.members])
         note = msg.build_expired_note(info, rep, ctx.tz)
         tell_request_thread(session, snap, request_id=grant.request_id, org_id=grant.org_id, rep=rep, message=note)
     return Counter(expired=len(changed))

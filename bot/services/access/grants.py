@@ -22,6 +22,7 @@ from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import ORG_VIEWERS, Actor, org_people, viewable_orgs
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.errors import AlreadyDecided, NotAccountRep, NotFound
+from trustbot.services.installs.routing import dm_org_and_home
 from trustbot.storage.queries.directory import get_directory_state, list_tiers, orgs_by_ids
 from trustbot.storage.queries.grants import get_grant, list_grants, transition_grant
 from trustbot.storage.queries.requests import requests_by_ids
@@ -83,7 +84,14 @@ async def revoke_grant(session: AsyncSession, ctx: ServiceContext, *, grant_id: 
     row = (await grant_rows(session, ctx.actor, [grant], await orgs_by_ids(session, org_ids=[grant.org_id])))[0]
     people = await org_people(session, org_id=grant.org_id)
     requester = row.request.requester if row.request else None
-    outbox.dm_all(session, [*people.admins, requester, *grant.members], build_revoked_dm(row, ctx.tz))
+    requester_home = row.request is not None and row.request.requester_team is None
+    await dm_org_and_home(
+        session,
+        grant.org_id,
+        build_revoked_dm(row, ctx.tz),
+        org_people=[*people.admins, *grant.members, None if requester_home else requester],
+        home_people=[requester if requester_home else None],
+    )
     state = await get_directory_state(session)
     if state.reps_channel and row.request is not None:
         channel, key, share = state.reps_channel, parent_key(grant.request_id), org_share(grant.org_id)

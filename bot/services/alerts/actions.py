@@ -27,7 +27,7 @@ from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import org_people
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.errors import AlreadyDecided, AlreadyDone, InvalidInput, InvalidState, NotSecurityLead
-from trustbot.services.installs.routing import workspace_of_org_id
+from trustbot.services.installs.routing import dm_org_and_home
 from trustbot.slack.payloads import SNOOZE_HOURS
 from trustbot.storage.queries import alerts as q
 from trustbot.storage.queries.grants import has_security_suspension, suspend_for_security
@@ -242,8 +242,7 @@ async def suspend_access(session: AsyncSession, ctx: ServiceContext, *, alert_id
     card = await after_change(session, ctx, alert_id, notes.action_note(user_id, verb, reason))
     people = await org_people(session, org_id=org_id)
     note = notes.suspension_dm(card, user_id, reason, len(grant_ids))
-    outbox.dm_all(session, [people.rep], note)  # the rep is the home workspace's
-    outbox.dm_all(session, people.admins, note, workspace=await workspace_of_org_id(session, org_id))
+    await dm_org_and_home(session, org_id, note, org_people=people.admins, home_people=[people.rep])
     await _rerender_org_alerts(session, ctx, org_id=org_id, except_id=alert_id)
     details = {"org": alert.org_slug, "grants": grant_ids, "reason": reason}
     await record_audit(session, ctx, action="alert.suspend_access", subject=f"alert:{alert_id}", details=details)

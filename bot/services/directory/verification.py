@@ -22,6 +22,7 @@ from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.snapshot import load_snapshot
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
+from trustbot.services.installs.routing import dm_org_and_home
 from trustbot.services.notices import claim_countdown
 from trustbot.storage.queries import grants as gq
 from trustbot.storage.queries.directory import orgs_by_ids, orgs_verified_until
@@ -102,4 +103,6 @@ async def _announce(
         org = snap.orgs[org_id]
         details = {"reason": LAPSED, "grants": grant_ids, "verified_until": str(org.verified_until)}
         await record_audit(session, ctx, action=action, subject=f"org:{org.slug}", details=details)
-        outbox.dm_all(session, [*snap.admins(org_id), snap.rep(org_id)], build(org, grant_ids))
+        await dm_org_and_home(
+            session, org_id, build(org, grant_ids), org_people=snap.admins(org_id), home_people=[snap.rep(org_id)]
+        )

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.messages.gateway import build_member_removed_notice
 from trustbot.messages.requests import build_member_dropped_note
-from trustbot.services import outbox
 from trustbot.services.access.cards import build_card, refresh_parent, thread_note
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.snapshot import load_snapshot
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.entitlements.identity import Profile, membership_problem
+from trustbot.services.installs.routing import dm_org_and_home
 from trustbot.storage.queries import entitlements as q
 from trustbot.storage.queries.directory import get_directory_state, orgs_by_ids
 from trustbot.storage.queries.grants import get_grant, transition_grant
@@ -63,7 +63,9 @@ async def apply_user_change(
         await grant_changed(session, ctx, [grant_id], GrantEvent.MEMBERS_CHANGED)
         grant.members = kept
         notice = build_member_removed_notice(snap.info(grant), profile.user_id, f"Slack shows they {problem}")
-        outbox.dm_all(session, [*snap.admins(grant.org_id), snap.rep(grant.org_id)], notice)
+        await dm_org_and_home(
+            session, grant.org_id, notice, org_people=snap.admins(grant.org_id), home_people=[snap.rep(grant.org_id)]
+        )
         counts["removed"] += 1
     return counts
 

@@ -10,8 +10,12 @@ audit channel are always home: their writes carry no workspace.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trustbot.services import outbox
+from trustbot.services.outbox import Message
 from trustbot.storage.queries import installs as q
 from trustbot.storage.queries.directory import get_org_by_id
 from trustbot.storage.tables import Org
@@ -30,3 +34,18 @@ async def workspace_of_org_id(session: AsyncSession, org_id: int | None) -> str 
     if org_id is None:
         return None
     return await workspace_of_org(session, await get_org_by_id(session, org_id=org_id))
+
+
+async def dm_org_and_home(
+    session: AsyncSession,
+    org_id: int,
+    message: Message,
+    *,
+    org_people: Iterable[str | None],
+    home_people: Iterable[str | None] = (),
+) -> int:
+    """DM the org's own people (admins, leads, members) through its workspace and home's (reps) through home,
+    each person once; returns how many DMs were queued."""
+    ours = [p for p in org_people if p]
+    queued = outbox.dm_all(session, ours, message, workspace=await workspace_of_org_id(session, org_id))
+    return queued + outbox.dm_all(session, [p for p in home_people if p and p not in ours], message)
