@@ -230,7 +230,9 @@ async def run_drill(name: str, database_url: str, workdir: Path, *, quick: bool,
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result = await drill.run(database_url, workdir, quick, seed)
-    result.problems += workspace_problems(result, faults=drill.faults)
+    # A short run makes too few writes per workspace for a 10 % fault to be sure to hit both (acme's ~12
+    # writes miss a 10 % fault about one run in four): there only the delivery per workspace is required.
+    result.problems += workspace_problems(result, faults=drill.faults and not quick)
     return DrillResult(name, database, result, time.monotonic() - started)
 
 
