@@ -189,8 +189,11 @@ def _kind(call: Call) -> str:
 
 
 def team_of_call(fake: Any, call: Call) -> str:
-    """The workspace a call's channel belongs to (a DM's channel is the workspace's own)."""
+    """The workspace a call's channel belongs to (a DM's channel is the workspace's own; a DM sent to a user id
+    is in that person's workspace)."""
     channel = str(call.get("channel") or "")
+    if channel[:1] in ("U", "W"):
+        return str(fake.user_teams.get(channel, HOME_TEAM))
     return str(fake.team_of_channel(channel)) if channel else HOME_TEAM
 
 
