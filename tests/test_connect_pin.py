@@ -5,7 +5,6 @@ fake Slack on 127.0.0.1."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -90,18 +89,3 @@ async def test_a_post_slack_refuses_is_not_pinned_and_the_operators_hear_it_was_
     assert bot.slack.messages(CONNECT_CHANNEL) == [] and bot.slack.calls("pins.add") == []
     [notice] = bot.slack.dms(OPERATOR)
     assert "was never posted" in notice.text
-
-
-async def test_a_restart_applying_the_same_directory_pins_it_once(
-    database_url: str, fake_slack: FakeSlack, clock: FixedClock, tmp_path: Path
-) -> None:
-    directory = tmp_path / "directory.yml"
-    directory.write_text(CONNECT_YAML)
-    for _ in range(2):  # `serve` applies TRUSTBOT_DIRECTORY at every start
-        running = await start_bot(database_url, fake_slack, clock, TRUSTBOT_DIRECTORY=str(directory))
-        try:
-            await running.settle()
-        finally:
-            await running.close()
-    [message] = fake_slack.messages(CONNECT_CHANNEL)
-    assert pinned(fake_slack, CONNECT_CHANNEL) == [message] and pins_done(fake_slack) == 1

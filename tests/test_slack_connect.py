@@ -19,6 +19,7 @@ from tests.support.slack_flows import GOOD, REPS_CHANNEL, request_messages
 from trustbot.clock import FixedClock
 from trustbot.messages.connect import REQUEST_ACCESS
 from trustbot.messages.installs import NOT_CONNECTED
+from trustbot.standin.fake_pins import pinned
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import ADMIN, DEV, DIRECTORY_YAML, GLOBEX_ADMIN
 from trustbot.standin.slack_requests import SlackDriver
@@ -142,7 +143,7 @@ async def test_an_external_member_whose_email_slack_hides_is_refused_by_name(cbo
     assert await requests(cbot) == [] and cbot.slack.messages(REPS_CHANNEL) == []
 
 
-async def test_a_restart_applying_the_same_directory_does_not_post_it_again(
+async def test_a_restart_applying_the_same_directory_does_not_post_or_pin_it_again(
     database_url: str, fake_slack: FakeSlack, clock: FixedClock, tmp_path: Path
 ) -> None:
     directory = tmp_path / "directory.yml"
@@ -154,3 +155,5 @@ async def test_a_restart_applying_the_same_directory_does_not_post_it_again(
             assert len(fake_slack.messages(CONNECT_CHANNEL)) == 1
         finally:
             await running.close()
+    assert pinned(fake_slack, CONNECT_CHANNEL) == fake_slack.messages(CONNECT_CHANNEL)
+    assert sum(1 for c in fake_slack.calls("pins.add") if c.ok or c.carried_out) == 1
