@@ -16,10 +16,30 @@ from trustbot.storage.tables.audit import AuditCheckpoint, AuditEvent
 from trustbot.storage.tables.credits import CreditGrant, UsageRecord
 from trustbot.storage.tables.delivery import OutboxMessage, OutboxOp, OutboxStatus, ProcessedSlackEvent, SlackMessage
 from trustbot.storage.tables.directory import DirectoryState, Org, OrgDomain, OrgRole, Role, Tier, approvals_needed
+from trustbot.storage.tables.identity import (
+    HoldKind,
+    IdentityChange,
+    IdentityHold,
+    ScimAddress,
+    ScimGroup,
+    ScimMember,
+    ScimToken,
+    ScimUser,
+    SsfEventSeen,
+)
 from trustbot.storage.tables.installs import InstallLink, OAuthState, Workspace, WorkspaceStatus
 from trustbot.storage.tables.jobs import JobRun, SentNotice
 
 __all__ = [
+    "SsfEventSeen",
+    "ScimUser",
+    "ScimToken",
+    "ScimMember",
+    "ScimGroup",
+    "ScimAddress",
+    "IdentityHold",
+    "IdentityChange",
+    "HoldKind",
     "ACTIVE_ALERTS",
     "LIVE_GRANTS",
     "OPEN_REQUESTS",

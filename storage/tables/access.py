@@ -60,6 +60,8 @@ class AccessRequest(Keyed, SQLModel, table=True):
     # Each named member's email as Slack showed it when the request was submitted (user id -> address).
     member_emails: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     blanket: bool = False
+    # An IdP group the request (grant) covers: its members are whoever the org's IdP says, as it changes.
+    scim_group_id: int | None = Field(default=None, foreign_key="scim_group.id", index=True)
     tier_id: str = Field(max_length=64)
     use_case: str = Field(max_length=3000)
     justification: str = Field(max_length=3000)
@@ -103,6 +105,8 @@ class Grant(Keyed, SQLModel, table=True):
     org_id: int = Field(foreign_key="org.id", index=True)
     members: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     blanket: bool = False
+    # An IdP group the request (grant) covers: its members are whoever the org's IdP says, as it changes.
+    scim_group_id: int | None = Field(default=None, foreign_key="scim_group.id", index=True)
     tier_id: str = Field(max_length=64)
     status: str = Field(default=GrantStatus.ACTIVE, index=True, max_length=32)
     starts_at: datetime = Field(sa_type=UTCDateTime)

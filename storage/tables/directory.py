@@ -52,6 +52,11 @@ class Org(Keyed, SQLModel, table=True):
     slack_team: str | None = Field(default=None, unique=True, index=True, max_length=32)
     # A home-workspace channel shared with the org by Slack Connect: where its Request access button is posted.
     connect_channel: str | None = Field(default=None, max_length=32)
+    # The org's IdP sends Shared Signals: the `iss` its tokens carry and where its signing keys are published.
+    ssf_issuer: str | None = Field(default=None, max_length=512)
+    ssf_jwks_uri: str | None = Field(default=None, max_length=2048)
+    # When the org's IdP first provisioned a user by SCIM: from then on it decides who is one of the org's people.
+    scim_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
