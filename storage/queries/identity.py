@@ -60,6 +60,8 @@ async def standing_of(session: AsyncSession, *, org_ids: Sequence[int], email: s
             groups.setdefault(int(member), set()).add(int(group_id))
     found: dict[int, Standing] = {}
     for user_id, org_id, active in users:
+        if user_id is None:
+            continue
         # Two users of one org sharing an address: active if either is, in the groups of the active ones.
         old = found.get(int(org_id))
         mine = frozenset(groups.get(int(user_id), set())) if active else frozenset()
