@@ -31,7 +31,7 @@ async def test_named_grant_reaches_the_gateway_then_a_suspension_cuts_it(
         await approve_latest(bot)
         assert gateway.types() == ["grant.activated"] and gateway.bad_signatures == 0
         grant = gateway.events[0]["data"]["grant"]
-        assert grant["members"] == [{"slack_id": DEV, "email": "dana@acme.com"}]
+        assert grant["members"] == [{"slack_id": DEV, "email": "dana@acme.com", "held": False, "reason": None}]
         assert (grant["org"], grant["tier"], grant["status"], grant["scope"]) == ("acme", "enhanced", "active", "named")
         after = await gateway.ask("dana@acme.com")
         assert (after["entitled"], after["tier"], after["reason"]) == (True, "enhanced", None)
@@ -114,7 +114,7 @@ async def test_user_change_removes_a_person_who_left_the_org(
         assert (await bot.driver.event({"type": "user_change", "user": moved})).status == 200
         await bot.settle()
         assert gateway.types() == ["grant.activated", "grant.members_changed"]
-        assert gateway.events[1]["data"]["grant"]["members"] == [{"slack_id": DEV2, "email": "eli@acme.com"}]
+        assert gateway.events[1]["data"]["grant"]["members"] == [{"slack_id": DEV2, "email": "eli@acme.com", "held": False, "reason": None}]
         assert (await gateway.ask("dana@acme.com"))["entitled"] is False
         assert (await gateway.ask("eli@acme.com"))["entitled"] is True
         async with bot.rt.db.sessions() as session:

@@ -72,7 +72,7 @@ async def test_an_answer_names_only_the_asked_address_among_a_grants_members(
     dana = await gateway.ask("dana@acme.com")
     assert dana["entitled"] is True
     [grant] = dana["grants"]
-    assert grant["members"] == [{"slack_id": DEV, "email": "dana@acme.com"}]
+    assert grant["members"] == [{"slack_id": DEV, "email": "dana@acme.com", "held": False, "reason": None}]
     assert (grant["scope"], grant["domains"], grant["tier"]) == ("named+blanket", ["acme.com"], "standard")
     [covered] = (await gateway.ask("new.hire@acme.com"))["grants"]  # covered only by the blanket
     assert covered["members"] == [] and covered["scope"] == "named+blanket"

@@ -205,3 +205,17 @@ async def mark_digested(session: AsyncSession, *, change_ids: Sequence[int], at:
         )
         done += int(getattr(result, "rowcount", 0) or 0)
     return done
+
+
+async def active_by_email(session: AsyncSession, *, org_id: int, emails: Iterable[str]) -> dict[str, bool]:
+    """For each of these addresses (lower case) the org's IdP provisioned: whether a user holding it is active."""
+    found: dict[str, bool] = {}
+    for chunk in chunks(sorted(set(emails))):
+        rows = await session.execute(
+            select(col(ScimAddress.email), col(ScimUser.active))
+            .join(ScimUser, col(ScimUser.id) == col(ScimAddress.user_id))
+            .where(col(ScimAddress.org_id) == org_id, col(ScimAddress.email).in_(chunk))
+        )
+        for email, active in rows.all():
+            found[str(email)] = found.get(str(email), False) or bool(active)
+    return found

@@ -22,9 +22,11 @@ from trustbot.clock import parse_rfc3339
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.file import SLUG_RE
 from trustbot.services.entitlements.grant_view import blocked, entitles, grant_object, reason_for, rfc3339
+from trustbot.services.entitlements.idp import identity_of, idp_problem
 from trustbot.services.errors import InvalidInput
 from trustbot.slack.payloads import ID_MAX
 from trustbot.storage.queries import entitlements as q
+from trustbot.storage.queries import identity as idq
 from trustbot.storage.queries.directory import get_org, list_tiers, orgs_by_ids
 from trustbot.storage.tables import Grant, GrantStatus
 
@@ -55,13 +57,32 @@ async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: st
     grants = await q.grants_for_address(session, email=address, org_ids=[o.pk for o in orgs])
     by_id = {o.pk: o for o in orgs}
     by_id.update(await orgs_by_ids(session, org_ids={g.org_id for g in grants} - set(by_id)))
+    standing = await idq.standing_of(session, org_ids=[o for o, org in by_id.items() if org.scim_since], email=address)
+    in_groups = {g for s in standing.values() for g in s.group_ids}
+    known = {g.pk for g in grants}
+    grants += [g for g in await idq.grants_of_groups(session, group_ids=in_groups) if g.pk not in known]
+    grants.sort(key=lambda g: g.pk, reverse=True)
+    by_id.update(await orgs_by_ids(session, org_ids={g.org_id for g in grants} - set(by_id)))
+    holds = await idq.holds_on(session, org_ids=list(by_id), email=address)
+    problems = {
+        org_id: idp_problem(org, _active(standing.get(org_id)), [h for h in holds if h.org_id == org_id])
+        for org_id, org in by_id.items()
+    }
     emails = await q.member_emails(session, grant_ids=[g.pk for g in grants])
-    blocks = {g.pk: blocked(g, by_id.get(g.org_id), domain, now, today) for g in grants if entitles(g, now)}
+    blocks = {
+        g.pk: blocked(g, by_id.get(g.org_id), domain, now, today, problems.get(g.org_id))
+        for g in grants
+        if entitles(g, now)
+    }
     entitling = [g for g in grants if g.pk in blocks and blocks[g.pk] is None]
     rank = {t.id: t.rank for t in await list_tiers(session)}
     best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.pk), default=None)
     org = orgs[0] if orgs else (by_id.get(grants[0].org_id) if grants else None)
-    shown = [grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {}), for_address=address) for g in grants]
+    idp = await identity_of(session, grants, by_id, emails)
+    shown = [
+        grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {}), for_address=address, idp=idp.get(g.pk))
+        for g in grants
+    ]
     return {
         "email": address,
         "org": org.slug if org else None,
@@ -71,6 +92,10 @@ async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: st
         "reason": None if best else reason_for(grants, org, today, [b for b in blocks.values() if b]),
         "checked_at": rfc3339(now),
     }
+
+
+def _active(standing: idq.Standing | None) -> bool | None:
+    return None if standing is None else standing.active
 
 
 @dataclass(frozen=True)
@@ -145,7 +170,8 @@ async def list_changes(session: AsyncSession, *, query: GrantQuery) -> dict[str,
     page, more = grants[:limit], len(grants) > limit
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in page})
     emails = await q.member_emails(session, grant_ids=[g.pk for g in page])
+    idp = await identity_of(session, page, orgs, emails)
     return {
-        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.pk, {})) for g in page],
+        "grants": [grant_object(g, orgs.get(g.org_id), emails.get(g.pk, {}), idp=idp.get(g.pk)) for g in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.services import outbox
 from trustbot.services.context import ServiceContext
 from trustbot.services.entitlements.grant_view import grant_object, rfc3339
+from trustbot.services.entitlements.idp import identity_of
 from trustbot.storage.queries import entitlements as q
 from trustbot.storage.queries.directory import orgs_by_ids
 from trustbot.storage.queries.grants import get_grant
@@ -61,13 +62,16 @@ async def grant_changed(
     grants = [g for g in [await get_grant(session, grant_id=i) for i in ids] if g is not None]
     orgs = await orgs_by_ids(session, org_ids={g.org_id for g in grants})
     emails = await q.member_emails(session, grant_ids=ids)
+    idp = await identity_of(session, grants, orgs, emails)
     for grant in grants:
         event_id = f"evt_{uuid.uuid4().hex}"
         body = {
             "id": event_id,
             "type": str(kind),
             "created_at": rfc3339(now),
-            "data": {"grant": grant_object(grant, orgs.get(grant.org_id), emails.get(grant.pk, {}))},
+            "data": {
+                "grant": grant_object(grant, orgs.get(grant.org_id), emails.get(grant.pk, {}), idp=idp.get(grant.pk))
+            },
         }
         payload = {
             "id": event_id,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from trustbot.services.entitlements.idp import IDENTITY_REASONS, GrantIdentity
 from trustbot.storage.tables import Grant, GrantStatus, Org, SuspensionReason
 
 # Strongest first: a security action outranks a lapsed org verification, which outranks a missed re-verification.
@@ -31,22 +32,43 @@ def scope_of(grant: Grant) -> str:
     return "blanket" if grant.blanket else "named"
 
 
+def _members(
+    grant: Grant, emails: Mapping[str, str], idp: GrantIdentity, for_address: str | None
+) -> list[dict[str, Any]]:
+    """Named members, then the IdP group's people not also named, each with whether the IdP withholds them."""
+    listed: list[tuple[str | None, str | None]] = [(m, emails.get(m)) for m in grant.members]
+    named = {e for _, e in listed}
+    listed += [(None, e) for e in idp.group_emails if e not in named]
+    return [
+        {"slack_id": slack_id, "email": email, "held": email in idp.problems, "reason": idp.problems.get(email or "")}
+        for slack_id, email in listed
+        if for_address is None or email == for_address
+    ]
+
+
 def grant_object(
-    grant: Grant, org: Org | None, emails: Mapping[str, str], *, for_address: str | None = None
+    grant: Grant,
+    org: Org | None,
+    emails: Mapping[str, str],
+    *,
+    for_address: str | None = None,
+    idp: GrantIdentity | None = None,
 ) -> dict[str, Any]:
     """The JSON object for one grant; `emails` maps its members' Slack ids to their recorded addresses.
 
     With `for_address` (an answer about one address) `members` holds only that address's own entry,
-    so a gateway asking about one person never learns the rest of the roster.
+    so a gateway asking about one person never learns the rest of the roster. `idp`: what the org's
+    identity provider says of its people (who is withheld and why, the IdP group the grant covers).
     """
-    members = [m for m in grant.members if for_address is None or emails.get(m) == for_address]
+    idp = idp or GrantIdentity()
     return {
         "id": grant.id,
         "org": org.slug if org else None,
         "tier": grant.tier_id,
         "status": grant.status,
         "scope": scope_of(grant),
-        "members": [{"slack_id": m, "email": emails.get(m)} for m in members],
+        "members": _members(grant, emails, idp, for_address),
+        "group": {"id": idp.group[0], "name": idp.group[1]} if idp.group else None,
         "domains": sorted(org.domains) if org and grant.blanket else [],
         "starts_at": rfc3339(grant.starts_at),
         "expires_at": rfc3339(grant.expires_at),
@@ -70,16 +92,21 @@ def lapsed(org: Org | None, today: date) -> bool:
     return bool(org and org.verified_until and org.verified_until < today)
 
 
-def blocked(grant: Grant, org: Org | None, domain: str, now: datetime, today: date) -> str | None:
+def blocked(
+    grant: Grant, org: Org | None, domain: str, now: datetime, today: date, idp_problem: str | None = None
+) -> str | None:
     """Why an active, unexpired grant still does not entitle an address at `domain` now (None: it does).
 
     Checked at question time, not left to the scheduled jobs (which may run up to a day later):
-    a lapsed org verification, an overdue re-verification, an address off the org's current domains.
+    a lapsed org verification, the org's IdP withholding the address (`idp_problem`), an overdue
+    re-verification, an address off the org's current domains.
     """
     if org is None:
         return "org not in the directory"
     if lapsed(org, today):
         return "org verification lapsed"
+    if idp_problem is not None:
+        return idp_problem
     if grant.reverify_due_at <= now:
         return OVERDUE
     if domain not in {d.lower() for d in org.domains}:
@@ -98,7 +125,7 @@ def reason_for(grants: Sequence[Grant], org: Org | None, today: date, blocks: It
     for reason, words in SUSPENSION_WORDS.items():  # the strongest reason first
         if reason in suspended:
             return words
-    for words in (OVERDUE, OFF_DOMAIN, *sorted(found)):
+    for words in (*IDENTITY_REASONS, OVERDUE, OFF_DOMAIN, *sorted(found)):
         if words in found:
             return words
     if suspended:
