@@ -52,6 +52,7 @@ class Block(StrEnum):
     ANSWER = "answer"
     ROSTER = "roster"
     ATTESTATIONS = "attestations"
+    GROUP = "group"
 
 
 class Element(StrEnum):
@@ -69,3 +70,4 @@ class Element(StrEnum):
     ANSWER = "answer_input"
     ROSTER = "roster_input"
     ATTESTATIONS = "attestations_input"
+    GROUP = "group_input"
