@@ -85,3 +85,52 @@ async def scim_bot(
     finally:
         await http.close()
         await running.close()
+
+
+async def changes(running: RunningBot) -> list[tuple[str, str | None]]:
+    """The coverage changes kept for the digest: (kind, address), in order."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from trustbot.storage.tables.identity import IdentityChange
+
+    async with running.rt.db.sessions() as session:
+        rows = await session.execute(select(IdentityChange.kind, IdentityChange.email).order_by(col(IdentityChange.id)))
+        return [(r[0], r[1]) for r in rows]
+
+
+async def audit_actions(running: RunningBot) -> list[str]:
+    """The audited actions, in order."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from trustbot.storage.tables import AuditEvent
+
+    async with running.rt.db.sessions() as session:
+        return list(await session.scalars(select(AuditEvent.action).order_by(col(AuditEvent.id))))
+
+
+async def bulk_users(running: RunningBot, scim: Scim, count: int) -> list[str]:
+    """`count` users of the client's org, written straight to the database (HTTP would take minutes); their ids."""
+    import uuid
+
+    from trustbot.services.identity.scim_common import org_for_token
+    from trustbot.storage.tables.identity import ScimUser
+
+    now = running.clock.now()
+    async with running.rt.db.transaction() as session:
+        org = await org_for_token(session, token=scim.token)
+        users = [
+            ScimUser(
+                scim_id=str(uuid.uuid4()),
+                org_id=org.id or 0,
+                user_name=f"u{i}@acme.com",
+                user_name_lc=f"u{i}@acme.com",
+                body={},
+                created_at=now,
+                updated_at=now,
+            )
+            for i in range(count)
+        ]
+        session.add_all(users)
+    return [u.scim_id for u in users]

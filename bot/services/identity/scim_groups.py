@@ -146,6 +146,20 @@ async def search_groups(
     return total, [_body(r, await q.member_rows(session, group_id=r.id or 0), base_url) for r in rows]
 
 
+def _strict_form(body: dict[str, Any]) -> dict[str, Any]:
+    """The PatchOp without the values Entra puts on a `remove` of `members` (RFC 7644 has none there)."""
+    ops = body.get("Operations")
+    if not isinstance(ops, list):
+        return body
+    plain = [
+        {k: v for k, v in op.items() if k != "value"}
+        if isinstance(op, dict) and str(op.get("op", "")).lower() == "remove"
+        else op
+        for op in ops
+    ]
+    return {**body, "Operations": plain}
+
+
 def _patch_members(kind: str, path: str, value: Any, members: dict[str, None]) -> None:
     match = MEMBER_FILTER.match(path)
     if match:
@@ -203,7 +217,7 @@ async def change_group(
         if not isinstance(body, dict):
             raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
         try:
-            PatchOp[Group].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+            PatchOp[Group].model_validate(_strict_form(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         except ValidationError as exc:
             raise ScimError(400, "; ".join(str(e.get("msg")) for e in exc.errors())[:500], "invalidValue") from None
         state: dict[str, Any] = {"displayname": row.display_name, "externalid": row.external_id}
