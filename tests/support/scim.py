@@ -95,7 +95,9 @@ async def changes(running: RunningBot) -> list[tuple[str, str | None]]:
     from trustbot.storage.tables.identity import IdentityChange
 
     async with running.rt.db.sessions() as session:
-        rows = await session.execute(select(IdentityChange.kind, IdentityChange.email).order_by(col(IdentityChange.id)))
+        rows = await session.execute(
+            select(col(IdentityChange.kind), col(IdentityChange.email)).order_by(col(IdentityChange.id))
+        )
         return [(r[0], r[1]) for r in rows]
 
 
@@ -107,7 +109,7 @@ async def audit_actions(running: RunningBot) -> list[str]:
     from trustbot.storage.tables import AuditEvent
 
     async with running.rt.db.sessions() as session:
-        return list(await session.scalars(select(AuditEvent.action).order_by(col(AuditEvent.id))))
+        return list(await session.scalars(select(col(AuditEvent.action)).order_by(col(AuditEvent.id))))
 
 
 async def bulk_users(running: RunningBot, scim: Scim, count: int) -> list[str]:
