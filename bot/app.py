@@ -236,13 +236,14 @@ def _refusal_replier() -> ErrorHandler:
 
 def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """The aiohttp app: `/slack/events` (HTTP mode), health, readiness and metrics."""
-    from trustbot.handlers import gateway, http
+    from trustbot.handlers import gateway, http, scim
 
     # Bodies stay as sent (never inflated by aiohttp): signatures are checked on the raw bytes before
     # anything is parsed or decompressed, and compressed bodies are refused.
     app = web.Application(client_max_size=2 * 1024 * 1024, handler_args={"auto_decompress": False})
     http.register_routes(app, rt, bolt)
     gateway.register_gateway_routes(app, rt)
+    scim.register_scim_routes(app, rt)
     if rt.installations is not None:
         from trustbot.handlers.installs import InstallFlow, register_install_routes
 

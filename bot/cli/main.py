@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     link = _command(installs, "link", "print a single-use install link for an org")
     link.add_argument("org", help="the org's slug")
 
+    scim = _command(commands, "scim", "the orgs' SCIM service provider").add_subparsers(
+        dest="scim_command", required=True, metavar="ACTION"
+    )
+    scim_token = _command(scim, "token", "issue the org's SCIM bearer token (printed once; replaces the old one)")
+    scim_token.add_argument("org", help="the org's slug")
+
     _add_jobs_parser(commands)
     add_entitlements_parser(commands, _command)
     return parser
@@ -284,6 +290,29 @@ async def _installs(settings: Settings, args: argparse.Namespace) -> int:
         await db.dispose()
 
 
+async def _scim(settings: Settings, args: argparse.Namespace) -> int:
+    from trustbot.clock import SystemClock
+    from trustbot.services.context import system_context
+    from trustbot.services.errors import DomainError
+    from trustbot.services.identity.scim_common import issue_token
+    from trustbot.storage.database import Database
+    from trustbot.storage.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        try:
+            async with db.transaction() as session:
+                ctx = system_context(SystemClock(), settings, as_user="cli")
+                token = await issue_token(session, ctx, org_slug=args.org)
+        except DomainError as exc:
+            raise CliError(exc.message) from None
+        print(token)
+        return 0
+    finally:
+        await db.dispose()
+
+
 async def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from trustbot.scheduler.cli import run_jobs_command
 
@@ -311,6 +340,7 @@ _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any
     "db": _db,
     "jobs": _jobs,
     "installs": _installs,
+    "scim": _scim,
 }
 
 if __name__ == "__main__":  # pragma: no cover
