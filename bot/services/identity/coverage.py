@@ -50,6 +50,7 @@ class CoverageChange:
     emails: tuple[str, ...] = ()
     group_ids: tuple[int, ...] = ()
     detail: str | None = None
+    grant_ids: tuple[int, ...] = ()  # grants known to be touched (a deleted group's, already taken off them)
     everyone: bool = field(default=False)  # the change may concern every address of the org (the IdP took over)
 
 
@@ -64,6 +65,7 @@ async def coverage_changed(
     groups = {g for c in changes for g in c.group_ids}
     everyone = any(c.everyone for c in changes)
     grant_ids = await q.live_grants_touching(session, org_id=org.pk, emails=emails, group_ids=groups, everyone=everyone)
+    grant_ids = sorted({*grant_ids, *(g for c in changes for g in c.grant_ids)})
     await grant_changed(session, ctx, grant_ids, GrantEvent.MEMBERS_CHANGED)
     q.keep_changes(session, org_id=org.pk, at=ctx.now(), changes=_digestible(changes))
     return len(grant_ids)

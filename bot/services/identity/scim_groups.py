@@ -16,6 +16,7 @@ from trustbot.services.identity.coverage import ChangeKind, CoverageChange, cove
 from trustbot.services.identity.scim_common import Page, ScimError, filter_where, not_found
 from trustbot.services.identity.scim_users import check_if_match, etag
 from trustbot.storage.queries import scim as q
+from trustbot.storage.queries.identity import forget_group
 from trustbot.storage.tables import Org
 from trustbot.storage.tables.identity import ScimGroup
 
@@ -255,9 +256,10 @@ async def delete_group(
     """Delete the group."""
     row = await _get(session, org, scim_id)
     check_if_match(if_match, row.version)
-    group_id = row.id or 0
+    group_id = row.pk
+    # Grants covering the group cover nobody through it from now on; they keep their named and blanket scope.
+    grants = await forget_group(session, group_id=group_id)
+    gone = CoverageChange(ChangeKind.GROUP_DELETED, grant_ids=tuple(grants), detail=row.display_name)
     await q.delete_group(session, group=row)
-    await coverage_changed(
-        session, ctx, org=org, changes=[CoverageChange(ChangeKind.GROUP_DELETED, group_ids=(group_id,))]
-    )
+    await coverage_changed(session, ctx, org=org, changes=[gone])
     await record_audit(session, ctx, action="scim.group_deleted", subject=f"org:{org.slug}", details={"group": scim_id})
