@@ -110,7 +110,9 @@ async def test_a_removed_domain_takes_its_named_members_off_the_orgs_grants(
         assert f"members removed (domain no longer the org's): #{grant_id} {DEV} (dana@acme.com)" in out[1]
         await bot.settle()
         assert gateway.types() == ["grant.activated", "grant.members_changed"]
-        assert gateway.events[1]["data"]["grant"]["members"] == [{"slack_id": DEV2, "email": "eli@acme.example", "held": False, "reason": None}]
+        assert gateway.events[1]["data"]["grant"]["members"] == [
+            {"slack_id": DEV2, "email": "eli@acme.example", "held": False, "reason": None}
+        ]
         assert (await gateway.ask("dana@acme.com"))["entitled"] is False
         assert (await gateway.ask("eli@acme.example"))["entitled"] is True
         grants, members, audit = await _rows(database_url, Grant, GrantMember, AuditEvent)

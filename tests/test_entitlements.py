@@ -114,7 +114,9 @@ async def test_user_change_removes_a_person_who_left_the_org(
         assert (await bot.driver.event({"type": "user_change", "user": moved})).status == 200
         await bot.settle()
         assert gateway.types() == ["grant.activated", "grant.members_changed"]
-        assert gateway.events[1]["data"]["grant"]["members"] == [{"slack_id": DEV2, "email": "eli@acme.com", "held": False, "reason": None}]
+        assert gateway.events[1]["data"]["grant"]["members"] == [
+            {"slack_id": DEV2, "email": "eli@acme.com", "held": False, "reason": None}
+        ]
         assert (await gateway.ask("dana@acme.com"))["entitled"] is False
         assert (await gateway.ask("eli@acme.com"))["entitled"] is True
         async with bot.rt.db.sessions() as session:

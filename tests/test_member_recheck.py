@@ -47,7 +47,9 @@ async def test_a_member_deactivated_while_pending_is_left_out_and_a_moved_addres
         assert "Left out (no longer verified people of the org): Eli Engineer is deactivated." in _last_answer(bot)
         [event] = gateway.events
         assert event["type"] == "grant.activated"
-        assert event["data"]["grant"]["members"] == [{"slack_id": DEV, "email": "dana.dev@acme.com", "held": False, "reason": None}]
+        assert event["data"]["grant"]["members"] == [
+            {"slack_id": DEV, "email": "dana.dev@acme.com", "held": False, "reason": None}
+        ]
         eli = await gateway.ask("eli@acme.com")
         assert (eli["entitled"], eli["reason"]) == (False, "no grant")
         assert (await gateway.ask("dana@acme.com"))["entitled"] is False  # the address captured at submission
