@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     alert_update_seconds: float = Field(default=10, ge=0, le=86400, alias="TRUSTBOT_ALERT_UPDATE_SECONDS")
     alert_escalate_minutes: float = Field(default=15, gt=0, le=525600, alias="TRUSTBOT_ALERT_ESCALATE_MINUTES")
 
+    # The customer's identity provider.
+    identity_digest_quiet_seconds: float = Field(
+        default=30, ge=0, le=86400, alias="TRUSTBOT_IDENTITY_DIGEST_QUIET_SECONDS"
+    )
+
     # Credits.
     credit_thresholds: Annotated[list[Percent], NoDecode] = Field(
         default_factory=lambda: [50, 75, 90, 100], alias="TRUSTBOT_CREDIT_THRESHOLDS"

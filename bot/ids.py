@@ -53,6 +53,7 @@ class Block(StrEnum):
     ANSWER = "answer"
     ROSTER = "roster"
     ATTESTATIONS = "attestations"
+    GROUP = "group"
 
 
 class Element(StrEnum):
@@ -70,3 +71,4 @@ class Element(StrEnum):
     ANSWER = "answer_input"
     ROSTER = "roster_input"
     ATTESTATIONS = "attestations_input"
+    GROUP = "group_input"

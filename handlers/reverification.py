@@ -39,7 +39,9 @@ def _submitted(view: dict[str, Any]) -> tuple[int, list[str], set[str]]:
 
 async def _open(rt: Runtime, client: AsyncWebClient, trigger_id: str, grant_id: int, person: Person) -> None:
     form = await run_service(rt, person, lambda s, ctx: attest.open_reverify(s, ctx, grant_id=grant_id))
-    await client.views_open(trigger_id=trigger_id, view=build_reverify_modal(form.info, form.request, rt.settings.tz))
+    await client.views_open(
+        trigger_id=trigger_id, view=build_reverify_modal(form.info, form.request, rt.settings.tz, form.idp)
+    )
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:

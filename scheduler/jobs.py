@@ -26,6 +26,8 @@ from trustbot.services.alerts.escalation import escalate_overdue
 from trustbot.services.context import ServiceContext, system_context
 from trustbot.services.credits import notices as credit_notices
 from trustbot.services.directory import verification
+from trustbot.services.identity import digest
+from trustbot.services.outbox import flush_outbox
 from trustbot.services.reverification import reminders
 from trustbot.storage.database import Database
 
@@ -93,6 +95,18 @@ async def run_alert_escalation(db: Database, ctx: ServiceContext) -> str:
     """Escalate unacknowledged high/critical alerts; catch up alert messages held back while Slack rate-limited."""
     async with db.transaction() as session:
         return await escalate_overdue(session, ctx)
+
+
+async def run_identity_digest(db: Database, ctx: ServiceContext) -> str:
+    """Tell each org's admins, once per sync burst, what their identity provider changed."""
+    async with db.sessions() as session:
+        due = await digest.orgs_due(session, ctx)
+    changes = 0
+    for org_id in due:  # one transaction per org: one org's failure leaves the others' digests going out
+        async with db.transaction() as session:
+            changes += await digest.tell_admins(session, ctx, org_id)
+            await flush_outbox(session)
+    return f"{len(due)} digests, {changes} changes"
 
 
 async def run_credit_usage(db: Database, ctx: ServiceContext) -> str:
@@ -168,6 +182,7 @@ JOBS: dict[str, JobSpec] = {
             local_time=True,
         ),
         JobSpec("alert-escalation", "every minute", run_alert_escalation, {"minute": "*"}, timedelta(minutes=1)),
+        JobSpec("identity-digest", "every minute", run_identity_digest, {"minute": "*"}, timedelta(minutes=1)),
         JobSpec("credit-usage", "every hour", run_credit_usage, {"minute": 15}),
         JobSpec(
             "credit-digest",

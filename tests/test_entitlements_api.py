@@ -127,6 +127,7 @@ async def test_grants_page_in_change_order_with_a_stable_cursor(
         "status",
         "scope",
         "members",
+        "group",
         "domains",
         "starts_at",
         "expires_at",

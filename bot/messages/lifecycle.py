@@ -40,6 +40,7 @@ def grant_label(info: GrantInfo) -> str:
     parts = (["blanket"] if grant.blanket else []) + (
         [plural(len(grant.members), "person", "people")] if grant.members else []
     )
+    parts += ["IdP group"] if grant.scim_group_id is not None else []
     scope = " + ".join(parts) or "nobody named"
     return f"grant #{grant.id} for *{safe(info.org.name, 200)}* ({safe(info.tier_name, 100)} tier, {scope})"
 

@@ -35,6 +35,7 @@ from trustbot.storage.tables import Tier, approvals_needed
 LABEL_ORG = "Organisation"
 LABEL_MEMBERS = "Team members to cover"
 LABEL_BLANKET = "Blanket access"
+LABEL_GROUP = "Group at your identity provider"
 LABEL_TIER = "Capability tier"
 LABEL_USE_CASE = "Use case"
 LABEL_DURATION = "Duration (days)"
@@ -53,12 +54,22 @@ class OrgOption:
 
 
 @dataclass(frozen=True)
+class GroupOption:
+    """An IdP group (pushed by the org's SCIM) a request may cover."""
+
+    scim_id: str
+    name: str
+    org_name: str
+
+
+@dataclass(frozen=True)
 class RequestForm:
-    """What the request modal offers: the admin's orgs, their allowed tiers, and the text limits."""
+    """What the request modal offers: the admin's orgs, their allowed tiers, their IdP groups, the text limits."""
 
     orgs: tuple[OrgOption, ...]
     justification_min: int
     text_max: int
+    groups: tuple[GroupOption, ...] = ()
 
     def all_tiers(self) -> list[Tier]:
         """Every tier allowed for at least one of the orgs, least capable first."""
@@ -145,6 +156,40 @@ def _scope_blocks(form: RequestForm) -> list[SlackBlock]:
     ]
 
 
+MAX_GROUP_OPTIONS = 100  # Slack's cap on a static select; past it the admin types the group's name
+
+
+def _group_blocks(form: RequestForm) -> list[SlackBlock]:
+    """The IdP group the grant follows, when the org's IdP pushed groups: a list, or a name to type past 100."""
+    if not form.groups:
+        return []
+    hint = PlainTextObject(text="Its members are whoever your identity provider says, as it changes.")
+    if len(form.groups) > MAX_GROUP_OPTIONS:
+        typed_hint = "Type the group's name as your identity provider shows it. " + hint.text
+        return [
+            InputBlock(
+                block_id=Block.GROUP,
+                label=PlainTextObject(text=LABEL_GROUP),
+                element=PlainTextInputElement(action_id=Element.GROUP, max_length=256),
+                optional=True,
+                hint=PlainTextObject(text=truncate(typed_hint, PLAIN_LABEL)),
+            )
+        ]
+    several = len({g.org_name for g in form.groups}) > 1
+    options = [_option(f"{g.org_name} · {g.name}" if several else g.name, g.scim_id) for g in form.groups]
+    return [
+        InputBlock(
+            block_id=Block.GROUP,
+            label=PlainTextObject(text=LABEL_GROUP),
+            element=StaticSelectElement(
+                action_id=Element.GROUP, placeholder=PlainTextObject(text="Choose a group"), options=options
+            ),
+            optional=True,
+            hint=hint,
+        )
+    ]
+
+
 def _terms_blocks(form: RequestForm) -> list[SlackBlock]:
     """Tier, use case, duration (capped by the tier) and justification."""
     tiers = form.all_tiers()
@@ -198,7 +243,7 @@ def build_request_modal(form: RequestForm) -> View:
         submit=PlainTextObject(text="Submit"),
         close=PlainTextObject(text="Cancel"),
         private_metadata=RequestFormMeta(org_slug=single.slug if single else None).model_dump_json(),
-        blocks=[_org_block(form), *_scope_blocks(form), *_terms_blocks(form)],
+        blocks=[_org_block(form), *_scope_blocks(form), *_group_blocks(form), *_terms_blocks(form)],
     )
 
 

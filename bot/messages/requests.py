@@ -60,6 +60,8 @@ class RequestCard:
     grant: Grant | None = None
     # Named members the grant left out because, checked again at approval, they no longer qualify ("X is deactivated").
     left_out: tuple[str, ...] = ()
+    # The IdP group it covers: its name and how many people the IdP puts in it now.
+    group: tuple[str, int] | None = None
 
     @property
     def approvals_needed(self) -> int:
@@ -89,8 +91,8 @@ def org_label(org: Org) -> str:
     return f"*{safe(org.name, 200)}* ({safe(org.slug, 64)})"
 
 
-def scope_text(request: AccessRequest, org: Org) -> str:
-    """Who the request covers and how many: named people and/or everyone at the org's domains."""
+def scope_text(request: AccessRequest, org: Org, group: tuple[str, int] | None = None) -> str:
+    """Who the request covers and how many: named people, an IdP group and/or everyone at the org's domains."""
     parts: list[str] = []
     if request.blanket:
         domains = ", ".join(safe(d, 100) for d in org.domains[:20]) or "the org's verified domains (none on file)"
@@ -98,6 +100,9 @@ def scope_text(request: AccessRequest, org: Org) -> str:
         parts.append(f"everyone at {domains}{more}")
     if request.members:
         parts.append(f"{plural(len(request.members), 'named person', 'named people')}: {mentions(request.members)}")
+    if request.scim_group_id is not None:
+        name, size = group or ("(deleted)", 0)
+        parts.append(f"the identity provider's group *{safe(name, 200)}* ({plural(size, 'person', 'people')} now)")
     return truncate(" plus ".join(parts) or "nobody named", FIELD_TEXT - 20)
 
 
@@ -108,6 +113,8 @@ def scope_summary(request: AccessRequest | Grant, org: Org) -> str:
         parts.append("blanket (" + truncate(", ".join(org.domains) or "no domains", 80) + ")")
     if request.members:
         parts.append(plural(len(request.members), "person", "people"))
+    if request.scim_group_id is not None:
+        parts.append("IdP group")
     return escape_join(parts)
 
 
@@ -165,7 +172,7 @@ def build_request_parent(card: RequestCard, tz: tzinfo | str | None = None) -> R
         ),
         SectionBlock(
             fields=[
-                _md(f"*Scope*\n{scope_text(req, card.org)}"),
+                _md(f"*Scope*\n{scope_text(req, card.org, card.group)}"),
                 _md(f"*Capability tier*\n{safe(card.tier_name, 100)} ({plural(card.approvals_needed, 'approval')})"),
                 _md(f"*Duration*\n{plural(req.duration_days, 'day')}"),
                 _md(f"*Submitted*\n{format_datetime(req.created_at, tz)}"),

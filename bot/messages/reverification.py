@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -76,8 +78,30 @@ def build_suspended_note(info: GrantInfo, rep: str | None, tz: Tz = None) -> Ren
     )
 
 
-def build_reverify_modal(info: GrantInfo, request: AccessRequest | None, tz: Tz = None) -> View:
-    """The re-verification modal: the roster (admins may remove people) and two required attestations."""
+@dataclass(frozen=True)
+class IdpRoster:
+    """What the org's identity provider says of a grant's people: its group (name, size) and whom it withholds."""
+
+    group: tuple[str, int] | None = None
+    withheld: tuple[tuple[str, str], ...] = ()  # (Slack id of a named member, why the IdP withholds them)
+
+
+def _idp_text(idp: IdpRoster) -> str:
+    lines = ["*Your identity provider*"]
+    if idp.group is not None:
+        name, size = idp.group
+        lines.append(f"Group *{safe(name, 200)}*: {plural(size, 'person', 'people')} now; it follows the IdP.")
+    lines += [f"{mention(member)}: {safe(why, 200)} — not covered" for member, why in idp.withheld[:20]]
+    if len(idp.withheld) > 20:
+        lines.append(f"and {len(idp.withheld) - 20} more not covered")
+    return truncate("\n".join(lines), 3000)
+
+
+def build_reverify_modal(
+    info: GrantInfo, request: AccessRequest | None, tz: Tz = None, idp: IdpRoster | None = None
+) -> View:
+    """The re-verification modal: the roster (admins may remove people), what the org's IdP says of it, and two
+    required attestations."""
     grant = info.grant
     scope = f"everyone at {safe(', '.join(info.org.domains), 300) or 'the org’s domains'}" if grant.blanket else ""
     intro = (
@@ -92,6 +116,8 @@ def build_reverify_modal(info: GrantInfo, request: AccessRequest | None, tz: Tz 
                 text=MarkdownTextObject(text=truncate("*Use case on file*\n" + quote(request.use_case, 2500), 3000))
             )
         )
+    if idp is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_idp_text(idp))))
     blocks.append(
         InputBlock(
             block_id=BlockId.ROSTER,

@@ -93,6 +93,7 @@ class RequestSubmission(BaseModel):
     org_slug: str = ""
     members: list[str] = Field(default_factory=list)
     blanket: bool = False
+    group: str = ""  # an IdP group: its SCIM id (chosen from the list) or its name (typed, for long lists)
     tier_id: str = ""
     use_case: str = ""
     duration_days: int | None = None
@@ -145,6 +146,8 @@ def submission_from_view(view: dict[str, Any]) -> RequestSubmission:
     org_state = _dict(_value(values, Block.ORG, Element.ORG).get("selected_option"))
     tier_state = _dict(_value(values, Block.TIER, Element.TIER).get("selected_option"))
     checked = _value(values, Block.BLANKET, Element.BLANKET).get("selected_options")
+    group_state = _value(values, Block.GROUP, Element.GROUP)
+    group = typed(_dict(group_state.get("selected_option")).get("value")) or typed(group_state.get("value")).strip()
     raw_duration = view_text(view, Block.DURATION, Element.DURATION)
     whole_days = raw_duration.isascii() and raw_duration.isdigit() and len(raw_duration) < 7
     duration = int(raw_duration) if whole_days else None
@@ -152,6 +155,7 @@ def submission_from_view(view: dict[str, Any]) -> RequestSubmission:
         org_slug=typed(org_state.get("value")) or meta.org_slug or "",
         members=_strings(_value(values, Block.MEMBERS, Element.MEMBERS).get("selected_users")),
         blanket=bool(checked),
+        group=group[:256],
         tier_id=typed(tier_state.get("value")),
         use_case=view_text(view, Block.USE_CASE, Element.USE_CASE),
         duration_days=duration,

@@ -18,6 +18,7 @@ from sqlmodel import col
 from trustbot.storage.queries.chunks import chunks
 from trustbot.storage.tables import (
     LIVE_GRANTS,
+    AccessRequest,
     Grant,
     GrantMember,
     IdentityChange,
@@ -219,3 +220,49 @@ async def active_by_email(session: AsyncSession, *, org_id: int, emails: Iterabl
         for email, active in rows.all():
             found[str(email)] = found.get(str(email), False) or bool(active)
     return found
+
+
+async def groups_of_orgs(session: AsyncSession, *, org_ids: Iterable[int], limit: int) -> list[ScimGroup]:
+    """The IdP groups of these orgs by name, at most `limit`."""
+    ids = sorted(set(org_ids))
+    if not ids:
+        return []
+    query = (
+        select(ScimGroup)
+        .where(col(ScimGroup.org_id).in_(ids))
+        .order_by(col(ScimGroup.display_name_lc), col(ScimGroup.id))
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def find_group(session: AsyncSession, *, org_id: int, ref: str) -> ScimGroup | None:
+    """The org's IdP group with SCIM id `ref`, else the one named `ref` (case-insensitively; the oldest of twins)."""
+    by_id = await session.scalar(
+        select(ScimGroup).where(col(ScimGroup.org_id) == org_id, col(ScimGroup.scim_id) == ref)
+    )
+    if by_id is not None:
+        return by_id
+    query = (
+        select(ScimGroup)
+        .where(col(ScimGroup.org_id) == org_id, col(ScimGroup.display_name_lc) == ref.strip().lower())
+        .order_by(col(ScimGroup.id))
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def count_group_members(session: AsyncSession, *, group_id: int) -> int:
+    """How many users the IdP puts in the group."""
+    query = select(func.count()).select_from(ScimMember).where(col(ScimMember.group_id) == group_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def forget_group(session: AsyncSession, *, group_id: int) -> list[int]:
+    """Before an IdP group is deleted: take it off the requests and grants covering it; returns those grants' ids."""
+    grants = list((await session.scalars(select(col(Grant.id)).where(col(Grant.scim_group_id) == group_id))).all())
+    await session.execute(update(Grant).where(col(Grant.scim_group_id) == group_id).values(scim_group_id=None))
+    await session.execute(
+        update(AccessRequest).where(col(AccessRequest.scim_group_id) == group_id).values(scim_group_id=None)
+    )
+    return sorted(int(g) for g in grants if g is not None)

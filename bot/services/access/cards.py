@@ -18,6 +18,7 @@ from trustbot.services.directory.people import Actor, org_people
 from trustbot.services.errors import AlreadyDecided, DomainError, NotAccountRep, NotFound
 from trustbot.storage.queries.directory import get_directory_state, get_org_by_id, get_tier
 from trustbot.storage.queries.grants import grant_for_request
+from trustbot.storage.queries.identity import count_group_members, groups_by_ids
 from trustbot.storage.queries.requests import get_request, list_approvals
 from trustbot.storage.tables import AccessRequest, Grant, RequestStatus
 
@@ -54,7 +55,14 @@ async def build_card(session: AsyncSession, request: AccessRequest, *, grant: Gr
     if grant is None and request.status == RequestStatus.APPROVED:
         grant = await grant_for_request(session, request_id=request.pk)
     approvers = tuple(a.approver for a in approvals)
-    return msg.RequestCard(request=request, org=org, tier=tier, rep=people.rep, approvers=approvers, grant=grant)
+    group = None
+    if request.scim_group_id is not None:
+        found = (await groups_by_ids(session, group_ids=[request.scim_group_id])).get(request.scim_group_id)
+        if found is not None:
+            group = (found.display_name, await count_group_members(session, group_id=found.pk))
+    return msg.RequestCard(
+        request=request, org=org, tier=tier, rep=people.rep, approvers=approvers, grant=grant, group=group
+    )
 
 
 async def reps_channel(session: AsyncSession) -> str:

@@ -205,7 +205,7 @@ def _recheck(request: AccessRequest, org: Org, profiles: Mapping[str, Profile] |
             f"Slack could not be reached to check again the people named in request #{request.id}, so nothing "
             "changed. Try approving again in a minute."
         )
-    if request.members and not check.emails and not request.blanket:
+    if request.members and not check.emails and not request.blanket and request.scim_group_id is None:
         left = escape_mrkdwn("; ".join(check.left_out.values()))[:1500]
         raise InvalidState(
             f"Nobody named in request #{request.id} can still be granted access: {left}. Nothing changed; "
@@ -265,6 +265,7 @@ async def _activate(
         org_id=request.org_id,
         members=[m for m in request.members if m in check.emails],
         blanket=request.blanket,
+        scim_group_id=request.scim_group_id,
         tier_id=request.tier_id,
         status=GrantStatus.ACTIVE,
         starts_at=now,
@@ -284,6 +285,7 @@ async def _activate(
         "reverify_due_at": grant.reverify_due_at.isoformat(),
         "members": grant.members,
         "blanket": grant.blanket,
+        "group": grant.scim_group_id,
     }
     await record_audit(session, ctx, action="grant.created", subject=f"grant:{grant.pk}", details=details)
     if check.left_out:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustbot.ids import Block
 from trustbot.messages import requests as msg
-from trustbot.messages.request_modals import OrgOption, RequestForm
+from trustbot.messages.request_modals import MAX_GROUP_OPTIONS, GroupOption, OrgOption, RequestForm
 from trustbot.services import outbox
 from trustbot.services.access.cards import actions_key, build_card, org_share, parent_key, reps_channel, thread_note
 from trustbot.services.access.limits import JUSTIFICATION_MIN, MAX_MEMBERS, TEXT_MAX
@@ -24,6 +24,7 @@ from trustbot.services.entitlements.identity import Profile, check_members
 from trustbot.services.errors import DomainError, InvalidInput, NotOrgAdmin
 from trustbot.services.installs.routing import workspace_of_org
 from trustbot.slack.payloads import RequestSubmission
+from trustbot.storage.queries import identity as idq
 from trustbot.storage.queries.directory import get_org, get_tier, list_orgs, list_tiers, orgs_by_ids
 from trustbot.storage.queries.requests import count_open_requests, insert_request, request_by_submission
 from trustbot.storage.tables import AccessRequest, Org, RequestStatus, Role, Tier
@@ -72,11 +73,18 @@ async def open_request_form(session: AsyncSession, ctx: ServiceContext, *, org_s
     options = tuple(o for o in options if o.tiers)
     if not options:
         raise DomainError("No capability tiers are configured for your org yet. Ask an operator.")
-    return RequestForm(orgs=options, justification_min=JUSTIFICATION_MIN, text_max=TEXT_MAX)
+    names = {o.pk: o.name for o in orgs if o.slug in {opt.slug for opt in options}}
+    groups = await idq.groups_of_orgs(session, org_ids=names, limit=MAX_GROUP_OPTIONS + 1)
+    return RequestForm(
+        orgs=options,
+        justification_min=JUSTIFICATION_MIN,
+        text_max=TEXT_MAX,
+        groups=tuple(GroupOption(scim_id=g.scim_id, name=g.display_name, org_name=names[g.org_id]) for g in groups),
+    )
 
 
 def _members_problem(sub: RequestSubmission) -> str | None:
-    if not sub.members and not sub.blanket:
+    if not sub.members and not sub.blanket and not sub.group:
         return "Choose at least one team member, or tick Blanket."
     if len(sub.members) > MAX_MEMBERS:
         return f"Choose at most {MAX_MEMBERS} people, or use Blanket."
@@ -175,6 +183,9 @@ async def submit_request(
     emails, refused = check_members(members, profiles, org.domains)
     if refused and str(Block.MEMBERS) not in errors:
         errors[str(Block.MEMBERS)] = refused
+    group = await idq.find_group(session, org_id=org.pk, ref=sub.group) if sub.group else None
+    if sub.group and group is None:
+        errors[str(Block.GROUP)] = f"{org.name}'s identity provider has no group “{sub.group[:100]}”."
     if errors or tier is None or sub.duration_days is None:
         raise InvalidInput("Please fix the highlighted fields.", errors=errors)
     channel = await reps_channel(session)
@@ -186,6 +197,7 @@ async def submit_request(
         members=members,
         member_emails=emails,
         blanket=sub.blanket,
+        scim_group_id=group.pk if group else None,
         tier_id=tier.id,
         use_case=sub.use_case.strip(),
         justification=sub.justification.strip(),
@@ -214,6 +226,7 @@ async def _announce(
         "tier": request.tier_id,
         "members": request.members,
         "blanket": request.blanket,
+        "group": request.scim_group_id,
         "duration_days": request.duration_days,
     }
     await record_audit(session, ctx, action="request.created", subject=parent_key(request_id), details=details)

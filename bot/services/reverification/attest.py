@@ -24,13 +24,14 @@ from trustbot.services.context import ServiceContext
 from trustbot.services.directory.snapshot import load_snapshot
 from trustbot.services.entitlements.events import GrantEvent, grant_changed
 from trustbot.services.entitlements.identity import Profile, check_members
+from trustbot.services.entitlements.idp import identity_of
 from trustbot.services.errors import InvalidInput, InvalidState, NotFound, NotOrgAdmin
 from trustbot.services.installs.routing import workspace_of_org_id
 from trustbot.storage.queries.directory import get_tier
 from trustbot.storage.queries.entitlements import keep_members, member_emails, upsert_members
 from trustbot.storage.queries.grants import get_grant, live_grants_for_orgs, transition_grant
 from trustbot.storage.queries.requests import get_request
-from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Role, SuspensionReason
+from trustbot.storage.tables import LIVE_GRANTS, AccessRequest, Grant, GrantStatus, Org, Role, SuspensionReason
 
 # A tier removed from the directory leaves its grants on the strictest default period.
 FALLBACK_REVERIFY_DAYS = 30
@@ -43,6 +44,7 @@ class ReverifyForm:
 
     info: GrantInfo
     request: AccessRequest | None
+    idp: msg.IdpRoster | None = None  # what the org's identity provider says of the grant's people
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,20 @@ async def open_reverify(
     snap = await load_snapshot(session, org_ids=[grant.org_id])
     if grant.org_id not in snap.orgs:
         raise NotFound(f"Grant #{grant.id} belongs to an org that no longer exists.")
-    return ReverifyForm(info=snap.info(grant), request=await get_request(session, request_id=grant.request_id))
+    request = await get_request(session, request_id=grant.request_id)
+    return ReverifyForm(info=snap.info(grant), request=request, idp=await _idp_roster(session, grant, snap.orgs))
+
+
+async def _idp_roster(session: AsyncSession, grant: Grant, orgs: Mapping[int, Org]) -> msg.IdpRoster | None:
+    """The IdP group the grant follows and the named people the IdP withholds; None where the IdP says nothing."""
+    emails = await member_emails(session, grant_ids=[grant.pk])
+    view = (await identity_of(session, [grant], orgs, emails))[grant.pk]
+    by_email = {e: m for m, e in emails.get(grant.pk, {}).items()}
+    withheld = tuple((by_email[e], why) for e, why in sorted(view.problems.items()) if e in by_email)
+    if view.group is None and not withheld:
+        return None
+    group = (view.group[1], len(view.group_emails)) if view.group else None
+    return msg.IdpRoster(group=group, withheld=withheld)
 
 
 async def members_workspace(session: AsyncSession, ctx: ServiceContext, *, grant_id: int) -> str | None:
