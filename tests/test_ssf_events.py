@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from tests.support.audit_helpers import run_sql
 from tests.support.bots import RunningBot, start_bot
+from tests.support.factories import make_grant
+from tests.support.gateway_helpers import gateway_bot
 from tests.support.ssf_transmitter import CAEP, RISC, Transmitter
 from trustbot.clock import FixedClock
 from trustbot.services.identity import jwks
@@ -197,3 +199,21 @@ async def test_jwks_trouble_is_invalid_key_in_bounded_time(bot: RunningBot, idp:
     assert (status, body["err"]) == (400, "invalid_key")
     assert took < jwks.FETCH_SECONDS + 1.5, took
     print(f"jwks {mode}: answered in {took:.2f}s")
+
+
+async def test_entitlements_follow_the_hold(
+    database_url: str, fake_slack: Any, clock: FixedClock, idp: Transmitter
+) -> None:
+    async with gateway_bot(database_url, fake_slack, clock, TRUSTBOT_PUBLIC_URL=PUBLIC) as (running, gateway):
+        await run_sql(running.rt.db, "UPDATE org SET ssf_issuer = :i, ssf_jwks_uri = :u WHERE slug = 'acme'",
+                      i=idp.issuer, u=idp.jwks_uri)  # fmt: skip
+        await make_grant(running.rt.db, clock, members=(DEV,))
+        assert (await gateway.ask(DANA))["entitled"] is True
+        assert (await post(running, idp.sign(REVOKED, email(), aud=PUBLIC)))[0] == 202
+        answer = await gateway.ask(DANA)
+        assert (answer["entitled"], answer["reason"]) == (False, "held: identity provider signal")
+        await running.settle()
+        [ask] = [m for m in running.slack.dms(ADMIN) if "Confirm" in str(m.blocks)]
+        await running.driver.click(ADMIN, ask, "Confirm")
+        await running.settle()
+        assert (await gateway.ask(DANA))["entitled"] is True
