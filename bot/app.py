@@ -99,9 +99,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     app.middleware(_every_payload(rt))
     app.error(_refusal_replier())
 
-    from trustbot.handlers import alerts, commands, credits, home, identity, requests, reverification
+    from trustbot.handlers import alerts, commands, credits, holds, home, identity, requests, reverification
 
-    for feature in (commands, requests, reverification, alerts, credits, home, identity):
+    for feature in (commands, requests, reverification, alerts, credits, home, identity, holds):
         feature.register(app, rt)
     if rt.installations is not None:
         from trustbot.handlers import installs
@@ -236,7 +236,7 @@ def _refusal_replier() -> ErrorHandler:
 
 def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """The aiohttp app: `/slack/events` (HTTP mode), health, readiness and metrics."""
-    from trustbot.handlers import gateway, http, scim
+    from trustbot.handlers import gateway, http, scim, ssf
 
     # Bodies stay as sent (never inflated by aiohttp): signatures are checked on the raw bytes before
     # anything is parsed or decompressed, and compressed bodies are refused.
@@ -244,6 +244,7 @@ def build_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     http.register_routes(app, rt, bolt)
     gateway.register_gateway_routes(app, rt)
     scim.register_scim_routes(app, rt)
+    ssf.register_ssf_routes(app, rt)
     if rt.installations is not None:
         from trustbot.handlers.installs import InstallFlow, register_install_routes
 

@@ -23,6 +23,7 @@ class Action(StrEnum):
     ALERT_SNOOZE = "alert.snooze"  # a static select: 1 hour, 4 hours, 24 hours
     ALERT_EVIDENCE = "alert.evidence"  # a link button: Slack opens the URL and tells us of the click
     CONNECT_REQUEST_ACCESS = "connect.request_access"  # the pinned button of an org's Slack Connect channel
+    CONFIRM_IDENTITY = "identity.confirm"  # an org admin lifts a Shared Signals hold on one person
 
 
 class View(StrEnum):

@@ -126,3 +126,18 @@ def test_a_broken_org_field_is_named(field_name: str, value: object) -> None:
         parse_directory(yaml.safe_dump(data))
     except DirectoryError as exc:
         assert f"field '{field_name}" in exc.message
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [("https://idp.acme.com", True), ("http://127.0.0.1:8080/idp", True), ("http://idp.acme.com", False),
+     ("ftp://idp.acme.com", False), ("https://", False)],
+)  # fmt: skip
+def test_ssf_urls_are_https_or_loopback(url: str, ok: bool) -> None:
+    data = yaml.safe_load(DIRECTORY)
+    data["orgs"][0]["ssf"] = {"issuer": url, "jwks_uri": url}
+    if ok:
+        assert parse_directory(yaml.safe_dump(data)).orgs[0].ssf is not None
+    else:
+        with pytest.raises(DirectoryError, match="ssf"):
+            parse_directory(yaml.safe_dump(data))

@@ -50,6 +50,12 @@ class GrantRef(_Payload):
     grant_id: Id
 
 
+class HoldRef(_Payload):
+    """Names one identity hold (the Confirm button)."""
+
+    hold_id: Id
+
+
 class AlertRef(_Payload):
     """Names one alert: every alert button's value and the suspend modal's metadata."""
 

@@ -197,6 +197,11 @@ def _apply_fields(spec: OrgSpec, org: Org) -> dict[str, Any]:
         if old != new:
             changes[name] = {"from": _jsonable(old), "to": _jsonable(new)}
             setattr(org, name, list(new) if isinstance(new, list) else new)
+    for name in ("issuer", "jwks_uri"):
+        old, new = getattr(org, f"ssf_{name}"), getattr(spec.ssf, name) if spec.ssf else None
+        if old != new:
+            changes[f"ssf.{name}"] = {"from": old, "to": new}
+            setattr(org, f"ssf_{name}", new)
     return changes
 
 

@@ -10,6 +10,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -143,6 +144,28 @@ class CreditSpec(_Spec):
         return value
 
 
+def _idp_url(value: str) -> str:
+    parts = urlsplit(value)
+    loopback = parts.hostname in {"127.0.0.1", "::1", "localhost"}
+    if any(c.isspace() for c in value) or not parts.hostname or len(value) > 512:
+        raise PydanticCustomError("directory_url", "must be an https:// URL with a host")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise PydanticCustomError("directory_url", "must be https:// (http:// only for a loopback address)")
+    return value
+
+
+class SsfSpec(_Spec):
+    """The org's IdP as a Shared Signals transmitter: whose tokens we take, and where its keys are."""
+
+    issuer: str
+    jwks_uri: str
+
+    @field_validator("issuer", "jwks_uri")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _idp_url(value)
+
+
 class OrgSpec(_Spec):
     """One customer org and its people."""
 
@@ -158,6 +181,7 @@ class OrgSpec(_Spec):
     verified_until: Day | None = None
     slack_team: TeamId | None = None
     connect_channel: ChannelId | None = None
+    ssf: SsfSpec | None = None
     credits: list[CreditSpec] = []
 
     @field_validator("domains", "admins", "security_leads")
