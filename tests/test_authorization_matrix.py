@@ -32,7 +32,7 @@ from trustbot.messages.request_modals import (
     build_request_info_modal,
     build_revoke_modal,
 )
-from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, OrgRef, RequestRef
+from trustbot.slack.payloads import AlertRef, AlertSnooze, DecisionContext, GrantRef, HoldRef, OrgRef, RequestRef
 from trustbot.standin.fake_slack import FakeSlack
 from trustbot.standin.sample import (
     ADMIN,
@@ -47,7 +47,8 @@ from trustbot.standin.sample import (
     SEC_LEAD,
 )
 from trustbot.standin.slack_requests import DriverResponse, block_actions_body
-from trustbot.storage.tables import AccessRequest, Alert, RequestStatus
+from trustbot.storage.queries.directory import get_org
+from trustbot.storage.tables import AccessRequest, Alert, HoldKind, IdentityHold, RequestStatus
 
 ROLES = {
     "operator": OPERATOR,
@@ -171,6 +172,24 @@ def grant_ref(cell: Cell) -> str:
     return GrantRef(grant_id=cell.ids["grant"]).model_dump_json()
 
 
+async def a_held_person(cell: Cell) -> None:
+    """A Shared Signals hold in force on one of acme's people (what **Confirm** lifts)."""
+    async with cell.bot.rt.db.transaction() as session:
+        org = await get_org(session, slug="acme")
+        assert org is not None
+        hold = IdentityHold(
+            org_id=org.pk, email="dana@acme.com", kind=HoldKind.SIGNAL, event_type="session-revoked",
+            created_at=cell.bot.clock.now(),
+        )  # fmt: skip
+        session.add(hold)
+        await session.flush()
+        cell.ids["hold"] = hold.pk
+
+
+def hold_ref(cell: Cell) -> str:
+    return HoldRef(hold_id=cell.ids["hold"]).model_dump_json()
+
+
 def alert_ref(cell: Cell) -> str:
     return AlertRef(alert_id=cell.ids["alert"]).model_dump_json()
 
@@ -246,6 +265,7 @@ BUTTONS: dict[Action, Row] = {
     Action.REQUEST_REPLY: button("Reply", Action.REQUEST_REPLY, a_question, request_ref),
     Action.GRANT_REVOKE: button("Revoke", Action.GRANT_REVOKE, a_grant, grant_ref),
     Action.GRANT_REVERIFY: button("Re-verify", Action.GRANT_REVERIFY, a_grant, grant_ref),
+    Action.CONFIRM_IDENTITY: button("Confirm", Action.CONFIRM_IDENTITY, a_held_person, hold_ref),
     Action.ALERT_ACKNOWLEDGE: button("Acknowledge", Action.ALERT_ACKNOWLEDGE, an_alert, alert_ref),
     Action.ALERT_UNACKNOWLEDGE: button("Unacknowledge", Action.ALERT_UNACKNOWLEDGE, an_acknowledged_alert, alert_ref),
     Action.ALERT_ESCALATE: button("Escalate", Action.ALERT_ESCALATE, an_alert, alert_ref),

@@ -16,7 +16,7 @@ from trustbot.services import outbox
 from trustbot.services.audit import record_audit
 from trustbot.services.context import ServiceContext
 from trustbot.services.directory.people import org_people
-from trustbot.services.errors import AlreadyDone, NotFound, NotOrgAdmin
+from trustbot.services.errors import AlreadyDone, NotOrgAdmin
 from trustbot.services.identity.coverage import ChangeKind, CoverageChange, coverage_changed
 from trustbot.services.installs.routing import dm_org_and_home, workspace_of_org
 from trustbot.storage.queries import holds as q
@@ -95,10 +95,9 @@ async def lift_disabled(
 async def confirm_hold(session: AsyncSession, ctx: ServiceContext, hold_id: int) -> IdentityHold:
     """An admin of the hold's org, acting from the org's workspace, confirms the person again: lift the hold."""
     hold = await q.get_hold(session, hold_id=hold_id)
-    if hold is None or hold.kind != HoldKind.SIGNAL:
-        raise NotFound("That hold does not exist.")
-    if not ctx.actor.is_admin_of(hold.org_id):
-        raise NotOrgAdmin("Only an admin of this org can confirm this person; nothing changed.")
+    # One answer for a missing hold and someone else's: a click never tells an outsider whether a hold exists.
+    if hold is None or hold.kind != HoldKind.SIGNAL or not ctx.actor.is_admin_of(hold.org_id):
+        raise NotOrgAdmin("Only an admin of the person's org can confirm them; nothing changed.")
     if hold.lifted_at is not None:
         raise AlreadyDone(f"{hold.email} was already confirmed by <@{hold.lifted_by}>; nothing changed.")
     if not await q.lift_holds(session, hold_ids=[hold.pk], at=ctx.now(), by=ctx.user_id):
