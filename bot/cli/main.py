@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
@@ -262,9 +262,6 @@ async def _db(settings: Settings, _: argparse.Namespace) -> int:
 
 
 async def _installs(settings: Settings, args: argparse.Namespace) -> int:
-    from trustbot.clock import SystemClock
-    from trustbot.services.context import system_context
-    from trustbot.services.errors import DomainError
     from trustbot.services.installs.links import issue_install_link
     from trustbot.services.installs.workspaces import list_installations
     from trustbot.storage.database import Database
@@ -274,12 +271,7 @@ async def _installs(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     try:
         if args.installs_command == "link":
-            try:
-                async with db.transaction() as session:
-                    ctx = system_context(SystemClock(), settings, as_user="cli")
-                    token = await issue_install_link(session, ctx, org_slug=args.org)
-            except DomainError as exc:
-                raise CliError(exc.message) from None
+            token = await _as_cli(db, settings, lambda s, ctx: issue_install_link(s, ctx, org_slug=args.org))
             print(f"{settings.public_url}/slack/install?link={token}")
             return 0
         async with db.sessions() as session:
@@ -290,10 +282,20 @@ async def _installs(settings: Settings, args: argparse.Namespace) -> int:
         await db.dispose()
 
 
-async def _scim(settings: Settings, args: argparse.Namespace) -> int:
+async def _as_cli(db: Database, settings: Settings, work: Callable[[Any, Any], Awaitable[str]]) -> str:
+    """Run one service call as the CLI in its own transaction; a domain refusal is a one-line error (exit 2)."""
     from trustbot.clock import SystemClock
     from trustbot.services.context import system_context
     from trustbot.services.errors import DomainError
+
+    try:
+        async with db.transaction() as session:
+            return await work(session, system_context(SystemClock(), settings, as_user="cli"))
+    except DomainError as exc:
+        raise CliError(exc.message) from None
+
+
+async def _scim(settings: Settings, args: argparse.Namespace) -> int:
     from trustbot.services.identity.scim_common import issue_token
     from trustbot.storage.database import Database
     from trustbot.storage.migrate import upgrade
@@ -301,13 +303,7 @@ async def _scim(settings: Settings, args: argparse.Namespace) -> int:
     await upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
-        try:
-            async with db.transaction() as session:
-                ctx = system_context(SystemClock(), settings, as_user="cli")
-                token = await issue_token(session, ctx, org_slug=args.org)
-        except DomainError as exc:
-            raise CliError(exc.message) from None
-        print(token)
+        print(await _as_cli(db, settings, lambda s, ctx: issue_token(s, ctx, org_slug=args.org)))
         return 0
     finally:
         await db.dispose()
