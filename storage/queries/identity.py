@@ -139,16 +139,20 @@ async def live_grants_touching(
     return sorted(int(i) for i in (await session.scalars(query)).all() if i is not None)
 
 
-async def group_member_emails(session: AsyncSession, *, group_ids: Iterable[int]) -> dict[int, dict[str, bool]]:
-    """For each IdP group: its users' addresses (lower case), each with whether the user is active."""
+async def group_member_emails(
+    session: AsyncSession, *, group_ids: Iterable[int], email: str | None = None
+) -> dict[int, dict[str, bool]]:
+    """For each IdP group: its users' addresses (lower case; only `email` when given), each with whether the user
+    is active."""
     found: dict[int, dict[str, bool]] = {}
     for chunk in chunks(sorted(set(group_ids))):
-        rows = await session.execute(
+        query = (
             select(col(ScimMember.group_id), col(ScimAddress.email), col(ScimUser.active))
             .join(ScimUser, col(ScimUser.id) == col(ScimMember.user_id))
             .join(ScimAddress, col(ScimAddress.user_id) == col(ScimUser.id))
             .where(col(ScimMember.group_id).in_(chunk))
         )
+        rows = await session.execute(query if email is None else query.where(col(ScimAddress.email) == email))
         for group_id, email, active in rows.all():
             members = found.setdefault(int(group_id), {})
             members[str(email)] = members.get(str(email), False) or bool(active)

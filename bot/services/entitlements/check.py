@@ -78,7 +78,7 @@ async def check_address(session: AsyncSession, ctx: ServiceContext, *, email: st
     rank = {t.id: t.rank for t in await list_tiers(session)}
     best = max(entitling, key=lambda g: (rank.get(g.tier_id, -1), g.pk), default=None)
     org = orgs[0] if orgs else (by_id.get(grants[0].org_id) if grants else None)
-    idp = await identity_of(session, grants, by_id, emails)
+    idp = await identity_of(session, grants, by_id, emails, for_address=address)
     shown = [
         grant_object(g, by_id.get(g.org_id), emails.get(g.pk, {}), for_address=address, idp=idp.get(g.pk))
         for g in grants

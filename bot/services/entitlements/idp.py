@@ -57,15 +57,21 @@ class GrantIdentity:
 
 
 async def identity_of(
-    session: AsyncSession, grants: Sequence[Grant], orgs: Mapping[int, Org], emails: Mapping[int, Mapping[str, str]]
+    session: AsyncSession,
+    grants: Sequence[Grant],
+    orgs: Mapping[int, Org],
+    emails: Mapping[int, Mapping[str, str]],
+    *,
+    for_address: str | None = None,
 ) -> dict[int, GrantIdentity]:
-    """For each grant: the IdP's word on its named members (`emails`: grant -> slack id -> address) and group."""
+    """For each grant: the IdP's word on its named members (`emails`: grant -> slack id -> address) and group;
+    with `for_address`, on that one address only (an answer about one person never reads whole rosters)."""
     group_ids = {g.scim_group_id for g in grants if g.scim_group_id is not None}
     groups = await q.groups_by_ids(session, group_ids=group_ids)
-    members = await q.group_member_emails(session, group_ids=group_ids)
+    members = await q.group_member_emails(session, group_ids=group_ids, email=for_address)
     wanted: dict[int, set[str]] = {}
     for grant in grants:
-        listed = set(emails.get(grant.pk, {}).values())
+        listed = {e for e in emails.get(grant.pk, {}).values() if for_address is None or e == for_address}
         if grant.scim_group_id is not None:
             listed |= set(members.get(grant.scim_group_id, {}))
         wanted.setdefault(grant.org_id, set()).update(listed)

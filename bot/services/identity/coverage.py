@@ -11,7 +11,7 @@ at question time, so its answer changes the moment the transaction commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,7 +51,7 @@ class CoverageChange:
     group_ids: tuple[int, ...] = ()
     detail: str | None = None
     grant_ids: tuple[int, ...] = ()  # grants known to be touched (a deleted group's, already taken off them)
-    everyone: bool = field(default=False)  # the change may concern every address of the org (the IdP took over)
+    everyone: bool = False  # the change may concern every address of the org (the IdP took over)
 
 
 async def coverage_changed(
