@@ -163,3 +163,49 @@ async def test_discovery(scim: tuple[RunningBot, Scim, Scim]) -> None:
     assert status == 200 and {r["id"] for r in body["Resources"]} == {"User", "Group"}
     status, body, _ = await acme.call("GET", "/Schemas")
     assert status == 200 and USER_SCHEMA in {r["id"] for r in body["Resources"]}
+
+
+async def test_attributes_and_excluded_attributes_shape_the_answer(scim: tuple[RunningBot, Scim, Scim]) -> None:
+    _, acme, _ = scim
+    uid = (await acme.call("POST", "/Users", user("dana@acme.com", displayName="Dana")))[1]["id"]
+    status, body, _ = await acme.call("GET", f"/Users/{uid}?attributes=userName,name.givenName")
+    assert status == 200 and body == {
+        "schemas": [USER_SCHEMA],
+        "id": uid,
+        "userName": "dana@acme.com",
+        "name": {"givenName": "A"},
+    }
+    status, body, _ = await acme.call("GET", "/Users?excludedAttributes=name,emails.type,id")
+    (listed,) = body["Resources"]
+    assert (
+        "name" not in listed
+        and listed["id"] == uid
+        and listed["emails"] == [{"value": "dana@acme.com", "primary": True}]
+    )
+    full = f"{USER_SCHEMA}:displayName"
+    status, body, _ = await acme.call("GET", f"/Users/{uid}?attributes={full}")
+    assert body == {"schemas": [USER_SCHEMA], "id": uid, "displayName": "Dana"}
+
+
+async def test_search_by_post_answers_like_the_get(scim: tuple[RunningBot, Scim, Scim]) -> None:
+    _, acme, _ = scim
+    for name in ("ann@acme.com", "bob@acme.com"):
+        await acme.call("POST", "/Users", user(name))
+    search = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName sw "bob"',
+        "attributes": ["userName"],
+    }
+    status, body, _ = await acme.call("POST", "/Users/.search", search)
+    assert status == 200 and [r["userName"] for r in body["Resources"]] == ["bob@acme.com"]
+    assert set(body["Resources"][0]) == {"schemas", "id", "userName"}
+    assert (await acme.call("GET", "/Users/.search"))[0] == 405
+    assert (await acme.call("POST", "/.search", search))[0] == 501
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+async def test_discovery_endpoints_are_read_only(scim: tuple[RunningBot, Scim, Scim], method: str) -> None:
+    _, acme, _ = scim
+    for endpoint in ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas"):
+        status, body, _ = await acme.call(method, endpoint, {})
+        assert status == 405 and body["status"] == "405", (endpoint, body)

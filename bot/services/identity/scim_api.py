@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scim2_models import Error
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trustbot.services.context import ServiceContext
 from trustbot.services.identity import scim_discovery, scim_groups, scim_users
 from trustbot.services.identity.scim_common import ScimError, page_from
+from trustbot.services.identity.scim_projection import project
 from trustbot.storage.tables import Org
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -117,18 +118,64 @@ async def _groups(
 
 
 Call = Callable[[AsyncSession, ServiceContext, Org, ScimRequest], Awaitable[Answer]]
+Kind = Callable[[AsyncSession, ServiceContext, Org, ScimRequest, str, str | None], Awaitable[Answer]]
+SEARCH_KEYS = ("filter", "startIndex", "count", "attributes", "excludedAttributes")
+
+
+def _search_query(body: Any) -> dict[str, str]:
+    """A SearchRequest (RFC 7644 §3.4.3) as the query parameters of the same GET."""
+    if not isinstance(body, dict):
+        raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
+    query: dict[str, str] = {}
+    for key in SEARCH_KEYS:
+        value = body.get(key)
+        if isinstance(value, list):
+            query[key] = ",".join(str(v) for v in value)
+        elif value is not None:
+            query[key] = str(value)
+    return query
+
+
+def _resource_call(kind: Kind, method: str, rid: str | None) -> Call:
+    """The call for a resource endpoint, its answer cut to the `attributes`/`excludedAttributes` asked for."""
+
+    async def call(session: AsyncSession, ctx: ServiceContext, org: Org, req: ScimRequest) -> Answer:
+        verb, ident = method, rid
+        if rid == ".search":
+            if method != "POST":
+                raise ScimError(405, f"{method} is not allowed on .search")
+            req, verb, ident = replace(req, query=_search_query(req.json())), "GET", None
+        status, body, etag = await kind(session, ctx, org, req, verb, ident)
+        attributes, excluded = req.query.get("attributes"), req.query.get("excludedAttributes")
+        if isinstance(body, dict) and (attributes or excluded):
+            if "Resources" in body:
+                body = {
+                    **body,
+                    "Resources": [project(r, attributes=attributes, excluded=excluded) for r in body["Resources"]],
+                }
+            else:
+                body = project(body, attributes=attributes, excluded=excluded)
+        return status, body, etag
+
+    return call
 
 
 def route(method: str, tail: str) -> Call:
-    """The call answering `method` on `/scim/v2/<tail>`, or a 404."""
+    """The call answering `method` on `/scim/v2/<tail>`, or a 404 (405 for a method the endpoint lacks)."""
     parts = [p for p in tail.split("/") if p]
+    if parts == [".search"]:
+        raise ScimError(
+            501, "searching Users and Groups at once is not supported; POST /Users/.search or /Groups/.search"
+        )
     if not parts or len(parts) > 2:
         raise ScimError(404, "no such endpoint")
     kind, rid = parts[0], (parts[1] if len(parts) == 2 else None)
     if kind == "Users":
-        return lambda s, c, o, r: _users(s, c, o, r, method, rid)
+        return _resource_call(_users, method, rid)
     if kind == "Groups":
-        return lambda s, c, o, r: _groups(s, c, o, r, method, rid)
-    if kind in scim_discovery.ENDPOINTS and method == "GET":
+        return _resource_call(_groups, method, rid)
+    if kind in scim_discovery.ENDPOINTS:
+        if method != "GET":
+            raise ScimError(405, f"{method} is not allowed on /{kind}")
         return lambda _s, _c, _o, r: scim_discovery.answer(kind, rid, r.base_url)
     raise ScimError(404, "no such endpoint")

@@ -62,9 +62,20 @@ def _schemas(base_url: str) -> list[dict[str, Any]]:
     out = []
     for model in (User, Group, EnterpriseUser):
         body = model.to_schema().model_dump(mode="json", scim_ctx=QUERY)
+        if model is Group:
+            _members_display_read_only(body)
         body.setdefault("meta", {}).update({"resourceType": "Schema", "location": f"{base_url}/Schemas/{body['id']}"})
         out.append(body)
     return out
+
+
+def _members_display_read_only(schema: dict[str, Any]) -> None:
+    """A member's `display` is the member's own name, set by the service (RFC 7643 §2.4: read-only)."""
+    for attribute in schema.get("attributes", []):
+        if attribute.get("name") == "members":
+            for sub in attribute.get("subAttributes", []):
+                if sub.get("name") == "display":
+                    sub["mutability"] = "readOnly"
 
 
 def _listing(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -28,10 +28,9 @@ def _body(group: ScimGroup, members: list[tuple[int, str, str]], base_url: str) 
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
         "id": group.scim_id,
         "displayName": group.display_name,
-        "members": [
-            {"value": sid, "display": name, "type": "User", "$ref": f"{base_url}/Users/{sid}"}
-            for _, sid, name in members
-        ],
+        # No member `display`: it is optional and read-only (RFC 7643 §2.4), and an IdP that PATCHes members
+        # compares what it sent with what it gets back.
+        "members": [{"value": sid, "type": "User", "$ref": f"{base_url}/Users/{sid}"} for _, sid, _ in members],
         "meta": {
             "resourceType": "Group",
             "created": group.created_at.isoformat(),
