@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the stand-ins are loaded only when the demo runs
     from trustbot.runtime import Runtime
     from trustbot.standin.fake_slack import FakeSlack
     from trustbot.standin.gateway import FakeGateway
+    from trustbot.standin.idp import StandinIdp
     from trustbot.standin.slack_requests import DriverResponse, SlackDriver
     from trustbot.web.server import TrustbotServer
 
@@ -53,6 +54,7 @@ class Story:
     clock: FixedClock
     gateway: FakeGateway  # the provider's gateway stand-in
     quiet: bool = False
+    idp: StandinIdp | None = None  # acme's IdP stand-in (SCIM and signed signals)
     shown_events: int = 0
     _shown: int = field(default=0)
     _workspace: str | None = field(default=None)
@@ -152,6 +154,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
     from trustbot.services.directory.apply import apply_directory, parse_directory
     from trustbot.standin.fake_slack import FakeSlack
     from trustbot.standin.gateway import FakeGateway
+    from trustbot.standin.idp import StandinIdp
     from trustbot.standin.slack_requests import SlackDriver
     from trustbot.web.server import TrustbotServer
 
@@ -162,6 +165,7 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
         add_acme_workspace(slack)
         await slack.start()
         gateway = await FakeGateway().start()  # it asks the bot's `/v1/*` once the bot is up (see its chapters)
+        idp = await StandinIdp().start()  # acme's IdP: its keys sign the session-revoked signal of the identity chapter
         clock = FixedClock(DEMO_START)
         settings = _demo_settings(Path(tmp), slack.api_url, signing_secret, gateway.url)
         server = TrustbotServer(settings, clock=clock)
@@ -169,12 +173,22 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
         driver = SlackDriver(f"{server.url}/slack/events", signing_secret, slack)
         acme = SlackDriver(f"{server.url}/slack/events", signing_secret, slack, team_id=ACME_TEAM)
         story = Story(
-            out=out, slack=slack, server=server, driver=driver, acme=acme, clock=clock, quiet=quiet, gateway=gateway
+            out=out,
+            slack=slack,
+            server=server,
+            driver=driver,
+            acme=acme,
+            clock=clock,
+            quiet=quiet,
+            gateway=gateway,
+            idp=idp,
         )
         try:
             async with server.rt.db.transaction() as session:
                 await apply_directory(
-                    session, system_context(clock, settings, as_user="demo"), parse_directory(bound_directory())
+                    session,
+                    system_context(clock, settings, as_user="demo"),
+                    parse_directory(bound_directory(idp.issuer, idp.jwks_uri)),
                 )
             if not quiet:
                 out.write("Trustbot demo — a local Slack stand-in, a throw-away database, no credentials.\n")
@@ -195,3 +209,4 @@ async def run_demo(*, out: TextIO, quiet: bool = False) -> int:
             await server.stop()
             await slack.stop()
             await gateway.stop()
+            await idp.stop()

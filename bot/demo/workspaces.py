@@ -18,11 +18,14 @@ WORKSPACES = {HOME_TEAM: "provider's workspace", ACME_TEAM: "acme's workspace"}
 _BOUND_AFTER = "    security_channel: C0ACMESEC\n"
 
 
-def bound_directory() -> str:
-    """The sample directory with acme bound to its own workspace (`slack_team`)."""
+def bound_directory(issuer: str | None = None, jwks_uri: str | None = None) -> str:
+    """The sample directory with acme bound to its own workspace (`slack_team`) and, if given, its IdP (`ssf`)."""
     if _BOUND_AFTER not in sample.DIRECTORY_YAML:
         raise RuntimeError("the sample directory no longer names acme's security channel; bind acme another way")
-    return sample.DIRECTORY_YAML.replace(_BOUND_AFTER, f"{_BOUND_AFTER}    slack_team: {ACME_TEAM}\n", 1)
+    bound = f"{_BOUND_AFTER}    slack_team: {ACME_TEAM}\n"
+    if issuer and jwks_uri:
+        bound += f"    ssf: {{issuer: '{issuer}', jwks_uri: '{jwks_uri}'}}\n"
+    return sample.DIRECTORY_YAML.replace(_BOUND_AFTER, bound, 1)
 
 
 def add_acme_workspace(slack: FakeSlack) -> None:

@@ -8,8 +8,8 @@ from trustbot.demo.story import Story
 PEOPLE = ("dana@acme.com", "new.hire@acme.com")  # a named member, and someone only the blanket scope covers
 
 
-async def _ask_all(story: Story) -> None:
-    for email in PEOPLE:
+async def _ask_all(story: Story, emails: tuple[str, ...] = PEOPLE) -> None:
+    for email in emails:
         answer = await story.gateway.ask(email)
         if not story.quiet:
             verdict = f"entitled, tier {answer['tier']}" if answer["entitled"] else f"not entitled ({answer['reason']})"
