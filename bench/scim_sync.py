@@ -111,7 +111,9 @@ async def load(base: str, token: str, queues: list[list[Call]], concurrency: int
 
 
 async def initial_sync(server: dict[str, Any], args: argparse.Namespace) -> tuple[Run, list[str], list[str]]:
-    """Users one request each, then the groups (created empty), then members by PATCH in chunks; (run, user ids, group ids)."""
+    """Users one request each, then the groups (created empty), then members by PATCH in chunks.
+
+    Returns the run, the user ids and the group ids."""
     run = Run()
     base, token = server["base"], server["token"]
     answers = await load(base, token, [[Call("POST", "/Users", user_body(i))] for i in range(args.users)],
@@ -241,9 +243,9 @@ async def bench_one(database: str, args: argparse.Namespace) -> list[Phase]:
     gateway = await FakeGateway().start()
     procs = []
     try:
-        proc, bot = start_server("trustbot", urls["trustbot"], slack.api_url, gateway.url, SECRET)
+        proc, bot = await start_server("trustbot", urls["trustbot"], slack.api_url, gateway.url, SECRET)
         procs.append(proc)
-        proc, minimal = start_server("minimal", urls["minimal"])
+        proc, minimal = await start_server("minimal", urls["minimal"])
         procs.append(proc)
         db = Database(urls["trustbot"])
         await drain(db)

@@ -151,11 +151,13 @@ def _child(kind: str, args: tuple[Any, ...], ready: Any) -> None:
         asyncio.run(_serve_minimal(*args, ready))
 
 
-def start_server(kind: str, *args: Any) -> tuple[mp.Process, dict[str, Any]]:
-    """Run one server in its own process; return it and what it sent back (SCIM base URL, token, group id)."""
+async def start_server(kind: str, *args: Any) -> tuple[mp.Process, dict[str, Any]]:
+    """Run one server in its own process; return it and what it sent back (SCIM base URL, token, group id).
+
+    The wait runs off the event loop: the Trustbot child's preflight calls the fake Slack served by this loop."""
     parent, child = mp.Pipe()
     process = mp.get_context("spawn").Process(target=_child, args=(kind, args, child), daemon=True)
     process.start()
-    if not parent.poll(180):
+    if not await asyncio.to_thread(parent.poll, 180):
         raise SystemExit(f"{kind} server did not start")
     return process, parent.recv()
