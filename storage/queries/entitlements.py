@@ -95,8 +95,14 @@ async def page_grants(
 
 
 async def touch_grants(session: AsyncSession, *, grant_ids: Sequence[int], at: datetime) -> None:
-    """Record that these grants changed at `at` (the order `/v1/grants` pages by)."""
+    """Record that these grants changed at `at` (the order `/v1/grants` pages by).
+
+    The rows are locked in id order first: an UPDATE … IN walks them in storage order, which PostgreSQL changes
+    with every update, so two SCIM writes touching the same grants deadlocked (seen in bench/scim_sync.py)."""
     for chunk in chunks(sorted(set(grant_ids))):
+        await session.execute(
+            select(col(Grant.id)).where(col(Grant.id).in_(chunk)).order_by(col(Grant.id)).with_for_update()
+        )
         await session.execute(
             update(Grant)
             .where(col(Grant.id).in_(chunk))
