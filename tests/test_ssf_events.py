@@ -19,9 +19,10 @@ from tests.support.audit_helpers import run_sql
 from tests.support.bots import RunningBot, start_bot
 from tests.support.factories import make_grant
 from tests.support.gateway_helpers import gateway_bot
-from tests.support.ssf_transmitter import CAEP, RISC, Transmitter
+from tests.support.ssf_transmitter import RISC, Transmitter
 from trustbot.clock import FixedClock
 from trustbot.services.identity import jwks
+from trustbot.standin.idp import CAEP
 from trustbot.standin.sample import ADMIN, DEV, REP, SEC_LEAD
 from trustbot.storage.tables import AuditEvent
 from trustbot.storage.tables.identity import IdentityHold, ScimAddress, ScimUser

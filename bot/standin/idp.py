@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any, Self
 
 from aiohttp import web
 from joserfc import jwt
@@ -15,12 +16,12 @@ CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
 class StandinIdp:
     """acme's IdP as a Shared Signals transmitter: one P-256 key, its JWKS URL and issuer."""
 
-    def __init__(self) -> None:
-        self.keys = KeySet([ECKey.generate_key("P-256", parameters={"kid": "demo-1"})])
+    def __init__(self, keys: KeySet | None = None) -> None:
+        self.keys = keys or KeySet([ECKey.generate_key("P-256", parameters={"kid": "demo-1"})])
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    async def start(self) -> StandinIdp:
+    async def start(self) -> Self:
         """Serve the JWKS on a free local port."""
         app = web.Application()
         app.router.add_get("/jwks.json", self._jwks)
@@ -50,10 +51,28 @@ class StandinIdp:
     async def _jwks(self, _: web.Request) -> web.Response:
         return web.json_response(self.keys.as_dict(private=False))
 
-    def sign(self, event_type: str, email: str, *, aud: str) -> str:
-        """A SET of CAEP `event_type` (e.g. `session-revoked`) about `email`, signed ES256."""
-        key = self.keys.keys[0]
+    def sign(
+        self,
+        event: str,
+        subject: dict[str, Any],
+        *,
+        aud: str,
+        kid: str | None = None,
+        alg: str | None = None,
+        key: Any = None,
+        header: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """A SET for `event` about `subject` (in the event, CAEP style), signed by our key `kid` (ES256 or RS256)."""
+        kid = kid or self.keys.keys[0].kid
+        chosen = key or next(k for k in self.keys.keys if k.kid == kid)
+        alg = alg or ("ES256" if chosen.key_type == "EC" else "RS256")
         # iat is real time: the receiver checks freshness against its wall clock, not the demo's.
         body = {"iss": self.issuer, "aud": aud, "iat": int(time.time()), "jti": uuid.uuid4().hex,
-                "events": {CAEP + event_type: {"subject": {"format": "email", "email": email}}}}  # fmt: skip
-        return jwt.encode({"alg": "ES256", "typ": "secevent+jwt", "kid": key.kid}, body, key)
+                "events": {event: {"subject": subject}}}  # fmt: skip
+        body.update(claims)
+        return jwt.encode({"alg": alg, "typ": "secevent+jwt", "kid": kid, **(header or {})}, body, chosen)
+
+    def revoke_session(self, email: str, *, aud: str) -> str:
+        """A signed CAEP `session-revoked` SET about `email`."""
+        return self.sign(CAEP + "session-revoked", {"format": "email", "email": email}, aud=aud)

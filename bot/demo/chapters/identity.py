@@ -71,7 +71,7 @@ async def identity(story: Story) -> None:
         await _ask_all(story, ASKED)
 
         story.say(f"The IdP revokes {REVOKED}'s session: a signed Security Event Token to /ssf/events")
-        signed = story.idp.sign("session-revoked", REVOKED, aud=story.rt.settings.public_url or "")
+        signed = story.idp.revoke_session(REVOKED, aud=story.rt.settings.public_url or "")
         headers = {"Content-Type": "application/secevent+jwt"}
         async with http.post(f"{story.server.url}/ssf/events", data=signed.encode(), headers=headers) as resp:
             if resp.status != 202:
