@@ -4,11 +4,12 @@ signed SET; the gateway's answers change, and an admin's Confirm lifts the hold.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import aiohttp
 
-from trustbot.demo.chapters.gateway import _ask_all
+from trustbot.demo.chapters.gateway import ask_gateway
 from trustbot.demo.story import Story
 from trustbot.standin.sample import ADMIN, EMAILS
 
@@ -37,9 +38,7 @@ def _webhooks(story: Story) -> None:
     """One line for the webhooks the gateway got since last shown (counted by type), then mark them shown."""
     new = story.gateway.events[story.shown_events :]
     story.shown_events = len(story.gateway.events)
-    counts: dict[str, int] = {}
-    for event in new:
-        counts[event["type"]] = counts.get(event["type"], 0) + 1
+    counts = Counter(event["type"] for event in new)
     if new and not story.quiet:
         kinds = ", ".join(kind if n == 1 else f"{kind} ×{n}" for kind, n in counts.items())
         story.out.write(f"   [gateway ← webhooks {kinds}, signatures verified]\n")
@@ -61,14 +60,14 @@ async def identity(story: Story) -> None:
             story.out.write(f"   [IdP → SCIM POST /Users ×{len(ids)}: {', '.join(ids)}]\n")
         await story.settle()
         _webhooks(story)
-        await _ask_all(story, ASKED)
+        await ask_gateway(story, ASKED)
 
         story.say(f"The IdP deprovisions {GONE} (SCIM active: false)")
         patch = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}
         await _scim(http, token, "PATCH", f"{users}/{ids[GONE]}", patch)
         await story.settle()
         _webhooks(story)
-        await _ask_all(story, ASKED)
+        await ask_gateway(story, ASKED)
 
         story.say(f"The IdP revokes {REVOKED}'s session: a signed Security Event Token to /ssf/events")
         signed = story.idp.revoke_session(REVOKED, aud=story.rt.settings.public_url or "")
@@ -80,11 +79,11 @@ async def identity(story: Story) -> None:
                 story.out.write(f"   [IdP → POST /ssf/events (session-revoked, ES256): {resp.status}]\n")
     await story.settle()
     _webhooks(story)
-    await _ask_all(story, ASKED)
+    await ask_gateway(story, ASKED)
 
     story.say("Ada confirms the signal was handled; the hold lifts")
     ask = [m for m in story.slack.dms(ADMIN) if "Confirm" in m.buttons()][-1]
     await story.acme.click(ADMIN, ask, "Confirm")
     await story.settle()
     _webhooks(story)
-    await _ask_all(story, ASKED)
+    await ask_gateway(story, ASKED)
